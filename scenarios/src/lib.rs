@@ -1,0 +1,21 @@
+//! The scenario catalog: every scenario clustersim can run, each with its planted bugs.
+
+pub mod demo;
+
+use sim::Scenario;
+
+/// Every scenario, in the order `clustersim list` shows them.
+pub fn catalog() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(demo::Demo)]
+}
+
+/// Looks a scenario up by name.
+pub fn find(name: &str) -> Result<Box<dyn Scenario>, String> {
+    catalog()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = catalog().iter().map(|s| s.name()).collect();
+            format!("unknown scenario '{name}' (known: {})", names.join(", "))
+        })
+}

@@ -1,0 +1,132 @@
+//! The checker framework: invariants as named observers of the event stream.
+//!
+//! A checker sees every trace event as it is recorded (an *always* property fails on the
+//! event that breaks it) and gets a last look when the run ends (an *eventually* property
+//! fails there if what it waited for never came). A violation names the checker, the event
+//! index, the simulated time and a one-line explanation.
+
+use crate::trace::TraceEvent;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// What a checker is told when the run ends.
+#[derive(Clone, Debug)]
+pub struct RunEnd {
+    /// Simulated time at the end of the run.
+    pub t_ns: u64,
+    /// When the safety phase ended and every fault healed.
+    pub liveness_start_ns: u64,
+    /// Nodes up at the end.
+    pub live_nodes: Vec<usize>,
+}
+
+/// An observer of the event stream that checks one guarantee.
+pub trait Checker: Send {
+    /// The guarantee's name, e.g. `notified_once`.
+    fn name(&self) -> &'static str;
+
+    /// Sees each event in order; `Err` is a violation at this event.
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String>;
+
+    /// Sees the end of the run; `Err` is a violation of an eventually property.
+    fn on_end(&mut self, _end: &RunEnd) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// One broken guarantee.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Violation {
+    pub checker: String,
+    /// The index of the event that broke it (the event count for end-of-run checks).
+    pub event_index: u64,
+    pub t_ns: u64,
+    pub explanation: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} violated at event #{} (t={:.3}ms): {}",
+            self.checker,
+            self.event_index,
+            self.t_ns as f64 / 1e6,
+            self.explanation
+        )
+    }
+}
+
+/// The checkers of one run. A checker that fails once is not asked again, so each reports
+/// its first violation only.
+#[derive(Default)]
+pub struct CheckerSet {
+    checkers: Vec<(Box<dyn Checker>, bool)>,
+    violations: Vec<Violation>,
+}
+
+impl CheckerSet {
+    pub fn new(checkers: Vec<Box<dyn Checker>>) -> Self {
+        CheckerSet {
+            checkers: checkers.into_iter().map(|c| (c, false)).collect(),
+            violations: vec![],
+        }
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.checkers.iter().map(|(c, _)| c.name()).collect()
+    }
+
+    pub(crate) fn observe(&mut self, index: u64, ev: &TraceEvent) {
+        for (c, failed) in &mut self.checkers {
+            if *failed {
+                continue;
+            }
+            if let Err(explanation) = c.on_event(ev) {
+                *failed = true;
+                self.violations.push(Violation {
+                    checker: c.name().to_string(),
+                    event_index: index,
+                    t_ns: ev.t_ns,
+                    explanation,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn finish(&mut self, index: u64, end: &RunEnd) {
+        for (c, failed) in &mut self.checkers {
+            if *failed {
+                continue;
+            }
+            if let Err(explanation) = c.on_end(end) {
+                *failed = true;
+                self.violations.push(Violation {
+                    checker: c.name().to_string(),
+                    event_index: index,
+                    t_ns: end.t_ns,
+                    explanation,
+                });
+            }
+        }
+    }
+
+    pub(crate) fn take_violations(&mut self) -> Vec<Violation> {
+        std::mem::take(&mut self.violations)
+    }
+}
+
+/// Runs checkers over a finished list of events, outside any simulation; used by tests
+/// that feed hand-written traces to a checker to show it has teeth.
+pub fn check_events(
+    checkers: Vec<Box<dyn Checker>>,
+    events: &[TraceEvent],
+    end: &RunEnd,
+) -> Vec<Violation> {
+    let mut set = CheckerSet::new(checkers);
+    for (i, ev) in events.iter().enumerate() {
+        set.observe(i as u64, ev);
+    }
+    set.finish(events.len() as u64, end);
+    set.take_violations()
+}

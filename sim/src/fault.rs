@@ -1,0 +1,662 @@
+//! Fault plans: the explicit, serializable list of timed faults a run injects.
+//!
+//! A plan is generated from the seed on its own `rand_chacha` stream, apart from madsim's
+//! RNG, so it is fixed and printable before the run starts, and it can be edited, shrunk
+//! and replayed as given. Swarm mode lets the seed also choose which fault kinds a run
+//! enables, so that different seeds stress different combinations.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// The ChaCha stream reserved for fault-plan generation; madsim never touches it.
+const PLAN_STREAM: u64 = 0x0fa1_7b1a;
+
+/// Every kind of fault the simulator can inject.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    Crash,
+    Partition,
+    Clog,
+    PacketLoss,
+    Duplicate,
+    LatencySpike,
+    Pause,
+    WorkThread,
+}
+
+impl FaultKind {
+    pub const ALL: [FaultKind; 8] = [
+        FaultKind::Crash,
+        FaultKind::Partition,
+        FaultKind::Clog,
+        FaultKind::PacketLoss,
+        FaultKind::Duplicate,
+        FaultKind::LatencySpike,
+        FaultKind::Pause,
+        FaultKind::WorkThread,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Crash => "crash",
+            FaultKind::Partition => "partition",
+            FaultKind::Clog => "clog",
+            FaultKind::PacketLoss => "packet_loss",
+            FaultKind::Duplicate => "duplicate",
+            FaultKind::LatencySpike => "latency_spike",
+            FaultKind::Pause => "pause",
+            FaultKind::WorkThread => "work_thread",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<FaultKind> {
+        FaultKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What a work thread is told to do by an injected work-thread fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum WorkFaultMode {
+    /// Panic inside the work thread; the job must catch it at the task boundary.
+    Panic,
+    /// Return an error from the work thread's current step.
+    Error,
+    /// Stop making progress for ever; only a watchdog notices.
+    Hang,
+    /// Take `delay_ms` longer over each step while the fault lasts.
+    Slow { delay_ms: u64, duration_ms: u64 },
+}
+
+impl WorkFaultMode {
+    pub fn name(&self) -> &'static str {
+        match self {
+            WorkFaultMode::Panic => "panic",
+            WorkFaultMode::Error => "error",
+            WorkFaultMode::Hang => "hang",
+            WorkFaultMode::Slow { .. } => "slow",
+        }
+    }
+}
+
+/// How a partition splits the nodes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartitionSymmetry {
+    /// Neither side hears the other.
+    Symmetric,
+    /// Messages from `side_a` to the rest are dropped; the other direction still flows.
+    OneWay,
+}
+
+/// One timed fault. Times are simulated milliseconds since the start of the run; windows
+/// last `duration_ms` and heal by themselves (every open window also heals when the safety
+/// phase ends).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fault {
+    /// Kill `node`; restart it `restart_after_ms` later, or never when `None`.
+    Crash {
+        at_ms: u64,
+        node: usize,
+        restart_after_ms: Option<u64>,
+    },
+    /// Split the nodes into `side_a` and the rest.
+    Partition {
+        at_ms: u64,
+        duration_ms: u64,
+        side_a: Vec<usize>,
+        symmetry: PartitionSymmetry,
+    },
+    /// Block the link between two nodes in both directions.
+    Clog {
+        at_ms: u64,
+        duration_ms: u64,
+        a: usize,
+        b: usize,
+    },
+    /// Drop each message with `probability` on every link.
+    PacketLoss {
+        at_ms: u64,
+        duration_ms: u64,
+        probability: f64,
+    },
+    /// Deliver each message twice with `probability`, on every link.
+    Duplicate {
+        at_ms: u64,
+        duration_ms: u64,
+        probability: f64,
+    },
+    /// Add `extra_latency_ms` to every message sent to or from `node`.
+    LatencySpike {
+        at_ms: u64,
+        duration_ms: u64,
+        node: usize,
+        extra_latency_ms: u64,
+    },
+    /// Freeze every task of `node` (a long GC pause, a stopped VM).
+    Pause {
+        at_ms: u64,
+        duration_ms: u64,
+        node: usize,
+    },
+    /// Tell work thread `thread` (modulo the job's count) of `node` to misbehave.
+    WorkThread {
+        at_ms: u64,
+        node: usize,
+        thread: u32,
+        #[serde(flatten)]
+        mode: WorkFaultMode,
+    },
+}
+
+impl Fault {
+    pub fn kind(&self) -> FaultKind {
+        match self {
+            Fault::Crash { .. } => FaultKind::Crash,
+            Fault::Partition { .. } => FaultKind::Partition,
+            Fault::Clog { .. } => FaultKind::Clog,
+            Fault::PacketLoss { .. } => FaultKind::PacketLoss,
+            Fault::Duplicate { .. } => FaultKind::Duplicate,
+            Fault::LatencySpike { .. } => FaultKind::LatencySpike,
+            Fault::Pause { .. } => FaultKind::Pause,
+            Fault::WorkThread { .. } => FaultKind::WorkThread,
+        }
+    }
+
+    pub fn at_ms(&self) -> u64 {
+        match self {
+            Fault::Crash { at_ms, .. }
+            | Fault::Partition { at_ms, .. }
+            | Fault::Clog { at_ms, .. }
+            | Fault::PacketLoss { at_ms, .. }
+            | Fault::Duplicate { at_ms, .. }
+            | Fault::LatencySpike { at_ms, .. }
+            | Fault::Pause { at_ms, .. }
+            | Fault::WorkThread { at_ms, .. } => *at_ms,
+        }
+    }
+
+    pub fn set_at_ms(&mut self, t: u64) {
+        match self {
+            Fault::Crash { at_ms, .. }
+            | Fault::Partition { at_ms, .. }
+            | Fault::Clog { at_ms, .. }
+            | Fault::PacketLoss { at_ms, .. }
+            | Fault::Duplicate { at_ms, .. }
+            | Fault::LatencySpike { at_ms, .. }
+            | Fault::Pause { at_ms, .. }
+            | Fault::WorkThread { at_ms, .. } => *at_ms = t,
+        }
+    }
+
+    /// How long the fault lasts, if it is a window (a crash's window is its downtime).
+    pub fn duration_ms(&self) -> Option<u64> {
+        match self {
+            Fault::Crash {
+                restart_after_ms, ..
+            } => *restart_after_ms,
+            Fault::Partition { duration_ms, .. }
+            | Fault::Clog { duration_ms, .. }
+            | Fault::PacketLoss { duration_ms, .. }
+            | Fault::Duplicate { duration_ms, .. }
+            | Fault::LatencySpike { duration_ms, .. }
+            | Fault::Pause { duration_ms, .. } => Some(*duration_ms),
+            Fault::WorkThread {
+                mode: WorkFaultMode::Slow { duration_ms, .. },
+                ..
+            } => Some(*duration_ms),
+            Fault::WorkThread { .. } => None,
+        }
+    }
+
+    pub fn set_duration_ms(&mut self, d: u64) {
+        match self {
+            Fault::Crash {
+                restart_after_ms: Some(r),
+                ..
+            } => *r = d,
+            Fault::Crash { .. } => {}
+            Fault::Partition { duration_ms, .. }
+            | Fault::Clog { duration_ms, .. }
+            | Fault::PacketLoss { duration_ms, .. }
+            | Fault::Duplicate { duration_ms, .. }
+            | Fault::LatencySpike { duration_ms, .. }
+            | Fault::Pause { duration_ms, .. } => *duration_ms = d,
+            Fault::WorkThread {
+                mode: WorkFaultMode::Slow { duration_ms, .. },
+                ..
+            } => *duration_ms = d,
+            Fault::WorkThread { .. } => {}
+        }
+    }
+
+    /// Every node index the fault names, for validation against the world's size.
+    fn nodes(&self) -> Vec<usize> {
+        match self {
+            Fault::Crash { node, .. }
+            | Fault::LatencySpike { node, .. }
+            | Fault::Pause { node, .. }
+            | Fault::WorkThread { node, .. } => vec![*node],
+            Fault::Partition { side_a, .. } => side_a.clone(),
+            Fault::Clog { a, b, .. } => vec![*a, *b],
+            Fault::PacketLoss { .. } | Fault::Duplicate { .. } => vec![],
+        }
+    }
+
+    fn probability(&self) -> Option<f64> {
+        match self {
+            Fault::PacketLoss { probability, .. } | Fault::Duplicate { probability, .. } => {
+                Some(*probability)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Crash {
+                at_ms,
+                node,
+                restart_after_ms,
+            } => match restart_after_ms {
+                Some(r) => write!(f, "{at_ms}ms crash n{node}, restart after {r}ms"),
+                None => write!(f, "{at_ms}ms crash n{node} for good"),
+            },
+            Fault::Partition {
+                at_ms,
+                duration_ms,
+                side_a,
+                symmetry,
+            } => {
+                let side: Vec<String> = side_a.iter().map(|n| format!("n{n}")).collect();
+                let how = match symmetry {
+                    PartitionSymmetry::Symmetric => "symmetric",
+                    PartitionSymmetry::OneWay => "one-way out of",
+                };
+                write!(
+                    f,
+                    "{at_ms}ms partition {how} {{{}}} for {duration_ms}ms",
+                    side.join(",")
+                )
+            }
+            Fault::Clog {
+                at_ms,
+                duration_ms,
+                a,
+                b,
+            } => write!(f, "{at_ms}ms clog n{a}<->n{b} for {duration_ms}ms"),
+            Fault::PacketLoss {
+                at_ms,
+                duration_ms,
+                probability,
+            } => write!(
+                f,
+                "{at_ms}ms packet loss p={probability:.2} for {duration_ms}ms"
+            ),
+            Fault::Duplicate {
+                at_ms,
+                duration_ms,
+                probability,
+            } => write!(
+                f,
+                "{at_ms}ms duplication p={probability:.2} for {duration_ms}ms"
+            ),
+            Fault::LatencySpike {
+                at_ms,
+                duration_ms,
+                node,
+                extra_latency_ms,
+            } => write!(
+                f,
+                "{at_ms}ms latency +{extra_latency_ms}ms at n{node} for {duration_ms}ms"
+            ),
+            Fault::Pause {
+                at_ms,
+                duration_ms,
+                node,
+            } => write!(f, "{at_ms}ms pause n{node} for {duration_ms}ms"),
+            Fault::WorkThread {
+                at_ms,
+                node,
+                thread,
+                mode,
+            } => match mode {
+                WorkFaultMode::Slow {
+                    delay_ms,
+                    duration_ms,
+                } => write!(
+                    f,
+                    "{at_ms}ms work thread n{node}/w{thread} slow +{delay_ms}ms for {duration_ms}ms"
+                ),
+                m => write!(f, "{at_ms}ms work thread n{node}/w{thread} {}", m.name()),
+            },
+        }
+    }
+}
+
+/// A run's faults, sorted by start time, and the kinds that were enabled to make them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultPlan {
+    pub faults: Vec<Fault>,
+    /// The fault kinds swarm mode enabled (informational once the plan exists).
+    #[serde(default)]
+    pub enabled: Vec<FaultKind>,
+}
+
+/// Knobs for generating a plan.
+#[derive(Clone, Debug)]
+pub struct PlanConfig {
+    pub nodes: usize,
+    /// Faults start within `[fault_start_ms, safety_ms)`.
+    pub fault_start_ms: u64,
+    pub safety_ms: u64,
+    /// The kinds this scenario can use; swarm mode picks a subset of these.
+    pub allowed: Vec<FaultKind>,
+    pub max_faults: usize,
+    /// Nodes that faults never touch (e.g. a client's own node), by index.
+    pub immune_nodes: Vec<usize>,
+    /// The number of work threads per job, so a work-thread fault names a real one.
+    pub work_threads: u32,
+    /// Whether a crash may be permanent.
+    pub allow_permanent_crash: bool,
+}
+
+impl PlanConfig {
+    pub fn new(nodes: usize, safety_ms: u64) -> Self {
+        PlanConfig {
+            nodes,
+            fault_start_ms: safety_ms / 10,
+            safety_ms,
+            allowed: FaultKind::ALL.to_vec(),
+            max_faults: 6,
+            immune_nodes: vec![],
+            work_threads: 1,
+            allow_permanent_crash: true,
+        }
+    }
+}
+
+impl FaultPlan {
+    pub fn empty() -> Self {
+        FaultPlan::default()
+    }
+
+    /// The seed's plan. With `swarm`, the seed first picks a random non-empty subset of the
+    /// allowed kinds; without it every allowed kind is enabled.
+    pub fn generate(seed: u64, cfg: &PlanConfig, swarm: bool) -> FaultPlan {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(PLAN_STREAM);
+        let mut enabled: Vec<FaultKind> = if swarm {
+            cfg.allowed
+                .iter()
+                .copied()
+                .filter(|_| rng.gen_bool(0.5))
+                .collect()
+        } else {
+            cfg.allowed.clone()
+        };
+        if enabled.is_empty() && !cfg.allowed.is_empty() {
+            enabled.push(*cfg.allowed.choose(&mut rng).expect("non-empty"));
+        }
+        enabled.sort();
+        let targets: Vec<usize> = (0..cfg.nodes)
+            .filter(|n| !cfg.immune_nodes.contains(n))
+            .collect();
+        let mut faults = Vec::new();
+        if enabled.is_empty() || targets.is_empty() || cfg.safety_ms <= cfg.fault_start_ms {
+            return FaultPlan { faults, enabled };
+        }
+        let count = rng.gen_range(1..=cfg.max_faults.max(1));
+        let span = cfg.safety_ms - cfg.fault_start_ms;
+        for _ in 0..count {
+            let kind = *enabled.choose(&mut rng).expect("non-empty");
+            let at_ms = cfg.fault_start_ms + rng.gen_range(0..span);
+            // Windows are long enough to outlast failure detectors but end inside the run.
+            let duration_ms = rng.gen_range(200..=(span / 3).max(201));
+            let node = *targets.choose(&mut rng).expect("non-empty");
+            let fault = match kind {
+                FaultKind::Crash => Fault::Crash {
+                    at_ms,
+                    node,
+                    restart_after_ms: if cfg.allow_permanent_crash && rng.gen_bool(0.25) {
+                        None
+                    } else {
+                        Some(duration_ms)
+                    },
+                },
+                FaultKind::Partition => {
+                    let isolate = rng.gen_bool(0.5) || targets.len() < 2;
+                    let side_a = if isolate {
+                        vec![node]
+                    } else {
+                        let mut all: Vec<usize> = (0..cfg.nodes).collect();
+                        all.shuffle(&mut rng);
+                        let k = rng.gen_range(1..cfg.nodes.max(2));
+                        let mut side: Vec<usize> = all.into_iter().take(k).collect();
+                        side.sort();
+                        side
+                    };
+                    Fault::Partition {
+                        at_ms,
+                        duration_ms,
+                        side_a,
+                        symmetry: if rng.gen_bool(0.75) {
+                            PartitionSymmetry::Symmetric
+                        } else {
+                            PartitionSymmetry::OneWay
+                        },
+                    }
+                }
+                FaultKind::Clog => {
+                    let mut b = rng.gen_range(0..cfg.nodes);
+                    if b == node {
+                        b = (b + 1) % cfg.nodes;
+                    }
+                    Fault::Clog {
+                        at_ms,
+                        duration_ms,
+                        a: node.min(b),
+                        b: node.max(b),
+                    }
+                }
+                FaultKind::PacketLoss => Fault::PacketLoss {
+                    at_ms,
+                    duration_ms,
+                    probability: round2(rng.gen_range(0.05..0.5)),
+                },
+                FaultKind::Duplicate => Fault::Duplicate {
+                    at_ms,
+                    duration_ms,
+                    probability: round2(rng.gen_range(0.05..0.5)),
+                },
+                FaultKind::LatencySpike => Fault::LatencySpike {
+                    at_ms,
+                    duration_ms,
+                    node,
+                    extra_latency_ms: rng.gen_range(20..400),
+                },
+                FaultKind::Pause => Fault::Pause {
+                    at_ms,
+                    duration_ms: duration_ms.min(3_000),
+                    node,
+                },
+                FaultKind::WorkThread => Fault::WorkThread {
+                    at_ms,
+                    node,
+                    thread: rng.gen_range(0..cfg.work_threads.max(1)),
+                    mode: match rng.gen_range(0..4) {
+                        0 => WorkFaultMode::Panic,
+                        1 => WorkFaultMode::Error,
+                        2 => WorkFaultMode::Hang,
+                        _ => WorkFaultMode::Slow {
+                            delay_ms: rng.gen_range(5..200),
+                            duration_ms,
+                        },
+                    },
+                },
+            };
+            faults.push(fault);
+        }
+        let mut plan = FaultPlan { faults, enabled };
+        plan.sort();
+        plan
+    }
+
+    /// Orders faults by start time; ties keep their order, so sorting is stable and
+    /// deterministic.
+    pub fn sort(&mut self) {
+        self.faults.sort_by_key(|f| f.at_ms());
+    }
+
+    pub fn kinds(&self) -> BTreeSet<FaultKind> {
+        self.faults.iter().map(|f| f.kind()).collect()
+    }
+
+    /// Checks a given (possibly hand-edited) plan against the world it will run in.
+    pub fn validate(&self, nodes: usize) -> Result<(), String> {
+        for (i, f) in self.faults.iter().enumerate() {
+            if let Some(n) = f.nodes().into_iter().find(|&n| n >= nodes) {
+                return Err(format!(
+                    "fault {i} ({f}) names node n{n}, but the world has {nodes} nodes"
+                ));
+            }
+            if let Some(p) = f.probability() {
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(format!(
+                        "fault {i} ({f}) has probability {p}, outside 0..=1"
+                    ));
+                }
+            }
+            if let Fault::Partition { side_a, .. } = f {
+                if side_a.is_empty() || side_a.len() >= nodes {
+                    return Err(format!("fault {i} ({f}) does not split the nodes"));
+                }
+            }
+            if let Fault::Clog { a, b, .. } = f {
+                if a == b {
+                    return Err(format!("fault {i} ({f}) clogs a node with itself"));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One line per fault, for printing before a run.
+    pub fn summary(&self) -> String {
+        if self.faults.is_empty() {
+            return "fault plan: no faults".to_string();
+        }
+        let kinds: Vec<&str> = self.enabled.iter().map(|k| k.name()).collect();
+        let mut s = format!(
+            "fault plan: {} faults (enabled: {})",
+            self.faults.len(),
+            kinds.join(", ")
+        );
+        for f in &self.faults {
+            s.push_str("\n  ");
+            s.push_str(&f.to_string());
+        }
+        s
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_is_a_function_of_the_seed() {
+        let cfg = PlanConfig::new(5, 20_000);
+        for seed in 0..50 {
+            assert_eq!(
+                FaultPlan::generate(seed, &cfg, true),
+                FaultPlan::generate(seed, &cfg, true)
+            );
+        }
+        let distinct: BTreeSet<String> = (0..50)
+            .map(|s| serde_json::to_string(&FaultPlan::generate(s, &cfg, true)).unwrap())
+            .collect();
+        assert!(distinct.len() > 45, "plans barely vary: {}", distinct.len());
+    }
+
+    #[test]
+    fn plan_round_trips_through_json() {
+        let cfg = PlanConfig::new(5, 20_000);
+        for seed in 0..200 {
+            let plan = FaultPlan::generate(seed, &cfg, false);
+            let json = serde_json::to_string(&plan).unwrap();
+            let back: FaultPlan = serde_json::from_str(&json).unwrap();
+            assert_eq!(plan, back, "seed {seed}: {json}");
+            back.validate(5).unwrap();
+        }
+    }
+
+    #[test]
+    fn swarm_enables_subsets_and_no_swarm_enables_all() {
+        let cfg = PlanConfig::new(5, 20_000);
+        let all = FaultPlan::generate(7, &cfg, false);
+        assert_eq!(all.enabled, FaultKind::ALL.to_vec());
+        let sizes: BTreeSet<usize> = (0..100)
+            .map(|s| FaultPlan::generate(s, &cfg, true).enabled.len())
+            .collect();
+        assert!(sizes.len() > 3, "swarm subsets all the same size: {sizes:?}");
+    }
+
+    #[test]
+    fn faults_stay_inside_the_safety_phase_and_off_immune_nodes() {
+        let mut cfg = PlanConfig::new(6, 10_000);
+        cfg.immune_nodes = vec![5];
+        for seed in 0..300 {
+            for f in FaultPlan::generate(seed, &cfg, false).faults {
+                assert!(f.at_ms() >= cfg.fault_start_ms && f.at_ms() < cfg.safety_ms);
+                match &f {
+                    Fault::Crash { node, .. }
+                    | Fault::Pause { node, .. }
+                    | Fault::LatencySpike { node, .. }
+                    | Fault::WorkThread { node, .. } => assert_ne!(*node, 5, "{f}"),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn validate_rejects_bad_plans() {
+        let plan = FaultPlan {
+            faults: vec![Fault::Crash {
+                at_ms: 1,
+                node: 9,
+                restart_after_ms: None,
+            }],
+            enabled: vec![],
+        };
+        assert!(plan.validate(5).unwrap_err().contains("n9"));
+        let plan = FaultPlan {
+            faults: vec![Fault::PacketLoss {
+                at_ms: 1,
+                duration_ms: 5,
+                probability: 1.5,
+            }],
+            enabled: vec![],
+        };
+        assert!(plan.validate(5).unwrap_err().contains("probability"));
+    }
+}

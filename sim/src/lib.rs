@@ -1,0 +1,61 @@
+//! The clustersim harness on madsim: a seeded world of named nodes, a network model with
+//! faults, serializable fault plans, a deterministic trace recorded through `tracing`, and
+//! checkers that observe it.
+//!
+//! Everything here runs inside madsim's simulator and must be compiled with
+//! `--cfg madsim` (the workspace's `.cargo/config.toml` sets it).
+
+// A `RUSTFLAGS` environment variable replaces the rustflags of `.cargo/config.toml`, which
+// silently builds the real (non-simulated) madsim: wall clock, real threads, no
+// determinism. Refuse to build instead.
+#[cfg(not(madsim))]
+compile_error!(
+    "clustersim must be built with `--cfg madsim`. A RUSTFLAGS environment variable \
+     replaces .cargo/config.toml's flags: unset it, or add `--cfg madsim` to it."
+);
+
+pub mod check;
+pub mod fault;
+pub mod isolate;
+pub mod net;
+pub mod scenario;
+pub mod trace;
+pub mod world;
+
+pub use check::{Checker, RunEnd, Violation};
+pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
+pub use scenario::{check_mutant, Mutant, Scenario};
+pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
+pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
+pub use world::{
+    report_phase, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec, WorkFault,
+    WorkFaultHook, WorldConfig,
+};
+
+/// Marks a panic as injected by the fault plan, so the process's panic hook stays quiet
+/// about it: it is expected, caught at a task boundary, and recorded in the trace.
+pub const INJECTED_PANIC: &str = "injected work-thread panic";
+
+/// Installs (once per process) a panic hook that silences injected work-thread panics and
+/// reports every other panic as usual.
+pub fn install_panic_filter() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let injected = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.contains(INJECTED_PANIC))
+                .or_else(|| {
+                    info.payload()
+                        .downcast_ref::<String>()
+                        .map(|s| s.contains(INJECTED_PANIC))
+                })
+                .unwrap_or(false);
+            if !injected && std::env::var_os("CLUSTERSIM_QUIET_PANICS").is_none() {
+                default(info);
+            }
+        }));
+    });
+}

@@ -1,0 +1,357 @@
+//! The network model every message between nodes goes through.
+//!
+//! Each link has a latency distribution (uniform between a minimum and maximum, with
+//! per-link overrides); on top of it the fault plan opens windows of packet loss,
+//! duplication, latency spikes, partitions (symmetric or one-way) and link clogs. Because
+//! every message samples its own latency, messages on one link can overtake each other:
+//! the network reorders, and FIFO is the protocol's job.
+//!
+//! The model is built on madsim's timers rather than on its `Endpoint`, which adds at least
+//! 1 ms of simulated time to every send and every receive. Each node has one inbox, a heap
+//! ordered by delivery time, and a single receiving future that sleeps until the earliest
+//! delivery; so a delivery happens exactly at `sent + sampled latency` (plus madsim's
+//! 50-100 ns of scheduling per task poll), and the latency a protocol measures is the
+//! modelled one. Messages are checked against partitions both when sent and when
+//! delivered, so a partition that starts while a message is in flight drops it.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Latency of one directed link, in simulated microseconds, drawn uniformly per message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkLatency {
+    pub min_us: u64,
+    pub max_us: u64,
+}
+
+/// A latency that differs from the default for one directed link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkOverride {
+    pub from: usize,
+    pub to: usize,
+    pub latency: LinkLatency,
+}
+
+/// The network's standing configuration (faults come and go on top of it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NetConfig {
+    pub latency: LinkLatency,
+    pub overrides: Vec<LinkOverride>,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            latency: LinkLatency {
+                min_us: 1_000,
+                max_us: 5_000,
+            },
+            overrides: vec![],
+        }
+    }
+}
+
+/// Counters a run reports at its end.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetStats {
+    pub sent: u64,
+    pub delivered: u64,
+    pub duplicated: u64,
+    pub dropped_partition: u64,
+    pub dropped_loss: u64,
+    pub dropped_down: u64,
+}
+
+/// A delivered message.
+#[derive(Clone, Debug)]
+pub struct Envelope<M> {
+    pub from: usize,
+    pub to: usize,
+    /// Simulated time of the send, in ns since the run started.
+    pub sent_ns: u64,
+    /// The latency the model sampled for this copy, in ns.
+    pub latency_ns: u64,
+    pub msg: M,
+}
+
+struct Pending<M> {
+    at_ns: u64,
+    seq: u64,
+    env: Envelope<M>,
+}
+
+impl<M> PartialEq for Pending<M> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at_ns, self.seq) == (other.at_ns, other.seq)
+    }
+}
+impl<M> Eq for Pending<M> {}
+impl<M> PartialOrd for Pending<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for Pending<M> {
+    // Reversed: `BinaryHeap` is a max-heap and the earliest delivery must come out first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+struct NetState<M> {
+    n: usize,
+    cfg: NetConfig,
+    link_latency: Vec<LinkLatency>,
+    up: Vec<bool>,
+    /// How many active partitions or clogs block each directed link (`from * n + to`);
+    /// counts, so overlapping faults heal independently.
+    blocked: Vec<u32>,
+    /// Active loss windows, by fault id.
+    loss: Vec<(usize, f64)>,
+    dup: Vec<(usize, f64)>,
+    /// Active latency spikes per node, by fault id.
+    spikes: Vec<(usize, usize, u64)>,
+    inboxes: Vec<BinaryHeap<Pending<M>>>,
+    seq: u64,
+    stats: NetStats,
+}
+
+impl<M> NetState<M> {
+    fn combined(windows: &[(usize, f64)]) -> f64 {
+        1.0 - windows.iter().map(|(_, p)| 1.0 - p).product::<f64>()
+    }
+
+    fn extra_latency_ns(&self, node: usize) -> u64 {
+        self.spikes
+            .iter()
+            .filter(|(_, n, _)| *n == node)
+            .map(|(_, _, ms)| ms * 1_000_000)
+            .sum()
+    }
+
+    fn is_blocked(&self, from: usize, to: usize) -> bool {
+        self.blocked[from * self.n + to] > 0
+    }
+}
+
+/// The shared network of one world; cheap to clone.
+pub struct Net<M> {
+    state: Arc<Mutex<NetState<M>>>,
+    notify: Arc<Vec<Notify>>,
+}
+
+impl<M> Clone for Net<M> {
+    fn clone(&self) -> Self {
+        Net {
+            state: self.state.clone(),
+            notify: self.notify.clone(),
+        }
+    }
+}
+
+impl<M: Clone + Send + 'static> Net<M> {
+    pub fn new(n: usize, cfg: NetConfig) -> Self {
+        let mut link_latency = vec![cfg.latency; n * n];
+        for o in &cfg.overrides {
+            if o.from < n && o.to < n {
+                link_latency[o.from * n + o.to] = o.latency;
+            }
+        }
+        Net {
+            state: Arc::new(Mutex::new(NetState {
+                n,
+                cfg,
+                link_latency,
+                up: vec![true; n],
+                blocked: vec![0; n * n],
+                loss: vec![],
+                dup: vec![],
+                spikes: vec![],
+                inboxes: (0..n).map(|_| BinaryHeap::new()).collect(),
+                seq: 0,
+                stats: NetStats::default(),
+            })),
+            notify: Arc::new((0..n).map(|_| Notify::new()).collect()),
+        }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.lock().n
+    }
+
+    pub fn config(&self) -> NetConfig {
+        self.lock().cfg.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, NetState<M>> {
+        self.state.lock().expect("net lock")
+    }
+
+    /// Sends `msg` from `from` to `to` through the model. Never blocks.
+    pub fn send(&self, from: usize, to: usize, msg: M) {
+        let now = crate::trace::sim_now_ns();
+        let mut rng = madsim::rand::thread_rng();
+        let mut st = self.lock();
+        assert!(from < st.n && to < st.n, "send {from}->{to} outside the world");
+        st.stats.sent += 1;
+        if !st.up[to] {
+            st.stats.dropped_down += 1;
+            return;
+        }
+        if st.is_blocked(from, to) {
+            st.stats.dropped_partition += 1;
+            return;
+        }
+        let loss = NetState::<M>::combined(&st.loss);
+        if loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
+            st.stats.dropped_loss += 1;
+            return;
+        }
+        let dup = NetState::<M>::combined(&st.dup);
+        let copies = if dup > 0.0 && rng.gen_bool(dup.min(1.0)) {
+            st.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        let link = st.link_latency[from * st.n + to];
+        let extra = st.extra_latency_ns(from) + st.extra_latency_ns(to);
+        let mut enqueue = |st: &mut NetState<M>, msg: M| {
+            let base_us = if link.max_us > link.min_us {
+                rng.gen_range(link.min_us..=link.max_us)
+            } else {
+                link.min_us
+            };
+            let latency_ns = base_us * 1_000 + extra;
+            st.seq += 1;
+            let seq = st.seq;
+            st.inboxes[to].push(Pending {
+                at_ns: now + latency_ns,
+                seq,
+                env: Envelope {
+                    from,
+                    to,
+                    sent_ns: now,
+                    latency_ns,
+                    msg,
+                },
+            });
+        };
+        if copies == 2 {
+            // Each copy samples its own latency, so a duplicate may arrive first.
+            enqueue(&mut st, msg.clone());
+        }
+        enqueue(&mut st, msg);
+        drop(st);
+        self.notify[to].notify_one();
+    }
+
+    /// Waits for the next message to `me`. Only one task per node should call this.
+    pub async fn recv(&self, me: usize) -> Envelope<M> {
+        loop {
+            let now = crate::trace::sim_now_ns();
+            let wait_ns = {
+                let mut st = self.lock();
+                loop {
+                    match st.inboxes[me].peek() {
+                        Some(p) if p.at_ns <= now => {
+                            let p = st.inboxes[me].pop().expect("peeked");
+                            if st.is_blocked(p.env.from, me) {
+                                st.stats.dropped_partition += 1;
+                                continue;
+                            }
+                            st.stats.delivered += 1;
+                            return p.env;
+                        }
+                        Some(p) => break Some(p.at_ns - now),
+                        None => break None,
+                    }
+                }
+            };
+            let notified = self.notify[me].notified();
+            match wait_ns {
+                Some(ns) => {
+                    futures::future::select(
+                        Box::pin(madsim::time::sleep(Duration::from_nanos(ns))),
+                        Box::pin(notified),
+                    )
+                    .await;
+                }
+                None => notified.await,
+            }
+        }
+    }
+
+    /// Takes a node down (crash) or up (restart). A down node's inbox is emptied and
+    /// messages sent to it are lost.
+    pub fn set_up(&self, node: usize, up: bool) {
+        let mut st = self.lock();
+        st.up[node] = up;
+        if !up {
+            let dropped = st.inboxes[node].len() as u64;
+            st.stats.dropped_down += dropped;
+            st.inboxes[node].clear();
+        }
+    }
+
+    pub fn is_up(&self, node: usize) -> bool {
+        self.lock().up[node]
+    }
+
+    /// Blocks (or unblocks) the directed link `from -> to`; calls nest.
+    pub fn block(&self, from: usize, to: usize, on: bool) {
+        let mut st = self.lock();
+        let i = from * st.n + to;
+        if on {
+            st.blocked[i] += 1;
+        } else {
+            st.blocked[i] = st.blocked[i].saturating_sub(1);
+        }
+    }
+
+    pub fn is_blocked(&self, from: usize, to: usize) -> bool {
+        self.lock().is_blocked(from, to)
+    }
+
+    pub fn set_loss(&self, id: usize, probability: Option<f64>) {
+        let mut st = self.lock();
+        st.loss.retain(|(i, _)| *i != id);
+        if let Some(p) = probability {
+            st.loss.push((id, p));
+        }
+    }
+
+    pub fn set_duplication(&self, id: usize, probability: Option<f64>) {
+        let mut st = self.lock();
+        st.dup.retain(|(i, _)| *i != id);
+        if let Some(p) = probability {
+            st.dup.push((id, p));
+        }
+    }
+
+    pub fn set_spike(&self, id: usize, node: usize, extra_latency_ms: Option<u64>) {
+        let mut st = self.lock();
+        st.spikes.retain(|(i, _, _)| *i != id);
+        if let Some(ms) = extra_latency_ms {
+            st.spikes.push((id, node, ms));
+        }
+    }
+
+    /// Clears every fault window (the start of the liveness phase).
+    pub fn heal_all(&self) {
+        let mut st = self.lock();
+        st.blocked.iter_mut().for_each(|b| *b = 0);
+        st.loss.clear();
+        st.dup.clear();
+        st.spikes.clear();
+    }
+
+    pub fn stats(&self) -> NetStats {
+        self.lock().stats
+    }
+}

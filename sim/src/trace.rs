@@ -1,0 +1,436 @@
+//! The deterministic trace: every event a run emits through `tracing`, in order, with its
+//! simulated time, node, component and fields.
+//!
+//! Protocol code emits with [`emit!`](crate::emit); a per-seed [`Recorder`] (a `tracing`
+//! subscriber installed on the seed's own OS thread) stamps each event with madsim's clock,
+//! feeds it to the checkers as it happens, and folds it into the trace hash. Keeping the
+//! full event list is optional, so a sweep pays only for hashing and checking.
+//!
+//! The hash is FNV-1a over each event's canonical text line: a fixed function of the
+//! trace bytes, independent of the Rust version or the platform.
+
+use crate::check::{CheckerSet, Violation};
+use serde::Serialize;
+use std::fmt::{self, Write as _};
+use std::sync::{Arc, Mutex};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// The `tracing` target every clustersim event uses; others (madsim's own spans) are off.
+pub const TARGET: &str = "clustersim";
+
+/// The `node` value of events that belong to the world rather than to a node.
+pub const WORLD_NODE: u64 = u64::MAX;
+
+/// Emits one trace event: `emit!(node, "component", "event", key = value, ...)`.
+/// Values may be integers, bools, `&str`, or `%x` / `?x` for Display / Debug.
+#[macro_export]
+macro_rules! emit {
+    ($node:expr, $component:expr, $event:expr $(,)?) => {
+        ::tracing::event!(target: "clustersim", ::tracing::Level::INFO,
+            node = ($node) as u64, component = $component, ev = $event)
+    };
+    ($node:expr, $component:expr, $event:expr, $($fields:tt)+) => {
+        ::tracing::event!(target: "clustersim", ::tracing::Level::INFO,
+            node = ($node) as u64, component = $component, ev = $event, $($fields)+)
+    };
+}
+
+/// A field value as recorded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Value {
+    U64(u64),
+    I64(i64),
+    Bool(bool),
+    Str(String),
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::U64(v) => write!(f, "{v}"),
+            Value::I64(v) => write!(f, "{v}"),
+            Value::Bool(v) => write!(f, "{v}"),
+            Value::Str(v) => f.write_str(v),
+        }
+    }
+}
+
+/// One event of the trace.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceEvent {
+    /// Simulated nanoseconds since the run started.
+    pub t_ns: u64,
+    /// Node index, or [`WORLD_NODE`].
+    pub node: u64,
+    pub component: String,
+    pub event: String,
+    /// Fields in emission order.
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+impl TraceEvent {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        match self.get(key)? {
+            Value::U64(v) => Some(*v),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            Value::Str(s) => s.parse().ok(),
+            Value::Bool(_) => None,
+        }
+    }
+
+    pub fn str(&self, key: &str) -> Option<&str> {
+        match self.get(key)? {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.get(key)? {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// `component.event`, the name checkers match on.
+    pub fn is(&self, component: &str, event: &str) -> bool {
+        self.component == component && self.event == event
+    }
+
+    pub fn node_label(&self) -> String {
+        if self.node == WORLD_NODE {
+            "world".to_string()
+        } else {
+            format!("n{}", self.node)
+        }
+    }
+
+    /// The canonical one-line text form; the trace hash is computed over these lines.
+    pub fn write_line(&self, out: &mut String) {
+        let us = self.t_ns / 1_000;
+        let frac = self.t_ns % 1_000;
+        let _ = write!(
+            out,
+            "{us:>10}.{frac:03}us {:<5} {}.{}",
+            self.node_label(),
+            self.component,
+            self.event
+        );
+        for (k, v) in &self.fields {
+            let _ = write!(out, " {k}={v}");
+        }
+        out.push('\n');
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        let fields: serde_json::Map<String, serde_json::Value> = self
+            .fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::to_value(v).expect("plain value")))
+            .collect();
+        serde_json::json!({
+            "t_ns": self.t_ns,
+            "node": self.node_label(),
+            "component": self.component,
+            "event": self.event,
+            "fields": fields,
+        })
+    }
+}
+
+/// FNV-1a, 64 bit: the stable hash of trace bytes.
+#[derive(Clone, Copy, Debug)]
+pub struct StableHash(u64);
+
+impl Default for StableHash {
+    fn default() -> Self {
+        StableHash(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl StableHash {
+    pub fn update(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+
+    pub fn of(bytes: &[u8]) -> u64 {
+        let mut h = StableHash::default();
+        h.update(bytes);
+        h.value()
+    }
+}
+
+/// Formats a trace hash the way every command prints it.
+pub fn hash_hex(h: u64) -> String {
+    format!("{h:016x}")
+}
+
+/// Everything a run recorded.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The events, when the run kept them.
+    pub events: Vec<TraceEvent>,
+    /// The hash of each event's line, always kept (8 bytes an event) so two runs can be
+    /// compared to the first differing event without keeping either trace.
+    pub event_hashes: Vec<u64>,
+    pub hash: u64,
+    pub event_count: u64,
+}
+
+impl Trace {
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        for e in &self.events {
+            e.write_line(&mut s);
+        }
+        s
+    }
+
+    pub fn json_lines(&self) -> String {
+        let mut s = String::new();
+        for e in &self.events {
+            s.push_str(&e.to_json().to_string());
+            s.push('\n');
+        }
+        s
+    }
+
+    /// Chrome Trace Event JSON: one lane (thread) per node, instant events, opens in
+    /// Perfetto or chrome://tracing.
+    pub fn chrome(&self) -> String {
+        let mut lanes: Vec<u64> = self.events.iter().map(|e| e.node).collect();
+        lanes.sort_unstable();
+        lanes.dedup();
+        let mut evs: Vec<serde_json::Value> = lanes
+            .iter()
+            .map(|&n| {
+                let label = if n == WORLD_NODE {
+                    "world".to_string()
+                } else {
+                    format!("n{n}")
+                };
+                serde_json::json!({"name": "thread_name", "ph": "M", "pid": 1,
+                    "tid": lane_tid(n), "args": {"name": label}})
+            })
+            .collect();
+        for e in &self.events {
+            let args: serde_json::Map<String, serde_json::Value> = e
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::to_value(v).expect("plain value")))
+                .collect();
+            evs.push(serde_json::json!({
+                "name": format!("{}.{}", e.component, e.event),
+                "cat": e.component,
+                "ph": "i", "s": "t", "pid": 1, "tid": lane_tid(e.node),
+                "ts": e.t_ns as f64 / 1000.0,
+                "args": args,
+            }));
+        }
+        serde_json::json!({"traceEvents": evs, "displayTimeUnit": "ms"}).to_string()
+    }
+
+    /// The index of the first event whose line differs, if the traces differ.
+    pub fn first_divergence(&self, other: &Trace) -> Option<usize> {
+        let n = self.event_hashes.len().min(other.event_hashes.len());
+        (0..n)
+            .find(|&i| self.event_hashes[i] != other.event_hashes[i])
+            .or(if self.event_hashes.len() != other.event_hashes.len() {
+                Some(n)
+            } else {
+                None
+            })
+    }
+}
+
+fn lane_tid(node: u64) -> u64 {
+    if node == WORLD_NODE {
+        0
+    } else {
+        node + 1
+    }
+}
+
+/// The state a recorder mutates on every event.
+pub(crate) struct RecorderState {
+    pub keep_events: bool,
+    pub trace: Trace,
+    pub checkers: CheckerSet,
+    hasher: StableHash,
+    line: String,
+}
+
+/// The per-seed `tracing` subscriber.
+#[derive(Clone)]
+pub struct Recorder {
+    pub(crate) state: Arc<Mutex<RecorderState>>,
+}
+
+impl Recorder {
+    pub(crate) fn new(keep_events: bool, checkers: CheckerSet) -> Self {
+        Recorder {
+            state: Arc::new(Mutex::new(RecorderState {
+                keep_events,
+                trace: Trace::default(),
+                checkers,
+                hasher: StableHash::default(),
+                line: String::with_capacity(256),
+            })),
+        }
+    }
+
+    /// Finishes the run: end-of-run checks, the final hash.
+    pub(crate) fn finish(&self, end: &crate::check::RunEnd) -> (Trace, Vec<Violation>) {
+        let mut st = self.state.lock().expect("recorder lock");
+        let index = st.trace.event_count;
+        st.checkers.finish(index, end);
+        st.trace.hash = st.hasher.value();
+        let violations = st.checkers.take_violations();
+        (std::mem::take(&mut st.trace), violations)
+    }
+}
+
+impl RecorderState {
+    fn push(&mut self, ev: TraceEvent) {
+        self.line.clear();
+        ev.write_line(&mut self.line);
+        self.hasher.update(self.line.as_bytes());
+        self.trace
+            .event_hashes
+            .push(StableHash::of(self.line.as_bytes()));
+        let index = self.trace.event_count;
+        self.trace.event_count += 1;
+        self.checkers.observe(index, &ev);
+        if self.keep_events {
+            self.trace.events.push(ev);
+        }
+    }
+}
+
+struct Visitor {
+    node: u64,
+    component: String,
+    event: String,
+    fields: Vec<(&'static str, Value)>,
+}
+
+impl Visit for Visitor {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if field.name() == "node" {
+            self.node = value;
+        } else {
+            self.fields.push((field.name(), Value::U64(value)));
+        }
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.fields.push((field.name(), Value::I64(value)));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.fields.push((field.name(), Value::Bool(value)));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "component" => self.component = value.to_string(),
+            "ev" => self.event = value.to_string(),
+            name => self.fields.push((name, Value::Str(value.to_string()))),
+        }
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.fields
+            .push((field.name(), Value::Str(format!("{value:?}"))));
+    }
+}
+
+/// Simulated time since the runtime started, or 0 outside a runtime.
+pub fn sim_now_ns() -> u64 {
+    madsim::time::TimeHandle::try_current()
+        .map(|t| t.elapsed().as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+impl Subscriber for Recorder {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
+        if meta.target() == TARGET && meta.is_event() {
+            tracing::subscriber::Interest::always()
+        } else {
+            tracing::subscriber::Interest::never()
+        }
+    }
+
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        meta.target() == TARGET && meta.is_event()
+    }
+
+    fn new_span(&self, _span: &Attributes<'_>) -> Id {
+        // Spans are never enabled (see `enabled`); tracing still wants an id.
+        Id::from_u64(1)
+    }
+
+    fn record(&self, _span: &Id, _values: &Record<'_>) {}
+
+    fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut v = Visitor {
+            node: WORLD_NODE,
+            component: String::new(),
+            event: String::new(),
+            fields: Vec::with_capacity(event.metadata().fields().len()),
+        };
+        event.record(&mut v);
+        let ev = TraceEvent {
+            t_ns: sim_now_ns(),
+            node: v.node,
+            component: v.component,
+            event: v.event,
+            fields: v.fields,
+        };
+        let mut st = self.state.lock().expect("recorder lock");
+        st.push(ev);
+    }
+
+    fn enter(&self, _span: &Id) {}
+
+    fn exit(&self, _span: &Id) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_reference_vectors() {
+        // Published FNV-1a 64 test vectors: the hash must never depend on the toolchain.
+        assert_eq!(StableHash::of(b""), 0xcbf29ce484222325);
+        assert_eq!(StableHash::of(b"a"), 0xaf63dc4c8601ec8c);
+        assert_eq!(StableHash::of(b"foobar"), 0x85944171f73967e8);
+    }
+
+    #[test]
+    fn line_format_is_stable() {
+        let ev = TraceEvent {
+            t_ns: 1_234_567,
+            node: 3,
+            component: "demo".into(),
+            event: "request".into(),
+            fields: vec![("id", Value::U64(7)), ("to", Value::Str("n1".into()))],
+        };
+        let mut s = String::new();
+        ev.write_line(&mut s);
+        assert_eq!(s, "      1234.567us n3    demo.request id=7 to=n1\n");
+    }
+}

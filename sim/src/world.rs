@@ -1,0 +1,654 @@
+//! The world: N named nodes on one madsim runtime, driven through a safety phase (the fault
+//! plan) and a liveness phase (every fault healed), then torn down cleanly.
+//!
+//! A run is a pure function of its [`RunSpec`]: the seed seeds madsim (task order, network
+//! sampling) and, on a separate ChaCha stream, the fault plan. Every node is killed before
+//! the runtime is dropped, so one process can run thousands of seeds without leaking the
+//! tasks madsim would otherwise keep.
+
+use crate::check::{Checker, CheckerSet, RunEnd, Violation};
+use crate::emit;
+use crate::fault::{Fault, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
+use crate::net::{Envelope, Net, NetConfig, NetStats};
+use crate::trace::{Recorder, Trace, WORLD_NODE};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// The shape of a world: its nodes, phases, network and the faults it admits.
+#[derive(Clone, Debug)]
+pub struct WorldConfig {
+    pub nodes: usize,
+    /// Faults happen in `[0, safety_ms)`.
+    pub safety_ms: u64,
+    /// After the safety phase every fault heals and the system has this long to converge.
+    pub liveness_ms: u64,
+    pub net: NetConfig,
+    pub plan: PlanConfig,
+}
+
+impl WorldConfig {
+    pub fn new(nodes: usize, safety_ms: u64, liveness_ms: u64) -> Self {
+        WorldConfig {
+            nodes,
+            safety_ms,
+            liveness_ms,
+            net: NetConfig::default(),
+            plan: PlanConfig::new(nodes, safety_ms),
+        }
+    }
+
+    pub fn total_ms(&self) -> u64 {
+        self.safety_ms + self.liveness_ms
+    }
+}
+
+/// Where a run's fault plan comes from.
+#[derive(Clone, Debug)]
+pub enum PlanSource {
+    /// Generated from the seed; `swarm` lets the seed pick the enabled kinds.
+    Generate { swarm: bool },
+    /// Applied exactly as given (a replayed or shrunk artifact, a scripted test).
+    Given(FaultPlan),
+}
+
+/// Everything that determines a run.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub seed: u64,
+    pub plan: PlanSource,
+    /// Keep the full event list (for printing); a sweep keeps only hashes.
+    pub keep_events: bool,
+}
+
+impl RunSpec {
+    pub fn swarm(seed: u64) -> Self {
+        RunSpec {
+            seed,
+            plan: PlanSource::Generate { swarm: true },
+            keep_events: false,
+        }
+    }
+}
+
+/// The phase of the run, readable by node code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Safety,
+    Liveness,
+    Ended,
+}
+
+/// A work-thread fault as the job sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WorkFault {
+    /// Which work thread, to be taken modulo the job's thread count.
+    pub thread: u32,
+    pub mode: WorkFaultMode,
+}
+
+/// The injection point for work-thread faults: the world pushes, the job takes.
+#[derive(Clone, Default)]
+pub struct WorkFaultHook {
+    queue: Arc<Mutex<VecDeque<WorkFault>>>,
+    notify: Arc<Notify>,
+}
+
+impl WorkFaultHook {
+    fn push(&self, f: WorkFault) {
+        self.queue.lock().expect("hook lock").push_back(f);
+        self.notify.notify_waiters();
+        self.notify.notify_one();
+    }
+
+    fn clear(&self) {
+        self.queue.lock().expect("hook lock").clear();
+    }
+
+    /// Takes the oldest pending fault, for any thread.
+    pub fn take(&self) -> Option<WorkFault> {
+        self.queue.lock().expect("hook lock").pop_front()
+    }
+
+    /// Takes the oldest pending fault meant for work thread `index` of `count`.
+    pub fn take_for(&self, index: u32, count: u32) -> Option<WorkFault> {
+        let mut q = self.queue.lock().expect("hook lock");
+        let pos = q
+            .iter()
+            .position(|f| f.thread % count.max(1) == index)?;
+        q.remove(pos)
+    }
+
+    /// Waits until a fault is pending (it is not taken).
+    pub async fn pending(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if !self.queue.lock().expect("hook lock").is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+struct Shared<M> {
+    net: Net<M>,
+    hooks: Vec<WorkFaultHook>,
+    incarnation: Mutex<Vec<u64>>,
+    phase: AtomicU8,
+    n: usize,
+}
+
+/// What node code gets: its identity, the network, its fault hook, the run's phase.
+pub struct NodeCtx<M> {
+    pub id: usize,
+    /// How many times this node has started (0 for the first boot).
+    pub incarnation: u64,
+    shared: Arc<Shared<M>>,
+}
+
+impl<M> Clone for NodeCtx<M> {
+    fn clone(&self) -> Self {
+        NodeCtx {
+            id: self.id,
+            incarnation: self.incarnation,
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<M: Clone + Send + 'static> NodeCtx<M> {
+    pub fn nodes(&self) -> usize {
+        self.shared.n
+    }
+
+    pub fn send(&self, to: usize, msg: M) {
+        self.shared.net.send(self.id, to, msg);
+    }
+
+    pub async fn recv(&self) -> Envelope<M> {
+        self.shared.net.recv(self.id).await
+    }
+
+    pub fn net(&self) -> &Net<M> {
+        &self.shared.net
+    }
+
+    pub fn hook(&self) -> &WorkFaultHook {
+        &self.shared.hooks[self.id]
+    }
+
+    pub fn phase(&self) -> Phase {
+        match self.shared.phase.load(Ordering::Relaxed) {
+            0 => Phase::Safety,
+            1 => Phase::Liveness,
+            _ => Phase::Ended,
+        }
+    }
+
+    /// Simulated ns since the run started.
+    pub fn now_ns(&self) -> u64 {
+        crate::trace::sim_now_ns()
+    }
+}
+
+/// Which fault kinds were active during which protocol phases: the sweep's coverage table.
+pub type Coverage = BTreeSet<(String, String)>;
+
+/// The result of one run.
+#[derive(Debug)]
+pub struct RunReport {
+    pub seed: u64,
+    pub plan: FaultPlan,
+    pub trace: Trace,
+    pub violations: Vec<Violation>,
+    pub net: NetStats,
+    pub sim_ns: u64,
+    pub coverage: Coverage,
+}
+
+impl RunReport {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Observes `proto.phase` and `fault.start` events to fill the coverage table.
+struct CoverageObserver {
+    node_phase: BTreeMap<u64, String>,
+    out: Arc<Mutex<Coverage>>,
+}
+
+impl Checker for CoverageObserver {
+    fn name(&self) -> &'static str {
+        "coverage"
+    }
+
+    fn on_event(&mut self, ev: &crate::trace::TraceEvent) -> Result<(), String> {
+        if ev.is("proto", "phase") {
+            if let Some(p) = ev.str("phase") {
+                self.node_phase.insert(ev.node, p.to_string());
+            }
+        } else if ev.is("fault", "start") {
+            let kind = ev.str("kind").unwrap_or("?").to_string();
+            let mut out = self.out.lock().expect("coverage lock");
+            // A fault on one node hits that node's phase; a network-wide one hits all.
+            let phases: Vec<String> = match ev.u64("target") {
+                Some(n) => self.node_phase.get(&n).cloned().into_iter().collect(),
+                None => self.node_phase.values().cloned().collect(),
+            };
+            if phases.is_empty() {
+                out.insert((kind.clone(), "idle".to_string()));
+            }
+            for p in phases {
+                out.insert((kind.clone(), p));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Records which phase a node's protocol is in, for the coverage table.
+pub fn report_phase(node: usize, phase: &str) {
+    emit!(node, "proto", "phase", phase = phase);
+}
+
+enum Action {
+    Start(usize),
+    End(usize),
+}
+
+/// Runs one seed of a world. `node_main` is each node's init task; it runs again, with a
+/// higher incarnation, whenever a crashed node restarts.
+pub fn run_world<M, F, Fut>(
+    cfg: &WorldConfig,
+    spec: &RunSpec,
+    checkers: Vec<Box<dyn Checker>>,
+    node_main: F,
+) -> Result<RunReport, String>
+where
+    M: Clone + Send + 'static,
+    F: Fn(NodeCtx<M>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let plan = match &spec.plan {
+        PlanSource::Generate { swarm } => FaultPlan::generate(spec.seed, &cfg.plan, *swarm),
+        PlanSource::Given(p) => {
+            p.validate(cfg.nodes)?;
+            let mut p = p.clone();
+            p.sort();
+            p
+        }
+    };
+    crate::install_panic_filter();
+
+    let coverage = Arc::new(Mutex::new(Coverage::new()));
+    let mut all: Vec<Box<dyn Checker>> = vec![Box::new(CoverageObserver {
+        node_phase: BTreeMap::new(),
+        out: coverage.clone(),
+    })];
+    all.extend(checkers);
+    let recorder = Recorder::new(spec.keep_events, CheckerSet::new(all));
+    let dispatch = tracing::Dispatch::new(recorder.clone());
+    let _guard = tracing::dispatcher::set_default(&dispatch);
+
+    let mut rt = madsim::runtime::Runtime::with_seed_and_config(spec.seed, Default::default());
+    // A task that spins without ever letting time reach the end is a hang: madsim panics
+    // past this limit and the caller reports it as the seed's failure.
+    rt.set_time_limit(Duration::from_millis(cfg.total_ms() + 60_000));
+
+    let shared = Arc::new(Shared {
+        net: Net::<M>::new(cfg.nodes, cfg.net.clone()),
+        hooks: (0..cfg.nodes).map(|_| WorkFaultHook::default()).collect(),
+        incarnation: Mutex::new(vec![0; cfg.nodes]),
+        phase: AtomicU8::new(0),
+        n: cfg.nodes,
+    });
+    let node_main = Arc::new(node_main);
+    let cfg2 = cfg.clone();
+    let plan2 = plan.clone();
+    let shared2 = shared.clone();
+
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            let handle = madsim::runtime::Handle::current();
+            emit!(WORLD_NODE, "world", "start", nodes = cfg2.nodes as u64,
+                faults = plan2.faults.len() as u64);
+            emit!(WORLD_NODE, "world", "phase", phase = "safety");
+            let mut ids = Vec::with_capacity(cfg2.nodes);
+            for i in 0..cfg2.nodes {
+                let shared = shared2.clone();
+                let f = node_main.clone();
+                let node = handle
+                    .create_node()
+                    .name(format!("n{i}"))
+                    .init(move || {
+                        let incarnation = shared.incarnation.lock().expect("lock")[i];
+                        f(NodeCtx {
+                            id: i,
+                            incarnation,
+                            shared: shared.clone(),
+                        })
+                    })
+                    .build();
+                ids.push(node.id());
+            }
+            let mut driver = Driver {
+                handle: handle.clone(),
+                ids: ids.clone(),
+                shared: shared2.clone(),
+                plan: plan2.clone(),
+                down_by: vec![None; cfg2.nodes],
+                paused: vec![0; cfg2.nodes],
+            };
+            driver.run_safety(cfg2.safety_ms).await;
+            driver.heal_all();
+            shared2.phase.store(1, Ordering::Relaxed);
+            emit!(WORLD_NODE, "world", "phase", phase = "liveness");
+            madsim::time::sleep(Duration::from_millis(cfg2.liveness_ms)).await;
+            shared2.phase.store(2, Ordering::Relaxed);
+            let live: Vec<usize> = (0..cfg2.nodes).filter(|&i| shared2.net.is_up(i)).collect();
+            let stats = shared2.net.stats();
+            emit!(WORLD_NODE, "world", "end", sent = stats.sent, delivered = stats.delivered,
+                duplicated = stats.duplicated, dropped_partition = stats.dropped_partition,
+                dropped_loss = stats.dropped_loss, dropped_down = stats.dropped_down,
+                live = live.len() as u64);
+            let end_ns = crate::trace::sim_now_ns();
+            // Teardown: kill every node and give the executor one turn to drop their tasks.
+            for id in &ids {
+                handle.kill(*id);
+            }
+            madsim::time::sleep(Duration::from_micros(1)).await;
+            (end_ns, live, stats)
+        })
+    }));
+    drop(rt);
+
+    let (end_ns, live, stats) = match outcome {
+        Ok(v) => v,
+        Err(payload) => {
+            let msg = panic_text(&payload);
+            let end = RunEnd {
+                t_ns: 0,
+                liveness_start_ns: cfg.safety_ms * 1_000_000,
+                live_nodes: vec![],
+            };
+            let (trace, mut violations) = recorder.finish(&end);
+            violations.retain(|v| v.checker != "panic");
+            violations.insert(
+                0,
+                Violation {
+                    checker: "no_panic".to_string(),
+                    event_index: trace.event_count,
+                    t_ns: trace.events.last().map(|e| e.t_ns).unwrap_or(0),
+                    explanation: format!("the simulation panicked: {msg}"),
+                },
+            );
+            let cov = coverage.lock().expect("coverage").clone();
+            return Ok(RunReport {
+                seed: spec.seed,
+                plan,
+                trace,
+                violations,
+                net: shared.net.stats(),
+                sim_ns: 0,
+                coverage: cov,
+            });
+        }
+    };
+    let end = RunEnd {
+        t_ns: end_ns,
+        liveness_start_ns: cfg.safety_ms * 1_000_000,
+        live_nodes: live,
+    };
+    let (trace, violations) = recorder.finish(&end);
+    let cov = coverage.lock().expect("coverage").clone();
+    Ok(RunReport {
+        seed: spec.seed,
+        plan,
+        trace,
+        violations,
+        net: stats,
+        sim_ns: end_ns,
+        coverage: cov,
+    })
+}
+
+/// Extracts the message of a panic payload.
+pub fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Applies the fault plan on madsim's clock.
+struct Driver<M> {
+    handle: madsim::runtime::Handle,
+    ids: Vec<madsim::task::NodeId>,
+    shared: Arc<Shared<M>>,
+    plan: FaultPlan,
+    /// The crash fault that holds each node down, if any.
+    down_by: Vec<Option<usize>>,
+    /// Active pauses per node; the node resumes when the count returns to zero.
+    paused: Vec<u32>,
+}
+
+impl<M: Clone + Send + 'static> Driver<M> {
+    async fn run_safety(&mut self, safety_ms: u64) {
+        let mut timeline: Vec<(u64, usize, Action)> = Vec::new();
+        for (i, f) in self.plan.faults.iter().enumerate() {
+            timeline.push((f.at_ms(), 2 * i + 1, Action::Start(i)));
+            if let Some(d) = f.duration_ms() {
+                timeline.push((f.at_ms() + d, 2 * i, Action::End(i)));
+            }
+        }
+        // At equal times, ends (even sequence numbers) are applied before starts.
+        timeline.sort_by_key(|(t, seq, _)| (*t, *seq));
+        for (t_ms, _, action) in timeline {
+            if t_ms >= safety_ms {
+                break;
+            }
+            let now = crate::trace::sim_now_ns();
+            let at = t_ms * 1_000_000;
+            if at > now {
+                madsim::time::sleep(Duration::from_nanos(at - now)).await;
+            }
+            match action {
+                Action::Start(i) => self.start(i),
+                Action::End(i) => self.end(i),
+            }
+        }
+        let now = crate::trace::sim_now_ns();
+        let end = safety_ms * 1_000_000;
+        if end > now {
+            madsim::time::sleep(Duration::from_nanos(end - now)).await;
+        }
+    }
+
+    fn start(&mut self, i: usize) {
+        let f = self.plan.faults[i].clone();
+        let net = &self.shared.net;
+        let n = self.shared.n;
+        let kind = f.kind().name();
+        match &f {
+            Fault::Crash { node, .. } => {
+                if self.down_by[*node].is_some() {
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node already down");
+                    return;
+                }
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64);
+                self.crash(*node, i);
+            }
+            Fault::Partition {
+                side_a, symmetry, ..
+            } => {
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    side_a = %fmt_nodes(side_a),
+                    one_way = (*symmetry == PartitionSymmetry::OneWay));
+                for a in side_a {
+                    for b in (0..n).filter(|b| !side_a.contains(b)) {
+                        net.block(*a, b, true);
+                        if *symmetry == PartitionSymmetry::Symmetric {
+                            net.block(b, *a, true);
+                        }
+                    }
+                }
+            }
+            Fault::Clog { a, b, .. } => {
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    a = *a as u64, b = *b as u64);
+                net.block(*a, *b, true);
+                net.block(*b, *a, true);
+            }
+            Fault::PacketLoss { probability, .. } => {
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    probability = %probability);
+                net.set_loss(i, Some(*probability));
+            }
+            Fault::Duplicate { probability, .. } => {
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    probability = %probability);
+                net.set_duplication(i, Some(*probability));
+            }
+            Fault::LatencySpike {
+                node,
+                extra_latency_ms,
+                ..
+            } => {
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64, extra_latency_ms = *extra_latency_ms);
+                net.set_spike(i, *node, Some(*extra_latency_ms));
+            }
+            Fault::Pause { node, .. } => {
+                if self.down_by[*node].is_some() {
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node down");
+                    return;
+                }
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64);
+                self.paused[*node] += 1;
+                if self.paused[*node] == 1 {
+                    self.handle.pause(self.ids[*node]);
+                }
+            }
+            Fault::WorkThread {
+                node, thread, mode, ..
+            } => {
+                if self.down_by[*node].is_some() {
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node down");
+                    return;
+                }
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64, thread = *thread as u64, mode = mode.name());
+                self.shared.hooks[*node].push(WorkFault {
+                    thread: *thread,
+                    mode: *mode,
+                });
+            }
+        }
+    }
+
+    fn end(&mut self, i: usize) {
+        let f = self.plan.faults[i].clone();
+        let net = &self.shared.net;
+        let n = self.shared.n;
+        let kind = f.kind().name();
+        match &f {
+            Fault::Crash { node, .. } => {
+                if self.down_by[*node] != Some(i) {
+                    return;
+                }
+                self.restart(*node);
+            }
+            Fault::Partition {
+                side_a, symmetry, ..
+            } => {
+                for a in side_a {
+                    for b in (0..n).filter(|b| !side_a.contains(b)) {
+                        net.block(*a, b, false);
+                        if *symmetry == PartitionSymmetry::Symmetric {
+                            net.block(b, *a, false);
+                        }
+                    }
+                }
+            }
+            Fault::Clog { a, b, .. } => {
+                net.block(*a, *b, false);
+                net.block(*b, *a, false);
+            }
+            Fault::PacketLoss { .. } => net.set_loss(i, None),
+            Fault::Duplicate { .. } => net.set_duplication(i, None),
+            Fault::LatencySpike { node, .. } => net.set_spike(i, *node, None),
+            Fault::Pause { node, .. } => {
+                if self.paused[*node] == 0 {
+                    return;
+                }
+                self.paused[*node] -= 1;
+                if self.paused[*node] == 0 {
+                    self.handle.resume(self.ids[*node]);
+                }
+            }
+            // A slow work thread times its own slowness; nothing to undo here.
+            Fault::WorkThread { .. } => return,
+        }
+        emit!(WORLD_NODE, "fault", "end", fault = i as u64, kind = kind);
+    }
+
+    fn crash(&mut self, node: usize, fault: usize) {
+        self.down_by[node] = Some(fault);
+        self.paused[node] = 0;
+        self.shared.net.set_up(node, false);
+        self.shared.hooks[node].clear();
+        self.handle.kill(self.ids[node]);
+        emit!(node, "node", "crash");
+    }
+
+    fn restart(&mut self, node: usize) {
+        self.down_by[node] = None;
+        self.shared.incarnation.lock().expect("lock")[node] += 1;
+        let inc = self.shared.incarnation.lock().expect("lock")[node];
+        self.shared.net.set_up(node, true);
+        emit!(node, "node", "restart", incarnation = inc);
+        self.handle.restart(self.ids[node]);
+    }
+
+    /// The end of the safety phase: every window closes, paused nodes resume, crashed
+    /// nodes due to restart come back; nodes crashed for good stay down.
+    fn heal_all(&mut self) {
+        self.shared.net.heal_all();
+        for node in 0..self.shared.n {
+            if self.paused[node] > 0 {
+                self.paused[node] = 0;
+                self.handle.resume(self.ids[node]);
+            }
+            if let Some(i) = self.down_by[node] {
+                if let Fault::Crash {
+                    restart_after_ms: Some(_),
+                    ..
+                } = self.plan.faults[i]
+                {
+                    self.restart(node);
+                }
+            }
+        }
+        emit!(WORLD_NODE, "fault", "heal_all");
+    }
+}
+
+fn fmt_nodes(nodes: &[usize]) -> String {
+    let v: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+    v.join(",")
+}
