@@ -15,6 +15,7 @@ compile_error!(
 );
 
 pub mod check;
+pub mod clock;
 pub mod fault;
 pub mod isolate;
 pub mod net;
@@ -24,8 +25,8 @@ pub mod world;
 
 pub use check::{Checker, RunEnd, Violation};
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
-pub use scenario::{check_mutant, Mutant, Scenario};
 pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
+pub use scenario::{check_mutant, Mutant, Scenario};
 pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
 pub use world::{
     report_phase, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec, WorkFault,

@@ -355,12 +355,7 @@ impl Visit for Visitor {
     }
 }
 
-/// Simulated time since the runtime started, or 0 outside a runtime.
-pub fn sim_now_ns() -> u64 {
-    madsim::time::TimeHandle::try_current()
-        .map(|t| t.elapsed().as_nanos() as u64)
-        .unwrap_or(0)
-}
+pub use crate::clock::now_ns as sim_now_ns;
 
 impl Subscriber for Recorder {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {

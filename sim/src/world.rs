@@ -118,9 +118,7 @@ impl WorkFaultHook {
     /// Takes the oldest pending fault meant for work thread `index` of `count`.
     pub fn take_for(&self, index: u32, count: u32) -> Option<WorkFault> {
         let mut q = self.queue.lock().expect("hook lock");
-        let pos = q
-            .iter()
-            .position(|f| f.thread % count.max(1) == index)?;
+        let pos = q.iter().position(|f| f.thread % count.max(1) == index)?;
         q.remove(pos)
     }
 
@@ -317,8 +315,13 @@ where
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
             let handle = madsim::runtime::Handle::current();
-            emit!(WORLD_NODE, "world", "start", nodes = cfg2.nodes as u64,
-                faults = plan2.faults.len() as u64);
+            emit!(
+                WORLD_NODE,
+                "world",
+                "start",
+                nodes = cfg2.nodes as u64,
+                faults = plan2.faults.len() as u64
+            );
             emit!(WORLD_NODE, "world", "phase", phase = "safety");
             let mut ids = Vec::with_capacity(cfg2.nodes);
             for i in 0..cfg2.nodes {
@@ -345,6 +348,7 @@ where
                 plan: plan2.clone(),
                 down_by: vec![None; cfg2.nodes],
                 paused: vec![0; cfg2.nodes],
+                safety_ms: cfg2.safety_ms,
             };
             driver.run_safety(cfg2.safety_ms).await;
             driver.heal_all();
@@ -354,10 +358,18 @@ where
             shared2.phase.store(2, Ordering::Relaxed);
             let live: Vec<usize> = (0..cfg2.nodes).filter(|&i| shared2.net.is_up(i)).collect();
             let stats = shared2.net.stats();
-            emit!(WORLD_NODE, "world", "end", sent = stats.sent, delivered = stats.delivered,
-                duplicated = stats.duplicated, dropped_partition = stats.dropped_partition,
-                dropped_loss = stats.dropped_loss, dropped_down = stats.dropped_down,
-                live = live.len() as u64);
+            emit!(
+                WORLD_NODE,
+                "world",
+                "end",
+                sent = stats.sent,
+                delivered = stats.delivered,
+                duplicated = stats.duplicated,
+                dropped_partition = stats.dropped_partition,
+                dropped_loss = stats.dropped_loss,
+                dropped_down = stats.dropped_down,
+                live = live.len() as u64
+            );
             let end_ns = crate::trace::sim_now_ns();
             // Teardown: kill every node and give the executor one turn to drop their tasks.
             for id in &ids {
@@ -440,6 +452,7 @@ struct Driver<M> {
     down_by: Vec<Option<usize>>,
     /// Active pauses per node; the node resumes when the count returns to zero.
     paused: Vec<u32>,
+    safety_ms: u64,
 }
 
 impl<M: Clone + Send + 'static> Driver<M> {
@@ -460,7 +473,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
             let now = crate::trace::sim_now_ns();
             let at = t_ms * 1_000_000;
             if at > now {
-                madsim::time::sleep(Duration::from_nanos(at - now)).await;
+                crate::clock::sleep_exact(Duration::from_nanos(at - now)).await;
             }
             match action {
                 Action::Start(i) => self.start(i),
@@ -470,7 +483,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
         let now = crate::trace::sim_now_ns();
         let end = safety_ms * 1_000_000;
         if end > now {
-            madsim::time::sleep(Duration::from_nanos(end - now)).await;
+            crate::clock::sleep_exact(Duration::from_nanos(end - now)).await;
         }
     }
 
@@ -482,12 +495,24 @@ impl<M: Clone + Send + 'static> Driver<M> {
         match &f {
             Fault::Crash { node, .. } => {
                 if self.down_by[*node].is_some() {
-                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
-                        why = "node already down");
+                    emit!(
+                        WORLD_NODE,
+                        "fault",
+                        "skip",
+                        fault = i as u64,
+                        kind = kind,
+                        why = "node already down"
+                    );
                     return;
                 }
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    target = *node as u64);
+                emit!(
+                    WORLD_NODE,
+                    "fault",
+                    "start",
+                    fault = i as u64,
+                    kind = kind,
+                    target = *node as u64
+                );
                 self.crash(*node, i);
             }
             Fault::Partition {
@@ -506,8 +531,15 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
             }
             Fault::Clog { a, b, .. } => {
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    a = *a as u64, b = *b as u64);
+                emit!(
+                    WORLD_NODE,
+                    "fault",
+                    "start",
+                    fault = i as u64,
+                    kind = kind,
+                    a = *a as u64,
+                    b = *b as u64
+                );
                 net.block(*a, *b, true);
                 net.block(*b, *a, true);
             }
@@ -526,18 +558,37 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 extra_latency_ms,
                 ..
             } => {
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    target = *node as u64, extra_latency_ms = *extra_latency_ms);
+                emit!(
+                    WORLD_NODE,
+                    "fault",
+                    "start",
+                    fault = i as u64,
+                    kind = kind,
+                    target = *node as u64,
+                    extra_latency_ms = *extra_latency_ms
+                );
                 net.set_spike(i, *node, Some(*extra_latency_ms));
             }
             Fault::Pause { node, .. } => {
                 if self.down_by[*node].is_some() {
-                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
-                        why = "node down");
+                    emit!(
+                        WORLD_NODE,
+                        "fault",
+                        "skip",
+                        fault = i as u64,
+                        kind = kind,
+                        why = "node down"
+                    );
                     return;
                 }
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    target = *node as u64);
+                emit!(
+                    WORLD_NODE,
+                    "fault",
+                    "start",
+                    fault = i as u64,
+                    kind = kind,
+                    target = *node as u64
+                );
                 self.paused[*node] += 1;
                 if self.paused[*node] == 1 {
                     self.handle.pause(self.ids[*node]);
@@ -547,15 +598,41 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 node, thread, mode, ..
             } => {
                 if self.down_by[*node].is_some() {
-                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
-                        why = "node down");
+                    emit!(
+                        WORLD_NODE,
+                        "fault",
+                        "skip",
+                        fault = i as u64,
+                        kind = kind,
+                        why = "node down"
+                    );
                     return;
                 }
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    target = *node as u64, thread = *thread as u64, mode = mode.name());
+                emit!(
+                    WORLD_NODE,
+                    "fault",
+                    "start",
+                    fault = i as u64,
+                    kind = kind,
+                    target = *node as u64,
+                    thread = *thread as u64,
+                    mode = mode.name()
+                );
+                // The work thread times a slow window itself, so it must not be told a
+                // window that outlives the safety phase: every fault heals by then.
+                let mode = match *mode {
+                    WorkFaultMode::Slow {
+                        delay_ms,
+                        duration_ms,
+                    } => WorkFaultMode::Slow {
+                        delay_ms,
+                        duration_ms: duration_ms.min(self.safety_ms.saturating_sub(f.at_ms())),
+                    },
+                    m => m,
+                };
                 self.shared.hooks[*node].push(WorkFault {
                     thread: *thread,
-                    mode: *mode,
+                    mode,
                 });
             }
         }

@@ -1,0 +1,414 @@
+//! Each fault kind takes effect, and only where it should: scripted worlds with a given
+//! fault plan, checked against the recorded trace.
+
+use sim::fault::{Fault, FaultPlan, PartitionSymmetry, WorkFaultMode};
+use sim::trace::TraceEvent;
+use sim::world::{NodeCtx, PlanSource, RunReport, RunSpec, WorldConfig};
+use sim::{emit, NetConfig};
+use std::time::Duration;
+
+const SEND_EVERY_MS: u64 = 10;
+
+/// Every node sends a numbered message to every other node each 10 ms and records each
+/// send and each delivery; it also polls its work-fault hook.
+async fn chatter(ctx: NodeCtx<u64>) {
+    let me = ctx.id;
+    emit!(me, "t", "boot", incarnation = ctx.incarnation);
+    let rx = ctx.clone();
+    madsim::task::spawn_local(async move {
+        loop {
+            let env = rx.recv().await;
+            emit!(
+                rx.id,
+                "t",
+                "recv",
+                from = env.from as u64,
+                seq = env.msg,
+                sent_ns = env.sent_ns,
+                latency_ns = env.latency_ns
+            );
+        }
+    });
+    let mut seq = 0u64;
+    loop {
+        if let Some(f) = ctx.hook().take_for(0, 1) {
+            let window_ms = match f.mode {
+                WorkFaultMode::Slow { duration_ms, .. } => duration_ms,
+                _ => 0,
+            };
+            emit!(
+                me,
+                "t",
+                "work_fault",
+                thread = f.thread as u64,
+                mode = f.mode.name(),
+                window_ms = window_ms
+            );
+        }
+        for to in 0..ctx.nodes() {
+            if to != me {
+                seq += 1;
+                emit!(me, "t", "send", to = to as u64, seq = seq);
+                ctx.send(to, seq);
+            }
+        }
+        madsim::time::sleep(Duration::from_millis(SEND_EVERY_MS)).await;
+    }
+}
+
+fn run(nodes: usize, faults: Vec<Fault>, net: NetConfig) -> RunReport {
+    let mut cfg = WorldConfig::new(nodes, 3_000, 1_000);
+    cfg.net = net;
+    let spec = RunSpec {
+        seed: 7,
+        plan: PlanSource::Given(FaultPlan {
+            faults,
+            enabled: vec![],
+        }),
+        keep_events: true,
+    };
+    sim::run_world(&cfg, &spec, vec![], chatter).expect("valid plan")
+}
+
+fn recvs(r: &RunReport) -> impl Iterator<Item = &TraceEvent> {
+    r.trace.events.iter().filter(|e| e.is("t", "recv"))
+}
+
+fn ms(e: &TraceEvent) -> u64 {
+    e.t_ns / 1_000_000
+}
+
+/// Deliveries from `from` to `to` whose *send* happened inside [lo, hi) ms.
+fn delivered_sent_between(r: &RunReport, from: u64, to: u64, lo: u64, hi: u64) -> usize {
+    recvs(r)
+        .filter(|e| e.node == to && e.u64("from") == Some(from))
+        .filter(|e| {
+            let sent = e.u64("sent_ns").unwrap() / 1_000_000;
+            sent >= lo && sent < hi
+        })
+        .count()
+}
+
+#[test]
+fn partition_blocks_delivery_across_it_and_only_across_it() {
+    let r = run(
+        4,
+        vec![Fault::Partition {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            side_a: vec![0, 1],
+            symmetry: PartitionSymmetry::Symmetric,
+        }],
+        NetConfig::default(),
+    );
+    // Nothing crosses while the partition is up (messages sent during it, or in flight
+    // into it, are dropped)...
+    for (a, b) in [(0, 2), (0, 3), (1, 2), (1, 3)] {
+        assert_eq!(
+            delivered_sent_between(&r, a, b, 1_000, 2_000),
+            0,
+            "{a}->{b}"
+        );
+        assert_eq!(
+            delivered_sent_between(&r, b, a, 1_000, 2_000),
+            0,
+            "{b}->{a}"
+        );
+    }
+    // ...while each side keeps talking among itself...
+    for (a, b) in [(0, 1), (1, 0), (2, 3), (3, 2)] {
+        assert!(
+            delivered_sent_between(&r, a, b, 1_000, 2_000) >= 95,
+            "{a}->{b}"
+        );
+    }
+    // ...and traffic crosses again once it heals.
+    assert!(delivered_sent_between(&r, 0, 2, 2_010, 3_000) >= 95);
+    assert!(r.net.dropped_partition > 0);
+}
+
+#[test]
+fn one_way_partition_blocks_one_direction() {
+    let r = run(
+        3,
+        vec![Fault::Partition {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            side_a: vec![0],
+            symmetry: PartitionSymmetry::OneWay,
+        }],
+        NetConfig::default(),
+    );
+    assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 0);
+    assert_eq!(delivered_sent_between(&r, 0, 2, 1_000, 2_000), 0);
+    assert!(delivered_sent_between(&r, 1, 0, 1_000, 1_990) >= 95);
+    assert!(delivered_sent_between(&r, 2, 0, 1_000, 1_990) >= 95);
+}
+
+#[test]
+fn clog_blocks_one_link_both_ways() {
+    let r = run(
+        3,
+        vec![Fault::Clog {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            a: 0,
+            b: 1,
+        }],
+        NetConfig::default(),
+    );
+    assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 0);
+    assert_eq!(delivered_sent_between(&r, 1, 0, 1_000, 2_000), 0);
+    assert!(delivered_sent_between(&r, 0, 2, 1_000, 1_990) >= 95);
+    assert!(delivered_sent_between(&r, 2, 1, 1_000, 1_990) >= 95);
+}
+
+#[test]
+fn crash_stops_a_nodes_events_until_its_restart() {
+    let r = run(
+        3,
+        vec![Fault::Crash {
+            at_ms: 1_000,
+            node: 1,
+            restart_after_ms: Some(1_000),
+        }],
+        NetConfig::default(),
+    );
+    let n1: Vec<&TraceEvent> = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.node == 1 && e.component == "t")
+        .collect();
+    assert!(n1.iter().any(|e| ms(e) < 1_000));
+    assert!(
+        n1.iter().all(|e| ms(e) < 1_000 || ms(e) >= 2_000),
+        "n1 emitted while down"
+    );
+    let reboot = n1
+        .iter()
+        .find(|e| e.event == "boot" && e.u64("incarnation") == Some(1))
+        .expect("n1 restarted");
+    assert_eq!(ms(reboot), 2_000);
+    // Messages to the down node are lost, not queued for its next life.
+    assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 0);
+    assert!(r.net.dropped_down > 0);
+    assert!(delivered_sent_between(&r, 0, 1, 2_010, 3_000) >= 95);
+}
+
+#[test]
+fn a_permanent_crash_stays_down_through_the_liveness_phase() {
+    let r = run(
+        3,
+        vec![Fault::Crash {
+            at_ms: 500,
+            node: 2,
+            restart_after_ms: None,
+        }],
+        NetConfig::default(),
+    );
+    assert!(!r
+        .trace
+        .events
+        .iter()
+        .any(|e| e.node == 2 && e.component == "t" && ms(e) >= 500));
+    let end = r
+        .trace
+        .events
+        .iter()
+        .find(|e| e.is("world", "end"))
+        .unwrap();
+    assert_eq!(end.u64("live"), Some(2));
+}
+
+#[test]
+fn duplication_delivers_twice() {
+    let r = run(
+        2,
+        vec![Fault::Duplicate {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            probability: 1.0,
+        }],
+        NetConfig::default(),
+    );
+    let sent = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.is("t", "send") && e.node == 0 && (1_000..2_000).contains(&ms(e)))
+        .count();
+    assert!(sent >= 95);
+    assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 2 * sent);
+    // Outside the window, exactly once.
+    let before = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.is("t", "send") && e.node == 0 && ms(e) < 990)
+        .count();
+    assert_eq!(delivered_sent_between(&r, 0, 1, 0, 990), before);
+}
+
+#[test]
+fn packet_loss_drops_messages() {
+    let r = run(
+        2,
+        vec![Fault::PacketLoss {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            probability: 1.0,
+        }],
+        NetConfig::default(),
+    );
+    assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 0);
+    assert!(delivered_sent_between(&r, 0, 1, 2_000, 2_990) >= 95);
+    assert!(r.net.dropped_loss >= 190);
+}
+
+#[test]
+fn latency_comes_from_the_model_and_spikes_add_to_it() {
+    let net = NetConfig {
+        latency: sim::LinkLatency {
+            min_us: 2_000,
+            max_us: 4_000,
+        },
+        overrides: vec![],
+    };
+    let r = run(
+        2,
+        vec![Fault::LatencySpike {
+            at_ms: 1_000,
+            duration_ms: 1_000,
+            node: 1,
+            extra_latency_ms: 50,
+        }],
+        net,
+    );
+    for e in recvs(&r) {
+        let sent = e.u64("sent_ns").unwrap();
+        let modelled = e.u64("latency_ns").unwrap();
+        let observed = e.t_ns - sent;
+        // Delivery happens at the modelled time, up to madsim's per-poll scheduling steps.
+        assert!(
+            observed >= modelled && observed - modelled < 20_000,
+            "{e:?}"
+        );
+        let spiked = (1_000..2_000).contains(&(sent / 1_000_000));
+        let (lo, hi) = if spiked {
+            (52_000_000, 54_000_000)
+        } else {
+            (2_000_000, 4_000_000)
+        };
+        assert!(modelled >= lo && modelled <= hi, "{e:?}");
+    }
+}
+
+#[test]
+fn pause_delays_a_nodes_work_and_its_deliveries() {
+    let r = run(
+        2,
+        vec![Fault::Pause {
+            at_ms: 1_000,
+            duration_ms: 500,
+            node: 1,
+        }],
+        NetConfig::default(),
+    );
+    let n1 = |lo, hi| {
+        r.trace
+            .events
+            .iter()
+            .filter(|e| e.node == 1 && e.component == "t" && (lo..hi).contains(&ms(e)))
+            .count()
+    };
+    assert_eq!(n1(1_001, 1_500), 0, "a paused node does nothing");
+    assert!(n1(1_500, 1_510) > 0, "it resumes");
+    // What was sent to it while paused arrives late, not never.
+    let late = recvs(&r)
+        .filter(|e| e.node == 1)
+        .filter(|e| (1_010..1_490).contains(&(e.u64("sent_ns").unwrap() / 1_000_000)))
+        .collect::<Vec<_>>();
+    assert!(late.len() >= 45);
+    assert!(late.iter().all(|e| ms(e) >= 1_500));
+}
+
+#[test]
+fn a_work_thread_fault_reaches_the_hook() {
+    let r = run(
+        2,
+        vec![
+            Fault::WorkThread {
+                at_ms: 1_234,
+                node: 1,
+                thread: 0,
+                mode: WorkFaultMode::Hang,
+            },
+            Fault::WorkThread {
+                at_ms: 1_500,
+                node: 0,
+                thread: 0,
+                mode: WorkFaultMode::Slow {
+                    delay_ms: 5,
+                    duration_ms: 100,
+                },
+            },
+        ],
+        NetConfig::default(),
+    );
+    let got: Vec<(u64, u64, &str)> = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.is("t", "work_fault"))
+        .map(|e| (e.node, ms(e), e.str("mode").unwrap()))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!((got[0].0, got[0].2), (1, "hang"));
+    assert!((1_234..1_245).contains(&got[0].1));
+    assert_eq!((got[1].0, got[1].2), (0, "slow"));
+}
+
+#[test]
+fn a_plan_that_does_not_fit_the_world_is_rejected() {
+    let cfg = WorldConfig::new(3, 1_000, 100);
+    let spec = RunSpec {
+        seed: 1,
+        plan: PlanSource::Given(FaultPlan {
+            faults: vec![Fault::Pause {
+                at_ms: 1,
+                duration_ms: 1,
+                node: 3,
+            }],
+            enabled: vec![],
+        }),
+        keep_events: false,
+    };
+    let err = sim::run_world(&cfg, &spec, vec![], chatter).unwrap_err();
+    assert!(err.contains("n3"), "{err}");
+}
+
+#[test]
+fn a_slow_window_is_clipped_to_the_safety_phase() {
+    // The safety phase of `run` ends at 3 000 ms: a window from 2 500 ms lasts 500 ms.
+    let r = run(
+        2,
+        vec![Fault::WorkThread {
+            at_ms: 2_500,
+            node: 0,
+            thread: 0,
+            mode: WorkFaultMode::Slow {
+                delay_ms: 5,
+                duration_ms: 10_000,
+            },
+        }],
+        NetConfig::default(),
+    );
+    let f = r
+        .trace
+        .events
+        .iter()
+        .find(|e| e.is("t", "work_fault"))
+        .unwrap();
+    assert_eq!(f.u64("window_ms"), Some(500));
+}
