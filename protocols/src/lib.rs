@@ -1,1 +1,3 @@
-//! placeholder
+//! The cluster systems that run inside the simulator (DESIGN.md §A-§C).
+
+pub mod clients;

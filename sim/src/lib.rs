@@ -14,20 +14,36 @@ compile_error!(
      replaces .cargo/config.toml's flags: unset it, or add `--cfg madsim` to it."
 );
 
+// Everything below needs simulation mode; gating it keeps the guard's message the only
+// error a wrong build prints.
+#[cfg(madsim)]
 pub mod check;
+#[cfg(madsim)]
 pub mod clock;
+#[cfg(madsim)]
 pub mod fault;
+#[cfg(madsim)]
 pub mod isolate;
+#[cfg(madsim)]
 pub mod net;
+#[cfg(madsim)]
 pub mod scenario;
+#[cfg(madsim)]
 pub mod trace;
+#[cfg(madsim)]
 pub mod world;
 
+#[cfg(madsim)]
 pub use check::{Checker, RunEnd, Violation};
+#[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
+#[cfg(madsim)]
 pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
+#[cfg(madsim)]
 pub use scenario::{check_mutant, Mutant, Scenario};
+#[cfg(madsim)]
 pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
+#[cfg(madsim)]
 pub use world::{
     report_phase, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec, WorkFault,
     WorkFaultHook, WorldConfig,

@@ -29,7 +29,10 @@ fn text_has_one_line_per_event_and_hashes_to_the_trace_hash() {
     let text = r.trace.text();
     assert_eq!(text.lines().count() as u64, r.trace.event_count);
     assert_eq!(sim::trace::StableHash::of(text.as_bytes()), r.trace.hash);
-    assert!(text.contains("n2    t.tick i=0 label=x y flag=true"), "{text}");
+    assert!(
+        text.contains("n2    t.tick i=0 label=x y flag=true"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -64,5 +67,7 @@ fn chrome_trace_has_a_named_lane_per_node() {
     assert_eq!(lanes, want);
     let instants = evs.iter().filter(|e| e["ph"] == "i").count() as u64;
     assert_eq!(instants, r.trace.event_count);
-    assert!(evs.iter().any(|e| e["name"] == "t.tick" && e["ts"].is_f64()));
+    assert!(evs
+        .iter()
+        .any(|e| e["name"] == "t.tick" && e["ts"].is_f64()));
 }
