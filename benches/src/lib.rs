@@ -2,3 +2,4 @@
 //! ACK-round report generator.
 
 pub mod baselines;
+pub mod report;

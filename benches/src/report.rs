@@ -1,0 +1,606 @@
+//! The ACK-round benchmark report: latency percentiles beside the network floor, the
+//! simulator's own speed beside its baselines, and how both scale with cluster size.
+//!
+//! `write_report_dir` writes `report.md` (tables for a reader), `report.json` (the same
+//! figures for tools), `latency.hlog` (the latency histograms in the standard HdrHistogram
+//! interval-log format, readable by HdrHistogram's own log processors), and two SVG charts:
+//! latency by percentile, and latency and simulator cost against cluster size. Every file
+//! is written whole or not at all (a temporary file renamed into place).
+
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// A fresh latency histogram in nanoseconds: 1 ns to 1 hour, 3 significant digits.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds")
+}
+
+/// Percentiles of one histogram, in ns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct LatencyStats {
+    pub count: u64,
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub p999: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl LatencyStats {
+    pub fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return LatencyStats::default();
+        }
+        LatencyStats {
+            count: h.len(),
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            max: h.max(),
+            mean: h.mean(),
+        }
+    }
+}
+
+/// One cluster size of the scaling sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SizePoint {
+    pub nodes: usize,
+    pub latency: LatencyStats,
+    pub floor: LatencyStats,
+    /// Wall-clock ns the simulator spends per simulated second.
+    pub wall_ns_per_sim_s: f64,
+    pub msgs_per_sim_s: f64,
+}
+
+/// Everything one benchmark invocation measured.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// The command line that produced it.
+    pub command: String,
+    pub nodes: usize,
+    pub rounds: u64,
+    pub faults: String,
+    pub seed: u64,
+    pub latency: LatencyStats,
+    pub floor: LatencyStats,
+    pub rounds_per_sim_s: f64,
+    pub sim_per_wall: f64,
+    pub msgs_per_wall_s: f64,
+    pub endpoint_msgs_per_wall_s: f64,
+    pub bare_heap_events_per_wall_s: f64,
+    pub sizes: Vec<SizePoint>,
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+fn ratio(a: f64, b: f64) -> f64 {
+    if b > 0.0 {
+        a / b
+    } else {
+        f64::NAN
+    }
+}
+
+impl Report {
+    /// How much faster than `n log n` the cost per simulated second grows from the
+    /// smallest to the largest size: below 1.0 means slower than `n log n` (the target).
+    pub fn growth_vs_nlogn(&self) -> Option<f64> {
+        let first = self.sizes.first()?;
+        let last = self.sizes.last()?;
+        if first.nodes == last.nodes {
+            return None;
+        }
+        let nlogn = |n: usize| n as f64 * (n as f64).ln();
+        let cost = last.wall_ns_per_sim_s / first.wall_ns_per_sim_s;
+        Some(cost / (nlogn(last.nodes) / nlogn(first.nodes)))
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "# ACK-round benchmark\n");
+        let _ = writeln!(s, "Command: `{}`\n", self.command);
+        let _ = writeln!(
+            s,
+            "{} nodes, {} rounds, faults: {}, seed {}. Latencies are simulated time.\n",
+            self.nodes, self.rounds, self.faults, self.seed
+        );
+        let _ = writeln!(s, "## Round latency\n");
+        let _ = writeln!(s, "| | p50 | p90 | p99 | p99.9 | max |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|");
+        for (name, l) in [("measured", &self.latency), ("network floor", &self.floor)] {
+            let _ = writeln!(
+                s,
+                "| {name} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} ms |",
+                ms(l.p50),
+                ms(l.p90),
+                ms(l.p99),
+                ms(l.p999),
+                ms(l.max)
+            );
+        }
+        let _ = writeln!(
+            s,
+            "| measured / floor | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |\n",
+            ratio(self.latency.p50 as f64, self.floor.p50 as f64),
+            ratio(self.latency.p90 as f64, self.floor.p90 as f64),
+            ratio(self.latency.p99 as f64, self.floor.p99 as f64),
+            ratio(self.latency.p999 as f64, self.floor.p999 as f64),
+            ratio(self.latency.max as f64, self.floor.max as f64),
+        );
+        let _ = writeln!(
+            s,
+            "The floor is the latency each round would have had with zero processing and the \
+             same sampled link delays.\n\nThroughput: {:.1} rounds per simulated second.\n",
+            self.rounds_per_sim_s
+        );
+        let _ = writeln!(s, "## Simulator speed\n");
+        let _ = writeln!(s, "| measure | value | ratio |");
+        let _ = writeln!(s, "|---|---|---|");
+        let _ = writeln!(
+            s,
+            "| simulated seconds per wall second | {:.0} | |",
+            self.sim_per_wall
+        );
+        let _ = writeln!(
+            s,
+            "| delivered messages per wall second | {:.0} | |",
+            self.msgs_per_wall_s
+        );
+        let _ = writeln!(
+            s,
+            "| madsim `Endpoint` ping-pong, msgs per wall second | {:.0} | ours {:.2}x |",
+            self.endpoint_msgs_per_wall_s,
+            ratio(self.msgs_per_wall_s, self.endpoint_msgs_per_wall_s)
+        );
+        let _ = writeln!(
+            s,
+            "| bare binary-heap event loop, events per wall second | {:.0} | ours {:.3}x |\n",
+            self.bare_heap_events_per_wall_s,
+            ratio(self.msgs_per_wall_s, self.bare_heap_events_per_wall_s)
+        );
+        if !self.sizes.is_empty() {
+            let _ = writeln!(s, "## Scaling with cluster size\n");
+            let _ = writeln!(
+                s,
+                "| nodes | p50 | p99 | floor p99 | wall ms per sim s | msgs per sim s |"
+            );
+            let _ = writeln!(s, "|---|---|---|---|---|---|");
+            for p in &self.sizes {
+                let _ = writeln!(
+                    s,
+                    "| {} | {:.3} ms | {:.3} ms | {:.3} ms | {:.3} | {:.0} |",
+                    p.nodes,
+                    ms(p.latency.p50),
+                    ms(p.latency.p99),
+                    ms(p.floor.p99),
+                    p.wall_ns_per_sim_s / 1e6,
+                    p.msgs_per_sim_s
+                );
+            }
+            if let Some(g) = self.growth_vs_nlogn() {
+                let _ = writeln!(
+                    s,
+                    "\nCost per simulated second grew {g:.2}x as fast as n log n from {} to {} \
+                     nodes (at most 1.0 is the target).",
+                    self.sizes[0].nodes,
+                    self.sizes[self.sizes.len() - 1].nodes
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Writes `contents` to `path` whole or not at all.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp-write");
+    std::fs::write(&tmp, contents)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// The histograms as an HdrHistogram interval log (V2, deflate-compressed, base64),
+/// timestamps in simulated seconds from the run's start.
+pub fn interval_log(series: &[(&str, &Histogram<u64>, Duration)]) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut ser = V2DeflateSerializer::new();
+    {
+        let mut w = IntervalLogWriterBuilder::new()
+            .add_comment("clustersim ACK-round latency, values in nanoseconds of simulated time")
+            .with_start_time(UNIX_EPOCH)
+            .with_base_time(UNIX_EPOCH)
+            .with_max_value_divisor(1e6)
+            .begin_log_with(&mut buf, &mut ser)?;
+        for (tag, h, duration) in series {
+            w.write_histogram(h, Duration::ZERO, *duration, Tag::new(tag))
+                .map_err(|e| io::Error::other(format!("{e:?}")))?;
+        }
+    }
+    Ok(buf)
+}
+
+const W: f64 = 720.0;
+const H: f64 = 420.0;
+const LEFT: f64 = 70.0;
+const RIGHT: f64 = 30.0;
+const TOP: f64 = 40.0;
+const BOTTOM: f64 = 60.0;
+const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
+
+fn svg_open(title: &str) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{}\" y=\"22\" text-anchor=\"middle\" font-size=\"15\">{}</text>\n",
+        W / 2.0,
+        xml(title)
+    )
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn polyline(points: &[(f64, f64)], color: &str) -> String {
+    let pts: Vec<String> = points
+        .iter()
+        .map(|(x, y)| format!("{x:.1},{y:.1}"))
+        .collect();
+    format!(
+        "<polyline fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>\n",
+        pts.join(" ")
+    )
+}
+
+fn axes(s: &mut String, x_label: &str, y_label: &str) {
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        H - BOTTOM,
+        W - RIGHT,
+        H - BOTTOM
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{LEFT}\" y1=\"{TOP}\" x2=\"{LEFT}\" y2=\"{}\" stroke=\"black\"/>",
+        H - BOTTOM
+    );
+    let _ = writeln!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+        (LEFT + W - RIGHT) / 2.0,
+        H - 15.0,
+        xml(x_label)
+    );
+    let _ = writeln!(
+        s,
+        "<text transform=\"translate(18,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+        (TOP + H - BOTTOM) / 2.0,
+        xml(y_label)
+    );
+}
+
+fn legend(s: &mut String, names: &[&str]) {
+    for (i, name) in names.iter().enumerate() {
+        let y = TOP + 10.0 + 18.0 * i as f64;
+        let _ = writeln!(
+            s,
+            "<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"4\" fill=\"{}\"/>\
+             <text x=\"{}\" y=\"{}\">{}</text>",
+            LEFT + 15.0,
+            y,
+            COLORS[i % COLORS.len()],
+            LEFT + 35.0,
+            y + 5.0,
+            xml(name)
+        );
+    }
+}
+
+/// Latency by percentile, HdrHistogram-style: the x axis is `1 / (1 - q)` on a log scale,
+/// so the tail (99%, 99.9%, 99.99%) gets as much room as the median.
+pub fn percentile_svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String {
+    let max_x = 4.0f64; // log10(1/(1-q)) up to 99.99%
+    let max_ms = series
+        .iter()
+        .map(|(_, h)| ms(h.max()))
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
+    let px = |lx: f64| LEFT + (W - LEFT - RIGHT) * lx / max_x;
+    let py = |v: f64| H - BOTTOM - (H - TOP - BOTTOM) * v / max_ms;
+    let mut s = svg_open(title);
+    axes(&mut s, "percentile", "latency (ms, simulated)");
+    for (lx, label) in [
+        (0.0, "0%"),
+        (1.0, "90%"),
+        (2.0, "99%"),
+        (3.0, "99.9%"),
+        (4.0, "99.99%"),
+    ] {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{label}</text>",
+            px(lx),
+            H - BOTTOM + 16.0
+        );
+    }
+    for i in 0..=4 {
+        let v = max_ms * i as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>",
+            LEFT - 6.0,
+            py(v) + 4.0
+        );
+    }
+    for (i, (_, h)) in series.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
+        let pts: Vec<(f64, f64)> = (0..=200)
+            .map(|k| {
+                let lx = max_x * k as f64 / 200.0;
+                let q = 1.0 - 10f64.powf(-lx);
+                (px(lx), py(ms(h.value_at_quantile(q.min(1.0)))))
+            })
+            .collect();
+        s.push_str(&polyline(&pts, COLORS[i % COLORS.len()]));
+    }
+    let names: Vec<&str> = series.iter().map(|(n, _)| *n).collect();
+    legend(&mut s, &names);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Latency (p50, p99, floor p99) and simulator cost against cluster size; nodes on a log
+/// axis, cost on its own right-hand scale.
+pub fn scaling_svg(points: &[SizePoint]) -> String {
+    let mut s = svg_open("ACK-round latency and simulator cost by cluster size");
+    axes(&mut s, "nodes (log scale)", "latency (ms, simulated)");
+    if points.is_empty() {
+        s.push_str("</svg>\n");
+        return s;
+    }
+    let lo = (points[0].nodes as f64).ln();
+    let hi = (points[points.len() - 1].nodes as f64).ln().max(lo + 1e-9);
+    let max_ms = points
+        .iter()
+        .map(|p| ms(p.latency.p99.max(p.floor.p99)))
+        .fold(0.0f64, f64::max)
+        .max(1e-3)
+        * 1.1;
+    let max_cost = points
+        .iter()
+        .map(|p| p.wall_ns_per_sim_s / 1e6)
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.1;
+    let px = |n: usize| LEFT + (W - LEFT - RIGHT - 40.0) * ((n as f64).ln() - lo) / (hi - lo);
+    let py = |v: f64, max: f64| H - BOTTOM - (H - TOP - BOTTOM) * v / max;
+    for p in points {
+        let _ = writeln!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            px(p.nodes),
+            H - BOTTOM + 16.0,
+            p.nodes
+        );
+    }
+    for i in 0..=4 {
+        let v = max_ms * i as f64 / 4.0;
+        let c = max_cost * i as f64 / 4.0;
+        let _ = writeln!(
+            s,
+            "<text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{v:.2}</text>\
+             <text x=\"{}\" y=\"{:.1}\" text-anchor=\"start\" fill=\"{}\">{c:.1}</text>",
+            LEFT - 6.0,
+            py(v, max_ms) + 4.0,
+            W - RIGHT - 36.0,
+            py(c, max_cost) + 4.0,
+            COLORS[3]
+        );
+    }
+    let series: [(&str, Box<dyn Fn(&SizePoint) -> f64>, f64); 4] = [
+        ("p50", Box::new(|p: &SizePoint| ms(p.latency.p50)), max_ms),
+        ("p99", Box::new(|p: &SizePoint| ms(p.latency.p99)), max_ms),
+        (
+            "floor p99",
+            Box::new(|p: &SizePoint| ms(p.floor.p99)),
+            max_ms,
+        ),
+        (
+            "wall ms per simulated s (right scale)",
+            Box::new(|p: &SizePoint| p.wall_ns_per_sim_s / 1e6),
+            max_cost,
+        ),
+    ];
+    for (i, (_, f, max)) in series.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = points
+            .iter()
+            .map(|p| (px(p.nodes), py(f(p), *max)))
+            .collect();
+        s.push_str(&polyline(&pts, COLORS[i]));
+    }
+    let names: Vec<&str> = series.iter().map(|(n, _, _)| *n).collect();
+    legend(&mut s, &names);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// Writes the whole report directory.
+pub fn write_report_dir(
+    dir: &Path,
+    report: &Report,
+    latency: &Histogram<u64>,
+    floor: &Histogram<u64>,
+    sim_duration: Duration,
+) -> io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    write_atomic(&dir.join("report.md"), report.markdown().as_bytes())?;
+    let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
+    write_atomic(&dir.join("report.json"), json.as_bytes())?;
+    let log = interval_log(&[
+        ("measured", latency, sim_duration),
+        ("floor", floor, sim_duration),
+    ])?;
+    write_atomic(&dir.join("latency.hlog"), &log)?;
+    let title = format!("ACK-round latency by percentile, {} nodes", report.nodes);
+    let svg = percentile_svg(&title, &[("measured", latency), ("network floor", floor)]);
+    write_atomic(&dir.join("latency-percentiles.svg"), svg.as_bytes())?;
+    write_atomic(
+        &dir.join("scaling.svg"),
+        scaling_svg(&report.sizes).as_bytes(),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hdrhistogram::serialization::interval_log::{IntervalLogIterator, LogEntry};
+    use hdrhistogram::serialization::Deserializer;
+
+    fn hist(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+        let mut h = new_histogram();
+        for v in values {
+            h.record(v).unwrap();
+        }
+        h
+    }
+
+    fn report(sizes: Vec<SizePoint>) -> Report {
+        let lat = hist((1..=1000).map(|i| 2_000_000 + i * 1_000));
+        let floor = hist((1..=1000).map(|i| 1_900_000 + i * 1_000));
+        Report {
+            command: "clustersim bench ack-rounds".into(),
+            nodes: 5,
+            rounds: 1000,
+            faults: "none".into(),
+            seed: 1,
+            latency: LatencyStats::of(&lat),
+            floor: LatencyStats::of(&floor),
+            rounds_per_sim_s: 300.0,
+            sim_per_wall: 2000.0,
+            msgs_per_wall_s: 2e6,
+            endpoint_msgs_per_wall_s: 8e5,
+            bare_heap_events_per_wall_s: 4e7,
+            sizes,
+        }
+    }
+
+    fn point(nodes: usize, cost: f64) -> SizePoint {
+        let l = LatencyStats::of(&hist([1_000_000 * nodes as u64]));
+        SizePoint {
+            nodes,
+            latency: l,
+            floor: l,
+            wall_ns_per_sim_s: cost,
+            msgs_per_sim_s: 100.0 * nodes as f64,
+        }
+    }
+
+    #[test]
+    fn percentiles_come_from_the_histogram() {
+        let l = LatencyStats::of(&hist(1..=1000));
+        assert_eq!((l.count, l.p50, l.p99, l.max), (1000, 500, 990, 1000));
+        assert_eq!(LatencyStats::of(&new_histogram()), LatencyStats::default());
+    }
+
+    #[test]
+    fn the_interval_log_reads_back_with_hdrhistograms_own_parser() {
+        let h = hist([5, 10, 1_000_000]);
+        let log = interval_log(&[("measured", &h, Duration::from_secs(3))]).unwrap();
+        let text = String::from_utf8(log.clone()).unwrap();
+        assert!(text.starts_with("#clustersim"), "{text}");
+        let hists: Vec<_> = IntervalLogIterator::new(&log)
+            .filter_map(|e| match e.unwrap() {
+                LogEntry::Interval(h) => Some(h),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(hists.len(), 1);
+        assert_eq!(hists[0].tag().unwrap().as_str(), "measured");
+        assert_eq!(hists[0].duration(), Duration::from_secs(3));
+        let bytes = base64_decode(hists[0].encoded_histogram());
+        let back: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut bytes.as_slice())
+            .unwrap();
+        assert_eq!(back.len(), 3);
+        assert_eq!(back.max(), h.max());
+    }
+
+    /// Standard base64, to check the log without another dependency.
+    fn base64_decode(s: &str) -> Vec<u8> {
+        let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut bits = 0u32;
+        let mut n = 0;
+        let mut out = vec![];
+        for c in s.bytes().filter(|c| *c != b'=') {
+            let v = table.iter().position(|t| *t == c).unwrap() as u32;
+            bits = (bits << 6) | v;
+            n += 6;
+            if n >= 8 {
+                n -= 8;
+                out.push((bits >> n) as u8);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn growth_against_n_log_n() {
+        let nlogn = |n: f64| n * n.ln();
+        let r = report(vec![
+            point(5, 1e6),
+            point(65, 1e6 * nlogn(65.0) / nlogn(5.0)),
+        ]);
+        assert!((r.growth_vs_nlogn().unwrap() - 1.0).abs() < 1e-9);
+        assert!(report(vec![point(5, 1.0)]).growth_vs_nlogn().is_none());
+    }
+
+    #[test]
+    fn the_report_directory_has_every_file() {
+        let dir = std::env::temp_dir().join(format!("clustersim-report-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = report(vec![point(3, 1e6), point(5, 1.5e6), point(9, 3e6)]);
+        let lat = hist([2_000_000, 3_000_000]);
+        write_report_dir(&dir, &r, &lat, &lat, Duration::from_secs(1)).unwrap();
+        for f in [
+            "report.md",
+            "report.json",
+            "latency.hlog",
+            "latency-percentiles.svg",
+            "scaling.svg",
+        ] {
+            let body = std::fs::read_to_string(dir.join(f)).unwrap();
+            assert!(!body.is_empty(), "{f}");
+        }
+        let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains("| measured / floor |"), "{md}");
+        assert!(md.contains("| 9 |"), "{md}");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        assert_eq!(json["latency"]["p50"], r.latency.p50);
+        let svg = std::fs::read_to_string(dir.join("scaling.svg")).unwrap();
+        assert_eq!(svg.matches("<polyline").count(), 4);
+        assert!(svg.trim_end().ends_with("</svg>"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
