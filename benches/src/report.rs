@@ -368,6 +368,9 @@ pub fn percentile_svg(title: &str, series: &[(&str, &Histogram<u64>)]) -> String
     s
 }
 
+/// One plotted quantity of a size point.
+type Metric = fn(&SizePoint) -> f64;
+
 /// Latency (p50, p99, floor p99) and simulator cost against cluster size; nodes on a log
 /// axis, cost on its own right-hand scale.
 pub fn scaling_svg(points: &[SizePoint]) -> String {
