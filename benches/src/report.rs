@@ -419,17 +419,13 @@ pub fn scaling_svg(points: &[SizePoint]) -> String {
             COLORS[3]
         );
     }
-    let series: [(&str, Box<dyn Fn(&SizePoint) -> f64>, f64); 4] = [
-        ("p50", Box::new(|p: &SizePoint| ms(p.latency.p50)), max_ms),
-        ("p99", Box::new(|p: &SizePoint| ms(p.latency.p99)), max_ms),
-        (
-            "floor p99",
-            Box::new(|p: &SizePoint| ms(p.floor.p99)),
-            max_ms,
-        ),
+    let series: [(&str, Metric, f64); 4] = [
+        ("p50", |p| ms(p.latency.p50), max_ms),
+        ("p99", |p| ms(p.latency.p99), max_ms),
+        ("floor p99", |p| ms(p.floor.p99), max_ms),
         (
             "wall ms per simulated s (right scale)",
-            Box::new(|p: &SizePoint| p.wall_ns_per_sim_s / 1e6),
+            |p| p.wall_ns_per_sim_s / 1e6,
             max_cost,
         ),
     ];
