@@ -1,5 +1,6 @@
 //! The scenario catalog: every scenario clustersim can run, each with its planted bugs.
 
+pub mod cli;
 pub mod demo;
 
 use sim::Scenario;

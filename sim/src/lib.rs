@@ -29,6 +29,8 @@ pub mod net;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod sweep;
+#[cfg(madsim)]
 pub mod trace;
 #[cfg(madsim)]
 pub mod world;
