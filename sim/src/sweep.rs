@@ -811,4 +811,83 @@ mod tests {
             );
         }
     }
+
+    /// A scenario whose seeds panic outside the simulation (seed % 3 == 0), hang in wall
+    /// time (seed % 3 == 1) or pass, to show a sweep survives both.
+    struct Unruly;
+
+    impl Scenario for Unruly {
+        fn name(&self) -> &'static str {
+            "unruly"
+        }
+        fn description(&self) -> &'static str {
+            "panics, hangs or passes by seed"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(3, 1_000, 1_000)
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            match spec.seed % 3 {
+                0 => std::panic::panic_any(format!("seed {} blew up", spec.seed)),
+                1 => std::thread::sleep(Duration::from_secs(3)),
+                _ => {}
+            }
+            Ok(RunReport {
+                seed: spec.seed,
+                plan: FaultPlan::empty(),
+                trace: Trace::default(),
+                violations: vec![],
+                net: Default::default(),
+                sim_ns: 1_000,
+                coverage: Default::default(),
+            })
+        }
+    }
+
+    #[test]
+    fn a_panicking_or_hung_seed_fails_alone_and_the_sweep_goes_on() {
+        let cfg = SweepConfig {
+            workers: 2,
+            seed_wall_limit: Duration::from_millis(200),
+            keep_going: true,
+            artifacts: None,
+            swarm: true,
+        };
+        let targets = [SweepTarget {
+            scenario: Arc::new(Unruly),
+            mutant: None,
+        }];
+        let r = sweep(&targets, 0..6, &cfg, |_| {});
+        let got: Vec<(u64, Option<String>)> = r
+            .outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.seed,
+                    o.verdict.first_violation().map(|v| v.checker.clone()),
+                )
+            })
+            .collect();
+        let panic = Some(PANIC_CHECKER.to_string());
+        let hang = Some(WALL_CLOCK_CHECKER.to_string());
+        assert_eq!(
+            got,
+            vec![
+                (0, panic.clone()),
+                (1, hang.clone()),
+                (2, None),
+                (3, panic),
+                (4, hang),
+                (5, None)
+            ]
+        );
+        assert!(r.outcomes[0]
+            .verdict
+            .first_violation()
+            .unwrap()
+            .explanation
+            .contains("seed 0 blew up"));
+        let stats = r.stats();
+        assert_eq!((stats.seeds_run, stats.failures), (6, 4));
+    }
 }

@@ -1,0 +1,75 @@
+//! Golden traces: two pinned seeds of every catalog scenario, their text traces snapshotted
+//! under the top-level `snapshots/`. Any change to a trace (protocol behaviour, fault plan
+//! generation, network model, trace format) fails here; review the diff with
+//! `cargo insta review`, or regenerate deliberately with
+//! `INSTA_UPDATE=always cargo test -p scenarios --test golden` and read the result.
+//!
+//! A trace longer than [`FULL_TRACE_LIMIT`] bytes is snapshotted as a digest instead: the
+//! fault plan, the hash (which covers every byte), the event count, and the first and last
+//! lines, so the snapshot stays reviewable.
+
+use sim::world::RunSpec;
+
+/// The seeds every scenario is pinned at.
+const GOLDEN_SEEDS: [u64; 2] = [7, 42];
+
+/// Traces up to this size are snapshotted whole.
+const FULL_TRACE_LIMIT: usize = 300 * 1024;
+const DIGEST_HEAD_LINES: usize = 200;
+const DIGEST_TAIL_LINES: usize = 50;
+
+fn golden_text(scenario: &dyn sim::Scenario, seed: u64) -> String {
+    let mut spec = RunSpec::swarm(seed);
+    spec.keep_events = true;
+    let r = scenario
+        .run(&spec, None)
+        .unwrap_or_else(|e| panic!("{} seed {seed}: {e}", scenario.name()));
+    let text = r.trace.text();
+    let verdict = match r.violations.first() {
+        None => "PASS".to_string(),
+        Some(v) => format!("FAIL {v}"),
+    };
+    let mut out = format!(
+        "scenario: {}\nseed: {seed}\n{}\nverdict: {verdict}\ntrace-hash: {}\nevents: {}\n",
+        scenario.name(),
+        r.plan.summary(),
+        sim::hash_hex(r.trace.hash),
+        r.trace.event_count
+    );
+    if text.len() <= FULL_TRACE_LIMIT {
+        out.push_str("--- trace ---\n");
+        out.push_str(&text);
+    } else {
+        let lines: Vec<&str> = text.lines().collect();
+        out.push_str(&format!(
+            "--- trace digest: {} bytes; first {DIGEST_HEAD_LINES} lines ---\n",
+            text.len()
+        ));
+        for l in lines.iter().take(DIGEST_HEAD_LINES) {
+            out.push_str(l);
+            out.push('\n');
+        }
+        out.push_str(&format!("--- last {DIGEST_TAIL_LINES} lines ---\n"));
+        for l in &lines[lines.len().saturating_sub(DIGEST_TAIL_LINES)..] {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn golden_traces() {
+    for scenario in scenarios::catalog() {
+        for seed in GOLDEN_SEEDS {
+            let text = golden_text(scenario.as_ref(), seed);
+            insta::with_settings!({
+                snapshot_path => "../../snapshots",
+                prepend_module_to_snapshot => false,
+                omit_expression => true,
+            }, {
+                insta::assert_snapshot!(format!("{}-seed{seed}", scenario.name()), text);
+            });
+        }
+    }
+}
