@@ -1,0 +1,75 @@
+//! Measures the sweep engine: the wall time of one seed, and how seeds per second scale
+//! from one worker to two. A measurement, not a test: nothing here asserts a time.
+//!
+//! `cargo run --release -p scenarios --example sweep_bench -- [SCENARIO] [SEEDS] [ROUNDS]`
+//! (defaults: demo, 2000, 3). Rounds alternate `--jobs 1` and `--jobs 2` over the same
+//! seeds so that load from other processes hits both alike; the report gives each round
+//! and the median ratio.
+
+use sim::sweep::{self, SweepConfig, SweepTarget};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let name = args.next().unwrap_or_else(|| "demo".into());
+    let seeds: u64 = args.next().and_then(|x| x.parse().ok()).unwrap_or(2000);
+    let rounds: usize = args.next().and_then(|x| x.parse().ok()).unwrap_or(3);
+    let scenario: sweep::ScenarioRef = match scenarios::find(&name) {
+        Ok(s) => Arc::from(s),
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let w = scenario.world();
+    println!(
+        "{name}: {} nodes, {:.0}s simulated per seed, {seeds} seeds per sweep, {rounds} rounds",
+        w.nodes,
+        w.total_ms() as f64 / 1e3
+    );
+    let targets = [SweepTarget {
+        scenario,
+        mutant: None,
+    }];
+    let run = |workers: usize| {
+        let cfg = SweepConfig {
+            workers,
+            seed_wall_limit: Duration::from_secs(60),
+            keep_going: true,
+            artifacts: None,
+            swarm: true,
+        };
+        sweep::sweep(&targets, 0..seeds, &cfg, |_| {}).stats()
+    };
+    let (mut one, mut two, mut ratios, mut medians) = (vec![], vec![], vec![], vec![]);
+    for round in 1..=rounds {
+        let a = run(1);
+        let b = run(2);
+        println!(
+            "round {round}: --jobs 1 {:7.1} seeds/s (one seed: median {:.2}ms, p99 {:.2}ms) | --jobs 2 {:7.1} seeds/s (one seed: median {:.2}ms) | ratio {:.2}",
+            a.seeds_per_s(),
+            a.seed_wall_median.as_secs_f64() * 1e3,
+            a.seed_wall_p99.as_secs_f64() * 1e3,
+            b.seeds_per_s(),
+            b.seed_wall_median.as_secs_f64() * 1e3,
+            b.seeds_per_s() / a.seeds_per_s()
+        );
+        medians.push(a.seed_wall_median.as_secs_f64() * 1e3);
+        ratios.push(b.seeds_per_s() / a.seeds_per_s());
+        one.push(a.seeds_per_s());
+        two.push(b.seeds_per_s());
+    }
+    println!(
+        "median over rounds: one seed {:.2}ms wall; --jobs 1 {:.1} seeds/s; --jobs 2 {:.1} seeds/s; ratio {:.2}",
+        median(&mut medians),
+        median(&mut one),
+        median(&mut two),
+        median(&mut ratios)
+    );
+}
