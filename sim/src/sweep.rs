@@ -678,16 +678,17 @@ pub fn check_seed_determinism(job: &SeedJob, wall_limit: Duration) -> Determinis
             event_index: i,
             lines: [line_at(ta, i), line_at(tb, i)],
         }),
-        // A run that never finished cannot be compared event by event; a difference in
-        // whether it finished is itself nondeterminism.
+        // Two runs that both never finished (both hung, or both panicked outside the
+        // simulation) cannot be compared event by event; if they ended alike, that is
+        // consistent. One finishing and the other not is itself nondeterminism.
+        (None, None) if a.verdict == b.verdict => None,
         (ta, tb) => Some(Divergence {
             event_index: 0,
             lines: [
                 ta.and_then(|t| line_at(t, 0)),
                 tb.and_then(|t| line_at(t, 0)),
             ],
-        })
-        .filter(|_| a.verdict != b.verdict || ta.is_some() != tb.is_some()),
+        }),
     };
     DeterminismOutcome {
         scenario: a.scenario.clone(),
@@ -889,5 +890,51 @@ mod tests {
             .contains("seed 0 blew up"));
         let stats = r.stats();
         assert_eq!((stats.seeds_run, stats.failures), (6, 4));
+    }
+
+    /// A scenario that leaks state between runs: a process-wide counter ends up in the
+    /// trace, so the second run of a seed differs from the first at a known event.
+    struct Leaky;
+
+    static LEAK: AtomicUsize = AtomicUsize::new(0);
+
+    impl Scenario for Leaky {
+        fn name(&self) -> &'static str {
+            "leaky"
+        }
+        fn description(&self) -> &'static str {
+            "nondeterministic on purpose"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(1, 100, 100)
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            let mut world = self.world();
+            world.plan.allowed.clear();
+            crate::run_world::<(), _, _>(&world, spec, vec![], |ctx| async move {
+                crate::emit!(ctx.id, "leaky", "same", x = 1u64);
+                let n = LEAK.fetch_add(1, Ordering::SeqCst) as u64;
+                crate::emit!(ctx.id, "leaky", "counter", n = n);
+            })
+        }
+    }
+
+    #[test]
+    fn check_determinism_names_the_first_diverging_event() {
+        let job = SeedJob::generated(Arc::new(Leaky), 5, None, true);
+        let o = check_seed_determinism(&job, Duration::from_secs(30));
+        let d = o.divergence.expect("the leaky scenario diverges");
+        assert_ne!(o.hashes[0], o.hashes[1]);
+        let [a, b] = d.lines.clone();
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.contains("leaky.counter n="), "{a}");
+        assert!(b.contains("leaky.counter n="), "{b}");
+        assert_ne!(a, b);
+        // Everything before the counter event is the same in both runs.
+        assert!(d.event_index >= 3, "{d:?}");
+        let sound = SeedJob::generated(Arc::new(Unruly), 2, None, true);
+        assert!(check_seed_determinism(&sound, Duration::from_secs(30))
+            .divergence
+            .is_none());
     }
 }
