@@ -233,7 +233,26 @@ pub fn one_line_clap_error(rendered: &str) -> String {
     }
 }
 
+/// Silences the panic hook on seed threads. In a sweep, a shrink or a determinism check a
+/// panicking seed is a finding reported through its violation (with the panic message) and
+/// its artifact; a backtrace per seed would bury the summary. `run` and `replay` keep the
+/// full report, and panics on any other thread (the tool's own bugs) are reported as usual.
+fn quiet_seed_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() != Some(sim::isolate::SEED_THREAD_NAME) {
+            previous(info);
+        }
+    }));
+}
+
 fn run_command(cmd: Command) -> CmdResult {
+    if matches!(
+        cmd,
+        Command::Sweep(_) | Command::Shrink(_) | Command::CheckDeterminism(_)
+    ) {
+        quiet_seed_panics();
+    }
     match cmd {
         Command::List { json } => list(json),
         Command::Run(a) => run(a),

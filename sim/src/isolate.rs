@@ -7,6 +7,9 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The name of every seed thread, so a panic hook can tell a seed's panic from others.
+pub const SEED_THREAD_NAME: &str = "clustersim-seed";
+
 /// How an isolated run ended.
 #[derive(Debug)]
 pub enum Isolated<T> {
@@ -25,7 +28,7 @@ where
 {
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new()
-        .name("clustersim-seed".into())
+        .name(SEED_THREAD_NAME.into())
         .stack_size(16 << 20)
         .spawn(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
