@@ -242,6 +242,32 @@ fn every_bad_input_exits_2_with_one_line() {
         assert_usage_error(&dir, &["replay", name], want);
         assert_usage_error(&dir, &["shrink", name], want);
     }
+
+    // Places that cannot be written: an artifact directory or a trace file under a file.
+    assert_usage_error(
+        &dir,
+        &[
+            "sweep",
+            "demo",
+            "--seeds",
+            "0..2",
+            "--artifacts",
+            "garbage.json/sub",
+        ],
+        "cannot create the artifact directory garbage.json/sub",
+    );
+    let o = clustersim(
+        &dir,
+        &["run", "demo", "--seed", "1", "--out", "garbage.json/t.txt"],
+    );
+    assert_eq!(o.code, 2, "{}", o.stderr);
+    assert_eq!(o.stderr.trim_end().lines().count(), 1, "{}", o.stderr);
+    assert!(
+        o.stderr
+            .contains("cannot write the trace to garbage.json/t.txt"),
+        "{}",
+        o.stderr
+    );
 }
 
 #[test]
