@@ -4,11 +4,26 @@
 //! `cargo run --release -p scenarios --example sweep_bench -- [SCENARIO] [SEEDS] [ROUNDS]`
 //! (defaults: demo, 2000, 3). Rounds alternate `--jobs 1` and `--jobs 2` over the same
 //! seeds so that load from other processes hits both alike; the report gives each round
-//! and the median ratio.
+//! and the median ratio, with the cores each sweep actually got (CPU time over wall time),
+//! since on a shared machine `--jobs 2` may not get two.
 
 use sim::sweep::{self, SweepConfig, SweepTarget};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// This process's CPU time (user + system) so far, from `/proc/self/stat` (Linux; 0
+/// elsewhere). Compared with wall time it shows how many cores a sweep actually got, which
+/// on a shared machine can be fewer than `--jobs`.
+fn cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -45,14 +60,17 @@ fn main() {
             artifacts: None,
             swarm: true,
         };
-        sweep::sweep(&targets, 0..seeds, &cfg, |_| {}).stats()
+        let c0 = cpu_s();
+        let stats = sweep::sweep(&targets, 0..seeds, &cfg, |_| {}).stats();
+        let cores = (cpu_s() - c0) / stats.wall.as_secs_f64();
+        (stats, cores)
     };
     let (mut one, mut two, mut ratios, mut medians) = (vec![], vec![], vec![], vec![]);
     for round in 1..=rounds {
-        let a = run(1);
-        let b = run(2);
+        let (a, a_cores) = run(1);
+        let (b, b_cores) = run(2);
         println!(
-            "round {round}: --jobs 1 {:7.1} seeds/s (one seed: median {:.2}ms, p99 {:.2}ms) | --jobs 2 {:7.1} seeds/s (one seed: median {:.2}ms) | ratio {:.2}",
+            "round {round}: --jobs 1 {:6.1} seeds/s on {a_cores:.2} cores (one seed: median {:.2}ms, p99 {:.2}ms) | --jobs 2 {:6.1} seeds/s on {b_cores:.2} cores (median {:.2}ms) | ratio {:.2}",
             a.seeds_per_s(),
             a.seed_wall_median.as_secs_f64() * 1e3,
             a.seed_wall_p99.as_secs_f64() * 1e3,
