@@ -161,6 +161,14 @@ pub fn shrink(
     max_runs: usize,
     wall_limit: Duration,
 ) -> Result<ShrinkOutcome, String> {
+    if checker == super::WALL_CLOCK_CHECKER {
+        // Each rerun of a wall-clock hang costs the whole limit and leaves a thread spinning
+        // until the process ends; a search over dozens of them is not worth it.
+        return Err(format!(
+            "a seed that hung in wall-clock time ({checker}) is not shrunk: replay it and \
+             look at where its trace stops"
+        ));
+    }
     let original_faults = plan.faults.len();
     let job = SeedJob {
         scenario: scenario.clone(),
@@ -205,4 +213,149 @@ pub fn shrink(
         runs: s.runs,
         exhausted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::Violation;
+    use crate::fault::FaultKind;
+    use crate::scenario::Scenario;
+    use crate::trace::Trace;
+    use crate::world::{RunReport, RunSpec, WorldConfig};
+    use std::sync::Arc;
+
+    /// Fails (checker `pause_seen`) exactly when the plan pauses n2 for at least 100 ms
+    /// at or after 40 ms; any crash also breaks another checker.
+    struct NeedsPause;
+
+    impl Scenario for NeedsPause {
+        fn name(&self) -> &'static str {
+            "needs-pause"
+        }
+        fn description(&self) -> &'static str {
+            "fails on a long enough pause of n2"
+        }
+        fn world(&self) -> WorldConfig {
+            WorldConfig::new(3, 10_000, 1_000)
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            let plan = match &spec.plan {
+                PlanSource::Given(p) => p.clone(),
+                PlanSource::Generate { swarm } => {
+                    FaultPlan::generate(spec.seed, &self.world().plan, *swarm)
+                }
+            };
+            let mut violations = vec![];
+            let bad = |checker: &str| Violation {
+                checker: checker.to_string(),
+                event_index: 0,
+                t_ns: 0,
+                explanation: String::new(),
+            };
+            if plan.faults.iter().any(|f| {
+                matches!(f, Fault::Pause { node: 2, at_ms, duration_ms }
+                    if *duration_ms >= 100 && *at_ms >= 40)
+            }) {
+                violations.push(bad("pause_seen"));
+            }
+            if plan.kinds().contains(&FaultKind::Crash) {
+                violations.push(bad("crash_seen"));
+            }
+            Ok(RunReport {
+                seed: spec.seed,
+                plan,
+                trace: Trace::default(),
+                violations,
+                net: Default::default(),
+                sim_ns: 0,
+                coverage: Default::default(),
+            })
+        }
+    }
+
+    #[test]
+    fn shrinks_to_the_one_fault_that_matters_shorter_and_earlier() {
+        let faults = vec![
+            Fault::Crash {
+                at_ms: 1_000,
+                node: 0,
+                restart_after_ms: Some(500),
+            },
+            Fault::Clog {
+                at_ms: 2_000,
+                duration_ms: 700,
+                a: 0,
+                b: 1,
+            },
+            Fault::Pause {
+                at_ms: 3_000,
+                duration_ms: 1_600,
+                node: 2,
+            },
+            Fault::Pause {
+                at_ms: 3_500,
+                duration_ms: 50,
+                node: 2,
+            },
+            Fault::PacketLoss {
+                at_ms: 4_000,
+                duration_ms: 900,
+                probability: 0.2,
+            },
+        ];
+        let plan = FaultPlan {
+            faults,
+            enabled: vec![],
+        };
+        let s = shrink(
+            Arc::new(NeedsPause),
+            1,
+            None,
+            plan,
+            "pause_seen",
+            200,
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(s.original_faults, 5);
+        assert!(!s.exhausted);
+        match s.smallest.plan.faults.as_slice() {
+            [Fault::Pause {
+                node: 2,
+                at_ms,
+                duration_ms,
+            }] => {
+                assert!((100..200).contains(duration_ms), "{duration_ms}");
+                assert!((40..80).contains(at_ms), "{at_ms}");
+            }
+            other => panic!("not shrunk to the pause: {other:?}"),
+        }
+        assert_eq!(s.smallest.plan.enabled, vec![FaultKind::Pause]);
+        assert!(s.smallest.verdict.broke("pause_seen"));
+
+        // A plan that does not break the checker is refused, and so is a wall-clock hang.
+        let e = shrink(
+            Arc::new(NeedsPause),
+            1,
+            None,
+            FaultPlan::empty(),
+            "pause_seen",
+            200,
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(e.contains("does not reproduce"), "{e}");
+        let e = shrink(
+            Arc::new(NeedsPause),
+            1,
+            None,
+            FaultPlan::empty(),
+            super::super::WALL_CLOCK_CHECKER,
+            200,
+            Duration::from_secs(10),
+        )
+        .unwrap_err();
+        assert!(e.contains("not shrunk"), "{e}");
+    }
 }
