@@ -30,7 +30,14 @@ pub const SHRINK_MAX_RUNS: usize = 200;
 
 /// Deterministic simulation testbed for cluster protocols.
 #[derive(Parser, Debug)]
-#[command(name = "clustersim", version, max_term_width = 100)]
+#[command(
+    name = "clustersim",
+    version,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 all passed; 1 a checker failed or determinism broke; 2 bad usage or input.\n\
+                  Each seed runs on its own thread with a wall-clock limit of 60 s \
+                  (CLUSTERSIM_SEED_TIMEOUT_S=SECONDS changes it)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

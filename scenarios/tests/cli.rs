@@ -13,12 +13,18 @@ struct Out {
 
 /// Runs the binary in `dir` (artifacts land there).
 fn clustersim(dir: &Path, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_clustersim"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CLUSTERSIM_SEED_TIMEOUT_S")
-        .output()
-        .expect("run clustersim");
+    clustersim_with_timeout(dir, args, None)
+}
+
+/// Runs the binary with `CLUSTERSIM_SEED_TIMEOUT_S` set, or unset.
+fn clustersim_with_timeout(dir: &Path, args: &[&str], seed_timeout_s: Option<&str>) -> Out {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_clustersim"));
+    cmd.args(args).current_dir(dir);
+    match seed_timeout_s {
+        Some(t) => cmd.env("CLUSTERSIM_SEED_TIMEOUT_S", t),
+        None => cmd.env_remove("CLUSTERSIM_SEED_TIMEOUT_S"),
+    };
+    let out = cmd.output().expect("run clustersim");
     Out {
         code: out.status.code().expect("exit code"),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -558,4 +564,45 @@ fn check_determinism_passes() {
     let o = clustersim(&dir, &["check-determinism", "--all", "--seeds", "0..8"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("every trace identical"), "{}", o.stdout);
+}
+
+#[test]
+fn a_seed_over_its_wall_clock_limit_is_that_seeds_failure() {
+    let dir = scratch("timeout");
+    // A limit far below one seed's run time makes every seed a "hang".
+    let o = clustersim_with_timeout(
+        &dir,
+        &["sweep", "demo", "--seeds", "0..3", "--keep-going", "--json"],
+        Some("0.0001"),
+    );
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["seeds_run"], 3);
+    let failures = v["failures"].as_array().unwrap();
+    assert_eq!(failures.len(), 3, "{v}");
+    assert!(
+        failures.iter().all(|f| f["checker"] == "wall_clock_limit"),
+        "{v}"
+    );
+    let artifact = failures[0]["artifact"].as_str().unwrap();
+    let a: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join(artifact)).unwrap()).unwrap();
+    assert!(a["trace_hash"].is_null(), "{a}");
+
+    // With the usual limit the seed finishes: the hang does not reproduce.
+    let o = clustersim(&dir, &["replay", artifact]);
+    assert_eq!(o.code, 1);
+    assert!(o
+        .stdout
+        .contains("the original run never finished, but the replay did"));
+    assert!(
+        o.stdout.contains("NOT reproduced: wall_clock_limit"),
+        "{}",
+        o.stdout
+    );
+    // And a hang is not shrunk.
+    let o = clustersim(&dir, &["shrink", artifact]);
+    assert_eq!(o.code, 1);
+    assert_eq!(o.stderr.trim_end().lines().count(), 1, "{}", o.stderr);
+    assert!(o.stderr.contains("is not shrunk"), "{}", o.stderr);
 }
