@@ -947,16 +947,16 @@ mod tests {
     #[test]
     fn shrunk_paths_and_replay_commands() {
         assert_eq!(
-            default_shrunk_path(Path::new("artifacts/demo-seed6.json")),
-            PathBuf::from("artifacts/demo-seed6.shrunk.json")
+            default_shrunk_path(Path::new("artifacts/demo-6.json")),
+            PathBuf::from("artifacts/demo-6.shrunk.json")
         );
         assert_eq!(
             default_shrunk_path(Path::new("a/x.shrunk.json")),
             PathBuf::from("a/x.shrunk.json")
         );
         assert_eq!(
-            replay_command(Path::new("artifacts/demo-seed6.json")),
-            "clustersim replay artifacts/demo-seed6.json"
+            replay_command(Path::new("artifacts/demo-6.json")),
+            "clustersim replay artifacts/demo-6.json"
         );
         assert_eq!(
             replay_command(Path::new("my dir/a'b.json")),

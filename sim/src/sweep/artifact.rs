@@ -81,8 +81,8 @@ impl Artifact {
     /// sweeps of the same seed overwrite rather than pile up.
     pub fn file_name(&self) -> String {
         match &self.mutant {
-            Some(m) => format!("{}-seed{}-{}.json", self.scenario, self.seed, m),
-            None => format!("{}-seed{}.json", self.scenario, self.seed),
+            Some(m) => format!("{}-{}-{}.json", self.scenario, self.seed, m),
+            None => format!("{}-{}.json", self.scenario, self.seed),
         }
     }
 
@@ -208,10 +208,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("clustersim-artifact-{}", std::process::id()));
         let a = sample();
         let path = a.write_in(&dir).unwrap();
-        assert_eq!(
-            path.file_name().unwrap(),
-            "demo-seed6-demo-double-answer.json"
-        );
+        assert_eq!(path.file_name().unwrap(), "demo-6-demo-double-answer.json");
         assert_eq!(Artifact::load(&path).unwrap(), a);
         let v: serde_json::Value = serde_json::from_str(&a.to_json()).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
