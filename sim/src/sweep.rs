@@ -428,6 +428,8 @@ pub struct SweepResult {
     pub planned: usize,
     pub wall: Duration,
     pub stopped_early: bool,
+    /// How many of the seeds run had each (fault kind, protocol phase) pair.
+    pub coverage: BTreeMap<(String, String), u64>,
 }
 
 impl SweepResult {
@@ -443,40 +445,56 @@ impl SweepResult {
     }
 
     pub fn stats(&self) -> SweepStats {
-        SweepStats::of(&self.outcomes, self.wall)
+        // The outcomes' own coverage was folded into `self.coverage` as they arrived.
+        let mut stats = SweepStats::of(&self.outcomes, self.wall);
+        for (pair, n) in &self.coverage {
+            *stats.coverage.entry(pair.clone()).or_insert(0) += n;
+        }
+        stats
     }
 }
 
 /// Runs every seed of `seeds` for every target. Jobs run in (seed, scenario) order, so a
 /// sweep that stops early has explored the same seeds of every scenario; results come back
 /// sorted by (scenario, seed).
+///
+/// A sweep may cover millions of seeds, so it keeps little per seed: jobs are made when
+/// they start, a passing seed's plan is dropped, and coverage is folded into shared
+/// counters (after the stop point is known, so discarded seeds do not count).
 pub fn sweep(
     targets: &[SweepTarget],
     seeds: std::ops::Range<u64>,
     cfg: &SweepConfig,
     mut on_progress: impl FnMut(&Progress<'_>),
 ) -> SweepResult {
-    let jobs: Vec<SeedJob> = seeds
-        .flat_map(|seed| {
-            targets.iter().map(move |t| {
-                SeedJob::generated(t.scenario.clone(), seed, t.mutant.clone(), cfg.swarm)
-            })
-        })
-        .collect();
-    let total = jobs.len();
+    let per_seed = targets.len();
+    let total = if per_seed == 0 {
+        0
+    } else {
+        usize::try_from(seeds.end.saturating_sub(seeds.start))
+            .expect("a seed range that fits in memory")
+            * per_seed
+    };
+    let job = |i: usize| {
+        let t = &targets[i % per_seed];
+        let seed = seeds.start + (i / per_seed) as u64;
+        SeedJob::generated(t.scenario.clone(), seed, t.mutant.clone(), cfg.swarm)
+    };
     let t0 = Instant::now();
     let mut done = 0;
     let mut failures = 0;
+    let mut pairs = CoverageIndex::default();
+    let mut covered: Vec<Vec<u16>> = vec![Vec::new(); total];
     let results = run_pool(
         total,
         cfg.workers,
         cfg.keep_going,
         |i| {
-            let o = run_seed(&jobs[i], cfg.seed_wall_limit);
+            let o = run_seed(&job(i), cfg.seed_wall_limit);
             let failed = o.verdict.is_failure();
             (o, failed)
         },
-        |_, o| {
+        |i, o| {
             done += 1;
             let mut artifact_error = None;
             if o.verdict.is_failure() {
@@ -499,10 +517,24 @@ pub fn sweep(
                 outcome: o,
                 artifact_error,
             });
+            covered[i] = std::mem::take(&mut o.coverage)
+                .into_iter()
+                .map(|pair| pairs.intern(pair))
+                .collect();
+            if !o.verdict.is_failure() {
+                o.plan = FaultPlan::empty();
+            }
         },
     );
     let wall = t0.elapsed();
     let stopped_early = results.len() < total;
+    let mut coverage = BTreeMap::new();
+    for (i, _) in &results {
+        for &p in &covered[*i] {
+            *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
+        }
+    }
+    drop(covered);
     let mut outcomes: Vec<SeedOutcome> = results.into_iter().map(|(_, o)| o).collect();
     if !cfg.keep_going {
         if let Some(dir) = &cfg.artifacts {
@@ -528,6 +560,27 @@ pub fn sweep(
         planned: total,
         wall,
         stopped_early,
+        coverage,
+    }
+}
+
+/// Numbers the (fault kind, phase) pairs a sweep meets, so each seed keeps small indices
+/// rather than strings.
+#[derive(Default)]
+struct CoverageIndex {
+    pairs: Vec<(String, String)>,
+    index: BTreeMap<(String, String), u16>,
+}
+
+impl CoverageIndex {
+    fn intern(&mut self, pair: (String, String)) -> u16 {
+        if let Some(&i) = self.index.get(&pair) {
+            return i;
+        }
+        let i = u16::try_from(self.pairs.len()).expect("fewer than 65536 coverage pairs");
+        self.pairs.push(pair.clone());
+        self.index.insert(pair, i);
+        i
     }
 }
 
