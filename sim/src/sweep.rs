@@ -236,7 +236,7 @@ pub struct SeedOutcome {
     pub wall: Duration,
     pub coverage: Coverage,
     /// The full report, if the job asked to keep it and the run finished.
-    pub report: Option<RunReport>,
+    pub report: Option<Box<RunReport>>,
     /// Where the failure artifact was written, once it was.
     pub artifact: Option<PathBuf>,
 }
@@ -289,7 +289,7 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
             out.wall = wall;
             if job.keep_report {
                 out.coverage = report.coverage.clone();
-                out.report = Some(report);
+                out.report = Some(Box::new(report));
             } else {
                 out.coverage = report.coverage;
             }
