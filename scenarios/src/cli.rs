@@ -584,6 +584,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
         ))
     })?;
     let seeds = a.seeds.shard(a.shard);
+    sweep::check_run_size(seeds.end - seeds.start, scenarios.len()).map_err(Failure::usage)?;
     let workers = a.jobs.unwrap_or_else(sweep::default_jobs);
     let cfg = SweepConfig {
         workers,
@@ -859,6 +860,7 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
 fn check_determinism(a: CheckArgs) -> CmdResult {
     let scenarios = select_scenarios(&a.scenarios, a.all)?;
     let seeds = a.seeds.start..a.seeds.end;
+    sweep::check_run_size(a.seeds.len(), scenarios.len()).map_err(Failure::usage)?;
     let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
     let total = a.seeds.len() as usize * scenarios.len();
     outln!(

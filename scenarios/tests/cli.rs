@@ -162,6 +162,18 @@ fn every_bad_input_exits_2_with_one_line() {
             &["check-determinism", "demo", "--seeds", "4..4"],
             "empty seed range 4..4",
         ),
+        (
+            &["sweep", "demo", "--seeds", "0..18446744073709551615"],
+            "split the range",
+        ),
+        (
+            &["check-determinism", "--all", "--seeds", "0..100000000"],
+            "split the range",
+        ),
+        (
+            &["run", "demo", "--seed", "18446744073709551616"],
+            "number too large",
+        ),
         // Bad shards.
         (
             &["sweep", "demo", "--seeds", "0..10", "--shard", "0/3"],
