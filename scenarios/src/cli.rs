@@ -734,6 +734,18 @@ fn load_artifact(path: &Path) -> Result<(Artifact, ScenarioRef, FaultPlan), Fail
     sim::check_mutant(scenario.as_ref(), art.mutant.as_deref()).map_err(bad)?;
     let plan = art.plan();
     plan.validate(scenario.world().nodes).map_err(bad)?;
+    // Times are simulated milliseconds; a window whose end does not fit in nanoseconds is
+    // a corrupted file, not a plan.
+    const MAX_MS: u64 = u64::MAX / 1_000_000;
+    if let Some((i, f)) = plan.faults.iter().enumerate().find(|(_, f)| {
+        f.at_ms()
+            .checked_add(f.duration_ms().unwrap_or(0))
+            .is_none_or(|end| end > MAX_MS)
+    }) {
+        return Err(bad(format!(
+            "fault {i} ({f}) ends past the end of simulated time"
+        )));
+    }
     Ok((art, scenario, plan))
 }
 

@@ -250,6 +250,11 @@ fn every_bad_input_exits_2_with_one_line() {
             "malformed artifact",
         ),
         (
+            "time.json",
+            GOOD_ARTIFACT.replace(r#""at_ms": 5000"#, r#""at_ms": 18446744073709551000"#),
+            "past the end of simulated time",
+        ),
+        (
             "hash.json",
             GOOD_ARTIFACT.replace("0123456789abcdef", "xyz"),
             "trace_hash",
