@@ -427,6 +427,19 @@ fn verdict_line(v: &Verdict) -> String {
     }
 }
 
+/// When the events were kept, shows the event the first violation points at, so the reader
+/// can find it in the trace.
+fn print_violating_event(o: &sim::sweep::SeedOutcome) {
+    let (Some(v), Some(trace)) = (o.verdict.first_violation(), o.trace()) else {
+        return;
+    };
+    if let Some(ev) = trace.events.get(v.event_index as usize) {
+        let mut line = String::new();
+        ev.write_line(&mut line);
+        outln!("  at event #{}: {}", v.event_index, line.trim());
+    }
+}
+
 fn hash_line(h: Option<u64>) -> String {
     match h {
         Some(h) => format!("trace-hash: {}", hash_hex(h)),
@@ -465,6 +478,7 @@ fn run(a: RunArgs) -> CmdResult {
         emit_trace(trace, format, a.out.as_deref())?;
     }
     outln!("{}", verdict_line(&o.verdict));
+    print_violating_event(&o);
     outln!(
         "events: {}, simulated time: {:.3}s",
         o.event_count,
@@ -778,6 +792,7 @@ fn replay(a: ReplayArgs) -> CmdResult {
         emit_trace(trace, a.trace, a.out.as_deref())?;
     }
     outln!("{}", verdict_line(&o.verdict));
+    print_violating_event(&o);
     outln!("{}", hash_line(o.trace_hash));
     let got = o.trace_hash.map(hash_hex);
     let same_hash = got == art.trace_hash;
