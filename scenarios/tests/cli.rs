@@ -496,6 +496,11 @@ fn a_planted_bug_is_found_replayed_and_shrunk() {
         o.stdout.contains("demo.request"),
         "the replay prints the trace"
     );
+    let at = line_with(&o.stdout, "  at event #");
+    assert!(
+        at.contains("demo.answered"),
+        "the violating event is shown: {at}"
+    );
 
     // The human summary of the same sweep names the failure and its replay command.
     let o = clustersim(
