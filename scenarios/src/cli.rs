@@ -427,6 +427,19 @@ fn verdict_line(v: &Verdict) -> String {
     }
 }
 
+/// When the events were kept, shows the event the first violation points at, so the reader
+/// can find it in the trace.
+fn print_violating_event(o: &sim::sweep::SeedOutcome) {
+    let (Some(v), Some(trace)) = (o.verdict.first_violation(), o.trace()) else {
+        return;
+    };
+    if let Some(ev) = trace.events.get(v.event_index as usize) {
+        let mut line = String::new();
+        ev.write_line(&mut line);
+        outln!("  at event #{}: {}", v.event_index, line.trim());
+    }
+}
+
 fn hash_line(h: Option<u64>) -> String {
     match h {
         Some(h) => format!("trace-hash: {}", hash_hex(h)),
@@ -465,6 +478,7 @@ fn run(a: RunArgs) -> CmdResult {
         emit_trace(trace, format, a.out.as_deref())?;
     }
     outln!("{}", verdict_line(&o.verdict));
+    print_violating_event(&o);
     outln!(
         "events: {}, simulated time: {:.3}s",
         o.event_count,
@@ -584,6 +598,7 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
         ))
     })?;
     let seeds = a.seeds.shard(a.shard);
+    sweep::check_run_size(seeds.end - seeds.start, scenarios.len()).map_err(Failure::usage)?;
     let workers = a.jobs.unwrap_or_else(sweep::default_jobs);
     let cfg = SweepConfig {
         workers,
@@ -733,6 +748,18 @@ fn load_artifact(path: &Path) -> Result<(Artifact, ScenarioRef, FaultPlan), Fail
     sim::check_mutant(scenario.as_ref(), art.mutant.as_deref()).map_err(bad)?;
     let plan = art.plan();
     plan.validate(scenario.world().nodes).map_err(bad)?;
+    // Times are simulated milliseconds; a window whose end does not fit in nanoseconds is
+    // a corrupted file, not a plan.
+    const MAX_MS: u64 = u64::MAX / 1_000_000;
+    if let Some((i, f)) = plan.faults.iter().enumerate().find(|(_, f)| {
+        f.at_ms()
+            .checked_add(f.duration_ms().unwrap_or(0))
+            .is_none_or(|end| end > MAX_MS)
+    }) {
+        return Err(bad(format!(
+            "fault {i} ({f}) ends past the end of simulated time"
+        )));
+    }
     Ok((art, scenario, plan))
 }
 
@@ -765,6 +792,7 @@ fn replay(a: ReplayArgs) -> CmdResult {
         emit_trace(trace, a.trace, a.out.as_deref())?;
     }
     outln!("{}", verdict_line(&o.verdict));
+    print_violating_event(&o);
     outln!("{}", hash_line(o.trace_hash));
     let got = o.trace_hash.map(hash_hex);
     let same_hash = got == art.trace_hash;
@@ -859,6 +887,7 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
 fn check_determinism(a: CheckArgs) -> CmdResult {
     let scenarios = select_scenarios(&a.scenarios, a.all)?;
     let seeds = a.seeds.start..a.seeds.end;
+    sweep::check_run_size(a.seeds.len(), scenarios.len()).map_err(Failure::usage)?;
     let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
     let total = a.seeds.len() as usize * scenarios.len();
     outln!(

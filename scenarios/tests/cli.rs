@@ -162,6 +162,18 @@ fn every_bad_input_exits_2_with_one_line() {
             &["check-determinism", "demo", "--seeds", "4..4"],
             "empty seed range 4..4",
         ),
+        (
+            &["sweep", "demo", "--seeds", "0..18446744073709551615"],
+            "split the range",
+        ),
+        (
+            &["check-determinism", "--all", "--seeds", "0..100000000"],
+            "split the range",
+        ),
+        (
+            &["run", "demo", "--seed", "18446744073709551616"],
+            "number too large",
+        ),
         // Bad shards.
         (
             &["sweep", "demo", "--seeds", "0..10", "--shard", "0/3"],
@@ -236,6 +248,11 @@ fn every_bad_input_exits_2_with_one_line() {
             "kind.json",
             GOOD_ARTIFACT.replace(r#""kind": "pause""#, r#""kind": "meteor""#),
             "malformed artifact",
+        ),
+        (
+            "time.json",
+            GOOD_ARTIFACT.replace(r#""at_ms": 5000"#, r#""at_ms": 18446744073709551000"#),
+            "past the end of simulated time",
         ),
         (
             "hash.json",
@@ -478,6 +495,11 @@ fn a_planted_bug_is_found_replayed_and_shrunk() {
     assert!(
         o.stdout.contains("demo.request"),
         "the replay prints the trace"
+    );
+    let at = line_with(&o.stdout, "  at event #");
+    assert!(
+        at.contains("demo.answered"),
+        "the violating event is shown: {at}"
     );
 
     // The human summary of the same sweep names the failure and its replay command.

@@ -50,6 +50,23 @@ pub fn seed_wall_limit_from_env() -> Duration {
         .unwrap_or(DEFAULT_SEED_WALL_LIMIT)
 }
 
+/// The most seeds one sweep or determinism check runs (seeds times scenarios). A sweep keeps
+/// about half a kilobyte per seed for its ordered summary; split larger ranges with
+/// `--shard` or into several runs.
+pub const MAX_SEEDS_PER_RUN: u64 = 10_000_000;
+
+/// Rejects a run of more than [`MAX_SEEDS_PER_RUN`] seeds.
+pub fn check_run_size(seeds: u64, scenarios: usize) -> Result<(), String> {
+    let total = u128::from(seeds) * scenarios as u128;
+    if total > u128::from(MAX_SEEDS_PER_RUN) {
+        return Err(format!(
+            "{total} seeds in one run is more than the {MAX_SEEDS_PER_RUN} a run holds: \
+             split the range, or use --shard"
+        ));
+    }
+    Ok(())
+}
+
 /// One thread per core, the default number of sweep workers.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
@@ -484,7 +501,7 @@ pub fn sweep(
     let mut done = 0;
     let mut failures = 0;
     let mut pairs = CoverageIndex::default();
-    let mut covered: Vec<Vec<u16>> = vec![Vec::new(); total];
+    let mut covered: Vec<(usize, Vec<u16>)> = Vec::new();
     let results = run_pool(
         total,
         cfg.workers,
@@ -517,10 +534,11 @@ pub fn sweep(
                 outcome: o,
                 artifact_error,
             });
-            covered[i] = std::mem::take(&mut o.coverage)
+            let interned = std::mem::take(&mut o.coverage)
                 .into_iter()
                 .map(|pair| pairs.intern(pair))
                 .collect();
+            covered.push((i, interned));
             if !o.verdict.is_failure() {
                 o.plan = FaultPlan::empty();
             }
@@ -528,13 +546,16 @@ pub fn sweep(
     );
     let wall = t0.elapsed();
     let stopped_early = results.len() < total;
+    // The pool keeps exactly the results up to its stop point.
+    let kept_up_to = results.last().map(|(i, _)| *i);
     let mut coverage = BTreeMap::new();
-    for (i, _) in &results {
-        for &p in &covered[*i] {
-            *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
+    for (i, interned) in covered {
+        if Some(i) <= kept_up_to {
+            for p in interned {
+                *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
+            }
         }
     }
-    drop(covered);
     let mut outcomes: Vec<SeedOutcome> = results.into_iter().map(|(_, o)| o).collect();
     if !cfg.keep_going {
         if let Some(dir) = &cfg.artifacts {
@@ -771,21 +792,25 @@ pub fn check_determinism(
     wall_limit: Duration,
     mut on_progress: impl FnMut(usize, usize, &DeterminismOutcome),
 ) -> Vec<DeterminismOutcome> {
-    let jobs: Vec<SeedJob> = seeds
-        .flat_map(|seed| {
-            scenarios
-                .iter()
-                .map(move |s| SeedJob::generated(s.clone(), seed, None, true))
-        })
-        .collect();
-    let total = jobs.len();
+    let per_seed = scenarios.len();
+    let total = if per_seed == 0 {
+        0
+    } else {
+        usize::try_from(seeds.end.saturating_sub(seeds.start))
+            .expect("a seed range that fits in memory")
+            * per_seed
+    };
+    let job = |i: usize| {
+        let seed = seeds.start + (i / per_seed) as u64;
+        SeedJob::generated(scenarios[i % per_seed].clone(), seed, None, true)
+    };
     let mut done = 0;
     let results = run_pool(
         total,
         workers,
         true,
         |i| {
-            let o = check_seed_determinism(&jobs[i], wall_limit);
+            let o = check_seed_determinism(&job(i), wall_limit);
             let failed = o.divergence.is_some();
             (o, failed)
         },
