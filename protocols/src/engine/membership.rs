@@ -1,0 +1,1056 @@
+//! The cluster engine of one node as a plain state machine: heartbeat failure detection,
+//! views agreed by a coordinator-driven flush, the primary component, and group multicast
+//! in agreed total order. Inputs are network envelopes, ticks and requests of local jobs;
+//! effects (messages to send, events for jobs) are returned as data.
+//!
+//! **Views.** The coordinator is the lowest node that is alive and sees a strict majority
+//! (as its own heartbeats say). When the nodes it hears, the jobs they host, or their view
+//! state differ from its view, it proposes view `id` (above every id it has seen) to the
+//! nodes it wants. A node accepts only a proposal whose id is above every id it promised
+//! before, from the node it considers coordinator too; accepting freezes its current view
+//! (no more sequencing, no more delivery) and answers with a flush report: its old view and
+//! every message of it that it holds beyond the stable point. With a report from every
+//! proposed node, the coordinator installs: for each old view it fixes the last sequence
+//! number (the highest anyone received; links are FIFO, so nothing is missing below it) and
+//! ships the messages a survivor might lack, and it names each departure with its reason.
+//! A node delivers its old view's final messages, then installs. So members that install
+//! `v` and `v+1` together delivered the same messages in `v` (virtual synchrony), and two
+//! majorities always share a node that promised only one of two proposals with one id.
+//!
+//! **Primary component.** A view needs a strict majority of the configured nodes. A node
+//! that hears no majority, or hears of a view above its promise (it was left out), drops
+//! its view: its jobs are told `QuorumLost` and receive nothing until a coordinator merges
+//! it back in, which happens as soon as it is heard again with a majority.
+//!
+//! **Order.** Members submit multicasts to the coordinator of their view, the sequencer,
+//! over FIFO links; it numbers them and sends them to every node of the view. Per-sender
+//! FIFO numbers drop duplicates. Messages a sender's own node has not delivered when its
+//! view changes are submitted again in the new view.
+
+use super::link::{LinkIn, LinkOut};
+use super::{fmt_members, fmt_nodes, CeConfig, Member, Mutants, Payload, Reason};
+use sim::{emit, Envelope};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// How long the coordinator waits for flush reports, as a multiple of the failure timeout.
+const PROPOSAL_TIMEOUT_FACTOR: u64 = 1;
+/// Pause after a rejected proposal before the next.
+const RETRY_NS: u64 = 50_000_000;
+/// How often the CE probes its job's main thread, and how late an answer may be.
+const PROBE_INTERVAL_NS: u64 = 100_000_000;
+pub const PROBE_LATE_NS: u64 = 300_000_000;
+
+/// A message sequenced in a view.
+#[derive(Clone, Debug)]
+pub struct Ordered {
+    pub view: u64,
+    pub seq: u64,
+    pub sender: Member,
+    pub fifo: u64,
+    pub payload: Payload,
+}
+
+/// A node's answer to a proposal: what it holds of its old view.
+#[derive(Clone, Debug)]
+pub struct FlushReport {
+    pub id: u64,
+    pub old_view: Option<u64>,
+    pub old_members: Vec<Member>,
+    pub delivered: u64,
+    pub received: u64,
+    pub msgs: Vec<Ordered>,
+}
+
+/// The agreed end of one old view: deliver up to `last`, using `msgs` for what is missing.
+#[derive(Clone, Debug)]
+pub struct Final {
+    pub old_view: u64,
+    pub last: u64,
+    pub msgs: Vec<Ordered>,
+}
+
+/// The membership-change message every node of a new view gets.
+#[derive(Clone, Debug)]
+pub struct Install {
+    pub id: u64,
+    pub nodes: Vec<(usize, u64)>,
+    pub members: Vec<Member>,
+    pub departures: Vec<(Member, Reason)>,
+    pub finals: Vec<Final>,
+}
+
+/// Messages between CEs that travel over reliable links.
+#[derive(Clone, Debug)]
+pub enum CeMsg {
+    Propose {
+        id: u64,
+        nodes: Vec<(usize, u64)>,
+        members: Vec<Member>,
+    },
+    Reject {
+        id: u64,
+        promised: u64,
+    },
+    Report(Arc<FlushReport>),
+    Install(Arc<Install>),
+    Submit {
+        view: u64,
+        member: Member,
+        fifo: u64,
+        payload: Payload,
+    },
+    Ordered(Arc<Ordered>),
+    Unicast {
+        view: u64,
+        from: Member,
+        to: Member,
+        payload: Payload,
+    },
+}
+
+/// A node's periodic liveness and state announcement (unreliable).
+#[derive(Clone, Debug)]
+pub struct Heartbeat {
+    pub hb: u64,
+    pub view: Option<u64>,
+    /// Promised a proposal above its installed view.
+    pub frozen: bool,
+    /// The highest view or proposal id it has seen.
+    pub max_id: u64,
+    pub sees_majority: bool,
+    pub jobs: Vec<Member>,
+    /// How far it delivered in its view (for the sequencer's stability point).
+    pub delivered: u64,
+    /// The sequencer's stability point (every node of the view received up to here).
+    pub stable: u64,
+}
+
+/// What goes over the simulated network.
+#[derive(Clone, Debug)]
+pub enum Wire {
+    Heartbeat {
+        inc: u64,
+        hb: Arc<Heartbeat>,
+    },
+    Data {
+        from_inc: u64,
+        to_inc: u64,
+        epoch: u64,
+        seq: u64,
+        msg: CeMsg,
+    },
+    Ack {
+        from_inc: u64,
+        to_inc: u64,
+        epoch: u64,
+        upto: u64,
+    },
+}
+
+/// Requests from local jobs.
+#[derive(Clone, Debug)]
+pub enum JobToCe {
+    Register(Member),
+    Unregister(Member),
+    Multicast { member: Member, payload: Payload },
+    Unicast { from: Member, to: Member, payload: Payload },
+    ProbeReply { t_ns: u64 },
+}
+
+/// Everything the CE handles.
+#[derive(Debug)]
+pub enum CeInput {
+    Net(Envelope<Wire>),
+    Tick,
+    Job(JobToCe),
+}
+
+/// A membership change as a job receives it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub to: Member,
+    pub view: u64,
+    pub members: BTreeSet<Member>,
+    pub left: Vec<(Member, Reason)>,
+    pub joined: Vec<Member>,
+}
+
+/// Events for the local jobs, in the order the CE produced them.
+#[derive(Clone, Debug)]
+pub enum CeToJob {
+    Membership(Change),
+    QuorumLost { to: Member, view: u64 },
+    Deliver { to: Member, msg: Arc<Ordered> },
+    Unicast { to: Member, from: Member, payload: Payload },
+    Probe { t_ns: u64 },
+}
+
+/// An effect for the shell to perform.
+#[derive(Debug)]
+pub enum Effect {
+    Send { to: usize, wire: Wire },
+    ToJob(CeToJob),
+}
+
+#[derive(Clone, Debug)]
+struct View {
+    id: u64,
+    nodes: Vec<(usize, u64)>,
+    members: BTreeSet<Member>,
+    coord: usize,
+}
+
+struct Peer {
+    inc: Option<u64>,
+    last_heard_ns: u64,
+    hb: Option<Arc<Heartbeat>>,
+    /// Since when its heartbeats disagree with our view (coordinator's merge trigger).
+    mismatch_since: Option<u64>,
+    out: LinkOut<CeMsg>,
+    inn: LinkIn<CeMsg>,
+    suspected: bool,
+}
+
+struct Proposal {
+    id: u64,
+    nodes: Vec<(usize, u64)>,
+    members: BTreeSet<Member>,
+    started_ns: u64,
+    reports: BTreeMap<usize, Arc<FlushReport>>,
+}
+
+/// The cluster engine of one node.
+pub struct Ce {
+    cfg: CeConfig,
+    mutants: Mutants,
+    me: usize,
+    inc: u64,
+    n: usize,
+    peers: Vec<Peer>,
+    registered: BTreeSet<Member>,
+    /// Local members that receive deliveries (the registered ones, unless a planted bug
+    /// keeps the unregistered too).
+    routes: BTreeSet<Member>,
+    hb_no: u64,
+    next_hb_ns: u64,
+    sees_majority: bool,
+    view: Option<View>,
+    promised: u64,
+    max_id: u64,
+    // Ordering state of the current view.
+    received: BTreeMap<u64, Arc<Ordered>>,
+    recv_upto: u64,
+    delivered: u64,
+    stable: u64,
+    next_seq: u64,
+    last_fifo: BTreeMap<Member, u64>,
+    // Own multicasts not yet delivered back.
+    next_fifo: BTreeMap<Member, u64>,
+    pending: BTreeMap<Member, BTreeMap<u64, Payload>>,
+    // Coordinator state.
+    proposal: Option<Proposal>,
+    next_propose_ns: u64,
+    excluded_until: BTreeMap<usize, u64>,
+    installed_ns: u64,
+    /// What each local job was last told its view is.
+    job_view: BTreeMap<Member, BTreeSet<Member>>,
+    probe: Option<(u64, bool)>,
+    next_probe_ns: u64,
+    local: VecDeque<CeMsg>,
+    now: u64,
+}
+
+impl Ce {
+    pub fn new(me: usize, inc: u64, n: usize, cfg: CeConfig, mutants: Mutants) -> Self {
+        emit!(me, "ce", "boot", incarnation = inc, heartbeat_interval_ms = cfg.heartbeat_interval_ms,
+            failure_timeout_ms = cfg.failure_timeout_ms);
+        Ce {
+            peers: (0..n)
+                .map(|_| Peer {
+                    inc: None,
+                    last_heard_ns: 0,
+                    hb: None,
+                    mismatch_since: None,
+                    out: LinkOut::new(inc),
+                    inn: LinkIn::default(),
+                    suspected: true,
+                })
+                .collect(),
+            cfg,
+            mutants,
+            me,
+            inc,
+            n,
+            registered: BTreeSet::new(),
+            routes: BTreeSet::new(),
+            hb_no: 0,
+            next_hb_ns: 0,
+            sees_majority: false,
+            view: None,
+            promised: 0,
+            max_id: 0,
+            received: BTreeMap::new(),
+            recv_upto: 0,
+            delivered: 0,
+            stable: 0,
+            next_seq: 0,
+            last_fifo: BTreeMap::new(),
+            next_fifo: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            proposal: None,
+            next_propose_ns: 0,
+            excluded_until: BTreeMap::new(),
+            installed_ns: 0,
+            job_view: BTreeMap::new(),
+            probe: None,
+            next_probe_ns: 0,
+            local: VecDeque::new(),
+            now: 0,
+        }
+    }
+
+    fn timeout_ns(&self) -> u64 {
+        self.cfg.failure_timeout_ms * 1_000_000
+    }
+
+    fn frozen(&self) -> bool {
+        matches!(&self.view, Some(v) if self.promised > v.id)
+    }
+
+    pub fn view_id(&self) -> Option<u64> {
+        self.view.as_ref().map(|v| v.id)
+    }
+
+    /// One input; effects are appended to `out`.
+    pub fn handle(&mut self, input: CeInput, now: u64, out: &mut Vec<Effect>) {
+        self.now = now;
+        match input {
+            CeInput::Net(env) => self.on_wire(env.from, env.msg, out),
+            CeInput::Tick => self.on_tick(out),
+            CeInput::Job(req) => self.on_job(req, out),
+        }
+        while let Some(msg) = self.local.pop_front() {
+            self.on_msg(self.me, msg, out);
+        }
+    }
+
+    // ---------------------------------------------------------------- network
+
+    fn send(&mut self, to: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+        if to == self.me {
+            self.local.push_back(msg);
+            return;
+        }
+        let Some(to_inc) = self.peers[to].inc else {
+            return;
+        };
+        let (epoch, seq) = self.peers[to].out.push(msg.clone(), self.now);
+        out.push(Effect::Send {
+            to,
+            wire: Wire::Data {
+                from_inc: self.inc,
+                to_inc,
+                epoch,
+                seq,
+                msg,
+            },
+        });
+    }
+
+    /// Records that `p` is alive in incarnation `inc`; false if the message is stale.
+    fn heard(&mut self, p: usize, inc: u64) -> bool {
+        let peer = &mut self.peers[p];
+        match peer.inc {
+            Some(known) if inc < known => return false,
+            Some(known) if inc > known => {
+                peer.out = LinkOut::new(self.inc);
+                peer.inn = LinkIn::default();
+                peer.hb = None;
+                peer.inc = Some(inc);
+            }
+            None => peer.inc = Some(inc),
+            _ => {}
+        }
+        peer.last_heard_ns = self.now;
+        true
+    }
+
+    fn on_wire(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+        match wire {
+            Wire::Heartbeat { inc, hb } => {
+                if !self.heard(from, inc) {
+                    return;
+                }
+                let newer = self.peers[from].hb.as_ref().map(|h| hb.hb > h.hb).unwrap_or(true);
+                if newer {
+                    self.on_heartbeat(from, hb, out);
+                }
+            }
+            Wire::Data {
+                from_inc,
+                to_inc,
+                epoch,
+                seq,
+                msg,
+            } => {
+                if to_inc != self.inc || !self.heard(from, from_inc) {
+                    return;
+                }
+                let mut msgs = Vec::new();
+                if let Some((e, upto)) = self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
+                    out.push(Effect::Send {
+                        to: from,
+                        wire: Wire::Ack {
+                            from_inc: self.inc,
+                            to_inc: from_inc,
+                            epoch: e,
+                            upto,
+                        },
+                    });
+                }
+                for m in msgs {
+                    self.on_msg(from, m, out);
+                }
+            }
+            Wire::Ack {
+                from_inc,
+                to_inc,
+                epoch,
+                upto,
+            } => {
+                if to_inc == self.inc && self.heard(from, from_inc) {
+                    self.peers[from].out.ack(epoch, upto);
+                }
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, from: usize, hb: Arc<Heartbeat>, out: &mut Vec<Effect>) {
+        self.max_id = self.max_id.max(hb.max_id);
+        if let Some(v) = hb.view {
+            // A primary view above our promise was installed without us: we are out.
+            if v > self.promised && self.view.is_some() {
+                self.lose_view("excluded", out);
+            }
+        }
+        let my_view = self.view_id();
+        let peer = &mut self.peers[from];
+        let agrees = hb.view == my_view && !hb.frozen;
+        if agrees {
+            peer.mismatch_since = None;
+        } else if peer.mismatch_since.is_none() {
+            peer.mismatch_since = Some(self.now);
+        }
+        peer.hb = Some(hb);
+    }
+
+    // ---------------------------------------------------------------- jobs
+
+    fn on_job(&mut self, req: JobToCe, out: &mut Vec<Effect>) {
+        match req {
+            JobToCe::Register(m) => {
+                self.registered.insert(m);
+                self.routes.insert(m);
+                self.send_heartbeats(out);
+            }
+            JobToCe::Unregister(m) => {
+                self.registered.remove(&m);
+                if !self.mutants.deliver_to_left {
+                    self.routes.remove(&m);
+                }
+                self.pending.remove(&m);
+                self.job_view.remove(&m);
+                self.send_heartbeats(out);
+            }
+            JobToCe::Multicast { member, payload } => {
+                if !self.registered.contains(&member) {
+                    return;
+                }
+                let fifo = self.next_fifo.entry(member).or_insert(0);
+                *fifo += 1;
+                let fifo = *fifo;
+                self.pending.entry(member).or_default().insert(fifo, payload.clone());
+                if let Some(v) = &self.view {
+                    if v.members.contains(&member) {
+                        let (view, coord) = (v.id, v.coord);
+                        self.send(coord, CeMsg::Submit { view, member, fifo, payload }, out);
+                    }
+                }
+            }
+            JobToCe::Unicast { from, to, payload } => {
+                if let Some(view) = self.view_id() {
+                    self.send(to.node, CeMsg::Unicast { view, from, to, payload }, out);
+                }
+            }
+            JobToCe::ProbeReply { t_ns } => {
+                if matches!(self.probe, Some((t, _)) if t == t_ns) {
+                    self.probe = None;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- protocol
+
+    fn on_msg(&mut self, from: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+        match msg {
+            CeMsg::Propose { id, nodes, members } => self.on_propose(from, id, nodes, members, out),
+            CeMsg::Reject { id, promised } => {
+                self.max_id = self.max_id.max(promised);
+                if self.proposal.as_ref().map(|p| p.id) == Some(id) {
+                    emit!(self.me, "ce", "proposal_rejected", id = id, by = from as u64,
+                        promised = promised);
+                    self.proposal = None;
+                    self.next_propose_ns = self.now + RETRY_NS;
+                }
+            }
+            CeMsg::Report(r) => {
+                let complete = match self.proposal.as_mut() {
+                    Some(p) if p.id == r.id && p.nodes.iter().any(|(n, _)| *n == from) => {
+                        p.reports.insert(from, r);
+                        p.reports.len() == p.nodes.len()
+                    }
+                    _ => false,
+                };
+                if complete {
+                    self.finish_proposal(out);
+                }
+            }
+            CeMsg::Install(inst) => self.on_install(inst, out),
+            CeMsg::Submit {
+                view,
+                member,
+                fifo,
+                payload,
+            } => {
+                let frozen = self.frozen();
+                let Some(v) = &self.view else { return };
+                let ok = v.id == view
+                    && !frozen
+                    && v.coord == self.me
+                    && v.members.contains(&member)
+                    && member.node == from
+                    && fifo > self.last_fifo.get(&member).copied().unwrap_or(0);
+                if !ok {
+                    return;
+                }
+                self.last_fifo.insert(member, fifo);
+                self.next_seq += 1;
+                let o = Arc::new(Ordered {
+                    view,
+                    seq: self.next_seq,
+                    sender: member,
+                    fifo,
+                    payload,
+                });
+                let targets: Vec<usize> = v.nodes.iter().map(|(n, _)| *n).filter(|n| *n != self.me).collect();
+                for t in targets {
+                    self.send(t, CeMsg::Ordered(o.clone()), out);
+                }
+                self.on_ordered(self.me, o, out);
+            }
+            CeMsg::Ordered(o) => self.on_ordered(from, o, out),
+            CeMsg::Unicast {
+                view,
+                from: sender,
+                to,
+                payload,
+            } => {
+                let Some(v) = &self.view else { return };
+                if v.id == view
+                    && self.routes.contains(&to)
+                    && v.members.contains(&sender)
+                    && (v.members.contains(&to) || self.mutants.deliver_to_left)
+                {
+                    out.push(Effect::ToJob(CeToJob::Unicast {
+                        to,
+                        from: sender,
+                        payload,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn on_ordered(&mut self, from: usize, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+        let frozen = self.frozen();
+        let Some(v) = &self.view else { return };
+        if o.view != v.id || frozen || from != v.coord || o.seq != self.recv_upto + 1 {
+            return;
+        }
+        self.recv_upto = o.seq;
+        self.received.insert(o.seq, o);
+        while self.delivered < self.recv_upto {
+            let next = self.received[&(self.delivered + 1)].clone();
+            self.deliver(next, out);
+        }
+    }
+
+    /// Hands one message of the current view to the local members, in sequence order.
+    fn deliver(&mut self, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+        let Some(v) = &self.view else { return };
+        debug_assert_eq!(o.seq, self.delivered + 1);
+        self.delivered = o.seq;
+        if o.sender.node == self.me {
+            if let Some(p) = self.pending.get_mut(&o.sender) {
+                p.remove(&o.fifo);
+            }
+        }
+        for m in &self.routes {
+            if v.members.contains(m) || self.mutants.deliver_to_left {
+                out.push(Effect::ToJob(CeToJob::Deliver {
+                    to: *m,
+                    msg: o.clone(),
+                }));
+            }
+        }
+    }
+
+    /// The coordinator to follow: the lowest live node that sees a majority.
+    fn coordinator(&self) -> Option<usize> {
+        (0..self.n).find(|&p| {
+            if p == self.me {
+                self.sees_majority
+            } else {
+                let peer = &self.peers[p];
+                !peer.suspected && peer.hb.as_ref().map(|h| h.sees_majority).unwrap_or(false)
+            }
+        })
+    }
+
+    fn on_propose(
+        &mut self,
+        from: usize,
+        id: u64,
+        nodes: Vec<(usize, u64)>,
+        members: Vec<Member>,
+        out: &mut Vec<Effect>,
+    ) {
+        if !nodes.contains(&(self.me, self.inc)) {
+            return;
+        }
+        self.max_id = self.max_id.max(id);
+        let legit = from == self.me || self.coordinator().map(|c| c >= from).unwrap_or(true);
+        if id <= self.promised || !legit {
+            let promised = self.promised.max(self.view_id().unwrap_or(0));
+            self.send(from, CeMsg::Reject { id, promised }, out);
+            return;
+        }
+        let _ = members;
+        self.promised = id;
+        if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
+            self.proposal = None;
+        }
+        sim::report_phase(self.me, "view_change");
+        let report = FlushReport {
+            id,
+            old_view: self.view_id(),
+            old_members: self
+                .view
+                .as_ref()
+                .map(|v| v.members.iter().copied().collect())
+                .unwrap_or_default(),
+            delivered: self.delivered,
+            received: self.recv_upto,
+            msgs: self.received.values().map(|o| (**o).clone()).collect(),
+        };
+        self.send(from, CeMsg::Report(Arc::new(report)), out);
+    }
+
+    fn reason_for(&self, m: &Member, nodes: &[(usize, u64)]) -> Reason {
+        if nodes.contains(&(m.node, m.inc)) {
+            return Reason::Left;
+        }
+        let known = if m.node == self.me {
+            Some(self.inc)
+        } else {
+            self.peers[m.node].inc
+        };
+        match known {
+            Some(i) if i > m.inc => Reason::ProcessDown,
+            _ => Reason::NodeDown,
+        }
+    }
+
+    fn finish_proposal(&mut self, out: &mut Vec<Effect>) {
+        let p = self.proposal.take().expect("proposal");
+        let mut groups: BTreeMap<u64, Vec<&FlushReport>> = BTreeMap::new();
+        let mut departed: BTreeSet<Member> = BTreeSet::new();
+        for r in p.reports.values() {
+            if let Some(w) = r.old_view {
+                groups.entry(w).or_default().push(r);
+            }
+            departed.extend(r.old_members.iter().filter(|m| !p.members.contains(m)));
+        }
+        let mut finals = Vec::new();
+        for (w, reps) in groups {
+            let last = reps.iter().map(|r| r.received).max().unwrap_or(0);
+            let from = reps.iter().map(|r| r.delivered).min().unwrap_or(0);
+            let mut msgs: BTreeMap<u64, Ordered> = BTreeMap::new();
+            for r in &reps {
+                for o in &r.msgs {
+                    if o.seq > from && o.seq <= last {
+                        msgs.entry(o.seq).or_insert_with(|| o.clone());
+                    }
+                }
+            }
+            assert!(
+                msgs.len() as u64 == last - from,
+                "flush of view {w} misses messages in ({from}, {last}]"
+            );
+            finals.push(Final {
+                old_view: w,
+                last,
+                msgs: msgs.into_values().collect(),
+            });
+        }
+        let departures: Vec<(Member, Reason)> = departed
+            .iter()
+            .map(|m| (*m, self.reason_for(m, &p.nodes)))
+            .collect();
+        let inst = Arc::new(Install {
+            id: p.id,
+            nodes: p.nodes.clone(),
+            members: p.members.iter().copied().collect(),
+            departures,
+            finals,
+        });
+        for (node, _) in &p.nodes {
+            self.send(*node, CeMsg::Install(inst.clone()), out);
+        }
+    }
+
+    fn on_install(&mut self, inst: Arc<Install>, out: &mut Vec<Effect>) {
+        if !inst.nodes.contains(&(self.me, self.inc)) || self.promised != inst.id {
+            return;
+        }
+        if self.view_id().map(|v| v >= inst.id).unwrap_or(false) {
+            return;
+        }
+        // Deliver the agreed end of the old view first.
+        if let Some(v) = self.view.clone() {
+            if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
+                let extra: BTreeMap<u64, &Ordered> = f.msgs.iter().map(|o| (o.seq, o)).collect();
+                while self.delivered < f.last {
+                    let s = self.delivered + 1;
+                    let o = match self.received.get(&s) {
+                        Some(o) => o.clone(),
+                        None => Arc::new((*extra[&s]).clone()),
+                    };
+                    self.deliver(o, out);
+                }
+            }
+        }
+        let members: BTreeSet<Member> = inst.members.iter().copied().collect();
+        let coord = inst.nodes.iter().map(|(n, _)| *n).min().expect("non-empty view");
+        self.view = Some(View {
+            id: inst.id,
+            nodes: inst.nodes.clone(),
+            members: members.clone(),
+            coord,
+        });
+        self.max_id = self.max_id.max(inst.id);
+        self.reset_order();
+        self.installed_ns = self.now;
+        for p in &mut self.peers {
+            p.mismatch_since = None;
+        }
+        if self.proposal.as_ref().map(|p| p.id <= inst.id).unwrap_or(false) {
+            self.proposal = None;
+        }
+        emit!(self.me, "ce", "install", view = inst.id, coord = coord as u64,
+            nodes = %fmt_nodes(&inst.nodes), members = %fmt_members(&members));
+        // Tell every local member of the new view what changed from what it last knew.
+        let reasons: BTreeMap<Member, Reason> = inst.departures.iter().copied().collect();
+        let skip_here = self.mutants.skip_notify_one
+            && coord != self.me
+            && inst.nodes.iter().map(|(n, _)| *n).max() == Some(self.me);
+        let locals: Vec<Member> = self.registered.iter().filter(|m| members.contains(m)).copied().collect();
+        for m in locals {
+            let prev = self.job_view.get(&m).cloned().unwrap_or_default();
+            let mut left: Vec<(Member, Reason)> = prev
+                .iter()
+                .filter(|x| !members.contains(x) && **x != m)
+                .map(|x| (*x, reasons.get(x).copied().unwrap_or(Reason::NodeDown)))
+                .collect();
+            if skip_here {
+                left.clear();
+            }
+            let joined: Vec<Member> = members
+                .iter()
+                .filter(|x| !prev.contains(x) && **x != m)
+                .copied()
+                .collect();
+            out.push(Effect::ToJob(CeToJob::Membership(Change {
+                to: m,
+                view: inst.id,
+                members: members.clone(),
+                left,
+                joined,
+            })));
+            self.job_view.insert(m, members.clone());
+        }
+        // Submit again what local members sent and did not see delivered.
+        self.pending.retain(|m, _| members.contains(m));
+        let resubmit: Vec<(Member, u64, Payload)> = self
+            .pending
+            .iter()
+            .flat_map(|(m, p)| p.iter().map(move |(f, pl)| (*m, *f, pl.clone())))
+            .collect();
+        for (member, fifo, payload) in resubmit {
+            self.send(coord, CeMsg::Submit { view: inst.id, member, fifo, payload }, out);
+        }
+    }
+
+    fn reset_order(&mut self) {
+        self.received.clear();
+        self.recv_upto = 0;
+        self.delivered = 0;
+        self.stable = 0;
+        self.next_seq = 0;
+        self.last_fifo.clear();
+    }
+
+    /// Leaves the current view: the jobs are told they are out of the primary component.
+    fn lose_view(&mut self, why: &'static str, out: &mut Vec<Effect>) {
+        let Some(v) = self.view.take() else { return };
+        emit!(self.me, "ce", "quorum_lost", view = v.id, why = why);
+        sim::report_phase(self.me, "quorum_lost");
+        self.reset_order();
+        self.pending.clear();
+        let told: Vec<Member> = self.job_view.keys().copied().collect();
+        self.job_view.clear();
+        for to in told {
+            out.push(Effect::ToJob(CeToJob::QuorumLost { to, view: v.id }));
+        }
+    }
+}
+
+impl Ce {
+    // ---------------------------------------------------------------- time
+
+    fn send_heartbeats(&mut self, out: &mut Vec<Effect>) {
+        self.hb_no += 1;
+        self.next_hb_ns = self.now + self.cfg.heartbeat_interval_ms * 1_000_000;
+        let hb = Arc::new(Heartbeat {
+            hb: self.hb_no,
+            view: self.view_id(),
+            frozen: self.frozen(),
+            max_id: self.max_id.max(self.promised),
+            sees_majority: self.sees_majority,
+            jobs: self.registered.iter().copied().collect(),
+            delivered: self.delivered,
+            stable: self.stable,
+        });
+        for to in (0..self.n).filter(|&p| p != self.me) {
+            out.push(Effect::Send {
+                to,
+                wire: Wire::Heartbeat {
+                    inc: self.inc,
+                    hb: hb.clone(),
+                },
+            });
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        let now = self.now;
+        let timeout = self.timeout_ns();
+        // Failure detection.
+        let mut alive = 1;
+        for p in 0..self.n {
+            if p == self.me {
+                continue;
+            }
+            let peer = &mut self.peers[p];
+            let up = peer.inc.is_some() && now.saturating_sub(peer.last_heard_ns) <= timeout;
+            if up {
+                alive += 1;
+            }
+            if peer.suspected != !up {
+                peer.suspected = !up;
+                if !up {
+                    emit!(self.me, "ce", "suspect", peer = p as u64);
+                }
+            }
+            // Give up on messages to a node that has been silent for long.
+            if !up && peer.out.pending() > 0 && now.saturating_sub(peer.last_heard_ns) > 3 * timeout {
+                peer.out.reset();
+            }
+        }
+        self.sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
+        if now >= self.next_hb_ns {
+            self.send_heartbeats(out);
+        }
+        // Retransmissions.
+        let mut due = Vec::new();
+        for p in 0..self.n {
+            let Some(to_inc) = self.peers[p].inc else { continue };
+            due.clear();
+            self.peers[p].out.due(now, &mut due);
+            for (epoch, seq, msg) in due.drain(..) {
+                out.push(Effect::Send {
+                    to: p,
+                    wire: Wire::Data {
+                        from_inc: self.inc,
+                        to_inc,
+                        epoch,
+                        seq,
+                        msg,
+                    },
+                });
+            }
+        }
+        if !self.sees_majority {
+            self.lose_view("quorum", out);
+        }
+        self.stability();
+        self.coordinate(out);
+        // Probe the main thread of the local job.
+        if !self.registered.is_empty() {
+            match self.probe {
+                None if now >= self.next_probe_ns => {
+                    self.probe = Some((now, false));
+                    self.next_probe_ns = now + PROBE_INTERVAL_NS;
+                    out.push(Effect::ToJob(CeToJob::Probe { t_ns: now }));
+                }
+                Some((t, false)) if now - t > PROBE_LATE_NS => {
+                    self.probe = Some((t, true));
+                    let member = self.registered.iter().next().copied().expect("registered");
+                    emit!(self.me, "ce", "job_unresponsive", member = %member, since_ns = t);
+                }
+                _ => {}
+            }
+        } else {
+            self.probe = None;
+        }
+    }
+
+    /// The sequencer's stability point and garbage collection of delivered messages.
+    fn stability(&mut self) {
+        let Some(v) = &self.view else { return };
+        if v.coord == self.me {
+            let mut stable = self.delivered;
+            for (n, _) in &v.nodes {
+                if *n == self.me {
+                    continue;
+                }
+                match &self.peers[*n].hb {
+                    Some(h) if h.view == Some(v.id) => stable = stable.min(h.delivered),
+                    _ => stable = 0,
+                }
+            }
+            self.stable = self.stable.max(stable);
+        } else if let Some(h) = &self.peers[v.coord].hb {
+            if h.view == Some(v.id) {
+                self.stable = self.stable.max(h.stable);
+            }
+        }
+        let gc = self.stable.min(self.delivered);
+        while let Some((&s, _)) = self.received.first_key_value() {
+            if s > gc {
+                break;
+            }
+            self.received.remove(&s);
+        }
+    }
+
+    /// The view the coordinator wants: the live nodes that see a majority and did not fail
+    /// a recent proposal, with the jobs they host.
+    fn desired(&self) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
+        let mut nodes = Vec::new();
+        let mut members: BTreeSet<Member> = BTreeSet::new();
+        for p in 0..self.n {
+            if p == self.me {
+                nodes.push((p, self.inc));
+                members.extend(self.registered.iter().copied());
+                continue;
+            }
+            let peer = &self.peers[p];
+            let (Some(inc), Some(hb)) = (peer.inc, peer.hb.as_ref()) else { continue };
+            if peer.suspected
+                || !hb.sees_majority
+                || self.excluded_until.get(&p).map(|&t| t > self.now).unwrap_or(false)
+            {
+                continue;
+            }
+            nodes.push((p, inc));
+            members.extend(hb.jobs.iter().filter(|m| m.node == p && m.inc == inc).copied());
+        }
+        (nodes, members)
+    }
+
+    fn coordinate(&mut self, out: &mut Vec<Effect>) {
+        let now = self.now;
+        if self.coordinator() != Some(self.me) {
+            self.proposal = None;
+            return;
+        }
+        if let Some(p) = &self.proposal {
+            if now - p.started_ns > PROPOSAL_TIMEOUT_FACTOR * self.timeout_ns() {
+                let silent: Vec<usize> = p
+                    .nodes
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| !p.reports.contains_key(n))
+                    .collect();
+                emit!(self.me, "ce", "proposal_timeout", id = p.id,
+                    silent = ?silent);
+                for n in silent {
+                    self.excluded_until.insert(n, now + self.timeout_ns());
+                }
+                self.proposal = None;
+            }
+            return;
+        }
+        if now < self.next_propose_ns {
+            return;
+        }
+        let (nodes, members) = self.desired();
+        if 2 * nodes.len() <= self.n && !self.mutants.minority_keeps_group {
+            return;
+        }
+        let grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000 + self.cfg.tick_ms * 1_000_000;
+        let change = match &self.view {
+            None => true,
+            Some(v) => {
+                self.frozen()
+                    || v.nodes != nodes
+                    || v.members != members
+                    || nodes.iter().any(|(n, _)| {
+                        *n != self.me
+                            && self.peers[*n]
+                                .mismatch_since
+                                .map(|t| now - t > grace && now - self.installed_ns > grace)
+                                .unwrap_or(false)
+                    })
+            }
+        };
+        if !change {
+            return;
+        }
+        let id = self.max_id.max(self.promised).max(self.view_id().unwrap_or(0)) + 1;
+        self.max_id = id;
+        emit!(self.me, "ce", "propose", id = id, nodes = %fmt_nodes(&nodes));
+        self.proposal = Some(Proposal {
+            id,
+            nodes: nodes.clone(),
+            members: members.clone(),
+            started_ns: now,
+            reports: BTreeMap::new(),
+        });
+        let members: Vec<Member> = members.into_iter().collect();
+        for (n, _) in &nodes {
+            self.send(
+                *n,
+                CeMsg::Propose {
+                    id,
+                    nodes: nodes.clone(),
+                    members: members.clone(),
+                },
+                out,
+            );
+        }
+    }
+}
