@@ -32,6 +32,7 @@ pub fn run(
     mutant: Option<&str>,
 ) -> Result<RunReport, String> {
     cfg.mutants = Mutants::from_name(mutant)?;
+    cfg.disk = Default::default();
     let checkers = checkers::all(world.nodes, &cfg.ce, cfg.rounds);
     let cfg = Arc::new(cfg);
     sim::run_world(world, spec, checkers, move |ctx| node_main(ctx, cfg.clone()))

@@ -490,6 +490,8 @@ pub struct NotifyWithin {
     bound_ns: u64,
     timeout_ns: u64,
     latest: Option<(u64, BTreeSet<Member>)>,
+    /// The view each job is in now.
+    job_view: BTreeMap<Member, u64>,
     /// Open disruptive fault windows by id.
     active: BTreeSet<u64>,
     quiet_after_ns: u64,
@@ -505,6 +507,7 @@ impl NotifyWithin {
             bound_ns: cfg.notify_bound_ms() * 1_000_000,
             timeout_ns: cfg.failure_timeout_ms * 1_000_000,
             latest: None,
+            job_view: BTreeMap::new(),
             active: BTreeSet::new(),
             quiet_after_ns: 0,
             obligations: Vec::new(),
@@ -522,12 +525,18 @@ impl NotifyWithin {
     }
 
     fn oblige(&mut self, t: u64, departed: &[Member], cause: String, fault: Option<u64>) {
-        let Some((_, members)) = &self.latest else { return };
+        let Some((v, members)) = &self.latest else { return };
+        // Survivors: the members of the latest view whose jobs are in it now.
+        let survivors: Vec<Member> = members
+            .iter()
+            .filter(|s| !departed.contains(s) && self.job_view.get(s) == Some(v))
+            .copied()
+            .collect();
         for d in departed {
-            for s in members.iter().filter(|s| !departed.contains(s)) {
+            for s in survivors.iter().copied() {
                 self.obligations.push(Obligation {
                     departed: *d,
-                    survivor: *s,
+                    survivor: s,
                     cause_ns: t,
                     deadline_ns: t + self.bound_ns,
                     cause: cause.clone(),
@@ -564,6 +573,7 @@ impl Checker for NotifyWithin {
             }
         } else if ev.is("job", "view") {
             let s = member(ev, "member")?;
+            self.job_view.insert(s, ev.u64("view").unwrap_or(0));
             let left = parse_left(ev.str("left").unwrap_or(""))?;
             let mut delays = Vec::new();
             self.obligations.retain(|o| {
@@ -576,12 +586,14 @@ impl Checker for NotifyWithin {
             self.delays.extend(delays);
         } else if ev.is("job", "quorum_lost") || ev.is("job", "unregister") {
             let m = member(ev, "member")?;
+            self.job_view.remove(&m);
             self.obligations.retain(|o| o.survivor != m);
             if ev.is("job", "unregister") && self.quiet(t) {
                 self.oblige(t, &[m], format!("{m} unregistered"), None);
             }
         } else if ev.is("node", "crash") {
             let node = ev.node as usize;
+            self.job_view.retain(|m, _| m.node != node);
             self.obligations.retain(|o| o.survivor.node != node);
             let quiet = self.quiet(t);
             self.disrupt(t + self.bound_ns);
@@ -714,6 +726,7 @@ pub struct AckRoundProgress {
     open: BTreeMap<(u64, String), (u64, u64)>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
+    n: usize,
 }
 
 impl AckRoundProgress {
@@ -725,6 +738,7 @@ impl AckRoundProgress {
             open: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
+            n: 0,
         }
     }
 }
@@ -742,7 +756,9 @@ impl Checker for AckRoundProgress {
                 ms(*deadline)
             ));
         }
-        if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
+        if ev.is("world", "start") {
+            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+        } else if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
             self.liveness_start_ns = Some(t);
         }
         if ev.component == "ack" {
@@ -774,7 +790,8 @@ impl Checker for AckRoundProgress {
                 ms(*deadline)
             ));
         }
-        if self.require_after_heal && self.done_after_heal == 0 && end.t_ns > end.liveness_start_ns + self.settle_ns {
+        let majority_live = 2 * end.live_nodes.len() > self.n;
+        if self.require_after_heal && majority_live && self.done_after_heal == 0 && end.t_ns > end.liveness_start_ns + self.settle_ns {
             return Err("no transaction completed after the faults healed".to_string());
         }
         Ok(())
@@ -792,6 +809,7 @@ pub struct Liveness {
     job: BTreeMap<u64, Member>,
     job_view: BTreeMap<Member, u64>,
     incs: Incarnations,
+    n: usize,
 }
 
 impl Checker for Liveness {
@@ -801,7 +819,9 @@ impl Checker for Liveness {
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         self.incs.observe(ev);
-        if ev.is("ce", "install") {
+        if ev.is("world", "start") {
+            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+        } else if ev.is("ce", "install") {
             let v = ev.u64("view").unwrap_or(0);
             self.view_of.insert(ev.node, v);
             self.views.entry(v).or_insert_with(|| {
@@ -829,6 +849,18 @@ impl Checker for Liveness {
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
         let live: Vec<u64> = end.live_nodes.iter().map(|n| *n as u64).collect();
+        if 2 * live.len() <= self.n {
+            // No majority is left: no live node may still think it is in the group.
+            return match live.iter().find(|n| self.view_of.contains_key(n)) {
+                Some(n) => Err(format!(
+                    "only {} of {} nodes are live, yet n{n} ended in view {}",
+                    live.len(),
+                    self.n,
+                    self.view_of[n]
+                )),
+                None => Ok(()),
+            };
+        }
         let mut ids = BTreeSet::new();
         for n in &live {
             match self.view_of.get(n) {

@@ -38,6 +38,22 @@ pub struct EngineConfig {
     /// Re-registration after a fault happens uniformly within this many ms.
     pub rejoin_max_ms: u64,
     pub mutants: Mutants,
+    /// Each node's stable storage, which survives its crashes.
+    pub disk: Disk,
+}
+
+/// Stable storage of every node of one run: the highest view id each CE saw.
+#[derive(Clone, Debug, Default)]
+pub struct Disk(Arc<std::sync::Mutex<std::collections::BTreeMap<usize, u64>>>);
+
+impl Disk {
+    fn read(&self, node: usize) -> u64 {
+        self.0.lock().expect("disk").get(&node).copied().unwrap_or(0)
+    }
+
+    fn write(&self, node: usize, id: u64) {
+        self.0.lock().expect("disk").insert(node, id);
+    }
 }
 
 impl EngineConfig {
@@ -52,6 +68,7 @@ impl EngineConfig {
             job_tick_ms: 50,
             rejoin_max_ms: 1_000,
             mutants: Mutants::default(),
+            disk: Disk::default(),
         }
     }
 }
@@ -120,10 +137,15 @@ pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
     let main = JobMain::new(ctx.clone(), cfg.clone(), ce_tx.clone(), job_tx.clone());
     madsim::task::spawn_local(main.run(job_rx));
 
-    let mut ce = Ce::new(me, ctx.incarnation, ctx.nodes(), cfg.ce.clone(), cfg.mutants);
+    let mut durable = cfg.disk.read(me);
+    let mut ce = Ce::new(me, ctx.incarnation, ctx.nodes(), cfg.ce.clone(), cfg.mutants, durable, ctx.now_ns());
     let mut effects = Vec::new();
     while let Some(input) = ce_rx.recv().await {
         ce.handle(input, ctx.now_ns(), &mut effects);
+        if ce.durable_id() != durable {
+            durable = ce.durable_id();
+            cfg.disk.write(me, durable);
+        }
         for e in effects.drain(..) {
             match e {
                 Effect::Send { to, wire } => ctx.send(to, wire),

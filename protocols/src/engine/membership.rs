@@ -114,6 +114,8 @@ pub enum CeMsg {
 pub struct Heartbeat {
     pub hb: u64,
     pub view: Option<u64>,
+    /// The coordinator of that view.
+    pub view_coord: usize,
     /// Promised a proposal above its installed view.
     pub frozen: bool,
     /// The highest view or proposal id it has seen.
@@ -237,7 +239,11 @@ pub struct Ce {
     sees_majority: bool,
     view: Option<View>,
     promised: u64,
+    /// Who the promise was made to.
+    promised_coord: usize,
     max_id: u64,
+    booted_ns: u64,
+    retry_ns: u64,
     // Ordering state of the current view.
     received: BTreeMap<u64, Arc<Ordered>>,
     recv_upto: u64,
@@ -262,7 +268,17 @@ pub struct Ce {
 }
 
 impl Ce {
-    pub fn new(me: usize, inc: u64, n: usize, cfg: CeConfig, mutants: Mutants) -> Self {
+    /// `durable_id` is the highest view or proposal id this node ever saw, from its stable
+    /// storage: view ids only grow, even across restarts of every node.
+    pub fn new(
+        me: usize,
+        inc: u64,
+        n: usize,
+        cfg: CeConfig,
+        mutants: Mutants,
+        durable_id: u64,
+        now: u64,
+    ) -> Self {
         emit!(me, "ce", "boot", incarnation = inc, heartbeat_interval_ms = cfg.heartbeat_interval_ms,
             failure_timeout_ms = cfg.failure_timeout_ms);
         Ce {
@@ -288,8 +304,11 @@ impl Ce {
             next_hb_ns: 0,
             sees_majority: false,
             view: None,
-            promised: 0,
-            max_id: 0,
+            promised: durable_id,
+            promised_coord: usize::MAX,
+            max_id: durable_id,
+            booted_ns: now,
+            retry_ns: RETRY_NS,
             received: BTreeMap::new(),
             recv_upto: 0,
             delivered: 0,
@@ -316,6 +335,12 @@ impl Ce {
 
     fn frozen(&self) -> bool {
         matches!(&self.view, Some(v) if self.promised > v.id)
+    }
+
+    /// What must survive a crash: the highest id seen or promised. The shell writes it to
+    /// stable storage before it sends the effects of an input.
+    pub fn durable_id(&self) -> u64 {
+        self.max_id.max(self.promised)
     }
 
     pub fn view_id(&self) -> Option<u64> {
@@ -428,9 +453,10 @@ impl Ce {
 
     fn on_heartbeat(&mut self, from: usize, hb: Arc<Heartbeat>, out: &mut Vec<Effect>) {
         self.max_id = self.max_id.max(hb.max_id);
-        if let Some(v) = hb.view {
-            // A primary view above our promise was installed without us: we are out.
-            if v > self.promised && self.view.is_some() {
+        if let (Some(v), Some(mine)) = (hb.view, self.view_id()) {
+            // A primary view above ours that is not the one we promised to was installed
+            // without us: we are out.
+            if v > mine && !(v == self.promised && hb.view_coord == self.promised_coord) {
                 self.lose_view("excluded", out);
             }
         }
@@ -502,7 +528,8 @@ impl Ce {
                     emit!(self.me, "ce", "proposal_rejected", id = id, by = from as u64,
                         promised = promised);
                     self.proposal = None;
-                    self.next_propose_ns = self.now + RETRY_NS;
+                    self.next_propose_ns = self.now + self.retry_ns;
+                    self.retry_ns = (2 * self.retry_ns).min(1_000_000_000);
                 }
             }
             CeMsg::Report(r) => {
@@ -639,6 +666,7 @@ impl Ce {
         }
         let _ = members;
         self.promised = id;
+        self.promised_coord = from;
         if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
             self.proposal = None;
         }
@@ -753,6 +781,7 @@ impl Ce {
         self.max_id = self.max_id.max(inst.id);
         self.reset_order();
         self.installed_ns = self.now;
+        self.retry_ns = RETRY_NS;
         for p in &mut self.peers {
             p.mismatch_since = None;
         }
@@ -836,6 +865,7 @@ impl Ce {
         let hb = Arc::new(Heartbeat {
             hb: self.hb_no,
             view: self.view_id(),
+            view_coord: self.view.as_ref().map(|v| v.coord).unwrap_or(usize::MAX),
             frozen: self.frozen(),
             max_id: self.max_id.max(self.promised),
             sees_majority: self.sees_majority,
@@ -1004,7 +1034,9 @@ impl Ce {
             }
             return;
         }
-        if now < self.next_propose_ns {
+        // A node that just booted first listens for a while, to learn who is there.
+        let boot_grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000;
+        if now < self.next_propose_ns || now < self.booted_ns + boot_grace {
             return;
         }
         let (nodes, members) = self.desired();

@@ -1,0 +1,34 @@
+//! Pinned failing seeds: every seed a sweep of an engine scenario once failed on, kept
+//! passing. Each line names the scenario, the seed and what went wrong before the fix.
+
+use sim::RunSpec;
+
+fn passes(scenario: &str, seed: u64) {
+    let s = scenarios::find(scenario).unwrap();
+    let r = s.run(&RunSpec::swarm(seed), None).unwrap();
+    assert!(
+        r.passed(),
+        "{scenario} seed {seed}: {}\nreproduce: cargo run --release -p scenarios --example engine_trace -- {scenario} {seed}",
+        r.violations[0]
+    );
+}
+
+/// Every node of a majority restarted and, knowing no past view id, formed view 1 again.
+#[test]
+fn membership_115_view_ids_survive_restarts() {
+    passes("membership", 115);
+}
+
+/// The checker expected notifications from survivors that had already lost quorum.
+#[test]
+fn membership_211_no_survivors_without_quorum() {
+    passes("membership", 211);
+    passes("ack-rounds", 211);
+}
+
+/// A node excluded by a colliding proposal id never noticed, kept its pending multicasts
+/// and submitted them again after the merge: delivered twice.
+#[test]
+fn membership_261_excluded_node_notices() {
+    passes("membership", 261);
+}
