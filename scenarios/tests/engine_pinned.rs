@@ -32,3 +32,18 @@ fn membership_211_no_survivors_without_quorum() {
 fn membership_261_excluded_node_notices() {
     passes("membership", 261);
 }
+
+/// A proposal made at the first suspicion included a node suspected a heartbeat later,
+/// and waited a whole proposal timeout for it: the notification came too late.
+#[test]
+fn membership_399_proposal_aborts_on_suspicion() {
+    passes("membership", 399);
+}
+
+/// The old sequencer, cut off with a minority of the old view, went on delivering a
+/// message the others never received; its sender submitted it again after the merge:
+/// delivered twice. Fixed by safe delivery (only what every node of the view received).
+#[test]
+fn membership_676_minority_of_old_view_delivers_only_stable() {
+    passes("membership", 676);
+}

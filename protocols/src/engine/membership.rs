@@ -101,6 +101,10 @@ pub enum CeMsg {
         payload: Payload,
     },
     Ordered(Arc<Ordered>),
+    /// A member received the view's messages up to `upto` (to the sequencer).
+    Received { view: u64, upto: u64 },
+    /// Every node of the view received up to `upto`: deliver (from the sequencer).
+    Stable { view: u64, upto: u64 },
     Unicast {
         view: u64,
         from: Member,
@@ -249,6 +253,8 @@ pub struct Ce {
     recv_upto: u64,
     delivered: u64,
     stable: u64,
+    /// The sequencer's record of how far each node of the view received.
+    acked_upto: BTreeMap<usize, u64>,
     next_seq: u64,
     last_fifo: BTreeMap<Member, u64>,
     // Own multicasts not yet delivered back.
@@ -313,6 +319,7 @@ impl Ce {
             recv_upto: 0,
             delivered: 0,
             stable: 0,
+            acked_upto: BTreeMap::new(),
             next_seq: 0,
             last_fifo: BTreeMap::new(),
             next_fifo: BTreeMap::new(),
@@ -578,6 +585,22 @@ impl Ce {
                 self.on_ordered(self.me, o, out);
             }
             CeMsg::Ordered(o) => self.on_ordered(from, o, out),
+            CeMsg::Received { view, upto } => {
+                let frozen = self.frozen();
+                let Some(v) = &self.view else { return };
+                if v.id == view && v.coord == self.me && !frozen {
+                    let e = self.acked_upto.entry(from).or_insert(0);
+                    *e = (*e).max(upto);
+                    self.advance_stable(out);
+                }
+            }
+            CeMsg::Stable { view, upto } => {
+                let Some(v) = &self.view else { return };
+                if v.id == view && v.coord == from {
+                    self.stable = self.stable.max(upto);
+                    self.deliver_stable(out);
+                }
+            }
             CeMsg::Unicast {
                 view,
                 from: sender,
@@ -606,11 +629,62 @@ impl Ce {
         if o.view != v.id || frozen || from != v.coord || o.seq != self.recv_upto + 1 {
             return;
         }
+        let (view, coord) = (v.id, v.coord);
         self.recv_upto = o.seq;
         self.received.insert(o.seq, o);
-        while self.delivered < self.recv_upto {
+        if coord == self.me {
+            self.advance_stable(out);
+        } else {
+            let upto = self.recv_upto;
+            self.send(coord, CeMsg::Received { view, upto }, out);
+        }
+    }
+
+    /// The sequencer: the view's messages every node received are stable; announce them.
+    fn advance_stable(&mut self, out: &mut Vec<Effect>) {
+        let Some(v) = &self.view else { return };
+        let stable = v
+            .nodes
+            .iter()
+            .map(|(n, _)| {
+                if *n == self.me {
+                    self.recv_upto
+                } else {
+                    self.acked_upto.get(n).copied().unwrap_or(0)
+                }
+            })
+            .min()
+            .unwrap_or(0);
+        if stable <= self.stable {
+            return;
+        }
+        self.stable = stable;
+        let view = v.id;
+        let targets: Vec<usize> = v.nodes.iter().map(|(n, _)| *n).filter(|n| *n != self.me).collect();
+        for t in targets {
+            self.send(t, CeMsg::Stable { view, upto: stable }, out);
+        }
+        self.deliver_stable(out);
+    }
+
+    /// Safe delivery: a message is delivered once every node of the view has received it,
+    /// so a member cut off from the rest never delivers what the others will not have.
+    fn deliver_stable(&mut self, out: &mut Vec<Effect>) {
+        if self.frozen() {
+            return;
+        }
+        let upto = self.stable.min(self.recv_upto);
+        while self.delivered < upto {
             let next = self.received[&(self.delivered + 1)].clone();
             self.deliver(next, out);
+        }
+        // Everyone holds what is stable; what we delivered of it we no longer need.
+        let gc = self.delivered;
+        while let Some((&s, _)) = self.received.first_key_value() {
+            if s > gc {
+                break;
+            }
+            self.received.remove(&s);
         }
     }
 
@@ -837,6 +911,7 @@ impl Ce {
         self.recv_upto = 0;
         self.delivered = 0;
         self.stable = 0;
+        self.acked_upto.clear();
         self.next_seq = 0;
         self.last_fifo.clear();
     }
@@ -935,7 +1010,6 @@ impl Ce {
         if !self.sees_majority {
             self.lose_view("quorum", out);
         }
-        self.stability();
         self.coordinate(out);
         // Probe the main thread of the local job.
         if !self.registered.is_empty() {
@@ -954,35 +1028,6 @@ impl Ce {
             }
         } else {
             self.probe = None;
-        }
-    }
-
-    /// The sequencer's stability point and garbage collection of delivered messages.
-    fn stability(&mut self) {
-        let Some(v) = &self.view else { return };
-        if v.coord == self.me {
-            let mut stable = self.delivered;
-            for (n, _) in &v.nodes {
-                if *n == self.me {
-                    continue;
-                }
-                match &self.peers[*n].hb {
-                    Some(h) if h.view == Some(v.id) => stable = stable.min(h.delivered),
-                    _ => stable = 0,
-                }
-            }
-            self.stable = self.stable.max(stable);
-        } else if let Some(h) = &self.peers[v.coord].hb {
-            if h.view == Some(v.id) {
-                self.stable = self.stable.max(h.stable);
-            }
-        }
-        let gc = self.stable.min(self.delivered);
-        while let Some((&s, _)) = self.received.first_key_value() {
-            if s > gc {
-                break;
-            }
-            self.received.remove(&s);
         }
     }
 
@@ -1016,6 +1061,14 @@ impl Ce {
         if self.coordinator() != Some(self.me) {
             self.proposal = None;
             return;
+        }
+        // A proposed node that is now suspected will never report: start over at once
+        // rather than wait for the proposal to time out.
+        if let Some(p) = &self.proposal {
+            if let Some((gone, _)) = p.nodes.iter().find(|(n, _)| *n != self.me && self.peers[*n].suspected) {
+                emit!(self.me, "ce", "proposal_abort", id = p.id, suspect = *gone as u64);
+                self.proposal = None;
+            }
         }
         if let Some(p) = &self.proposal {
             if now - p.started_ns > PROPOSAL_TIMEOUT_FACTOR * self.timeout_ns() {
