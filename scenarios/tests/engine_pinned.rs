@@ -47,3 +47,11 @@ fn membership_399_proposal_aborts_on_suspicion() {
 fn membership_676_minority_of_old_view_delivers_only_stable() {
     passes("membership", 676);
 }
+
+/// A sequencer left behind in an old view rejoined two views later and delivered an
+/// unstable message of that old view, which its sender (in the newer view) submitted
+/// again: delivered twice. Only the latest old view is now carried over.
+#[test]
+fn membership_962_stale_old_view_not_carried_over() {
+    passes("membership", 962);
+}

@@ -785,6 +785,12 @@ impl Ce {
             }
             departed.extend(r.old_members.iter().filter(|m| !p.members.contains(m)));
         }
+        // Only the most recent old view is carried over: it is the latest primary any
+        // reporter installed. A node coming from an older view was cut off from it and is
+        // treated like one that lost quorum (no final messages, its unsent work dropped),
+        // so nothing it delivered or sent there can come back a second time.
+        let latest = groups.keys().next_back().copied();
+        groups.retain(|w, _| Some(*w) == latest);
         let mut finals = Vec::new();
         for (w, reps) in groups {
             let last = reps.iter().map(|r| r.received).max().unwrap_or(0);
@@ -831,8 +837,10 @@ impl Ce {
             return;
         }
         // Deliver the agreed end of the old view first.
+        let mut carried = false;
         if let Some(v) = self.view.clone() {
             if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
+                carried = true;
                 let extra: BTreeMap<u64, &Ordered> = f.msgs.iter().map(|o| (o.seq, o)).collect();
                 while self.delivered < f.last {
                     let s = self.delivered + 1;
@@ -894,7 +902,11 @@ impl Ce {
             })));
             self.job_view.insert(m, members.clone());
         }
-        // Submit again what local members sent and did not see delivered.
+        // Submit again what local members sent and did not see delivered, unless this
+        // node comes from a stale view.
+        if !carried {
+            self.pending.clear();
+        }
         self.pending.retain(|m, _| members.contains(m));
         let resubmit: Vec<(Member, u64, Payload)> = self
             .pending
