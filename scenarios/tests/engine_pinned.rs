@@ -55,3 +55,10 @@ fn membership_676_minority_of_old_view_delivers_only_stable() {
 fn membership_962_stale_old_view_not_carried_over() {
     passes("membership", 962);
 }
+
+/// A 387 ms latency spike at the coordinator made every flush round trip longer than the
+/// proposal timeout: no view change could complete and a round waited on a crashed node.
+#[test]
+fn ack_rounds_786_proposal_timeout_outlasts_latency_spikes() {
+    passes("ack-rounds", 786);
+}

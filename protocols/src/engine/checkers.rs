@@ -732,7 +732,9 @@ pub struct AckRoundProgress {
 impl AckRoundProgress {
     pub fn new(cfg: &CeConfig, require_after_heal: bool) -> Self {
         AckRoundProgress {
-            bound_ns: (4 * cfg.failure_timeout_ms + 3_000) * 1_000_000,
+            // A phase under a 400 ms latency spike takes four one-way trips (submit, order,
+            // stability, ACK) and a view change two proposal timeouts: allow that twice.
+            bound_ns: (6 * cfg.failure_timeout_ms + 4_000) * 1_000_000,
             require_after_heal,
             settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
             open: BTreeMap::new(),

@@ -33,8 +33,11 @@ use sim::{emit, Envelope};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
-/// How long the coordinator waits for flush reports, as a multiple of the failure timeout.
-const PROPOSAL_TIMEOUT_FACTOR: u64 = 1;
+/// How long the coordinator waits for flush reports, as a multiple of the failure timeout:
+/// a node whose heartbeats arrive in time must not be dropped for a slow round trip.
+const PROPOSAL_TIMEOUT_FACTOR: u64 = 2;
+/// How long a node that failed to report stays out of proposals, in failure timeouts.
+const EXCLUSION_FACTOR: u64 = 4;
 /// Pause after a rejected proposal before the next.
 const RETRY_NS: u64 = 50_000_000;
 /// How often the CE probes its job's main thread, and how late an answer may be.
@@ -1093,7 +1096,7 @@ impl Ce {
                 emit!(self.me, "ce", "proposal_timeout", id = p.id,
                     silent = ?silent);
                 for n in silent {
-                    self.excluded_until.insert(n, now + self.timeout_ns());
+                    self.excluded_until.insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
                 }
                 self.proposal = None;
             }
