@@ -62,3 +62,14 @@ fn membership_962_stale_old_view_not_carried_over() {
 fn ack_rounds_786_proposal_timeout_outlasts_latency_spikes() {
     passes("ack-rounds", 786);
 }
+
+/// Two members went from view 3 to view 5 together, but a third reporter came from a
+/// newer view 4, and only the newest old view was carried over: one of the two had
+/// delivered a message of view 3 the other never got. All old views are carried over
+/// again; duplicates are prevented by the delivered high-water marks in the install.
+#[test]
+fn membership_1865_every_old_view_is_flushed() {
+    passes("membership", 1865);
+    passes("ack-rounds", 1123);
+    passes("ack-rounds", 1178);
+}

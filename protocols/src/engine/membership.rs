@@ -63,6 +63,8 @@ pub struct FlushReport {
     pub delivered: u64,
     pub received: u64,
     pub msgs: Vec<Ordered>,
+    /// Per sender, the highest number this node ever delivered.
+    pub hwm: Vec<(Member, u64)>,
 }
 
 /// The agreed end of one old view: deliver up to `last`, using `msgs` for what is missing.
@@ -81,6 +83,8 @@ pub struct Install {
     pub members: Vec<Member>,
     pub departures: Vec<(Member, Reason)>,
     pub finals: Vec<Final>,
+    /// Per sender, the highest number some node of the view delivered.
+    pub hwm: Vec<(Member, u64)>,
 }
 
 /// Messages between CEs that travel over reliable links.
@@ -260,6 +264,8 @@ pub struct Ce {
     acked_upto: BTreeMap<usize, u64>,
     next_seq: u64,
     last_fifo: BTreeMap<Member, u64>,
+    /// Per sender, the highest number delivered here, in any view.
+    hwm: BTreeMap<Member, u64>,
     // Own multicasts not yet delivered back.
     next_fifo: BTreeMap<Member, u64>,
     pending: BTreeMap<Member, BTreeMap<u64, Payload>>,
@@ -325,6 +331,7 @@ impl Ce {
             acked_upto: BTreeMap::new(),
             next_seq: 0,
             last_fifo: BTreeMap::new(),
+            hwm: BTreeMap::new(),
             next_fifo: BTreeMap::new(),
             pending: BTreeMap::new(),
             proposal: None,
@@ -696,6 +703,8 @@ impl Ce {
         let Some(v) = &self.view else { return };
         debug_assert_eq!(o.seq, self.delivered + 1);
         self.delivered = o.seq;
+        let e = self.hwm.entry(o.sender).or_insert(0);
+        *e = (*e).max(o.fifo);
         if o.sender.node == self.me {
             if let Some(p) = self.pending.get_mut(&o.sender) {
                 p.remove(&o.fifo);
@@ -759,6 +768,7 @@ impl Ce {
             delivered: self.delivered,
             received: self.recv_upto,
             msgs: self.received.values().map(|o| (**o).clone()).collect(),
+            hwm: self.hwm.iter().map(|(m, f)| (*m, *f)).collect(),
         };
         self.send(from, CeMsg::Report(Arc::new(report)), out);
     }
@@ -788,12 +798,15 @@ impl Ce {
             }
             departed.extend(r.old_members.iter().filter(|m| !p.members.contains(m)));
         }
-        // Only the most recent old view is carried over: it is the latest primary any
-        // reporter installed. A node coming from an older view was cut off from it and is
-        // treated like one that lost quorum (no final messages, its unsent work dropped),
-        // so nothing it delivered or sent there can come back a second time.
-        let latest = groups.keys().next_back().copied();
-        groups.retain(|w, _| Some(*w) == latest);
+        // The highest number of each sender any node of the new view has delivered or
+        // will deliver with the finals: its sender must not submit that again.
+        let mut hwm: BTreeMap<Member, u64> = BTreeMap::new();
+        for r in p.reports.values() {
+            for (m, f) in &r.hwm {
+                let e = hwm.entry(*m).or_insert(0);
+                *e = (*e).max(*f);
+            }
+        }
         let mut finals = Vec::new();
         for (w, reps) in groups {
             let last = reps.iter().map(|r| r.received).max().unwrap_or(0);
@@ -810,6 +823,10 @@ impl Ce {
                 msgs.len() as u64 == last - from,
                 "flush of view {w} misses messages in ({from}, {last}]"
             );
+            for o in msgs.values() {
+                let e = hwm.entry(o.sender).or_insert(0);
+                *e = (*e).max(o.fifo);
+            }
             finals.push(Final {
                 old_view: w,
                 last,
@@ -826,6 +843,7 @@ impl Ce {
             members: p.members.iter().copied().collect(),
             departures,
             finals,
+            hwm: hwm.into_iter().collect(),
         });
         for (node, _) in &p.nodes {
             self.send(*node, CeMsg::Install(inst.clone()), out);
@@ -840,10 +858,8 @@ impl Ce {
             return;
         }
         // Deliver the agreed end of the old view first.
-        let mut carried = false;
         if let Some(v) = self.view.clone() {
             if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
-                carried = true;
                 let extra: BTreeMap<u64, &Ordered> = f.msgs.iter().map(|o| (o.seq, o)).collect();
                 while self.delivered < f.last {
                     let s = self.delivered + 1;
@@ -905,12 +921,14 @@ impl Ce {
             })));
             self.job_view.insert(m, members.clone());
         }
-        // Submit again what local members sent and did not see delivered, unless this
-        // node comes from a stale view.
-        if !carried {
-            self.pending.clear();
-        }
+        // Submit again what local members sent and did not see delivered, unless a node
+        // of the new view has delivered it already (then it belongs to the old view).
         self.pending.retain(|m, _| members.contains(m));
+        for (m, f) in &inst.hwm {
+            if let Some(p) = self.pending.get_mut(m) {
+                p.retain(|fifo, _| fifo > f);
+            }
+        }
         let resubmit: Vec<(Member, u64, Payload)> = self
             .pending
             .iter()
