@@ -10,7 +10,11 @@ fn main() {
     let r = s.run(&spec, mutant).unwrap();
     println!("{}", r.plan.summary());
     for line in r.trace.text().lines() {
-        if grep.as_ref().map(|g| g.split('|').any(|g| line.contains(g))).unwrap_or(true) {
+        if grep
+            .as_ref()
+            .map(|g| g.split('|').any(|g| line.contains(g)))
+            .unwrap_or(true)
+        {
             println!("{line}");
         }
     }

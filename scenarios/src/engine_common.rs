@@ -35,5 +35,7 @@ pub fn run(
     cfg.disk = Default::default();
     let checkers = checkers::all(world.nodes, &cfg.ce, cfg.rounds);
     let cfg = Arc::new(cfg);
-    sim::run_world(world, spec, checkers, move |ctx| node_main(ctx, cfg.clone()))
+    sim::run_world(world, spec, checkers, move |ctx| {
+        node_main(ctx, cfg.clone())
+    })
 }

@@ -50,9 +50,10 @@ fn membership_676_minority_of_old_view_delivers_only_stable() {
 
 /// A sequencer left behind in an old view rejoined two views later and delivered an
 /// unstable message of that old view, which its sender (in the newer view) submitted
-/// again: delivered twice. Only the latest old view is now carried over.
+/// again: delivered twice. The install now carries each sender's delivered high-water
+/// mark, and the sender drops what the new view has already seen.
 #[test]
-fn membership_962_stale_old_view_not_carried_over() {
+fn membership_962_no_resubmission_of_delivered_messages() {
     passes("membership", 962);
 }
 

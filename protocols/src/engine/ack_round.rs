@@ -103,7 +103,13 @@ impl AckRounds {
     }
 
     /// A new view was installed for this job.
-    pub fn on_view(&mut self, view: u64, members: &BTreeSet<Member>, now: u64, out: &mut Vec<RoundMsg>) {
+    pub fn on_view(
+        &mut self,
+        view: u64,
+        members: &BTreeSet<Member>,
+        now: u64,
+        out: &mut Vec<RoundMsg>,
+    ) {
         let was_coord = self.is_coordinator();
         self.view = Some((view, members.clone()));
         let coord = self.is_coordinator();
@@ -127,8 +133,15 @@ impl AckRounds {
                 let a = self.current.as_mut().expect("active");
                 a.msg.attempt += 1;
                 a.acked.clear();
-                emit!(self.me.node, "ack", "round_restart", round = a.msg.round,
-                    phase = a.msg.phase.name(), view = view, attempt = a.msg.attempt);
+                emit!(
+                    self.me.node,
+                    "ack",
+                    "round_restart",
+                    round = a.msg.round,
+                    phase = a.msg.phase.name(),
+                    view = view,
+                    attempt = a.msg.attempt
+                );
                 out.push(a.msg.clone());
             }
         } else if !was_coord {
@@ -137,8 +150,15 @@ impl AckRounds {
                     // Adopt the round the previous coordinator left open.
                     let mut msg = seen;
                     msg.attempt += 1;
-                    emit!(self.me.node, "ack", "round_adopt", round = msg.round,
-                        phase = msg.phase.name(), view = view, attempt = msg.attempt);
+                    emit!(
+                        self.me.node,
+                        "ack",
+                        "round_adopt",
+                        round = msg.round,
+                        phase = msg.phase.name(),
+                        view = view,
+                        attempt = msg.attempt
+                    );
                     sim::report_phase(self.node(), msg.phase.name());
                     out.push(msg.clone());
                     self.current = Some(Active {
@@ -162,8 +182,13 @@ impl AckRounds {
 
     fn abandon(&mut self) {
         if let Some(a) = self.current.take() {
-            emit!(self.me.node, "ack", "round_abandon", round = a.msg.round,
-                phase = a.msg.phase.name());
+            emit!(
+                self.me.node,
+                "ack",
+                "round_abandon",
+                round = a.msg.round,
+                phase = a.msg.phase.name()
+            );
             sim::report_phase(self.node(), "idle");
         }
     }
@@ -171,7 +196,12 @@ impl AckRounds {
     /// A round message was delivered to this job (by the CE, in view order).
     pub fn on_deliver(&mut self, msg: &RoundMsg) {
         self.last_done = self.last_done.max(msg.last_done);
-        if self.last_seen.as_ref().map(|s| (s.round, s.phase) <= (msg.round, msg.phase)).unwrap_or(true) {
+        if self
+            .last_seen
+            .as_ref()
+            .map(|s| (s.round, s.phase) <= (msg.round, msg.phase))
+            .unwrap_or(true)
+        {
             self.last_seen = Some(msg.clone());
         }
     }
@@ -193,9 +223,17 @@ impl AckRounds {
     fn complete(&mut self, now: u64, out: &mut Vec<RoundMsg>) {
         let view = self.view_id();
         let a = self.current.as_mut().expect("active");
-        emit!(self.me.node, "ack", "round_done", round = a.msg.round, phase = a.msg.phase.name(),
-            latency_ns = now - a.msg.phase_start_ns, view = view,
-            attempts = u64::from(a.msg.attempt) + 1, members = a.expected.len() as u64);
+        emit!(
+            self.me.node,
+            "ack",
+            "round_done",
+            round = a.msg.round,
+            phase = a.msg.phase.name(),
+            latency_ns = now - a.msg.phase_start_ns,
+            view = view,
+            attempts = u64::from(a.msg.attempt) + 1,
+            members = a.expected.len() as u64
+        );
         match a.msg.phase {
             RoundPhase::Prepare => {
                 a.msg.phase = RoundPhase::Commit;
@@ -207,14 +245,26 @@ impl AckRounds {
                         a.expected = m.clone();
                     }
                 }
-                emit!(self.me.node, "ack", "round_start", round = a.msg.round, phase = "commit",
-                    view = view, attempt = 0u64);
+                emit!(
+                    self.me.node,
+                    "ack",
+                    "round_start",
+                    round = a.msg.round,
+                    phase = "commit",
+                    view = view,
+                    attempt = 0u64
+                );
                 sim::report_phase(self.me.node, "commit");
                 out.push(a.msg.clone());
             }
             RoundPhase::Commit => {
-                emit!(self.me.node, "ack", "txn_done", round = a.msg.round,
-                    latency_ns = now - a.msg.txn_start_ns);
+                emit!(
+                    self.me.node,
+                    "ack",
+                    "txn_done",
+                    round = a.msg.round,
+                    latency_ns = now - a.msg.txn_start_ns
+                );
                 self.last_done = self.last_done.max(a.msg.round);
                 self.current = None;
                 self.next_start_ns = now + self.round_gap_ms * 1_000_000;
@@ -225,7 +275,11 @@ impl AckRounds {
 
     /// Starts the next transaction when this job coordinates and none is open.
     pub fn on_tick(&mut self, now: u64, out: &mut Vec<RoundMsg>) {
-        if !self.enabled || !self.is_coordinator() || self.current.is_some() || now < self.next_start_ns {
+        if !self.enabled
+            || !self.is_coordinator()
+            || self.current.is_some()
+            || now < self.next_start_ns
+        {
             return;
         }
         let (view, members) = self.view.clone().expect("coordinator has a view");
@@ -239,8 +293,15 @@ impl AckRounds {
             phase_start_ns: now,
             last_done: self.last_done,
         };
-        emit!(self.me.node, "ack", "round_start", round = round, phase = "prepare", view = view,
-            attempt = 0u64);
+        emit!(
+            self.me.node,
+            "ack",
+            "round_start",
+            round = round,
+            phase = "prepare",
+            view = view,
+            attempt = 0u64
+        );
         sim::report_phase(self.me.node, "prepare");
         out.push(msg.clone());
         self.current = Some(Active {

@@ -12,9 +12,12 @@ use sim::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn member(ev: &TraceEvent, key: &str) -> Result<Member, String> {
-    ev.str(key)
-        .and_then(Member::parse)
-        .ok_or_else(|| format!("event {}.{} has no member field '{key}'", ev.component, ev.event))
+    ev.str(key).and_then(Member::parse).ok_or_else(|| {
+        format!(
+            "event {}.{} has no member field '{key}'",
+            ev.component, ev.event
+        )
+    })
 }
 
 fn ms(ns: u64) -> f64 {
@@ -26,7 +29,9 @@ fn parse_left(s: &str) -> Result<Vec<(Member, Reason)>, String> {
     s.split(',')
         .filter(|x| !x.is_empty())
         .map(|x| {
-            let (m, r) = x.split_once(':').ok_or_else(|| format!("bad departure '{x}'"))?;
+            let (m, r) = x
+                .split_once(':')
+                .ok_or_else(|| format!("bad departure '{x}'"))?;
             Ok((
                 Member::parse(m).ok_or_else(|| format!("bad member '{m}'"))?,
                 Reason::parse(r).ok_or_else(|| format!("bad reason '{r}'"))?,
@@ -48,7 +53,8 @@ impl Incarnations {
             let inc = self.current.get(&ev.node).copied().unwrap_or(0);
             self.crashed.insert((ev.node as usize, inc));
         } else if ev.is("node", "restart") {
-            self.current.insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+            self.current
+                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
         }
     }
 }
@@ -98,9 +104,9 @@ impl Checker for ViewAgreement {
                 Some((_, m, _)) if m == members => {}
                 Some((_, m, _)) => {
                     return Err(format!(
-                        "job {} was given view {v} with members [{members}], the CEs installed [{m}]",
-                        ev.str("member").unwrap_or("?")
-                    ))
+                    "job {} was given view {v} with members [{members}], the CEs installed [{m}]",
+                    ev.str("member").unwrap_or("?")
+                ))
                 }
                 None => {
                     return Err(format!(
@@ -195,7 +201,13 @@ impl Checker for VirtualSynchrony {
             if let Some((cv, h, c)) = self.cur.get_mut(&m) {
                 if *cv == v {
                     let s = member(ev, "sender")?;
-                    *h = fnv(fnv(fnv(*h, ev.u64("seq").unwrap_or(0)), s.node as u64 ^ (s.job << 32)), ev.u64("fifo").unwrap_or(0));
+                    *h = fnv(
+                        fnv(
+                            fnv(*h, ev.u64("seq").unwrap_or(0)),
+                            s.node as u64 ^ (s.job << 32),
+                        ),
+                        ev.u64("fifo").unwrap_or(0),
+                    );
                     *c += 1;
                 }
             }
@@ -254,8 +266,8 @@ impl Checker for AgreedOrder {
         match self.msgs.get(&(v, seq)) {
             Some((s2, f2)) if (*s2, *f2) != (s, fifo) => {
                 return Err(format!(
-                    "view {v} seq {seq}: {m} delivered {s}#{fifo}, another member delivered {s2}#{f2}"
-                ))
+                "view {v} seq {seq}: {m} delivered {s}#{fifo}, another member delivered {s2}#{f2}"
+            ))
             }
             Some(_) => {}
             None => {
@@ -367,18 +379,26 @@ impl Checker for NoGhosts {
             let s = member(ev, "sender")?;
             let v = ev.u64("view").unwrap_or(0);
             if self.left.contains(&m) {
-                return Err(format!("{m} got {s}#{} in view {v} after it unregistered",
-                    ev.u64("fifo").unwrap_or(0)));
+                return Err(format!(
+                    "{m} got {s}#{} in view {v} after it unregistered",
+                    ev.u64("fifo").unwrap_or(0)
+                ));
             }
             let Some(members) = self.views.get(&v) else {
-                return Err(format!("{m} got a message of view {v}, which no CE installed"));
+                return Err(format!(
+                    "{m} got a message of view {v}, which no CE installed"
+                ));
             };
             if !members.contains(&m) {
-                return Err(format!("{m} got {s}#{} in view {v}, which it is not a member of",
-                    ev.u64("fifo").unwrap_or(0)));
+                return Err(format!(
+                    "{m} got {s}#{} in view {v}, which it is not a member of",
+                    ev.u64("fifo").unwrap_or(0)
+                ));
             }
             if !members.contains(&s) {
-                return Err(format!("{m} got a message from {s} in view {v}, which {s} is not a member of"));
+                return Err(format!(
+                    "{m} got a message from {s} in view {v}, which {s} is not a member of"
+                ));
             }
         }
         Ok(())
@@ -424,7 +444,12 @@ impl Checker for NotifiedOnce {
             let v = ev.u64("view").unwrap_or(0);
             let new = parse_members(ev.str("members").unwrap_or(""));
             let left = parse_left(ev.str("left").unwrap_or(""))?;
-            let joined: Vec<Member> = ev.str("joined").unwrap_or("").split(',').filter_map(Member::parse).collect();
+            let joined: Vec<Member> = ev
+                .str("joined")
+                .unwrap_or("")
+                .split(',')
+                .filter_map(Member::parse)
+                .collect();
             let prev = self.prev.remove(&me).unwrap_or_default();
             let nodes = self.nodes.get(&v).cloned().unwrap_or_default();
             let mut told = BTreeSet::new();
@@ -445,7 +470,10 @@ impl Checker for NotifiedOnce {
                     Reason::NodeDown => !node_in,
                 };
                 if !ok {
-                    return Err(format!("{me} was told in view {v} that {d} left with the wrong reason {}", r.name()));
+                    return Err(format!(
+                        "{me} was told in view {v} that {d} left with the wrong reason {}",
+                        r.name()
+                    ));
                 }
             }
             for d in prev.iter().filter(|d| !new.contains(d) && **d != me) {
@@ -455,7 +483,11 @@ impl Checker for NotifiedOnce {
                     ));
                 }
             }
-            let expected_joined: BTreeSet<Member> = new.iter().filter(|x| !prev.contains(x) && **x != me).copied().collect();
+            let expected_joined: BTreeSet<Member> = new
+                .iter()
+                .filter(|x| !prev.contains(x) && **x != me)
+                .copied()
+                .collect();
             let joined_set: BTreeSet<Member> = joined.iter().copied().collect();
             if joined_set.len() != joined.len() || joined_set != expected_joined {
                 return Err(format!(
@@ -525,7 +557,9 @@ impl NotifyWithin {
     }
 
     fn oblige(&mut self, t: u64, departed: &[Member], cause: String, fault: Option<u64>) {
-        let Some((v, members)) = &self.latest else { return };
+        let Some((v, members)) = &self.latest else {
+            return;
+        };
         // Survivors: the members of the latest view whose jobs are in it now.
         let survivors: Vec<Member> = members
             .iter()
@@ -629,9 +663,19 @@ impl Checker for NotifyWithin {
                     let departed: Vec<Member> = self
                         .latest
                         .as_ref()
-                        .map(|(_, m)| m.iter().filter(|m| minority.contains(&m.node)).copied().collect())
+                        .map(|(_, m)| {
+                            m.iter()
+                                .filter(|m| minority.contains(&m.node))
+                                .copied()
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    self.oblige(t, &departed, format!("partition {}", ev.str("side_a").unwrap_or("")), Some(id));
+                    self.oblige(
+                        t,
+                        &departed,
+                        format!("partition {}", ev.str("side_a").unwrap_or("")),
+                        Some(id),
+                    );
                 }
             }
         } else if ev.is("fault", "end") {
@@ -682,7 +726,8 @@ impl Checker for MainThreadResponsive {
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.is("fault", "start") && ev.str("kind") == Some("pause") {
             let id = ev.u64("fault").unwrap_or(0);
-            self.open_pauses.insert(id, (ev.u64("target").unwrap_or(0), ev.t_ns));
+            self.open_pauses
+                .insert(id, (ev.u64("target").unwrap_or(0), ev.t_ns));
         } else if ev.is("fault", "end") || ev.is("fault", "heal_all") {
             let ids: Vec<u64> = if ev.is("fault", "end") {
                 ev.u64("fault").into_iter().collect()
@@ -764,7 +809,10 @@ impl Checker for AckRoundProgress {
             self.liveness_start_ns = Some(t);
         }
         if ev.component == "ack" {
-            let key = (ev.u64("round").unwrap_or(0), ev.str("phase").unwrap_or("").to_string());
+            let key = (
+                ev.u64("round").unwrap_or(0),
+                ev.str("phase").unwrap_or("").to_string(),
+            );
             match ev.event.as_str() {
                 "round_start" | "round_restart" | "round_adopt" => {
                     self.open.insert(key, (ev.node, t + self.bound_ns));
@@ -772,10 +820,13 @@ impl Checker for AckRoundProgress {
                 "round_done" | "round_abandon" => {
                     self.open.remove(&key);
                 }
-                "txn_done" => {
-                    if self.liveness_start_ns.map(|l| t >= l + self.settle_ns).unwrap_or(false) {
-                        self.done_after_heal += 1;
-                    }
+                "txn_done"
+                    if self
+                        .liveness_start_ns
+                        .map(|l| t >= l + self.settle_ns)
+                        .unwrap_or(false) =>
+                {
+                    self.done_after_heal += 1;
                 }
                 _ => {}
             }
@@ -786,14 +837,19 @@ impl Checker for AckRoundProgress {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        if let Some(((r, p), (node, deadline))) = self.open.iter().find(|(_, (_, d))| *d < end.t_ns) {
+        if let Some(((r, p), (node, deadline))) = self.open.iter().find(|(_, (_, d))| *d < end.t_ns)
+        {
             return Err(format!(
                 "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
                 ms(*deadline)
             ));
         }
         let majority_live = 2 * end.live_nodes.len() > self.n;
-        if self.require_after_heal && majority_live && self.done_after_heal == 0 && end.t_ns > end.liveness_start_ns + self.settle_ns {
+        if self.require_after_heal
+            && majority_live
+            && self.done_after_heal == 0
+            && end.t_ns > end.liveness_start_ns + self.settle_ns
+        {
             return Err("no transaction completed after the faults healed".to_string());
         }
         Ok(())
@@ -802,12 +858,15 @@ impl Checker for AckRoundProgress {
 
 // ------------------------------------------------------------------ liveness
 
+/// A view's node incarnations and members.
+type ViewShape = (BTreeSet<(usize, u64)>, BTreeSet<Member>);
+
 /// Eventually: once the faults heal, all live nodes form one view that holds every live
 /// job, and every live job has been given that view, before the run ends.
 #[derive(Default)]
 pub struct Liveness {
     view_of: BTreeMap<u64, u64>,
-    views: BTreeMap<u64, (BTreeSet<(usize, u64)>, BTreeSet<Member>)>,
+    views: BTreeMap<u64, ViewShape>,
     job: BTreeMap<u64, Member>,
     job_view: BTreeMap<Member, u64>,
     incs: Incarnations,
@@ -842,7 +901,8 @@ impl Checker for Liveness {
         } else if ev.is("job", "unregister") {
             self.job.remove(&ev.node);
         } else if ev.is("job", "view") {
-            self.job_view.insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
+            self.job_view
+                .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
         } else if ev.is("job", "quorum_lost") {
             self.job_view.remove(&member(ev, "member")?);
         }
@@ -875,16 +935,23 @@ impl Checker for Liveness {
         if ids.len() > 1 {
             return Err(format!("live nodes ended in different views {ids:?}"));
         }
-        let Some(v) = ids.into_iter().next() else { return Ok(()) };
+        let Some(v) = ids.into_iter().next() else {
+            return Ok(());
+        };
         let (nodes, members) = &self.views[&v];
         let want_nodes: BTreeSet<(usize, u64)> = live
             .iter()
             .map(|n| (*n as usize, self.incs.current.get(n).copied().unwrap_or(0)))
             .collect();
         if *nodes != want_nodes {
-            return Err(format!("the final view {v} has nodes {nodes:?}, the live nodes are {want_nodes:?}"));
+            return Err(format!(
+                "the final view {v} has nodes {nodes:?}, the live nodes are {want_nodes:?}"
+            ));
         }
-        let jobs: BTreeSet<Member> = live.iter().filter_map(|n| self.job.get(n).copied()).collect();
+        let jobs: BTreeSet<Member> = live
+            .iter()
+            .filter_map(|n| self.job.get(n).copied())
+            .collect();
         if *members != jobs {
             return Err(format!(
                 "the final view {v} has members [{}], the live jobs are [{}]",

@@ -48,7 +48,12 @@ pub struct Disk(Arc<std::sync::Mutex<std::collections::BTreeMap<usize, u64>>>);
 
 impl Disk {
     fn read(&self, node: usize) -> u64 {
-        self.0.lock().expect("disk").get(&node).copied().unwrap_or(0)
+        self.0
+            .lock()
+            .expect("disk")
+            .get(&node)
+            .copied()
+            .unwrap_or(0)
     }
 
     fn write(&self, node: usize, id: u64) {
@@ -138,7 +143,15 @@ pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
     madsim::task::spawn_local(main.run(job_rx));
 
     let mut durable = cfg.disk.read(me);
-    let mut ce = Ce::new(me, ctx.incarnation, ctx.nodes(), cfg.ce.clone(), cfg.mutants, durable, ctx.now_ns());
+    let mut ce = Ce::new(
+        me,
+        ctx.incarnation,
+        ctx.nodes(),
+        cfg.ce.clone(),
+        cfg.mutants,
+        durable,
+        ctx.now_ns(),
+    );
     let mut effects = Vec::new();
     while let Some(input) = ce_rx.recv().await {
         ce.handle(input, ctx.now_ns(), &mut effects);
@@ -277,7 +290,11 @@ impl JobMain {
                 if self.member != Some(c.to) {
                     return;
                 }
-                let left: Vec<String> = c.left.iter().map(|(m, r)| format!("{m}:{}", r.name())).collect();
+                let left: Vec<String> = c
+                    .left
+                    .iter()
+                    .map(|(m, r)| format!("{m}:{}", r.name()))
+                    .collect();
                 emit!(node, "job", "view", member = %c.to, view = c.view,
                     members = %fmt_members(&c.members), left = %left.join(","),
                     joined = %fmt_members(&c.joined));
@@ -327,7 +344,11 @@ impl JobMain {
                     Payload::Ack(_) => {}
                 }
             }
-            CeToJob::Unicast { to, from: _, payload } => {
+            CeToJob::Unicast {
+                to,
+                from: _,
+                payload,
+            } => {
                 if self.member != Some(to) {
                     return;
                 }
@@ -370,7 +391,10 @@ impl JobMain {
         if let (Some(interval), Some(member), Some((_, members))) =
             (self.cfg.app_interval_ms, self.member, &self.view)
         {
-            if now >= self.next_app_ns && members.contains(&member) && self.ctx.phase() != Phase::Ended {
+            if now >= self.next_app_ns
+                && members.contains(&member)
+                && self.ctx.phase() != Phase::Ended
+            {
                 self.app_n += 1;
                 self.to_ce(JobToCe::Multicast {
                     member,
@@ -409,7 +433,9 @@ impl JobMain {
     /// A work thread failed: unregister (the CE announces `Left`), stop every work thread,
     /// and come back later as the next incarnation.
     fn fault(&mut self, why: &'static str, now: u64) {
-        let Some(member) = self.member.take() else { return };
+        let Some(member) = self.member.take() else {
+            return;
+        };
         emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
         self.to_ce(JobToCe::Unregister(member));
         for w in self.workers.drain(..) {

@@ -107,7 +107,13 @@ impl<T> Default for LinkIn<T> {
 impl<T> LinkIn<T> {
     /// Takes one arriving message; appends what is now deliverable in order to `out` and
     /// returns the cumulative ACK to send back (epoch, upto), or `None` for a stale epoch.
-    pub fn receive(&mut self, epoch: u64, seq: u64, msg: T, out: &mut Vec<T>) -> Option<(u64, u64)> {
+    pub fn receive(
+        &mut self,
+        epoch: u64,
+        seq: u64,
+        msg: T,
+        out: &mut Vec<T>,
+    ) -> Option<(u64, u64)> {
         if epoch < self.epoch {
             return None;
         }

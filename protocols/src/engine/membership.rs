@@ -23,9 +23,14 @@
 //! it back in, which happens as soon as it is heard again with a majority.
 //!
 //! **Order.** Members submit multicasts to the coordinator of their view, the sequencer,
-//! over FIFO links; it numbers them and sends them to every node of the view. Per-sender
-//! FIFO numbers drop duplicates. Messages a sender's own node has not delivered when its
-//! view changes are submitted again in the new view.
+//! over FIFO links; it numbers them and sends them to every node of the view. Delivery is
+//! *safe*: every node reports how far it received, and the sequencer announces the point
+//! every node of the view has reached; only messages up to it are delivered (in sequence
+//! order), so a node cut off with a minority of the old view never delivers what the rest
+//! will not have. Per-sender FIFO numbers drop duplicates within a view. Messages a
+//! sender's node has not delivered when its view changes are submitted again in the new
+//! view, except those some node of the new view already delivered (the install carries
+//! each sender's delivered high-water mark), so nothing is ever delivered twice.
 
 use super::link::{LinkIn, LinkOut};
 use super::{fmt_members, fmt_nodes, CeConfig, Member, Mutants, Payload, Reason};
@@ -109,9 +114,15 @@ pub enum CeMsg {
     },
     Ordered(Arc<Ordered>),
     /// A member received the view's messages up to `upto` (to the sequencer).
-    Received { view: u64, upto: u64 },
+    Received {
+        view: u64,
+        upto: u64,
+    },
     /// Every node of the view received up to `upto`: deliver (from the sequencer).
-    Stable { view: u64, upto: u64 },
+    Stable {
+        view: u64,
+        upto: u64,
+    },
     Unicast {
         view: u64,
         from: Member,
@@ -166,9 +177,18 @@ pub enum Wire {
 pub enum JobToCe {
     Register(Member),
     Unregister(Member),
-    Multicast { member: Member, payload: Payload },
-    Unicast { from: Member, to: Member, payload: Payload },
-    ProbeReply { t_ns: u64 },
+    Multicast {
+        member: Member,
+        payload: Payload,
+    },
+    Unicast {
+        from: Member,
+        to: Member,
+        payload: Payload,
+    },
+    ProbeReply {
+        t_ns: u64,
+    },
 }
 
 /// Everything the CE handles.
@@ -193,10 +213,22 @@ pub struct Change {
 #[derive(Clone, Debug)]
 pub enum CeToJob {
     Membership(Change),
-    QuorumLost { to: Member, view: u64 },
-    Deliver { to: Member, msg: Arc<Ordered> },
-    Unicast { to: Member, from: Member, payload: Payload },
-    Probe { t_ns: u64 },
+    QuorumLost {
+        to: Member,
+        view: u64,
+    },
+    Deliver {
+        to: Member,
+        msg: Arc<Ordered>,
+    },
+    Unicast {
+        to: Member,
+        from: Member,
+        payload: Payload,
+    },
+    Probe {
+        t_ns: u64,
+    },
 }
 
 /// An effect for the shell to perform.
@@ -294,8 +326,14 @@ impl Ce {
         durable_id: u64,
         now: u64,
     ) -> Self {
-        emit!(me, "ce", "boot", incarnation = inc, heartbeat_interval_ms = cfg.heartbeat_interval_ms,
-            failure_timeout_ms = cfg.failure_timeout_ms);
+        emit!(
+            me,
+            "ce",
+            "boot",
+            incarnation = inc,
+            heartbeat_interval_ms = cfg.heartbeat_interval_ms,
+            failure_timeout_ms = cfg.failure_timeout_ms
+        );
         Ce {
             peers: (0..n)
                 .map(|_| Peer {
@@ -424,7 +462,11 @@ impl Ce {
                 if !self.heard(from, inc) {
                     return;
                 }
-                let newer = self.peers[from].hb.as_ref().map(|h| hb.hb > h.hb).unwrap_or(true);
+                let newer = self.peers[from]
+                    .hb
+                    .as_ref()
+                    .map(|h| hb.hb > h.hb)
+                    .unwrap_or(true);
                 if newer {
                     self.on_heartbeat(from, hb, out);
                 }
@@ -513,17 +555,38 @@ impl Ce {
                 let fifo = self.next_fifo.entry(member).or_insert(0);
                 *fifo += 1;
                 let fifo = *fifo;
-                self.pending.entry(member).or_default().insert(fifo, payload.clone());
+                self.pending
+                    .entry(member)
+                    .or_default()
+                    .insert(fifo, payload.clone());
                 if let Some(v) = &self.view {
                     if v.members.contains(&member) {
                         let (view, coord) = (v.id, v.coord);
-                        self.send(coord, CeMsg::Submit { view, member, fifo, payload }, out);
+                        self.send(
+                            coord,
+                            CeMsg::Submit {
+                                view,
+                                member,
+                                fifo,
+                                payload,
+                            },
+                            out,
+                        );
                     }
                 }
             }
             JobToCe::Unicast { from, to, payload } => {
                 if let Some(view) = self.view_id() {
-                    self.send(to.node, CeMsg::Unicast { view, from, to, payload }, out);
+                    self.send(
+                        to.node,
+                        CeMsg::Unicast {
+                            view,
+                            from,
+                            to,
+                            payload,
+                        },
+                        out,
+                    );
                 }
             }
             JobToCe::ProbeReply { t_ns } => {
@@ -542,8 +605,14 @@ impl Ce {
             CeMsg::Reject { id, promised } => {
                 self.max_id = self.max_id.max(promised);
                 if self.proposal.as_ref().map(|p| p.id) == Some(id) {
-                    emit!(self.me, "ce", "proposal_rejected", id = id, by = from as u64,
-                        promised = promised);
+                    emit!(
+                        self.me,
+                        "ce",
+                        "proposal_rejected",
+                        id = id,
+                        by = from as u64,
+                        promised = promised
+                    );
                     self.proposal = None;
                     self.next_propose_ns = self.now + self.retry_ns;
                     self.retry_ns = (2 * self.retry_ns).min(1_000_000_000);
@@ -588,7 +657,12 @@ impl Ce {
                     fifo,
                     payload,
                 });
-                let targets: Vec<usize> = v.nodes.iter().map(|(n, _)| *n).filter(|n| *n != self.me).collect();
+                let targets: Vec<usize> = v
+                    .nodes
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| *n != self.me)
+                    .collect();
                 for t in targets {
                     self.send(t, CeMsg::Ordered(o.clone()), out);
                 }
@@ -670,7 +744,12 @@ impl Ce {
         }
         self.stable = stable;
         let view = v.id;
-        let targets: Vec<usize> = v.nodes.iter().map(|(n, _)| *n).filter(|n| *n != self.me).collect();
+        let targets: Vec<usize> = v
+            .nodes
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != self.me)
+            .collect();
         for t in targets {
             self.send(t, CeMsg::Stable { view, upto: stable }, out);
         }
@@ -872,7 +951,12 @@ impl Ce {
             }
         }
         let members: BTreeSet<Member> = inst.members.iter().copied().collect();
-        let coord = inst.nodes.iter().map(|(n, _)| *n).min().expect("non-empty view");
+        let coord = inst
+            .nodes
+            .iter()
+            .map(|(n, _)| *n)
+            .min()
+            .expect("non-empty view");
         self.view = Some(View {
             id: inst.id,
             nodes: inst.nodes.clone(),
@@ -886,7 +970,12 @@ impl Ce {
         for p in &mut self.peers {
             p.mismatch_since = None;
         }
-        if self.proposal.as_ref().map(|p| p.id <= inst.id).unwrap_or(false) {
+        if self
+            .proposal
+            .as_ref()
+            .map(|p| p.id <= inst.id)
+            .unwrap_or(false)
+        {
             self.proposal = None;
         }
         emit!(self.me, "ce", "install", view = inst.id, coord = coord as u64,
@@ -896,7 +985,12 @@ impl Ce {
         let skip_here = self.mutants.skip_notify_one
             && coord != self.me
             && inst.nodes.iter().map(|(n, _)| *n).max() == Some(self.me);
-        let locals: Vec<Member> = self.registered.iter().filter(|m| members.contains(m)).copied().collect();
+        let locals: Vec<Member> = self
+            .registered
+            .iter()
+            .filter(|m| members.contains(m))
+            .copied()
+            .collect();
         for m in locals {
             let prev = self.job_view.get(&m).cloned().unwrap_or_default();
             let mut left: Vec<(Member, Reason)> = prev
@@ -935,7 +1029,16 @@ impl Ce {
             .flat_map(|(m, p)| p.iter().map(move |(f, pl)| (*m, *f, pl.clone())))
             .collect();
         for (member, fifo, payload) in resubmit {
-            self.send(coord, CeMsg::Submit { view: inst.id, member, fifo, payload }, out);
+            self.send(
+                coord,
+                CeMsg::Submit {
+                    view: inst.id,
+                    member,
+                    fifo,
+                    payload,
+                },
+                out,
+            );
         }
     }
 
@@ -1006,14 +1109,15 @@ impl Ce {
             if up {
                 alive += 1;
             }
-            if peer.suspected != !up {
+            if peer.suspected == up {
                 peer.suspected = !up;
                 if !up {
                     emit!(self.me, "ce", "suspect", peer = p as u64);
                 }
             }
             // Give up on messages to a node that has been silent for long.
-            if !up && peer.out.pending() > 0 && now.saturating_sub(peer.last_heard_ns) > 3 * timeout {
+            if !up && peer.out.pending() > 0 && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
+            {
                 peer.out.reset();
             }
         }
@@ -1024,7 +1128,9 @@ impl Ce {
         // Retransmissions.
         let mut due = Vec::new();
         for p in 0..self.n {
-            let Some(to_inc) = self.peers[p].inc else { continue };
+            let Some(to_inc) = self.peers[p].inc else {
+                continue;
+            };
             due.clear();
             self.peers[p].out.due(now, &mut due);
             for (epoch, seq, msg) in due.drain(..) {
@@ -1076,15 +1182,26 @@ impl Ce {
                 continue;
             }
             let peer = &self.peers[p];
-            let (Some(inc), Some(hb)) = (peer.inc, peer.hb.as_ref()) else { continue };
+            let (Some(inc), Some(hb)) = (peer.inc, peer.hb.as_ref()) else {
+                continue;
+            };
             if peer.suspected
                 || !hb.sees_majority
-                || self.excluded_until.get(&p).map(|&t| t > self.now).unwrap_or(false)
+                || self
+                    .excluded_until
+                    .get(&p)
+                    .map(|&t| t > self.now)
+                    .unwrap_or(false)
             {
                 continue;
             }
             nodes.push((p, inc));
-            members.extend(hb.jobs.iter().filter(|m| m.node == p && m.inc == inc).copied());
+            members.extend(
+                hb.jobs
+                    .iter()
+                    .filter(|m| m.node == p && m.inc == inc)
+                    .copied(),
+            );
         }
         (nodes, members)
     }
@@ -1098,8 +1215,18 @@ impl Ce {
         // A proposed node that is now suspected will never report: start over at once
         // rather than wait for the proposal to time out.
         if let Some(p) = &self.proposal {
-            if let Some((gone, _)) = p.nodes.iter().find(|(n, _)| *n != self.me && self.peers[*n].suspected) {
-                emit!(self.me, "ce", "proposal_abort", id = p.id, suspect = *gone as u64);
+            if let Some((gone, _)) = p
+                .nodes
+                .iter()
+                .find(|(n, _)| *n != self.me && self.peers[*n].suspected)
+            {
+                emit!(
+                    self.me,
+                    "ce",
+                    "proposal_abort",
+                    id = p.id,
+                    suspect = *gone as u64
+                );
                 self.proposal = None;
             }
         }
@@ -1114,7 +1241,8 @@ impl Ce {
                 emit!(self.me, "ce", "proposal_timeout", id = p.id,
                     silent = ?silent);
                 for n in silent {
-                    self.excluded_until.insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
+                    self.excluded_until
+                        .insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
                 }
                 self.proposal = None;
             }
@@ -1148,7 +1276,11 @@ impl Ce {
         if !change {
             return;
         }
-        let id = self.max_id.max(self.promised).max(self.view_id().unwrap_or(0)) + 1;
+        let id = self
+            .max_id
+            .max(self.promised)
+            .max(self.view_id().unwrap_or(0))
+            + 1;
         self.max_id = id;
         emit!(self.me, "ce", "propose", id = id, nodes = %fmt_nodes(&nodes));
         self.proposal = Some(Proposal {
