@@ -9,8 +9,11 @@
 
 use std::collections::BTreeMap;
 
-/// First retransmission timeout; doubles up to [`MAX_RTO_NS`].
-const INITIAL_RTO_NS: u64 = 30_000_000;
+/// First retransmission timeout; doubles up to [`MAX_RTO_NS`]. ACKs ride on heartbeats or
+/// wait at most [`ACK_DELAY_NS`] plus a tick, so the first timeout allows for that.
+const INITIAL_RTO_NS: u64 = 150_000_000;
+/// How long a receiver may hold a cumulative ACK back, hoping to piggyback it.
+pub const ACK_DELAY_NS: u64 = 50_000_000;
 const MAX_RTO_NS: u64 = 400_000_000;
 /// How many unACKed messages a link resends per tick.
 const RESEND_PER_TICK: usize = 32;

@@ -32,7 +32,7 @@
 //! view, except those some node of the new view already delivered (the install carries
 //! each sender's delivered high-water mark), so nothing is ever delivered twice.
 
-use super::link::{LinkIn, LinkOut};
+use super::link::{LinkIn, LinkOut, ACK_DELAY_NS};
 use super::{fmt_members, fmt_nodes, CeConfig, Member, Mutants, Payload, Reason};
 use sim::{emit, Envelope};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -148,6 +148,8 @@ pub struct Heartbeat {
     pub delivered: u64,
     /// The sequencer's stability point (every node of the view received up to here).
     pub stable: u64,
+    /// Cumulative link ACKs riding along: (to node, its incarnation, epoch, upto).
+    pub acks: Vec<(usize, u64, u64, u64)>,
 }
 
 /// What goes over the simulated network.
@@ -254,6 +256,8 @@ struct Peer {
     mismatch_since: Option<u64>,
     out: LinkOut<CeMsg>,
     inn: LinkIn<CeMsg>,
+    /// A cumulative ACK not sent yet: (epoch, upto, due since).
+    ack_due: Option<(u64, u64, u64)>,
     suspected: bool,
 }
 
@@ -343,6 +347,7 @@ impl Ce {
                     mismatch_since: None,
                     out: LinkOut::new(inc),
                     inn: LinkIn::default(),
+                    ack_due: None,
                     suspected: true,
                 })
                 .collect(),
@@ -446,6 +451,7 @@ impl Ce {
             Some(known) if inc > known => {
                 peer.out = LinkOut::new(self.inc);
                 peer.inn = LinkIn::default();
+                peer.ack_due = None;
                 peer.hb = None;
                 peer.inc = Some(inc);
             }
@@ -461,6 +467,11 @@ impl Ce {
             Wire::Heartbeat { inc, hb } => {
                 if !self.heard(from, inc) {
                     return;
+                }
+                for (to, to_inc, epoch, upto) in &hb.acks {
+                    if *to == self.me && *to_inc == self.inc {
+                        self.peers[from].out.ack(*epoch, *upto);
+                    }
                 }
                 let newer = self.peers[from]
                     .hb
@@ -483,15 +494,23 @@ impl Ce {
                 }
                 let mut msgs = Vec::new();
                 if let Some((e, upto)) = self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
-                    out.push(Effect::Send {
-                        to: from,
-                        wire: Wire::Ack {
-                            from_inc: self.inc,
-                            to_inc: from_inc,
-                            epoch: e,
-                            upto,
-                        },
-                    });
+                    if msgs.is_empty() {
+                        // A retransmission or a gap: the sender is waiting, answer now.
+                        self.peers[from].ack_due = None;
+                        out.push(Effect::Send {
+                            to: from,
+                            wire: Wire::Ack {
+                                from_inc: self.inc,
+                                to_inc: from_inc,
+                                epoch: e,
+                                upto,
+                            },
+                        });
+                    } else {
+                        // Hold the ACK back to piggyback it on a heartbeat.
+                        let since = self.peers[from].ack_due.map(|a| a.2).unwrap_or(self.now);
+                        self.peers[from].ack_due = Some((e, upto, since));
+                    }
                 }
                 for m in msgs {
                     self.on_msg(from, m, out);
@@ -1083,6 +1102,15 @@ impl Ce {
             jobs: self.registered.iter().copied().collect(),
             delivered: self.delivered,
             stable: self.stable,
+            acks: self
+                .peers
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(p, peer)| {
+                    let (epoch, upto, _) = peer.ack_due.take()?;
+                    Some((p, peer.inc?, epoch, upto))
+                })
+                .collect(),
         });
         for to in (0..self.n).filter(|&p| p != self.me) {
             out.push(Effect::Send {
@@ -1125,12 +1153,26 @@ impl Ce {
         if now >= self.next_hb_ns {
             self.send_heartbeats(out);
         }
-        // Retransmissions.
+        // Retransmissions, and ACKs that waited long enough for a heartbeat.
         let mut due = Vec::new();
         for p in 0..self.n {
             let Some(to_inc) = self.peers[p].inc else {
                 continue;
             };
+            if let Some((epoch, upto, since)) = self.peers[p].ack_due {
+                if now - since >= ACK_DELAY_NS {
+                    self.peers[p].ack_due = None;
+                    out.push(Effect::Send {
+                        to: p,
+                        wire: Wire::Ack {
+                            from_inc: self.inc,
+                            to_inc,
+                            epoch,
+                            upto,
+                        },
+                    });
+                }
+            }
             due.clear();
             self.peers[p].out.due(now, &mut due);
             for (epoch, seq, msg) in due.drain(..) {
