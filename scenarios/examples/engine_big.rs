@@ -11,6 +11,7 @@ fn main() {
         nodes,
         safety_ms: secs * 1000 * 2 / 3,
         liveness_ms: secs * 1000 / 3,
+        ce: protocols::engine::CeConfig::fast(),
     };
     let t0 = std::time::Instant::now();
     let r = s.run(&sim::RunSpec::swarm(seed), None).unwrap();

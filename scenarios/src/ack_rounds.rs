@@ -14,6 +14,8 @@ pub struct AckRounds {
     pub nodes: usize,
     pub safety_ms: u64,
     pub liveness_ms: u64,
+    /// Failure detection timing (a preset of [`CeConfig`]).
+    pub ce: CeConfig,
 }
 
 impl Default for AckRounds {
@@ -22,13 +24,14 @@ impl Default for AckRounds {
             nodes: 5,
             safety_ms: 20_000,
             liveness_ms: 10_000,
+            ce: CeConfig::fast(),
         }
     }
 }
 
 impl AckRounds {
     pub fn config(&self) -> EngineConfig {
-        let mut cfg = EngineConfig::new(CeConfig::fast());
+        let mut cfg = EngineConfig::new(self.ce.clone());
         cfg.rounds = true;
         cfg.round_gap_ms = 100;
         cfg

@@ -14,6 +14,8 @@ pub struct Membership {
     pub nodes: usize,
     pub safety_ms: u64,
     pub liveness_ms: u64,
+    /// Failure detection timing (a preset of [`CeConfig`]).
+    pub ce: CeConfig,
 }
 
 impl Default for Membership {
@@ -22,13 +24,14 @@ impl Default for Membership {
             nodes: 5,
             safety_ms: 20_000,
             liveness_ms: 10_000,
+            ce: CeConfig::fast(),
         }
     }
 }
 
 impl Membership {
     pub fn config(&self) -> EngineConfig {
-        let mut cfg = EngineConfig::new(CeConfig::fast());
+        let mut cfg = EngineConfig::new(self.ce.clone());
         cfg.rounds = false;
         cfg.app_interval_ms = Some(300);
         cfg

@@ -30,6 +30,7 @@ fn small() -> Membership {
         nodes: 5,
         safety_ms: 10_000,
         liveness_ms: 5_000,
+        ce: CeConfig::fast(),
     }
 }
 
@@ -255,6 +256,42 @@ fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
         rejoined,
         "n1's job did not join again after the partition healed"
     );
+}
+
+#[test]
+fn every_preset_detects_a_crash_within_its_bound() {
+    for ce in [CeConfig::raft_like(), CeConfig::corosync_like(5)] {
+        let s = Membership {
+            nodes: 5,
+            safety_ms: 20_000,
+            liveness_ms: 15_000,
+            ce: ce.clone(),
+        };
+        let r = s
+            .run(
+                &scripted(vec![Fault::Crash {
+                    at_ms: 8_000,
+                    node: 1,
+                    restart_after_ms: Some(9_000),
+                }]),
+                None,
+            )
+            .unwrap();
+        assert!(r.passed(), "{ce:?}: {}", r.violations[0]);
+        let ev = &r.trace.events;
+        let crash = ev.iter().find(|e| e.is("node", "crash")).unwrap();
+        let survivors: BTreeSet<Member> = view_before(ev, crash.t_ns)
+            .into_iter()
+            .filter(|m| m.node != 1)
+            .collect();
+        let delays = notification_delays(ev, crash.t_ns, 1, &survivors);
+        check_delays(
+            &format!("crash, timeout {}ms", ce.failure_timeout_ms),
+            &delays,
+            "NodeDown",
+            ce.notify_bound_ms(),
+        );
+    }
 }
 
 /// Sweeps seeds until the first failure (at most `limit`), and requires `checker` among

@@ -74,3 +74,11 @@ fn membership_1865_every_old_view_is_flushed() {
     passes("ack-rounds", 1123);
     passes("ack-rounds", 1178);
 }
+
+/// After a one-way partition healed, a link ACK made the coordinator trust a node again
+/// before a fresh heartbeat came: it proposed the node's job list from before the
+/// partition, re-adding a job that had left and calling its successor `Left`.
+#[test]
+fn membership_619_no_view_from_a_stale_heartbeat() {
+    passes("membership", 619);
+}

@@ -256,6 +256,9 @@ struct Peer {
     mismatch_since: Option<u64>,
     out: LinkOut<CeMsg>,
     inn: LinkIn<CeMsg>,
+    /// Whether `hb` was received since the node was last suspected: a stale heartbeat
+    /// lists jobs that may have left long ago.
+    hb_fresh: bool,
     /// A cumulative ACK not sent yet: (epoch, upto, due since).
     ack_due: Option<(u64, u64, u64)>,
     suspected: bool,
@@ -348,6 +351,7 @@ impl Ce {
                     out: LinkOut::new(inc),
                     inn: LinkIn::default(),
                     ack_due: None,
+                    hb_fresh: false,
                     suspected: true,
                 })
                 .collect(),
@@ -547,6 +551,7 @@ impl Ce {
             peer.mismatch_since = Some(self.now);
         }
         peer.hb = Some(hb);
+        peer.hb_fresh = true;
     }
 
     // ---------------------------------------------------------------- jobs
@@ -825,7 +830,9 @@ impl Ce {
                 self.sees_majority
             } else {
                 let peer = &self.peers[p];
-                !peer.suspected && peer.hb.as_ref().map(|h| h.sees_majority).unwrap_or(false)
+                !peer.suspected
+                    && peer.hb_fresh
+                    && peer.hb.as_ref().map(|h| h.sees_majority).unwrap_or(false)
             }
         })
     }
@@ -1140,6 +1147,7 @@ impl Ce {
             if peer.suspected == up {
                 peer.suspected = !up;
                 if !up {
+                    peer.hb_fresh = false;
                     emit!(self.me, "ce", "suspect", peer = p as u64);
                 }
             }
@@ -1228,6 +1236,7 @@ impl Ce {
                 continue;
             };
             if peer.suspected
+                || !peer.hb_fresh
                 || !hb.sees_majority
                 || self
                     .excluded_until
