@@ -98,6 +98,7 @@ pub enum CeMsg {
     Propose {
         id: u64,
         nodes: Vec<(usize, u64)>,
+        /// The members the view will hold (informational for participants).
         members: Vec<Member>,
     },
     Reject {
@@ -625,7 +626,7 @@ impl Ce {
 
     fn on_msg(&mut self, from: usize, msg: CeMsg, out: &mut Vec<Effect>) {
         match msg {
-            CeMsg::Propose { id, nodes, members } => self.on_propose(from, id, nodes, members, out),
+            CeMsg::Propose { id, nodes, .. } => self.on_propose(from, id, nodes, out),
             CeMsg::Reject { id, promised } => {
                 self.max_id = self.max_id.max(promised);
                 if self.proposal.as_ref().map(|p| p.id) == Some(id) {
@@ -842,7 +843,6 @@ impl Ce {
         from: usize,
         id: u64,
         nodes: Vec<(usize, u64)>,
-        members: Vec<Member>,
         out: &mut Vec<Effect>,
     ) {
         if !nodes.contains(&(self.me, self.inc)) {
@@ -855,7 +855,6 @@ impl Ce {
             self.send(from, CeMsg::Reject { id, promised }, out);
             return;
         }
-        let _ = members;
         self.promised = id;
         self.promised_coord = from;
         if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
