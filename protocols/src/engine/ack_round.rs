@@ -5,7 +5,8 @@
 //! coordinator is the lowest member of the view. On a view change mid-round the coordinator
 //! drops the departed members from the set it waits for: if everyone left has ACKed, the
 //! round completes with the new view; otherwise it restarts (a new attempt, multicast again
-//! so that joiners see it). A new coordinator adopts the round its predecessor left open.
+//! so that joiners see it). A new coordinator adopts a prepare round its predecessor left
+//! open; a commit it has seen delivered is decided and needs no second round.
 //!
 //! This module is a plain state machine: inputs are views, deliveries, ACKs and ticks;
 //! the effects are the multicasts to send. Round events carry simulated-time latencies for
@@ -146,6 +147,13 @@ impl AckRounds {
             }
         } else if !was_coord {
             match self.last_seen.clone() {
+                // A delivered commit means every member of the view delivered it (virtual
+                // synchrony): the transaction is decided, and running its commit round
+                // again would only count it twice. An open prepare round is adopted.
+                Some(seen) if seen.phase == RoundPhase::Commit => {
+                    self.last_done = self.last_done.max(seen.round);
+                    self.next_start_ns = now;
+                }
                 Some(seen) if seen.round > self.last_done => {
                     // Adopt the round the previous coordinator left open.
                     let mut msg = seen;
