@@ -7,6 +7,18 @@
 //! primary component, ordering); [`ack_round`] is the two-phase ACK-round protocol as a
 //! pure state machine; [`job`] is the thin async shell: the CE task, the job's main thread
 //! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
+//!
+//! Trace events (members are written `node.incarnation.job`, node sets `node:incarnation`):
+//! - `ce.install view coord nodes members`, `ce.quorum_lost view why`, `ce.propose id nodes`,
+//!   `ce.suspect peer`, `ce.job_unresponsive member since_ns` (a main thread missed a probe);
+//! - `job.register member`, `job.unregister member why`, `job.work_fault member thread mode`,
+//!   `job.view member view members left joined` (the membership-change message: `left` is
+//!   `member:Reason,...`), `job.quorum_lost member view`,
+//!   `job.deliver member view seq sender fifo`;
+//! - `ack.round_start round phase view attempt`, `ack.round_restart`, `ack.round_adopt`,
+//!   `ack.round_done round phase latency_ns view attempts members`, `ack.round_abandon`,
+//!   `ack.txn_done round latency_ns` (prepare start to commit done). Latencies are simulated
+//!   ns from the modelled network; delivery is safe (one extra round trip to the sequencer).
 
 pub mod ack_round;
 pub mod checkers;
