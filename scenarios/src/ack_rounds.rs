@@ -48,7 +48,9 @@ impl Scenario for AckRounds {
     }
 
     fn world(&self) -> WorldConfig {
-        engine_common::world(self.nodes, self.safety_ms, self.liveness_ms)
+        // Slow failure detectors need a longer liveness phase to converge in.
+        let liveness_ms = self.liveness_ms.max(4 * self.ce.failure_timeout_ms);
+        engine_common::world(self.nodes, self.safety_ms, liveness_ms)
     }
 
     fn mutants(&self) -> Vec<Mutant> {

@@ -82,3 +82,20 @@ fn membership_1865_every_old_view_is_flushed() {
 fn membership_619_no_view_from_a_stale_heartbeat() {
     passes("membership", 619);
 }
+
+/// Corosync-like timing on 7 nodes: a proposal named the old incarnations of two nodes
+/// that had restarted, waited out its 12.5 s timeout, then kept the new incarnations out
+/// for 25 s: they never rejoined. Proposals now abort when a proposed node restarts, and
+/// a new incarnation starts with a clean record.
+#[test]
+fn corosync_like_7_nodes_194_restarted_nodes_rejoin() {
+    use protocols::engine::CeConfig;
+    use sim::Scenario;
+    let s = scenarios::membership::Membership {
+        nodes: 7,
+        ce: CeConfig::corosync_like(7),
+        ..Default::default()
+    };
+    let r = s.run(&RunSpec::swarm(194), None).unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+}

@@ -450,20 +450,22 @@ impl Ce {
 
     /// Records that `p` is alive in incarnation `inc`; false if the message is stale.
     fn heard(&mut self, p: usize, inc: u64) -> bool {
-        let peer = &mut self.peers[p];
-        match peer.inc {
+        match self.peers[p].inc {
             Some(known) if inc < known => return false,
             Some(known) if inc > known => {
+                // A new incarnation is a new node: nothing it failed to do counts against it.
+                self.excluded_until.remove(&p);
+                let peer = &mut self.peers[p];
                 peer.out = LinkOut::new(self.inc);
                 peer.inn = LinkIn::default();
                 peer.ack_due = None;
                 peer.hb = None;
                 peer.inc = Some(inc);
             }
-            None => peer.inc = Some(inc),
+            None => self.peers[p].inc = Some(inc),
             _ => {}
         }
-        peer.last_heard_ns = self.now;
+        self.peers[p].last_heard_ns = self.now;
         true
     }
 
@@ -1262,14 +1264,12 @@ impl Ce {
             self.proposal = None;
             return;
         }
-        // A proposed node that is now suspected will never report: start over at once
-        // rather than wait for the proposal to time out.
+        // A proposed node that is now suspected, or restarted as a new incarnation, will
+        // never report: start over at once rather than wait for the proposal to time out.
         if let Some(p) = &self.proposal {
-            if let Some((gone, _)) = p
-                .nodes
-                .iter()
-                .find(|(n, _)| *n != self.me && self.peers[*n].suspected)
-            {
+            if let Some((gone, _)) = p.nodes.iter().find(|(n, i)| {
+                *n != self.me && (self.peers[*n].suspected || self.peers[*n].inc != Some(*i))
+            }) {
                 emit!(
                     self.me,
                     "ce",
