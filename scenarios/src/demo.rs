@@ -283,9 +283,7 @@ impl Checker for AnsweredOnce {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        let cutoff = end
-            .t_ns
-            .saturating_sub((TIMEOUT_MS + 2 * TICK_MS) * 1_000_000);
+        let cutoff = end.t_ns.saturating_sub((TIMEOUT_MS + 2 * TICK_MS) * 1_000_000);
         match self.open.iter().find(|(_, (_, sent))| *sent < cutoff) {
             Some((id, (node, sent))) => Err(format!(
                 "request {id:#x} from n{node} sent at {:.3}ms was never answered nor reported lost",
@@ -324,8 +322,7 @@ impl Checker for AnsweredAfterHeal {
         match ev.event.as_str() {
             "request" if ev.t_ns >= start + SETTLE_MS * 1_000_000 => {
                 let to = ev.u64("to").unwrap_or(0);
-                self.watched
-                    .insert(ev.u64("id").unwrap_or(0), (ev.node, to));
+                self.watched.insert(ev.u64("id").unwrap_or(0), (ev.node, to));
             }
             "lost" => {
                 let id = ev.u64("id").unwrap_or(0);

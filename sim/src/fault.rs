@@ -617,10 +617,7 @@ mod tests {
         let sizes: BTreeSet<usize> = (0..100)
             .map(|s| FaultPlan::generate(s, &cfg, true).enabled.len())
             .collect();
-        assert!(
-            sizes.len() > 3,
-            "swarm subsets all the same size: {sizes:?}"
-        );
+        assert!(sizes.len() > 3, "swarm subsets all the same size: {sizes:?}");
     }
 
     #[test]

@@ -24,8 +24,8 @@ pub mod world;
 
 pub use check::{Checker, RunEnd, Violation};
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
-pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
 pub use scenario::{check_mutant, Mutant, Scenario};
+pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
 pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
 pub use world::{
     report_phase, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec, WorkFault,

@@ -197,10 +197,7 @@ impl<M: Clone + Send + 'static> Net<M> {
         let now = crate::trace::sim_now_ns();
         let mut rng = madsim::rand::thread_rng();
         let mut st = self.lock();
-        assert!(
-            from < st.n && to < st.n,
-            "send {from}->{to} outside the world"
-        );
+        assert!(from < st.n && to < st.n, "send {from}->{to} outside the world");
         st.stats.sent += 1;
         if !st.up[to] {
             st.stats.dropped_down += 1;

@@ -118,7 +118,9 @@ impl WorkFaultHook {
     /// Takes the oldest pending fault meant for work thread `index` of `count`.
     pub fn take_for(&self, index: u32, count: u32) -> Option<WorkFault> {
         let mut q = self.queue.lock().expect("hook lock");
-        let pos = q.iter().position(|f| f.thread % count.max(1) == index)?;
+        let pos = q
+            .iter()
+            .position(|f| f.thread % count.max(1) == index)?;
         q.remove(pos)
     }
 
@@ -315,13 +317,8 @@ where
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         rt.block_on(async move {
             let handle = madsim::runtime::Handle::current();
-            emit!(
-                WORLD_NODE,
-                "world",
-                "start",
-                nodes = cfg2.nodes as u64,
-                faults = plan2.faults.len() as u64
-            );
+            emit!(WORLD_NODE, "world", "start", nodes = cfg2.nodes as u64,
+                faults = plan2.faults.len() as u64);
             emit!(WORLD_NODE, "world", "phase", phase = "safety");
             let mut ids = Vec::with_capacity(cfg2.nodes);
             for i in 0..cfg2.nodes {
@@ -357,18 +354,10 @@ where
             shared2.phase.store(2, Ordering::Relaxed);
             let live: Vec<usize> = (0..cfg2.nodes).filter(|&i| shared2.net.is_up(i)).collect();
             let stats = shared2.net.stats();
-            emit!(
-                WORLD_NODE,
-                "world",
-                "end",
-                sent = stats.sent,
-                delivered = stats.delivered,
-                duplicated = stats.duplicated,
-                dropped_partition = stats.dropped_partition,
-                dropped_loss = stats.dropped_loss,
-                dropped_down = stats.dropped_down,
-                live = live.len() as u64
-            );
+            emit!(WORLD_NODE, "world", "end", sent = stats.sent, delivered = stats.delivered,
+                duplicated = stats.duplicated, dropped_partition = stats.dropped_partition,
+                dropped_loss = stats.dropped_loss, dropped_down = stats.dropped_down,
+                live = live.len() as u64);
             let end_ns = crate::trace::sim_now_ns();
             // Teardown: kill every node and give the executor one turn to drop their tasks.
             for id in &ids {
@@ -493,24 +482,12 @@ impl<M: Clone + Send + 'static> Driver<M> {
         match &f {
             Fault::Crash { node, .. } => {
                 if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node already down"
-                    );
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node already down");
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64
-                );
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64);
                 self.crash(*node, i);
             }
             Fault::Partition {
@@ -529,15 +506,8 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
             }
             Fault::Clog { a, b, .. } => {
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    a = *a as u64,
-                    b = *b as u64
-                );
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    a = *a as u64, b = *b as u64);
                 net.block(*a, *b, true);
                 net.block(*b, *a, true);
             }
@@ -556,37 +526,18 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 extra_latency_ms,
                 ..
             } => {
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64,
-                    extra_latency_ms = *extra_latency_ms
-                );
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64, extra_latency_ms = *extra_latency_ms);
                 net.set_spike(i, *node, Some(*extra_latency_ms));
             }
             Fault::Pause { node, .. } => {
                 if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node down"
-                    );
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node down");
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64
-                );
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64);
                 self.paused[*node] += 1;
                 if self.paused[*node] == 1 {
                     self.handle.pause(self.ids[*node]);
@@ -596,26 +547,12 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 node, thread, mode, ..
             } => {
                 if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node down"
-                    );
+                    emit!(WORLD_NODE, "fault", "skip", fault = i as u64, kind = kind,
+                        why = "node down");
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64,
-                    thread = *thread as u64,
-                    mode = mode.name()
-                );
+                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
+                    target = *node as u64, thread = *thread as u64, mode = mode.name());
                 self.shared.hooks[*node].push(WorkFault {
                     thread: *thread,
                     mode: *mode,
