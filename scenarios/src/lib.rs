@@ -3,6 +3,7 @@
 pub mod ack_rounds;
 pub mod demo;
 mod engine_common;
+pub mod groups;
 pub mod membership;
 
 use sim::Scenario;
@@ -13,6 +14,7 @@ pub fn catalog() -> Vec<Box<dyn Scenario>> {
         Box::new(demo::Demo),
         Box::new(membership::Membership::default()),
         Box::new(ack_rounds::AckRounds::default()),
+        Box::new(groups::Groups::default()),
     ]
 }
 

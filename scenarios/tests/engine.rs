@@ -8,6 +8,7 @@ use protocols::engine::{
     MUTANT_ROUND_WAITS_DEPARTED, MUTANT_SKIP_NOTIFY_ONE,
 };
 use scenarios::ack_rounds::AckRounds;
+use scenarios::groups::Groups;
 use scenarios::membership::Membership;
 use sim::{
     Fault, FaultPlan, PartitionSymmetry, PlanSource, RunSpec, Scenario, TraceEvent, WorkFaultMode,
@@ -393,6 +394,38 @@ fn ack_rounds_swarm_passes_every_checker() {
 }
 
 #[test]
+fn groups_swarm_passes_every_checker() {
+    sweep(&Groups::default(), 0..60);
+}
+
+#[test]
+fn named_groups_see_only_their_own_members_and_messages() {
+    let r = Groups::default().run(&scripted(vec![]), None).unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    for e in ev.iter().filter(|e| e.is("job", "view")) {
+        let me = Member::parse(e.str("member").unwrap()).unwrap();
+        let members = protocols::engine::parse_members(e.str("members").unwrap());
+        assert!(members.iter().all(|m| m.group == me.group), "{e:?}");
+    }
+    let mut groups_with_rounds = BTreeSet::new();
+    for e in ev.iter().filter(|e| e.is("ack", "txn_done")) {
+        groups_with_rounds.insert((e.u64("round").unwrap() >> 24) & 0xff);
+    }
+    assert_eq!(
+        groups_with_rounds.len(),
+        2,
+        "each group runs its own ACK rounds"
+    );
+    let registered: BTreeSet<&str> = ev
+        .iter()
+        .filter(|e| e.is("job", "register"))
+        .filter_map(|e| e.str("group"))
+        .collect();
+    assert_eq!(registered, BTreeSet::from(["alpha", "beta"]));
+}
+
+#[test]
 fn a_seed_replays_to_the_same_trace() {
     let s = AckRounds::default();
     let a = s.run(&RunSpec::swarm(42), None).unwrap();
@@ -416,4 +449,5 @@ fn a_seed_replays_to_the_same_trace() {
 fn full_sweeps() {
     sweep(&Membership::default(), 0..2_000);
     sweep(&AckRounds::default(), 0..2_000);
+    sweep(&Groups::default(), 0..2_000);
 }

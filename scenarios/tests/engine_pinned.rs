@@ -99,3 +99,13 @@ fn corosync_like_7_nodes_194_restarted_nodes_rejoin() {
     let r = s.run(&RunSpec::swarm(194), None).unwrap();
     assert!(r.passed(), "{}", r.violations[0]);
 }
+
+/// Two named groups: the only two members of `beta` were clogged from each other while
+/// both still reached the engine's coordinator. The link gave up on the ACK after three
+/// failure timeouts and the round waited for it until the next view change. Links to
+/// nodes of the current view are no longer abandoned.
+#[test]
+fn groups_298_links_inside_the_view_keep_their_messages() {
+    passes("groups", 298);
+    passes("groups", 29);
+}

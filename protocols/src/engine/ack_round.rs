@@ -292,7 +292,8 @@ impl AckRounds {
         }
         let (view, members) = self.view.clone().expect("coordinator has a view");
         self.counter += 1;
-        let round = (view << 20) | (self.counter & 0xf_ffff);
+        // Unique across views and groups: view, group, then a counter.
+        let round = (view << 32) | (u64::from(self.me.group) << 24) | (self.counter & 0xff_ffff);
         let msg = RoundMsg {
             round,
             phase: RoundPhase::Prepare,

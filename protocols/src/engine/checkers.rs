@@ -100,8 +100,13 @@ impl Checker for ViewAgreement {
         } else if ev.is("job", "view") {
             let v = ev.u64("view").unwrap_or(0);
             let members = ev.str("members").unwrap_or("");
+            let group = member(ev, "member")?.group;
             match self.views.get(&v) {
-                Some((_, m, _)) if m == members => {}
+                Some((_, m, _))
+                    if parse_members(m)
+                        .into_iter()
+                        .filter(|x| x.group == group)
+                        .eq(parse_members(members)) => {}
                 Some((_, m, _)) => {
                     return Err(format!(
                     "job {} was given view {v} with members [{members}], the CEs installed [{m}]",
@@ -170,14 +175,14 @@ impl Checker for PrimaryComponent {
 
 // ------------------------------------------------------------------ virtual_synchrony
 
-/// Always: members that install view v and then view v' together delivered the same
-/// messages in v, in the same order.
+/// Always: members of a group that install view v and then view v' together delivered
+/// the same messages in v, in the same order.
 #[derive(Default)]
 pub struct VirtualSynchrony {
     /// Member -> (view, digest of its deliveries in it, count).
     cur: BTreeMap<Member, (u64, u64, u64)>,
-    /// (v, v') -> (first member seen, digest, count).
-    seen: BTreeMap<(u64, u64), (Member, u64, u64)>,
+    /// (v, v', group) -> (first member seen, digest, count).
+    seen: BTreeMap<(u64, u64, u32), (Member, u64, u64)>,
 }
 
 fn fnv(h: u64, x: u64) -> u64 {
@@ -215,7 +220,7 @@ impl Checker for VirtualSynchrony {
             let m = member(ev, "member")?;
             let v = ev.u64("view").unwrap_or(0);
             if let Some((w, h, c)) = self.cur.remove(&m) {
-                match self.seen.get(&(w, v)) {
+                match self.seen.get(&(w, v, m.group)) {
                     Some((other, h2, c2)) if (*h2, *c2) != (h, c) => {
                         return Err(format!(
                             "{m} and {other} both went from view {w} to view {v}, but delivered different messages in {w} ({c} vs {c2} messages)"
@@ -223,7 +228,7 @@ impl Checker for VirtualSynchrony {
                     }
                     Some(_) => {}
                     None => {
-                        self.seen.insert((w, v), (m, h, c));
+                        self.seen.insert((w, v, m.group), (m, h, c));
                     }
                 }
             }
@@ -243,7 +248,7 @@ impl Checker for VirtualSynchrony {
 /// and delivers the sequence numbers in order, from 1, without gaps.
 #[derive(Default)]
 pub struct AgreedOrder {
-    msgs: BTreeMap<(u64, u64), (Member, u64)>,
+    msgs: BTreeMap<(u64, u32, u64), (Member, u64)>,
     last: BTreeMap<Member, (u64, u64)>,
 }
 
@@ -263,7 +268,7 @@ impl Checker for AgreedOrder {
             ev.u64("seq").unwrap_or(0),
             ev.u64("fifo").unwrap_or(0),
         );
-        match self.msgs.get(&(v, seq)) {
+        match self.msgs.get(&(v, m.group, seq)) {
             Some((s2, f2)) if (*s2, *f2) != (s, fifo) => {
                 return Err(format!(
                 "view {v} seq {seq}: {m} delivered {s}#{fifo}, another member delivered {s2}#{f2}"
@@ -271,7 +276,7 @@ impl Checker for AgreedOrder {
             }
             Some(_) => {}
             None => {
-                self.msgs.insert((v, seq), (s, fifo));
+                self.msgs.insert((v, m.group, seq), (s, fifo));
             }
         }
         let expected = match self.last.get(&m) {
@@ -393,6 +398,11 @@ impl Checker for NoGhosts {
                 return Err(format!(
                     "{m} got {s}#{} in view {v}, which it is not a member of",
                     ev.u64("fifo").unwrap_or(0)
+                ));
+            }
+            if s.group != m.group {
+                return Err(format!(
+                    "{m} got a message from {s}, a member of another group"
                 ));
             }
             if !members.contains(&s) {
@@ -567,7 +577,7 @@ impl NotifyWithin {
             .copied()
             .collect();
         for d in departed {
-            for s in survivors.iter().copied() {
+            for s in survivors.iter().copied().filter(|s| s.group == d.group) {
                 self.obligations.push(Obligation {
                     departed: *d,
                     survivor: s,

@@ -40,6 +40,8 @@ pub struct EngineConfig {
     pub mutants: Mutants,
     /// Each node's stable storage, which survives its crashes.
     pub disk: Disk,
+    /// The named groups; the job on node n joins `groups[n % len]`.
+    pub groups: Vec<&'static str>,
 }
 
 /// Stable storage of every node of one run: the highest view id each CE saw.
@@ -74,6 +76,7 @@ impl EngineConfig {
             rejoin_max_ms: 1_000,
             mutants: Mutants::default(),
             disk: Disk::default(),
+            groups: vec!["cluster"],
         }
     }
 }
@@ -316,7 +319,7 @@ impl JobMain {
             CeToJob::Deliver { to, msg } => {
                 // Recorded for whichever member the CE addressed: a delivery to a member
                 // that left is exactly what `no_ghosts` must see.
-                emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.seq,
+                emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
                     sender = %msg.sender, fifo = msg.fifo);
                 if self.member != Some(to) {
                     return;
@@ -407,10 +410,12 @@ impl JobMain {
     }
 
     fn register(&mut self, now: u64) {
+        let group = self.ctx.id % self.cfg.groups.len().max(1);
         let member = Member {
             node: self.ctx.id,
             inc: self.ctx.incarnation,
             job: self.next_job_inc,
+            group: group as u32,
         };
         self.next_job_inc += 1;
         self.rejoin_at_ns = None;
@@ -426,7 +431,8 @@ impl JobMain {
             self.cfg.round_gap_ms,
             self.cfg.mutants.round_waits_departed,
         ));
-        emit!(self.ctx.id, "job", "register", member = %member);
+        emit!(self.ctx.id, "job", "register", member = %member,
+            group = self.cfg.groups.get(group).copied().unwrap_or("cluster"));
         self.to_ce(JobToCe::Register(member));
     }
 

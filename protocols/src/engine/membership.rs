@@ -53,7 +53,10 @@ pub const PROBE_LATE_NS: u64 = 300_000_000;
 #[derive(Clone, Debug)]
 pub struct Ordered {
     pub view: u64,
+    /// The view-wide sequence number (the sequencer's total order).
     pub seq: u64,
+    /// The sequence number within the sender's group, which is what its members see.
+    pub gseq: u64,
     pub sender: Member,
     pub fifo: u64,
     pub payload: Payload,
@@ -303,6 +306,7 @@ pub struct Ce {
     /// The sequencer's record of how far each node of the view received.
     acked_upto: BTreeMap<usize, u64>,
     next_seq: u64,
+    next_gseq: BTreeMap<u32, u64>,
     last_fifo: BTreeMap<Member, u64>,
     /// Per sender, the highest number delivered here, in any view.
     hwm: BTreeMap<Member, u64>,
@@ -378,6 +382,7 @@ impl Ce {
             stable: 0,
             acked_upto: BTreeMap::new(),
             next_seq: 0,
+            next_gseq: BTreeMap::new(),
             last_fifo: BTreeMap::new(),
             hwm: BTreeMap::new(),
             next_fifo: BTreeMap::new(),
@@ -677,9 +682,13 @@ impl Ce {
                 }
                 self.last_fifo.insert(member, fifo);
                 self.next_seq += 1;
+                let gseq = self.next_gseq.entry(member.group).or_insert(0);
+                *gseq += 1;
+                let gseq = *gseq;
                 let o = Arc::new(Ordered {
                     view,
                     seq: self.next_seq,
+                    gseq,
                     sender: member,
                     fifo,
                     payload,
@@ -816,7 +825,7 @@ impl Ce {
                 p.remove(&o.fifo);
             }
         }
-        for m in &self.routes {
+        for m in self.routes.iter().filter(|m| m.group == o.sender.group) {
             if v.members.contains(m) || self.mutants.deliver_to_left {
                 out.push(Effect::ToJob(CeToJob::Deliver {
                     to: *m,
@@ -1019,6 +1028,12 @@ impl Ce {
             .copied()
             .collect();
         for m in locals {
+            // Each job sees its own group of the view.
+            let members: BTreeSet<Member> = members
+                .iter()
+                .filter(|x| x.group == m.group)
+                .copied()
+                .collect();
             let prev = self.job_view.get(&m).cloned().unwrap_or_default();
             let mut left: Vec<(Member, Reason)> = prev
                 .iter()
@@ -1076,6 +1091,7 @@ impl Ce {
         self.stable = 0;
         self.acked_upto.clear();
         self.next_seq = 0;
+        self.next_gseq.clear();
         self.last_fifo.clear();
     }
 
@@ -1135,6 +1151,11 @@ impl Ce {
         let now = self.now;
         let timeout = self.timeout_ns();
         // Failure detection.
+        let in_view: BTreeSet<usize> = self
+            .view
+            .as_ref()
+            .map(|v| v.nodes.iter().map(|(n, _)| *n).collect())
+            .unwrap_or_default();
         let mut alive = 1;
         for p in 0..self.n {
             if p == self.me {
@@ -1152,8 +1173,12 @@ impl Ce {
                     emit!(self.me, "ce", "suspect", peer = p as u64);
                 }
             }
-            // Give up on messages to a node that has been silent for long.
-            if !up && peer.out.pending() > 0 && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
+            // Give up on messages to a node that has been silent for long, unless it is in
+            // our view: a clogged link between two members must not lose their messages.
+            if !up
+                && !in_view.contains(&p)
+                && peer.out.pending() > 0
+                && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
             {
                 peer.out.reset();
             }

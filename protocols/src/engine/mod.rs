@@ -29,7 +29,7 @@ pub mod membership;
 use std::collections::BTreeSet;
 use std::fmt;
 
-/// A group member: a job incarnation on a node incarnation.
+/// A group member: a job incarnation on a node incarnation, in one named group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Member {
     pub node: usize,
@@ -37,22 +37,37 @@ pub struct Member {
     pub inc: u64,
     /// The job's incarnation on that node (how many times it re-registered).
     pub job: u64,
+    /// The group it joined, as an index into the configured group names.
+    pub group: u32,
 }
 
 impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}.{}", self.node, self.inc, self.job)
+        write!(f, "{}.{}.{}", self.node, self.inc, self.job)?;
+        if self.group != 0 {
+            write!(f, "@{}", self.group)?;
+        }
+        Ok(())
     }
 }
 
 impl Member {
-    /// Parses the `node.inc.job` form used in trace events.
+    /// Parses the `node.inc.job[@group]` form used in trace events.
     pub fn parse(s: &str) -> Option<Member> {
-        let mut it = s.split('.');
+        let (id, group) = match s.split_once('@') {
+            Some((id, g)) => (id, g.parse().ok()?),
+            None => (s, 0),
+        };
+        let mut it = id.split('.');
         let node = it.next()?.parse().ok()?;
         let inc = it.next()?.parse().ok()?;
         let job = it.next()?.parse().ok()?;
-        Some(Member { node, inc, job })
+        Some(Member {
+            node,
+            inc,
+            job,
+            group,
+        })
     }
 }
 
