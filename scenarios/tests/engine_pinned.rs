@@ -109,3 +109,11 @@ fn groups_298_links_inside_the_view_keep_their_messages() {
     passes("groups", 298);
     passes("groups", 29);
 }
+
+/// A restarted member ACKed a round to a node it had not heard from yet (its incarnation
+/// unknown), and the engine silently dropped the message: the round waited for ever.
+/// Such messages now wait until the peer's first message arrives.
+#[test]
+fn groups_710_messages_wait_for_an_unknown_incarnation() {
+    passes("groups", 710);
+}

@@ -48,6 +48,8 @@ const RETRY_NS: u64 = 50_000_000;
 /// How often the CE probes its job's main thread, and how late an answer may be.
 const PROBE_INTERVAL_NS: u64 = 100_000_000;
 pub const PROBE_LATE_NS: u64 = 300_000_000;
+/// How many messages wait for a peer whose incarnation is not known yet.
+const MAX_UNSENT: usize = 1_024;
 
 /// A message sequenced in a view.
 #[derive(Clone, Debug)]
@@ -263,6 +265,8 @@ struct Peer {
     /// Whether `hb` was received since the node was last suspected: a stale heartbeat
     /// lists jobs that may have left long ago.
     hb_fresh: bool,
+    /// Messages for it sent before we knew its incarnation.
+    unsent: Vec<CeMsg>,
     /// A cumulative ACK not sent yet: (epoch, upto, due since).
     ack_due: Option<(u64, u64, u64)>,
     suspected: bool,
@@ -323,6 +327,8 @@ pub struct Ce {
     probe: Option<(u64, bool)>,
     next_probe_ns: u64,
     local: VecDeque<CeMsg>,
+    /// A peer's incarnation was just learnt: send what waited for it.
+    flush_unsent: bool,
     now: u64,
 }
 
@@ -356,6 +362,7 @@ impl Ce {
                     out: LinkOut::new(inc),
                     inn: LinkIn::default(),
                     ack_due: None,
+                    unsent: Vec::new(),
                     hb_fresh: false,
                     suspected: true,
                 })
@@ -395,6 +402,7 @@ impl Ce {
             probe: None,
             next_probe_ns: 0,
             local: VecDeque::new(),
+            flush_unsent: false,
             now: 0,
         }
     }
@@ -438,6 +446,11 @@ impl Ce {
             return;
         }
         let Some(to_inc) = self.peers[to].inc else {
+            // Not heard from yet (it just booted, or we did): hold the message until its
+            // first message tells us which incarnation to address.
+            if self.peers[to].unsent.len() < MAX_UNSENT {
+                self.peers[to].unsent.push(msg);
+            }
             return;
         };
         let (epoch, seq) = self.peers[to].out.push(msg.clone(), self.now);
@@ -467,7 +480,10 @@ impl Ce {
                 peer.hb = None;
                 peer.inc = Some(inc);
             }
-            None => self.peers[p].inc = Some(inc),
+            None => {
+                self.peers[p].inc = Some(inc);
+                self.flush_unsent = true;
+            }
             _ => {}
         }
         self.peers[p].last_heard_ns = self.now;
@@ -475,6 +491,16 @@ impl Ce {
     }
 
     fn on_wire(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+        self.on_wire_inner(from, wire, out);
+        if std::mem::take(&mut self.flush_unsent) {
+            let held = std::mem::take(&mut self.peers[from].unsent);
+            for msg in held {
+                self.send(from, msg, out);
+            }
+        }
+    }
+
+    fn on_wire_inner(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
         match wire {
             Wire::Heartbeat { inc, hb } => {
                 if !self.heard(from, inc) {

@@ -1,6 +1,9 @@
 //! The cluster engine (CE): one per node, it keeps group views by heartbeat failure
 //! detection and a coordinator-driven flush, orders group multicast through the view's
 //! coordinator (the sequencer), and hands every event to the jobs registered on its node.
+//! A job joins one named group: the engine's view spans every group, and each job is
+//! shown, delivered and notified only what concerns its own group (its members, their
+//! multicasts in a per-group sequence, their departures).
 //!
 //! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy
 //! network; [`membership`] is the CE state machine (failure detection, views, flush,
@@ -8,10 +11,11 @@
 //! pure state machine; [`job`] is the thin async shell: the CE task, the job's main thread
 //! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
 //!
-//! Trace events (members are written `node.incarnation.job`, node sets `node:incarnation`):
+//! Trace events (members are written `node.incarnation.job`, with `@group` for groups other
+//! than the first; node sets `node:incarnation`):
 //! - `ce.install view coord nodes members`, `ce.quorum_lost view why`, `ce.propose id nodes`,
 //!   `ce.suspect peer`, `ce.job_unresponsive member since_ns` (a main thread missed a probe);
-//! - `job.register member`, `job.unregister member why`, `job.work_fault member thread mode`,
+//! - `job.register member group`, `job.unregister member why`, `job.work_fault member thread mode`,
 //!   `job.view member view members left joined` (the membership-change message: `left` is
 //!   `member:Reason,...`), `job.quorum_lost member view`,
 //!   `job.deliver member view seq sender fifo`;
