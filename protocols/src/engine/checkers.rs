@@ -772,13 +772,17 @@ impl Checker for MainThreadResponsive {
 // ------------------------------------------------------------------ ack_round_progress
 
 /// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
-/// by its coordinator within the round bound; eventually: after the faults heal, rounds
-/// complete again.
+/// by its coordinator within the round bound, not counting time under a packet-loss window
+/// (no latency bound holds while half the messages vanish); eventually: after the faults
+/// heal, rounds complete again.
 pub struct AckRoundProgress {
     bound_ns: u64,
     require_after_heal: bool,
     settle_ns: u64,
     open: BTreeMap<(u64, String), (u64, u64)>,
+    /// Open packet-loss windows, and since when one has been open.
+    loss: BTreeSet<u64>,
+    loss_since_ns: Option<u64>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
@@ -793,6 +797,8 @@ impl AckRoundProgress {
             require_after_heal,
             settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
             open: BTreeMap::new(),
+            loss: BTreeSet::new(),
+            loss_since_ns: None,
             liveness_start_ns: None,
             done_after_heal: 0,
             n: 0,
@@ -807,7 +813,32 @@ impl Checker for AckRoundProgress {
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         let t = ev.t_ns;
-        if let Some(((r, p), (node, deadline))) = self.open.iter().find(|(_, (_, d))| *d < t) {
+        let loss_start = ev.is("fault", "start") && ev.str("kind") == Some("packet_loss");
+        let loss_end = (ev.is("fault", "end") && ev.str("kind") == Some("packet_loss"))
+            || ev.is("fault", "heal_all");
+        if loss_start {
+            self.loss.insert(ev.u64("fault").unwrap_or(0));
+            self.loss_since_ns.get_or_insert(t);
+        } else if loss_end {
+            if ev.is("fault", "heal_all") {
+                self.loss.clear();
+            } else {
+                self.loss.remove(&ev.u64("fault").unwrap_or(0));
+            }
+            if self.loss.is_empty() {
+                if let Some(since) = self.loss_since_ns.take() {
+                    for (_, d) in self.open.values_mut() {
+                        *d += t - since;
+                    }
+                }
+            }
+        }
+        let overdue = if self.loss_since_ns.is_none() {
+            self.open.iter().find(|(_, (_, d))| *d < t)
+        } else {
+            None
+        };
+        if let Some(((r, p), (node, deadline))) = overdue {
             return Err(format!(
                 "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
                 ms(*deadline)
