@@ -1,0 +1,1026 @@
+//! The guarantees of DESIGN.md §A, one checker each, observing only the trace.
+//!
+//! Events they read: `ce.install` (view, nodes, members) and `ce.quorum_lost` from the CEs;
+//! `job.register`, `job.unregister`, `job.view` (members, left with reasons, joined),
+//! `job.quorum_lost` and `job.deliver` (view, seq, sender, fifo) from the jobs' main
+//! threads; `ce.job_unresponsive` from the CE's probe of its main thread; `ack.*` from the
+//! round coordinator; and the world's `node.crash`, `node.restart` and `fault.*` events.
+
+use super::{parse_members, parse_nodes, CeConfig, Member, Reason};
+use sim::check::{Checker, RunEnd};
+use sim::trace::TraceEvent;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn member(ev: &TraceEvent, key: &str) -> Result<Member, String> {
+    ev.str(key).and_then(Member::parse).ok_or_else(|| {
+        format!(
+            "event {}.{} has no member field '{key}'",
+            ev.component, ev.event
+        )
+    })
+}
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// Parses `job.view`'s `left` field: `member:Reason,...`.
+fn parse_left(s: &str) -> Result<Vec<(Member, Reason)>, String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(|x| {
+            let (m, r) = x
+                .split_once(':')
+                .ok_or_else(|| format!("bad departure '{x}'"))?;
+            Ok((
+                Member::parse(m).ok_or_else(|| format!("bad member '{m}'"))?,
+                Reason::parse(r).ok_or_else(|| format!("bad reason '{r}'"))?,
+            ))
+        })
+        .collect()
+}
+
+/// Which node incarnations ever crashed, and each node's current incarnation.
+#[derive(Default)]
+struct Incarnations {
+    current: BTreeMap<u64, u64>,
+    crashed: BTreeSet<(usize, u64)>,
+}
+
+impl Incarnations {
+    fn observe(&mut self, ev: &TraceEvent) {
+        if ev.is("node", "crash") {
+            let inc = self.current.get(&ev.node).copied().unwrap_or(0);
+            self.crashed.insert((ev.node as usize, inc));
+        } else if ev.is("node", "restart") {
+            self.current
+                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+        }
+    }
+}
+
+// ------------------------------------------------------------------ view_agreement
+
+/// Always: every node that installs view v installs the same nodes and members, each node's
+/// view ids only grow, and a job's view is the view its CE installed.
+#[derive(Default)]
+pub struct ViewAgreement {
+    views: BTreeMap<u64, (String, String, u64)>,
+    last: BTreeMap<u64, u64>,
+}
+
+impl Checker for ViewAgreement {
+    fn name(&self) -> &'static str {
+        "view_agreement"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.is("ce", "install") {
+            let v = ev.u64("view").unwrap_or(0);
+            let nodes = ev.str("nodes").unwrap_or("").to_string();
+            let members = ev.str("members").unwrap_or("").to_string();
+            if let Some(prev) = self.last.get(&ev.node) {
+                if v <= *prev {
+                    return Err(format!("n{} installed view {v} after view {prev}", ev.node));
+                }
+            }
+            self.last.insert(ev.node, v);
+            match self.views.get(&v) {
+                Some((n, m, first)) if *n != nodes || *m != members => {
+                    return Err(format!(
+                        "view {v}: n{first} installed nodes [{n}] members [{m}], n{} installed nodes [{nodes}] members [{members}]",
+                        ev.node
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    self.views.insert(v, (nodes, members, ev.node));
+                }
+            }
+        } else if ev.is("job", "view") {
+            let v = ev.u64("view").unwrap_or(0);
+            let members = ev.str("members").unwrap_or("");
+            let group = member(ev, "member")?.group;
+            match self.views.get(&v) {
+                Some((_, m, _))
+                    if parse_members(m)
+                        .into_iter()
+                        .filter(|x| x.group == group)
+                        .eq(parse_members(members)) => {}
+                Some((_, m, _)) => {
+                    return Err(format!(
+                    "job {} was given view {v} with members [{members}], the CEs installed [{m}]",
+                    ev.str("member").unwrap_or("?")
+                ))
+                }
+                None => {
+                    return Err(format!(
+                        "job {} was given view {v}, which no CE installed",
+                        ev.str("member").unwrap_or("?")
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ primary_component
+
+/// Always: every installed view holds a strict majority of the configured nodes, and a job
+/// told `QuorumLost` delivers nothing until it is given a view again.
+#[derive(Default)]
+pub struct PrimaryComponent {
+    n: u64,
+    out: BTreeSet<Member>,
+}
+
+impl Checker for PrimaryComponent {
+    fn name(&self) -> &'static str {
+        "primary_component"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.is("world", "start") {
+            self.n = ev.u64("nodes").unwrap_or(0);
+        } else if ev.is("ce", "install") {
+            let nodes = parse_nodes(ev.str("nodes").unwrap_or(""));
+            if 2 * nodes.len() as u64 <= self.n {
+                return Err(format!(
+                    "n{} installed view {} with {} of {} nodes [{}]: not a majority (split brain)",
+                    ev.node,
+                    ev.u64("view").unwrap_or(0),
+                    nodes.len(),
+                    self.n,
+                    ev.str("nodes").unwrap_or("")
+                ));
+            }
+        } else if ev.is("job", "quorum_lost") {
+            self.out.insert(member(ev, "member")?);
+        } else if ev.is("job", "view") {
+            self.out.remove(&member(ev, "member")?);
+        } else if ev.is("job", "deliver") {
+            let m = member(ev, "member")?;
+            if self.out.contains(&m) {
+                return Err(format!(
+                    "{m} delivered seq {} of view {} after it was told QuorumLost",
+                    ev.u64("seq").unwrap_or(0),
+                    ev.u64("view").unwrap_or(0)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ virtual_synchrony
+
+/// Always: members of a group that install view v and then view v' together delivered
+/// the same messages in v, in the same order.
+#[derive(Default)]
+pub struct VirtualSynchrony {
+    /// Member -> (view, digest of its deliveries in it, count).
+    cur: BTreeMap<Member, (u64, u64, u64)>,
+    /// (v, v', group) -> (first member seen, digest, count).
+    seen: BTreeMap<(u64, u64, u32), (Member, u64, u64)>,
+}
+
+fn fnv(h: u64, x: u64) -> u64 {
+    let mut h = h;
+    for b in x.to_le_bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100_0000_01b3);
+    }
+    h
+}
+
+impl Checker for VirtualSynchrony {
+    fn name(&self) -> &'static str {
+        "virtual_synchrony"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.is("job", "deliver") {
+            let m = member(ev, "member")?;
+            let v = ev.u64("view").unwrap_or(0);
+            if let Some((cv, h, c)) = self.cur.get_mut(&m) {
+                if *cv == v {
+                    let s = member(ev, "sender")?;
+                    *h = fnv(
+                        fnv(
+                            fnv(*h, ev.u64("seq").unwrap_or(0)),
+                            s.node as u64 ^ (s.job << 32),
+                        ),
+                        ev.u64("fifo").unwrap_or(0),
+                    );
+                    *c += 1;
+                }
+            }
+        } else if ev.is("job", "view") {
+            let m = member(ev, "member")?;
+            let v = ev.u64("view").unwrap_or(0);
+            if let Some((w, h, c)) = self.cur.remove(&m) {
+                match self.seen.get(&(w, v, m.group)) {
+                    Some((other, h2, c2)) if (*h2, *c2) != (h, c) => {
+                        return Err(format!(
+                            "{m} and {other} both went from view {w} to view {v}, but delivered different messages in {w} ({c} vs {c2} messages)"
+                        ))
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.seen.insert((w, v, m.group), (m, h, c));
+                    }
+                }
+            }
+            self.cur.insert(m, (v, 0xcbf2_9ce4_8422_2325, 0));
+        } else if ev.is("job", "quorum_lost") || ev.is("job", "unregister") {
+            self.cur.remove(&member(ev, "member")?);
+        } else if ev.is("node", "crash") {
+            self.cur.retain(|m, _| m.node as u64 != ev.node);
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ agreed_order
+
+/// Always: within a view every member delivers the same message at each sequence number,
+/// and delivers the sequence numbers in order, from 1, without gaps.
+#[derive(Default)]
+pub struct AgreedOrder {
+    msgs: BTreeMap<(u64, u32, u64), (Member, u64)>,
+    last: BTreeMap<Member, (u64, u64)>,
+}
+
+impl Checker for AgreedOrder {
+    fn name(&self) -> &'static str {
+        "agreed_order"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if !ev.is("job", "deliver") {
+            return Ok(());
+        }
+        let m = member(ev, "member")?;
+        let s = member(ev, "sender")?;
+        let (v, seq, fifo) = (
+            ev.u64("view").unwrap_or(0),
+            ev.u64("seq").unwrap_or(0),
+            ev.u64("fifo").unwrap_or(0),
+        );
+        match self.msgs.get(&(v, m.group, seq)) {
+            Some((s2, f2)) if (*s2, *f2) != (s, fifo) => {
+                return Err(format!(
+                "view {v} seq {seq}: {m} delivered {s}#{fifo}, another member delivered {s2}#{f2}"
+            ))
+            }
+            Some(_) => {}
+            None => {
+                self.msgs.insert((v, m.group, seq), (s, fifo));
+            }
+        }
+        let expected = match self.last.get(&m) {
+            Some((lv, ls)) if *lv == v => ls + 1,
+            _ => 1,
+        };
+        if seq != expected {
+            return Err(format!(
+                "{m} delivered seq {seq} of view {v}, expected seq {expected}"
+            ));
+        }
+        self.last.insert(m, (v, seq));
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ fifo_per_sender
+
+/// Always: each member delivers each sender's messages in the order they were sent: the
+/// sender's numbers strictly increase, without a gap inside one view.
+#[derive(Default)]
+pub struct FifoPerSender {
+    last: BTreeMap<(Member, Member), (u64, u64)>,
+}
+
+impl Checker for FifoPerSender {
+    fn name(&self) -> &'static str {
+        "fifo_per_sender"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if !ev.is("job", "deliver") {
+            return Ok(());
+        }
+        let m = member(ev, "member")?;
+        let s = member(ev, "sender")?;
+        let (v, fifo) = (ev.u64("view").unwrap_or(0), ev.u64("fifo").unwrap_or(0));
+        if let Some((lf, lv)) = self.last.get(&(m, s)) {
+            if fifo <= *lf {
+                return Err(format!("{m} delivered {s}#{fifo} after {s}#{lf}"));
+            }
+            if *lv == v && fifo != lf + 1 {
+                return Err(format!(
+                    "{m} delivered {s}#{fifo} right after {s}#{lf} in view {v}: a gap"
+                ));
+            }
+        }
+        self.last.insert((m, s), (fifo, v));
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ no_duplicates
+
+/// Always: no member delivers the same message (sender, number) twice.
+#[derive(Default)]
+pub struct NoDuplicates {
+    seen: BTreeSet<(Member, Member, u64)>,
+}
+
+impl Checker for NoDuplicates {
+    fn name(&self) -> &'static str {
+        "no_duplicates"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if !ev.is("job", "deliver") {
+            return Ok(());
+        }
+        let m = member(ev, "member")?;
+        let s = member(ev, "sender")?;
+        let fifo = ev.u64("fifo").unwrap_or(0);
+        if !self.seen.insert((m, s, fifo)) {
+            return Err(format!("{m} delivered {s}#{fifo} twice"));
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ no_ghosts
+
+/// Always: a message is delivered only to a member of the view it is delivered in, only
+/// from a member of that view, and never to a job that has unregistered.
+#[derive(Default)]
+pub struct NoGhosts {
+    views: BTreeMap<u64, BTreeSet<Member>>,
+    left: BTreeSet<Member>,
+}
+
+impl Checker for NoGhosts {
+    fn name(&self) -> &'static str {
+        "no_ghosts"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.is("ce", "install") {
+            let v = ev.u64("view").unwrap_or(0);
+            self.views
+                .entry(v)
+                .or_insert_with(|| parse_members(ev.str("members").unwrap_or("")));
+        } else if ev.is("job", "unregister") {
+            self.left.insert(member(ev, "member")?);
+        } else if ev.is("job", "deliver") {
+            let m = member(ev, "member")?;
+            let s = member(ev, "sender")?;
+            let v = ev.u64("view").unwrap_or(0);
+            if self.left.contains(&m) {
+                return Err(format!(
+                    "{m} got {s}#{} in view {v} after it unregistered",
+                    ev.u64("fifo").unwrap_or(0)
+                ));
+            }
+            let Some(members) = self.views.get(&v) else {
+                return Err(format!(
+                    "{m} got a message of view {v}, which no CE installed"
+                ));
+            };
+            if !members.contains(&m) {
+                return Err(format!(
+                    "{m} got {s}#{} in view {v}, which it is not a member of",
+                    ev.u64("fifo").unwrap_or(0)
+                ));
+            }
+            if s.group != m.group {
+                return Err(format!(
+                    "{m} got a message from {s}, a member of another group"
+                ));
+            }
+            if !members.contains(&s) {
+                return Err(format!(
+                    "{m} got a message from {s} in view {v}, which {s} is not a member of"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ notified_once
+
+/// Always: a member given a new view is told, exactly once and with the right reason, of
+/// each member that left since the view it was last given (Left only after that job
+/// unregistered on a node still in the view, ProcessDown only when its node incarnation
+/// died, NodeDown only when its node incarnation is not in the view), and of each joiner.
+#[derive(Default)]
+pub struct NotifiedOnce {
+    prev: BTreeMap<Member, BTreeSet<Member>>,
+    nodes: BTreeMap<u64, BTreeSet<(usize, u64)>>,
+    unregistered: BTreeSet<Member>,
+    incs: Incarnations,
+}
+
+impl Checker for NotifiedOnce {
+    fn name(&self) -> &'static str {
+        "notified_once"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        self.incs.observe(ev);
+        if ev.is("ce", "install") {
+            let v = ev.u64("view").unwrap_or(0);
+            self.nodes
+                .entry(v)
+                .or_insert_with(|| parse_nodes(ev.str("nodes").unwrap_or("")));
+        } else if ev.is("job", "unregister") {
+            let m = member(ev, "member")?;
+            self.unregistered.insert(m);
+            self.prev.remove(&m);
+        } else if ev.is("job", "quorum_lost") {
+            self.prev.remove(&member(ev, "member")?);
+        } else if ev.is("node", "crash") {
+            self.prev.retain(|m, _| m.node as u64 != ev.node);
+        } else if ev.is("job", "view") {
+            let me = member(ev, "member")?;
+            let v = ev.u64("view").unwrap_or(0);
+            let new = parse_members(ev.str("members").unwrap_or(""));
+            let left = parse_left(ev.str("left").unwrap_or(""))?;
+            let joined: Vec<Member> = ev
+                .str("joined")
+                .unwrap_or("")
+                .split(',')
+                .filter_map(Member::parse)
+                .collect();
+            let prev = self.prev.remove(&me).unwrap_or_default();
+            let nodes = self.nodes.get(&v).cloned().unwrap_or_default();
+            let mut told = BTreeSet::new();
+            for (d, r) in &left {
+                if !told.insert(*d) {
+                    return Err(format!("{me} was told twice in view {v} that {d} left"));
+                }
+                if !prev.contains(d) || new.contains(d) {
+                    return Err(format!(
+                        "{me} was told in view {v} that {d} left ({}), but it was not in its previous view or is still a member",
+                        r.name()
+                    ));
+                }
+                let node_in = nodes.contains(&(d.node, d.inc));
+                let ok = match r {
+                    Reason::Left => self.unregistered.contains(d) && node_in,
+                    Reason::ProcessDown => self.incs.crashed.contains(&(d.node, d.inc)),
+                    Reason::NodeDown => !node_in,
+                };
+                if !ok {
+                    return Err(format!(
+                        "{me} was told in view {v} that {d} left with the wrong reason {}",
+                        r.name()
+                    ));
+                }
+            }
+            for d in prev.iter().filter(|d| !new.contains(d) && **d != me) {
+                if !told.contains(d) {
+                    return Err(format!(
+                        "{me} went to view {v} without being told that {d} left"
+                    ));
+                }
+            }
+            let expected_joined: BTreeSet<Member> = new
+                .iter()
+                .filter(|x| !prev.contains(x) && **x != me)
+                .copied()
+                .collect();
+            let joined_set: BTreeSet<Member> = joined.iter().copied().collect();
+            if joined_set.len() != joined.len() || joined_set != expected_joined {
+                return Err(format!(
+                    "{me} was told in view {v} that [{}] joined, expected [{}]",
+                    super::fmt_members(&joined),
+                    super::fmt_members(&expected_joined)
+                ));
+            }
+            self.prev.insert(me, new);
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ notify_within
+
+struct Obligation {
+    departed: Member,
+    survivor: Member,
+    cause_ns: u64,
+    deadline_ns: u64,
+    cause: String,
+    fault: Option<u64>,
+}
+
+/// Always: after a departure with a single clear cause (a job unregistering, a node crash,
+/// a symmetric partition cutting off a minority) and no other disruption around it, every
+/// survivor of the last view is notified within the detection bound (failure timeout plus
+/// the stated margin, `CeConfig::notify_bound_ms`).
+pub struct NotifyWithin {
+    n: usize,
+    bound_ns: u64,
+    timeout_ns: u64,
+    latest: Option<(u64, BTreeSet<Member>)>,
+    /// The view each job is in now.
+    job_view: BTreeMap<Member, u64>,
+    /// Open disruptive fault windows by id.
+    active: BTreeSet<u64>,
+    quiet_after_ns: u64,
+    obligations: Vec<Obligation>,
+    /// Measured delays of discharged obligations: (cause, delay ns).
+    pub delays: Vec<(String, u64)>,
+}
+
+impl NotifyWithin {
+    pub fn new(n: usize, cfg: &CeConfig) -> Self {
+        NotifyWithin {
+            n,
+            bound_ns: cfg.notify_bound_ms() * 1_000_000,
+            timeout_ns: cfg.failure_timeout_ms * 1_000_000,
+            latest: None,
+            job_view: BTreeMap::new(),
+            active: BTreeSet::new(),
+            quiet_after_ns: 0,
+            obligations: Vec::new(),
+            delays: Vec::new(),
+        }
+    }
+
+    fn quiet(&self, t: u64) -> bool {
+        self.active.is_empty() && t >= self.quiet_after_ns
+    }
+
+    fn disrupt(&mut self, until_ns: u64) {
+        self.obligations.clear();
+        self.quiet_after_ns = self.quiet_after_ns.max(until_ns);
+    }
+
+    fn oblige(&mut self, t: u64, departed: &[Member], cause: String, fault: Option<u64>) {
+        let Some((v, members)) = &self.latest else {
+            return;
+        };
+        // Survivors: the members of the latest view whose jobs are in it now.
+        let survivors: Vec<Member> = members
+            .iter()
+            .filter(|s| !departed.contains(s) && self.job_view.get(s) == Some(v))
+            .copied()
+            .collect();
+        for d in departed {
+            for s in survivors.iter().copied().filter(|s| s.group == d.group) {
+                self.obligations.push(Obligation {
+                    departed: *d,
+                    survivor: s,
+                    cause_ns: t,
+                    deadline_ns: t + self.bound_ns,
+                    cause: cause.clone(),
+                    fault,
+                });
+            }
+        }
+    }
+}
+
+const DISRUPTIVE: [&str; 5] = ["partition", "clog", "packet_loss", "latency_spike", "pause"];
+
+impl Checker for NotifyWithin {
+    fn name(&self) -> &'static str {
+        "notify_within"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        let t = ev.t_ns;
+        if let Some(o) = self.obligations.iter().find(|o| o.deadline_ns < t) {
+            return Err(format!(
+                "{} was not told within {:.0}ms that {} left ({} at {:.3}ms)",
+                o.survivor,
+                ms(self.bound_ns),
+                o.departed,
+                o.cause,
+                ms(o.cause_ns)
+            ));
+        }
+        if ev.is("ce", "install") {
+            let v = ev.u64("view").unwrap_or(0);
+            if self.latest.as_ref().map(|(l, _)| v > *l).unwrap_or(true) {
+                self.latest = Some((v, parse_members(ev.str("members").unwrap_or(""))));
+            }
+        } else if ev.is("job", "view") {
+            let s = member(ev, "member")?;
+            self.job_view.insert(s, ev.u64("view").unwrap_or(0));
+            let left = parse_left(ev.str("left").unwrap_or(""))?;
+            let mut delays = Vec::new();
+            self.obligations.retain(|o| {
+                let done = o.survivor == s && left.iter().any(|(d, _)| *d == o.departed);
+                if done {
+                    delays.push((o.cause.clone(), t - o.cause_ns));
+                }
+                !done
+            });
+            self.delays.extend(delays);
+        } else if ev.is("job", "quorum_lost") || ev.is("job", "unregister") {
+            let m = member(ev, "member")?;
+            self.job_view.remove(&m);
+            self.obligations.retain(|o| o.survivor != m);
+            if ev.is("job", "unregister") && self.quiet(t) {
+                self.oblige(t, &[m], format!("{m} unregistered"), None);
+            }
+        } else if ev.is("node", "crash") {
+            let node = ev.node as usize;
+            self.job_view.retain(|m, _| m.node != node);
+            self.obligations.retain(|o| o.survivor.node != node);
+            let quiet = self.quiet(t);
+            self.disrupt(t + self.bound_ns);
+            if quiet {
+                let departed: Vec<Member> = self
+                    .latest
+                    .as_ref()
+                    .map(|(_, m)| m.iter().filter(|m| m.node == node).copied().collect())
+                    .unwrap_or_default();
+                self.oblige(t, &departed, format!("n{node} crashed"), None);
+            }
+        } else if ev.is("fault", "start") {
+            let kind = ev.str("kind").unwrap_or("");
+            let id = ev.u64("fault").unwrap_or(u64::MAX);
+            if DISRUPTIVE.contains(&kind) {
+                let quiet = self.quiet(t);
+                self.disrupt(t);
+                self.active.insert(id);
+                if kind == "partition" && quiet && ev.bool("one_way") == Some(false) {
+                    let side: BTreeSet<usize> = ev
+                        .str("side_a")
+                        .unwrap_or("")
+                        .split(',')
+                        .filter_map(|x| x.trim_start_matches('n').parse().ok())
+                        .collect();
+                    let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
+                        side
+                    } else if 2 * (self.n - side.len()) < self.n {
+                        (0..self.n).filter(|x| !side.contains(x)).collect()
+                    } else {
+                        BTreeSet::new()
+                    };
+                    let departed: Vec<Member> = self
+                        .latest
+                        .as_ref()
+                        .map(|(_, m)| {
+                            m.iter()
+                                .filter(|m| minority.contains(&m.node))
+                                .copied()
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    self.oblige(
+                        t,
+                        &departed,
+                        format!("partition {}", ev.str("side_a").unwrap_or("")),
+                        Some(id),
+                    );
+                }
+            }
+        } else if ev.is("fault", "end") {
+            let id = ev.u64("fault").unwrap_or(u64::MAX);
+            if self.active.remove(&id) {
+                // A window that closes before its departures were announced voids them;
+                // stale suspicions linger a failure timeout after any window.
+                self.obligations.retain(|o| o.fault != Some(id));
+                self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+            }
+        } else if ev.is("fault", "heal_all") {
+            self.active.clear();
+            self.obligations.clear();
+            self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
+        match self.obligations.iter().find(|o| o.deadline_ns < end.t_ns) {
+            Some(o) => Err(format!(
+                "{} was never told that {} left ({} at {:.3}ms)",
+                o.survivor,
+                o.departed,
+                o.cause,
+                ms(o.cause_ns)
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ main_thread_responsive
+
+/// Always: a job's main thread answers its CE's probes within the CE's limit, so it takes
+/// every CE message promptly (a pause of the whole node excepted).
+#[derive(Default)]
+pub struct MainThreadResponsive {
+    open_pauses: BTreeMap<u64, (u64, u64)>,
+    pauses: Vec<(u64, u64, u64)>,
+}
+
+impl Checker for MainThreadResponsive {
+    fn name(&self) -> &'static str {
+        "main_thread_responsive"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.is("fault", "start") && ev.str("kind") == Some("pause") {
+            let id = ev.u64("fault").unwrap_or(0);
+            self.open_pauses
+                .insert(id, (ev.u64("target").unwrap_or(0), ev.t_ns));
+        } else if ev.is("fault", "end") || ev.is("fault", "heal_all") {
+            let ids: Vec<u64> = if ev.is("fault", "end") {
+                ev.u64("fault").into_iter().collect()
+            } else {
+                self.open_pauses.keys().copied().collect()
+            };
+            for id in ids {
+                if let Some((node, start)) = self.open_pauses.remove(&id) {
+                    self.pauses.push((node, start, ev.t_ns));
+                }
+            }
+        } else if ev.is("ce", "job_unresponsive") {
+            let since = ev.u64("since_ns").unwrap_or(0);
+            let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node)
+                || self
+                    .pauses
+                    .iter()
+                    .any(|(n, s, e)| *n == ev.node && *s <= ev.t_ns && *e >= since);
+            if !paused {
+                return Err(format!(
+                    "the main thread of job {} on n{} has not answered a CE probe for {:.0}ms",
+                    ev.str("member").unwrap_or("?"),
+                    ev.node,
+                    ms(ev.t_ns - since)
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ ack_round_progress
+
+/// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
+/// by its coordinator within the round bound, not counting time under a packet-loss window
+/// (no latency bound holds while half the messages vanish); eventually: after the faults
+/// heal, rounds complete again.
+pub struct AckRoundProgress {
+    bound_ns: u64,
+    require_after_heal: bool,
+    settle_ns: u64,
+    open: BTreeMap<(u64, String), (u64, u64)>,
+    /// Open packet-loss windows, and since when one has been open.
+    loss: BTreeSet<u64>,
+    loss_since_ns: Option<u64>,
+    liveness_start_ns: Option<u64>,
+    done_after_heal: u64,
+    n: usize,
+}
+
+impl AckRoundProgress {
+    pub fn new(cfg: &CeConfig, require_after_heal: bool) -> Self {
+        AckRoundProgress {
+            // A phase under a 400 ms latency spike takes four one-way trips (submit, order,
+            // stability, ACK) and a view change two proposal timeouts: allow that twice.
+            bound_ns: (6 * cfg.failure_timeout_ms + 4_000) * 1_000_000,
+            require_after_heal,
+            settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
+            open: BTreeMap::new(),
+            loss: BTreeSet::new(),
+            loss_since_ns: None,
+            liveness_start_ns: None,
+            done_after_heal: 0,
+            n: 0,
+        }
+    }
+}
+
+impl Checker for AckRoundProgress {
+    fn name(&self) -> &'static str {
+        "ack_round_progress"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        let t = ev.t_ns;
+        let loss_start = ev.is("fault", "start") && ev.str("kind") == Some("packet_loss");
+        let loss_end = (ev.is("fault", "end") && ev.str("kind") == Some("packet_loss"))
+            || ev.is("fault", "heal_all");
+        if loss_start {
+            self.loss.insert(ev.u64("fault").unwrap_or(0));
+            self.loss_since_ns.get_or_insert(t);
+        } else if loss_end {
+            if ev.is("fault", "heal_all") {
+                self.loss.clear();
+            } else {
+                self.loss.remove(&ev.u64("fault").unwrap_or(0));
+            }
+            if self.loss.is_empty() {
+                if let Some(since) = self.loss_since_ns.take() {
+                    for (_, d) in self.open.values_mut() {
+                        *d += t - since;
+                    }
+                }
+            }
+        }
+        let overdue = if self.loss_since_ns.is_none() {
+            self.open.iter().find(|(_, (_, d))| *d < t)
+        } else {
+            None
+        };
+        if let Some(((r, p), (node, deadline))) = overdue {
+            return Err(format!(
+                "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
+                ms(*deadline)
+            ));
+        }
+        if ev.is("world", "start") {
+            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+        } else if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
+            self.liveness_start_ns = Some(t);
+        }
+        if ev.component == "ack" {
+            let key = (
+                ev.u64("round").unwrap_or(0),
+                ev.str("phase").unwrap_or("").to_string(),
+            );
+            match ev.event.as_str() {
+                "round_start" | "round_restart" | "round_adopt" => {
+                    self.open.insert(key, (ev.node, t + self.bound_ns));
+                }
+                "round_done" | "round_abandon" => {
+                    self.open.remove(&key);
+                }
+                "txn_done"
+                    if self
+                        .liveness_start_ns
+                        .map(|l| t >= l + self.settle_ns)
+                        .unwrap_or(false) =>
+                {
+                    self.done_after_heal += 1;
+                }
+                _ => {}
+            }
+        } else if ev.is("node", "crash") {
+            self.open.retain(|_, (n, _)| *n != ev.node);
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
+        if let Some(((r, p), (node, deadline))) = self.open.iter().find(|(_, (_, d))| *d < end.t_ns)
+        {
+            return Err(format!(
+                "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
+                ms(*deadline)
+            ));
+        }
+        let majority_live = 2 * end.live_nodes.len() > self.n;
+        if self.require_after_heal
+            && majority_live
+            && self.done_after_heal == 0
+            && end.t_ns > end.liveness_start_ns + self.settle_ns
+        {
+            return Err("no transaction completed after the faults healed".to_string());
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ liveness
+
+/// A view's node incarnations and members.
+type ViewShape = (BTreeSet<(usize, u64)>, BTreeSet<Member>);
+
+/// Eventually: once the faults heal, all live nodes form one view that holds every live
+/// job, and every live job has been given that view, before the run ends.
+#[derive(Default)]
+pub struct Liveness {
+    view_of: BTreeMap<u64, u64>,
+    views: BTreeMap<u64, ViewShape>,
+    job: BTreeMap<u64, Member>,
+    job_view: BTreeMap<Member, u64>,
+    incs: Incarnations,
+    n: usize,
+}
+
+impl Checker for Liveness {
+    fn name(&self) -> &'static str {
+        "liveness"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        self.incs.observe(ev);
+        if ev.is("world", "start") {
+            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+        } else if ev.is("ce", "install") {
+            let v = ev.u64("view").unwrap_or(0);
+            self.view_of.insert(ev.node, v);
+            self.views.entry(v).or_insert_with(|| {
+                (
+                    parse_nodes(ev.str("nodes").unwrap_or("")),
+                    parse_members(ev.str("members").unwrap_or("")),
+                )
+            });
+        } else if ev.is("ce", "quorum_lost") {
+            self.view_of.remove(&ev.node);
+        } else if ev.is("node", "crash") {
+            self.view_of.remove(&ev.node);
+            self.job.remove(&ev.node);
+        } else if ev.is("job", "register") {
+            self.job.insert(ev.node, member(ev, "member")?);
+        } else if ev.is("job", "unregister") {
+            self.job.remove(&ev.node);
+        } else if ev.is("job", "view") {
+            self.job_view
+                .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
+        } else if ev.is("job", "quorum_lost") {
+            self.job_view.remove(&member(ev, "member")?);
+        }
+        Ok(())
+    }
+
+    fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
+        let live: Vec<u64> = end.live_nodes.iter().map(|n| *n as u64).collect();
+        if 2 * live.len() <= self.n {
+            // No majority is left: no live node may still think it is in the group.
+            return match live.iter().find(|n| self.view_of.contains_key(n)) {
+                Some(n) => Err(format!(
+                    "only {} of {} nodes are live, yet n{n} ended in view {}",
+                    live.len(),
+                    self.n,
+                    self.view_of[n]
+                )),
+                None => Ok(()),
+            };
+        }
+        let mut ids = BTreeSet::new();
+        for n in &live {
+            match self.view_of.get(n) {
+                Some(v) => {
+                    ids.insert(*v);
+                }
+                None => return Err(format!("live node n{n} ended outside any view")),
+            }
+        }
+        if ids.len() > 1 {
+            return Err(format!("live nodes ended in different views {ids:?}"));
+        }
+        let Some(v) = ids.into_iter().next() else {
+            return Ok(());
+        };
+        let (nodes, members) = &self.views[&v];
+        let want_nodes: BTreeSet<(usize, u64)> = live
+            .iter()
+            .map(|n| (*n as usize, self.incs.current.get(n).copied().unwrap_or(0)))
+            .collect();
+        if *nodes != want_nodes {
+            return Err(format!(
+                "the final view {v} has nodes {nodes:?}, the live nodes are {want_nodes:?}"
+            ));
+        }
+        let jobs: BTreeSet<Member> = live
+            .iter()
+            .filter_map(|n| self.job.get(n).copied())
+            .collect();
+        if *members != jobs {
+            return Err(format!(
+                "the final view {v} has members [{}], the live jobs are [{}]",
+                super::fmt_members(members),
+                super::fmt_members(&jobs)
+            ));
+        }
+        if let Some(j) = jobs.iter().find(|j| self.job_view.get(j) != Some(&v)) {
+            return Err(format!("live job {j} was never given the final view {v}"));
+        }
+        Ok(())
+    }
+}
+
+/// Every checker of the engine, for a world of `n` nodes.
+pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
+    vec![
+        Box::new(ViewAgreement::default()),
+        Box::new(PrimaryComponent::default()),
+        Box::new(VirtualSynchrony::default()),
+        Box::new(AgreedOrder::default()),
+        Box::new(FifoPerSender::default()),
+        Box::new(NoDuplicates::default()),
+        Box::new(NoGhosts::default()),
+        Box::new(NotifiedOnce::default()),
+        Box::new(NotifyWithin::new(n, cfg)),
+        Box::new(MainThreadResponsive::default()),
+        Box::new(AckRoundProgress::new(cfg, rounds)),
+        Box::new(Liveness::default()),
+    ]
+}

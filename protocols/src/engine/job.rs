@@ -1,0 +1,539 @@
+//! The async shell of a node: the CE task that runs the [`Ce`] state machine, and one job
+//! made of a main thread and N work threads, all separate madsim tasks.
+//!
+//! The main thread owns one unbounded inbox. Everything reaches it there: CE events
+//! (membership changes, deliveries, unicasts, probes), work-thread results and exits, and
+//! its own ticks. It routes protocol messages to work threads over unbounded channels and
+//! never awaits anything but its inbox, so a CE message is always taken promptly (the CE
+//! probes this and the `main_thread_responsive` checker holds it to it). On a work-thread
+//! fault (a panic caught at the task boundary, an error, or a hang its watchdog notices)
+//! it unregisters, which makes the CE announce `Left`, and later registers again as the
+//! next job incarnation.
+
+use super::ack_round::{AckRounds, RoundAck, RoundMsg};
+use super::membership::{Ce, CeInput, CeToJob, Effect, JobToCe, Wire};
+use super::{fmt_members, CeConfig, Member, Mutants, Payload};
+use futures::FutureExt;
+use madsim::rand::Rng;
+use sim::{emit, NodeCtx, Phase, WorkFaultMode};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Mutex};
+
+/// How a node's engine and job behave.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    pub ce: CeConfig,
+    pub work_threads: u32,
+    /// Whether the coordinator job runs ACK rounds.
+    pub rounds: bool,
+    /// Pause between two transactions.
+    pub round_gap_ms: u64,
+    /// Background multicast from every job, if any.
+    pub app_interval_ms: Option<u64>,
+    /// A work thread with work and no progress for this long is hung.
+    pub watchdog_ms: u64,
+    pub job_tick_ms: u64,
+    /// Re-registration after a fault happens uniformly within this many ms.
+    pub rejoin_max_ms: u64,
+    pub mutants: Mutants,
+    /// Each node's stable storage, which survives its crashes.
+    pub disk: Disk,
+    /// The named groups; the job on node n joins `groups[n % len]`.
+    pub groups: Vec<&'static str>,
+}
+
+/// Stable storage of every node of one run: the highest view id each CE saw.
+#[derive(Clone, Debug, Default)]
+pub struct Disk(Arc<std::sync::Mutex<std::collections::BTreeMap<usize, u64>>>);
+
+impl Disk {
+    fn read(&self, node: usize) -> u64 {
+        self.0
+            .lock()
+            .expect("disk")
+            .get(&node)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn write(&self, node: usize, id: u64) {
+        self.0.lock().expect("disk").insert(node, id);
+    }
+}
+
+impl EngineConfig {
+    pub fn new(ce: CeConfig) -> Self {
+        EngineConfig {
+            ce,
+            work_threads: 2,
+            rounds: true,
+            round_gap_ms: 100,
+            app_interval_ms: None,
+            watchdog_ms: 600,
+            job_tick_ms: 50,
+            rejoin_max_ms: 1_000,
+            mutants: Mutants::default(),
+            disk: Disk::default(),
+            groups: vec!["cluster"],
+        }
+    }
+}
+
+/// The main thread's inbox.
+enum JobInput {
+    Ce(CeToJob),
+    Worker { gen: u64, idx: u32, ev: WorkerEvent },
+    Tick,
+}
+
+enum WorkerEvent {
+    Done(WorkItem),
+    Exit(&'static str),
+}
+
+/// What a work thread processes.
+#[derive(Clone, Debug)]
+enum WorkItem {
+    Round {
+        msg: RoundMsg,
+        coord: Member,
+        member: Member,
+    },
+    App,
+}
+
+/// One node: the CE loop, with the job's main thread spawned beside it.
+pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
+    let me = ctx.id;
+    let (ce_tx, mut ce_rx) = mpsc::unbounded_channel::<CeInput>();
+    let (job_tx, job_rx) = mpsc::unbounded_channel::<JobInput>();
+
+    let net_ctx = ctx.clone();
+    let net_tx = ce_tx.clone();
+    madsim::task::spawn_local(async move {
+        loop {
+            let env = net_ctx.recv().await;
+            if net_tx.send(CeInput::Net(env)).is_err() {
+                return;
+            }
+        }
+    });
+    let tick = cfg.ce.tick_ms;
+    let offset = madsim::rand::thread_rng().gen_range(0..tick);
+    let tick_tx = ce_tx.clone();
+    madsim::task::spawn_local(async move {
+        madsim::time::sleep(Duration::from_millis(offset)).await;
+        loop {
+            if tick_tx.send(CeInput::Tick).is_err() {
+                return;
+            }
+            madsim::time::sleep(Duration::from_millis(tick)).await;
+        }
+    });
+    let job_tick = cfg.job_tick_ms;
+    let jt_tx = job_tx.clone();
+    madsim::task::spawn_local(async move {
+        loop {
+            madsim::time::sleep(Duration::from_millis(job_tick)).await;
+            if jt_tx.send(JobInput::Tick).is_err() {
+                return;
+            }
+        }
+    });
+    let main = JobMain::new(ctx.clone(), cfg.clone(), ce_tx.clone(), job_tx.clone());
+    madsim::task::spawn_local(main.run(job_rx));
+
+    let mut durable = cfg.disk.read(me);
+    let mut ce = Ce::new(
+        me,
+        ctx.incarnation,
+        ctx.nodes(),
+        cfg.ce.clone(),
+        cfg.mutants,
+        durable,
+        ctx.now_ns(),
+    );
+    let mut effects = Vec::new();
+    while let Some(input) = ce_rx.recv().await {
+        ce.handle(input, ctx.now_ns(), &mut effects);
+        if ce.durable_id() != durable {
+            durable = ce.durable_id();
+            cfg.disk.write(me, durable);
+        }
+        for e in effects.drain(..) {
+            match e {
+                Effect::Send { to, wire } => ctx.send(to, wire),
+                Effect::ToJob(ev) => {
+                    let _ = job_tx.send(JobInput::Ce(ev));
+                }
+            }
+        }
+    }
+}
+
+struct Worker {
+    tx: mpsc::UnboundedSender<WorkItem>,
+    handle: madsim::task::JoinHandle<()>,
+    outstanding: u64,
+    last_progress_ns: u64,
+}
+
+/// The job's main thread.
+struct JobMain {
+    ctx: NodeCtx<Wire>,
+    cfg: Arc<EngineConfig>,
+    ce: mpsc::UnboundedSender<CeInput>,
+    inbox: mpsc::UnboundedSender<JobInput>,
+    next_job_inc: u64,
+    member: Option<Member>,
+    view: Option<(u64, BTreeSet<Member>)>,
+    rounds: Option<AckRounds>,
+    workers: Vec<Worker>,
+    gen: u64,
+    rejoin_at_ns: Option<u64>,
+    next_app_ns: u64,
+    app_n: u64,
+    /// The work threads' local store; the main thread never touches it (unless planted).
+    store: Arc<Mutex<u64>>,
+}
+
+impl JobMain {
+    fn new(
+        ctx: NodeCtx<Wire>,
+        cfg: Arc<EngineConfig>,
+        ce: mpsc::UnboundedSender<CeInput>,
+        inbox: mpsc::UnboundedSender<JobInput>,
+    ) -> Self {
+        JobMain {
+            ctx,
+            cfg,
+            ce,
+            inbox,
+            next_job_inc: 0,
+            member: None,
+            view: None,
+            rounds: None,
+            workers: Vec::new(),
+            gen: 0,
+            rejoin_at_ns: Some(0),
+            next_app_ns: 0,
+            app_n: 0,
+            store: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    fn to_ce(&self, req: JobToCe) {
+        let _ = self.ce.send(CeInput::Job(req));
+    }
+
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<JobInput>) {
+        while let Some(input) = rx.recv().await {
+            if self.cfg.mutants.main_awaits_lock {
+                // Planted bug: the main thread reads the work threads' store under their lock.
+                let store = self.store.clone();
+                let _guard = store.lock().await;
+                self.step(input);
+            } else {
+                self.step(input);
+            }
+        }
+    }
+
+    fn step(&mut self, input: JobInput) {
+        let now = self.ctx.now_ns();
+        let mut mcast: Vec<RoundMsg> = Vec::new();
+        match input {
+            JobInput::Ce(ev) => self.on_ce(ev, now, &mut mcast),
+            JobInput::Worker { gen, idx, ev } => {
+                if gen != self.gen {
+                    return;
+                }
+                match ev {
+                    WorkerEvent::Done(item) => {
+                        if let Some(w) = self.workers.get_mut(idx as usize) {
+                            w.outstanding = w.outstanding.saturating_sub(1);
+                            w.last_progress_ns = now;
+                        }
+                        if let WorkItem::Round { msg, coord, member } = item {
+                            if self.member == Some(member) {
+                                self.to_ce(JobToCe::Unicast {
+                                    from: member,
+                                    to: coord,
+                                    payload: Payload::Ack(RoundAck {
+                                        round: msg.round,
+                                        phase: msg.phase,
+                                        from: member,
+                                    }),
+                                });
+                            }
+                        }
+                    }
+                    WorkerEvent::Exit(why) => self.fault(why, now),
+                }
+            }
+            JobInput::Tick => self.on_tick(now, &mut mcast),
+        }
+        if let Some(member) = self.member {
+            for m in mcast {
+                self.to_ce(JobToCe::Multicast {
+                    member,
+                    payload: Payload::Round(m),
+                });
+            }
+        }
+    }
+
+    fn on_ce(&mut self, ev: CeToJob, now: u64, mcast: &mut Vec<RoundMsg>) {
+        let node = self.ctx.id;
+        match ev {
+            CeToJob::Probe { t_ns } => self.to_ce(JobToCe::ProbeReply { t_ns }),
+            CeToJob::Membership(c) => {
+                if self.member != Some(c.to) {
+                    return;
+                }
+                let left: Vec<String> = c
+                    .left
+                    .iter()
+                    .map(|(m, r)| format!("{m}:{}", r.name()))
+                    .collect();
+                emit!(node, "job", "view", member = %c.to, view = c.view,
+                    members = %fmt_members(&c.members), left = %left.join(","),
+                    joined = %fmt_members(&c.joined));
+                self.view = Some((c.view, c.members.clone()));
+                if let Some(r) = self.rounds.as_mut() {
+                    r.on_view(c.view, &c.members, now, mcast);
+                }
+            }
+            CeToJob::QuorumLost { to, view } => {
+                if self.member != Some(to) {
+                    return;
+                }
+                emit!(node, "job", "quorum_lost", member = %to, view = view);
+                self.view = None;
+                if let Some(r) = self.rounds.as_mut() {
+                    r.on_lost();
+                }
+            }
+            CeToJob::Deliver { to, msg } => {
+                // Recorded for whichever member the CE addressed: a delivery to a member
+                // that left is exactly what `no_ghosts` must see.
+                emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
+                    sender = %msg.sender, fifo = msg.fifo);
+                if self.member != Some(to) {
+                    return;
+                }
+                match &msg.payload {
+                    Payload::Round(rm) => {
+                        if let Some(r) = self.rounds.as_mut() {
+                            r.on_deliver(rm);
+                        }
+                        let idx = (rm.round % u64::from(self.cfg.work_threads)) as u32;
+                        self.dispatch(
+                            idx,
+                            WorkItem::Round {
+                                msg: rm.clone(),
+                                coord: msg.sender,
+                                member: to,
+                            },
+                            now,
+                        );
+                    }
+                    Payload::App { n } => {
+                        let idx = (n % u64::from(self.cfg.work_threads)) as u32;
+                        self.dispatch(idx, WorkItem::App, now);
+                    }
+                    Payload::Ack(_) => {}
+                }
+            }
+            CeToJob::Unicast {
+                to,
+                from: _,
+                payload,
+            } => {
+                if self.member != Some(to) {
+                    return;
+                }
+                if let (Payload::Ack(a), Some(r)) = (&payload, self.rounds.as_mut()) {
+                    r.on_ack(a, now, mcast);
+                }
+            }
+        }
+    }
+
+    fn dispatch(&mut self, idx: u32, item: WorkItem, now: u64) {
+        if let Some(w) = self.workers.get_mut(idx as usize) {
+            if w.outstanding == 0 {
+                w.last_progress_ns = now;
+            }
+            w.outstanding += 1;
+            let _ = w.tx.send(item);
+        }
+    }
+
+    fn on_tick(&mut self, now: u64, mcast: &mut Vec<RoundMsg>) {
+        if let Some(t) = self.rejoin_at_ns {
+            if now >= t {
+                self.register(now);
+            }
+        }
+        let watchdog_ns = self.cfg.watchdog_ms * 1_000_000;
+        let hung = self
+            .workers
+            .iter()
+            .position(|w| w.outstanding > 0 && now - w.last_progress_ns > watchdog_ns);
+        if let Some(idx) = hung {
+            emit!(self.ctx.id, "job", "hang_detected", thread = idx as u64);
+            self.fault("hang", now);
+            return;
+        }
+        if let Some(r) = self.rounds.as_mut() {
+            r.on_tick(now, mcast);
+        }
+        if let (Some(interval), Some(member), Some((_, members))) =
+            (self.cfg.app_interval_ms, self.member, &self.view)
+        {
+            if now >= self.next_app_ns
+                && members.contains(&member)
+                && self.ctx.phase() != Phase::Ended
+            {
+                self.app_n += 1;
+                self.to_ce(JobToCe::Multicast {
+                    member,
+                    payload: Payload::App { n: self.app_n },
+                });
+                let jitter = madsim::rand::thread_rng().gen_range(0..=interval / 2);
+                self.next_app_ns = now + (interval + jitter) * 1_000_000;
+            }
+        }
+    }
+
+    fn register(&mut self, now: u64) {
+        let group = self.ctx.id % self.cfg.groups.len().max(1);
+        let member = Member {
+            node: self.ctx.id,
+            inc: self.ctx.incarnation,
+            job: self.next_job_inc,
+            group: group as u32,
+        };
+        self.next_job_inc += 1;
+        self.rejoin_at_ns = None;
+        self.gen += 1;
+        self.workers = (0..self.cfg.work_threads)
+            .map(|idx| self.spawn_worker(idx, member, now))
+            .collect();
+        self.member = Some(member);
+        self.view = None;
+        self.rounds = Some(AckRounds::new(
+            member,
+            self.cfg.rounds,
+            self.cfg.round_gap_ms,
+            self.cfg.mutants.round_waits_departed,
+        ));
+        emit!(self.ctx.id, "job", "register", member = %member,
+            group = self.cfg.groups.get(group).copied().unwrap_or("cluster"));
+        self.to_ce(JobToCe::Register(member));
+    }
+
+    /// A work thread failed: unregister (the CE announces `Left`), stop every work thread,
+    /// and come back later as the next incarnation.
+    fn fault(&mut self, why: &'static str, now: u64) {
+        let Some(member) = self.member.take() else {
+            return;
+        };
+        emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
+        self.to_ce(JobToCe::Unregister(member));
+        for w in self.workers.drain(..) {
+            w.handle.abort();
+        }
+        self.gen += 1;
+        self.view = None;
+        if let Some(r) = self.rounds.as_mut() {
+            r.on_lost();
+        }
+        self.rounds = None;
+        let delay_ms = madsim::rand::thread_rng().gen_range(100..=self.cfg.rejoin_max_ms.max(100));
+        self.rejoin_at_ns = Some(now + delay_ms * 1_000_000);
+    }
+
+    fn spawn_worker(&self, idx: u32, member: Member, now: u64) -> Worker {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let main = self.inbox.clone();
+        let gen = self.gen;
+        let fut = work_thread(
+            self.ctx.clone(),
+            member,
+            idx,
+            self.cfg.work_threads,
+            rx,
+            main.clone(),
+            gen,
+            self.store.clone(),
+        );
+        let handle = madsim::task::spawn_local(async move {
+            let why = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(Ok(())) => return,
+                Ok(Err(e)) => e,
+                Err(_) => "panic",
+            };
+            let _ = main.send(JobInput::Worker {
+                gen,
+                idx,
+                ev: WorkerEvent::Exit(why),
+            });
+        });
+        Worker {
+            tx,
+            handle,
+            outstanding: 0,
+            last_progress_ns: now,
+        }
+    }
+}
+
+/// A work thread: local processing only, misbehaving as the fault hook says.
+#[allow(clippy::too_many_arguments)]
+async fn work_thread(
+    ctx: NodeCtx<Wire>,
+    member: Member,
+    idx: u32,
+    count: u32,
+    mut rx: mpsc::UnboundedReceiver<WorkItem>,
+    main: mpsc::UnboundedSender<JobInput>,
+    gen: u64,
+    store: Arc<Mutex<u64>>,
+) -> Result<(), &'static str> {
+    let mut slow_until_ns = 0u64;
+    let mut slow_delay_ms = 0u64;
+    while let Some(item) = rx.recv().await {
+        let mut guard = store.lock().await;
+        if let Some(f) = ctx.hook().take_for(idx, count) {
+            emit!(ctx.id, "job", "work_fault", member = %member, thread = u64::from(idx),
+                mode = f.mode.name());
+            match f.mode {
+                WorkFaultMode::Panic => panic!("{}", sim::INJECTED_PANIC),
+                WorkFaultMode::Error => return Err("error"),
+                WorkFaultMode::Hang => futures::future::pending::<()>().await,
+                WorkFaultMode::Slow {
+                    delay_ms,
+                    duration_ms,
+                } => {
+                    slow_delay_ms = delay_ms;
+                    slow_until_ns = ctx.now_ns() + duration_ms * 1_000_000;
+                }
+            }
+        }
+        if ctx.now_ns() < slow_until_ns {
+            madsim::time::sleep(Duration::from_millis(slow_delay_ms)).await;
+        }
+        *guard += 1;
+        drop(guard);
+        let _ = main.send(JobInput::Worker {
+            gen,
+            idx,
+            ev: WorkerEvent::Done(item),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! Reliable FIFO channels between CEs over the lossy, duplicating, reordering network.
+//!
+//! Each directed pair of node incarnations is one link: the sender numbers its messages
+//! within an epoch and retransmits with exponential backoff until cumulatively ACKed; the
+//! receiver delivers in order, buffers what arrives early and drops duplicates. An epoch
+//! (the sender's incarnation in the high bits, a reset counter in the low bits) restarts the
+//! numbering when the sender gives up on a peer, so neither side ever waits for a message
+//! the other has forgotten.
+
+use std::collections::BTreeMap;
+
+/// First retransmission timeout; doubles up to [`MAX_RTO_NS`]. ACKs ride on heartbeats or
+/// wait at most [`ACK_DELAY_NS`] plus a tick, so the first timeout allows for that.
+const INITIAL_RTO_NS: u64 = 150_000_000;
+/// How long a receiver may hold a cumulative ACK back, hoping to piggyback it.
+pub const ACK_DELAY_NS: u64 = 50_000_000;
+const MAX_RTO_NS: u64 = 400_000_000;
+/// How many unACKed messages a link resends per tick.
+const RESEND_PER_TICK: usize = 32;
+/// Messages further ahead than this are dropped (the sender will resend them).
+const MAX_EARLY: u64 = 4_096;
+
+struct Unacked<T> {
+    msg: T,
+    sent_ns: u64,
+    rto_ns: u64,
+}
+
+/// The sending half of a link.
+pub struct LinkOut<T> {
+    pub epoch: u64,
+    next: u64,
+    unacked: BTreeMap<u64, Unacked<T>>,
+}
+
+impl<T: Clone> LinkOut<T> {
+    pub fn new(my_inc: u64) -> Self {
+        LinkOut {
+            epoch: my_inc << 32,
+            next: 1,
+            unacked: BTreeMap::new(),
+        }
+    }
+
+    /// Numbers `msg` and keeps it for retransmission; returns (epoch, seq) to send it with.
+    pub fn push(&mut self, msg: T, now_ns: u64) -> (u64, u64) {
+        let seq = self.next;
+        self.next += 1;
+        self.unacked.insert(
+            seq,
+            Unacked {
+                msg,
+                sent_ns: now_ns,
+                rto_ns: INITIAL_RTO_NS,
+            },
+        );
+        (self.epoch, seq)
+    }
+
+    /// A cumulative ACK from the receiver.
+    pub fn ack(&mut self, epoch: u64, upto: u64) {
+        if epoch == self.epoch {
+            self.unacked = self.unacked.split_off(&(upto + 1));
+        }
+    }
+
+    /// The messages whose timeout expired, to send again as (epoch, seq, msg).
+    pub fn due(&mut self, now_ns: u64, out: &mut Vec<(u64, u64, T)>) {
+        for (seq, u) in self.unacked.iter_mut() {
+            if out.len() >= RESEND_PER_TICK {
+                break;
+            }
+            if now_ns >= u.sent_ns + u.rto_ns {
+                u.sent_ns = now_ns;
+                u.rto_ns = (u.rto_ns * 2).min(MAX_RTO_NS);
+                out.push((self.epoch, *seq, u.msg.clone()));
+            }
+        }
+    }
+
+    /// Forgets every unACKed message and starts a new epoch.
+    pub fn reset(&mut self) {
+        self.epoch += 1;
+        self.next = 1;
+        self.unacked.clear();
+    }
+
+    pub fn pending(&self) -> usize {
+        self.unacked.len()
+    }
+}
+
+/// The receiving half of a link.
+pub struct LinkIn<T> {
+    epoch: u64,
+    expected: u64,
+    early: BTreeMap<u64, T>,
+}
+
+impl<T> Default for LinkIn<T> {
+    fn default() -> Self {
+        LinkIn {
+            epoch: 0,
+            expected: 1,
+            early: BTreeMap::new(),
+        }
+    }
+}
+
+impl<T> LinkIn<T> {
+    /// Takes one arriving message; appends what is now deliverable in order to `out` and
+    /// returns the cumulative ACK to send back (epoch, upto), or `None` for a stale epoch.
+    pub fn receive(
+        &mut self,
+        epoch: u64,
+        seq: u64,
+        msg: T,
+        out: &mut Vec<T>,
+    ) -> Option<(u64, u64)> {
+        if epoch < self.epoch {
+            return None;
+        }
+        if epoch > self.epoch {
+            self.epoch = epoch;
+            self.expected = 1;
+            self.early.clear();
+        }
+        if seq == self.expected {
+            out.push(msg);
+            self.expected += 1;
+            while let Some(m) = self.early.remove(&self.expected) {
+                out.push(m);
+                self.expected += 1;
+            }
+        } else if seq > self.expected && seq - self.expected < MAX_EARLY {
+            self.early.insert(seq, msg);
+        }
+        Some((self.epoch, self.expected - 1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivers_in_order_once_and_acks_cumulatively() {
+        let mut out_link = LinkOut::new(0);
+        let mut in_link = LinkIn::default();
+        let a = out_link.push("a", 0);
+        let b = out_link.push("b", 0);
+        let c = out_link.push("c", 0);
+        let mut got = vec![];
+        assert_eq!(in_link.receive(c.0, c.1, "c", &mut got), Some((0, 0)));
+        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Some((0, 1)));
+        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Some((0, 1)));
+        assert_eq!(in_link.receive(b.0, b.1, "b", &mut got), Some((0, 3)));
+        assert_eq!(got, vec!["a", "b", "c"]);
+        out_link.ack(0, 3);
+        assert_eq!(out_link.pending(), 0);
+    }
+
+    #[test]
+    fn a_new_epoch_restarts_numbering() {
+        let mut out_link = LinkOut::new(1);
+        let mut in_link = LinkIn::default();
+        let mut got = vec![];
+        let (e, s) = out_link.push(1, 0);
+        in_link.receive(e, s, 1, &mut got);
+        out_link.push(2, 0);
+        out_link.reset();
+        let (e2, s2) = out_link.push(3, 0);
+        assert_eq!(s2, 1);
+        in_link.receive(e2, s2, 3, &mut got);
+        assert_eq!(got, vec![1, 3]);
+        // A late copy from the old epoch is ignored.
+        assert_eq!(in_link.receive(e, 2, 2, &mut got), None);
+    }
+
+    #[test]
+    fn retransmits_with_backoff() {
+        let mut l = LinkOut::new(0);
+        l.push("x", 0);
+        let mut due = vec![];
+        l.due(INITIAL_RTO_NS - 1, &mut due);
+        assert!(due.is_empty());
+        l.due(INITIAL_RTO_NS, &mut due);
+        assert_eq!(due.len(), 1);
+        due.clear();
+        l.due(2 * INITIAL_RTO_NS, &mut due);
+        assert!(due.is_empty(), "the timeout doubled");
+    }
+}

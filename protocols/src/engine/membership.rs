@@ -1,0 +1,1407 @@
+//! The cluster engine of one node as a plain state machine: heartbeat failure detection,
+//! views agreed by a coordinator-driven flush, the primary component, and group multicast
+//! in agreed total order. Inputs are network envelopes, ticks and requests of local jobs;
+//! effects (messages to send, events for jobs) are returned as data.
+//!
+//! **Views.** The coordinator is the lowest node that is alive and sees a strict majority
+//! (as its own heartbeats say). When the nodes it hears, the jobs they host, or their view
+//! state differ from its view, it proposes view `id` (above every id it has seen) to the
+//! nodes it wants. A node accepts only a proposal whose id is above every id it promised
+//! before, from the node it considers coordinator too; accepting freezes its current view
+//! (no more sequencing, no more delivery) and answers with a flush report: its old view and
+//! every message of it that it holds beyond the stable point. With a report from every
+//! proposed node, the coordinator installs: for each old view it fixes the last sequence
+//! number (the highest anyone received; links are FIFO, so nothing is missing below it) and
+//! ships the messages a survivor might lack, and it names each departure with its reason.
+//! A node delivers its old view's final messages, then installs. So members that install
+//! `v` and `v+1` together delivered the same messages in `v` (virtual synchrony), and two
+//! majorities always share a node that promised only one of two proposals with one id.
+//!
+//! **Primary component.** A view needs a strict majority of the configured nodes. A node
+//! that hears no majority, or hears of a view above its promise (it was left out), drops
+//! its view: its jobs are told `QuorumLost` and receive nothing until a coordinator merges
+//! it back in, which happens as soon as it is heard again with a majority.
+//!
+//! **Order.** Members submit multicasts to the coordinator of their view, the sequencer,
+//! over FIFO links; it numbers them and sends them to every node of the view. Delivery is
+//! *safe*: every node reports how far it received, and the sequencer announces the point
+//! every node of the view has reached; only messages up to it are delivered (in sequence
+//! order), so a node cut off with a minority of the old view never delivers what the rest
+//! will not have. Per-sender FIFO numbers drop duplicates within a view. Messages a
+//! sender's node has not delivered when its view changes are submitted again in the new
+//! view, except those some node of the new view already delivered (the install carries
+//! each sender's delivered high-water mark), so nothing is ever delivered twice.
+
+use super::link::{LinkIn, LinkOut, ACK_DELAY_NS};
+use super::{fmt_members, fmt_nodes, CeConfig, Member, Mutants, Payload, Reason};
+use sim::{emit, Envelope};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+
+/// How long the coordinator waits for flush reports, as a multiple of the failure timeout:
+/// a node whose heartbeats arrive in time must not be dropped for a slow round trip.
+const PROPOSAL_TIMEOUT_FACTOR: u64 = 2;
+/// How long a node that failed to report stays out of proposals, in failure timeouts.
+const EXCLUSION_FACTOR: u64 = 4;
+/// Pause after a rejected proposal before the next.
+const RETRY_NS: u64 = 50_000_000;
+/// How often the CE probes its job's main thread, and how late an answer may be.
+const PROBE_INTERVAL_NS: u64 = 100_000_000;
+pub const PROBE_LATE_NS: u64 = 300_000_000;
+/// How many messages wait for a peer whose incarnation is not known yet.
+const MAX_UNSENT: usize = 1_024;
+
+/// A message sequenced in a view.
+#[derive(Clone, Debug)]
+pub struct Ordered {
+    pub view: u64,
+    /// The view-wide sequence number (the sequencer's total order).
+    pub seq: u64,
+    /// The sequence number within the sender's group, which is what its members see.
+    pub gseq: u64,
+    pub sender: Member,
+    pub fifo: u64,
+    pub payload: Payload,
+}
+
+/// A node's answer to a proposal: what it holds of its old view.
+#[derive(Clone, Debug)]
+pub struct FlushReport {
+    pub id: u64,
+    pub old_view: Option<u64>,
+    pub old_members: Vec<Member>,
+    pub delivered: u64,
+    pub received: u64,
+    pub msgs: Vec<Ordered>,
+    /// Per sender, the highest number this node ever delivered.
+    pub hwm: Vec<(Member, u64)>,
+}
+
+/// The agreed end of one old view: deliver up to `last`, using `msgs` for what is missing.
+#[derive(Clone, Debug)]
+pub struct Final {
+    pub old_view: u64,
+    pub last: u64,
+    pub msgs: Vec<Ordered>,
+}
+
+/// The membership-change message every node of a new view gets.
+#[derive(Clone, Debug)]
+pub struct Install {
+    pub id: u64,
+    pub nodes: Vec<(usize, u64)>,
+    pub members: Vec<Member>,
+    pub departures: Vec<(Member, Reason)>,
+    pub finals: Vec<Final>,
+    /// Per sender, the highest number some node of the view delivered.
+    pub hwm: Vec<(Member, u64)>,
+}
+
+/// Messages between CEs that travel over reliable links.
+#[derive(Clone, Debug)]
+pub enum CeMsg {
+    Propose {
+        id: u64,
+        nodes: Vec<(usize, u64)>,
+        /// The members the view will hold (informational for participants).
+        members: Vec<Member>,
+    },
+    Reject {
+        id: u64,
+        promised: u64,
+    },
+    Report(Arc<FlushReport>),
+    Install(Arc<Install>),
+    Submit {
+        view: u64,
+        member: Member,
+        fifo: u64,
+        payload: Payload,
+    },
+    Ordered(Arc<Ordered>),
+    /// A member received the view's messages up to `upto` (to the sequencer).
+    Received {
+        view: u64,
+        upto: u64,
+    },
+    /// Every node of the view received up to `upto`: deliver (from the sequencer).
+    Stable {
+        view: u64,
+        upto: u64,
+    },
+    Unicast {
+        view: u64,
+        from: Member,
+        to: Member,
+        payload: Payload,
+    },
+}
+
+/// A node's periodic liveness and state announcement (unreliable).
+#[derive(Clone, Debug)]
+pub struct Heartbeat {
+    pub hb: u64,
+    pub view: Option<u64>,
+    /// The coordinator of that view.
+    pub view_coord: usize,
+    /// Promised a proposal above its installed view.
+    pub frozen: bool,
+    /// The highest view or proposal id it has seen.
+    pub max_id: u64,
+    pub sees_majority: bool,
+    pub jobs: Vec<Member>,
+    /// How far it delivered in its view (for the sequencer's stability point).
+    pub delivered: u64,
+    /// The sequencer's stability point (every node of the view received up to here).
+    pub stable: u64,
+    /// Cumulative link ACKs riding along: (to node, its incarnation, epoch, upto).
+    pub acks: Vec<(usize, u64, u64, u64)>,
+}
+
+/// What goes over the simulated network.
+#[derive(Clone, Debug)]
+pub enum Wire {
+    Heartbeat {
+        inc: u64,
+        hb: Arc<Heartbeat>,
+    },
+    Data {
+        from_inc: u64,
+        to_inc: u64,
+        epoch: u64,
+        seq: u64,
+        msg: CeMsg,
+    },
+    Ack {
+        from_inc: u64,
+        to_inc: u64,
+        epoch: u64,
+        upto: u64,
+    },
+}
+
+/// Requests from local jobs.
+#[derive(Clone, Debug)]
+pub enum JobToCe {
+    Register(Member),
+    Unregister(Member),
+    Multicast {
+        member: Member,
+        payload: Payload,
+    },
+    Unicast {
+        from: Member,
+        to: Member,
+        payload: Payload,
+    },
+    ProbeReply {
+        t_ns: u64,
+    },
+}
+
+/// Everything the CE handles.
+#[derive(Debug)]
+pub enum CeInput {
+    Net(Envelope<Wire>),
+    Tick,
+    Job(JobToCe),
+}
+
+/// A membership change as a job receives it.
+#[derive(Clone, Debug)]
+pub struct Change {
+    pub to: Member,
+    pub view: u64,
+    pub members: BTreeSet<Member>,
+    pub left: Vec<(Member, Reason)>,
+    pub joined: Vec<Member>,
+}
+
+/// Events for the local jobs, in the order the CE produced them.
+#[derive(Clone, Debug)]
+pub enum CeToJob {
+    Membership(Change),
+    QuorumLost {
+        to: Member,
+        view: u64,
+    },
+    Deliver {
+        to: Member,
+        msg: Arc<Ordered>,
+    },
+    Unicast {
+        to: Member,
+        from: Member,
+        payload: Payload,
+    },
+    Probe {
+        t_ns: u64,
+    },
+}
+
+/// An effect for the shell to perform.
+#[derive(Debug)]
+pub enum Effect {
+    Send { to: usize, wire: Wire },
+    ToJob(CeToJob),
+}
+
+#[derive(Clone, Debug)]
+struct View {
+    id: u64,
+    nodes: Vec<(usize, u64)>,
+    members: BTreeSet<Member>,
+    coord: usize,
+}
+
+struct Peer {
+    inc: Option<u64>,
+    last_heard_ns: u64,
+    hb: Option<Arc<Heartbeat>>,
+    /// Since when its heartbeats disagree with our view (coordinator's merge trigger).
+    mismatch_since: Option<u64>,
+    out: LinkOut<CeMsg>,
+    inn: LinkIn<CeMsg>,
+    /// Whether `hb` was received since the node was last suspected: a stale heartbeat
+    /// lists jobs that may have left long ago.
+    hb_fresh: bool,
+    /// Messages for it sent before we knew its incarnation.
+    unsent: Vec<CeMsg>,
+    /// A cumulative ACK not sent yet: (epoch, upto, due since).
+    ack_due: Option<(u64, u64, u64)>,
+    suspected: bool,
+}
+
+struct Proposal {
+    id: u64,
+    nodes: Vec<(usize, u64)>,
+    members: BTreeSet<Member>,
+    started_ns: u64,
+    reports: BTreeMap<usize, Arc<FlushReport>>,
+}
+
+/// The cluster engine of one node.
+pub struct Ce {
+    cfg: CeConfig,
+    mutants: Mutants,
+    me: usize,
+    inc: u64,
+    n: usize,
+    peers: Vec<Peer>,
+    registered: BTreeSet<Member>,
+    /// Local members that receive deliveries (the registered ones, unless a planted bug
+    /// keeps the unregistered too).
+    routes: BTreeSet<Member>,
+    hb_no: u64,
+    next_hb_ns: u64,
+    sees_majority: bool,
+    view: Option<View>,
+    promised: u64,
+    /// Who the promise was made to.
+    promised_coord: usize,
+    max_id: u64,
+    booted_ns: u64,
+    retry_ns: u64,
+    // Ordering state of the current view.
+    received: BTreeMap<u64, Arc<Ordered>>,
+    recv_upto: u64,
+    delivered: u64,
+    stable: u64,
+    /// The sequencer's record of how far each node of the view received.
+    acked_upto: BTreeMap<usize, u64>,
+    next_seq: u64,
+    next_gseq: BTreeMap<u32, u64>,
+    last_fifo: BTreeMap<Member, u64>,
+    /// Per sender, the highest number delivered here, in any view.
+    hwm: BTreeMap<Member, u64>,
+    // Own multicasts not yet delivered back.
+    next_fifo: BTreeMap<Member, u64>,
+    pending: BTreeMap<Member, BTreeMap<u64, Payload>>,
+    // Coordinator state.
+    proposal: Option<Proposal>,
+    next_propose_ns: u64,
+    excluded_until: BTreeMap<usize, u64>,
+    installed_ns: u64,
+    /// What each local job was last told its view is.
+    job_view: BTreeMap<Member, BTreeSet<Member>>,
+    probe: Option<(u64, bool)>,
+    next_probe_ns: u64,
+    local: VecDeque<CeMsg>,
+    /// A peer's incarnation was just learnt: send what waited for it.
+    flush_unsent: bool,
+    now: u64,
+}
+
+impl Ce {
+    /// `durable_id` is the highest view or proposal id this node ever saw, from its stable
+    /// storage: view ids only grow, even across restarts of every node.
+    pub fn new(
+        me: usize,
+        inc: u64,
+        n: usize,
+        cfg: CeConfig,
+        mutants: Mutants,
+        durable_id: u64,
+        now: u64,
+    ) -> Self {
+        emit!(
+            me,
+            "ce",
+            "boot",
+            incarnation = inc,
+            heartbeat_interval_ms = cfg.heartbeat_interval_ms,
+            failure_timeout_ms = cfg.failure_timeout_ms
+        );
+        Ce {
+            peers: (0..n)
+                .map(|_| Peer {
+                    inc: None,
+                    last_heard_ns: 0,
+                    hb: None,
+                    mismatch_since: None,
+                    out: LinkOut::new(inc),
+                    inn: LinkIn::default(),
+                    ack_due: None,
+                    unsent: Vec::new(),
+                    hb_fresh: false,
+                    suspected: true,
+                })
+                .collect(),
+            cfg,
+            mutants,
+            me,
+            inc,
+            n,
+            registered: BTreeSet::new(),
+            routes: BTreeSet::new(),
+            hb_no: 0,
+            next_hb_ns: 0,
+            sees_majority: false,
+            view: None,
+            promised: durable_id,
+            promised_coord: usize::MAX,
+            max_id: durable_id,
+            booted_ns: now,
+            retry_ns: RETRY_NS,
+            received: BTreeMap::new(),
+            recv_upto: 0,
+            delivered: 0,
+            stable: 0,
+            acked_upto: BTreeMap::new(),
+            next_seq: 0,
+            next_gseq: BTreeMap::new(),
+            last_fifo: BTreeMap::new(),
+            hwm: BTreeMap::new(),
+            next_fifo: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            proposal: None,
+            next_propose_ns: 0,
+            excluded_until: BTreeMap::new(),
+            installed_ns: 0,
+            job_view: BTreeMap::new(),
+            probe: None,
+            next_probe_ns: 0,
+            local: VecDeque::new(),
+            flush_unsent: false,
+            now: 0,
+        }
+    }
+
+    fn timeout_ns(&self) -> u64 {
+        self.cfg.failure_timeout_ms * 1_000_000
+    }
+
+    fn frozen(&self) -> bool {
+        matches!(&self.view, Some(v) if self.promised > v.id)
+    }
+
+    /// What must survive a crash: the highest id seen or promised. The shell writes it to
+    /// stable storage before it sends the effects of an input.
+    pub fn durable_id(&self) -> u64 {
+        self.max_id.max(self.promised)
+    }
+
+    pub fn view_id(&self) -> Option<u64> {
+        self.view.as_ref().map(|v| v.id)
+    }
+
+    /// One input; effects are appended to `out`.
+    pub fn handle(&mut self, input: CeInput, now: u64, out: &mut Vec<Effect>) {
+        self.now = now;
+        match input {
+            CeInput::Net(env) => self.on_wire(env.from, env.msg, out),
+            CeInput::Tick => self.on_tick(out),
+            CeInput::Job(req) => self.on_job(req, out),
+        }
+        while let Some(msg) = self.local.pop_front() {
+            self.on_msg(self.me, msg, out);
+        }
+    }
+
+    // ---------------------------------------------------------------- network
+
+    fn send(&mut self, to: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+        if to == self.me {
+            self.local.push_back(msg);
+            return;
+        }
+        let Some(to_inc) = self.peers[to].inc else {
+            // Not heard from yet (it just booted, or we did): hold the message until its
+            // first message tells us which incarnation to address.
+            if self.peers[to].unsent.len() < MAX_UNSENT {
+                self.peers[to].unsent.push(msg);
+            }
+            return;
+        };
+        let (epoch, seq) = self.peers[to].out.push(msg.clone(), self.now);
+        out.push(Effect::Send {
+            to,
+            wire: Wire::Data {
+                from_inc: self.inc,
+                to_inc,
+                epoch,
+                seq,
+                msg,
+            },
+        });
+    }
+
+    /// Records that `p` is alive in incarnation `inc`; false if the message is stale.
+    fn heard(&mut self, p: usize, inc: u64) -> bool {
+        match self.peers[p].inc {
+            Some(known) if inc < known => return false,
+            Some(known) if inc > known => {
+                // A new incarnation is a new node: nothing it failed to do counts against it.
+                self.excluded_until.remove(&p);
+                let peer = &mut self.peers[p];
+                peer.out = LinkOut::new(self.inc);
+                peer.inn = LinkIn::default();
+                peer.ack_due = None;
+                peer.hb = None;
+                peer.inc = Some(inc);
+            }
+            None => {
+                self.peers[p].inc = Some(inc);
+                self.flush_unsent = true;
+            }
+            _ => {}
+        }
+        self.peers[p].last_heard_ns = self.now;
+        true
+    }
+
+    fn on_wire(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+        self.on_wire_inner(from, wire, out);
+        if std::mem::take(&mut self.flush_unsent) {
+            let held = std::mem::take(&mut self.peers[from].unsent);
+            for msg in held {
+                self.send(from, msg, out);
+            }
+        }
+    }
+
+    fn on_wire_inner(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+        match wire {
+            Wire::Heartbeat { inc, hb } => {
+                if !self.heard(from, inc) {
+                    return;
+                }
+                for (to, to_inc, epoch, upto) in &hb.acks {
+                    if *to == self.me && *to_inc == self.inc {
+                        self.peers[from].out.ack(*epoch, *upto);
+                    }
+                }
+                let newer = self.peers[from]
+                    .hb
+                    .as_ref()
+                    .map(|h| hb.hb > h.hb)
+                    .unwrap_or(true);
+                if newer {
+                    self.on_heartbeat(from, hb, out);
+                }
+            }
+            Wire::Data {
+                from_inc,
+                to_inc,
+                epoch,
+                seq,
+                msg,
+            } => {
+                if to_inc != self.inc || !self.heard(from, from_inc) {
+                    return;
+                }
+                let mut msgs = Vec::new();
+                if let Some((e, upto)) = self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
+                    if msgs.is_empty() {
+                        // A retransmission or a gap: the sender is waiting, answer now.
+                        self.peers[from].ack_due = None;
+                        out.push(Effect::Send {
+                            to: from,
+                            wire: Wire::Ack {
+                                from_inc: self.inc,
+                                to_inc: from_inc,
+                                epoch: e,
+                                upto,
+                            },
+                        });
+                    } else {
+                        // Hold the ACK back to piggyback it on a heartbeat.
+                        let since = self.peers[from].ack_due.map(|a| a.2).unwrap_or(self.now);
+                        self.peers[from].ack_due = Some((e, upto, since));
+                    }
+                }
+                for m in msgs {
+                    self.on_msg(from, m, out);
+                }
+            }
+            Wire::Ack {
+                from_inc,
+                to_inc,
+                epoch,
+                upto,
+            } => {
+                if to_inc == self.inc && self.heard(from, from_inc) {
+                    self.peers[from].out.ack(epoch, upto);
+                }
+            }
+        }
+    }
+
+    fn on_heartbeat(&mut self, from: usize, hb: Arc<Heartbeat>, out: &mut Vec<Effect>) {
+        self.max_id = self.max_id.max(hb.max_id);
+        if let (Some(v), Some(mine)) = (hb.view, self.view_id()) {
+            // A primary view above ours that is not the one we promised to was installed
+            // without us: we are out.
+            if v > mine && !(v == self.promised && hb.view_coord == self.promised_coord) {
+                self.lose_view("excluded", out);
+            }
+        }
+        let my_view = self.view_id();
+        let peer = &mut self.peers[from];
+        let agrees = hb.view == my_view && !hb.frozen;
+        if agrees {
+            peer.mismatch_since = None;
+        } else if peer.mismatch_since.is_none() {
+            peer.mismatch_since = Some(self.now);
+        }
+        peer.hb = Some(hb);
+        peer.hb_fresh = true;
+    }
+
+    // ---------------------------------------------------------------- jobs
+
+    fn on_job(&mut self, req: JobToCe, out: &mut Vec<Effect>) {
+        match req {
+            JobToCe::Register(m) => {
+                self.registered.insert(m);
+                self.routes.insert(m);
+                self.send_heartbeats(out);
+            }
+            JobToCe::Unregister(m) => {
+                self.registered.remove(&m);
+                if !self.mutants.deliver_to_left {
+                    self.routes.remove(&m);
+                }
+                self.pending.remove(&m);
+                self.job_view.remove(&m);
+                self.send_heartbeats(out);
+            }
+            JobToCe::Multicast { member, payload } => {
+                if !self.registered.contains(&member) {
+                    return;
+                }
+                let fifo = self.next_fifo.entry(member).or_insert(0);
+                *fifo += 1;
+                let fifo = *fifo;
+                self.pending
+                    .entry(member)
+                    .or_default()
+                    .insert(fifo, payload.clone());
+                if let Some(v) = &self.view {
+                    if v.members.contains(&member) {
+                        let (view, coord) = (v.id, v.coord);
+                        self.send(
+                            coord,
+                            CeMsg::Submit {
+                                view,
+                                member,
+                                fifo,
+                                payload,
+                            },
+                            out,
+                        );
+                    }
+                }
+            }
+            JobToCe::Unicast { from, to, payload } => {
+                if let Some(view) = self.view_id() {
+                    self.send(
+                        to.node,
+                        CeMsg::Unicast {
+                            view,
+                            from,
+                            to,
+                            payload,
+                        },
+                        out,
+                    );
+                }
+            }
+            JobToCe::ProbeReply { t_ns } => {
+                if matches!(self.probe, Some((t, _)) if t == t_ns) {
+                    self.probe = None;
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- protocol
+
+    fn on_msg(&mut self, from: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+        match msg {
+            CeMsg::Propose { id, nodes, .. } => self.on_propose(from, id, nodes, out),
+            CeMsg::Reject { id, promised } => {
+                self.max_id = self.max_id.max(promised);
+                if self.proposal.as_ref().map(|p| p.id) == Some(id) {
+                    emit!(
+                        self.me,
+                        "ce",
+                        "proposal_rejected",
+                        id = id,
+                        by = from as u64,
+                        promised = promised
+                    );
+                    self.proposal = None;
+                    self.next_propose_ns = self.now + self.retry_ns;
+                    self.retry_ns = (2 * self.retry_ns).min(1_000_000_000);
+                }
+            }
+            CeMsg::Report(r) => {
+                let complete = match self.proposal.as_mut() {
+                    Some(p) if p.id == r.id && p.nodes.iter().any(|(n, _)| *n == from) => {
+                        p.reports.insert(from, r);
+                        p.reports.len() == p.nodes.len()
+                    }
+                    _ => false,
+                };
+                if complete {
+                    self.finish_proposal(out);
+                }
+            }
+            CeMsg::Install(inst) => self.on_install(inst, out),
+            CeMsg::Submit {
+                view,
+                member,
+                fifo,
+                payload,
+            } => {
+                let frozen = self.frozen();
+                let Some(v) = &self.view else { return };
+                let ok = v.id == view
+                    && !frozen
+                    && v.coord == self.me
+                    && v.members.contains(&member)
+                    && member.node == from
+                    && fifo > self.last_fifo.get(&member).copied().unwrap_or(0);
+                if !ok {
+                    return;
+                }
+                self.last_fifo.insert(member, fifo);
+                self.next_seq += 1;
+                let gseq = self.next_gseq.entry(member.group).or_insert(0);
+                *gseq += 1;
+                let gseq = *gseq;
+                let o = Arc::new(Ordered {
+                    view,
+                    seq: self.next_seq,
+                    gseq,
+                    sender: member,
+                    fifo,
+                    payload,
+                });
+                let targets: Vec<usize> = v
+                    .nodes
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| *n != self.me)
+                    .collect();
+                for t in targets {
+                    self.send(t, CeMsg::Ordered(o.clone()), out);
+                }
+                self.on_ordered(self.me, o, out);
+            }
+            CeMsg::Ordered(o) => self.on_ordered(from, o, out),
+            CeMsg::Received { view, upto } => {
+                let frozen = self.frozen();
+                let Some(v) = &self.view else { return };
+                if v.id == view && v.coord == self.me && !frozen {
+                    let e = self.acked_upto.entry(from).or_insert(0);
+                    *e = (*e).max(upto);
+                    self.advance_stable(out);
+                }
+            }
+            CeMsg::Stable { view, upto } => {
+                let Some(v) = &self.view else { return };
+                if v.id == view && v.coord == from {
+                    self.stable = self.stable.max(upto);
+                    self.deliver_stable(out);
+                }
+            }
+            CeMsg::Unicast {
+                view,
+                from: sender,
+                to,
+                payload,
+            } => {
+                let Some(v) = &self.view else { return };
+                if v.id == view
+                    && self.routes.contains(&to)
+                    && v.members.contains(&sender)
+                    && (v.members.contains(&to) || self.mutants.deliver_to_left)
+                {
+                    out.push(Effect::ToJob(CeToJob::Unicast {
+                        to,
+                        from: sender,
+                        payload,
+                    }));
+                }
+            }
+        }
+    }
+
+    fn on_ordered(&mut self, from: usize, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+        let frozen = self.frozen();
+        let Some(v) = &self.view else { return };
+        if o.view != v.id || frozen || from != v.coord || o.seq != self.recv_upto + 1 {
+            return;
+        }
+        let (view, coord) = (v.id, v.coord);
+        self.recv_upto = o.seq;
+        self.received.insert(o.seq, o);
+        if coord == self.me {
+            self.advance_stable(out);
+        } else {
+            let upto = self.recv_upto;
+            self.send(coord, CeMsg::Received { view, upto }, out);
+        }
+    }
+
+    /// The sequencer: the view's messages every node received are stable; announce them.
+    fn advance_stable(&mut self, out: &mut Vec<Effect>) {
+        let Some(v) = &self.view else { return };
+        let stable = v
+            .nodes
+            .iter()
+            .map(|(n, _)| {
+                if *n == self.me {
+                    self.recv_upto
+                } else {
+                    self.acked_upto.get(n).copied().unwrap_or(0)
+                }
+            })
+            .min()
+            .unwrap_or(0);
+        if stable <= self.stable {
+            return;
+        }
+        self.stable = stable;
+        let view = v.id;
+        let targets: Vec<usize> = v
+            .nodes
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != self.me)
+            .collect();
+        for t in targets {
+            self.send(t, CeMsg::Stable { view, upto: stable }, out);
+        }
+        self.deliver_stable(out);
+    }
+
+    /// Safe delivery: a message is delivered once every node of the view has received it,
+    /// so a member cut off from the rest never delivers what the others will not have.
+    fn deliver_stable(&mut self, out: &mut Vec<Effect>) {
+        if self.frozen() {
+            return;
+        }
+        let upto = self.stable.min(self.recv_upto);
+        while self.delivered < upto {
+            let next = self.received[&(self.delivered + 1)].clone();
+            self.deliver(next, out);
+        }
+        // Everyone holds what is stable; what we delivered of it we no longer need.
+        let gc = self.delivered;
+        while let Some((&s, _)) = self.received.first_key_value() {
+            if s > gc {
+                break;
+            }
+            self.received.remove(&s);
+        }
+    }
+
+    /// Hands one message of the current view to the local members, in sequence order.
+    fn deliver(&mut self, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+        let Some(v) = &self.view else { return };
+        debug_assert_eq!(o.seq, self.delivered + 1);
+        self.delivered = o.seq;
+        let e = self.hwm.entry(o.sender).or_insert(0);
+        *e = (*e).max(o.fifo);
+        if o.sender.node == self.me {
+            if let Some(p) = self.pending.get_mut(&o.sender) {
+                p.remove(&o.fifo);
+            }
+        }
+        for m in self.routes.iter().filter(|m| m.group == o.sender.group) {
+            if v.members.contains(m) || self.mutants.deliver_to_left {
+                out.push(Effect::ToJob(CeToJob::Deliver {
+                    to: *m,
+                    msg: o.clone(),
+                }));
+            }
+        }
+    }
+
+    /// The coordinator to follow: the lowest live node that sees a majority.
+    fn coordinator(&self) -> Option<usize> {
+        (0..self.n).find(|&p| {
+            if p == self.me {
+                self.sees_majority
+            } else {
+                let peer = &self.peers[p];
+                !peer.suspected
+                    && peer.hb_fresh
+                    && peer.hb.as_ref().map(|h| h.sees_majority).unwrap_or(false)
+            }
+        })
+    }
+
+    fn on_propose(
+        &mut self,
+        from: usize,
+        id: u64,
+        nodes: Vec<(usize, u64)>,
+        out: &mut Vec<Effect>,
+    ) {
+        if !nodes.contains(&(self.me, self.inc)) {
+            return;
+        }
+        self.max_id = self.max_id.max(id);
+        let legit = from == self.me || self.coordinator().map(|c| c >= from).unwrap_or(true);
+        if id <= self.promised || !legit {
+            let promised = self.promised.max(self.view_id().unwrap_or(0));
+            self.send(from, CeMsg::Reject { id, promised }, out);
+            return;
+        }
+        self.promised = id;
+        self.promised_coord = from;
+        if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
+            self.proposal = None;
+        }
+        sim::report_phase(self.me, "view_change");
+        let report = FlushReport {
+            id,
+            old_view: self.view_id(),
+            old_members: self
+                .view
+                .as_ref()
+                .map(|v| v.members.iter().copied().collect())
+                .unwrap_or_default(),
+            delivered: self.delivered,
+            received: self.recv_upto,
+            msgs: self.received.values().map(|o| (**o).clone()).collect(),
+            hwm: self.hwm.iter().map(|(m, f)| (*m, *f)).collect(),
+        };
+        self.send(from, CeMsg::Report(Arc::new(report)), out);
+    }
+
+    fn reason_for(&self, m: &Member, nodes: &[(usize, u64)]) -> Reason {
+        if nodes.contains(&(m.node, m.inc)) {
+            return Reason::Left;
+        }
+        let known = if m.node == self.me {
+            Some(self.inc)
+        } else {
+            self.peers[m.node].inc
+        };
+        match known {
+            Some(i) if i > m.inc => Reason::ProcessDown,
+            _ => Reason::NodeDown,
+        }
+    }
+
+    fn finish_proposal(&mut self, out: &mut Vec<Effect>) {
+        let p = self.proposal.take().expect("proposal");
+        let mut groups: BTreeMap<u64, Vec<&FlushReport>> = BTreeMap::new();
+        let mut departed: BTreeSet<Member> = BTreeSet::new();
+        for r in p.reports.values() {
+            if let Some(w) = r.old_view {
+                groups.entry(w).or_default().push(r);
+            }
+            departed.extend(r.old_members.iter().filter(|m| !p.members.contains(m)));
+        }
+        // The highest number of each sender any node of the new view has delivered or
+        // will deliver with the finals: its sender must not submit that again.
+        let mut hwm: BTreeMap<Member, u64> = BTreeMap::new();
+        for r in p.reports.values() {
+            for (m, f) in &r.hwm {
+                let e = hwm.entry(*m).or_insert(0);
+                *e = (*e).max(*f);
+            }
+        }
+        let mut finals = Vec::new();
+        for (w, reps) in groups {
+            let last = reps.iter().map(|r| r.received).max().unwrap_or(0);
+            let from = reps.iter().map(|r| r.delivered).min().unwrap_or(0);
+            let mut msgs: BTreeMap<u64, Ordered> = BTreeMap::new();
+            for r in &reps {
+                for o in &r.msgs {
+                    if o.seq > from && o.seq <= last {
+                        msgs.entry(o.seq).or_insert_with(|| o.clone());
+                    }
+                }
+            }
+            assert!(
+                msgs.len() as u64 == last - from,
+                "flush of view {w} misses messages in ({from}, {last}]"
+            );
+            for o in msgs.values() {
+                let e = hwm.entry(o.sender).or_insert(0);
+                *e = (*e).max(o.fifo);
+            }
+            finals.push(Final {
+                old_view: w,
+                last,
+                msgs: msgs.into_values().collect(),
+            });
+        }
+        let departures: Vec<(Member, Reason)> = departed
+            .iter()
+            .map(|m| (*m, self.reason_for(m, &p.nodes)))
+            .collect();
+        let inst = Arc::new(Install {
+            id: p.id,
+            nodes: p.nodes.clone(),
+            members: p.members.iter().copied().collect(),
+            departures,
+            finals,
+            hwm: hwm.into_iter().collect(),
+        });
+        for (node, _) in &p.nodes {
+            self.send(*node, CeMsg::Install(inst.clone()), out);
+        }
+    }
+
+    fn on_install(&mut self, inst: Arc<Install>, out: &mut Vec<Effect>) {
+        if !inst.nodes.contains(&(self.me, self.inc)) || self.promised != inst.id {
+            return;
+        }
+        if self.view_id().map(|v| v >= inst.id).unwrap_or(false) {
+            return;
+        }
+        // Deliver the agreed end of the old view first.
+        if let Some(v) = self.view.clone() {
+            if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
+                let extra: BTreeMap<u64, &Ordered> = f.msgs.iter().map(|o| (o.seq, o)).collect();
+                while self.delivered < f.last {
+                    let s = self.delivered + 1;
+                    let o = match self.received.get(&s) {
+                        Some(o) => o.clone(),
+                        None => Arc::new((*extra[&s]).clone()),
+                    };
+                    self.deliver(o, out);
+                }
+            }
+        }
+        let members: BTreeSet<Member> = inst.members.iter().copied().collect();
+        let coord = inst
+            .nodes
+            .iter()
+            .map(|(n, _)| *n)
+            .min()
+            .expect("non-empty view");
+        self.view = Some(View {
+            id: inst.id,
+            nodes: inst.nodes.clone(),
+            members: members.clone(),
+            coord,
+        });
+        self.max_id = self.max_id.max(inst.id);
+        self.reset_order();
+        self.installed_ns = self.now;
+        self.retry_ns = RETRY_NS;
+        for p in &mut self.peers {
+            p.mismatch_since = None;
+        }
+        if self
+            .proposal
+            .as_ref()
+            .map(|p| p.id <= inst.id)
+            .unwrap_or(false)
+        {
+            self.proposal = None;
+        }
+        emit!(self.me, "ce", "install", view = inst.id, coord = coord as u64,
+            nodes = %fmt_nodes(&inst.nodes), members = %fmt_members(&members));
+        // Tell every local member of the new view what changed from what it last knew.
+        let reasons: BTreeMap<Member, Reason> = inst.departures.iter().copied().collect();
+        let skip_here = self.mutants.skip_notify_one
+            && coord != self.me
+            && inst.nodes.iter().map(|(n, _)| *n).max() == Some(self.me);
+        let locals: Vec<Member> = self
+            .registered
+            .iter()
+            .filter(|m| members.contains(m))
+            .copied()
+            .collect();
+        for m in locals {
+            // Each job sees its own group of the view.
+            let members: BTreeSet<Member> = members
+                .iter()
+                .filter(|x| x.group == m.group)
+                .copied()
+                .collect();
+            let prev = self.job_view.get(&m).cloned().unwrap_or_default();
+            let mut left: Vec<(Member, Reason)> = prev
+                .iter()
+                .filter(|x| !members.contains(x) && **x != m)
+                .map(|x| (*x, reasons.get(x).copied().unwrap_or(Reason::NodeDown)))
+                .collect();
+            if skip_here {
+                left.clear();
+            }
+            let joined: Vec<Member> = members
+                .iter()
+                .filter(|x| !prev.contains(x) && **x != m)
+                .copied()
+                .collect();
+            out.push(Effect::ToJob(CeToJob::Membership(Change {
+                to: m,
+                view: inst.id,
+                members: members.clone(),
+                left,
+                joined,
+            })));
+            self.job_view.insert(m, members.clone());
+        }
+        // Submit again what local members sent and did not see delivered, unless a node
+        // of the new view has delivered it already (then it belongs to the old view).
+        self.pending.retain(|m, _| members.contains(m));
+        for (m, f) in &inst.hwm {
+            if let Some(p) = self.pending.get_mut(m) {
+                p.retain(|fifo, _| fifo > f);
+            }
+        }
+        let resubmit: Vec<(Member, u64, Payload)> = self
+            .pending
+            .iter()
+            .flat_map(|(m, p)| p.iter().map(move |(f, pl)| (*m, *f, pl.clone())))
+            .collect();
+        for (member, fifo, payload) in resubmit {
+            self.send(
+                coord,
+                CeMsg::Submit {
+                    view: inst.id,
+                    member,
+                    fifo,
+                    payload,
+                },
+                out,
+            );
+        }
+    }
+
+    fn reset_order(&mut self) {
+        self.received.clear();
+        self.recv_upto = 0;
+        self.delivered = 0;
+        self.stable = 0;
+        self.acked_upto.clear();
+        self.next_seq = 0;
+        self.next_gseq.clear();
+        self.last_fifo.clear();
+    }
+
+    /// Leaves the current view: the jobs are told they are out of the primary component.
+    fn lose_view(&mut self, why: &'static str, out: &mut Vec<Effect>) {
+        let Some(v) = self.view.take() else { return };
+        emit!(self.me, "ce", "quorum_lost", view = v.id, why = why);
+        sim::report_phase(self.me, "quorum_lost");
+        self.reset_order();
+        self.pending.clear();
+        let told: Vec<Member> = self.job_view.keys().copied().collect();
+        self.job_view.clear();
+        for to in told {
+            out.push(Effect::ToJob(CeToJob::QuorumLost { to, view: v.id }));
+        }
+    }
+}
+
+impl Ce {
+    // ---------------------------------------------------------------- time
+
+    fn send_heartbeats(&mut self, out: &mut Vec<Effect>) {
+        self.hb_no += 1;
+        self.next_hb_ns = self.now + self.cfg.heartbeat_interval_ms * 1_000_000;
+        let hb = Arc::new(Heartbeat {
+            hb: self.hb_no,
+            view: self.view_id(),
+            view_coord: self.view.as_ref().map(|v| v.coord).unwrap_or(usize::MAX),
+            frozen: self.frozen(),
+            max_id: self.max_id.max(self.promised),
+            sees_majority: self.sees_majority,
+            jobs: self.registered.iter().copied().collect(),
+            delivered: self.delivered,
+            stable: self.stable,
+            acks: self
+                .peers
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(p, peer)| {
+                    let (epoch, upto, _) = peer.ack_due.take()?;
+                    Some((p, peer.inc?, epoch, upto))
+                })
+                .collect(),
+        });
+        for to in (0..self.n).filter(|&p| p != self.me) {
+            out.push(Effect::Send {
+                to,
+                wire: Wire::Heartbeat {
+                    inc: self.inc,
+                    hb: hb.clone(),
+                },
+            });
+        }
+    }
+
+    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+        let now = self.now;
+        let timeout = self.timeout_ns();
+        // Failure detection.
+        let in_view: BTreeSet<usize> = self
+            .view
+            .as_ref()
+            .map(|v| v.nodes.iter().map(|(n, _)| *n).collect())
+            .unwrap_or_default();
+        let mut alive = 1;
+        for p in 0..self.n {
+            if p == self.me {
+                continue;
+            }
+            let peer = &mut self.peers[p];
+            let up = peer.inc.is_some() && now.saturating_sub(peer.last_heard_ns) <= timeout;
+            if up {
+                alive += 1;
+            }
+            if peer.suspected == up {
+                peer.suspected = !up;
+                if !up {
+                    peer.hb_fresh = false;
+                    emit!(self.me, "ce", "suspect", peer = p as u64);
+                }
+            }
+            // Give up on messages to a node that has been silent for long, unless it is in
+            // our view: a clogged link between two members must not lose their messages.
+            if !up
+                && !in_view.contains(&p)
+                && peer.out.pending() > 0
+                && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
+            {
+                peer.out.reset();
+            }
+        }
+        self.sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
+        if now >= self.next_hb_ns {
+            self.send_heartbeats(out);
+        }
+        // Retransmissions, and ACKs that waited long enough for a heartbeat.
+        let mut due = Vec::new();
+        for p in 0..self.n {
+            let Some(to_inc) = self.peers[p].inc else {
+                continue;
+            };
+            if let Some((epoch, upto, since)) = self.peers[p].ack_due {
+                if now - since >= ACK_DELAY_NS {
+                    self.peers[p].ack_due = None;
+                    out.push(Effect::Send {
+                        to: p,
+                        wire: Wire::Ack {
+                            from_inc: self.inc,
+                            to_inc,
+                            epoch,
+                            upto,
+                        },
+                    });
+                }
+            }
+            due.clear();
+            self.peers[p].out.due(now, &mut due);
+            for (epoch, seq, msg) in due.drain(..) {
+                out.push(Effect::Send {
+                    to: p,
+                    wire: Wire::Data {
+                        from_inc: self.inc,
+                        to_inc,
+                        epoch,
+                        seq,
+                        msg,
+                    },
+                });
+            }
+        }
+        if !self.sees_majority {
+            self.lose_view("quorum", out);
+        }
+        self.coordinate(out);
+        // Probe the main thread of the local job.
+        if !self.registered.is_empty() {
+            match self.probe {
+                None if now >= self.next_probe_ns => {
+                    self.probe = Some((now, false));
+                    self.next_probe_ns = now + PROBE_INTERVAL_NS;
+                    out.push(Effect::ToJob(CeToJob::Probe { t_ns: now }));
+                }
+                Some((t, false)) if now - t > PROBE_LATE_NS => {
+                    self.probe = Some((t, true));
+                    let member = self.registered.iter().next().copied().expect("registered");
+                    emit!(self.me, "ce", "job_unresponsive", member = %member, since_ns = t);
+                }
+                _ => {}
+            }
+        } else {
+            self.probe = None;
+        }
+    }
+
+    /// The view the coordinator wants: the live nodes that see a majority and did not fail
+    /// a recent proposal, with the jobs they host.
+    fn desired(&self) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
+        let mut nodes = Vec::new();
+        let mut members: BTreeSet<Member> = BTreeSet::new();
+        for p in 0..self.n {
+            if p == self.me {
+                nodes.push((p, self.inc));
+                members.extend(self.registered.iter().copied());
+                continue;
+            }
+            let peer = &self.peers[p];
+            let (Some(inc), Some(hb)) = (peer.inc, peer.hb.as_ref()) else {
+                continue;
+            };
+            if peer.suspected
+                || !peer.hb_fresh
+                || !hb.sees_majority
+                || self
+                    .excluded_until
+                    .get(&p)
+                    .map(|&t| t > self.now)
+                    .unwrap_or(false)
+            {
+                continue;
+            }
+            nodes.push((p, inc));
+            members.extend(
+                hb.jobs
+                    .iter()
+                    .filter(|m| m.node == p && m.inc == inc)
+                    .copied(),
+            );
+        }
+        (nodes, members)
+    }
+
+    fn coordinate(&mut self, out: &mut Vec<Effect>) {
+        let now = self.now;
+        if self.coordinator() != Some(self.me) {
+            self.proposal = None;
+            return;
+        }
+        // A proposed node that is now suspected, or restarted as a new incarnation, will
+        // never report: start over at once rather than wait for the proposal to time out.
+        if let Some(p) = &self.proposal {
+            if let Some((gone, _)) = p.nodes.iter().find(|(n, i)| {
+                *n != self.me && (self.peers[*n].suspected || self.peers[*n].inc != Some(*i))
+            }) {
+                emit!(
+                    self.me,
+                    "ce",
+                    "proposal_abort",
+                    id = p.id,
+                    suspect = *gone as u64
+                );
+                self.proposal = None;
+            }
+        }
+        if let Some(p) = &self.proposal {
+            if now - p.started_ns > PROPOSAL_TIMEOUT_FACTOR * self.timeout_ns() {
+                let silent: Vec<usize> = p
+                    .nodes
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .filter(|n| !p.reports.contains_key(n))
+                    .collect();
+                emit!(self.me, "ce", "proposal_timeout", id = p.id,
+                    silent = ?silent);
+                for n in silent {
+                    self.excluded_until
+                        .insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
+                }
+                self.proposal = None;
+            }
+            return;
+        }
+        // A node that just booted first listens for a while, to learn who is there.
+        let boot_grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000;
+        if now < self.next_propose_ns || now < self.booted_ns + boot_grace {
+            return;
+        }
+        let (nodes, members) = self.desired();
+        if 2 * nodes.len() <= self.n && !self.mutants.minority_keeps_group {
+            return;
+        }
+        let grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000 + self.cfg.tick_ms * 1_000_000;
+        let change = match &self.view {
+            None => true,
+            Some(v) => {
+                self.frozen()
+                    || v.nodes != nodes
+                    || v.members != members
+                    || nodes.iter().any(|(n, _)| {
+                        *n != self.me
+                            && self.peers[*n]
+                                .mismatch_since
+                                .map(|t| now - t > grace && now - self.installed_ns > grace)
+                                .unwrap_or(false)
+                    })
+            }
+        };
+        if !change {
+            return;
+        }
+        let id = self
+            .max_id
+            .max(self.promised)
+            .max(self.view_id().unwrap_or(0))
+            + 1;
+        self.max_id = id;
+        emit!(self.me, "ce", "propose", id = id, nodes = %fmt_nodes(&nodes));
+        self.proposal = Some(Proposal {
+            id,
+            nodes: nodes.clone(),
+            members: members.clone(),
+            started_ns: now,
+            reports: BTreeMap::new(),
+        });
+        let members: Vec<Member> = members.into_iter().collect();
+        for (n, _) in &nodes {
+            self.send(
+                *n,
+                CeMsg::Propose {
+                    id,
+                    nodes: nodes.clone(),
+                    members: members.clone(),
+                },
+                out,
+            );
+        }
+    }
+}

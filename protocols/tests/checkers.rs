@@ -1,0 +1,207 @@
+//! The engine's checkers on hand-written traces: each accepts a correct history and
+//! rejects the one broken history it exists for, so its teeth do not depend on a
+//! simulation happening to produce the bug.
+
+use protocols::engine::checkers::{
+    AgreedOrder, FifoPerSender, NoDuplicates, NoGhosts, NotifiedOnce, PrimaryComponent,
+    ViewAgreement, VirtualSynchrony,
+};
+use sim::check::{check_events, Checker, RunEnd};
+use sim::{TraceEvent, Value};
+
+fn ev(
+    t_ms: u64,
+    node: u64,
+    component: &str,
+    event: &str,
+    fields: &[(&'static str, Value)],
+) -> TraceEvent {
+    TraceEvent {
+        t_ns: t_ms * 1_000_000,
+        node,
+        component: component.into(),
+        event: event.into(),
+        fields: fields.to_vec(),
+    }
+}
+
+fn s(x: &str) -> Value {
+    Value::Str(x.into())
+}
+
+fn u(x: u64) -> Value {
+    Value::U64(x)
+}
+
+fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEvent {
+    ev(
+        t,
+        node,
+        "ce",
+        "install",
+        &[
+            ("view", u(view)),
+            ("coord", u(0)),
+            ("nodes", s(nodes)),
+            ("members", s(members)),
+        ],
+    )
+}
+
+fn job_view(
+    t: u64,
+    member: &str,
+    view: u64,
+    members: &str,
+    left: &str,
+    joined: &str,
+) -> TraceEvent {
+    let node = member.split('.').next().unwrap().parse().unwrap();
+    ev(
+        t,
+        node,
+        "job",
+        "view",
+        &[
+            ("member", s(member)),
+            ("view", u(view)),
+            ("members", s(members)),
+            ("left", s(left)),
+            ("joined", s(joined)),
+        ],
+    )
+}
+
+fn deliver(t: u64, member: &str, view: u64, seq: u64, sender: &str, fifo: u64) -> TraceEvent {
+    let node = member.split('.').next().unwrap().parse().unwrap();
+    ev(
+        t,
+        node,
+        "job",
+        "deliver",
+        &[
+            ("member", s(member)),
+            ("view", u(view)),
+            ("seq", u(seq)),
+            ("sender", s(sender)),
+            ("fifo", u(fifo)),
+        ],
+    )
+}
+
+fn end() -> RunEnd {
+    RunEnd {
+        t_ns: 100_000_000_000,
+        liveness_start_ns: 0,
+        live_nodes: vec![],
+    }
+}
+
+fn violations(c: Box<dyn Checker>, events: &[TraceEvent]) -> Vec<String> {
+    check_events(vec![c], events, &end())
+        .into_iter()
+        .map(|v| v.explanation)
+        .collect()
+}
+
+const N3: &str = "0:0,1:0,2:0";
+const M3: &str = "0.0.0,1.0.0,2.0.0";
+
+/// Three members in view 1, with deliveries `d0`, `d1` at 0.0.0 and 1.0.0, then view 2.
+fn history(d0: &[(u64, &str, u64)], d1: &[(u64, &str, u64)]) -> Vec<TraceEvent> {
+    let mut e = vec![
+        ev(0, u64::MAX, "world", "start", &[("nodes", u(3))]),
+        install(1, 0, 1, N3, M3),
+        job_view(1, "0.0.0", 1, M3, "", "1.0.0,2.0.0"),
+        job_view(1, "1.0.0", 1, M3, "", "0.0.0,2.0.0"),
+    ];
+    for (seq, snd, f) in d0 {
+        e.push(deliver(2, "0.0.0", 1, *seq, snd, *f));
+    }
+    for (seq, snd, f) in d1 {
+        e.push(deliver(2, "1.0.0", 1, *seq, snd, *f));
+    }
+    e.push(install(3, 0, 2, "0:0,1:0", "0.0.0,1.0.0"));
+    e.push(job_view(3, "0.0.0", 2, "0.0.0,1.0.0", "2.0.0:NodeDown", ""));
+    e.push(job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "2.0.0:NodeDown", ""));
+    e
+}
+
+#[test]
+fn virtual_synchrony_rejects_different_deliveries_between_the_same_views() {
+    let same = history(&[(1, "2.0.0", 1)], &[(1, "2.0.0", 1)]);
+    assert!(violations(Box::new(VirtualSynchrony::default()), &same).is_empty());
+    let diff = history(&[(1, "2.0.0", 1), (2, "2.0.0", 2)], &[(1, "2.0.0", 1)]);
+    let v = violations(Box::new(VirtualSynchrony::default()), &diff);
+    assert!(v[0].contains("delivered different messages"), "{v:?}");
+}
+
+#[test]
+fn agreed_order_rejects_a_different_message_at_one_sequence_number_and_gaps() {
+    let ok = history(
+        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
+        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
+    );
+    assert!(violations(Box::new(AgreedOrder::default()), &ok).is_empty());
+    let swapped = history(
+        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
+        &[(1, "1.0.0", 1), (2, "2.0.0", 1)],
+    );
+    assert!(!violations(Box::new(AgreedOrder::default()), &swapped).is_empty());
+    let gap = history(&[(1, "2.0.0", 1), (3, "1.0.0", 1)], &[]);
+    assert!(violations(Box::new(AgreedOrder::default()), &gap)[0].contains("expected seq 2"));
+}
+
+#[test]
+fn fifo_rejects_reordering_and_gaps_and_no_duplicates_rejects_repeats() {
+    let ok = history(&[(1, "2.0.0", 1), (2, "2.0.0", 2)], &[]);
+    assert!(violations(Box::new(FifoPerSender::default()), &ok).is_empty());
+    let reordered = history(&[(1, "2.0.0", 2), (2, "2.0.0", 1)], &[]);
+    assert!(!violations(Box::new(FifoPerSender::default()), &reordered).is_empty());
+    let gap = history(&[(1, "2.0.0", 1), (2, "2.0.0", 3)], &[]);
+    assert!(violations(Box::new(FifoPerSender::default()), &gap)[0].contains("gap"));
+    let twice = history(&[(1, "2.0.0", 1), (2, "2.0.0", 1)], &[]);
+    assert!(!violations(Box::new(NoDuplicates::default()), &twice).is_empty());
+}
+
+#[test]
+fn no_ghosts_rejects_delivery_to_a_job_that_left_or_from_a_non_member() {
+    let mut e = history(&[(1, "2.0.0", 1)], &[]);
+    assert!(violations(Box::new(NoGhosts::default()), &e).is_empty());
+    e.push(ev(
+        4,
+        1,
+        "job",
+        "unregister",
+        &[("member", s("1.0.0")), ("why", s("panic"))],
+    ));
+    e.push(deliver(5, "1.0.0", 2, 1, "0.0.0", 1));
+    assert!(violations(Box::new(NoGhosts::default()), &e)[0].contains("after it unregistered"));
+    let from_outsider = history(&[(1, "3.0.0", 1)], &[]);
+    assert!(!violations(Box::new(NoGhosts::default()), &from_outsider).is_empty());
+}
+
+#[test]
+fn notified_once_rejects_a_missing_or_wrong_departure() {
+    let ok = history(&[], &[]);
+    assert!(violations(Box::new(NotifiedOnce::default()), &ok).is_empty());
+    let mut missing = history(&[], &[]);
+    let last = missing.len() - 1;
+    missing[last] = job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "", "");
+    assert!(
+        violations(Box::new(NotifiedOnce::default()), &missing)[0].contains("without being told")
+    );
+    let mut wrong = history(&[], &[]);
+    wrong[last] = job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "2.0.0:Left", "");
+    assert!(violations(Box::new(NotifiedOnce::default()), &wrong)[0].contains("wrong reason"));
+}
+
+#[test]
+fn view_agreement_and_primary_component_reject_split_brain() {
+    let mut e = history(&[], &[]);
+    assert!(violations(Box::new(ViewAgreement::default()), &e).is_empty());
+    assert!(violations(Box::new(PrimaryComponent::default()), &e).is_empty());
+    e.push(install(4, 2, 2, "2:0", "2.0.0"));
+    assert!(!violations(Box::new(ViewAgreement::default()), &e).is_empty());
+    assert!(violations(Box::new(PrimaryComponent::default()), &e)[0].contains("not a majority"));
+}

@@ -1,0 +1,453 @@
+//! Tests of the cluster engine on the harness: scripted fault plans that measure how fast
+//! every survivor is told of a departure, each planted bug caught by the checker named
+//! after the guarantee it breaks, a moderate swarm sweep of both engine scenarios, and
+//! determinism of a replayed seed.
+
+use protocols::engine::{
+    CeConfig, Member, MUTANT_DELIVER_TO_LEFT, MUTANT_MAIN_AWAITS_LOCK, MUTANT_MINORITY_KEEPS_GROUP,
+    MUTANT_ROUND_WAITS_DEPARTED, MUTANT_SKIP_NOTIFY_ONE,
+};
+use scenarios::ack_rounds::AckRounds;
+use scenarios::groups::Groups;
+use scenarios::membership::Membership;
+use sim::{
+    Fault, FaultPlan, PartitionSymmetry, PlanSource, RunSpec, Scenario, TraceEvent, WorkFaultMode,
+};
+use std::collections::BTreeSet;
+
+fn scripted(faults: Vec<Fault>) -> RunSpec {
+    RunSpec {
+        seed: 7,
+        plan: PlanSource::Given(FaultPlan {
+            faults,
+            enabled: vec![],
+        }),
+        keep_events: true,
+    }
+}
+
+fn small() -> Membership {
+    Membership {
+        nodes: 5,
+        safety_ms: 10_000,
+        liveness_ms: 5_000,
+        ce: CeConfig::fast(),
+    }
+}
+
+/// The members of the last view installed before `t_ns`.
+fn view_before(events: &[TraceEvent], t_ns: u64) -> BTreeSet<Member> {
+    events
+        .iter()
+        .filter(|e| e.is("ce", "install") && e.t_ns < t_ns)
+        .max_by_key(|e| e.u64("view"))
+        .map(|e| protocols::engine::parse_members(e.str("members").unwrap()))
+        .expect("a view before the fault")
+}
+
+/// For each survivor, how long after `cause_ns` its job was told that a member of
+/// `departed_node` left, with the reason given.
+fn notification_delays(
+    events: &[TraceEvent],
+    cause_ns: u64,
+    departed_node: usize,
+    survivors: &BTreeSet<Member>,
+) -> Vec<(Member, u64, String)> {
+    let mut out = Vec::new();
+    for s in survivors {
+        let told = events.iter().find(|e| {
+            e.is("job", "view")
+                && e.t_ns >= cause_ns
+                && e.str("member") == Some(&s.to_string())
+                && e.str("left").unwrap_or("").split(',').any(|d| {
+                    d.split(':')
+                        .next()
+                        .and_then(Member::parse)
+                        .map(|m| m.node == departed_node)
+                        .unwrap_or(false)
+                })
+        });
+        let e = told.unwrap_or_else(|| {
+            panic!("survivor {s} was never told that n{departed_node}'s job left")
+        });
+        let reason = e
+            .str("left")
+            .unwrap()
+            .split(',')
+            .find(|d| d.starts_with(&format!("{departed_node}.")))
+            .unwrap()
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .to_string();
+        out.push((*s, e.t_ns - cause_ns, reason));
+    }
+    out
+}
+
+fn check_delays(what: &str, delays: &[(Member, u64, String)], reason: &str, bound_ms: u64) {
+    let ms: Vec<String> = delays
+        .iter()
+        .map(|(m, d, r)| format!("{m}: {:.1}ms {r}", *d as f64 / 1e6))
+        .collect();
+    println!("{what}: notification delays {}", ms.join(", "));
+    for (m, d, r) in delays {
+        assert_eq!(r, reason, "{what}: {m} was told the wrong reason");
+        assert!(
+            *d <= bound_ms * 1_000_000,
+            "{what}: {m} was told after {:.1}ms, beyond the {bound_ms}ms bound",
+            *d as f64 / 1e6
+        );
+    }
+}
+
+#[test]
+fn work_thread_panic_notifies_every_survivor_with_left() {
+    let s = small();
+    let r = s
+        .run(
+            &scripted(vec![Fault::WorkThread {
+                at_ms: 5_000,
+                node: 2,
+                thread: 0,
+                mode: WorkFaultMode::Panic,
+            }]),
+            None,
+        )
+        .unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    let unreg = ev
+        .iter()
+        .find(|e| e.is("job", "unregister"))
+        .expect("the job unregistered");
+    let fault = ev
+        .iter()
+        .find(|e| e.is("job", "work_fault"))
+        .expect("the fault hit");
+    let survivors: BTreeSet<Member> = view_before(ev, unreg.t_ns)
+        .into_iter()
+        .filter(|m| m.node != 2)
+        .collect();
+    assert_eq!(survivors.len(), 4);
+    println!(
+        "work-thread panic at {:.3}ms caught, unregistered at {:.3}ms",
+        fault.t_ns as f64 / 1e6,
+        unreg.t_ns as f64 / 1e6
+    );
+    let delays = notification_delays(ev, unreg.t_ns, 2, &survivors);
+    check_delays(
+        "work-thread panic (from unregister)",
+        &delays,
+        "Left",
+        CeConfig::fast().notify_bound_ms(),
+    );
+    let from_fault = notification_delays(ev, fault.t_ns, 2, &survivors);
+    check_delays(
+        "work-thread panic (from the panic)",
+        &from_fault,
+        "Left",
+        CeConfig::fast().notify_bound_ms(),
+    );
+}
+
+#[test]
+fn node_crash_notifies_every_survivor_within_the_detection_bound() {
+    let s = small();
+    let r = s
+        .run(
+            &scripted(vec![Fault::Crash {
+                at_ms: 5_000,
+                node: 3,
+                restart_after_ms: None,
+            }]),
+            None,
+        )
+        .unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    let crash = ev.iter().find(|e| e.is("node", "crash")).unwrap();
+    let survivors: BTreeSet<Member> = view_before(ev, crash.t_ns)
+        .into_iter()
+        .filter(|m| m.node != 3)
+        .collect();
+    let delays = notification_delays(ev, crash.t_ns, 3, &survivors);
+    let cfg = CeConfig::fast();
+    check_delays("node crash", &delays, "NodeDown", cfg.notify_bound_ms());
+    assert!(delays.iter().all(|(_, d, _)| *d
+        >= cfg.failure_timeout_ms * 1_000_000 - cfg.heartbeat_interval_ms * 1_000_000));
+}
+
+#[test]
+fn node_restart_before_detection_is_process_down() {
+    let s = small();
+    let r = s
+        .run(
+            &scripted(vec![Fault::Crash {
+                at_ms: 5_000,
+                node: 3,
+                restart_after_ms: Some(150),
+            }]),
+            None,
+        )
+        .unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    let crash = ev.iter().find(|e| e.is("node", "crash")).unwrap();
+    let survivors: BTreeSet<Member> = view_before(ev, crash.t_ns)
+        .into_iter()
+        .filter(|m| m.node != 3)
+        .collect();
+    let delays = notification_delays(ev, crash.t_ns, 3, &survivors);
+    check_delays(
+        "crash and quick restart",
+        &delays,
+        "ProcessDown",
+        CeConfig::fast().notify_bound_ms(),
+    );
+}
+
+#[test]
+fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
+    let s = small();
+    let r = s
+        .run(
+            &scripted(vec![Fault::Partition {
+                at_ms: 5_000,
+                duration_ms: 3_000,
+                side_a: vec![1, 4],
+                symmetry: PartitionSymmetry::Symmetric,
+            }]),
+            None,
+        )
+        .unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    let start = ev.iter().find(|e| e.is("fault", "start")).unwrap();
+    let before = view_before(ev, start.t_ns);
+    let survivors: BTreeSet<Member> = before
+        .iter()
+        .filter(|m| m.node != 1 && m.node != 4)
+        .copied()
+        .collect();
+    let d1 = notification_delays(ev, start.t_ns, 1, &survivors);
+    let d4 = notification_delays(ev, start.t_ns, 4, &survivors);
+    let bound = CeConfig::fast().notify_bound_ms();
+    check_delays("partition {n1,n4} (n1's job)", &d1, "NodeDown", bound);
+    check_delays("partition {n1,n4} (n4's job)", &d4, "NodeDown", bound);
+    for node in [1u64, 4] {
+        let lost = ev
+            .iter()
+            .find(|e| e.is("job", "quorum_lost") && e.node == node && e.t_ns > start.t_ns)
+            .unwrap_or_else(|| panic!("n{node} was never told QuorumLost"));
+        println!(
+            "n{node} told QuorumLost after {:.1}ms",
+            (lost.t_ns - start.t_ns) as f64 / 1e6
+        );
+    }
+    // After the heal both come back: Joined.
+    let heal = ev.iter().find(|e| e.is("fault", "end")).unwrap().t_ns;
+    let rejoined = ev.iter().any(|e| {
+        e.is("job", "view")
+            && e.t_ns > heal
+            && e.node == 0
+            && e.str("joined").unwrap_or("").contains("1.0.0")
+    });
+    assert!(
+        rejoined,
+        "n1's job did not join again after the partition healed"
+    );
+}
+
+#[test]
+fn every_preset_detects_a_crash_within_its_bound() {
+    for ce in [CeConfig::raft_like(), CeConfig::corosync_like(5)] {
+        let s = Membership {
+            nodes: 5,
+            safety_ms: 20_000,
+            liveness_ms: 15_000,
+            ce: ce.clone(),
+        };
+        let r = s
+            .run(
+                &scripted(vec![Fault::Crash {
+                    at_ms: 8_000,
+                    node: 1,
+                    restart_after_ms: Some(9_000),
+                }]),
+                None,
+            )
+            .unwrap();
+        assert!(r.passed(), "{ce:?}: {}", r.violations[0]);
+        let ev = &r.trace.events;
+        let crash = ev.iter().find(|e| e.is("node", "crash")).unwrap();
+        let survivors: BTreeSet<Member> = view_before(ev, crash.t_ns)
+            .into_iter()
+            .filter(|m| m.node != 1)
+            .collect();
+        let delays = notification_delays(ev, crash.t_ns, 1, &survivors);
+        check_delays(
+            &format!("crash, timeout {}ms", ce.failure_timeout_ms),
+            &delays,
+            "NodeDown",
+            ce.notify_bound_ms(),
+        );
+    }
+}
+
+/// Sweeps seeds until the first failure (at most `limit`), and requires `checker` among
+/// that seed's violations.
+fn caught_by(s: &dyn Scenario, mutant: &str, checker: &str, limit: u64) -> u64 {
+    for seed in 0..limit {
+        let r = s.run(&RunSpec::swarm(seed), Some(mutant)).unwrap();
+        if !r.passed() {
+            assert!(
+                r.violations.iter().any(|v| v.checker == checker),
+                "planted bug {mutant} at seed {seed} was caught by {:?}, expected {checker}",
+                r.violations
+                    .iter()
+                    .map(|v| v.checker.as_str())
+                    .collect::<Vec<_>>()
+            );
+            println!(
+                "{mutant}: caught by {checker} at seed {seed} ({} seeds)",
+                seed + 1
+            );
+            return seed;
+        }
+    }
+    panic!("planted bug {mutant} survived {limit} seeds");
+}
+
+#[test]
+fn main_thread_awaiting_a_lock_is_caught() {
+    caught_by(
+        &AckRounds::default(),
+        MUTANT_MAIN_AWAITS_LOCK,
+        "main_thread_responsive",
+        100,
+    );
+}
+
+#[test]
+fn skipped_notification_is_caught() {
+    caught_by(
+        &Membership::default(),
+        MUTANT_SKIP_NOTIFY_ONE,
+        "notified_once",
+        100,
+    );
+}
+
+#[test]
+fn round_waiting_for_a_departed_member_is_caught() {
+    caught_by(
+        &AckRounds::default(),
+        MUTANT_ROUND_WAITS_DEPARTED,
+        "ack_round_progress",
+        100,
+    );
+}
+
+#[test]
+fn delivery_to_a_member_that_left_is_caught() {
+    caught_by(
+        &Membership::default(),
+        MUTANT_DELIVER_TO_LEFT,
+        "no_ghosts",
+        100,
+    );
+}
+
+#[test]
+fn minority_keeping_the_group_is_caught() {
+    caught_by(
+        &Membership::default(),
+        MUTANT_MINORITY_KEEPS_GROUP,
+        "primary_component",
+        100,
+    );
+}
+
+fn sweep(s: &dyn Scenario, seeds: std::ops::Range<u64>) {
+    for seed in seeds {
+        let r = s.run(&RunSpec::swarm(seed), None).unwrap();
+        assert!(
+            r.passed(),
+            "{} seed {seed}: {}\n{}\nreproduce: cargo run --release -p scenarios --example engine_trace -- {} {seed}",
+            s.name(),
+            r.violations[0],
+            r.plan.summary(),
+            s.name()
+        );
+    }
+}
+
+#[test]
+fn membership_swarm_passes_every_checker() {
+    sweep(&Membership::default(), 0..100);
+}
+
+#[test]
+fn ack_rounds_swarm_passes_every_checker() {
+    sweep(&AckRounds::default(), 0..100);
+}
+
+#[test]
+fn groups_swarm_passes_every_checker() {
+    sweep(&Groups::default(), 0..60);
+}
+
+#[test]
+fn named_groups_see_only_their_own_members_and_messages() {
+    let r = Groups::default().run(&scripted(vec![]), None).unwrap();
+    assert!(r.passed(), "{}", r.violations[0]);
+    let ev = &r.trace.events;
+    for e in ev.iter().filter(|e| e.is("job", "view")) {
+        let me = Member::parse(e.str("member").unwrap()).unwrap();
+        let members = protocols::engine::parse_members(e.str("members").unwrap());
+        assert!(members.iter().all(|m| m.group == me.group), "{e:?}");
+    }
+    let mut groups_with_rounds = BTreeSet::new();
+    for e in ev.iter().filter(|e| e.is("ack", "txn_done")) {
+        groups_with_rounds.insert((e.u64("round").unwrap() >> 24) & 0xff);
+    }
+    assert_eq!(
+        groups_with_rounds.len(),
+        2,
+        "each group runs its own ACK rounds"
+    );
+    let registered: BTreeSet<&str> = ev
+        .iter()
+        .filter(|e| e.is("job", "register"))
+        .filter_map(|e| e.str("group"))
+        .collect();
+    assert_eq!(registered, BTreeSet::from(["alpha", "beta"]));
+}
+
+#[test]
+fn a_seed_replays_to_the_same_trace() {
+    let s = AckRounds::default();
+    let a = s.run(&RunSpec::swarm(42), None).unwrap();
+    let b = s.run(&RunSpec::swarm(42), None).unwrap();
+    assert_eq!(a.trace.hash, b.trace.hash);
+    assert_eq!(a.trace.event_count, b.trace.event_count);
+    let rounds = AckRounds::default();
+    let r = rounds.run(&scripted(vec![]), None).unwrap();
+    let done = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.is("ack", "txn_done"))
+        .count();
+    assert!(done > 50, "only {done} transactions in a fault-free run");
+}
+
+/// The full 2,000-seed sweeps (run with `--ignored --release`).
+#[test]
+#[ignore]
+fn full_sweeps() {
+    sweep(&Membership::default(), 0..2_000);
+    sweep(&AckRounds::default(), 0..2_000);
+    sweep(&Groups::default(), 0..2_000);
+}
