@@ -570,15 +570,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 net.set_spike(i, *node, Some(*extra_latency_ms));
             }
             Fault::Pause { node, .. } => {
-                if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node down"
-                    );
+                if self.skip_if_down(i, kind, *node) {
                     return;
                 }
                 emit!(
@@ -597,15 +589,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
             Fault::WorkThread {
                 node, thread, mode, ..
             } => {
-                if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node down"
-                    );
+                if self.skip_if_down(i, kind, *node) {
                     return;
                 }
                 emit!(
@@ -636,6 +620,22 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 });
             }
         }
+    }
+
+    /// A node fault on a node that is down does nothing; the trace says so.
+    fn skip_if_down(&self, i: usize, kind: &str, node: usize) -> bool {
+        let down = self.down_by[node].is_some();
+        if down {
+            emit!(
+                WORLD_NODE,
+                "fault",
+                "skip",
+                fault = i as u64,
+                kind = kind,
+                why = "node down"
+            );
+        }
+        down
     }
 
     fn end(&mut self, i: usize) {
