@@ -8,12 +8,11 @@
 //! watchdog catches a hang). Checkers: every request is answered exactly once or reported
 //! lost, never both; after the faults heal, requests between live nodes are answered.
 
-use futures::FutureExt;
 use madsim::rand::Rng;
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
 use sim::world::{NodeCtx, Phase, RunReport, RunSpec, WorldConfig};
-use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultMode};
+use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultResponse};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -101,27 +100,13 @@ async fn work_thread(
     mut jobs: mpsc::UnboundedReceiver<(usize, u64)>,
     main: mpsc::UnboundedSender<Input>,
 ) -> Result<(), &'static str> {
-    let mut slow_until_ns = 0u64;
-    let mut slow_delay_ms = 0u64;
+    let mut faults = WorkFaultResponse::default();
     while let Some((from, id)) = jobs.recv().await {
-        if let Some(f) = ctx.hook().take_for(0, 1) {
+        let fault = ctx.hook().take_for(0, 1);
+        if let Some(f) = &fault {
             emit!(ctx.id, "demo", "work_fault", mode = f.mode.name());
-            match f.mode {
-                WorkFaultMode::Panic => panic!("{}", sim::INJECTED_PANIC),
-                WorkFaultMode::Error => return Err("error"),
-                WorkFaultMode::Hang => futures::future::pending::<()>().await,
-                WorkFaultMode::Slow {
-                    delay_ms,
-                    duration_ms,
-                } => {
-                    slow_delay_ms = delay_ms;
-                    slow_until_ns = ctx.now_ns() + duration_ms * 1_000_000;
-                }
-            }
         }
-        if ctx.now_ns() < slow_until_ns {
-            madsim::time::sleep(Duration::from_millis(slow_delay_ms)).await;
-        }
+        faults.apply(fault).await?;
         emit!(ctx.id, "demo", "served", id = id, from = from as u64);
         ctx.send(from, DemoMsg::Reply { id });
         let _ = main.send(Input::Done);
@@ -141,12 +126,9 @@ fn spawn_worker(
     let main = inbox.clone();
     let fut = work_thread(ctx.clone(), rx, main.clone());
     let handle = madsim::task::spawn_local(async move {
-        let reason = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(Ok(())) => return,
-            Ok(Err(e)) => e,
-            Err(_) => "panic",
-        };
-        let _ = main.send(Input::WorkerExit(reason));
+        if let Some(reason) = sim::run_work_thread(fut).await {
+            let _ = main.send(Input::WorkerExit(reason));
+        }
     });
     (tx, handle)
 }

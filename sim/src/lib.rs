@@ -47,8 +47,8 @@ pub use scenario::{check_mutant, Mutant, Scenario};
 pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
-    report_phase, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec, WorkFault,
-    WorkFaultHook, WorldConfig,
+    report_phase, run_work_thread, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec,
+    WorkFault, WorkFaultHook, WorkFaultResponse, WorldConfig,
 };
 
 /// Marks a panic as injected by the fault plan, so the process's panic hook stays quiet

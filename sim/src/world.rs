@@ -134,6 +134,55 @@ impl WorkFaultHook {
     }
 }
 
+/// How a work thread carries out the faults its hook hands it, so every job misbehaves
+/// the same way: a panic, an error return, a hang, or a window of slow steps.
+#[derive(Debug, Default)]
+pub struct WorkFaultResponse {
+    slow_until_ns: u64,
+    slow_delay_ms: u64,
+}
+
+impl WorkFaultResponse {
+    /// Carries out `fault`, if any: panics (with [`crate::INJECTED_PANIC`]), returns
+    /// `Err("error")`, hangs for ever, or opens a slow window; then, while a slow window
+    /// is open, takes its delay. Call once per step of the work thread.
+    pub async fn apply(&mut self, fault: Option<WorkFault>) -> Result<(), &'static str> {
+        if let Some(f) = fault {
+            match f.mode {
+                WorkFaultMode::Panic => panic!("{}", crate::INJECTED_PANIC),
+                WorkFaultMode::Error => return Err("error"),
+                WorkFaultMode::Hang => futures::future::pending::<()>().await,
+                WorkFaultMode::Slow {
+                    delay_ms,
+                    duration_ms,
+                } => {
+                    self.slow_delay_ms = delay_ms;
+                    self.slow_until_ns = crate::clock::now_ns() + duration_ms * 1_000_000;
+                }
+            }
+        }
+        if crate::clock::now_ns() < self.slow_until_ns {
+            madsim::time::sleep(Duration::from_millis(self.slow_delay_ms)).await;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a work thread to its end at the task boundary, where a panic must be caught (an
+/// uncaught one aborts the seed): `None` if it finished, otherwise why it died, `"panic"`
+/// or the error it returned.
+pub async fn run_work_thread<F>(work: F) -> Option<&'static str>
+where
+    F: Future<Output = Result<(), &'static str>>,
+{
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some("panic"),
+    }
+}
+
 struct Shared<M> {
     net: Net<M>,
     hooks: Vec<WorkFaultHook>,
@@ -490,7 +539,6 @@ impl<M: Clone + Send + 'static> Driver<M> {
     fn start(&mut self, i: usize) {
         let f = self.plan.faults[i].clone();
         let net = &self.shared.net;
-        let n = self.shared.n;
         let kind = f.kind().name();
         match &f {
             Fault::Crash { node, .. } => {
@@ -521,14 +569,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
                     side_a = %fmt_nodes(side_a),
                     one_way = (*symmetry == PartitionSymmetry::OneWay));
-                for a in side_a {
-                    for b in (0..n).filter(|b| !side_a.contains(b)) {
-                        net.block(*a, b, true);
-                        if *symmetry == PartitionSymmetry::Symmetric {
-                            net.block(b, *a, true);
-                        }
-                    }
-                }
+                self.block_links(&f, true);
             }
             Fault::Clog { a, b, .. } => {
                 emit!(
@@ -540,8 +581,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                     a = *a as u64,
                     b = *b as u64
                 );
-                net.block(*a, *b, true);
-                net.block(*b, *a, true);
+                self.block_links(&f, true);
             }
             Fault::PacketLoss { probability, .. } => {
                 emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
@@ -622,6 +662,31 @@ impl<M: Clone + Send + 'static> Driver<M> {
         }
     }
 
+    /// Blocks (or unblocks) the directed links a partition or clog cuts; the network
+    /// counts blocks per link, so overlapping faults heal independently.
+    fn block_links(&self, f: &Fault, on: bool) {
+        let net = &self.shared.net;
+        match f {
+            Fault::Partition {
+                side_a, symmetry, ..
+            } => {
+                for a in side_a {
+                    for b in (0..self.shared.n).filter(|b| !side_a.contains(b)) {
+                        net.block(*a, b, on);
+                        if *symmetry == PartitionSymmetry::Symmetric {
+                            net.block(b, *a, on);
+                        }
+                    }
+                }
+            }
+            Fault::Clog { a, b, .. } => {
+                net.block(*a, *b, on);
+                net.block(*b, *a, on);
+            }
+            _ => {}
+        }
+    }
+
     /// A node fault on a node that is down does nothing; the trace says so.
     fn skip_if_down(&self, i: usize, kind: &str, node: usize) -> bool {
         let down = self.down_by[node].is_some();
@@ -641,7 +706,6 @@ impl<M: Clone + Send + 'static> Driver<M> {
     fn end(&mut self, i: usize) {
         let f = self.plan.faults[i].clone();
         let net = &self.shared.net;
-        let n = self.shared.n;
         let kind = f.kind().name();
         match &f {
             Fault::Crash { node, .. } => {
@@ -650,22 +714,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
                 self.restart(*node);
             }
-            Fault::Partition {
-                side_a, symmetry, ..
-            } => {
-                for a in side_a {
-                    for b in (0..n).filter(|b| !side_a.contains(b)) {
-                        net.block(*a, b, false);
-                        if *symmetry == PartitionSymmetry::Symmetric {
-                            net.block(b, *a, false);
-                        }
-                    }
-                }
-            }
-            Fault::Clog { a, b, .. } => {
-                net.block(*a, *b, false);
-                net.block(*b, *a, false);
-            }
+            Fault::Partition { .. } | Fault::Clog { .. } => self.block_links(&f, false),
             Fault::PacketLoss { .. } => net.set_loss(i, None),
             Fault::Duplicate { .. } => net.set_duplication(i, None),
             Fault::LatencySpike { node, .. } => net.set_spike(i, *node, None),

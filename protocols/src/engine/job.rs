@@ -13,9 +13,8 @@
 use super::ack_round::{AckRounds, RoundAck, RoundMsg};
 use super::membership::{Ce, CeInput, CeToJob, Effect, JobToCe, Wire};
 use super::{fmt_members, CeConfig, Member, Mutants, Payload};
-use futures::FutureExt;
 use madsim::rand::Rng;
-use sim::{emit, NodeCtx, Phase, WorkFaultMode};
+use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -472,16 +471,13 @@ impl JobMain {
             self.store.clone(),
         );
         let handle = madsim::task::spawn_local(async move {
-            let why = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(Ok(())) => return,
-                Ok(Err(e)) => e,
-                Err(_) => "panic",
-            };
-            let _ = main.send(JobInput::Worker {
-                gen,
-                idx,
-                ev: WorkerEvent::Exit(why),
-            });
+            if let Some(why) = sim::run_work_thread(fut).await {
+                let _ = main.send(JobInput::Worker {
+                    gen,
+                    idx,
+                    ev: WorkerEvent::Exit(why),
+                });
+            }
         });
         Worker {
             tx,
@@ -504,29 +500,16 @@ async fn work_thread(
     gen: u64,
     store: Arc<Mutex<u64>>,
 ) -> Result<(), &'static str> {
-    let mut slow_until_ns = 0u64;
-    let mut slow_delay_ms = 0u64;
+    let mut faults = WorkFaultResponse::default();
     while let Some(item) = rx.recv().await {
+        // A hang keeps holding the store lock: the planted main-awaits-lock bug relies on it.
         let mut guard = store.lock().await;
-        if let Some(f) = ctx.hook().take_for(idx, count) {
+        let fault = ctx.hook().take_for(idx, count);
+        if let Some(f) = &fault {
             emit!(ctx.id, "job", "work_fault", member = %member, thread = u64::from(idx),
                 mode = f.mode.name());
-            match f.mode {
-                WorkFaultMode::Panic => panic!("{}", sim::INJECTED_PANIC),
-                WorkFaultMode::Error => return Err("error"),
-                WorkFaultMode::Hang => futures::future::pending::<()>().await,
-                WorkFaultMode::Slow {
-                    delay_ms,
-                    duration_ms,
-                } => {
-                    slow_delay_ms = delay_ms;
-                    slow_until_ns = ctx.now_ns() + duration_ms * 1_000_000;
-                }
-            }
         }
-        if ctx.now_ns() < slow_until_ns {
-            madsim::time::sleep(Duration::from_millis(slow_delay_ms)).await;
-        }
+        faults.apply(fault).await?;
         *guard += 1;
         drop(guard);
         let _ = main.send(JobInput::Worker {
