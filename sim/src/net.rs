@@ -199,7 +199,7 @@ impl<M: Clone + Send + 'static> Net<M> {
 
     /// Sends `msg` from `from` to `to` through the model. Never blocks.
     pub fn send(&self, from: usize, to: usize, msg: M) {
-        let now = crate::trace::sim_now_ns();
+        let now = crate::clock::now_ns();
         let mut rng = madsim::rand::thread_rng();
         let mut st = self.lock();
         assert!(
@@ -269,7 +269,7 @@ impl<M: Clone + Send + 'static> Net<M> {
     /// Waits for the next message to `me`. Only one task per node should call this.
     pub async fn recv(&self, me: usize) -> Envelope<M> {
         loop {
-            let now = crate::trace::sim_now_ns();
+            let now = crate::clock::now_ns();
             let wait_ns = {
                 let mut st = self.lock();
                 st.waiting_until[me] = None;

@@ -355,8 +355,6 @@ impl Visit for Visitor {
     }
 }
 
-pub use crate::clock::now_ns as sim_now_ns;
-
 impl Subscriber for Recorder {
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> tracing::subscriber::Interest {
         if meta.target() == TARGET && meta.is_event() {
@@ -388,7 +386,7 @@ impl Subscriber for Recorder {
         };
         event.record(&mut v);
         let ev = TraceEvent {
-            t_ns: sim_now_ns(),
+            t_ns: crate::clock::now_ns(),
             node: v.node,
             component: v.component,
             event: v.event,

@@ -240,7 +240,7 @@ impl<M: Clone + Send + 'static> NodeCtx<M> {
 
     /// Simulated ns since the run started.
     pub fn now_ns(&self) -> u64 {
-        crate::trace::sim_now_ns()
+        crate::clock::now_ns()
     }
 }
 
@@ -419,7 +419,7 @@ where
                 dropped_down = stats.dropped_down,
                 live = live.len() as u64
             );
-            let end_ns = crate::trace::sim_now_ns();
+            let end_ns = crate::clock::now_ns();
             // Teardown: kill every node and give the executor one turn to drop their tasks.
             for id in &ids {
                 handle.kill(*id);
@@ -519,7 +519,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
             if t_ms >= safety_ms {
                 break;
             }
-            let now = crate::trace::sim_now_ns();
+            let now = crate::clock::now_ns();
             let at = t_ms * 1_000_000;
             if at > now {
                 crate::clock::sleep_exact(Duration::from_nanos(at - now)).await;
@@ -529,7 +529,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 Action::End(i) => self.end(i),
             }
         }
-        let now = crate::trace::sim_now_ns();
+        let now = crate::clock::now_ns();
         let end = safety_ms * 1_000_000;
         if end > now {
             crate::clock::sleep_exact(Duration::from_nanos(end - now)).await;
