@@ -254,6 +254,17 @@ struct View {
     coord: usize,
 }
 
+impl View {
+    /// The view's nodes other than `me`, in view order: whom a multicast goes to.
+    fn others(&self, me: usize) -> Vec<usize> {
+        self.nodes
+            .iter()
+            .map(|(n, _)| *n)
+            .filter(|n| *n != me)
+            .collect()
+    }
+}
+
 struct Peer {
     inc: Option<u64>,
     last_heard_ns: u64,
@@ -719,12 +730,7 @@ impl Ce {
                     fifo,
                     payload,
                 });
-                let targets: Vec<usize> = v
-                    .nodes
-                    .iter()
-                    .map(|(n, _)| *n)
-                    .filter(|n| *n != self.me)
-                    .collect();
+                let targets = v.others(self.me);
                 for t in targets {
                     self.send(t, CeMsg::Ordered(o.clone()), out);
                 }
@@ -806,12 +812,7 @@ impl Ce {
         }
         self.stable = stable;
         let view = v.id;
-        let targets: Vec<usize> = v
-            .nodes
-            .iter()
-            .map(|(n, _)| *n)
-            .filter(|n| *n != self.me)
-            .collect();
+        let targets = v.others(self.me);
         for t in targets {
             self.send(t, CeMsg::Stable { view, upto: stable }, out);
         }
