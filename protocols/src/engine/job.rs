@@ -12,7 +12,7 @@
 
 use super::ack_round::{AckRounds, RoundAck, RoundMsg};
 use super::membership::{Ce, CeInput, CeToJob, Effect, JobToCe, Wire};
-use super::{fmt_members, CeConfig, Member, Mutants, Payload};
+use super::{fmt_members, AppPayload, CeConfig, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
 use std::collections::BTreeSet;
@@ -48,7 +48,7 @@ pub struct EngineConfig {
 pub struct Disk(Arc<std::sync::Mutex<std::collections::BTreeMap<usize, u64>>>);
 
 impl Disk {
-    fn read(&self, node: usize) -> u64 {
+    pub fn read(&self, node: usize) -> u64 {
         self.0
             .lock()
             .expect("disk")
@@ -57,7 +57,7 @@ impl Disk {
             .unwrap_or(0)
     }
 
-    fn write(&self, node: usize, id: u64) {
+    pub fn write(&self, node: usize, id: u64) {
         self.0.lock().expect("disk").insert(node, id);
     }
 }
@@ -82,7 +82,7 @@ impl EngineConfig {
 
 /// The main thread's inbox.
 enum JobInput {
-    Ce(CeToJob),
+    Ce(CeToJob<Payload>),
     Worker { gen: u64, idx: u32, ev: WorkerEvent },
     Tick,
 }
@@ -103,12 +103,48 @@ enum WorkItem {
     App,
 }
 
-/// One node: the CE loop, with the job's main thread spawned beside it.
-pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
-    let me = ctx.id;
-    let (ce_tx, mut ce_rx) = mpsc::unbounded_channel::<CeInput>();
-    let (job_tx, job_rx) = mpsc::unbounded_channel::<JobInput>();
+/// How a node's CE is set up, whatever system runs on top of it.
+#[derive(Clone, Debug)]
+pub struct CeSetup {
+    pub ce: CeConfig,
+    pub mutants: Mutants,
+    /// Each node's stable storage, which survives its crashes.
+    pub disk: Disk,
+    /// Nodes `0..engine_nodes` run an engine; the rest are outside it (clients). Only
+    /// engine nodes count towards a majority.
+    pub engine_nodes: usize,
+}
 
+/// The local side of a node's CE: what its jobs send requests through.
+pub struct CeHandle<P> {
+    tx: mpsc::UnboundedSender<CeInput<P>>,
+}
+
+impl<P> Clone for CeHandle<P> {
+    fn clone(&self) -> Self {
+        CeHandle {
+            tx: self.tx.clone(),
+        }
+    }
+}
+
+impl<P: AppPayload> CeHandle<P> {
+    pub fn send(&self, req: JobToCe<P>) {
+        let _ = self.tx.send(CeInput::Job(req));
+    }
+}
+
+/// The CE's end of the channel that [`CeHandle`] feeds.
+pub struct CeInbox<P>(mpsc::UnboundedReceiver<CeInput<P>>);
+
+/// Starts a node's CE: spawns its network receiver and its ticks, and returns the handle
+/// jobs talk to it through and the inbox [`run_ce`] consumes. Jobs are spawned between
+/// the two calls, so they exist before the CE produces its first event.
+pub fn start_ce<P: AppPayload>(
+    ctx: &NodeCtx<Wire<P>>,
+    setup: &CeSetup,
+) -> (CeHandle<P>, CeInbox<P>) {
+    let (ce_tx, ce_rx) = mpsc::unbounded_channel::<CeInput<P>>();
     let net_ctx = ctx.clone();
     let net_tx = ce_tx.clone();
     madsim::task::spawn_local(async move {
@@ -119,7 +155,7 @@ pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
             }
         }
     });
-    let tick = cfg.ce.tick_ms;
+    let tick = setup.ce.tick_ms;
     let offset = madsim::rand::thread_rng().gen_range(0..tick);
     let tick_tx = ce_tx.clone();
     madsim::task::spawn_local(async move {
@@ -131,6 +167,55 @@ pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
             madsim::time::sleep(Duration::from_millis(tick)).await;
         }
     });
+    (CeHandle { tx: ce_tx }, CeInbox(ce_rx))
+}
+
+/// Runs a node's CE until the node dies, handing every event for jobs to `to_job` and
+/// writing the highest view id it sees to stable storage before acting on it.
+pub async fn run_ce<P: AppPayload>(
+    ctx: NodeCtx<Wire<P>>,
+    setup: &CeSetup,
+    inbox: CeInbox<P>,
+    mut to_job: impl FnMut(CeToJob<P>),
+) {
+    let me = ctx.id;
+    let mut ce_rx = inbox.0;
+    let mut durable = setup.disk.read(me);
+    let mut ce = Ce::new(
+        me,
+        ctx.incarnation,
+        setup.engine_nodes,
+        setup.ce.clone(),
+        setup.mutants,
+        durable,
+        ctx.now_ns(),
+    );
+    let mut effects = Vec::new();
+    while let Some(input) = ce_rx.recv().await {
+        ce.handle(input, ctx.now_ns(), &mut effects);
+        if ce.durable_id() != durable {
+            durable = ce.durable_id();
+            setup.disk.write(me, durable);
+        }
+        for e in effects.drain(..) {
+            match e {
+                Effect::Send { to, wire } => ctx.send(to, wire),
+                Effect::ToJob(ev) => to_job(ev),
+            }
+        }
+    }
+}
+
+/// One node of the ACK-round system: the CE, with the job's main thread spawned beside it.
+pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
+    let setup = CeSetup {
+        ce: cfg.ce.clone(),
+        mutants: cfg.mutants,
+        disk: cfg.disk.clone(),
+        engine_nodes: ctx.nodes(),
+    };
+    let (ce, inbox) = start_ce(&ctx, &setup);
+    let (job_tx, job_rx) = mpsc::unbounded_channel::<JobInput>();
     let job_tick = cfg.job_tick_ms;
     let jt_tx = job_tx.clone();
     madsim::task::spawn_local(async move {
@@ -141,35 +226,12 @@ pub async fn node_main(ctx: NodeCtx<Wire>, cfg: Arc<EngineConfig>) {
             }
         }
     });
-    let main = JobMain::new(ctx.clone(), cfg.clone(), ce_tx.clone(), job_tx.clone());
+    let main = JobMain::new(ctx.clone(), cfg.clone(), ce, job_tx.clone());
     madsim::task::spawn_local(main.run(job_rx));
-
-    let mut durable = cfg.disk.read(me);
-    let mut ce = Ce::new(
-        me,
-        ctx.incarnation,
-        ctx.nodes(),
-        cfg.ce.clone(),
-        cfg.mutants,
-        durable,
-        ctx.now_ns(),
-    );
-    let mut effects = Vec::new();
-    while let Some(input) = ce_rx.recv().await {
-        ce.handle(input, ctx.now_ns(), &mut effects);
-        if ce.durable_id() != durable {
-            durable = ce.durable_id();
-            cfg.disk.write(me, durable);
-        }
-        for e in effects.drain(..) {
-            match e {
-                Effect::Send { to, wire } => ctx.send(to, wire),
-                Effect::ToJob(ev) => {
-                    let _ = job_tx.send(JobInput::Ce(ev));
-                }
-            }
-        }
-    }
+    run_ce(ctx, &setup, inbox, |ev| {
+        let _ = job_tx.send(JobInput::Ce(ev));
+    })
+    .await;
 }
 
 struct Worker {
@@ -181,9 +243,9 @@ struct Worker {
 
 /// The job's main thread.
 struct JobMain {
-    ctx: NodeCtx<Wire>,
+    ctx: NodeCtx<Wire<Payload>>,
     cfg: Arc<EngineConfig>,
-    ce: mpsc::UnboundedSender<CeInput>,
+    ce: CeHandle<Payload>,
     inbox: mpsc::UnboundedSender<JobInput>,
     next_job_inc: u64,
     member: Option<Member>,
@@ -200,9 +262,9 @@ struct JobMain {
 
 impl JobMain {
     fn new(
-        ctx: NodeCtx<Wire>,
+        ctx: NodeCtx<Wire<Payload>>,
         cfg: Arc<EngineConfig>,
-        ce: mpsc::UnboundedSender<CeInput>,
+        ce: CeHandle<Payload>,
         inbox: mpsc::UnboundedSender<JobInput>,
     ) -> Self {
         JobMain {
@@ -223,8 +285,8 @@ impl JobMain {
         }
     }
 
-    fn to_ce(&self, req: JobToCe) {
-        let _ = self.ce.send(CeInput::Job(req));
+    fn to_ce(&self, req: JobToCe<Payload>) {
+        self.ce.send(req);
     }
 
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<JobInput>) {
@@ -284,7 +346,7 @@ impl JobMain {
         }
     }
 
-    fn on_ce(&mut self, ev: CeToJob, now: u64, mcast: &mut Vec<RoundMsg>) {
+    fn on_ce(&mut self, ev: CeToJob<Payload>, now: u64, mcast: &mut Vec<RoundMsg>) {
         let node = self.ctx.id;
         match ev {
             CeToJob::Probe { t_ns } => self.to_ce(JobToCe::ProbeReply { t_ns }),
@@ -358,6 +420,8 @@ impl JobMain {
                     r.on_ack(a, now, mcast);
                 }
             }
+            // The ACK-round system has no nodes outside the engine.
+            CeToJob::External { .. } => {}
         }
     }
 
@@ -491,7 +555,7 @@ impl JobMain {
 /// A work thread: local processing only, misbehaving as the fault hook says.
 #[allow(clippy::too_many_arguments)]
 async fn work_thread(
-    ctx: NodeCtx<Wire>,
+    ctx: NodeCtx<Wire<Payload>>,
     member: Member,
     idx: u32,
     count: u32,

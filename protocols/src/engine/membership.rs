@@ -33,7 +33,7 @@
 //! each sender's delivered high-water mark), so nothing is ever delivered twice.
 
 use super::link::{LinkIn, LinkOut, ACK_DELAY_NS};
-use super::{fmt_members, fmt_nodes, CeConfig, Member, Mutants, Payload, Reason};
+use super::{fmt_members, fmt_nodes, AppPayload, CeConfig, Member, Mutants, Reason};
 use sim::{emit, Envelope};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ const MAX_UNSENT: usize = 1_024;
 
 /// A message sequenced in a view.
 #[derive(Clone, Debug)]
-pub struct Ordered {
+pub struct Ordered<P> {
     pub view: u64,
     /// The view-wide sequence number (the sequencer's total order).
     pub seq: u64,
@@ -61,45 +61,45 @@ pub struct Ordered {
     pub gseq: u64,
     pub sender: Member,
     pub fifo: u64,
-    pub payload: Payload,
+    pub payload: P,
 }
 
 /// A node's answer to a proposal: what it holds of its old view.
 #[derive(Clone, Debug)]
-pub struct FlushReport {
+pub struct FlushReport<P> {
     pub id: u64,
     pub old_view: Option<u64>,
     pub old_members: Vec<Member>,
     pub delivered: u64,
     pub received: u64,
-    pub msgs: Vec<Ordered>,
+    pub msgs: Vec<Ordered<P>>,
     /// Per sender, the highest number this node ever delivered.
     pub hwm: Vec<(Member, u64)>,
 }
 
 /// The agreed end of one old view: deliver up to `last`, using `msgs` for what is missing.
 #[derive(Clone, Debug)]
-pub struct Final {
+pub struct Final<P> {
     pub old_view: u64,
     pub last: u64,
-    pub msgs: Vec<Ordered>,
+    pub msgs: Vec<Ordered<P>>,
 }
 
 /// The membership-change message every node of a new view gets.
 #[derive(Clone, Debug)]
-pub struct Install {
+pub struct Install<P> {
     pub id: u64,
     pub nodes: Vec<(usize, u64)>,
     pub members: Vec<Member>,
     pub departures: Vec<(Member, Reason)>,
-    pub finals: Vec<Final>,
+    pub finals: Vec<Final<P>>,
     /// Per sender, the highest number some node of the view delivered.
     pub hwm: Vec<(Member, u64)>,
 }
 
 /// Messages between CEs that travel over reliable links.
 #[derive(Clone, Debug)]
-pub enum CeMsg {
+pub enum CeMsg<P> {
     Propose {
         id: u64,
         nodes: Vec<(usize, u64)>,
@@ -110,15 +110,15 @@ pub enum CeMsg {
         id: u64,
         promised: u64,
     },
-    Report(Arc<FlushReport>),
-    Install(Arc<Install>),
+    Report(Arc<FlushReport<P>>),
+    Install(Arc<Install<P>>),
     Submit {
         view: u64,
         member: Member,
         fifo: u64,
-        payload: Payload,
+        payload: P,
     },
-    Ordered(Arc<Ordered>),
+    Ordered(Arc<Ordered<P>>),
     /// A member received the view's messages up to `upto` (to the sequencer).
     Received {
         view: u64,
@@ -133,7 +133,7 @@ pub enum CeMsg {
         view: u64,
         from: Member,
         to: Member,
-        payload: Payload,
+        payload: P,
     },
 }
 
@@ -160,7 +160,7 @@ pub struct Heartbeat {
 
 /// What goes over the simulated network.
 #[derive(Clone, Debug)]
-pub enum Wire {
+pub enum Wire<P> {
     Heartbeat {
         inc: u64,
         hb: Arc<Heartbeat>,
@@ -170,7 +170,7 @@ pub enum Wire {
         to_inc: u64,
         epoch: u64,
         seq: u64,
-        msg: CeMsg,
+        msg: CeMsg<P>,
     },
     Ack {
         from_inc: u64,
@@ -178,33 +178,43 @@ pub enum Wire {
         epoch: u64,
         upto: u64,
     },
+    /// A datagram between a job and a node outside the engine (a client): unreliable, like
+    /// any network message, and never looked at by the CE.
+    External {
+        payload: P,
+    },
 }
 
 /// Requests from local jobs.
 #[derive(Clone, Debug)]
-pub enum JobToCe {
+pub enum JobToCe<P> {
     Register(Member),
     Unregister(Member),
     Multicast {
         member: Member,
-        payload: Payload,
+        payload: P,
     },
     Unicast {
         from: Member,
         to: Member,
-        payload: Payload,
+        payload: P,
     },
     ProbeReply {
         t_ns: u64,
+    },
+    /// Send a datagram to a node outside the engine.
+    External {
+        to: usize,
+        payload: P,
     },
 }
 
 /// Everything the CE handles.
 #[derive(Debug)]
-pub enum CeInput {
-    Net(Envelope<Wire>),
+pub enum CeInput<P> {
+    Net(Envelope<Wire<P>>),
     Tick,
-    Job(JobToCe),
+    Job(JobToCe<P>),
 }
 
 /// A membership change as a job receives it.
@@ -219,7 +229,7 @@ pub struct Change {
 
 /// Events for the local jobs, in the order the CE produced them.
 #[derive(Clone, Debug)]
-pub enum CeToJob {
+pub enum CeToJob<P> {
     Membership(Change),
     QuorumLost {
         to: Member,
@@ -227,23 +237,28 @@ pub enum CeToJob {
     },
     Deliver {
         to: Member,
-        msg: Arc<Ordered>,
+        msg: Arc<Ordered<P>>,
     },
     Unicast {
         to: Member,
         from: Member,
-        payload: Payload,
+        payload: P,
     },
     Probe {
         t_ns: u64,
+    },
+    /// A datagram from a node outside the engine, for every local job.
+    External {
+        from: usize,
+        payload: P,
     },
 }
 
 /// An effect for the shell to perform.
 #[derive(Debug)]
-pub enum Effect {
-    Send { to: usize, wire: Wire },
-    ToJob(CeToJob),
+pub enum Effect<P> {
+    Send { to: usize, wire: Wire<P> },
+    ToJob(CeToJob<P>),
 }
 
 #[derive(Clone, Debug)]
@@ -265,40 +280,40 @@ impl View {
     }
 }
 
-struct Peer {
+struct Peer<P> {
     inc: Option<u64>,
     last_heard_ns: u64,
     hb: Option<Arc<Heartbeat>>,
     /// Since when its heartbeats disagree with our view (coordinator's merge trigger).
     mismatch_since: Option<u64>,
-    out: LinkOut<CeMsg>,
-    inn: LinkIn<CeMsg>,
+    out: LinkOut<CeMsg<P>>,
+    inn: LinkIn<CeMsg<P>>,
     /// Whether `hb` was received since the node was last suspected: a stale heartbeat
     /// lists jobs that may have left long ago.
     hb_fresh: bool,
     /// Messages for it sent before we knew its incarnation.
-    unsent: Vec<CeMsg>,
+    unsent: Vec<CeMsg<P>>,
     /// A cumulative ACK not sent yet: (epoch, upto, due since).
     ack_due: Option<(u64, u64, u64)>,
     suspected: bool,
 }
 
-struct Proposal {
+struct Proposal<P> {
     id: u64,
     nodes: Vec<(usize, u64)>,
     members: BTreeSet<Member>,
     started_ns: u64,
-    reports: BTreeMap<usize, Arc<FlushReport>>,
+    reports: BTreeMap<usize, Arc<FlushReport<P>>>,
 }
 
 /// The cluster engine of one node.
-pub struct Ce {
+pub struct Ce<P> {
     cfg: CeConfig,
     mutants: Mutants,
     me: usize,
     inc: u64,
     n: usize,
-    peers: Vec<Peer>,
+    peers: Vec<Peer<P>>,
     registered: BTreeSet<Member>,
     /// Local members that receive deliveries (the registered ones, unless a planted bug
     /// keeps the unregistered too).
@@ -314,7 +329,7 @@ pub struct Ce {
     booted_ns: u64,
     retry_ns: u64,
     // Ordering state of the current view.
-    received: BTreeMap<u64, Arc<Ordered>>,
+    received: BTreeMap<u64, Arc<Ordered<P>>>,
     recv_upto: u64,
     delivered: u64,
     stable: u64,
@@ -327,9 +342,9 @@ pub struct Ce {
     hwm: BTreeMap<Member, u64>,
     // Own multicasts not yet delivered back.
     next_fifo: BTreeMap<Member, u64>,
-    pending: BTreeMap<Member, BTreeMap<u64, Payload>>,
+    pending: BTreeMap<Member, BTreeMap<u64, P>>,
     // Coordinator state.
-    proposal: Option<Proposal>,
+    proposal: Option<Proposal<P>>,
     next_propose_ns: u64,
     excluded_until: BTreeMap<usize, u64>,
     installed_ns: u64,
@@ -337,13 +352,13 @@ pub struct Ce {
     job_view: BTreeMap<Member, BTreeSet<Member>>,
     probe: Option<(u64, bool)>,
     next_probe_ns: u64,
-    local: VecDeque<CeMsg>,
+    local: VecDeque<CeMsg<P>>,
     /// A peer's incarnation was just learnt: send what waited for it.
     flush_unsent: bool,
     now: u64,
 }
 
-impl Ce {
+impl<P: AppPayload> Ce<P> {
     /// `durable_id` is the highest view or proposal id this node ever saw, from its stable
     /// storage: view ids only grow, even across restarts of every node.
     pub fn new(
@@ -437,7 +452,7 @@ impl Ce {
     }
 
     /// One input; effects are appended to `out`.
-    pub fn handle(&mut self, input: CeInput, now: u64, out: &mut Vec<Effect>) {
+    pub fn handle(&mut self, input: CeInput<P>, now: u64, out: &mut Vec<Effect<P>>) {
         self.now = now;
         match input {
             CeInput::Net(env) => self.on_wire(env.from, env.msg, out),
@@ -451,7 +466,7 @@ impl Ce {
 
     // ---------------------------------------------------------------- network
 
-    fn send(&mut self, to: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+    fn send(&mut self, to: usize, msg: CeMsg<P>, out: &mut Vec<Effect<P>>) {
         if to == self.me {
             self.local.push_back(msg);
             return;
@@ -501,7 +516,15 @@ impl Ce {
         true
     }
 
-    fn on_wire(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+    fn on_wire(&mut self, from: usize, wire: Wire<P>, out: &mut Vec<Effect<P>>) {
+        if let Wire::External { payload } = wire {
+            out.push(Effect::ToJob(CeToJob::External { from, payload }));
+            return;
+        }
+        if from >= self.n {
+            // Engine traffic from a node outside the engine is not ours to trust.
+            return;
+        }
         self.on_wire_inner(from, wire, out);
         if std::mem::take(&mut self.flush_unsent) {
             let held = std::mem::take(&mut self.peers[from].unsent);
@@ -511,7 +534,7 @@ impl Ce {
         }
     }
 
-    fn on_wire_inner(&mut self, from: usize, wire: Wire, out: &mut Vec<Effect>) {
+    fn on_wire_inner(&mut self, from: usize, wire: Wire<P>, out: &mut Vec<Effect<P>>) {
         match wire {
             Wire::Heartbeat { inc, hb } => {
                 if !self.heard(from, inc) {
@@ -575,10 +598,11 @@ impl Ce {
                     self.peers[from].out.ack(epoch, upto);
                 }
             }
+            Wire::External { .. } => {}
         }
     }
 
-    fn on_heartbeat(&mut self, from: usize, hb: Arc<Heartbeat>, out: &mut Vec<Effect>) {
+    fn on_heartbeat(&mut self, from: usize, hb: Arc<Heartbeat>, out: &mut Vec<Effect<P>>) {
         self.max_id = self.max_id.max(hb.max_id);
         if let (Some(v), Some(mine)) = (hb.view, self.view_id()) {
             // A primary view above ours that is not the one we promised to was installed
@@ -601,7 +625,7 @@ impl Ce {
 
     // ---------------------------------------------------------------- jobs
 
-    fn on_job(&mut self, req: JobToCe, out: &mut Vec<Effect>) {
+    fn on_job(&mut self, req: JobToCe<P>, out: &mut Vec<Effect<P>>) {
         match req {
             JobToCe::Register(m) => {
                 self.registered.insert(m);
@@ -663,12 +687,16 @@ impl Ce {
                     self.probe = None;
                 }
             }
+            JobToCe::External { to, payload } => out.push(Effect::Send {
+                to,
+                wire: Wire::External { payload },
+            }),
         }
     }
 
     // ---------------------------------------------------------------- protocol
 
-    fn on_msg(&mut self, from: usize, msg: CeMsg, out: &mut Vec<Effect>) {
+    fn on_msg(&mut self, from: usize, msg: CeMsg<P>, out: &mut Vec<Effect<P>>) {
         match msg {
             CeMsg::Propose { id, nodes, .. } => self.on_propose(from, id, nodes, out),
             CeMsg::Reject { id, promised } => {
@@ -775,7 +803,7 @@ impl Ce {
         }
     }
 
-    fn on_ordered(&mut self, from: usize, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+    fn on_ordered(&mut self, from: usize, o: Arc<Ordered<P>>, out: &mut Vec<Effect<P>>) {
         let frozen = self.frozen();
         let Some(v) = &self.view else { return };
         if o.view != v.id || frozen || from != v.coord || o.seq != self.recv_upto + 1 {
@@ -793,7 +821,7 @@ impl Ce {
     }
 
     /// The sequencer: the view's messages every node received are stable; announce them.
-    fn advance_stable(&mut self, out: &mut Vec<Effect>) {
+    fn advance_stable(&mut self, out: &mut Vec<Effect<P>>) {
         let Some(v) = &self.view else { return };
         let stable = v
             .nodes
@@ -821,7 +849,7 @@ impl Ce {
 
     /// Safe delivery: a message is delivered once every node of the view has received it,
     /// so a member cut off from the rest never delivers what the others will not have.
-    fn deliver_stable(&mut self, out: &mut Vec<Effect>) {
+    fn deliver_stable(&mut self, out: &mut Vec<Effect<P>>) {
         if self.frozen() {
             return;
         }
@@ -841,7 +869,7 @@ impl Ce {
     }
 
     /// Hands one message of the current view to the local members, in sequence order.
-    fn deliver(&mut self, o: Arc<Ordered>, out: &mut Vec<Effect>) {
+    fn deliver(&mut self, o: Arc<Ordered<P>>, out: &mut Vec<Effect<P>>) {
         let Some(v) = &self.view else { return };
         debug_assert_eq!(o.seq, self.delivered + 1);
         self.delivered = o.seq;
@@ -881,7 +909,7 @@ impl Ce {
         from: usize,
         id: u64,
         nodes: Vec<(usize, u64)>,
-        out: &mut Vec<Effect>,
+        out: &mut Vec<Effect<P>>,
     ) {
         if !nodes.contains(&(self.me, self.inc)) {
             return;
@@ -930,9 +958,9 @@ impl Ce {
         }
     }
 
-    fn finish_proposal(&mut self, out: &mut Vec<Effect>) {
+    fn finish_proposal(&mut self, out: &mut Vec<Effect<P>>) {
         let p = self.proposal.take().expect("proposal");
-        let mut groups: BTreeMap<u64, Vec<&FlushReport>> = BTreeMap::new();
+        let mut groups: BTreeMap<u64, Vec<&FlushReport<P>>> = BTreeMap::new();
         let mut departed: BTreeSet<Member> = BTreeSet::new();
         for r in p.reports.values() {
             if let Some(w) = r.old_view {
@@ -953,7 +981,7 @@ impl Ce {
         for (w, reps) in groups {
             let last = reps.iter().map(|r| r.received).max().unwrap_or(0);
             let from = reps.iter().map(|r| r.delivered).min().unwrap_or(0);
-            let mut msgs: BTreeMap<u64, Ordered> = BTreeMap::new();
+            let mut msgs: BTreeMap<u64, Ordered<P>> = BTreeMap::new();
             for r in &reps {
                 for o in &r.msgs {
                     if o.seq > from && o.seq <= last {
@@ -992,7 +1020,7 @@ impl Ce {
         }
     }
 
-    fn on_install(&mut self, inst: Arc<Install>, out: &mut Vec<Effect>) {
+    fn on_install(&mut self, inst: Arc<Install<P>>, out: &mut Vec<Effect<P>>) {
         if !inst.nodes.contains(&(self.me, self.inc)) || self.promised != inst.id {
             return;
         }
@@ -1002,7 +1030,7 @@ impl Ce {
         // Deliver the agreed end of the old view first.
         if let Some(v) = self.view.clone() {
             if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
-                let extra: BTreeMap<u64, &Ordered> = f.msgs.iter().map(|o| (o.seq, o)).collect();
+                let extra: BTreeMap<u64, &Ordered<P>> = f.msgs.iter().map(|o| (o.seq, o)).collect();
                 while self.delivered < f.last {
                     let s = self.delivered + 1;
                     let o = match self.received.get(&s) {
@@ -1092,7 +1120,7 @@ impl Ce {
                 p.retain(|fifo, _| fifo > f);
             }
         }
-        let resubmit: Vec<(Member, u64, Payload)> = self
+        let resubmit: Vec<(Member, u64, P)> = self
             .pending
             .iter()
             .flat_map(|(m, p)| p.iter().map(move |(f, pl)| (*m, *f, pl.clone())))
@@ -1123,7 +1151,7 @@ impl Ce {
     }
 
     /// Leaves the current view: the jobs are told they are out of the primary component.
-    fn lose_view(&mut self, why: &'static str, out: &mut Vec<Effect>) {
+    fn lose_view(&mut self, why: &'static str, out: &mut Vec<Effect<P>>) {
         let Some(v) = self.view.take() else { return };
         emit!(self.me, "ce", "quorum_lost", view = v.id, why = why);
         sim::report_phase(self.me, "quorum_lost");
@@ -1137,10 +1165,10 @@ impl Ce {
     }
 }
 
-impl Ce {
+impl<P: AppPayload> Ce<P> {
     // ---------------------------------------------------------------- time
 
-    fn send_heartbeats(&mut self, out: &mut Vec<Effect>) {
+    fn send_heartbeats(&mut self, out: &mut Vec<Effect<P>>) {
         self.hb_no += 1;
         self.next_hb_ns = self.now + self.cfg.heartbeat_interval_ms * 1_000_000;
         let hb = Arc::new(Heartbeat {
@@ -1174,7 +1202,7 @@ impl Ce {
         }
     }
 
-    fn on_tick(&mut self, out: &mut Vec<Effect>) {
+    fn on_tick(&mut self, out: &mut Vec<Effect<P>>) {
         let now = self.now;
         let timeout = self.timeout_ns();
         // Failure detection.
@@ -1310,7 +1338,7 @@ impl Ce {
         (nodes, members)
     }
 
-    fn coordinate(&mut self, out: &mut Vec<Effect>) {
+    fn coordinate(&mut self, out: &mut Vec<Effect<P>>) {
         let now = self.now;
         if self.coordinator() != Some(self.me) {
             self.proposal = None;
@@ -1404,5 +1432,82 @@ impl Ce {
                 out,
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn ce() -> Ce<u32> {
+        Ce::new(0, 0, 3, CeConfig::fast(), Mutants::default(), 0, 0)
+    }
+
+    fn envelope(from: usize, msg: Wire<u32>) -> CeInput<u32> {
+        CeInput::Net(Envelope {
+            from,
+            to: 0,
+            sent_ns: 0,
+            latency_ns: 0,
+            msg,
+        })
+    }
+
+    #[test]
+    fn an_external_datagram_goes_to_the_jobs_untouched() {
+        let mut ce = ce();
+        let mut out = Vec::new();
+        ce.handle(envelope(7, Wire::External { payload: 42 }), 1, &mut out);
+        assert!(matches!(
+            out.as_slice(),
+            [Effect::ToJob(CeToJob::External {
+                from: 7,
+                payload: 42
+            })]
+        ));
+    }
+
+    #[test]
+    fn a_job_sends_a_datagram_outside_the_engine() {
+        let mut ce = ce();
+        let mut out = Vec::new();
+        ce.handle(
+            CeInput::Job(JobToCe::External { to: 9, payload: 5 }),
+            1,
+            &mut out,
+        );
+        assert!(matches!(
+            out.as_slice(),
+            [Effect::Send {
+                to: 9,
+                wire: Wire::External { payload: 5 }
+            }]
+        ));
+    }
+
+    #[test]
+    fn engine_traffic_from_outside_the_engine_is_ignored() {
+        let mut ce = ce();
+        let mut out = Vec::new();
+        let hb = Heartbeat {
+            hb: 1,
+            view: None,
+            view_coord: 5,
+            frozen: false,
+            max_id: 99,
+            sees_majority: true,
+            jobs: Vec::new(),
+            delivered: 0,
+            stable: 0,
+            acks: Vec::new(),
+        };
+        let wire = Wire::Heartbeat {
+            inc: 0,
+            hb: Arc::new(hb),
+        };
+        ce.handle(envelope(5, wire), 1, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(ce.durable_id(), 0, "an outsider's view ids are not learnt");
     }
 }

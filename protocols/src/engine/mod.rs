@@ -11,6 +11,12 @@
 //! pure state machine; [`job`] is the thin async shell: the CE task, the job's main thread
 //! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
 //!
+//! The engine is generic over what its jobs multicast ([`AppPayload`]): the ACK-round jobs
+//! use [`Payload`], and each system built on the engine brings its own. Such a system
+//! starts a node's CE with [`job::start_ce`] and [`job::run_ce`] and runs its own jobs on
+//! it; nodes outside the engine (clients, numbered from `CeSetup::engine_nodes` up) reach
+//! those jobs through unreliable `External` datagrams that the CE passes through.
+//!
 //! Trace events (members are written `node.incarnation.job`, with `@group` for groups other
 //! than the first; node sets `node:incarnation`):
 //! - `ce.install view coord nodes members`, `ce.quorum_lost view why`, `ce.propose id nodes`,
@@ -256,7 +262,20 @@ impl Mutants {
     }
 }
 
-/// What a job multicasts or unicasts through the CE.
+/// What a job's messages must be to travel through the engine: any cloneable, printable,
+/// thread-safe value. The CE never looks inside; each system on the engine brings its own.
+pub trait AppPayload: Clone + fmt::Debug + Send + Sync + 'static {}
+
+impl<T: Clone + fmt::Debug + Send + Sync + 'static> AppPayload for T {}
+
+/// The master of a primary view: its lowest node. Every member computes the same answer
+/// from the same view, so the systems built on the engine (the client manager, the process
+/// manager) agree on who serves without any extra election.
+pub fn master_of<'a>(members: impl IntoIterator<Item = &'a Member>) -> Option<usize> {
+    members.into_iter().map(|m| m.node).min()
+}
+
+/// What the ACK-round jobs multicast or unicast through the CE.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Payload {
     /// A phase message of the ACK-round protocol (multicast by the round coordinator).
