@@ -369,6 +369,10 @@ pub struct PlanConfig {
     pub max_faults: usize,
     /// Nodes that faults never touch (e.g. a client's own node), by index.
     pub immune_nodes: Vec<usize>,
+    /// A node that faults aimed at one node hit more often (e.g. where a master runs),
+    /// with the chance `focus_probability`; otherwise they pick uniformly.
+    pub focus_node: Option<usize>,
+    pub focus_probability: f64,
     /// The number of work threads per job, so a work-thread fault names a real one.
     pub work_threads: u32,
     /// Whether a crash may be permanent.
@@ -384,6 +388,8 @@ impl PlanConfig {
             allowed: FaultKind::ALL.to_vec(),
             max_faults: 6,
             immune_nodes: vec![],
+            focus_node: None,
+            focus_probability: 0.0,
             work_threads: 1,
             allow_permanent_crash: true,
         }
@@ -427,7 +433,11 @@ impl FaultPlan {
             let at_ms = cfg.fault_start_ms + rng.gen_range(0..span);
             // Windows are long enough to outlast failure detectors but end inside the run.
             let duration_ms = rng.gen_range(200..=(span / 3).max(201));
-            let node = *targets.choose(&mut rng).expect("non-empty");
+            let focus = cfg.focus_node.filter(|f| targets.contains(f));
+            let node = match focus {
+                Some(f) if rng.gen_bool(cfg.focus_probability.clamp(0.0, 1.0)) => f,
+                _ => *targets.choose(&mut rng).expect("non-empty"),
+            };
             let fault = match kind {
                 FaultKind::Crash => Fault::Crash {
                     at_ms,
@@ -639,6 +649,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_focus_node_draws_node_faults() {
+        let mut focused = PlanConfig::new(5, 20_000);
+        focused.focus_node = Some(0);
+        focused.focus_probability = 0.5;
+        let (mut on_focus, mut total) = (0, 0);
+        for seed in 0..300 {
+            for f in FaultPlan::generate(seed, &focused, false).faults {
+                if let Fault::Crash { node, .. } | Fault::Pause { node, .. } = f {
+                    total += 1;
+                    on_focus += usize::from(node == 0);
+                }
+            }
+        }
+        // 0.5 + 0.5 / 5 of the node faults, against 1 / 5 without the focus.
+        let share = on_focus as f64 / total as f64;
+        assert!((0.5..0.7).contains(&share), "{on_focus} of {total}");
     }
 
     #[test]

@@ -322,36 +322,50 @@ impl RecorderState {
 }
 
 struct Visitor {
-    node: u64,
+    node: Option<u64>,
     component: String,
     event: String,
     fields: Vec<(&'static str, Value)>,
 }
 
+/// Field names [`emit!`](crate::emit) uses itself; an event's own fields must not reuse them.
+const RESERVED: [&str; 3] = ["node", "component", "ev"];
+
+impl Visitor {
+    fn push(&mut self, name: &'static str, value: Value) {
+        assert!(
+            !RESERVED.contains(&name),
+            "trace event {}.{} has a field named '{name}', which emit! reserves",
+            self.component,
+            self.event
+        );
+        self.fields.push((name, value));
+    }
+}
+
 impl Visit for Visitor {
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == "node" {
-            self.node = value;
+        if field.name() == "node" && self.node.is_none() {
+            self.node = Some(value);
         } else {
-            self.fields.push((field.name(), Value::U64(value)));
+            self.push(field.name(), Value::U64(value));
         }
     }
     fn record_i64(&mut self, field: &Field, value: i64) {
-        self.fields.push((field.name(), Value::I64(value)));
+        self.push(field.name(), Value::I64(value));
     }
     fn record_bool(&mut self, field: &Field, value: bool) {
-        self.fields.push((field.name(), Value::Bool(value)));
+        self.push(field.name(), Value::Bool(value));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "component" => self.component = value.to_string(),
-            "ev" => self.event = value.to_string(),
-            name => self.fields.push((name, Value::Str(value.to_string()))),
+            "component" if self.component.is_empty() => self.component = value.to_string(),
+            "ev" if self.event.is_empty() => self.event = value.to_string(),
+            name => self.push(name, Value::Str(value.to_string())),
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.fields
-            .push((field.name(), Value::Str(format!("{value:?}"))));
+        self.push(field.name(), Value::Str(format!("{value:?}")));
     }
 }
 
@@ -379,7 +393,7 @@ impl Subscriber for Recorder {
 
     fn event(&self, event: &Event<'_>) {
         let mut v = Visitor {
-            node: WORLD_NODE,
+            node: None,
             component: String::new(),
             event: String::new(),
             fields: Vec::with_capacity(event.metadata().fields().len()),
@@ -387,7 +401,7 @@ impl Subscriber for Recorder {
         event.record(&mut v);
         let ev = TraceEvent {
             t_ns: crate::clock::now_ns(),
-            node: v.node,
+            node: v.node.unwrap_or(WORLD_NODE),
             component: v.component,
             event: v.event,
             fields: v.fields,
@@ -403,6 +417,19 @@ impl Subscriber for Recorder {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    #[should_panic(expected = "has a field named 'node', which emit! reserves")]
+    fn a_field_named_like_the_events_own_node_is_refused() {
+        let mut v = Visitor {
+            node: Some(1),
+            component: "client".into(),
+            event: "welcome".into(),
+            fields: Vec::new(),
+        };
+        v.push("node", Value::U64(0));
+    }
+
     use super::*;
 
     #[test]
