@@ -6,32 +6,9 @@ use protocols::engine::checkers::{
     AgreedOrder, FifoPerSender, NoDuplicates, NoGhosts, NotifiedOnce, PrimaryComponent,
     ViewAgreement, VirtualSynchrony,
 };
-use sim::check::{check_events, Checker, RunEnd};
-use sim::{TraceEvent, Value};
-
-fn ev(
-    t_ms: u64,
-    node: u64,
-    component: &str,
-    event: &str,
-    fields: &[(&'static str, Value)],
-) -> TraceEvent {
-    TraceEvent {
-        t_ns: t_ms * 1_000_000,
-        node,
-        component: component.into(),
-        event: event.into(),
-        fields: fields.to_vec(),
-    }
-}
-
-fn s(x: &str) -> Value {
-    Value::Str(x.into())
-}
-
-fn u(x: u64) -> Value {
-    Value::U64(x)
-}
+mod common;
+use common::{ev, s, u, violations};
+use sim::TraceEvent;
 
 fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEvent {
     ev(
@@ -87,21 +64,6 @@ fn deliver(t: u64, member: &str, view: u64, seq: u64, sender: &str, fifo: u64) -
             ("fifo", u(fifo)),
         ],
     )
-}
-
-fn end() -> RunEnd {
-    RunEnd {
-        t_ns: 100_000_000_000,
-        liveness_start_ns: 0,
-        live_nodes: vec![],
-    }
-}
-
-fn violations(c: Box<dyn Checker>, events: &[TraceEvent]) -> Vec<String> {
-    check_events(vec![c], events, &end())
-        .into_iter()
-        .map(|v| v.explanation)
-        .collect()
 }
 
 const N3: &str = "0:0,1:0,2:0";

@@ -131,8 +131,19 @@ impl Checker for ViewAgreement {
 /// told `QuorumLost` delivers nothing until it is given a view again.
 #[derive(Default)]
 pub struct PrimaryComponent {
+    /// The engine's configured nodes; 0 until known (then the world's node count is used).
     n: u64,
     out: BTreeSet<Member>,
+}
+
+impl PrimaryComponent {
+    /// For a world whose first `n` nodes run the engine (the rest are its clients).
+    pub fn new(n: usize) -> Self {
+        PrimaryComponent {
+            n: n as u64,
+            out: BTreeSet::new(),
+        }
+    }
 }
 
 impl Checker for PrimaryComponent {
@@ -142,7 +153,9 @@ impl Checker for PrimaryComponent {
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.is("world", "start") {
-            self.n = ev.u64("nodes").unwrap_or(0);
+            if self.n == 0 {
+                self.n = ev.u64("nodes").unwrap_or(0);
+            }
         } else if ev.is("ce", "install") {
             let nodes = parse_nodes(ev.str("nodes").unwrap_or(""));
             if 2 * nodes.len() as u64 <= self.n {
@@ -662,6 +675,7 @@ impl Checker for NotifyWithin {
                         .unwrap_or("")
                         .split(',')
                         .filter_map(|x| x.trim_start_matches('n').parse().ok())
+                        .filter(|x| *x < self.n)
                         .collect();
                     let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
                         side
@@ -789,7 +803,8 @@ pub struct AckRoundProgress {
 }
 
 impl AckRoundProgress {
-    pub fn new(cfg: &CeConfig, require_after_heal: bool) -> Self {
+    /// `n` is the engine's configured nodes (0: the world's node count).
+    pub fn new(n: usize, cfg: &CeConfig, require_after_heal: bool) -> Self {
         AckRoundProgress {
             // A phase under a 400 ms latency spike takes four one-way trips (submit, order,
             // stability, ACK) and a view change two proposal timeouts: allow that twice.
@@ -801,7 +816,7 @@ impl AckRoundProgress {
             loss_since_ns: None,
             liveness_start_ns: None,
             done_after_heal: 0,
-            n: 0,
+            n,
         }
     }
 }
@@ -845,7 +860,9 @@ impl Checker for AckRoundProgress {
             ));
         }
         if ev.is("world", "start") {
-            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+            if self.n == 0 {
+                self.n = ev.u64("nodes").unwrap_or(0) as usize;
+            }
         } else if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
             self.liveness_start_ns = Some(t);
         }
@@ -885,7 +902,8 @@ impl Checker for AckRoundProgress {
                 ms(*deadline)
             ));
         }
-        let majority_live = 2 * end.live_nodes.len() > self.n;
+        let engine_live = end.live_nodes.iter().filter(|n| **n < self.n).count();
+        let majority_live = 2 * engine_live > self.n;
         if self.require_after_heal
             && majority_live
             && self.done_after_heal == 0
@@ -911,7 +929,18 @@ pub struct Liveness {
     job: BTreeMap<u64, Member>,
     job_view: BTreeMap<Member, u64>,
     incs: Incarnations,
+    /// The engine's configured nodes; 0 until known (then the world's node count is used).
     n: usize,
+}
+
+impl Liveness {
+    /// For a world whose first `n` nodes run the engine (the rest are its clients).
+    pub fn new(n: usize) -> Self {
+        Liveness {
+            n,
+            ..Liveness::default()
+        }
+    }
 }
 
 impl Checker for Liveness {
@@ -922,7 +951,9 @@ impl Checker for Liveness {
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         self.incs.observe(ev);
         if ev.is("world", "start") {
-            self.n = ev.u64("nodes").unwrap_or(0) as usize;
+            if self.n == 0 {
+                self.n = ev.u64("nodes").unwrap_or(0) as usize;
+            }
         } else if ev.is("ce", "install") {
             let v = ev.u64("view").unwrap_or(0);
             self.view_of.insert(ev.node, v);
@@ -951,7 +982,13 @@ impl Checker for Liveness {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        let live: Vec<u64> = end.live_nodes.iter().map(|n| *n as u64).collect();
+        // Nodes outside the engine (clients) hold no views.
+        let live: Vec<u64> = end
+            .live_nodes
+            .iter()
+            .filter(|n| **n < self.n)
+            .map(|n| *n as u64)
+            .collect();
         if 2 * live.len() <= self.n {
             // No majority is left: no live node may still think it is in the group.
             return match live.iter().find(|n| self.view_of.contains_key(n)) {
@@ -1011,7 +1048,7 @@ impl Checker for Liveness {
 pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(ViewAgreement::default()),
-        Box::new(PrimaryComponent::default()),
+        Box::new(PrimaryComponent::new(n)),
         Box::new(VirtualSynchrony::default()),
         Box::new(AgreedOrder::default()),
         Box::new(FifoPerSender::default()),
@@ -1020,7 +1057,7 @@ pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
         Box::new(NotifiedOnce::default()),
         Box::new(NotifyWithin::new(n, cfg)),
         Box::new(MainThreadResponsive::default()),
-        Box::new(AckRoundProgress::new(cfg, rounds)),
-        Box::new(Liveness::default()),
+        Box::new(AckRoundProgress::new(n, cfg, rounds)),
+        Box::new(Liveness::new(n)),
     ]
 }

@@ -113,6 +113,8 @@ pub struct CeSetup {
     /// Nodes `0..engine_nodes` run an engine; the rest are outside it (clients). Only
     /// engine nodes count towards a majority.
     pub engine_nodes: usize,
+    /// Master leases of this many ms (see `Ce::with_lease`), for systems with a master.
+    pub lease_ms: Option<u64>,
 }
 
 /// The local side of a node's CE: what its jobs send requests through.
@@ -190,6 +192,9 @@ pub async fn run_ce<P: AppPayload>(
         durable,
         ctx.now_ns(),
     );
+    if let Some(ms) = setup.lease_ms {
+        ce = ce.with_lease(ms);
+    }
     let mut effects = Vec::new();
     while let Some(input) = ce_rx.recv().await {
         ce.handle(input, ctx.now_ns(), &mut effects);
@@ -213,6 +218,7 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
         mutants: cfg.mutants,
         disk: cfg.disk.clone(),
         engine_nodes: ctx.nodes(),
+        lease_ms: None,
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
     let (job_tx, job_rx) = mpsc::unbounded_channel::<JobInput>();
@@ -258,6 +264,8 @@ struct JobMain {
     app_n: u64,
     /// The work threads' local store; the main thread never touches it (unless planted).
     store: Arc<Mutex<u64>>,
+    /// Members this job unregistered that the CE has not confirmed yet.
+    leaving: BTreeSet<Member>,
 }
 
 impl JobMain {
@@ -282,6 +290,7 @@ impl JobMain {
             next_app_ns: 0,
             app_n: 0,
             store: Arc::new(Mutex::new(0)),
+            leaving: BTreeSet::new(),
         }
     }
 
@@ -377,7 +386,12 @@ impl JobMain {
                     r.on_lost();
                 }
             }
-            CeToJob::Deliver { to, msg } => {
+            CeToJob::Unregistered { member } => {
+                self.leaving.remove(&member);
+            }
+            // Made while the member was still registered, queued behind its unregistration.
+            CeToJob::Deliver { to, .. } if self.leaving.contains(&to) => {}
+            CeToJob::Deliver { to, msg, .. } => {
                 // Recorded for whichever member the CE addressed: a delivery to a member
                 // that left is exactly what `no_ghosts` must see.
                 emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
@@ -420,8 +434,8 @@ impl JobMain {
                     r.on_ack(a, now, mcast);
                 }
             }
-            // The ACK-round system has no nodes outside the engine.
-            CeToJob::External { .. } => {}
+            // The ACK-round system has no nodes outside the engine, and no master.
+            CeToJob::External { .. } | CeToJob::Lease { .. } => {}
         }
     }
 
@@ -507,6 +521,7 @@ impl JobMain {
         };
         emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
         self.to_ce(JobToCe::Unregister(member));
+        self.leaving.insert(member);
         for w in self.workers.drain(..) {
             w.handle.abort();
         }

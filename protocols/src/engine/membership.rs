@@ -95,6 +95,9 @@ pub struct Install<P> {
     pub finals: Vec<Final<P>>,
     /// Per sender, the highest number some node of the view delivered.
     pub hwm: Vec<(Member, u64)>,
+    /// The members that come from the newest view any node of this one was in, on nodes
+    /// that were still in it: they deliver all of it (the transitional set).
+    pub continuing: Vec<Member>,
 }
 
 /// Messages between CEs that travel over reliable links.
@@ -225,6 +228,14 @@ pub struct Change {
     pub members: BTreeSet<Member>,
     pub left: Vec<(Member, Reason)>,
     pub joined: Vec<Member>,
+    /// The job was in the newest view that preceded this one and delivered all of it (so
+    /// it holds everything its group delivered). False for a job's first view after it
+    /// registered or lost quorum, and for a node that missed a view installed without it:
+    /// a replica built on the group must then catch up before it counts as current.
+    pub continuous: bool,
+    /// The members of the group that are continuous in this sense: the same set for every
+    /// member, unlike `joined`, which is relative to what each member saw before.
+    pub continuing: BTreeSet<Member>,
 }
 
 /// Events for the local jobs, in the order the CE produced them.
@@ -238,6 +249,10 @@ pub enum CeToJob<P> {
     Deliver {
         to: Member,
         msg: Arc<Ordered<P>>,
+        /// Delivered in the flush that ends its view: it may not have been stable (some
+        /// node of the old view may never deliver it), so only the members that continue
+        /// together are sure to share it.
+        flush: bool,
     },
     Unicast {
         to: Member,
@@ -246,6 +261,17 @@ pub enum CeToJob<P> {
     },
     Probe {
         t_ns: u64,
+    },
+    /// The CE processed the unregistration of `member`: every delivery it made for that
+    /// member precedes this event, and none follows it.
+    Unregistered {
+        member: Member,
+    },
+    /// The node's master lease for `view` runs until `until_ns` (see [`Ce::with_lease`]);
+    /// sent on a tick when it changed, only by a CE with leases switched on.
+    Lease {
+        view: u64,
+        until_ns: u64,
     },
     /// A datagram from a node outside the engine, for every local job.
     External {
@@ -296,6 +322,8 @@ struct Peer<P> {
     /// A cumulative ACK not sent yet: (epoch, upto, due since).
     ack_due: Option<(u64, u64, u64)>,
     suspected: bool,
+    /// When `hb` was sent (the sender's clock; the simulation has one clock).
+    hb_sent_ns: u64,
 }
 
 struct Proposal<P> {
@@ -325,6 +353,8 @@ pub struct Ce<P> {
     promised: u64,
     /// Who the promise was made to.
     promised_coord: usize,
+    /// The view our flush report for that promise came from.
+    reported_view: Option<u64>,
     max_id: u64,
     booted_ns: u64,
     retry_ns: u64,
@@ -356,6 +386,12 @@ pub struct Ce<P> {
     /// A peer's incarnation was just learnt: send what waited for it.
     flush_unsent: bool,
     now: u64,
+    /// When the envelope being handled was sent.
+    rx_sent_ns: u64,
+    /// How long a heartbeat that supports our view backs a master lease, if leases are on.
+    lease_ns: Option<u64>,
+    /// The last lease told to the jobs.
+    lease_told: Option<(u64, u64)>,
 }
 
 impl<P: AppPayload> Ce<P> {
@@ -391,6 +427,7 @@ impl<P: AppPayload> Ce<P> {
                     unsent: Vec::new(),
                     hb_fresh: false,
                     suspected: true,
+                    hb_sent_ns: 0,
                 })
                 .collect(),
             cfg,
@@ -406,6 +443,7 @@ impl<P: AppPayload> Ce<P> {
             view: None,
             promised: durable_id,
             promised_coord: usize::MAX,
+            reported_view: None,
             max_id: durable_id,
             booted_ns: now,
             retry_ns: RETRY_NS,
@@ -430,7 +468,54 @@ impl<P: AppPayload> Ce<P> {
             local: VecDeque::new(),
             flush_unsent: false,
             now: 0,
+            rx_sent_ns: 0,
+            lease_ns: None,
+            lease_told: None,
         }
+    }
+
+    /// Switches on master leases of `lease_ms`. A node holds the lease for its view `v`
+    /// until `lease_ms` after the time by which a strict majority of the configured nodes
+    /// of `v` (itself included) last declared, in a heartbeat, that they had seen no id
+    /// above `v`. Every node of a later view promised that view's id before it was
+    /// installed, and any two majorities share a node, so the lease of an old view's master
+    /// ends at most `lease_ms` after the next view is installed: a new master that waits
+    /// that long after its install never serves beside the old one, whatever the partition
+    /// or pause. The lease only grows within a view: past declarations stay true.
+    pub fn with_lease(mut self, lease_ms: u64) -> Self {
+        self.lease_ns = Some(lease_ms * 1_000_000);
+        self
+    }
+
+    /// When this node's lease for its view ends, or `None` without a view (or leases).
+    pub fn lease_until(&self) -> Option<(u64, u64)> {
+        let lease_ns = self.lease_ns?;
+        let v = self.view.as_ref()?;
+        let mut support: Vec<u64> = Vec::new();
+        if self.max_id.max(self.promised) <= v.id {
+            support.push(self.now);
+        }
+        for (p, inc) in &v.nodes {
+            if *p == self.me {
+                continue;
+            }
+            let peer = &self.peers[*p];
+            if peer.inc == Some(*inc) && peer.hb.as_ref().is_some_and(|h| h.max_id <= v.id) {
+                support.push(peer.hb_sent_ns);
+            }
+        }
+        let need = self.n / 2 + 1;
+        let computed = if support.len() < need {
+            0
+        } else {
+            support.sort_unstable_by(|a, b| b.cmp(a));
+            support[need - 1] + lease_ns
+        };
+        let before = match self.lease_told {
+            Some((view, until)) if view == v.id => until,
+            _ => 0,
+        };
+        Some((v.id, computed.max(before)))
     }
 
     fn timeout_ns(&self) -> u64 {
@@ -455,7 +540,10 @@ impl<P: AppPayload> Ce<P> {
     pub fn handle(&mut self, input: CeInput<P>, now: u64, out: &mut Vec<Effect<P>>) {
         self.now = now;
         match input {
-            CeInput::Net(env) => self.on_wire(env.from, env.msg, out),
+            CeInput::Net(env) => {
+                self.rx_sent_ns = env.sent_ns;
+                self.on_wire(env.from, env.msg, out)
+            }
             CeInput::Tick => self.on_tick(out),
             CeInput::Job(req) => self.on_job(req, out),
         }
@@ -620,6 +708,7 @@ impl<P: AppPayload> Ce<P> {
             peer.mismatch_since = Some(self.now);
         }
         peer.hb = Some(hb);
+        peer.hb_sent_ns = self.rx_sent_ns;
         peer.hb_fresh = true;
     }
 
@@ -639,6 +728,7 @@ impl<P: AppPayload> Ce<P> {
                 }
                 self.pending.remove(&m);
                 self.job_view.remove(&m);
+                out.push(Effect::ToJob(CeToJob::Unregistered { member: m }));
                 self.send_heartbeats(out);
             }
             JobToCe::Multicast { member, payload } => {
@@ -856,7 +946,7 @@ impl<P: AppPayload> Ce<P> {
         let upto = self.stable.min(self.recv_upto);
         while self.delivered < upto {
             let next = self.received[&(self.delivered + 1)].clone();
-            self.deliver(next, out);
+            self.deliver(next, false, out);
         }
         // Everyone holds what is stable; what we delivered of it we no longer need.
         let gc = self.delivered;
@@ -869,7 +959,7 @@ impl<P: AppPayload> Ce<P> {
     }
 
     /// Hands one message of the current view to the local members, in sequence order.
-    fn deliver(&mut self, o: Arc<Ordered<P>>, out: &mut Vec<Effect<P>>) {
+    fn deliver(&mut self, o: Arc<Ordered<P>>, flush: bool, out: &mut Vec<Effect<P>>) {
         let Some(v) = &self.view else { return };
         debug_assert_eq!(o.seq, self.delivered + 1);
         self.delivered = o.seq;
@@ -885,6 +975,7 @@ impl<P: AppPayload> Ce<P> {
                 out.push(Effect::ToJob(CeToJob::Deliver {
                     to: *m,
                     msg: o.clone(),
+                    flush,
                 }));
             }
         }
@@ -923,6 +1014,7 @@ impl<P: AppPayload> Ce<P> {
         }
         self.promised = id;
         self.promised_coord = from;
+        self.reported_view = self.view_id();
         if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
             self.proposal = None;
         }
@@ -1007,6 +1099,15 @@ impl<P: AppPayload> Ce<P> {
             .iter()
             .map(|m| (*m, self.reason_for(m, &p.nodes)))
             .collect();
+        let newest_prior = p.reports.values().filter_map(|r| r.old_view).max();
+        let continuing: Vec<Member> = p
+            .reports
+            .iter()
+            .filter(|(_, r)| r.old_view.is_some() && r.old_view == newest_prior)
+            .flat_map(|(node, r)| r.old_members.iter().filter(move |m| m.node == *node))
+            .filter(|m| p.members.contains(m))
+            .copied()
+            .collect();
         let inst = Arc::new(Install {
             id: p.id,
             nodes: p.nodes.clone(),
@@ -1014,6 +1115,7 @@ impl<P: AppPayload> Ce<P> {
             departures,
             finals,
             hwm: hwm.into_iter().collect(),
+            continuing,
         });
         for (node, _) in &p.nodes {
             self.send(*node, CeMsg::Install(inst.clone()), out);
@@ -1027,6 +1129,19 @@ impl<P: AppPayload> Ce<P> {
         if self.view_id().map(|v| v >= inst.id).unwrap_or(false) {
             return;
         }
+        if self.view_id() != self.reported_view {
+            // We reported from a view we have since lost (quorum went while the proposal
+            // was out): we cannot deliver its end, yet the view counts us as continuing.
+            // Stay out; the coordinator merges us in again with a fresh report.
+            emit!(
+                self.me,
+                "ce",
+                "install_refused",
+                view = inst.id,
+                reported = self.reported_view.unwrap_or(0)
+            );
+            return;
+        }
         // Deliver the agreed end of the old view first.
         if let Some(v) = self.view.clone() {
             if let Some(f) = inst.finals.iter().find(|f| f.old_view == v.id) {
@@ -1037,7 +1152,7 @@ impl<P: AppPayload> Ce<P> {
                         Some(o) => o.clone(),
                         None => Arc::new((*extra[&s]).clone()),
                     };
-                    self.deliver(o, out);
+                    self.deliver(o, true, out);
                 }
             }
         }
@@ -1089,6 +1204,13 @@ impl<P: AppPayload> Ce<P> {
                 .filter(|x| x.group == m.group)
                 .copied()
                 .collect();
+            let continuing: BTreeSet<Member> = inst
+                .continuing
+                .iter()
+                .filter(|x| x.group == m.group)
+                .copied()
+                .collect();
+            let continuous = continuing.contains(&m) && self.job_view.contains_key(&m);
             let prev = self.job_view.get(&m).cloned().unwrap_or_default();
             let mut left: Vec<(Member, Reason)> = prev
                 .iter()
@@ -1109,6 +1231,8 @@ impl<P: AppPayload> Ce<P> {
                 members: members.clone(),
                 left,
                 joined,
+                continuous,
+                continuing,
             })));
             self.job_view.insert(m, members.clone());
         }
@@ -1298,6 +1422,15 @@ impl<P: AppPayload> Ce<P> {
             }
         } else {
             self.probe = None;
+        }
+        if self.lease_ns.is_some() && !self.registered.is_empty() {
+            let lease = self.lease_until();
+            if lease != self.lease_told {
+                self.lease_told = lease;
+                if let Some((view, until_ns)) = lease {
+                    out.push(Effect::ToJob(CeToJob::Lease { view, until_ns }));
+                }
+            }
         }
     }
 
@@ -1509,5 +1642,68 @@ mod tests {
         ce.handle(envelope(5, wire), 1, &mut out);
         assert!(out.is_empty());
         assert_eq!(ce.durable_id(), 0, "an outsider's view ids are not learnt");
+    }
+
+    /// A reliable-link message from node 0 (incarnation 0) to node 1, numbered `seq`.
+    fn data(seq: u64, msg: CeMsg<u32>) -> CeInput<u32> {
+        CeInput::Net(Envelope {
+            from: 0,
+            to: 1,
+            sent_ns: 0,
+            latency_ns: 0,
+            msg: Wire::Data {
+                from_inc: 0,
+                to_inc: 0,
+                epoch: 0,
+                seq,
+                msg,
+            },
+        })
+    }
+
+    fn install_of(id: u64, nodes: &[(usize, u64)], continuing: Vec<Member>) -> CeMsg<u32> {
+        let members = nodes
+            .iter()
+            .map(|(n, i)| Member {
+                node: *n,
+                inc: *i,
+                job: 0,
+                group: 0,
+            })
+            .collect();
+        CeMsg::Install(Arc::new(Install {
+            id,
+            nodes: nodes.to_vec(),
+            members,
+            departures: Vec::new(),
+            finals: Vec::new(),
+            hwm: Vec::new(),
+            continuing,
+        }))
+    }
+
+    #[test]
+    fn a_node_that_lost_the_view_it_reported_from_refuses_the_install() {
+        let nodes = [(0, 0), (1, 0)];
+        let mut ce: Ce<u32> = Ce::new(1, 0, 2, CeConfig::fast(), Mutants::default(), 0, 0);
+        let mut out = Vec::new();
+        let propose = |id| CeMsg::Propose {
+            id,
+            nodes: nodes.to_vec(),
+            members: Vec::new(),
+        };
+        ce.handle(data(1, propose(1)), 1_000, &mut out);
+        ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
+        assert_eq!(ce.view_id(), Some(1));
+        // It promises view 2, reporting from view 1, then hears nobody for a timeout.
+        ce.handle(data(3, propose(2)), 3_000, &mut out);
+        ce.handle(CeInput::Tick, 2_000_000_000, &mut out);
+        assert_eq!(ce.view_id(), None, "quorum lost");
+        ce.handle(
+            data(4, install_of(2, &nodes, Vec::new())),
+            2_000_001_000,
+            &mut out,
+        );
+        assert_eq!(ce.view_id(), None, "the install of view 2 was refused");
     }
 }
