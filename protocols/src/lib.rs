@@ -6,3 +6,4 @@
 pub mod clients;
 pub mod engine;
 pub mod pms;
+pub mod service;

@@ -1,0 +1,706 @@
+//! A replicated state machine over one group of the cluster engine: every member applies
+//! the same commands at the same point of the group's agreed order, and a member that may
+//! have missed some catches up from a snapshot first.
+//!
+//! **Positions.** Every delivery has a position `(view, seq)` in the agreed order; a view's
+//! install is `(view, 0)`. Positions of the primary component's history only grow, so a
+//! higher position extends a lower one. A replica's stored state is at the position of the
+//! last command it applied.
+//!
+//! **Who is current.** A member is *synced* when it holds the group's state. The engine
+//! tells every member which members of a new view come from the newest prior view and
+//! delivered all of it ([`Change::continuing`](crate::engine::membership::Change), the same
+//! set for all). A member outside it may have missed deliveries (its first view after
+//! registering or losing quorum, or a view it missed): it turns stale, keeps every delivery
+//! in a buffer, and multicasts `NeedState`. Synced members keep the same set of synced
+//! members (it changes only at views and deliveries), so they agree on which of them
+//! answers: the lowest one multicasts its state, and the stale member installs it. A
+//! snapshot delivered in another view than it was made for is ignored by everyone (the
+//! stale member asks again in the new view).
+//!
+//! **When commands apply.** Nobody applies a command while some member of the view lacks
+//! the state: commands wait, in order, and all apply at the delivery that syncs the last
+//! member (a snapshot carries the commands waiting with it). So every replica applies
+//! every command at the same point, and no command is ever applied (and shown to a client)
+//! by a replica whose state the others could not rebuild if it crashed. Messages delivered
+//! in the flush that ends a view (which may not have been stable: only the members that
+//! continue together share them) always wait for the next view's rule. Commands waiting
+//! when no synced member is left are lost with their view; whoever submitted them submits
+//! them again until it sees them applied.
+//!
+//! **No synced member left** (the first boot, or every holder of the state crashed): when
+//! every member of a view has sent `NeedState`, the one whose stored state has the highest
+//! position (the lowest member on a tie) sends its stored state, and everyone installs it.
+//! Each node keeps its state in stable storage ([`ReplicaDisk`]), written as it applies, so
+//! a whole-cluster restart resumes from the most advanced survivor.
+
+use crate::engine::Member;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// A deterministic state machine: the same commands in the same order give the same
+/// state and the same effects on every replica.
+pub trait StateMachine: Clone + fmt::Debug + Send + Sync + 'static {
+    type Command: Clone + fmt::Debug + Send + Sync + 'static;
+    type Effect: Clone + fmt::Debug;
+
+    fn apply(&mut self, cmd: &Self::Command, out: &mut Vec<Self::Effect>);
+}
+
+/// A point in the group's agreed order.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Pos {
+    pub view: u64,
+    /// The delivery's number within the view (the group sequence); 0 is the install.
+    pub seq: u64,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.view, self.seq)
+    }
+}
+
+/// The group's state, for members that lack it.
+#[derive(Clone, Debug)]
+pub struct Snapshot<S: StateMachine> {
+    /// The view the snapshot was made in; delivered in any other, it is ignored.
+    pub view: u64,
+    /// The members that install it.
+    pub for_members: Vec<Member>,
+    /// The position of the last command applied to `state`.
+    pub at: Pos,
+    pub state: S,
+    /// Commands delivered up to `held_upto` and not applied yet; receivers add the
+    /// commands they buffered after that.
+    pub held: Vec<(Pos, S::Command)>,
+    pub held_upto: Pos,
+    /// The members synced when it was made, at the delivery `made_at`; receivers replay
+    /// the synced-set changes delivered after that.
+    pub synced: BTreeSet<Member>,
+    pub made_at: Pos,
+}
+
+/// What replicas multicast to each other.
+#[derive(Clone, Debug)]
+pub enum ReplicaMsg<S: StateMachine> {
+    Cmd(S::Command),
+    /// `member` is stale in `view`; its stored state is at `has`.
+    NeedState {
+        member: Member,
+        view: u64,
+        has: Pos,
+    },
+    Snapshot(Arc<Snapshot<S>>),
+}
+
+/// A node's stored replica state; it survives crashes of the node and of its jobs.
+#[derive(Debug)]
+pub struct Stored<S> {
+    pub state: S,
+    pub pos: Pos,
+}
+
+/// One node's store, shared by its replica and the disk that outlives it.
+pub type Store<S> = Arc<Mutex<Stored<S>>>;
+
+/// The stable storage of every node of one run.
+pub struct ReplicaDisk<S>(Arc<Mutex<BTreeMap<usize, Store<S>>>>);
+
+impl<S> Clone for ReplicaDisk<S> {
+    fn clone(&self) -> Self {
+        ReplicaDisk(self.0.clone())
+    }
+}
+
+impl<S> Default for ReplicaDisk<S> {
+    fn default() -> Self {
+        ReplicaDisk(Arc::new(Mutex::new(BTreeMap::new())))
+    }
+}
+
+impl<S: Clone> ReplicaDisk<S> {
+    /// Node `node`'s store, created with `initial` at position zero on first use.
+    pub fn open(&self, node: usize, initial: &S) -> Store<S> {
+        self.0
+            .lock()
+            .expect("disk lock")
+            .entry(node)
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(Stored {
+                    state: initial.clone(),
+                    pos: Pos::default(),
+                }))
+            })
+            .clone()
+    }
+}
+
+/// What a replica asks of its shell, or tells it.
+#[derive(Debug)]
+pub enum ReplicaOut<S: StateMachine> {
+    /// Multicast this to the group.
+    Multicast(ReplicaMsg<S>),
+    /// A command was applied here (and at the same point everywhere).
+    Applied {
+        cmd: S::Command,
+        effects: Vec<S::Effect>,
+        pos: Pos,
+    },
+    /// This replica installed a snapshot and is synced from now on.
+    Synced { at: Pos, from_election: bool },
+}
+
+/// One member's replica.
+pub struct Replica<S: StateMachine> {
+    me: Member,
+    store: Store<S>,
+    synced: bool,
+    /// The synced members of the view (meaningful while we are synced).
+    peers_synced: BTreeSet<Member>,
+    view: Option<(u64, BTreeSet<Member>)>,
+    /// The view's commands, waiting for every member to be synced.
+    held: Vec<(Pos, S::Command)>,
+    /// Deliveries since `buffer_from`, while stale.
+    buffer: Vec<(Pos, ReplicaMsg<S>)>,
+    buffer_from: Pos,
+    /// `NeedState`s delivered in the current view, with the stored position each named.
+    needs: BTreeMap<Member, Pos>,
+}
+
+impl<S: StateMachine> Replica<S> {
+    /// A replica for member `me` over the node's stored state.
+    pub fn new(me: Member, store: Store<S>) -> Self {
+        Replica {
+            me,
+            store,
+            synced: false,
+            peers_synced: BTreeSet::new(),
+            view: None,
+            held: Vec::new(),
+            buffer: Vec::new(),
+            buffer_from: Pos::default(),
+            needs: BTreeMap::new(),
+        }
+    }
+
+    pub fn is_synced(&self) -> bool {
+        self.synced
+    }
+
+    /// Whether every member of the view is synced, so commands apply as they arrive.
+    pub fn all_synced(&self) -> bool {
+        self.synced
+            && self
+                .view
+                .as_ref()
+                .is_some_and(|(_, m)| m.iter().all(|x| self.peers_synced.contains(x)))
+    }
+
+    /// The position of the state (the last command applied to it).
+    pub fn pos(&self) -> Pos {
+        self.store.lock().expect("store lock").pos
+    }
+
+    /// Reads the state; `None` while stale (a stale state must not be served).
+    pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> Option<R> {
+        if !self.synced {
+            return None;
+        }
+        Some(f(&self.store.lock().expect("store lock").state))
+    }
+
+    /// Reads the stored state whether or not it is current (for a planted bug that serves
+    /// stale data, and for tests).
+    pub fn read_stored<R>(&self, f: impl FnOnce(&S) -> R) -> R {
+        f(&self.store.lock().expect("store lock").state)
+    }
+
+    /// Changes the stored state behind the group's back: only planted bugs do this.
+    pub fn corrupt_for_planted_bug(&mut self, f: impl FnOnce(&mut S)) {
+        f(&mut self.store.lock().expect("store lock").state);
+    }
+
+    /// The synced members of the view, as this (synced) replica knows them.
+    pub fn synced_members(&self) -> &BTreeSet<Member> {
+        &self.peers_synced
+    }
+
+    fn view_id(&self) -> Option<u64> {
+        self.view.as_ref().map(|v| v.0)
+    }
+
+    /// A view was installed for this member; `continuing` are the members that delivered
+    /// all of the newest prior view.
+    pub fn on_view(
+        &mut self,
+        view: u64,
+        members: &BTreeSet<Member>,
+        continuing: &BTreeSet<Member>,
+        out: &mut Vec<ReplicaOut<S>>,
+    ) {
+        let install = Pos { view, seq: 0 };
+        let continuous = continuing.contains(&self.me);
+        self.needs.clear();
+        self.view = Some((view, members.clone()));
+        if self.synced && continuous {
+            // The members that continue with us share what we hold; it applies under this
+            // view's rule.
+            self.peers_synced.retain(|m| continuing.contains(m));
+            if self.all_synced() {
+                self.apply_held(out);
+            }
+            return;
+        }
+        self.held.clear();
+        if self.synced || !continuous {
+            // Whatever was buffered may have gaps now: start over from this view.
+            self.buffer.clear();
+            self.buffer_from = install;
+        }
+        self.synced = false;
+        self.peers_synced.clear();
+        let has = self.pos();
+        out.push(ReplicaOut::Multicast(ReplicaMsg::NeedState {
+            member: self.me,
+            view,
+            has,
+        }));
+    }
+
+    /// The member is out of the primary component: it may miss anything from now on.
+    pub fn on_quorum_lost(&mut self) {
+        self.view = None;
+        self.synced = false;
+        self.peers_synced.clear();
+        self.held.clear();
+        self.buffer.clear();
+        self.needs.clear();
+    }
+
+    /// One delivery of the group, at `pos`, in agreed order; `flush` if the engine delivered
+    /// it in the flush that ends its view.
+    pub fn on_deliver(
+        &mut self,
+        pos: Pos,
+        msg: ReplicaMsg<S>,
+        flush: bool,
+        out: &mut Vec<ReplicaOut<S>>,
+    ) {
+        if self.synced {
+            self.process(pos, msg, flush, out);
+            return;
+        }
+        let current = self.view_id();
+        match &msg {
+            ReplicaMsg::Snapshot(s)
+                if current == Some(s.view)
+                    && s.for_members.contains(&self.me)
+                    && self.buffer_from
+                        <= Pos {
+                            view: s.view,
+                            seq: 0,
+                        } =>
+            {
+                let s = s.clone();
+                self.install(&s, out);
+                self.process(pos, msg, flush, out);
+                return;
+            }
+            ReplicaMsg::NeedState { member, view, has } if current == Some(*view) => {
+                self.needs.insert(*member, *has);
+                self.maybe_elect(pos, out);
+            }
+            _ => {}
+        }
+        self.buffer.push((pos, msg));
+    }
+
+    /// Every member of the view asked for state, so none is synced: the one whose stored
+    /// state is furthest along sends it.
+    fn maybe_elect(&mut self, at: Pos, out: &mut Vec<ReplicaOut<S>>) {
+        let Some((view, members)) = &self.view else {
+            return;
+        };
+        if !members.iter().all(|m| self.needs.contains_key(m)) {
+            return;
+        }
+        let chosen = members
+            .iter()
+            .map(|m| (self.needs[m], std::cmp::Reverse(*m)))
+            .max()
+            .map(|(_, std::cmp::Reverse(m))| m);
+        if chosen != Some(self.me) {
+            return;
+        }
+        // What it held when it went stale is not the group's: only its stored state is.
+        let stored = self.store.lock().expect("store lock");
+        out.push(ReplicaOut::Multicast(ReplicaMsg::Snapshot(Arc::new(
+            Snapshot {
+                view: *view,
+                for_members: members.iter().copied().collect(),
+                at: stored.pos,
+                state: stored.state.clone(),
+                held: Vec::new(),
+                held_upto: Pos {
+                    view: *view,
+                    seq: 0,
+                },
+                synced: BTreeSet::new(),
+                made_at: at,
+            },
+        ))));
+    }
+
+    /// Takes the group's state; the view's commands buffered so far wait with everyone
+    /// else's, and the synced-set changes since the snapshot was made are replayed.
+    fn install(&mut self, s: &Snapshot<S>, out: &mut Vec<ReplicaOut<S>>) {
+        {
+            let mut stored = self.store.lock().expect("store lock");
+            stored.state = s.state.clone();
+            stored.pos = s.at;
+        }
+        self.synced = true;
+        self.peers_synced = s.synced.clone();
+        self.held = s.held.clone();
+        for (pos, msg) in std::mem::take(&mut self.buffer) {
+            match msg {
+                ReplicaMsg::Cmd(cmd) if pos > s.held_upto => self.held.push((pos, cmd)),
+                ReplicaMsg::Cmd(_) => {}
+                meta if pos > s.made_at => self.track(&meta),
+                _ => {}
+            }
+        }
+        out.push(ReplicaOut::Synced {
+            at: s.at,
+            from_election: s.synced.is_empty(),
+        });
+    }
+
+    /// Follows the synced set through a `NeedState` or a snapshot delivery.
+    fn track(&mut self, msg: &ReplicaMsg<S>) {
+        let Some((view, members)) = &self.view else {
+            return;
+        };
+        match msg {
+            ReplicaMsg::NeedState { member, .. } => {
+                self.peers_synced.remove(member);
+            }
+            ReplicaMsg::Snapshot(s) if s.view == *view => {
+                self.peers_synced
+                    .extend(s.for_members.iter().filter(|m| members.contains(m)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Processes one delivery on a synced replica.
+    fn process(&mut self, pos: Pos, msg: ReplicaMsg<S>, flush: bool, out: &mut Vec<ReplicaOut<S>>) {
+        match msg {
+            ReplicaMsg::Cmd(cmd) => self.held.push((pos, cmd)),
+            ReplicaMsg::NeedState { member, view, .. } => {
+                self.track(&ReplicaMsg::NeedState {
+                    member,
+                    view,
+                    has: Pos::default(),
+                });
+                let responder = self
+                    .view
+                    .as_ref()
+                    .and_then(|(_, members)| self.peers_synced.iter().find(|m| members.contains(m)))
+                    .copied();
+                if self.view_id() == Some(view) && responder == Some(self.me) {
+                    let stored = self.store.lock().expect("store lock");
+                    out.push(ReplicaOut::Multicast(ReplicaMsg::Snapshot(Arc::new(
+                        Snapshot {
+                            view,
+                            for_members: vec![member],
+                            at: stored.pos,
+                            state: stored.state.clone(),
+                            held: self.held.clone(),
+                            held_upto: pos,
+                            synced: self.peers_synced.clone(),
+                            made_at: pos,
+                        },
+                    ))));
+                }
+            }
+            ref snapshot @ ReplicaMsg::Snapshot(_) => self.track(snapshot),
+        }
+        // What a flush delivers waits for the next view's rule.
+        if !flush && self.all_synced() {
+            self.apply_held(out);
+        }
+    }
+
+    fn apply_held(&mut self, out: &mut Vec<ReplicaOut<S>>) {
+        for (pos, cmd) in std::mem::take(&mut self.held) {
+            let mut effects = Vec::new();
+            {
+                let mut stored = self.store.lock().expect("store lock");
+                stored.state.apply(&cmd, &mut effects);
+                stored.pos = pos;
+            }
+            out.push(ReplicaOut::Applied { cmd, effects, pos });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A log of numbers: its state shows exactly which commands were applied, in order.
+    #[derive(Clone, Debug, Default, PartialEq)]
+    struct Log(Vec<u64>);
+
+    impl StateMachine for Log {
+        type Command = u64;
+        type Effect = u64;
+        fn apply(&mut self, cmd: &u64, out: &mut Vec<u64>) {
+            self.0.push(*cmd);
+            out.push(*cmd);
+        }
+    }
+
+    fn m(node: usize) -> Member {
+        Member {
+            node,
+            inc: 0,
+            job: 0,
+            group: 0,
+        }
+    }
+
+    /// A group of replicas fed the same deliveries, the way the engine would.
+    struct Group {
+        disk: ReplicaDisk<Log>,
+        replicas: BTreeMap<Member, Replica<Log>>,
+        view: u64,
+        seq: u64,
+        /// Multicasts not yet delivered, in submission order.
+        queue: Vec<ReplicaMsg<Log>>,
+    }
+
+    impl Group {
+        fn new() -> Self {
+            Group {
+                disk: ReplicaDisk::default(),
+                replicas: BTreeMap::new(),
+                view: 0,
+                seq: 0,
+                queue: Vec::new(),
+            }
+        }
+
+        fn join(&mut self, member: Member) {
+            let store = self.disk.open(member.node, &Log::default());
+            self.replicas.insert(member, Replica::new(member, store));
+        }
+
+        fn collect(&mut self, outs: Vec<ReplicaOut<Log>>) {
+            for o in outs {
+                if let ReplicaOut::Multicast(msg) = o {
+                    self.queue.push(msg);
+                }
+            }
+        }
+
+        /// Installs a view of the current replicas; `fresh` are not continuous.
+        fn install(&mut self, fresh: &[Member]) {
+            self.view += 1;
+            self.seq = 0;
+            let members: BTreeSet<Member> = self.replicas.keys().copied().collect();
+            let continuing: BTreeSet<Member> = members
+                .iter()
+                .filter(|m| !fresh.contains(m))
+                .copied()
+                .collect();
+            let mut outs = Vec::new();
+            for r in self.replicas.values_mut() {
+                r.on_view(self.view, &members, &continuing, &mut outs);
+            }
+            self.collect(outs);
+        }
+
+        /// Delivers the oldest queued message to every replica.
+        fn deliver_one(&mut self) {
+            let msg = self.queue.remove(0);
+            self.seq += 1;
+            let pos = Pos {
+                view: self.view,
+                seq: self.seq,
+            };
+            let mut outs = Vec::new();
+            for r in self.replicas.values_mut() {
+                r.on_deliver(pos, msg.clone(), false, &mut outs);
+            }
+            self.collect(outs);
+        }
+
+        /// Delivers everything queued (and what that causes) to every replica.
+        fn settle(&mut self) {
+            while !self.queue.is_empty() {
+                let msgs = std::mem::take(&mut self.queue);
+                for msg in msgs {
+                    self.seq += 1;
+                    let pos = Pos {
+                        view: self.view,
+                        seq: self.seq,
+                    };
+                    let mut outs = Vec::new();
+                    for r in self.replicas.values_mut() {
+                        r.on_deliver(pos, msg.clone(), false, &mut outs);
+                    }
+                    self.collect(outs);
+                }
+            }
+        }
+
+        fn cmd(&mut self, c: u64) {
+            self.queue.push(ReplicaMsg::Cmd(c));
+        }
+
+        fn states(&self) -> Vec<Option<Vec<u64>>> {
+            self.replicas
+                .values()
+                .map(|r| r.read(|s| s.0.clone()))
+                .collect()
+        }
+    }
+
+    #[test]
+    fn a_first_boot_elects_one_state_and_everyone_syncs() {
+        let mut g = Group::new();
+        for n in 0..3 {
+            g.join(m(n));
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.cmd(7); // delivered before anyone is synced: applied on top of the elected state
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![7]); 3]);
+        g.cmd(8);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![7, 8]); 3]);
+    }
+
+    #[test]
+    fn a_joiner_catches_up_from_the_lowest_synced_member_and_replays_what_followed() {
+        let mut g = Group::new();
+        for n in 0..3 {
+            g.join(m(n));
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.settle();
+        for c in 1..=3 {
+            g.cmd(c);
+        }
+        g.settle();
+        g.join(m(3));
+        g.install(&[m(3)]);
+        // Commands race with the joiner's request: some land before it, some after.
+        g.cmd(4);
+        g.settle();
+        g.cmd(5);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3, 4, 5]); 4]);
+        let snapshots_from: Vec<Member> = g
+            .replicas
+            .iter()
+            .filter(|(_, r)| r.synced_members().len() == 4)
+            .map(|(m, _)| *m)
+            .collect();
+        assert_eq!(
+            snapshots_from.len(),
+            4,
+            "everyone knows all four are synced"
+        );
+    }
+
+    #[test]
+    fn after_every_holder_restarts_the_most_advanced_stored_state_wins() {
+        let mut g = Group::new();
+        for n in 0..3 {
+            g.join(m(n));
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.settle();
+        g.cmd(1);
+        g.cmd(2);
+        g.settle();
+        // Node 2 stops applying (it crashed) while the others apply one more command.
+        let r2 = g.replicas.remove(&m(2)).unwrap();
+        g.install(&[]);
+        g.cmd(3);
+        g.settle();
+        // Everyone restarts: new incarnations over the same stored states.
+        g.replicas.clear();
+        drop(r2);
+        for n in 0..3 {
+            let mut member = m(n);
+            member.inc = 1;
+            g.join(member);
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+    }
+
+    #[test]
+    fn a_stale_replica_serves_nothing_and_a_snapshot_from_another_view_is_ignored() {
+        let mut g = Group::new();
+        for n in 0..2 {
+            g.join(m(n));
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.settle();
+        g.join(m(2));
+        g.install(&[m(2)]);
+        // Its request and the answer are still queued when the view changes again.
+        assert!(g.replicas[&m(2)].read(|_| ()).is_none());
+        let stale_answer = std::mem::take(&mut g.queue);
+        g.install(&[m(2)]);
+        g.queue.splice(0..0, stale_answer);
+        g.cmd(9);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![9]); 3]);
+    }
+
+    #[test]
+    fn nothing_applies_while_a_member_lacks_the_state_so_a_lone_holder_loses_nothing() {
+        let mut g = Group::new();
+        g.join(m(1));
+        g.install(&[m(1)]);
+        g.cmd(1);
+        g.settle();
+        g.join(m(2));
+        g.join(m(3));
+        g.install(&[m(2), m(3)]);
+        g.cmd(2);
+        // Both requests for state, then the command: m1 answers both, but m1 crashes
+        // before its answers are delivered.
+        g.deliver_one();
+        g.deliver_one();
+        g.queue.retain(|msg| matches!(msg, ReplicaMsg::Cmd(_)));
+        g.deliver_one();
+        let lone = g.replicas.remove(&m(1)).unwrap();
+        assert_eq!(
+            lone.read_stored(|s| s.0.clone()),
+            vec![1],
+            "the lone holder applied nothing of the view"
+        );
+        // The survivors, still without the state, elect the most advanced stored one.
+        g.install(&[]);
+        g.cmd(3);
+        g.settle();
+        let states = g.states();
+        assert_eq!(states[0], states[1]);
+        assert_eq!(states[0], Some(vec![3]), "only what the new view applied");
+    }
+}
