@@ -2,6 +2,7 @@
 
 pub mod ack_rounds;
 pub mod cli;
+pub mod client_failover;
 pub mod demo;
 mod engine_common;
 pub mod groups;
@@ -16,7 +17,22 @@ pub fn catalog() -> Vec<Box<dyn Scenario>> {
         Box::new(membership::Membership::default()),
         Box::new(ack_rounds::AckRounds::default()),
         Box::new(groups::Groups::default()),
+        Box::new(client_failover::ClientFailover::default()),
     ]
+}
+
+/// Runs swarm seed `seed` of the catalog scenario `name` and panics, naming the command
+/// that reproduces it, if a checker fails: what pinned-seed tests assert.
+pub fn assert_seed_passes(name: &str, seed: u64) {
+    let s = find(name).unwrap_or_else(|e| panic!("{e}"));
+    let r = s
+        .run(&sim::RunSpec::swarm(seed), None)
+        .unwrap_or_else(|e| panic!("{name} seed {seed}: {e}"));
+    assert!(
+        r.passed(),
+        "{name} seed {seed}: {}\nreproduce: clustersim run {name} --seed {seed}",
+        r.violations[0]
+    );
 }
 
 /// Looks a scenario up by name.

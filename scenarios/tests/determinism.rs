@@ -136,14 +136,8 @@ fn an_edited_plan_is_applied_as_given() {
 
 #[test]
 fn the_demo_passes_its_checkers_across_a_swarm_sweep() {
-    let demo = scenarios::find("demo").unwrap();
     for seed in 0..150 {
-        let r = demo.run(&RunSpec::swarm(seed), None).unwrap();
-        assert!(
-            r.passed(),
-            "seed {seed}: {}\nreproduce: clustersim run demo --seed {seed}",
-            r.violations[0]
-        );
+        scenarios::assert_seed_passes("demo", seed);
     }
 }
 

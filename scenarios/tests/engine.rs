@@ -10,20 +10,11 @@ use protocols::engine::{
 use scenarios::ack_rounds::AckRounds;
 use scenarios::groups::Groups;
 use scenarios::membership::Membership;
-use sim::{
-    Fault, FaultPlan, PartitionSymmetry, PlanSource, RunSpec, Scenario, TraceEvent, WorkFaultMode,
-};
+use sim::{Fault, PartitionSymmetry, RunSpec, Scenario, TraceEvent, WorkFaultMode};
 use std::collections::BTreeSet;
 
 fn scripted(faults: Vec<Fault>) -> RunSpec {
-    RunSpec {
-        seed: 7,
-        plan: PlanSource::Given(FaultPlan {
-            faults,
-            enabled: vec![],
-        }),
-        keep_events: true,
-    }
+    RunSpec::scripted(7, faults)
 }
 
 fn small() -> Membership {

@@ -1,17 +1,8 @@
 //! Pinned failing seeds: every seed a sweep of an engine scenario once failed on, kept
 //! passing. Each line names the scenario, the seed and what went wrong before the fix.
 
+use scenarios::assert_seed_passes as passes;
 use sim::RunSpec;
-
-fn passes(scenario: &str, seed: u64) {
-    let s = scenarios::find(scenario).unwrap();
-    let r = s.run(&RunSpec::swarm(seed), None).unwrap();
-    assert!(
-        r.passed(),
-        "{scenario} seed {seed}: {}\nreproduce: cargo run --release -p scenarios --example engine_trace -- {scenario} {seed}",
-        r.violations[0]
-    );
-}
 
 /// Every node of a majority restarted and, knowing no past view id, formed view 1 again.
 #[test]

@@ -1,8 +1,6 @@
 //! Seeds that once failed, pinned so the bug they found stays fixed. Each entry says what
 //! the bug was. Reproduce one with `clustersim run SCENARIO --seed N`.
 
-use sim::world::RunSpec;
-
 /// (scenario, seed, what went wrong)
 const PINNED: &[(&str, u64, &str)] = &[
     // A `slow` work-thread fault whose window outlived the safety phase kept the work
@@ -16,13 +14,7 @@ const PINNED: &[(&str, u64, &str)] = &[
 
 #[test]
 fn pinned_seeds_pass() {
-    for (name, seed, why) in PINNED {
-        let s = scenarios::find(name).unwrap();
-        let r = s.run(&RunSpec::swarm(*seed), None).unwrap();
-        assert!(
-            r.passed(),
-            "{name} seed {seed} ({why}) fails again: {}\nreproduce: clustersim run {name} --seed {seed}",
-            r.violations[0]
-        );
+    for (name, seed, _why) in PINNED {
+        scenarios::assert_seed_passes(name, *seed);
     }
 }

@@ -73,6 +73,18 @@ impl RunSpec {
             keep_events: false,
         }
     }
+
+    /// A scripted run: exactly these faults, and the full trace kept for inspection.
+    pub fn scripted(seed: u64, faults: Vec<Fault>) -> Self {
+        RunSpec {
+            seed,
+            plan: PlanSource::Given(FaultPlan {
+                faults,
+                enabled: vec![],
+            }),
+            keep_events: true,
+        }
+    }
 }
 
 /// The phase of the run, readable by node code.

@@ -1,9 +1,17 @@
-//! Client message lists: the message catalog, per-context message stacks, and the client
-//! manager whose replicated state survives a master failover (DESIGN.md §B).
+//! Client message lists (DESIGN.md §B): clients outside the engine connect to the master,
+//! which keeps per-client contexts whose message lists are stacks; error and dialogue
+//! events detected by tasks on any node become coded, formatted messages delivered through
+//! the client object; the master fails over without losing a message.
 //!
-//! These are transport-free state machines; the distributed shell that runs them on the
-//! cluster engine (clients, tasks raising events, failover) builds on them.
+//! Module map: [`catalog`] formats codes into messages from a data table; [`stack`] is one
+//! context's message list; [`manager`] is the replicated client-manager state machine;
+//! [`service`] runs it on every engine node (tasks, and the master's duties); [`client`]
+//! is a client process; [`wire`] what they say to each other; [`checkers`] the guarantees.
 
 pub mod catalog;
+pub mod checkers;
+pub mod client;
 pub mod manager;
+pub mod service;
 pub mod stack;
+pub mod wire;

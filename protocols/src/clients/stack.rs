@@ -22,6 +22,8 @@ pub struct StoredMessage {
     /// Set when the catalog formats at store time; `None` when it formats on delivery.
     pub text: Option<String>,
     pub acked: bool,
+    /// Set when the message is a dialogue's question.
+    pub question: Option<super::manager::Question>,
 }
 
 /// Why a push was refused.
@@ -131,6 +133,7 @@ mod tests {
             params: Default::default(),
             text: None,
             acked: false,
+            question: None,
         }
     }
 

@@ -11,7 +11,7 @@
 //! next job incarnation.
 
 use super::ack_round::{AckRounds, RoundAck, RoundMsg};
-use super::membership::{Ce, CeInput, CeToJob, Effect, JobToCe, Wire};
+use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, Wire};
 use super::{fmt_members, AppPayload, CeConfig, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
@@ -240,11 +240,108 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     .await;
 }
 
-struct Worker {
-    tx: mpsc::UnboundedSender<WorkItem>,
+/// A job's work threads as its main thread sees them: where each one's work goes, and,
+/// for the watchdog, how much it holds and when it last made progress.
+pub struct WorkThreads<T> {
+    threads: Vec<WorkThread<T>>,
+}
+
+struct WorkThread<T> {
+    tx: mpsc::UnboundedSender<T>,
     handle: madsim::task::JoinHandle<()>,
     outstanding: u64,
     last_progress_ns: u64,
+}
+
+impl<T> Default for WorkThreads<T> {
+    fn default() -> Self {
+        WorkThreads {
+            threads: Vec::new(),
+        }
+    }
+}
+
+impl<T> WorkThreads<T> {
+    /// Starts `count` threads: `spawn(idx, inbox)` spawns thread `idx` reading `inbox`.
+    pub fn start(
+        count: u32,
+        now: u64,
+        mut spawn: impl FnMut(u32, mpsc::UnboundedReceiver<T>) -> madsim::task::JoinHandle<()>,
+    ) -> Self {
+        let threads = (0..count)
+            .map(|idx| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                WorkThread {
+                    tx,
+                    handle: spawn(idx, rx),
+                    outstanding: 0,
+                    last_progress_ns: now,
+                }
+            })
+            .collect();
+        WorkThreads { threads }
+    }
+
+    pub fn count(&self) -> u32 {
+        self.threads.len() as u32
+    }
+
+    /// Hands `item` to thread `idx` (modulo the count); false if there is none.
+    pub fn dispatch(&mut self, idx: u32, item: T, now: u64) -> bool {
+        let count = self.count();
+        if count == 0 {
+            return false;
+        }
+        let w = &mut self.threads[(idx % count) as usize];
+        if w.outstanding == 0 {
+            w.last_progress_ns = now;
+        }
+        w.outstanding += 1;
+        w.tx.send(item).is_ok()
+    }
+
+    /// Thread `idx` finished an item.
+    pub fn done(&mut self, idx: u32, now: u64) {
+        if let Some(w) = self.threads.get_mut(idx as usize) {
+            w.outstanding = w.outstanding.saturating_sub(1);
+            w.last_progress_ns = now;
+        }
+    }
+
+    /// The first thread that holds work and made no progress for longer than `watchdog_ns`.
+    pub fn hung(&self, now: u64, watchdog_ns: u64) -> Option<u32> {
+        self.threads
+            .iter()
+            .position(|w| w.outstanding > 0 && now - w.last_progress_ns > watchdog_ns)
+            .map(|i| i as u32)
+    }
+
+    /// Aborts every thread.
+    pub fn stop(&mut self) {
+        for w in self.threads.drain(..) {
+            w.handle.abort();
+        }
+    }
+}
+
+/// Records a membership change as a job received it (`job.view`, which the engine's
+/// checkers read).
+pub fn emit_view(node: usize, c: &Change) {
+    let left: Vec<String> = c
+        .left
+        .iter()
+        .map(|(m, r)| format!("{m}:{}", r.name()))
+        .collect();
+    emit!(node, "job", "view", member = %c.to, view = c.view,
+        members = %fmt_members(&c.members), left = %left.join(","),
+        joined = %fmt_members(&c.joined));
+}
+
+/// Records a delivery as a job received it (`job.deliver`), for whichever member the CE
+/// addressed: a delivery to a member that left is exactly what `no_ghosts` must see.
+pub fn emit_deliver<P>(node: usize, to: &Member, msg: &Ordered<P>) {
+    emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
+        sender = %msg.sender, fifo = msg.fifo);
 }
 
 /// The job's main thread.
@@ -257,7 +354,7 @@ struct JobMain {
     member: Option<Member>,
     view: Option<(u64, BTreeSet<Member>)>,
     rounds: Option<AckRounds>,
-    workers: Vec<Worker>,
+    workers: WorkThreads<WorkItem>,
     gen: u64,
     rejoin_at_ns: Option<u64>,
     next_app_ns: u64,
@@ -284,7 +381,7 @@ impl JobMain {
             member: None,
             view: None,
             rounds: None,
-            workers: Vec::new(),
+            workers: WorkThreads::default(),
             gen: 0,
             rejoin_at_ns: Some(0),
             next_app_ns: 0,
@@ -322,10 +419,7 @@ impl JobMain {
                 }
                 match ev {
                     WorkerEvent::Done(item) => {
-                        if let Some(w) = self.workers.get_mut(idx as usize) {
-                            w.outstanding = w.outstanding.saturating_sub(1);
-                            w.last_progress_ns = now;
-                        }
+                        self.workers.done(idx, now);
                         if let WorkItem::Round { msg, coord, member } = item {
                             if self.member == Some(member) {
                                 self.to_ce(JobToCe::Unicast {
@@ -363,14 +457,7 @@ impl JobMain {
                 if self.member != Some(c.to) {
                     return;
                 }
-                let left: Vec<String> = c
-                    .left
-                    .iter()
-                    .map(|(m, r)| format!("{m}:{}", r.name()))
-                    .collect();
-                emit!(node, "job", "view", member = %c.to, view = c.view,
-                    members = %fmt_members(&c.members), left = %left.join(","),
-                    joined = %fmt_members(&c.joined));
+                emit_view(node, &c);
                 self.view = Some((c.view, c.members.clone()));
                 if let Some(r) = self.rounds.as_mut() {
                     r.on_view(c.view, &c.members, now, mcast);
@@ -392,10 +479,7 @@ impl JobMain {
             // Made while the member was still registered, queued behind its unregistration.
             CeToJob::Deliver { to, .. } if self.leaving.contains(&to) => {}
             CeToJob::Deliver { to, msg, .. } => {
-                // Recorded for whichever member the CE addressed: a delivery to a member
-                // that left is exactly what `no_ghosts` must see.
-                emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
-                    sender = %msg.sender, fifo = msg.fifo);
+                emit_deliver(node, &to, &msg);
                 if self.member != Some(to) {
                     return;
                 }
@@ -405,7 +489,7 @@ impl JobMain {
                             r.on_deliver(rm);
                         }
                         let idx = (rm.round % u64::from(self.cfg.work_threads)) as u32;
-                        self.dispatch(
+                        self.workers.dispatch(
                             idx,
                             WorkItem::Round {
                                 msg: rm.clone(),
@@ -417,7 +501,7 @@ impl JobMain {
                     }
                     Payload::App { n } => {
                         let idx = (n % u64::from(self.cfg.work_threads)) as u32;
-                        self.dispatch(idx, WorkItem::App, now);
+                        self.workers.dispatch(idx, WorkItem::App, now);
                     }
                     Payload::Ack(_) => {}
                 }
@@ -439,29 +523,14 @@ impl JobMain {
         }
     }
 
-    fn dispatch(&mut self, idx: u32, item: WorkItem, now: u64) {
-        if let Some(w) = self.workers.get_mut(idx as usize) {
-            if w.outstanding == 0 {
-                w.last_progress_ns = now;
-            }
-            w.outstanding += 1;
-            let _ = w.tx.send(item);
-        }
-    }
-
     fn on_tick(&mut self, now: u64, mcast: &mut Vec<RoundMsg>) {
         if let Some(t) = self.rejoin_at_ns {
             if now >= t {
                 self.register(now);
             }
         }
-        let watchdog_ns = self.cfg.watchdog_ms * 1_000_000;
-        let hung = self
-            .workers
-            .iter()
-            .position(|w| w.outstanding > 0 && now - w.last_progress_ns > watchdog_ns);
-        if let Some(idx) = hung {
-            emit!(self.ctx.id, "job", "hang_detected", thread = idx as u64);
+        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
+            emit!(self.ctx.id, "job", "hang_detected", thread = u64::from(idx));
             self.fault("hang", now);
             return;
         }
@@ -497,9 +566,35 @@ impl JobMain {
         self.next_job_inc += 1;
         self.rejoin_at_ns = None;
         self.gen += 1;
-        self.workers = (0..self.cfg.work_threads)
-            .map(|idx| self.spawn_worker(idx, member, now))
-            .collect();
+        let (main, gen, ctx, store) = (
+            self.inbox.clone(),
+            self.gen,
+            self.ctx.clone(),
+            self.store.clone(),
+        );
+        let count = self.cfg.work_threads;
+        self.workers = WorkThreads::start(count, now, |idx, rx| {
+            let fut = work_thread(
+                ctx.clone(),
+                member,
+                idx,
+                count,
+                rx,
+                main.clone(),
+                gen,
+                store.clone(),
+            );
+            let main = main.clone();
+            madsim::task::spawn_local(async move {
+                if let Some(why) = sim::run_work_thread(fut).await {
+                    let _ = main.send(JobInput::Worker {
+                        gen,
+                        idx,
+                        ev: WorkerEvent::Exit(why),
+                    });
+                }
+            })
+        });
         self.member = Some(member);
         self.view = None;
         self.rounds = Some(AckRounds::new(
@@ -522,9 +617,7 @@ impl JobMain {
         emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
         self.to_ce(JobToCe::Unregister(member));
         self.leaving.insert(member);
-        for w in self.workers.drain(..) {
-            w.handle.abort();
-        }
+        self.workers.stop();
         self.gen += 1;
         self.view = None;
         if let Some(r) = self.rounds.as_mut() {
@@ -533,37 +626,6 @@ impl JobMain {
         self.rounds = None;
         let delay_ms = madsim::rand::thread_rng().gen_range(100..=self.cfg.rejoin_max_ms.max(100));
         self.rejoin_at_ns = Some(now + delay_ms * 1_000_000);
-    }
-
-    fn spawn_worker(&self, idx: u32, member: Member, now: u64) -> Worker {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let main = self.inbox.clone();
-        let gen = self.gen;
-        let fut = work_thread(
-            self.ctx.clone(),
-            member,
-            idx,
-            self.cfg.work_threads,
-            rx,
-            main.clone(),
-            gen,
-            self.store.clone(),
-        );
-        let handle = madsim::task::spawn_local(async move {
-            if let Some(why) = sim::run_work_thread(fut).await {
-                let _ = main.send(JobInput::Worker {
-                    gen,
-                    idx,
-                    ev: WorkerEvent::Exit(why),
-                });
-            }
-        });
-        Worker {
-            tx,
-            handle,
-            outstanding: 0,
-            last_progress_ns: now,
-        }
     }
 }
 

@@ -494,6 +494,17 @@ mod tests {
             }
         }
 
+        /// `n` members that just booted together, in their first view.
+        fn booted(n: usize) -> Self {
+            let mut g = Group::new();
+            for node in 0..n {
+                g.join(m(node));
+            }
+            let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+            g.install(&fresh);
+            g
+        }
+
         fn join(&mut self, member: Member) {
             let store = self.disk.open(member.node, &Log::default());
             self.replicas.insert(member, Replica::new(member, store));
@@ -542,19 +553,7 @@ mod tests {
         /// Delivers everything queued (and what that causes) to every replica.
         fn settle(&mut self) {
             while !self.queue.is_empty() {
-                let msgs = std::mem::take(&mut self.queue);
-                for msg in msgs {
-                    self.seq += 1;
-                    let pos = Pos {
-                        view: self.view,
-                        seq: self.seq,
-                    };
-                    let mut outs = Vec::new();
-                    for r in self.replicas.values_mut() {
-                        r.on_deliver(pos, msg.clone(), false, &mut outs);
-                    }
-                    self.collect(outs);
-                }
+                self.deliver_one();
             }
         }
 
@@ -572,12 +571,7 @@ mod tests {
 
     #[test]
     fn a_first_boot_elects_one_state_and_everyone_syncs() {
-        let mut g = Group::new();
-        for n in 0..3 {
-            g.join(m(n));
-        }
-        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
-        g.install(&fresh);
+        let mut g = Group::booted(3);
         g.cmd(7); // delivered before anyone is synced: applied on top of the elected state
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![7]); 3]);
@@ -588,12 +582,7 @@ mod tests {
 
     #[test]
     fn a_joiner_catches_up_from_the_lowest_synced_member_and_replays_what_followed() {
-        let mut g = Group::new();
-        for n in 0..3 {
-            g.join(m(n));
-        }
-        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
-        g.install(&fresh);
+        let mut g = Group::booted(3);
         g.settle();
         for c in 1..=3 {
             g.cmd(c);
@@ -622,12 +611,7 @@ mod tests {
 
     #[test]
     fn after_every_holder_restarts_the_most_advanced_stored_state_wins() {
-        let mut g = Group::new();
-        for n in 0..3 {
-            g.join(m(n));
-        }
-        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
-        g.install(&fresh);
+        let mut g = Group::booted(3);
         g.settle();
         g.cmd(1);
         g.cmd(2);

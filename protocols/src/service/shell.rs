@@ -19,9 +19,11 @@
 //! `svc.synced member at from_election`, `svc.master_up view`, `svc.master_down view why`.
 
 use super::replica::{Pos, Replica, ReplicaDisk, ReplicaMsg, ReplicaOut, StateMachine, Stored};
-use crate::engine::job::{run_ce, start_ce, CeHandle, CeSetup, Disk};
+use crate::engine::job::{
+    emit_deliver, emit_view, run_ce, start_ce, CeHandle, CeSetup, Disk, WorkThreads,
+};
 use crate::engine::membership::{CeToJob, JobToCe, Wire};
-use crate::engine::{fmt_members, master_of, CeConfig, Member, Mutants};
+use crate::engine::{master_of, CeConfig, Member, Mutants};
 use madsim::rand::Rng;
 use sim::{emit, NodeCtx, WorkFaultResponse};
 use std::collections::BTreeSet;
@@ -148,13 +150,6 @@ enum WorkerEvent<A: App> {
     Exit(&'static str),
 }
 
-struct WorkerHandle<A: App> {
-    tx: mpsc::UnboundedSender<A::Work>,
-    handle: madsim::task::JoinHandle<()>,
-    outstanding: u64,
-    last_progress_ns: u64,
-}
-
 /// Everything of the main thread but the app: what [`Env`] gives the app access to.
 pub struct Core<A: App> {
     ctx: NodeCtx<SvcWire<A>>,
@@ -166,7 +161,7 @@ pub struct Core<A: App> {
     member: Option<Member>,
     view: Option<(u64, BTreeSet<Member>)>,
     replica: Option<Replica<A::Sm>>,
-    workers: Vec<WorkerHandle<A>>,
+    workers: WorkThreads<A::Work>,
     gen: u64,
     rejoin_at_ns: Option<u64>,
     /// The CE's lease: (view, until).
@@ -291,20 +286,11 @@ impl<A: App> Env<'_, A> {
     /// Hands work to work thread `thread` (modulo the count); false if there is none.
     pub fn dispatch(&mut self, thread: u32, work: A::Work) -> bool {
         let now = self.now();
-        let count = self.core.workers.len() as u32;
-        if count == 0 {
-            return false;
-        }
-        let w = &mut self.core.workers[(thread % count) as usize];
-        if w.outstanding == 0 {
-            w.last_progress_ns = now;
-        }
-        w.outstanding += 1;
-        w.tx.send(work).is_ok()
+        self.core.workers.dispatch(thread, work, now)
     }
 
     pub fn work_threads(&self) -> u32 {
-        self.core.workers.len() as u32
+        self.core.workers.count()
     }
 }
 
@@ -345,7 +331,7 @@ pub async fn run_node<A: App>(
         member: None,
         view: None,
         replica: None,
-        workers: Vec::new(),
+        workers: WorkThreads::default(),
         gen: 0,
         rejoin_at_ns: Some(0),
         lease: (0, 0),
@@ -385,10 +371,7 @@ impl<A: App> Core<A> {
                 }
                 match ev {
                     WorkerEvent::Done(done) => {
-                        if let Some(w) = self.workers.get_mut(idx as usize) {
-                            w.outstanding = w.outstanding.saturating_sub(1);
-                            w.last_progress_ns = now;
-                        }
+                        self.workers.done(idx, now);
                         app.on_work_done(&mut Env { core: self }, idx, done);
                     }
                     WorkerEvent::Exit(why) => self.fault(app, why, now),
@@ -438,14 +421,7 @@ impl<A: App> Core<A> {
                 if self.member != Some(c.to) {
                     return;
                 }
-                let left: Vec<String> = c
-                    .left
-                    .iter()
-                    .map(|(m, r)| format!("{m}:{}", r.name()))
-                    .collect();
-                emit!(node, "job", "view", member = %c.to, view = c.view,
-                    members = %fmt_members(&c.members), left = %left.join(","),
-                    joined = %fmt_members(&c.joined));
+                emit_view(node, &c);
                 let now = self.ctx.now_ns();
                 // A master that served the previous view and moved on with it keeps
                 // serving; any other new master first waits out the old master's lease.
@@ -495,9 +471,7 @@ impl<A: App> Core<A> {
             // Made while the member was still registered, queued behind its unregistration.
             CeToJob::Deliver { to, .. } if self.leaving.contains(&to) => {}
             CeToJob::Deliver { to, msg, flush } => {
-                // Recorded for whichever member the CE addressed, as every engine job does.
-                emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
-                    sender = %msg.sender, fifo = msg.fifo);
+                emit_deliver(node, &to, &msg);
                 if self.member != Some(to) {
                     return;
                 }
@@ -531,13 +505,8 @@ impl<A: App> Core<A> {
                 self.register(app, now);
             }
         }
-        let watchdog_ns = self.cfg.watchdog_ms * 1_000_000;
-        let hung = self
-            .workers
-            .iter()
-            .position(|w| w.outstanding > 0 && now - w.last_progress_ns > watchdog_ns);
-        if let Some(idx) = hung {
-            emit!(self.ctx.id, "job", "hang_detected", thread = idx as u64);
+        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
+            emit!(self.ctx.id, "job", "hang_detected", thread = u64::from(idx));
             self.fault(app, "hang", now);
             return;
         }
@@ -607,9 +576,33 @@ impl<A: App> Core<A> {
         self.next_job_inc += 1;
         self.rejoin_at_ns = None;
         self.gen += 1;
-        self.workers = (0..self.cfg.work_threads)
-            .map(|idx| self.spawn_worker(app, idx, now))
-            .collect();
+        let (main, gen, ctx, count) = (
+            self.inbox.clone(),
+            self.gen,
+            self.ctx.clone(),
+            self.cfg.work_threads,
+        );
+        self.workers = WorkThreads::start(count, now, |idx, rx| {
+            let fut = work_thread::<A>(
+                ctx.clone(),
+                idx,
+                count,
+                app.new_worker(idx),
+                rx,
+                main.clone(),
+                gen,
+            );
+            let main = main.clone();
+            madsim::task::spawn_local(async move {
+                if let Some(why) = sim::run_work_thread(fut).await {
+                    let _ = main.send(Input::Worker {
+                        gen,
+                        idx,
+                        ev: WorkerEvent::Exit(why),
+                    });
+                }
+            })
+        });
         self.member = Some(member);
         self.view = None;
         self.replica = Some(Replica::new(member, self.store.clone()));
@@ -626,9 +619,7 @@ impl<A: App> Core<A> {
         emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
         self.ce.send(JobToCe::Unregister(member));
         self.leaving.insert(member);
-        for w in self.workers.drain(..) {
-            w.handle.abort();
-        }
+        self.workers.stop();
         self.gen += 1;
         self.view = None;
         self.replica = None;
@@ -638,36 +629,6 @@ impl<A: App> Core<A> {
         app.on_reset();
         let delay_ms = madsim::rand::thread_rng().gen_range(100..=self.cfg.rejoin_max_ms.max(100));
         self.rejoin_at_ns = Some(now + delay_ms * 1_000_000);
-    }
-
-    fn spawn_worker(&self, app: &A, idx: u32, now: u64) -> WorkerHandle<A> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let main = self.inbox.clone();
-        let gen = self.gen;
-        let fut = work_thread::<A>(
-            self.ctx.clone(),
-            idx,
-            self.cfg.work_threads,
-            app.new_worker(idx),
-            rx,
-            main.clone(),
-            gen,
-        );
-        let handle = madsim::task::spawn_local(async move {
-            if let Some(why) = sim::run_work_thread(fut).await {
-                let _ = main.send(Input::Worker {
-                    gen,
-                    idx,
-                    ev: WorkerEvent::Exit(why),
-                });
-            }
-        });
-        WorkerHandle {
-            tx,
-            handle,
-            outstanding: 0,
-            last_progress_ns: now,
-        }
     }
 }
 

@@ -1,0 +1,525 @@
+//! A client process on a node outside the engine: it finds the master, connects (or
+//! reconnects, naming what it received), opens its contexts, receives pushed messages
+//! exactly once, acknowledges them, answers dialogue questions, and reads and prunes its
+//! message lists.
+//!
+//! Finding the master: the client knows the engine's node list. It says `Hello` to the
+//! node it believes is master; a node that is not answers with a redirect (to the master
+//! of its view, if it has one), the master of a view that does not serve yet with
+//! `NotReady`. Silence is met with the next node, with exponential backoff. A master that
+//! stays silent past the session timeout is given up on the same way.
+//!
+//! Exactly once: pushes and resends may arrive twice or out of order; the client keeps the
+//! sequence numbers it received per context and hands each message to its user once.
+//! Acknowledgements are cumulative: "everything up to n".
+//!
+//! Trace events: `client.welcome client master resumed`, `client.lost master`,
+//! `client.deliver client context seq event question text`, `client.dup client context seq`,
+//! `client.reply client dialogue reply`, `client.list client context seqs asked_ns`,
+//! `client.top client context seq asked_ns`, `client.remove client context seq`.
+
+use super::manager::ClientId;
+use super::wire::{ClientWire, Request, Response};
+use madsim::rand::Rng;
+use sim::emit;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// How a client behaves.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub engine_nodes: usize,
+    pub contexts: u32,
+    pub tick_ms: u64,
+    pub poll_ms: u64,
+    /// A master silent for this long is given up on.
+    pub session_timeout_ms: u64,
+    /// An unanswered request is sent again after this long.
+    pub request_retry_ms: u64,
+    pub backoff_min_ms: u64,
+    pub backoff_max_ms: u64,
+    /// The chance that the user answers a question at all.
+    pub reply_probability: f64,
+    /// How long the user thinks before answering (uniform up to this).
+    pub think_max_ms: u64,
+    /// The mean time between the user's list, top and remove operations.
+    pub op_every_ms: u64,
+}
+
+impl ClientConfig {
+    pub fn new(engine_nodes: usize) -> Self {
+        ClientConfig {
+            engine_nodes,
+            contexts: 2,
+            tick_ms: 50,
+            poll_ms: 300,
+            session_timeout_ms: 1_200,
+            request_retry_ms: 500,
+            backoff_min_ms: 100,
+            backoff_max_ms: 1_600,
+            reply_probability: 0.75,
+            think_max_ms: 2_000,
+            op_every_ms: 800,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Ctx {
+    opened: bool,
+    /// Everything up to here was received.
+    contiguous: u64,
+    /// Received sequence numbers above `contiguous`.
+    ahead: BTreeSet<u64>,
+    removed: BTreeSet<u64>,
+}
+
+impl Ctx {
+    fn received(&self, seq: u64) -> bool {
+        seq <= self.contiguous || self.ahead.contains(&seq)
+    }
+
+    fn receive(&mut self, seq: u64) {
+        self.ahead.insert(seq);
+        while self.ahead.remove(&(self.contiguous + 1)) {
+            self.contiguous += 1;
+        }
+    }
+}
+
+/// A request waiting for its answer.
+struct Pending {
+    req: Request,
+    /// When it was first sent: an answer reflects the master's state after that.
+    asked_ns: u64,
+    sent_ns: u64,
+}
+
+/// One client.
+pub struct Client {
+    cfg: ClientConfig,
+    me: usize,
+    name: String,
+    id: Option<ClientId>,
+    contexts: BTreeMap<u32, Ctx>,
+    /// The node believed to be master.
+    target: usize,
+    connected: bool,
+    last_heard_ns: u64,
+    next_hello_ns: u64,
+    backoff_ms: u64,
+    next_poll_ns: u64,
+    op: Option<Pending>,
+    next_req: u64,
+    next_op_ns: u64,
+    /// Answers the user decided on: dialogue -> (when, reply).
+    replies: BTreeMap<u64, (u64, String)>,
+}
+
+impl Client {
+    pub fn new(cfg: ClientConfig, me: usize) -> Self {
+        let contexts = (1..=cfg.contexts).map(|c| (c, Ctx::default())).collect();
+        Client {
+            backoff_ms: cfg.backoff_min_ms,
+            cfg,
+            me,
+            name: format!("client-n{me}"),
+            id: None,
+            contexts,
+            target: 0,
+            connected: false,
+            last_heard_ns: 0,
+            next_hello_ns: 0,
+            next_poll_ns: 0,
+            op: None,
+            next_req: 0,
+            next_op_ns: 0,
+            replies: BTreeMap::new(),
+        }
+    }
+
+    fn acked(&self) -> Vec<(u32, u64)> {
+        self.contexts
+            .iter()
+            .map(|(c, x)| (*c, x.contiguous))
+            .collect()
+    }
+
+    fn hello(&self) -> Request {
+        Request::Hello {
+            name: self.name.clone(),
+            client: self.id,
+            acked: if self.id.is_some() {
+                self.acked()
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn next_node(&self, after: usize) -> usize {
+        (after + 1) % self.cfg.engine_nodes
+    }
+
+    /// Time passes: reconnect, poll, retry, and do what the user wants.
+    pub fn on_tick(&mut self, now: u64, out: &mut Vec<(usize, Request)>) {
+        let mut rng = madsim::rand::thread_rng();
+        if self.connected && now > self.last_heard_ns + self.cfg.session_timeout_ms * 1_000_000 {
+            emit!(self.me, "client", "lost", master = self.target as u64);
+            self.connected = false;
+            self.target = self.next_node(self.target);
+            self.next_hello_ns = now;
+        }
+        if !self.connected {
+            if now >= self.next_hello_ns {
+                out.push((self.target, self.hello()));
+                // Silence until the next attempt moves on to the next node, backing off.
+                self.target = self.next_node(self.target);
+                self.next_hello_ns = now + self.backoff_ms * 1_000_000;
+                self.backoff_ms = (self.backoff_ms * 2).min(self.cfg.backoff_max_ms);
+            }
+            return;
+        }
+        let Some(client) = self.id else {
+            return;
+        };
+        if now >= self.next_poll_ns {
+            self.next_poll_ns = now + self.cfg.poll_ms * 1_000_000;
+            out.push((
+                self.target,
+                Request::Poll {
+                    client,
+                    acked: self.acked(),
+                },
+            ));
+        }
+        if let Some(p) = &mut self.op {
+            if now >= p.sent_ns + self.cfg.request_retry_ms * 1_000_000 {
+                p.sent_ns = now;
+                out.push((self.target, p.req.clone()));
+            }
+            return;
+        }
+        let req = self.next_op(client, now, &mut rng);
+        if let Some(req) = req {
+            self.op = Some(Pending {
+                req: req.clone(),
+                asked_ns: now,
+                sent_ns: now,
+            });
+            out.push((self.target, req));
+        }
+    }
+
+    fn next_op(&mut self, client: ClientId, now: u64, rng: &mut impl Rng) -> Option<Request> {
+        if let Some((context, _)) = self.contexts.iter().find(|(_, x)| !x.opened) {
+            return Some(Request::Open {
+                client,
+                context: *context,
+            });
+        }
+        if let Some((&dialogue, (_, reply))) = self.replies.iter().find(|(_, (t, _))| *t <= now) {
+            let reply = reply.clone();
+            self.replies.remove(&dialogue);
+            emit!(
+                self.me,
+                "client",
+                "reply",
+                client = client,
+                dialogue = dialogue,
+                reply = reply.as_str()
+            );
+            self.next_req += 1;
+            return Some(Request::Reply {
+                client,
+                dialogue,
+                reply,
+                req: self.next_req,
+            });
+        }
+        if now < self.next_op_ns {
+            return None;
+        }
+        self.next_op_ns = now + rng.gen_range(1..=2 * self.cfg.op_every_ms) * 1_000_000;
+        let context = rng.gen_range(1..=self.cfg.contexts);
+        self.next_req += 1;
+        let req = self.next_req;
+        match rng.gen_range(0..10) {
+            0..=3 => Some(Request::List {
+                client,
+                context,
+                req,
+            }),
+            4..=6 => Some(Request::Top {
+                client,
+                context,
+                req,
+            }),
+            _ => {
+                // Prune the oldest message it has seen and not removed yet.
+                let x = &self.contexts[&context];
+                let seq = (1..=x.contiguous).find(|s| !x.removed.contains(s))?;
+                Some(Request::Remove {
+                    client,
+                    context,
+                    seq,
+                    req,
+                })
+            }
+        }
+    }
+
+    /// A node answered, or the master pushed.
+    pub fn on_response(
+        &mut self,
+        from: usize,
+        r: Response,
+        now: u64,
+        out: &mut Vec<(usize, Request)>,
+    ) {
+        let mut rng = madsim::rand::thread_rng();
+        match r {
+            Response::Redirect { master } => {
+                // Our master is not (any more), or a node we asked points elsewhere.
+                if !self.connected || from == self.target {
+                    self.connected = false;
+                    self.target = master
+                        .filter(|m| *m != from)
+                        .unwrap_or_else(|| self.next_node(from));
+                    let soon = now + self.cfg.backoff_min_ms * 1_000_000;
+                    self.next_hello_ns = self.next_hello_ns.min(soon);
+                }
+                return;
+            }
+            Response::NotReady => {
+                // The master of the view, catching up or waiting out a lease: ask it again.
+                if !self.connected || from == self.target {
+                    self.connected = false;
+                    self.target = from;
+                    self.next_hello_ns = now + self.cfg.backoff_min_ms * 1_000_000;
+                }
+                return;
+            }
+            Response::Welcome {
+                client,
+                ref contexts,
+            } => {
+                let resumed = self.id == Some(client);
+                self.id = Some(client);
+                self.target = from;
+                self.connected = true;
+                self.backoff_ms = self.cfg.backoff_min_ms;
+                self.next_poll_ns = now;
+                for c in contexts {
+                    if let Some(x) = self.contexts.get_mut(c) {
+                        x.opened = true;
+                    }
+                }
+                emit!(
+                    self.me,
+                    "client",
+                    "welcome",
+                    client = client,
+                    master = from as u64,
+                    resumed = resumed
+                );
+                // A request in flight to the old master goes to the new one now.
+                if let Some(p) = &mut self.op {
+                    p.sent_ns = now;
+                    out.push((from, p.req.clone()));
+                }
+            }
+            _ => {}
+        }
+        if from == self.target {
+            self.last_heard_ns = now;
+        }
+        let Some(client) = self.id else {
+            return;
+        };
+        match r {
+            Response::Push {
+                context,
+                seq,
+                event_id,
+                question,
+                text,
+                ..
+            } => {
+                let Some(x) = self.contexts.get_mut(&context) else {
+                    return;
+                };
+                if x.received(seq) {
+                    emit!(
+                        self.me,
+                        "client",
+                        "dup",
+                        client = client,
+                        context = u64::from(context),
+                        seq = seq
+                    );
+                    return;
+                }
+                x.receive(seq);
+                emit!(
+                    self.me,
+                    "client",
+                    "deliver",
+                    client = client,
+                    context = u64::from(context),
+                    seq = seq,
+                    event = event_id,
+                    question = question.is_some(),
+                    text = text.as_str()
+                );
+                if let Some(q) = question {
+                    if rng.gen_bool(self.cfg.reply_probability) {
+                        let at = now + rng.gen_range(0..=self.cfg.think_max_ms) * 1_000_000;
+                        let reply = if q.default_reply == "yes" {
+                            "no"
+                        } else {
+                            "yes"
+                        };
+                        self.replies.insert(q.dialogue, (at, reply.to_string()));
+                    }
+                }
+            }
+            Response::Opened { context } => {
+                if let Some(x) = self.contexts.get_mut(&context) {
+                    x.opened = true;
+                }
+                self.finish(|r| matches!(r, Request::Open { context: c, .. } if *c == context));
+            }
+            Response::Listed {
+                context,
+                req,
+                messages,
+            } => {
+                if let Some(asked) = self.finish_req(req) {
+                    let seqs: Vec<String> = messages.iter().map(|(s, _)| s.to_string()).collect();
+                    emit!(self.me, "client", "list", client = client,
+                        context = u64::from(context), seqs = %seqs.join(","), asked_ns = asked);
+                }
+            }
+            Response::Topped { context, req, top } => {
+                if let Some(asked) = self.finish_req(req) {
+                    emit!(
+                        self.me,
+                        "client",
+                        "top",
+                        client = client,
+                        context = u64::from(context),
+                        seq = top.map(|t| t.0).unwrap_or(0),
+                        asked_ns = asked
+                    );
+                }
+            }
+            Response::Removed { context, seq, req } => self.removed(client, context, seq, req),
+            Response::Replied { req, .. } => {
+                self.finish_req(req);
+            }
+            _ => {}
+        }
+    }
+
+    /// The master removed `seq` from the context's list, as request `req` asked.
+    fn removed(&mut self, client: ClientId, context: u32, seq: u64, req: u64) {
+        if self.finish_req(req).is_none() {
+            return;
+        }
+        if let Some(x) = self.contexts.get_mut(&context) {
+            x.removed.insert(seq);
+        }
+        emit!(
+            self.me,
+            "client",
+            "remove",
+            client = client,
+            context = u64::from(context),
+            seq = seq
+        );
+    }
+
+    /// Ends the pending request numbered `req`; returns when it was first sent.
+    fn finish_req(&mut self, req: u64) -> Option<u64> {
+        let n = match &self.op {
+            Some(Pending {
+                req:
+                    Request::List { req: n, .. }
+                    | Request::Top { req: n, .. }
+                    | Request::Remove { req: n, .. }
+                    | Request::Reply { req: n, .. },
+                ..
+            }) => *n,
+            _ => return None,
+        };
+        if n != req {
+            return None;
+        }
+        let p = self.op.take().expect("pending");
+        Some(p.asked_ns)
+    }
+
+    fn finish(&mut self, matches: impl Fn(&Request) -> bool) {
+        if self.op.as_ref().is_some_and(|p| matches(&p.req)) {
+            self.op = None;
+        }
+    }
+}
+
+/// The client's process: its state machine driven by the network and a tick.
+pub async fn run_client<P: crate::engine::AppPayload>(
+    ctx: sim::NodeCtx<crate::engine::membership::Wire<P>>,
+    cfg: ClientConfig,
+    wrap: fn(ClientWire) -> P,
+    unwrap: fn(P) -> Option<ClientWire>,
+) {
+    use crate::engine::membership::Wire;
+    use std::time::Duration;
+    enum Input<P> {
+        Net(usize, P),
+        Tick,
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input<P>>();
+    let net_ctx = ctx.clone();
+    let net_tx = tx.clone();
+    madsim::task::spawn_local(async move {
+        loop {
+            let env = net_ctx.recv().await;
+            if let Wire::External { payload } = env.msg {
+                if net_tx.send(Input::Net(env.from, payload)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let tick_ms = cfg.tick_ms;
+    madsim::task::spawn_local(async move {
+        loop {
+            if tx.send(Input::Tick).is_err() {
+                return;
+            }
+            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
+        }
+    });
+    let mut client = Client::new(cfg, ctx.id);
+    let mut out = Vec::new();
+    while let Some(input) = rx.recv().await {
+        let now = ctx.now_ns();
+        match input {
+            Input::Tick => client.on_tick(now, &mut out),
+            Input::Net(from, p) => {
+                if let Some(ClientWire::Resp(r)) = unwrap(p) {
+                    client.on_response(from, r, now, &mut out);
+                }
+            }
+        }
+        for (to, req) in out.drain(..) {
+            ctx.send(
+                to,
+                Wire::External {
+                    payload: wrap(ClientWire::Req(req)),
+                },
+            );
+        }
+    }
+}

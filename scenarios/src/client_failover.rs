@@ -1,0 +1,178 @@
+//! The `client-failover` scenario: five engine nodes run the client service (a replica of
+//! the client manager each, tasks that raise error and dialogue events, and the master's
+//! duties on the lowest member); three client nodes outside the engine connect to the
+//! master, open two contexts each, receive and acknowledge messages, answer questions and
+//! read and prune their lists. Crashes, pauses and work-thread faults hit the engine nodes
+//! (often the master, so the master fails over); partitions, clogs and message faults hit
+//! everyone. Every guarantee of §B is checked, and the engine's own guarantees as well.
+
+use protocols::clients::checkers;
+use protocols::clients::client::{run_client, ClientConfig};
+use protocols::clients::manager::FormatMode;
+use protocols::clients::service::{ClientMutants, ClientService, ClientsConfig};
+use protocols::engine::{CeConfig, Mutants};
+use protocols::service::replica::ReplicaDisk;
+use protocols::service::shell::{run_node, ServiceConfig, SvcMsg};
+use sim::world::{RunReport, RunSpec, WorldConfig};
+use sim::{FaultKind, Mutant, Scenario};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub const MUTANT_LOSE_LAST: &str = "lose-last-message";
+pub const MUTANT_RESEND_ACKED: &str = "resend-acked";
+pub const MUTANT_CROSS_TALK: &str = "cross-talk";
+pub const MUTANT_TWO_MASTERS: &str = "two-masters";
+pub const MUTANT_WRONG_TASK: &str = "wrong-task";
+
+/// The catalog entry; its fields are knobs for scripted tests.
+pub struct ClientFailover {
+    pub engine_nodes: usize,
+    pub clients: usize,
+    pub safety_ms: u64,
+    pub liveness_ms: u64,
+    pub ce: CeConfig,
+    /// When the catalog formats messages.
+    pub format: FormatMode,
+    /// Messages per context list.
+    pub list_bound: usize,
+    /// The chance that a client's user answers a question at all.
+    pub reply_probability: f64,
+}
+
+impl Default for ClientFailover {
+    fn default() -> Self {
+        ClientFailover {
+            engine_nodes: 5,
+            clients: 3,
+            safety_ms: 20_000,
+            liveness_ms: 10_000,
+            ce: CeConfig::fast(),
+            format: FormatMode::AtDelivery,
+            list_bound: 32,
+            reply_probability: 0.75,
+        }
+    }
+}
+
+/// How long after the end a message or answer may still be on its way: a failover
+/// (detection, flush, lease) and a dialogue timeout, with room for a client's backoff.
+const SETTLE_MS: u64 = 4_000;
+
+impl ClientFailover {
+    pub fn config(&self, mutant: Option<&str>) -> Result<ClientsConfig, String> {
+        let mut service = ServiceConfig::new(self.ce.clone(), self.engine_nodes, "clients");
+        let mut mutants = ClientMutants::default();
+        match mutant {
+            None => {}
+            Some(MUTANT_LOSE_LAST) => mutants.lose_last = true,
+            Some(MUTANT_RESEND_ACKED) => mutants.resend_acked = true,
+            Some(MUTANT_CROSS_TALK) => mutants.cross_talk = true,
+            Some(MUTANT_TWO_MASTERS) => service.stale_master = true,
+            Some(MUTANT_WRONG_TASK) => mutants.wrong_task = true,
+            Some(other) => return Err(format!("unknown client planted bug '{other}'")),
+        }
+        service.engine_mutants = Mutants::default();
+        let mut cfg = ClientsConfig::new(service);
+        cfg.mutants = mutants;
+        cfg.format = self.format;
+        cfg.list_bound = self.list_bound;
+        Ok(cfg)
+    }
+}
+
+type NodeFuture = Pin<Box<dyn Future<Output = ()>>>;
+
+impl Scenario for ClientFailover {
+    fn name(&self) -> &'static str {
+        "client-failover"
+    }
+
+    fn description(&self) -> &'static str {
+        "clients' message stacks, error and dialogue events, and master failover under crashes, pauses and partitions"
+    }
+
+    fn world(&self) -> WorldConfig {
+        let n = self.engine_nodes + self.clients;
+        let mut w = WorldConfig::new(n, self.safety_ms, self.liveness_ms);
+        w.plan.allowed = FaultKind::ALL.to_vec();
+        // Clients are never crashed or paused; partitions and clogs may cut them off.
+        w.plan.immune_nodes = (self.engine_nodes..n).collect();
+        // The master is the lowest member: aim node faults at node 0 half the time, so that
+        // failovers (and failbacks when it returns) are common.
+        w.plan.focus_node = Some(0);
+        w.plan.focus_probability = 0.5;
+        w.plan.work_threads = 2;
+        w.plan.max_faults = 8;
+        w
+    }
+
+    fn mutants(&self) -> Vec<Mutant> {
+        vec![
+            Mutant {
+                name: MUTANT_LOSE_LAST,
+                description: "a new master loses the newest accepted message",
+            },
+            Mutant {
+                name: MUTANT_RESEND_ACKED,
+                description: "a reconnecting client is sent messages it acknowledged",
+            },
+            Mutant {
+                name: MUTANT_CROSS_TALK,
+                description: "a message lands in another client's list",
+            },
+            Mutant {
+                name: MUTANT_TWO_MASTERS,
+                description: "a master cut off in a minority keeps serving beside the new one",
+            },
+            Mutant {
+                name: MUTANT_WRONG_TASK,
+                description: "a dialogue reply reaches another task of the asking node",
+            },
+        ]
+    }
+
+    fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
+        sim::check_mutant(self, mutant)?;
+        let cfg = self.config(mutant)?;
+        let world = self.world();
+        let e = self.engine_nodes;
+        let mut all = protocols::engine::checkers::all(e, &self.ce, false);
+        all.extend(checkers::all(e, SETTLE_MS));
+        let service = Arc::new(cfg.service.clone());
+        let cfg = Arc::new(cfg);
+        let disk: ReplicaDisk<protocols::clients::manager::ClientManager> = ReplicaDisk::default();
+        let mut client_cfg = ClientConfig::new(e);
+        client_cfg.reply_probability = self.reply_probability;
+        sim::run_world(&world, spec, all, move |ctx| -> NodeFuture {
+            if ctx.id < e {
+                let app = ClientService::new((*cfg).clone());
+                Box::pin(run_node(ctx, service.clone(), disk.clone(), app))
+            } else {
+                Box::pin(run_client(
+                    ctx,
+                    client_cfg.clone(),
+                    SvcMsg::Ext,
+                    |p| match p {
+                        SvcMsg::Ext(w) => Some(w),
+                        _ => None,
+                    },
+                ))
+            }
+        })
+    }
+}
+
+/// How many times the serving master moved to another node in a run (its trace must have
+/// been kept): a failover, or a failback when a lower node returns.
+pub fn master_moves(trace: &sim::Trace) -> usize {
+    let mut last: Option<u64> = None;
+    let mut moves = 0;
+    for ev in trace.events.iter().filter(|e| e.is("svc", "master_up")) {
+        if last.is_some_and(|n| n != ev.node) {
+            moves += 1;
+        }
+        last = Some(ev.node);
+    }
+    moves
+}

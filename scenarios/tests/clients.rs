@@ -1,0 +1,365 @@
+//! Scripted tests of the client system on the harness: master failover by crash, pause and
+//! partition; stack order and several contexts; catalog formatting in both modes, with
+//! unknown codes and missing parameters; dialogue timeouts; a full list; and every planted
+//! bug caught by the checker named after the guarantee it breaks.
+
+use protocols::clients::manager::FormatMode;
+use scenarios::client_failover::{
+    master_moves, ClientFailover, MUTANT_CROSS_TALK, MUTANT_LOSE_LAST, MUTANT_RESEND_ACKED,
+    MUTANT_TWO_MASTERS, MUTANT_WRONG_TASK,
+};
+use sim::{Fault, PartitionSymmetry, RunReport, RunSpec, Scenario, TraceEvent};
+use std::collections::BTreeMap;
+
+fn short() -> ClientFailover {
+    ClientFailover {
+        safety_ms: 12_000,
+        liveness_ms: 8_000,
+        ..ClientFailover::default()
+    }
+}
+
+fn run(s: &ClientFailover, spec: &RunSpec, mutant: Option<&str>) -> RunReport {
+    s.run(spec, mutant).expect("the plan fits the world")
+}
+
+fn assert_passes(r: &RunReport) {
+    assert!(r.passed(), "{}", r.violations[0]);
+}
+
+fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a TraceEvent> {
+    r.trace
+        .events
+        .iter()
+        .filter(|e| e.is(component, event))
+        .collect()
+}
+
+/// When each node served clients first and last (any master action).
+fn first_service_after(r: &RunReport, t_ns: u64) -> Option<&TraceEvent> {
+    r.trace
+        .events
+        .iter()
+        .find(|e| e.t_ns > t_ns && e.is("cm", "serve"))
+}
+
+const CRASH_MS: u64 = 5_000;
+
+#[test]
+fn a_crashed_master_fails_over_and_clients_resume_without_losing_a_message() {
+    let s = short();
+    let r = run(
+        &s,
+        &RunSpec::scripted(
+            1,
+            vec![Fault::Crash {
+                at_ms: CRASH_MS,
+                node: 0,
+                restart_after_ms: None,
+            }],
+        ),
+        None,
+    );
+    assert_passes(&r);
+    let crash_ns = CRASH_MS * 1_000_000;
+    let next = first_service_after(&r, crash_ns).expect("someone serves after the crash");
+    assert_eq!(next.node, 1, "the next lowest node takes over");
+    let resumed: Vec<&TraceEvent> = events(&r, "client", "welcome")
+        .into_iter()
+        .filter(|e| e.t_ns > crash_ns && e.bool("resumed") == Some(true))
+        .collect();
+    assert_eq!(
+        resumed.len(),
+        s.clients,
+        "every client reconnected to its object"
+    );
+    // Detection (500 ms), the view change, then a full lease (1,000 ms) before serving.
+    let gap_ms = (next.t_ns - crash_ns) / 1_000_000;
+    eprintln!("first service by the new master {gap_ms} ms after the crash");
+    assert!((1_400..3_000).contains(&gap_ms), "{gap_ms} ms");
+    let stored_before = events(&r, "cm", "store")
+        .iter()
+        .filter(|e| e.t_ns < crash_ns)
+        .count();
+    assert!(stored_before > 20, "the run had traffic before the crash");
+}
+
+#[test]
+fn a_paused_master_stops_serving_and_the_new_one_waits_out_its_lease() {
+    let s = short();
+    let pause_ms = 4_000;
+    let r = run(
+        &s,
+        &RunSpec::scripted(
+            2,
+            vec![Fault::Pause {
+                at_ms: CRASH_MS,
+                duration_ms: pause_ms,
+                node: 0,
+            }],
+        ),
+        None,
+    );
+    assert_passes(&r);
+    let start = CRASH_MS * 1_000_000;
+    let resume = start + pause_ms * 1_000_000;
+    let last_old = r
+        .trace
+        .events
+        .iter()
+        .filter(|e| e.node == 0 && e.is("cm", "serve") && e.t_ns < resume)
+        .map(|e| e.t_ns)
+        .max()
+        .expect("n0 served before its pause");
+    let first_new = first_service_after(&r, start).expect("a new master serves");
+    assert_eq!(first_new.node, 1);
+    assert!(last_old < first_new.t_ns);
+    // After the pause n0 returns to a newer view, as master again: a failback.
+    assert!(master_moves(&r.trace) >= 2, "failover and failback");
+    let down = events(&r, "svc", "master_down")
+        .into_iter()
+        .find(|e| e.node == 0 && e.t_ns >= resume)
+        .expect("n0 notices on resuming that it no longer serves");
+    assert!(first_service_after(&r, resume).is_some());
+    assert!(down.t_ns < resume + 1_000_000, "at once on resuming");
+}
+
+fn minority_partition() -> Vec<Fault> {
+    // The master and one client on one side, everyone else on the other.
+    vec![Fault::Partition {
+        at_ms: CRASH_MS,
+        duration_ms: 5_000,
+        side_a: vec![0, 5],
+        symmetry: PartitionSymmetry::Symmetric,
+    }]
+}
+
+#[test]
+fn an_old_master_in_a_minority_stops_serving_before_the_new_one_starts() {
+    let s = short();
+    let r = run(&s, &RunSpec::scripted(3, minority_partition()), None);
+    assert_passes(&r);
+    let cut = CRASH_MS * 1_000_000;
+    let old_down = events(&r, "svc", "master_down")
+        .into_iter()
+        .find(|e| e.node == 0 && e.t_ns > cut)
+        .expect("n0 stops serving");
+    let new_up = events(&r, "svc", "master_up")
+        .into_iter()
+        .find(|e| e.node != 0 && e.t_ns > cut)
+        .expect("another node takes over");
+    assert!(
+        old_down.t_ns < new_up.t_ns,
+        "n0 stopped at {} ns, n{} started at {} ns",
+        old_down.t_ns,
+        new_up.node,
+        new_up.t_ns
+    );
+    // The same partition with the planted bug: the old master keeps serving its client.
+    let bad = run(
+        &s,
+        &RunSpec::scripted(3, minority_partition()),
+        Some(MUTANT_TWO_MASTERS),
+    );
+    assert_eq!(
+        bad.violations[0].checker, "single_master",
+        "{}",
+        bad.violations[0]
+    );
+}
+
+#[test]
+fn contexts_keep_separate_stacks_listed_newest_first() {
+    let r = run(&short(), &RunSpec::scripted(4, vec![]), None);
+    assert_passes(&r);
+    // Each (client, context) numbers its own stream from 1, without gaps, exactly once.
+    let mut seqs: BTreeMap<(u64, u64), Vec<u64>> = BTreeMap::new();
+    for e in events(&r, "client", "deliver") {
+        seqs.entry((e.u64("client").unwrap(), e.u64("context").unwrap()))
+            .or_default()
+            .push(e.u64("seq").unwrap());
+    }
+    assert_eq!(
+        seqs.len(),
+        6,
+        "three clients with two contexts each: {seqs:?}"
+    );
+    for (key, mut s) in seqs {
+        s.sort();
+        assert_eq!(s, (1..=s.len() as u64).collect::<Vec<_>>(), "{key:?}");
+    }
+    let lists = events(&r, "client", "list");
+    let long = lists
+        .iter()
+        .filter(|e| e.str("seqs").unwrap().split(',').count() >= 3)
+        .count();
+    assert!(long > 5, "lists long enough to show their order");
+    for e in lists {
+        let s: Vec<u64> = e
+            .str("seqs")
+            .unwrap()
+            .split(',')
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        assert!(s.windows(2).all(|w| w[0] > w[1]), "newest first: {s:?}");
+    }
+}
+
+/// The texts clients received, by event.
+fn texts(r: &RunReport) -> BTreeMap<u64, String> {
+    events(r, "client", "deliver")
+        .into_iter()
+        .map(|e| (e.u64("event").unwrap(), e.str("text").unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn both_format_modes_give_clients_the_same_text_including_for_malformed_events() {
+    let store = ClientFailover {
+        format: FormatMode::AtStore,
+        ..short()
+    };
+    let deliver = ClientFailover {
+        format: FormatMode::AtDelivery,
+        ..short()
+    };
+    let a = run(&store, &RunSpec::scripted(5, vec![]), None);
+    let b = run(&deliver, &RunSpec::scripted(5, vec![]), None);
+    assert_passes(&a);
+    assert_passes(&b);
+    let (ta, tb) = (texts(&a), texts(&b));
+    assert!(ta.len() > 50);
+    assert_eq!(ta, tb);
+    let unknown = ta
+        .values()
+        .find(|t| t.starts_with("CLU0999 [unformatted: unknown message code CLU0999]"));
+    let missing = ta.values().find(|t| {
+        t.starts_with("CLU0102 [unformatted: message CLU0102 is missing parameter 'timeout_ms']")
+    });
+    assert!(unknown.is_some() && missing.is_some(), "{ta:?}");
+    assert!(ta
+        .values()
+        .any(|t| t.starts_with("CLU0101 Task c") && t.ends_with(" failed: exit 3")));
+}
+
+/// (asked at, deadline, answered at, reply, defaulted) per dialogue.
+fn dialogues(r: &RunReport) -> Vec<(u64, u64, u64, String, bool)> {
+    let answers: BTreeMap<u64, &TraceEvent> = events(r, "task", "answer")
+        .into_iter()
+        .map(|e| (e.u64("dialogue").unwrap(), e))
+        .collect();
+    events(r, "task", "ask")
+        .into_iter()
+        .filter_map(|a| {
+            let ans = answers.get(&a.u64("dialogue").unwrap())?;
+            Some((
+                a.t_ns,
+                a.u64("deadline_ns").unwrap(),
+                ans.t_ns,
+                ans.str("reply").unwrap().to_string(),
+                ans.bool("defaulted").unwrap(),
+            ))
+        })
+        .collect()
+}
+
+#[test]
+fn an_unanswered_question_gets_its_default_just_after_the_timeout() {
+    let silent = ClientFailover {
+        reply_probability: 0.0,
+        ..short()
+    };
+    let r = run(&silent, &RunSpec::scripted(6, vec![]), None);
+    assert_passes(&r);
+    let d = dialogues(&r);
+    assert!(d.len() > 10, "{} dialogues", d.len());
+    for (asked, deadline, answered, _, defaulted) in &d {
+        assert!(defaulted);
+        assert_eq!(deadline - asked, 1_500_000_000, "the dialogue timeout");
+        let late_ms = (answered - deadline) / 1_000_000;
+        assert!(
+            *answered >= *deadline && late_ms < 200,
+            "answered {late_ms} ms after the deadline"
+        );
+    }
+    // With users who answer (after up to two seconds of thought), both outcomes occur.
+    let r = run(&short(), &RunSpec::scripted(6, vec![]), None);
+    assert_passes(&r);
+    let d = dialogues(&r);
+    assert!(d.iter().any(|x| !x.4), "a client's reply reached its task");
+    assert!(d.iter().any(|x| x.4), "a slow reply lost to the timeout");
+}
+
+#[test]
+fn a_client_cut_off_fills_its_lists_then_gets_everything_once_back() {
+    let small = ClientFailover {
+        list_bound: 4,
+        ..short()
+    };
+    let r = run(
+        &small,
+        &RunSpec::scripted(
+            7,
+            vec![Fault::Partition {
+                at_ms: 2_000,
+                duration_ms: 8_000,
+                side_a: vec![5],
+                symmetry: PartitionSymmetry::Symmetric,
+            }],
+        ),
+        None,
+    );
+    assert_passes(&r);
+    let refused = events(&r, "task", "refused");
+    assert!(
+        !refused.is_empty(),
+        "a full list of unacknowledged messages refuses"
+    );
+    assert!(refused[0]
+        .str("reason")
+        .unwrap()
+        .starts_with("CLU0900 Message list of context"));
+    assert!(
+        !events(&r, "cm", "evict").is_empty(),
+        "acknowledged messages make room"
+    );
+}
+
+#[test]
+fn every_planted_bug_is_caught_by_its_checker() {
+    let s = ClientFailover::default();
+    for (bug, checker, seed) in [
+        (MUTANT_LOSE_LAST, "replicas_agree", 0),
+        (MUTANT_RESEND_ACKED, "exactly_once_to_client", 0),
+        (MUTANT_CROSS_TALK, "no_cross_talk", 0),
+        (MUTANT_TWO_MASTERS, "single_master", 0),
+        (MUTANT_WRONG_TASK, "dialogue_answered", 0),
+    ] {
+        let r = s.run(&RunSpec::swarm(seed), Some(bug)).unwrap();
+        assert_eq!(
+            r.violations.first().map(|v| v.checker.as_str()),
+            Some(checker),
+            "{bug} at seed {seed}: {:?}; reproduce: clustersim run client-failover --seed {seed} --mutant {bug}",
+            r.violations.first()
+        );
+        assert_passes(&s.run(&RunSpec::swarm(seed), None).unwrap());
+    }
+}
+
+/// The scenario exists to fail the master over: at least a quarter of swarm seeds must.
+/// (The 2,000-seed figure comes from `cargo run --release -p scenarios --example failovers`.)
+#[test]
+fn at_least_a_quarter_of_swarm_seeds_move_the_master() {
+    let s = ClientFailover::default();
+    let seeds = 0..40u64;
+    let with = seeds
+        .clone()
+        .filter(|seed| {
+            let mut spec = RunSpec::swarm(*seed);
+            spec.keep_events = true;
+            master_moves(&run(&s, &spec, None).trace) > 0
+        })
+        .count();
+    eprintln!("{with} of {} seeds moved the master", seeds.end);
+    assert!(4 * with >= seeds.end as usize, "{with} of {}", seeds.end);
+}

@@ -1,0 +1,68 @@
+//! Pinned failing seeds of the `client-failover` scenario, kept passing. Each test says
+//! what went wrong before the fix. Reproduce one with `clustersim run client-failover --seed N`.
+
+fn passes(seed: u64) {
+    scenarios::assert_seed_passes("client-failover", seed);
+}
+
+/// Two of three surviving nodes lost quorum while the third was paused; on the merge the
+/// paused node still counted them as synced (they were not `joined` from where it stood),
+/// so nobody answered the master's request for state and no message was served again.
+/// The engine now tells every member the transitional set (who delivered all of the
+/// newest prior view), and replicas keep only those as synced.
+#[test]
+fn seed_151_a_merge_after_quorum_loss_resyncs_every_member() {
+    passes(151);
+}
+
+/// A 400 ms latency spike at the master made its 500 ms lease lapse between heartbeats;
+/// every lapse cleared the master's client sessions, and a poll delayed by the spike then
+/// made it resend a message the client had told it it received. Sessions now outlive role
+/// changes, the group's record of acknowledgements is a floor, and the lease is twice the
+/// failure timeout.
+#[test]
+fn seed_462_a_lease_lapse_does_not_forget_acknowledgements() {
+    passes(462);
+}
+
+/// Three of five engine nodes crashed for good, so no primary component was left to answer
+/// an open question; the checkers owed it an answer anyway. Eventually-properties now
+/// hold only while a majority of the engine is alive at the end.
+#[test]
+fn seed_211_nothing_is_owed_without_a_majority() {
+    passes(211);
+}
+
+/// The master was the only synced member of a view (the others waited for its snapshots)
+/// and applied and pushed messages; it crashed before the snapshots arrived, the next view
+/// elected an older state, and the replicas forked (two events in one slot). Replicas now
+/// apply a view's commands only once every member of the view holds the state, all at
+/// the same point of the agreed order. Seed 826 then showed an engine flaw: a node that
+/// accepted a proposal reporting from view 1, then lost quorum, still installed view 2;
+/// the transitional set counted it as continuing though it never delivered view 1's end.
+/// Such a node now refuses the install and is merged in again.
+#[test]
+fn seeds_826_1643_no_commands_applied_by_a_lone_holder() {
+    for seed in [826, 1643] {
+        passes(seed);
+    }
+}
+
+/// The only node continuing from an old view applied that view's final messages (some of
+/// which no other node ever delivered) and was excluded before passing its state on: the
+/// replicas forked. What a flush delivers now waits under the next view's rule, and
+/// snapshots carry the commands still waiting.
+#[test]
+fn seed_1104_flush_deliveries_wait_for_the_next_view() {
+    passes(1104);
+}
+
+/// A node resumed from a pause, its watchdog caught a hung work thread, and the job
+/// unregistered while the CE still had deliveries queued for it (produced while it was
+/// registered). The job recorded them and `no_ghosts` saw deliveries after unregistering.
+/// The CE now acknowledges an unregistration; deliveries queued before the
+/// acknowledgement are dropped unrecorded, and any after it is a real ghost.
+#[test]
+fn seed_335_deliveries_queued_before_an_unregistration_are_not_ghosts() {
+    passes(335);
+}
