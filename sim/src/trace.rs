@@ -293,11 +293,17 @@ impl Recorder {
         }
     }
 
-    /// Finishes the run: end-of-run checks, the final hash.
-    pub(crate) fn finish(&self, end: &crate::check::RunEnd) -> (Trace, Vec<Violation>) {
+    /// Finishes the run: end-of-run checks (unless the run was cut short), the final hash.
+    pub(crate) fn finish(
+        &self,
+        end: &crate::check::RunEnd,
+        end_checks: bool,
+    ) -> (Trace, Vec<Violation>) {
         let mut st = self.state.lock().expect("recorder lock");
         let index = st.trace.event_count;
-        st.checkers.finish(index, end);
+        if end_checks {
+            st.checkers.finish(index, end);
+        }
         st.trace.hash = st.hasher.value();
         let violations = st.checkers.take_violations();
         (std::mem::take(&mut st.trace), violations)
