@@ -308,11 +308,10 @@ impl<M: Clone + Send + 'static> Net<M> {
             let notified = self.notify[me].notified();
             match wait_ns {
                 Some(ns) => {
-                    futures::future::select(
-                        Box::pin(crate::clock::sleep_exact(Duration::from_nanos(ns))),
-                        Box::pin(notified),
-                    )
-                    .await;
+                    // Pinned in place: a receiver waits once per message, and boxing both
+                    // futures cost two allocations each time.
+                    let sleep = std::pin::pin!(crate::clock::sleep_exact(Duration::from_nanos(ns)));
+                    futures::future::select(sleep, std::pin::pin!(notified)).await;
                 }
                 None => notified.await,
             }
