@@ -347,7 +347,10 @@ impl Report {
                 );
             }
             if let Some(line) = self.scaling_line() {
-                let _ = writeln!(s, "\n{line}");
+                let _ = writeln!(
+                    s,
+                    "\n{line} Each size's wall-clock figures are the best of a few runs."
+                );
             }
         }
         s

@@ -25,6 +25,11 @@ pub const SWEEP_SIZES: [usize; 6] = [3, 5, 9, 17, 33, 65];
 /// point stays within seconds of wall time.
 pub const SWEEP_ROUNDS: u64 = 300;
 
+/// Each size of the sweep runs this many times for its wall-clock figures: the growth
+/// figures divide the cost at 65 nodes by the cost at 5, and one short run at 5 nodes
+/// is easily disturbed on a shared machine.
+pub const SWEEP_REPEATS: usize = 3;
+
 /// Which faults a benchmark run injects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BenchFaults {
@@ -185,6 +190,25 @@ impl AckBench {
         let t0 = Instant::now();
         let r = engine_common::run(&world, scenario.config(), &spec, None)?;
         Ok(r.sim_ns as f64 / 1e9 / t0.elapsed().as_secs_f64().max(1e-9))
+    }
+
+    /// Runs `times` times and keeps the run with the least wall time: the simulated
+    /// figures are the same every time, and the minimum is the wall-clock figure least
+    /// disturbed by whatever else the machine runs.
+    pub fn run_best_of(&self, times: usize) -> Result<AckRun, String> {
+        let mut best = self.run()?;
+        for _ in 1..times {
+            let r = self.run()?;
+            assert_eq!(
+                (r.sim_ns, r.net, r.events),
+                (best.sim_ns, best.net, best.events),
+                "a benchmark run is not deterministic"
+            );
+            if r.wall < best.wall {
+                best = r;
+            }
+        }
+        Ok(best)
     }
 
     /// The same benchmark at another cluster size, measuring at most `rounds` rounds.

@@ -1098,7 +1098,9 @@ fn bench_cmd(a: BenchArgs) -> CmdResult {
         for n in bench::SWEEP_SIZES {
             let at = b.at_size(n, bench::SWEEP_ROUNDS);
             eprintln!("bench: scaling sweep, {} rounds at {n} nodes", at.rounds);
-            let r = at.run().map_err(Failure::usage)?;
+            let r = at
+                .run_best_of(bench::SWEEP_REPEATS)
+                .map_err(Failure::usage)?;
             if let Some(code) = bench_violations(&r, n, &cmd) {
                 return Ok(code);
             }
