@@ -1,8 +1,10 @@
 //! criterion benches of the simulator's hot paths: fault-plan generation, trace hashing,
-//! one network hop, and a whole seed of the demo scenario.
-//! Run with `cargo bench -p benches`.
+//! the network (ours beside madsim's `Endpoint`), one simulated second of the `membership`
+//! scenario at 5 and 33 nodes, and ACK rounds of the engine.
+//! Run with `cargo bench -p benches` (or `cargo bench -p benches -- membership` for one).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use scenarios::bench::{membership_run, AckBench, BenchFaults};
 use sim::fault::{FaultPlan, PlanConfig};
 use sim::trace::StableHash;
 
@@ -31,14 +33,54 @@ fn network(c: &mut Criterion) {
     let mut g = c.benchmark_group("network");
     g.throughput(Throughput::Elements(10_000));
     g.sample_size(20);
-    g.bench_function("net_ping_pong_10k_msgs", |b| {
-        b.iter(|| black_box(benches::baselines::net_ping_pong(10_000)))
+    g.bench_function("net_fan_out_5_nodes_10k_msgs", |b| {
+        b.iter(|| black_box(benches::baselines::net_fan_out(5, 10_000)))
     });
-    g.bench_function("madsim_endpoint_ping_pong_10k_msgs", |b| {
-        b.iter(|| black_box(benches::baselines::endpoint_ping_pong(10_000)))
+    g.bench_function("madsim_endpoint_fan_out_5_nodes_10k_msgs", |b| {
+        b.iter(|| black_box(benches::baselines::endpoint_fan_out(5, 10_000)))
     });
     g.finish();
 }
 
-criterion_group!(hot, plan_generation, trace_hashing, network);
+fn membership(c: &mut Criterion) {
+    let mut g = c.benchmark_group("membership");
+    g.sample_size(10);
+    for nodes in [5, 33] {
+        g.bench_function(format!("one_simulated_second_{nodes}_nodes"), |b| {
+            b.iter(|| black_box(membership_run(nodes, 1_000, 1)))
+        });
+    }
+    g.finish();
+}
+
+fn ack_round(c: &mut Criterion) {
+    // A run pays for view formation once; over 200 rounds that is a few percent.
+    const ROUNDS: u64 = 200;
+    let bench = AckBench {
+        nodes: 5,
+        rounds: ROUNDS,
+        faults: BenchFaults::None,
+        latency: sim::LinkLatency {
+            min_us: 1_000,
+            max_us: 5_000,
+        },
+        seed: 1,
+    };
+    let mut g = c.benchmark_group("ack_round");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ROUNDS));
+    g.bench_function("5_nodes_per_round", |b| {
+        b.iter(|| black_box(bench.run().expect("bench run")))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    hot,
+    plan_generation,
+    trace_hashing,
+    network,
+    membership,
+    ack_round
+);
 criterion_main!(hot);

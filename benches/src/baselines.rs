@@ -1,9 +1,13 @@
 //! Reference points for the simulator's own speed, measured on the same machine in the
 //! same invocation as our figures, so reports compare ratios rather than absolute times.
 //!
-//! - `endpoint_ping_pong`: two madsim nodes bouncing one message over madsim's raw
-//!   `Endpoint` (which adds its own 1 ms+ send and receive delays).
-//! - `net_ping_pong`: the same pattern over clustersim's network model.
+//! The two message baselines run the message pattern of an ACK round's phases: a
+//! coordinator sends one message to each of `nodes - 1` members and waits for every reply,
+//! again and again (with two nodes, a plain ping-pong).
+//!
+//! - `endpoint_fan_out`: over madsim's raw `Endpoint` (which adds its own 1 ms+ send and
+//!   receive delays), with no protocol at all.
+//! - `net_fan_out`: the same over clustersim's network model.
 //! - `bare_heap_events`: a bare binary-heap discrete-event loop, no runtime at all: the
 //!   limit of a discrete-event simulator on this machine.
 
@@ -25,75 +29,104 @@ impl Rate {
     }
 }
 
-/// Delivered messages per wall second for `messages` one-at-a-time hops over madsim's
-/// `Endpoint`.
-pub fn endpoint_ping_pong(messages: u64) -> Rate {
+/// How many exchanges of `nodes - 1` messages and their replies make about `messages`.
+fn exchanges(nodes: usize, messages: u64) -> u64 {
+    assert!(nodes >= 2, "a fan-out needs a coordinator and a member");
+    (messages / (2 * (nodes as u64 - 1))).max(1)
+}
+
+fn ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8 + 1))
+}
+
+/// Delivered messages per wall second of about `messages` fan-out messages over madsim's
+/// `Endpoint` among `nodes` nodes.
+pub fn endpoint_fan_out(nodes: usize, messages: u64) -> Rate {
+    let rounds = exchanges(nodes, messages);
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, Default::default());
-    let a_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
-    let b_ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
     let start = Instant::now();
     rt.block_on(async move {
         let h = madsim::runtime::Handle::current();
-        let b = h.create_node().name("b").ip(b_ip).build();
-        let a = h.create_node().name("a").ip(a_ip).build();
-        let b_addr = SocketAddr::new(b_ip, 1);
-        let pong = b.spawn(async move {
-            let ep = madsim::net::Endpoint::bind(b_addr).await.expect("bind b");
-            let mut buf = [0u8; 8];
-            for _ in 0..messages / 2 {
-                let (_, from) = ep.recv_from(0, &mut buf).await.expect("recv b");
-                ep.send_to(from, 0, &buf).await.expect("send b");
-            }
-        });
-        let ping = a.spawn(async move {
-            let ep = madsim::net::Endpoint::bind(SocketAddr::new(a_ip, 1))
-                .await
-                .expect("bind a");
-            let mut buf = [0u8; 8];
-            for i in 0..messages / 2 {
-                ep.send_to(b_addr, 0, &i.to_le_bytes())
+        let mut members = Vec::new();
+        for i in 1..nodes {
+            let node = h.create_node().name(format!("m{i}")).ip(ip(i)).build();
+            members.push(node.spawn(async move {
+                let ep = madsim::net::Endpoint::bind(SocketAddr::new(ip(i), 1))
                     .await
-                    .expect("send a");
-                ep.recv_from(0, &mut buf).await.expect("recv a");
+                    .expect("bind member");
+                let mut buf = [0u8; 8];
+                for _ in 0..rounds {
+                    let (_, from) = ep.recv_from(0, &mut buf).await.expect("recv member");
+                    ep.send_to(from, 0, &buf).await.expect("send member");
+                }
+            }));
+        }
+        let coord = h.create_node().name("c").ip(ip(0)).build();
+        let c = coord.spawn(async move {
+            let ep = madsim::net::Endpoint::bind(SocketAddr::new(ip(0), 1))
+                .await
+                .expect("bind coordinator");
+            let mut buf = [0u8; 8];
+            for r in 0..rounds {
+                for i in 1..nodes {
+                    ep.send_to(SocketAddr::new(ip(i), 1), 0, &r.to_le_bytes())
+                        .await
+                        .expect("send coordinator");
+                }
+                for _ in 1..nodes {
+                    ep.recv_from(0, &mut buf).await.expect("recv coordinator");
+                }
             }
         });
-        ping.await.expect("ping");
-        pong.await.expect("pong");
+        c.await.expect("coordinator");
+        for m in members {
+            m.await.expect("member");
+        }
     });
     Rate {
-        count: messages / 2 * 2,
+        count: rounds * 2 * (nodes as u64 - 1),
         wall: start.elapsed(),
     }
 }
 
-/// The same ping-pong over clustersim's network model (1-5 ms links, no faults).
-pub fn net_ping_pong(messages: u64) -> Rate {
+/// The same fan-out over clustersim's network model (1-5 ms links, no faults).
+pub fn net_fan_out(nodes: usize, messages: u64) -> Rate {
+    let rounds = exchanges(nodes, messages);
     let rt = madsim::runtime::Runtime::with_seed_and_config(1, Default::default());
     let start = Instant::now();
     rt.block_on(async move {
-        let net = sim::net::Net::<u64>::new(2, sim::NetConfig::default());
+        let net = sim::net::Net::<u64>::new(nodes, sim::NetConfig::default());
         let h = madsim::runtime::Handle::current();
-        let b = h.create_node().name("b").build();
-        let a = h.create_node().name("a").build();
-        let nb = net.clone();
-        let pong = b.spawn(async move {
-            for _ in 0..messages / 2 {
-                let env = nb.recv(1).await;
-                nb.send(1, 0, env.msg);
+        let mut members = Vec::new();
+        for i in 1..nodes {
+            let node = h.create_node().name(format!("m{i}")).build();
+            let n = net.clone();
+            members.push(node.spawn(async move {
+                for _ in 0..rounds {
+                    let env = n.recv(i).await;
+                    n.send(i, 0, env.msg);
+                }
+            }));
+        }
+        let coord = h.create_node().name("c").build();
+        let n = net.clone();
+        let c = coord.spawn(async move {
+            for r in 0..rounds {
+                for i in 1..nodes {
+                    n.send(0, i, r);
+                }
+                for _ in 1..nodes {
+                    n.recv(0).await;
+                }
             }
         });
-        let na = net.clone();
-        let ping = a.spawn(async move {
-            for i in 0..messages / 2 {
-                na.send(0, 1, i);
-                na.recv(0).await;
-            }
-        });
-        ping.await.expect("ping");
-        pong.await.expect("pong");
+        c.await.expect("coordinator");
+        for m in members {
+            m.await.expect("member");
+        }
     });
     Rate {
-        count: messages / 2 * 2,
+        count: rounds * 2 * (nodes as u64 - 1),
         wall: start.elapsed(),
     }
 }
@@ -133,8 +166,10 @@ mod tests {
 
     #[test]
     fn baselines_count_what_they_ran() {
-        assert_eq!(endpoint_ping_pong(100).count, 100);
-        assert_eq!(net_ping_pong(100).count, 100);
+        assert_eq!(endpoint_fan_out(2, 100).count, 100);
+        assert_eq!(net_fan_out(2, 100).count, 100);
+        assert_eq!(endpoint_fan_out(5, 100).count, 96);
+        assert_eq!(net_fan_out(5, 100).count, 96);
         assert_eq!(bare_heap_events(1_000, 16).count, 1_000);
     }
 }

@@ -1,5 +1,5 @@
 //! The `clustersim` command line: list, run, sweep, replay, shrink and check-determinism over
-//! the scenario catalog. The binary is a thin `main` around [`main_with_args`].
+//! the scenario catalog, and bench (the ACK-round benchmark, see [`crate::bench`]). The binary is a thin `main` around [`main_with_args`].
 //!
 //! Exit codes: 0 everything passed; 1 a checker failed or determinism broke; 2 bad usage or
 //! input, reported as one line on stderr. Every failure prints the one command that
@@ -61,6 +61,9 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
+    /// Benchmark ACK rounds: latency in simulated time beside the network floor, and the
+    /// simulator's own speed beside its baselines.
+    Bench(BenchArgs),
 }
 
 /// How a trace is printed.
@@ -160,6 +163,85 @@ pub struct CheckArgs {
     pub seeds: SeedRange,
 }
 
+/// The benchmarks `clustersim bench` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BenchKind {
+    /// Two-phase ACK rounds over the cluster engine.
+    AckRounds,
+}
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// The benchmark.
+    #[arg(value_enum)]
+    pub which: BenchKind,
+    /// Cluster size.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = parse_bench_nodes)]
+    pub nodes: usize,
+    /// How many rounds to measure (a transaction is a prepare and a commit round).
+    #[arg(long, value_name = "R", default_value_t = 1_000, value_parser = parse_bench_rounds)]
+    pub rounds: u64,
+    /// Which faults to inject.
+    #[arg(long, value_enum, value_name = "FAULTS", default_value = "none")]
+    pub faults: crate::bench::BenchFaults,
+    /// Link latency in ms, drawn uniformly per message: LO..HI (inclusive).
+    #[arg(long, value_name = "LO..HI", default_value = "1..5", value_parser = parse_latency_ms)]
+    pub latency_ms: sim::LinkLatency,
+    /// The seed (network sampling, task order, fault plan).
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+    /// Also write report.md, report.json, latency.hlog and two SVG charts to DIR, with a
+    /// sweep over 3, 5, 9, 17, 33 and 65 nodes.
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
+    /// Print one JSON object instead of the summary.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The largest cluster `bench` accepts.
+pub const BENCH_MAX_NODES: usize = 1_000;
+
+fn parse_bench_nodes(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n < 2 => Err("an ACK round needs at least 2 nodes".to_string()),
+        Ok(n) if n > BENCH_MAX_NODES => Err(format!("at most {BENCH_MAX_NODES} nodes")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a number of nodes")),
+    }
+}
+
+fn parse_bench_rounds(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("the number of rounds must be at least 1".to_string()),
+        Ok(n) if n > 10_000_000 => Err("at most 10000000 rounds".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("'{s}' is not a number of rounds")),
+    }
+}
+
+/// `LO..HI` in milliseconds (fractions allowed down to the model's microsecond).
+pub fn parse_latency_ms(s: &str) -> Result<sim::LinkLatency, String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("'{s}' is not a latency range LO..HI in ms"))?;
+    let ms = |x: &str| -> Result<u64, String> {
+        let v: f64 = x
+            .trim()
+            .parse()
+            .map_err(|_| format!("'{x}' is not a latency in ms"))?;
+        if !(0.001..=60_000.0).contains(&v) {
+            return Err(format!("latency {x} ms is outside 0.001..60000 ms"));
+        }
+        Ok((v * 1_000.0).round() as u64)
+    };
+    let (min_us, max_us) = (ms(lo)?, ms(hi)?);
+    if min_us > max_us {
+        return Err(format!("reversed latency range {s}: LO must not exceed HI"));
+    }
+    Ok(sim::LinkLatency { min_us, max_us })
+}
+
 fn parse_jobs(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("the number of jobs must be at least 1".to_string()),
@@ -204,7 +286,7 @@ where
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     eprintln!(
                         "error: no command given: one of list, run, sweep, replay, shrink, \
-                         check-determinism (see clustersim --help)"
+                         check-determinism, bench (see clustersim --help)"
                     );
                     EXIT_USAGE
                 }
@@ -267,6 +349,7 @@ fn run_command(cmd: Command) -> CmdResult {
         Command::Replay(a) => replay(a),
         Command::Shrink(a) => shrink_cmd(a),
         Command::CheckDeterminism(a) => check_determinism(a),
+        Command::Bench(a) => bench_cmd(a),
     }
 }
 
@@ -952,6 +1035,107 @@ fn check_determinism(a: CheckArgs) -> CmdResult {
         }
     );
     Ok(if bad == 0 { EXIT_PASS } else { EXIT_FAIL })
+}
+
+/// The command that reproduces a benchmark run's simulated figures.
+fn bench_command(a: &BenchArgs) -> String {
+    let mut s = format!(
+        "clustersim bench ack-rounds --nodes {} --rounds {} --faults {} --latency-ms {} --seed {}",
+        a.nodes,
+        a.rounds,
+        a.faults.name(),
+        crate::bench::fmt_latency_ms(a.latency_ms),
+        a.seed
+    );
+    if let Some(d) = &a.report {
+        s.push_str(&format!(" --report {}", shell_quote(d)));
+    }
+    s
+}
+
+/// Fails early, before a long run, when the report directory cannot be written.
+fn check_report_dir(dir: &Path) -> Result<(), Failure> {
+    let bad = |e: std::io::Error| {
+        Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
+    };
+    std::fs::create_dir_all(dir).map_err(bad)?;
+    let probe = dir.join(".clustersim-write-probe");
+    std::fs::write(&probe, b"").map_err(bad)?;
+    std::fs::remove_file(&probe).map_err(bad)
+}
+
+/// A benchmark run that broke a guarantee measured nothing worth reporting.
+fn bench_violations(run: &crate::bench::AckRun, nodes: usize, cmd: &str) -> Option<u8> {
+    let v = run.violations.first()?;
+    outln!("FAIL bench ack-rounds at {nodes} nodes: {v}");
+    outln!("reproduce: {cmd}");
+    Some(EXIT_FAIL)
+}
+
+fn bench_cmd(a: BenchArgs) -> CmdResult {
+    use crate::bench::{self, AckBench, Baselines};
+    let BenchKind::AckRounds = a.which;
+    if let Some(dir) = &a.report {
+        check_report_dir(dir)?;
+    }
+    let cmd = bench_command(&a);
+    let b = AckBench {
+        nodes: a.nodes,
+        rounds: a.rounds,
+        faults: a.faults,
+        latency: a.latency_ms,
+        seed: a.seed,
+    };
+    eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
+    let run = b.run().map_err(Failure::usage)?;
+    if let Some(code) = bench_violations(&run, b.nodes, &cmd) {
+        return Ok(code);
+    }
+    eprintln!("bench: baselines");
+    let base = Baselines::measure(&b).map_err(Failure::usage)?;
+    let mut sizes = Vec::new();
+    if a.report.is_some() {
+        for n in bench::SWEEP_SIZES {
+            let at = b.at_size(n, bench::SWEEP_ROUNDS);
+            eprintln!("bench: scaling sweep, {} rounds at {n} nodes", at.rounds);
+            let r = at
+                .run_best_of(bench::SWEEP_REPEATS)
+                .map_err(Failure::usage)?;
+            if let Some(code) = bench_violations(&r, n, &cmd) {
+                return Ok(code);
+            }
+            sizes.push(bench::size_point(&r, n));
+        }
+    }
+    let report = bench::report(&cmd, &b, &run, &base, sizes);
+    if a.json {
+        outln!("{}", report.summary_json());
+    } else {
+        out_str(&report.summary());
+    }
+    if run.stats.floor_above_measured > 0 {
+        eprintln!(
+            "warning: {} rounds measured faster than their network floor: the floor replay \
+             is wrong",
+            run.stats.floor_above_measured
+        );
+    }
+    if let Some(dir) = &a.report {
+        benches::report::write_report_dir(
+            dir,
+            &report,
+            &run.stats.latency,
+            &run.stats.floor,
+            Duration::from_nanos(run.sim_ns),
+        )
+        .map_err(|e| {
+            Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
+        })?;
+        if !a.json {
+            outln!("report: {}", dir.join("report.md").display());
+        }
+    }
+    Ok(EXIT_PASS)
 }
 
 #[cfg(test)]

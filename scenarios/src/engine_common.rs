@@ -2,10 +2,11 @@
 
 use protocols::engine::checkers;
 use protocols::engine::job::{node_main, EngineConfig};
-use protocols::engine::Mutants;
+use protocols::engine::membership::Wire;
+use protocols::engine::{Mutants, Payload};
 use sim::world::{RunReport, RunSpec, WorldConfig};
-use sim::{FaultKind, Mutant};
-use std::sync::Arc;
+use sim::{Checker, DeliveryObserver, FaultKind, Mutant};
+use std::sync::{Arc, Mutex};
 
 /// The world of an engine scenario: `nodes` nodes, every fault kind, two work threads.
 pub fn world(nodes: usize, safety_ms: u64, liveness_ms: u64) -> WorldConfig {
@@ -27,15 +28,34 @@ pub fn mutants() -> Vec<Mutant> {
 /// Runs one seed of `world` with `cfg` (the mutant is applied on top).
 pub fn run(
     world: &WorldConfig,
-    mut cfg: EngineConfig,
+    cfg: EngineConfig,
     spec: &RunSpec,
     mutant: Option<&str>,
 ) -> Result<RunReport, String> {
+    run_observed(world, cfg, spec, mutant, Vec::new(), None)
+}
+
+/// [`run`], with `extra` checkers beside the engine's and an observer of every message
+/// the network delivers (what the ACK-round benchmark measures with).
+pub fn run_observed(
+    world: &WorldConfig,
+    mut cfg: EngineConfig,
+    spec: &RunSpec,
+    mutant: Option<&str>,
+    extra: Vec<Box<dyn Checker>>,
+    observer: Option<DeliveryObserver<Wire<Payload>>>,
+) -> Result<RunReport, String> {
     cfg.mutants = Mutants::from_name(mutant)?;
     cfg.disk = Default::default();
-    let checkers = checkers::all(world.nodes, &cfg.ce, cfg.rounds);
+    let mut checkers = checkers::all(world.nodes, &cfg.ce, cfg.rounds);
+    checkers.extend(extra);
     let cfg = Arc::new(cfg);
+    // The network exists once the world runs: the first node to boot installs the observer.
+    let observer = Mutex::new(observer);
     sim::run_world(world, spec, checkers, move |ctx| {
+        if let Some(o) = observer.lock().expect("observer lock").take() {
+            ctx.net().observe_deliveries(o);
+        }
         node_main(ctx, cfg.clone())
     })
 }

@@ -1,6 +1,7 @@
 //! The scenario catalog: every scenario clustersim can run, each with its planted bugs.
 
 pub mod ack_rounds;
+pub mod bench;
 pub mod cli;
 pub mod client_failover;
 pub mod demo;

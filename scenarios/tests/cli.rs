@@ -628,3 +628,144 @@ fn a_seed_over_its_wall_clock_limit_is_that_seeds_failure() {
     assert_eq!(o.stderr.trim_end().lines().count(), 1, "{}", o.stderr);
     assert!(o.stderr.contains("is not shrunk"), "{}", o.stderr);
 }
+
+#[test]
+fn bench_rejects_bad_input_with_one_line() {
+    let dir = scratch("bench-bad");
+    let b = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = vec!["bench", "ack-rounds"];
+        v.extend_from_slice(extra);
+        v
+    };
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["bench"], "<WHICH>"),
+        (vec!["bench", "nope"], "invalid value 'nope'"),
+        (b(&["--nodes", "0"]), "an ACK round needs at least 2 nodes"),
+        (b(&["--nodes", "1"]), "an ACK round needs at least 2 nodes"),
+        (b(&["--nodes", "x"]), "'x' is not a number of nodes"),
+        (b(&["--nodes", "5000"]), "at most 1000 nodes"),
+        (b(&["--rounds", "0"]), "at least 1"),
+        (b(&["--latency-ms", "5..1"]), "reversed latency range 5..1"),
+        (b(&["--latency-ms", "1-5"]), "not a latency range LO..HI"),
+        (b(&["--latency-ms", "0..5"]), "outside 0.001..60000 ms"),
+        (b(&["--latency-ms", "1..x"]), "'x' is not a latency in ms"),
+        (b(&["--faults", "bogus"]), "invalid value 'bogus'"),
+        (b(&["--seed", "x"]), "invalid value 'x' for '--seed <S>'"),
+    ];
+    for (args, want) in &cases {
+        assert_usage_error(&dir, args, want);
+    }
+}
+
+#[test]
+fn bench_fails_early_on_an_unwritable_report_dir_and_loses_nothing() {
+    let dir = scratch("bench-unwritable");
+    // A file where the report's parent directory would be: no directory can be made.
+    std::fs::write(dir.join("taken"), "keep me").unwrap();
+    assert_usage_error(
+        &dir,
+        &[
+            "bench",
+            "ack-rounds",
+            "--rounds",
+            "5",
+            "--report",
+            "taken/out",
+        ],
+        "cannot write the report to taken/out",
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("taken")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn bench_json_has_the_documented_shape() {
+    let dir = scratch("bench-json");
+    let o = clustersim(
+        &dir,
+        &[
+            "bench",
+            "ack-rounds",
+            "--rounds",
+            "20",
+            "--latency-ms",
+            "2..2",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(
+        keys(&v),
+        [
+            "baseline",
+            "floor_ns",
+            "latency_ns",
+            "msgs_per_wall_s",
+            "nodes",
+            "rounds",
+            "rounds_per_sim_s",
+            "sim_per_wall"
+        ]
+    );
+    assert_eq!(keys(&v["latency_ns"]), ["max", "p50", "p90", "p99", "p999"]);
+    assert_eq!(keys(&v["floor_ns"]), ["p50", "p99"]);
+    assert_eq!(
+        keys(&v["baseline"]),
+        [
+            "bare_heap_events_per_wall_s",
+            "madsim_endpoint_msgs_per_wall_s"
+        ]
+    );
+    assert_eq!(
+        (v["nodes"].as_u64(), v["rounds"].as_u64()),
+        (Some(5), Some(20))
+    );
+    // Constant 2 ms links: four trips a round (to the histogram's precision).
+    let p50 = v["floor_ns"]["p50"].as_u64().unwrap();
+    assert!((8_000_000..8_010_000).contains(&p50), "{p50}");
+    assert!(v["latency_ns"]["p99"].as_u64().unwrap() >= v["floor_ns"]["p99"].as_u64().unwrap());
+    for k in ["rounds_per_sim_s", "sim_per_wall", "msgs_per_wall_s"] {
+        assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+}
+
+#[test]
+fn bench_report_writes_every_file() {
+    let dir = scratch("bench-report");
+    std::fs::create_dir_all(dir.join("rep")).unwrap();
+    std::fs::write(dir.join("rep/notes.txt"), "mine").unwrap();
+    let o = clustersim(
+        &dir,
+        &["bench", "ack-rounds", "--rounds", "5", "--report", "rep"],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.contains("report: rep/report.md"), "{}", o.stdout);
+    let read = |f: &str| std::fs::read_to_string(dir.join("rep").join(f)).unwrap();
+    let md = read("report.md");
+    assert!(md.contains("| measured / floor |"), "{md}");
+    for n in ["| 3 |", "| 5 |", "| 9 |", "| 17 |", "| 33 |", "| 65 |"] {
+        assert!(md.contains(n), "no {n} row in:\n{md}");
+    }
+    assert!(md.contains("clustersim bench ack-rounds --nodes 5 --rounds 5"));
+    let json: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    assert_eq!(json["sizes"].as_array().unwrap().len(), 6);
+    assert!(read("latency.hlog").starts_with("#clustersim"));
+    for svg in ["latency-percentiles.svg", "scaling.svg"] {
+        assert!(read(svg).trim_end().ends_with("</svg>"), "{svg}");
+    }
+    assert_eq!(read("notes.txt"), "mine", "other files are left alone");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("rep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("tmp") || n.contains("probe"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -40,7 +40,7 @@ pub use check::{Checker, RunEnd, Violation};
 #[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 #[cfg(madsim)]
-pub use net::{Envelope, LinkLatency, NetConfig, NetStats};
+pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
 #[cfg(madsim)]
 pub use scenario::{check_mutant, Mutant, Scenario};
 #[cfg(madsim)]
@@ -48,7 +48,7 @@ pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
     report_phase, run_work_thread, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec,
-    WorkFault, WorkFaultHook, WorkFaultResponse, WorldConfig,
+    StopSignal, WorkFault, WorkFaultHook, WorkFaultResponse, WorldConfig,
 };
 
 /// Marks a panic as injected by the fault plan, so the process's panic hook stays quiet

@@ -67,6 +67,10 @@ pub struct NetStats {
     pub dropped_down: u64,
 }
 
+/// Sees every message as the network delivers it: a benchmark reconstructs from the
+/// sampled latencies what the network alone contributed to a protocol's latency.
+pub type DeliveryObserver<M> = Box<dyn FnMut(&Envelope<M>) + Send>;
+
 /// A delivered message.
 #[derive(Clone, Debug)]
 pub struct Envelope<M> {
@@ -123,6 +127,7 @@ struct NetState<M> {
     waiting_until: Vec<Option<u64>>,
     seq: u64,
     stats: NetStats,
+    observer: Option<DeliveryObserver<M>>,
 }
 
 impl<M> NetState<M> {
@@ -180,6 +185,7 @@ impl<M: Clone + Send + 'static> Net<M> {
                 waiting_until: vec![None; n],
                 seq: 0,
                 stats: NetStats::default(),
+                observer: None,
             })),
             notify: Arc::new((0..n).map(|_| Notify::new()).collect()),
         }
@@ -282,6 +288,9 @@ impl<M: Clone + Send + 'static> Net<M> {
                                 continue;
                             }
                             st.stats.delivered += 1;
+                            if let Some(observe) = st.observer.as_mut() {
+                                observe(&p.env);
+                            }
                             return p.env;
                         }
                         Some(p) => {
@@ -299,11 +308,10 @@ impl<M: Clone + Send + 'static> Net<M> {
             let notified = self.notify[me].notified();
             match wait_ns {
                 Some(ns) => {
-                    futures::future::select(
-                        Box::pin(crate::clock::sleep_exact(Duration::from_nanos(ns))),
-                        Box::pin(notified),
-                    )
-                    .await;
+                    // Pinned in place: a receiver waits once per message, and boxing both
+                    // futures cost two allocations each time.
+                    let sleep = std::pin::pin!(crate::clock::sleep_exact(Duration::from_nanos(ns)));
+                    futures::future::select(sleep, std::pin::pin!(notified)).await;
                 }
                 None => notified.await,
             }
@@ -376,5 +384,11 @@ impl<M: Clone + Send + 'static> Net<M> {
 
     pub fn stats(&self) -> NetStats {
         self.lock().stats
+    }
+
+    /// Shows every delivered message to `observer` from now on (it runs under the
+    /// network's lock, so it must not call back into the network).
+    pub fn observe_deliveries(&self, observer: DeliveryObserver<M>) {
+        self.lock().observer = Some(observer);
     }
 }

@@ -29,6 +29,8 @@ pub struct WorldConfig {
     pub liveness_ms: u64,
     pub net: NetConfig,
     pub plan: PlanConfig,
+    /// Lets code inside the run end it early (see [`StopSignal`]).
+    pub stop: Option<StopSignal>,
 }
 
 impl WorldConfig {
@@ -39,11 +41,43 @@ impl WorldConfig {
             liveness_ms,
             net: NetConfig::default(),
             plan: PlanConfig::new(nodes, safety_ms),
+            stop: None,
         }
     }
 
     pub fn total_ms(&self) -> u64 {
         self.safety_ms + self.liveness_ms
+    }
+}
+
+/// Ends a run from inside it, e.g. a benchmark's observer once it has measured enough:
+/// the world stops at once, where it is, with no liveness phase. A run cut short has no
+/// end to judge, so end-of-run (eventually) checks are skipped; checks of every event
+/// still apply.
+#[derive(Clone, Debug, Default)]
+pub struct StopSignal(Arc<StopState>);
+
+#[derive(Debug, Default)]
+struct StopState {
+    stopped: std::sync::atomic::AtomicBool,
+    notify: Notify,
+}
+
+impl StopSignal {
+    pub fn stop(&self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+        // `notify_one` keeps a permit, so a stop before the world waits is not lost.
+        self.0.notify.notify_one();
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.0.stopped.load(Ordering::Relaxed)
+    }
+
+    async fn wait(&self) {
+        while !self.is_stopped() {
+            self.0.notify.notified().await;
+        }
     }
 }
 
@@ -411,11 +445,26 @@ where
                 paused: vec![0; cfg2.nodes],
                 safety_ms: cfg2.safety_ms,
             };
-            driver.run_safety(cfg2.safety_ms).await;
-            driver.heal_all();
-            shared2.phase.store(1, Ordering::Relaxed);
-            emit!(WORLD_NODE, "world", "phase", phase = "liveness");
-            madsim::time::sleep(Duration::from_millis(cfg2.liveness_ms)).await;
+            let phases = async {
+                driver.run_safety(cfg2.safety_ms).await;
+                driver.heal_all();
+                shared2.phase.store(1, Ordering::Relaxed);
+                emit!(WORLD_NODE, "world", "phase", phase = "liveness");
+                madsim::time::sleep(Duration::from_millis(cfg2.liveness_ms)).await;
+            };
+            let stopped = async {
+                match &cfg2.stop {
+                    Some(s) => s.wait().await,
+                    None => futures::future::pending().await,
+                }
+            };
+            let stopped_early = matches!(
+                futures::future::select(Box::pin(phases), Box::pin(stopped)).await,
+                futures::future::Either::Right(_)
+            );
+            if stopped_early {
+                emit!(WORLD_NODE, "world", "stop");
+            }
             shared2.phase.store(2, Ordering::Relaxed);
             let live: Vec<usize> = (0..cfg2.nodes).filter(|&i| shared2.net.is_up(i)).collect();
             let stats = shared2.net.stats();
@@ -437,12 +486,12 @@ where
                 handle.kill(*id);
             }
             madsim::time::sleep(Duration::from_micros(1)).await;
-            (end_ns, live, stats)
+            (end_ns, live, stats, stopped_early)
         })
     }));
     drop(rt);
 
-    let (end_ns, live, stats) = match outcome {
+    let (end_ns, live, stats, stopped_early) = match outcome {
         Ok(v) => v,
         Err(payload) => {
             let msg = panic_text(&payload);
@@ -451,7 +500,7 @@ where
                 liveness_start_ns: cfg.safety_ms * 1_000_000,
                 live_nodes: vec![],
             };
-            let (trace, mut violations) = recorder.finish(&end);
+            let (trace, mut violations) = recorder.finish(&end, true);
             violations.retain(|v| v.checker != "panic");
             violations.insert(
                 0,
@@ -479,7 +528,7 @@ where
         liveness_start_ns: cfg.safety_ms * 1_000_000,
         live_nodes: live,
     };
-    let (trace, violations) = recorder.finish(&end);
+    let (trace, violations) = recorder.finish(&end, !stopped_early);
     let cov = coverage.lock().expect("coverage").clone();
     Ok(RunReport {
         seed: spec.seed,

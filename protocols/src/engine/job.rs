@@ -27,7 +27,7 @@ pub struct EngineConfig {
     pub work_threads: u32,
     /// Whether the coordinator job runs ACK rounds.
     pub rounds: bool,
-    /// Pause between two transactions.
+    /// Pause between two transactions (0: the next starts as soon as one commits).
     pub round_gap_ms: u64,
     /// Background multicast from every job, if any.
     pub app_interval_ms: Option<u64>,

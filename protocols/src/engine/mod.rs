@@ -62,21 +62,35 @@ impl fmt::Display for Member {
 }
 
 impl Member {
-    /// Parses the `node.inc.job[@group]` form used in trace events.
+    /// Parses the `node.inc.job[@group]` form used in trace events. Checkers parse the
+    /// members of every delivery event, so this is one scan over the bytes rather than
+    /// split-and-parse (which was a tenth of a sweep's instructions).
     pub fn parse(s: &str) -> Option<Member> {
-        let (id, group) = match s.split_once('@') {
-            Some((id, g)) => (id, g.parse().ok()?),
-            None => (s, 0),
-        };
-        let mut it = id.split('.');
-        let node = it.next()?.parse().ok()?;
-        let inc = it.next()?.parse().ok()?;
-        let job = it.next()?.parse().ok()?;
+        // node, inc, job, group
+        let mut nums = [0u64; 4];
+        let mut part = 0;
+        let mut digits = 0;
+        for b in s.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    nums[part] = nums[part]
+                        .checked_mul(10)?
+                        .checked_add(u64::from(b - b'0'))?;
+                    digits += 1;
+                }
+                b'.' if part < 2 && digits > 0 => (part, digits) = (part + 1, 0),
+                b'@' if part == 2 && digits > 0 => (part, digits) = (3, 0),
+                _ => return None,
+            }
+        }
+        if part < 2 || digits == 0 {
+            return None;
+        }
         Some(Member {
-            node,
-            inc,
-            job,
-            group,
+            node: usize::try_from(nums[0]).ok()?,
+            inc: nums[1],
+            job: nums[2],
+            group: u32::try_from(nums[3]).ok()?,
         })
     }
 }
@@ -284,4 +298,52 @@ pub enum Payload {
     Ack(ack_round::RoundAck),
     /// Application traffic (the membership scenario's background multicast).
     App { n: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_read_back_what_they_print() {
+        for m in [
+            Member {
+                node: 0,
+                inc: 0,
+                job: 0,
+                group: 0,
+            },
+            Member {
+                node: 64,
+                inc: 3,
+                job: 17,
+                group: 2,
+            },
+            Member {
+                node: 7,
+                inc: u64::MAX,
+                job: 1,
+                group: u32::MAX,
+            },
+        ] {
+            assert_eq!(Member::parse(&m.to_string()), Some(m));
+        }
+        for bad in [
+            "",
+            "1",
+            "1.2",
+            "1.2.",
+            ".1.2",
+            "1..2",
+            "1.2.3@",
+            "1.2@3",
+            "1.2.3@4@5",
+            "1.2.3.4",
+            "a.2.3",
+            "1.2.3 ",
+            "1.2.99999999999999999999",
+        ] {
+            assert_eq!(Member::parse(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -1,0 +1,32 @@
+//! One ACK-round benchmark run and nothing else, for a profiler:
+//! `cargo build --release -p benches --example profile_ack` then
+//! `valgrind --tool=callgrind target/release/examples/profile_ack [NODES] [ROUNDS]`.
+fn main() {
+    let arg = |i: usize, d: u64| {
+        std::env::args()
+            .nth(i)
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(d)
+    };
+    let b = scenarios::bench::AckBench {
+        nodes: arg(1, 5) as usize,
+        rounds: arg(2, 2_000),
+        faults: scenarios::bench::BenchFaults::None,
+        latency: sim::LinkLatency {
+            min_us: 1_000,
+            max_us: 5_000,
+        },
+        seed: 1,
+    };
+    let r = b.run().expect("run");
+    println!(
+        "{} rounds, {} events, {:.3} sim s, {:.3} wall s, {:.0}x, {} delivered, {:.0} msgs/wall-s",
+        r.stats.rounds,
+        r.events,
+        r.sim_ns as f64 / 1e9,
+        r.wall.as_secs_f64(),
+        r.sim_per_wall(),
+        r.net.delivered,
+        r.msgs_per_wall_s()
+    );
+}

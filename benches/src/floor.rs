@@ -1,0 +1,527 @@
+//! Each ACK round's latency beside its **network floor**: the latency the round would have
+//! had with zero processing and the same sampled link delays, the limit of the protocol on
+//! that network.
+//!
+//! [`FloorTracker`] sees every message the network delivers, with the latency the network
+//! sampled for it, and replays the round's critical path in *floor time*: a message arrives
+//! at the floor time of the step that sent it plus its sampled latency, and a step happens
+//! as soon as the last message it needs has arrived. The steps of a round (see
+//! `protocols::engine`): the coordinator submits its round message to the sequencer (a
+//! local step when it is the sequencer); the sequencer orders it to every node of the view;
+//! each node reports how far it received; once every node has it the sequencer announces
+//! it stable; each member then delivers it, processes it and ACKs to the coordinator; the
+//! last ACK completes the round. Timers, ticks, task scheduling, work-thread processing and
+//! retransmission timeouts cost nothing in floor time, and a lost message counts with the
+//! latency of the copy that arrived, so the floor is a lower bound of the measured latency.
+//! Where the replay cannot tell exactly, it takes the earlier possibility, so the floor
+//! stays a lower bound: a step it cannot see (a message delivered by a view change's flush
+//! rather than by the stability announcement) contributes nothing; an ACK counts from the
+//! member's first delivery of the round (a restarted round is multicast again, and an ACK
+//! does not say which copy it answers); a message that overtook its predecessor on a FIFO
+//! link counts from its own arrival, though the link holds it back (without faults, no
+//! message of a round overtakes another).
+//!
+//! [`RoundLatencies`] is the checker half: it reads `ack.round_done` (and the restart,
+//! adopt and abandon events) from the trace, asks the tracker for that round's floor, and
+//! records both in histograms; it can stop the run once it has measured enough rounds.
+
+use crate::report::new_histogram;
+use hdrhistogram::Histogram;
+use protocols::engine::ack_round::RoundPhase;
+use protocols::engine::membership::{CeMsg, Wire};
+use protocols::engine::{Member, Payload};
+use sim::check::Checker;
+use sim::trace::TraceEvent;
+use sim::{Envelope, StopSignal};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// One round of one phase: (round id, phase).
+type RoundKey = (u64, RoundPhase);
+/// One ordered message: (view, sequence number).
+type SeqKey = (u64, u64);
+
+/// One ordered round message, in floor time.
+struct Multicast {
+    round: RoundKey,
+    phase_start_ns: u64,
+    /// The node that ordered it.
+    sequencer: usize,
+    /// When the sequencer ordered it.
+    ordered: u64,
+    /// When it reached each node.
+    arrived: BTreeMap<usize, u64>,
+    /// When the sequencer knew every node had it (grows with each report).
+    stable: u64,
+}
+
+/// Replays each ACK round's critical path over the sampled latencies of its messages.
+#[derive(Default)]
+pub struct FloorTracker {
+    /// Submits that crossed the network: (view, sender, fifo) -> arrival at the sequencer.
+    submits: BTreeMap<(u64, Member, u64), u64>,
+    multicasts: BTreeMap<SeqKey, Multicast>,
+    /// Each round's multicasts (a restarted round is multicast again).
+    seqs_of: BTreeMap<RoundKey, Vec<SeqKey>>,
+    /// Per (node, view): how far it reported receiving, and the floor time of that report.
+    reported: BTreeMap<(usize, u64), (u64, u64)>,
+    /// Per (node, view): how far it was told the view is stable, and when it could
+    /// deliver up to there.
+    stable_at: BTreeMap<(usize, u64), (u64, u64)>,
+    /// When each node first delivered a multicast of each round.
+    delivered: BTreeMap<(RoundKey, usize), u64>,
+    /// When each member's ACK reached the coordinator.
+    acks: BTreeMap<(RoundKey, usize), u64>,
+}
+
+impl FloorTracker {
+    /// One message as the network delivers it.
+    pub fn on_delivery(&mut self, env: &Envelope<Wire<Payload>>) {
+        let Wire::Data { msg, .. } = &env.msg else {
+            return;
+        };
+        let lat = env.latency_ns;
+        match msg {
+            CeMsg::Submit {
+                view,
+                member,
+                fifo,
+                payload: Payload::Round(rm),
+            } => {
+                self.submits
+                    .entry((*view, *member, *fifo))
+                    .or_insert(rm.phase_start_ns + lat);
+            }
+            CeMsg::Ordered(o) => {
+                let Payload::Round(rm) = &o.payload else {
+                    return;
+                };
+                let key = (o.view, o.seq);
+                let round = (rm.round, rm.phase);
+                let m = self.multicasts.entry(key).or_insert_with(|| {
+                    // Ordered on arrival of a remote submit, or at once by a coordinator
+                    // that is its own sequencer.
+                    let ordered = self
+                        .submits
+                        .remove(&(o.view, o.sender, o.fifo))
+                        .unwrap_or(rm.phase_start_ns);
+                    self.seqs_of.entry(round).or_default().push(key);
+                    Multicast {
+                        round,
+                        phase_start_ns: rm.phase_start_ns,
+                        sequencer: env.from,
+                        ordered,
+                        arrived: BTreeMap::new(),
+                        stable: ordered,
+                    }
+                });
+                m.arrived.entry(env.to).or_insert(m.ordered + lat);
+            }
+            CeMsg::Received { view, upto } => {
+                let r = self.reported.entry((env.from, *view)).or_insert((0, 0));
+                if *upto <= r.0 {
+                    return;
+                }
+                // Links are FIFO: the report leaves once everything up to `upto` arrived.
+                for (_, m) in self.multicasts.range_mut((*view, r.0 + 1)..=(*view, *upto)) {
+                    if let Some(a) = m.arrived.get(&env.from) {
+                        r.1 = r.1.max(*a);
+                    }
+                    m.stable = m.stable.max(r.1 + lat);
+                }
+                r.0 = *upto;
+            }
+            CeMsg::Stable { view, upto } => {
+                let d = self.stable_at.entry((env.to, *view)).or_insert((0, 0));
+                if *upto <= d.0 {
+                    return;
+                }
+                // Delivery is in sequence order: nothing is delivered before its predecessors.
+                for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
+                    d.1 = d.1.max(m.stable + lat);
+                    self.delivered.entry((m.round, env.to)).or_insert(d.1);
+                }
+                d.0 = *upto;
+            }
+            CeMsg::Unicast {
+                payload: Payload::Ack(a),
+                ..
+            } => {
+                let round = (a.round, a.phase);
+                if let Some(d) = self.delivery(round, env.from) {
+                    self.acks.entry((round, env.from)).or_insert(d + lat);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The multicasts of `round` seen so far.
+    fn multicasts_of(&self, round: RoundKey) -> impl Iterator<Item = &Multicast> {
+        self.seqs_of
+            .get(&round)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.multicasts.get(k))
+    }
+
+    /// When `node` first delivered a multicast of `round`: on a stability announcement's
+    /// arrival, or at once on the sequencer. A restarted round is multicast again, and an
+    /// ACK does not say which copy it answers, so the earliest delivery keeps the floor a
+    /// lower bound.
+    fn delivery(&self, round: RoundKey, node: usize) -> Option<u64> {
+        let at_sequencer = self
+            .multicasts_of(round)
+            .filter(|m| m.sequencer == node)
+            .map(|m| m.stable);
+        self.delivered
+            .get(&(round, node))
+            .copied()
+            .into_iter()
+            .chain(at_sequencer)
+            .min()
+    }
+
+    /// The round restarted (or a new coordinator adopted it): ACKs start over.
+    pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
+        let k = (round, phase);
+        let keys: Vec<_> = self
+            .acks
+            .range((k, 0)..=(k, usize::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for key in keys {
+            self.acks.remove(&key);
+        }
+    }
+
+    /// The round completed at `coordinator`: its floor latency, if its messages were seen.
+    /// The round is forgotten either way.
+    pub fn on_done(&mut self, round: u64, phase: RoundPhase, coordinator: usize) -> Option<u64> {
+        let k = (round, phase);
+        let start = self.multicasts_of(k).map(|m| m.phase_start_ns).next();
+        let floor = start.and_then(|start| {
+            let acks = self.acks.range((k, 0)..=(k, usize::MAX)).map(|(_, t)| *t);
+            // The coordinator's own ACK is local: it counts from its own delivery.
+            let done = acks.chain(self.delivery(k, coordinator)).max()?;
+            Some(done.saturating_sub(start))
+        });
+        self.forget(k);
+        floor
+    }
+
+    /// Drops everything kept about one round.
+    pub fn forget(&mut self, k: RoundKey) {
+        for key in self.seqs_of.remove(&k).unwrap_or_default() {
+            self.multicasts.remove(&key);
+        }
+        let stale = |m: &BTreeMap<(RoundKey, usize), u64>| -> Vec<(RoundKey, usize)> {
+            m.range((k, 0)..=(k, usize::MAX)).map(|(k, _)| *k).collect()
+        };
+        for key in stale(&self.acks) {
+            self.acks.remove(&key);
+        }
+        for key in stale(&self.delivered) {
+            self.delivered.remove(&key);
+        }
+    }
+}
+
+/// What a run measured of its ACK rounds, in simulated ns.
+pub struct RoundStats {
+    pub latency: Histogram<u64>,
+    pub floor: Histogram<u64>,
+    /// Per round, measured minus floor: what processing, timers and scheduling added
+    /// (the percentile ratios alone hide it below the histograms' 0.1% precision).
+    pub excess: Histogram<u64>,
+    /// Rounds completed (and recorded in `latency`).
+    pub rounds: u64,
+    /// Rounds whose floor could not be replayed (none of their messages were seen).
+    pub without_floor: u64,
+    /// Rounds whose replayed floor exceeded the measured latency; the floor is a lower
+    /// bound, so anything but 0 is a bug in the replay.
+    pub floor_above_measured: u64,
+    /// When the first round started and the last one completed.
+    pub first_start_ns: Option<u64>,
+    pub last_done_ns: u64,
+}
+
+impl Default for RoundStats {
+    fn default() -> Self {
+        RoundStats {
+            latency: new_histogram(),
+            floor: new_histogram(),
+            excess: new_histogram(),
+            rounds: 0,
+            without_floor: 0,
+            floor_above_measured: 0,
+            first_start_ns: None,
+            last_done_ns: 0,
+        }
+    }
+}
+
+impl RoundStats {
+    /// Completed rounds per simulated second, from the first start to the last completion.
+    pub fn rounds_per_sim_s(&self) -> f64 {
+        match self.first_start_ns {
+            Some(t0) if self.last_done_ns > t0 => {
+                self.rounds as f64 / ((self.last_done_ns - t0) as f64 / 1e9)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Shared {
+    tracker: FloorTracker,
+    stats: RoundStats,
+}
+
+/// Measures the ACK rounds of one run: install [`RoundLatencies::observer`] on the world's
+/// network and [`RoundLatencies::checker`] among its checkers, then read
+/// [`RoundLatencies::take`] after the run.
+#[derive(Clone, Default)]
+pub struct RoundLatencies {
+    shared: Arc<Mutex<Shared>>,
+}
+
+impl RoundLatencies {
+    /// The delivery observer for the world's network.
+    pub fn observer(&self) -> sim::DeliveryObserver<Wire<Payload>> {
+        let shared = self.shared.clone();
+        Box::new(move |env| shared.lock().expect("floor lock").tracker.on_delivery(env))
+    }
+
+    /// The checker that records each completed round; it fires `stop` once `rounds`
+    /// rounds are recorded.
+    pub fn checker(&self, rounds: u64, stop: Option<StopSignal>) -> Box<dyn Checker> {
+        Box::new(RoundChecker {
+            shared: self.shared.clone(),
+            target: rounds,
+            stop,
+        })
+    }
+
+    /// What was measured.
+    pub fn take(&self) -> RoundStats {
+        std::mem::take(&mut self.shared.lock().expect("floor lock").stats)
+    }
+}
+
+struct RoundChecker {
+    shared: Arc<Mutex<Shared>>,
+    target: u64,
+    stop: Option<StopSignal>,
+}
+
+fn phase_of(ev: &TraceEvent) -> Option<RoundPhase> {
+    match ev.str("phase")? {
+        "prepare" => Some(RoundPhase::Prepare),
+        "commit" => Some(RoundPhase::Commit),
+        _ => None,
+    }
+}
+
+impl Checker for RoundChecker {
+    fn name(&self) -> &'static str {
+        "round_latencies"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if ev.component != "ack" {
+            return Ok(());
+        }
+        let (Some(round), Some(phase)) = (ev.u64("round"), phase_of(ev)) else {
+            return Ok(());
+        };
+        let mut sh = self.shared.lock().expect("floor lock");
+        let sh = &mut *sh;
+        match ev.event.as_str() {
+            "round_start" => {
+                sh.stats.first_start_ns.get_or_insert(ev.t_ns);
+                // A fresh start of this phase (the commit of an adopted round runs again
+                // under the same id): what the old one left is not this round's.
+                sh.tracker.forget((round, phase));
+            }
+            "round_restart" | "round_adopt" => sh.tracker.on_restart(round, phase),
+            "round_abandon" => sh.tracker.forget((round, phase)),
+            "round_done" => {
+                let floor = sh.tracker.on_done(round, phase, ev.node as usize);
+                let st = &mut sh.stats;
+                if st.rounds >= self.target {
+                    return Ok(());
+                }
+                let latency = ev.u64("latency_ns").unwrap_or(0);
+                st.latency.saturating_record(latency);
+                match floor {
+                    Some(f) => {
+                        st.floor.saturating_record(f);
+                        st.excess.saturating_record(latency.saturating_sub(f));
+                        if f > latency {
+                            st.floor_above_measured += 1;
+                        }
+                    }
+                    None => st.without_floor += 1,
+                }
+                st.rounds += 1;
+                st.last_done_ns = ev.t_ns;
+                if st.rounds == self.target {
+                    if let Some(s) = &self.stop {
+                        s.stop();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocols::engine::ack_round::{RoundAck, RoundMsg};
+    use protocols::engine::membership::Ordered;
+
+    const MS: u64 = 1_000_000;
+    const ROUND: u64 = 9;
+
+    fn member(node: usize) -> Member {
+        Member {
+            node,
+            inc: 0,
+            job: 0,
+            group: 0,
+        }
+    }
+
+    fn round_msg(phase_start_ns: u64) -> RoundMsg {
+        RoundMsg {
+            round: ROUND,
+            phase: RoundPhase::Prepare,
+            attempt: 0,
+            txn_start_ns: phase_start_ns,
+            phase_start_ns,
+            last_done: 0,
+        }
+    }
+
+    fn deliver(t: &mut FloorTracker, from: usize, to: usize, latency_ms: u64, msg: CeMsg<Payload>) {
+        t.on_delivery(&Envelope {
+            from,
+            to,
+            sent_ns: 0,
+            latency_ns: latency_ms * MS,
+            msg: Wire::Data {
+                from_inc: 0,
+                to_inc: 0,
+                epoch: 0,
+                seq: 0,
+                msg,
+            },
+        });
+    }
+
+    fn ordered(sender: usize, seq: u64, phase_start_ns: u64) -> CeMsg<Payload> {
+        CeMsg::Ordered(Arc::new(Ordered {
+            view: 1,
+            seq,
+            gseq: seq,
+            sender: member(sender),
+            fifo: seq,
+            payload: Payload::Round(round_msg(phase_start_ns)),
+        }))
+    }
+
+    fn ack(from: usize) -> CeMsg<Payload> {
+        CeMsg::Unicast {
+            view: 1,
+            from: member(from),
+            to: member(0),
+            payload: Payload::Ack(RoundAck {
+                round: ROUND,
+                phase: RoundPhase::Prepare,
+                from: member(from),
+            }),
+        }
+    }
+
+    /// Node 0 coordinates and sequences; nodes 1 and 2 are members. The stability point is
+    /// the slower report (3 + 4 ms), then node 1's announcement and ACK (5 + 1 ms) are the
+    /// longer tail: the floor is 13 ms whatever the timers did.
+    fn three_node_round(t: &mut FloorTracker, start: u64) {
+        deliver(t, 0, 1, 2, ordered(0, 1, start));
+        deliver(t, 0, 2, 3, ordered(0, 1, start));
+        deliver(t, 1, 0, 1, CeMsg::Received { view: 1, upto: 1 });
+        deliver(t, 2, 0, 4, CeMsg::Received { view: 1, upto: 1 });
+        deliver(t, 0, 1, 5, CeMsg::Stable { view: 1, upto: 1 });
+        deliver(t, 0, 2, 1, CeMsg::Stable { view: 1, upto: 1 });
+        deliver(t, 1, 0, 1, ack(1));
+        deliver(t, 2, 0, 2, ack(2));
+    }
+
+    #[test]
+    fn the_floor_is_the_critical_path_through_the_rounds_messages() {
+        let mut t = FloorTracker::default();
+        three_node_round(&mut t, 100 * MS);
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(13 * MS));
+        assert!(t.multicasts.is_empty() && t.acks.is_empty() && t.delivered.is_empty());
+    }
+
+    #[test]
+    fn duplicates_and_retransmissions_count_once() {
+        let mut t = FloorTracker::default();
+        three_node_round(&mut t, 0);
+        // Late copies with other latencies change nothing.
+        deliver(&mut t, 0, 1, 50, ordered(0, 1, 0));
+        deliver(&mut t, 2, 0, 50, CeMsg::Received { view: 1, upto: 1 });
+        deliver(&mut t, 1, 0, 50, ack(1));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(13 * MS));
+    }
+
+    #[test]
+    fn a_remote_coordinator_pays_for_its_submit_and_its_own_delivery() {
+        // Node 1 coordinates, node 0 sequences: submit 2 ms, then the round as above,
+        // and node 1's own ACK is local, counted from its delivery.
+        let mut t = FloorTracker::default();
+        deliver(
+            &mut t,
+            1,
+            0,
+            2,
+            CeMsg::Submit {
+                view: 1,
+                member: member(1),
+                fifo: 1,
+                payload: Payload::Round(round_msg(0)),
+            },
+        );
+        let mut o = ordered(1, 1, 0);
+        if let CeMsg::Ordered(x) = &mut o {
+            Arc::make_mut(x).fifo = 1;
+        }
+        deliver(&mut t, 0, 1, 3, o);
+        deliver(&mut t, 1, 0, 1, CeMsg::Received { view: 1, upto: 1 });
+        deliver(&mut t, 0, 1, 4, CeMsg::Stable { view: 1, upto: 1 });
+        // Sequencer node 0's member ACKs at once on stability (2 + 3 + 1 = 6) + 1 ms.
+        let mut a = ack(0);
+        if let CeMsg::Unicast { to, .. } = &mut a {
+            *to = member(1);
+        }
+        deliver(&mut t, 0, 1, 1, a);
+        // Node 1 delivers at 6 + 4 = 10 ms; its own ACK is local.
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 1), Some(10 * MS));
+    }
+
+    #[test]
+    fn a_restart_forgets_the_acks_of_the_attempt_before() {
+        let mut t = FloorTracker::default();
+        three_node_round(&mut t, 0);
+        t.on_restart(ROUND, RoundPhase::Prepare);
+        // Only the coordinator's own delivery is left: the stability point, 7 ms.
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(7 * MS));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), None, "forgotten");
+    }
+}
