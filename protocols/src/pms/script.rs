@@ -2,8 +2,9 @@
 //! deterministic and bounded.
 //!
 //! Determinism: the engine is built without rhai's time functions (`no_time`) and without
-//! floating point, `print`/`debug` go to the thread's own log instead of stdout, and the
-//! script sees no clock, randomness or I/O beyond the host functions below. Boundedness:
+//! floating point, `print`/`debug` go to the thread's own log instead of stdout, the
+//! script sees no clock, randomness or I/O beyond the host functions below, and rhai's
+//! hashing uses fixed seeds rather than asking the OS (see `fix_hashing_seed`). Boundedness:
 //! every step runs under an operation limit, so a runaway script fails with an error
 //! instead of hanging the node; string, array, map and call-depth limits bound memory.
 //!
@@ -206,7 +207,26 @@ fn describe(e: &EvalAltResult) -> String {
     }
 }
 
+/// Gives rhai fixed hashing seeds, once per process, before any engine exists. Its default
+/// seeds come from ahash, which asks the OS for randomness the first time only; inside
+/// madsim that request draws from the running seed's RNG, so the first script of a process
+/// would shift every later random choice of its seed, and a seed's trace would depend on
+/// what ran before it in the process. Nothing here needs hash-flooding protection.
+fn fix_hashing_seed() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Fails only if already set, to these seeds or by the embedding program.
+        let _ = rhai::config::hashing::set_hashing_seed(Some([
+            0x636c_7573_7465_7273,
+            0x696d_2d70_6d73_2d31,
+            0x7268_6169_2d68_6173,
+            0x682d_7365_6564_2d32,
+        ]));
+    });
+}
+
 fn build_engine(who: ThreadIdentity, host: Arc<Mutex<HostState>>, max_ops: u64) -> Engine {
+    fix_hashing_seed();
     let mut engine = Engine::new();
     engine.set_max_operations(max_ops);
     engine.set_max_call_levels(32);
