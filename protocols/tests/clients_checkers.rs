@@ -4,7 +4,7 @@
 mod common;
 use common::{end, ev, s, u, violations};
 use protocols::clients::checkers::{
-    DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree, SingleMaster, StackOrder,
+    single_master, DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree, StackOrder,
 };
 use sim::check::Checker;
 use sim::{TraceEvent, Value};
@@ -196,11 +196,11 @@ fn single_master_rejects_overlapping_service_of_two_nodes() {
         serve(5, 1, 4),
         serve(6, 1, 4),
     ];
-    assert!(one(SingleMaster::default(), &handover).is_empty());
+    assert!(one(single_master(), &handover).is_empty());
     let back = vec![serve(1, 0, 3), serve(5, 1, 4), serve(9, 0, 5)];
-    assert!(one(SingleMaster::default(), &back).is_empty());
+    assert!(one(single_master(), &back).is_empty());
     let overlap = vec![serve(1, 0, 3), serve(5, 1, 4), serve(6, 0, 3)];
-    assert!(one(SingleMaster::default(), &overlap)[0].contains("while n1"));
+    assert!(one(single_master(), &overlap)[0].contains("while n1"));
 }
 
 #[test]

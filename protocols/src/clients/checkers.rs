@@ -6,6 +6,8 @@
 //! `client.top`, `client.remove` from the clients; the engine's `job.unregister` and the
 //! world's `node.crash` and `node.restart`.
 
+pub use crate::service::checkers::SingleMaster;
+use crate::service::checkers::owed_before;
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -29,6 +31,12 @@ fn fmt_slot((c, x, s): Slot) -> String {
     format!("client {c} context {x} seq {s}")
 }
 
+/// `single_master` over the client service's master actions: serving a request, pushing
+/// a message, timing a dialogue out.
+pub fn single_master() -> SingleMaster {
+    SingleMaster::new(&[("cm", "serve"), ("cm", "push"), ("cm", "timeout")])
+}
+
 /// Every checker of the client system, for a world whose first `engine_nodes` nodes run
 /// the engine. `settle_ms`: how long before the run's end a message or question may still
 /// be on its way (a failover, a dialogue timeout).
@@ -38,17 +46,9 @@ pub fn all(engine_nodes: usize, settle_ms: u64) -> Vec<Box<dyn Checker>> {
         Box::new(ReplicasAgree::default()),
         Box::new(NoCrossTalk::default()),
         Box::new(StackOrder::default()),
-        Box::new(SingleMaster::default()),
+        Box::new(single_master()),
         Box::new(DialogueAnswered::new(engine_nodes, settle_ms)),
     ]
-}
-
-/// What an eventually-property may demand at the end of a run: whatever was due
-/// `settle_ns` before the end, and only while a primary component remains (a majority of
-/// the engine's nodes alive); `None` when nothing can be demanded.
-fn owed_before(engine_nodes: usize, settle_ns: u64, end: &RunEnd) -> Option<u64> {
-    let live = end.live_nodes.iter().filter(|n| **n < engine_nodes).count();
-    (2 * live > engine_nodes).then(|| end.t_ns.saturating_sub(settle_ns))
 }
 
 // ------------------------------------------------------------------ exactly_once_to_client
@@ -334,50 +334,6 @@ impl Checker for StackOrder {
                     "client {c} context {x} read top seq {top}; the newest it holds is {newest}"
                 ));
             }
-        }
-        Ok(())
-    }
-}
-
-// ------------------------------------------------------------------ single_master
-
-/// Always: no two nodes serve clients at once: the spans between a node's first and last
-/// master action in a view never overlap another node's.
-#[derive(Default)]
-pub struct SingleMaster {
-    /// (node, view) -> (first action, last action).
-    spans: BTreeMap<(u64, u64), (u64, u64)>,
-}
-
-impl Checker for SingleMaster {
-    fn name(&self) -> &'static str {
-        "single_master"
-    }
-
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        let action = ev.is("cm", "serve") || ev.is("cm", "push") || ev.is("cm", "timeout");
-        if !action {
-            return Ok(());
-        }
-        let key = (ev.node, ev.u64("view").unwrap_or(0));
-        let t = ev.t_ns;
-        let span = self.spans.entry(key).or_insert((t, t));
-        span.1 = t;
-        let first = span.0;
-        if let Some(((n, v), (f, l))) = self
-            .spans
-            .iter()
-            .find(|((n, _), (_, l))| *n != key.0 && *l >= first)
-        {
-            return Err(format!(
-                "n{} (master of view {}) served from {:.3}ms to {:.3}ms while n{n} (view {v}) served from {:.3}ms to {:.3}ms",
-                key.0,
-                key.1,
-                ms(first),
-                ms(t),
-                ms(*f),
-                ms(*l)
-            ));
         }
         Ok(())
     }

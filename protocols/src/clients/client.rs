@@ -20,6 +20,7 @@
 
 use super::manager::ClientId;
 use super::wire::{ClientWire, Request, Response};
+use crate::service::external::{run_external, External};
 use madsim::rand::Rng;
 use sim::emit;
 use std::collections::{BTreeMap, BTreeSet};
@@ -161,7 +162,7 @@ impl Client {
     }
 
     /// Time passes: reconnect, poll, retry, and do what the user wants.
-    pub fn on_tick(&mut self, now: u64, out: &mut Vec<(usize, Request)>) {
+    fn tick(&mut self, now: u64, out: &mut Vec<(usize, Request)>) {
         let mut rng = madsim::rand::thread_rng();
         if self.connected && now > self.last_heard_ns + self.cfg.session_timeout_ms * 1_000_000 {
             emit!(self.me, "client", "lost", master = self.target as u64);
@@ -269,7 +270,7 @@ impl Client {
     }
 
     /// A node answered, or the master pushed.
-    pub fn on_response(
+    fn response(
         &mut self,
         from: usize,
         r: Response,
@@ -466,6 +467,19 @@ impl Client {
     }
 }
 
+impl External for Client {
+    type Req = Request;
+    type Resp = Response;
+
+    fn on_tick(&mut self, now: u64, out: &mut Vec<(usize, Request)>) {
+        self.tick(now, out);
+    }
+
+    fn on_response(&mut self, from: usize, r: Response, now: u64, out: &mut Vec<(usize, Request)>) {
+        self.response(from, r, now, out);
+    }
+}
+
 /// The client's process: its state machine driven by the network and a tick.
 pub async fn run_client<P: crate::engine::AppPayload>(
     ctx: sim::NodeCtx<crate::engine::membership::Wire<P>>,
@@ -473,53 +487,17 @@ pub async fn run_client<P: crate::engine::AppPayload>(
     wrap: fn(ClientWire) -> P,
     unwrap: fn(P) -> Option<ClientWire>,
 ) {
-    use crate::engine::membership::Wire;
-    use std::time::Duration;
-    enum Input<P> {
-        Net(usize, P),
-        Tick,
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input<P>>();
-    let net_ctx = ctx.clone();
-    let net_tx = tx.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if let Wire::External { payload } = env.msg {
-                if net_tx.send(Input::Net(env.from, payload)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
     let tick_ms = cfg.tick_ms;
-    madsim::task::spawn_local(async move {
-        loop {
-            if tx.send(Input::Tick).is_err() {
-                return;
-            }
-            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
-        }
-    });
-    let mut client = Client::new(cfg, ctx.id);
-    let mut out = Vec::new();
-    while let Some(input) = rx.recv().await {
-        let now = ctx.now_ns();
-        match input {
-            Input::Tick => client.on_tick(now, &mut out),
-            Input::Net(from, p) => {
-                if let Some(ClientWire::Resp(r)) = unwrap(p) {
-                    client.on_response(from, r, now, &mut out);
-                }
-            }
-        }
-        for (to, req) in out.drain(..) {
-            ctx.send(
-                to,
-                Wire::External {
-                    payload: wrap(ClientWire::Req(req)),
-                },
-            );
-        }
-    }
+    let client = Client::new(cfg, ctx.id);
+    run_external(
+        ctx,
+        tick_ms,
+        client,
+        move |req| wrap(ClientWire::Req(req)),
+        move |p| match unwrap(p) {
+            Some(ClientWire::Resp(r)) => Some(r),
+            _ => None,
+        },
+    )
+    .await;
 }

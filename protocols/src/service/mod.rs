@@ -3,5 +3,7 @@
 //! master under a lease ([`shell`]). The client manager (DESIGN.md §B) and the process
 //! manager (§C) are such services.
 
+pub mod checkers;
+pub mod external;
 pub mod replica;
 pub mod shell;

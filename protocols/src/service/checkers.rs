@@ -1,0 +1,69 @@
+//! Guarantees every replicated service owes, whatever its state machine: one master
+//! serving at a time, and what an eventually-property may demand when the run ends.
+
+use sim::check::{Checker, RunEnd};
+use sim::trace::TraceEvent;
+use std::collections::BTreeMap;
+
+fn ms(ns: u64) -> f64 {
+    ns as f64 / 1e6
+}
+
+/// What an eventually-property may demand at the end of a run: whatever was due
+/// `settle_ns` before the end, and only while a primary component remains (a majority of
+/// the engine's nodes alive); `None` when nothing can be demanded.
+pub fn owed_before(engine_nodes: usize, settle_ns: u64, end: &RunEnd) -> Option<u64> {
+    let live = end.live_nodes.iter().filter(|n| **n < engine_nodes).count();
+    (2 * live > engine_nodes).then(|| end.t_ns.saturating_sub(settle_ns))
+}
+
+/// Always: no two nodes serve clients at once: the spans between a node's first and last
+/// master action in a view never overlap another node's. A service names its master
+/// actions (`component`, `event`), each with a `view` field.
+pub struct SingleMaster {
+    actions: &'static [(&'static str, &'static str)],
+    /// (node, view) -> (first action, last action).
+    spans: BTreeMap<(u64, u64), (u64, u64)>,
+}
+
+impl SingleMaster {
+    pub fn new(actions: &'static [(&'static str, &'static str)]) -> Self {
+        SingleMaster {
+            actions,
+            spans: BTreeMap::new(),
+        }
+    }
+}
+
+impl Checker for SingleMaster {
+    fn name(&self) -> &'static str {
+        "single_master"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        if !self.actions.iter().any(|(c, e)| ev.is(c, e)) {
+            return Ok(());
+        }
+        let key = (ev.node, ev.u64("view").unwrap_or(0));
+        let t = ev.t_ns;
+        let span = self.spans.entry(key).or_insert((t, t));
+        span.1 = t;
+        let first = span.0;
+        if let Some(((n, v), (f, l))) = self
+            .spans
+            .iter()
+            .find(|((n, _), (_, l))| *n != key.0 && *l >= first)
+        {
+            return Err(format!(
+                "n{} (master of view {}) served from {:.3}ms to {:.3}ms while n{n} (view {v}) served from {:.3}ms to {:.3}ms",
+                key.0,
+                key.1,
+                ms(first),
+                ms(t),
+                ms(*f),
+                ms(*l)
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! The process of a node outside the engine that talks to a service (a client of the
+//! client manager, a UI client of the PMS): its state machine driven by the datagrams it
+//! receives and by a tick, on the node's own madsim tasks.
+
+use crate::engine::membership::Wire;
+use crate::engine::AppPayload;
+use sim::NodeCtx;
+use std::time::Duration;
+
+/// A client's logic as a state machine: what it sends is returned in `out` as
+/// `(node, request)` pairs.
+pub trait External {
+    type Req;
+    type Resp;
+
+    /// Time passes (every tick).
+    fn on_tick(&mut self, now: u64, out: &mut Vec<(usize, Self::Req)>);
+
+    /// Node `from` answered, or pushed.
+    fn on_response(
+        &mut self,
+        from: usize,
+        r: Self::Resp,
+        now: u64,
+        out: &mut Vec<(usize, Self::Req)>,
+    );
+}
+
+/// Runs `client` on its node: a task receiving datagrams, a task ticking every `tick_ms`
+/// (the first tick at once), and the client between them. `send` wraps a request in the
+/// engine's external payload; `recv` unwraps a response, `None` for anything else.
+pub async fn run_external<P: AppPayload, C: External>(
+    ctx: NodeCtx<Wire<P>>,
+    tick_ms: u64,
+    mut client: C,
+    send: impl Fn(C::Req) -> P,
+    recv: impl Fn(P) -> Option<C::Resp>,
+) {
+    enum Input<P> {
+        Net(usize, P),
+        Tick,
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input<P>>();
+    let net_ctx = ctx.clone();
+    let net_tx = tx.clone();
+    madsim::task::spawn_local(async move {
+        loop {
+            let env = net_ctx.recv().await;
+            if let Wire::External { payload } = env.msg {
+                if net_tx.send(Input::Net(env.from, payload)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    madsim::task::spawn_local(async move {
+        loop {
+            if tx.send(Input::Tick).is_err() {
+                return;
+            }
+            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
+        }
+    });
+    let mut out = Vec::new();
+    while let Some(input) = rx.recv().await {
+        let now = ctx.now_ns();
+        match input {
+            Input::Tick => client.on_tick(now, &mut out),
+            Input::Net(from, p) => {
+                if let Some(r) = recv(p) {
+                    client.on_response(from, r, now, &mut out);
+                }
+            }
+        }
+        for (to, req) in out.drain(..) {
+            ctx.send(
+                to,
+                Wire::External {
+                    payload: send(req),
+                },
+            );
+        }
+    }
+}
