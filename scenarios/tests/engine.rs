@@ -442,3 +442,50 @@ fn full_sweeps() {
     sweep(&AckRounds::default(), 0..2_000);
     sweep(&Groups::default(), 0..2_000);
 }
+
+/// A node cut off one way (it hears the others, they do not hear it) is the lowest id, so
+/// once the cut heals every other node defers to it as coordinator. Its proposals went
+/// unanswered while it was cut off; had it shut out every silent node, it would be left
+/// alone, unable to propose, while the rest waited for it, and a departure in that window
+/// would go unnoticed for seconds. (Found by `process-status` seed 201.)
+#[test]
+fn a_coordinator_whose_proposals_went_unanswered_still_notices_a_departure() {
+    let s = small();
+    let r = s
+        .run(
+            &scripted(vec![
+                Fault::Partition {
+                    at_ms: 2_552,
+                    duration_ms: 4_878,
+                    side_a: vec![0],
+                    symmetry: PartitionSymmetry::OneWay,
+                },
+                Fault::Partition {
+                    at_ms: 8_061,
+                    duration_ms: 5_386,
+                    side_a: vec![2],
+                    symmetry: PartitionSymmetry::Symmetric,
+                },
+            ]),
+            None,
+        )
+        .unwrap();
+    let ev = &r.trace.events;
+    let cut = ev
+        .iter()
+        .filter(|e| e.is("fault", "start"))
+        .nth(1)
+        .expect("the second partition started");
+    let survivors: BTreeSet<Member> = view_before(ev, cut.t_ns)
+        .into_iter()
+        .filter(|m| m.node != 2)
+        .collect();
+    let delays = notification_delays(ev, cut.t_ns, 2, &survivors);
+    check_delays(
+        "partition after a one-way cut",
+        &delays,
+        "NodeDown",
+        CeConfig::fast().notify_bound_ms(),
+    );
+    assert!(r.passed(), "{}", r.violations[0]);
+}

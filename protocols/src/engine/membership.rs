@@ -1503,9 +1503,18 @@ impl<P: AppPayload> Ce<P> {
                     .collect();
                 emit!(self.me, "ce", "proposal_timeout", id = p.id,
                     silent = ?silent);
-                for n in silent {
-                    self.excluded_until
-                        .insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
+                // Shutting the silent nodes out only helps if the rest can still form a
+                // majority. If not, it is this node that is cut off (its messages do not
+                // get through); shut out, the others would leave it alone and unable to
+                // propose while, hearing it, they wait for it as the lowest live node.
+                // Instead it tries everyone again after a short pause.
+                if 2 * (p.nodes.len() - silent.len()) > self.n {
+                    for n in silent {
+                        self.excluded_until
+                            .insert(n, now + EXCLUSION_FACTOR * self.timeout_ns());
+                    }
+                } else {
+                    self.next_propose_ns = now + RETRY_NS;
                 }
                 self.proposal = None;
             }
