@@ -8,6 +8,7 @@ pub mod demo;
 mod engine_common;
 pub mod groups;
 pub mod membership;
+pub mod process_status;
 
 use sim::Scenario;
 
@@ -19,6 +20,7 @@ pub fn catalog() -> Vec<Box<dyn Scenario>> {
         Box::new(ack_rounds::AckRounds::default()),
         Box::new(groups::Groups::default()),
         Box::new(client_failover::ClientFailover::default()),
+        Box::new(process_status::ProcessStatus::default()),
     ]
 }
 

@@ -6,8 +6,8 @@
 //! `client.top`, `client.remove` from the clients; the engine's `job.unregister` and the
 //! world's `node.crash` and `node.restart`.
 
-pub use crate::service::checkers::SingleMaster;
 use crate::service::checkers::owed_before;
+pub use crate::service::checkers::SingleMaster;
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};

@@ -270,13 +270,7 @@ impl Client {
     }
 
     /// A node answered, or the master pushed.
-    fn response(
-        &mut self,
-        from: usize,
-        r: Response,
-        now: u64,
-        out: &mut Vec<(usize, Request)>,
-    ) {
+    fn response(&mut self, from: usize, r: Response, now: u64, out: &mut Vec<(usize, Request)>) {
         let mut rng = madsim::rand::thread_rng();
         match r {
             Response::Redirect { master } => {

@@ -1,9 +1,17 @@
 //! Process management (DESIGN.md §C): processes divided into script threads across nodes,
 //! status polling into public, private and status-value structures, and authorization.
 //!
-//! These are transport-free parts; the distributed shell on the cluster engine builds on
-//! them.
+//! Module map: [`script`] runs one thread's rhai script, deterministic and bounded;
+//! [`status`] is the replicated process table (public, private and status-value
+//! structures, placement); [`authz`] checks credentials and roles; [`service`] runs the
+//! PMS on every engine node (the threads placed there, and the primary's duties: requests,
+//! placement, polling, dead hosts); [`ui`] is a UI client outside the engine; [`wire`]
+//! what they say to each other; [`checkers`] the guarantees.
 
 pub mod authz;
+pub mod checkers;
 pub mod script;
+pub mod service;
 pub mod status;
+pub mod ui;
+pub mod wire;

@@ -517,7 +517,13 @@ impl ProcessTable {
     pub fn list(&self) -> Vec<(u64, String, String)> {
         self.processes
             .values()
-            .map(|p| (p.public.process, p.public.name.clone(), p.public.owner.clone()))
+            .map(|p| {
+                (
+                    p.public.process,
+                    p.public.name.clone(),
+                    p.public.owner.clone(),
+                )
+            })
             .collect()
     }
 
@@ -548,7 +554,11 @@ impl ProcessTable {
     /// How many live threads each host runs.
     pub fn load(&self) -> BTreeMap<Host, usize> {
         let mut m = BTreeMap::new();
-        for t in self.processes.values().flat_map(|p| p.public.threads.iter()) {
+        for t in self
+            .processes
+            .values()
+            .flat_map(|p| p.public.threads.iter())
+        {
             if !t.state.is_final() {
                 *m.entry(t.host).or_default() += 1;
             }
@@ -722,10 +732,7 @@ mod tests {
         };
         t.apply(&cmd(vec![(2, output(40, 2))]), &mut out);
         assert_eq!(t.thread(1, 0).unwrap().1, 0, "piece 1 is missing");
-        t.apply(
-            &cmd(vec![(1, output(20, 1)), (2, output(40, 2))]),
-            &mut out,
-        );
+        t.apply(&cmd(vec![(1, output(20, 1)), (2, output(40, 2))]), &mut out);
         assert_eq!(t.thread(1, 0).unwrap().1, 2);
         assert_eq!(t.private_for_threads(1).unwrap()["cursor"], Val::Int(2));
         assert_eq!(t.public(1).unwrap().threads[0].progress, 40);

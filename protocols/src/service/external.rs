@@ -73,12 +73,7 @@ pub async fn run_external<P: AppPayload, C: External>(
             }
         }
         for (to, req) in out.drain(..) {
-            ctx.send(
-                to,
-                Wire::External {
-                    payload: send(req),
-                },
-            );
+            ctx.send(to, Wire::External { payload: send(req) });
         }
     }
 }
