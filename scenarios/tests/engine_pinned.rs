@@ -115,3 +115,24 @@ fn groups_710_messages_wait_for_an_unknown_incarnation() {
 fn groups_1205_round_bound_pauses_under_packet_loss() {
     passes("groups", 1205);
 }
+
+/// A clog had made a node's proposals bounce four times, doubling its retry pause to
+/// 800 ms, and nothing reset it since the node never installed a view. Three seconds
+/// later, its first proposal after a partition was rejected by a node that had not yet
+/// suspected the old coordinator, and the retry came 800 ms later: notification missed its
+/// bound. The retry pause now starts over when the last rejection is long past.
+#[test]
+fn membership_20338_retry_backoff_starts_over_after_quiet() {
+    passes("membership", 20338);
+    passes("groups", 20338);
+}
+
+/// A node restarted while clogged from a peer. The peer, not yet having heard the new
+/// incarnation, sent its ACK to the old one (dropped there as stale), and when it did hear
+/// the new incarnation it reset the link and forgot the ACK: the round waited for ever. A
+/// unicast to a member of a newer incarnation than the one known now waits for that
+/// incarnation's first message.
+#[test]
+fn groups_20627_unicast_waits_for_the_members_incarnation() {
+    passes("groups", 20627);
+}

@@ -357,7 +357,11 @@ pub struct Ce<P> {
     reported_view: Option<u64>,
     max_id: u64,
     booted_ns: u64,
+    /// The pause before proposing again after a rejection; doubles with each rejection of
+    /// one bout of contention.
     retry_ns: u64,
+    /// When the last proposal of ours was rejected.
+    rejected_ns: Option<u64>,
     // Ordering state of the current view.
     received: BTreeMap<u64, Arc<Ordered<P>>>,
     recv_upto: u64,
@@ -447,6 +451,7 @@ impl<P: AppPayload> Ce<P> {
             max_id: durable_id,
             booted_ns: now,
             retry_ns: RETRY_NS,
+            rejected_ns: None,
             received: BTreeMap::new(),
             recv_upto: 0,
             delivered: 0,
@@ -559,9 +564,17 @@ impl<P: AppPayload> Ce<P> {
             self.local.push_back(msg);
             return;
         }
-        let Some(to_inc) = self.peers[to].inc else {
-            // Not heard from yet (it just booted, or we did): hold the message until its
-            // first message tells us which incarnation to address.
+        // A unicast names the incarnation of the member it is for; sent to an older one,
+        // the node would drop it as stale, and hearing the new one resets the link.
+        let wanted_inc = match &msg {
+            CeMsg::Unicast { to, .. } => Some(to.inc),
+            _ => None,
+        };
+        let known = self.peers[to].inc;
+        let Some(to_inc) = known.filter(|k| wanted_inc.is_none_or(|w| w <= *k)) else {
+            // Not heard from yet, or not in the incarnation the message is for (it just
+            // booted, or we did): hold the message until that incarnation's first
+            // message tells us it is there to address.
             if self.peers[to].unsent.len() < MAX_UNSENT {
                 self.peers[to].unsent.push(msg);
             }
@@ -593,6 +606,7 @@ impl<P: AppPayload> Ce<P> {
                 peer.ack_due = None;
                 peer.hb = None;
                 peer.inc = Some(inc);
+                self.flush_unsent = true;
             }
             None => {
                 self.peers[p].inc = Some(inc);
@@ -801,6 +815,17 @@ impl<P: AppPayload> Ce<P> {
                         promised = promised
                     );
                     self.proposal = None;
+                    // Backing off settles contention between rival coordinators; once
+                    // rejections have stopped for a while, that bout is over and a new
+                    // rejection (say, a node that has not yet suspected a departed
+                    // coordinator) starts again from a short pause.
+                    if self
+                        .rejected_ns
+                        .is_some_and(|t| self.now - t > PROPOSAL_TIMEOUT_FACTOR * self.timeout_ns())
+                    {
+                        self.retry_ns = RETRY_NS;
+                    }
+                    self.rejected_ns = Some(self.now);
                     self.next_propose_ns = self.now + self.retry_ns;
                     self.retry_ns = (2 * self.retry_ns).min(1_000_000_000);
                 }
