@@ -66,3 +66,15 @@ fn seed_1104_flush_deliveries_wait_for_the_next_view() {
 fn seed_335_deliveries_queued_before_an_unregistration_are_not_ghosts() {
     passes(335);
 }
+
+/// The master and one node installed a view whose third node refused it (it had lost the
+/// view it reported from); the two applied the commands of the old view's flush at once,
+/// and the master pushed one. The third node formed the next primary view with two others
+/// and never had them: another message took the same place in the client's list. Commands
+/// waiting at an install now apply only at the new view's first stable delivery (a barrier
+/// the lowest member multicasts), which proves every node of the view installed it.
+#[test]
+fn seeds_30061_30175_flush_commands_wait_for_a_stable_delivery() {
+    passes(30175);
+    passes(30061);
+}

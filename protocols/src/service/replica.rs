@@ -24,7 +24,9 @@
 //! every command at the same point, and no command is ever applied (and shown to a client)
 //! by a replica whose state the others could not rebuild if it crashed. Messages delivered
 //! in the flush that ends a view (which may not have been stable: only the members that
-//! continue together share them) always wait for the next view's rule. Commands waiting
+//! continue together share them) always wait for the next view's rule, and for a stable
+//! delivery in that view (a barrier, if nothing else comes): a node of the new view may
+//! never install it, and must not be left without what the others applied. Commands waiting
 //! when no synced member is left are lost with their view; whoever submitted them submits
 //! them again until it sees them applied.
 //!
@@ -93,6 +95,12 @@ pub enum ReplicaMsg<S: StateMachine> {
         has: Pos,
     },
     Snapshot(Arc<Snapshot<S>>),
+    /// Multicast at an install where the commands held over from the old view could apply:
+    /// they apply at its delivery, which, being stable, proves every node of the view
+    /// installed the view.
+    Barrier {
+        view: u64,
+    },
 }
 
 /// A node's stored replica state; it survives crashes of the node and of its jobs.
@@ -246,10 +254,15 @@ impl<S: StateMachine> Replica<S> {
         self.view = Some((view, members.clone()));
         if self.synced && continuous {
             // The members that continue with us share what we hold; it applies under this
-            // view's rule.
+            // view's rule, but not at the install itself: a node of the view may never
+            // install it (it refuses an install after losing the view it reported from),
+            // and would go on to the next view without what we applied. The first stable
+            // delivery of this view shows that every node installed it, so the lowest
+            // synced member multicasts a barrier for the held commands to wait for.
             self.peers_synced.retain(|m| continuing.contains(m));
-            if self.all_synced() {
-                self.apply_held(out);
+            let lowest = self.peers_synced.iter().find(|m| members.contains(m));
+            if !self.held.is_empty() && self.all_synced() && lowest == Some(&self.me) {
+                out.push(ReplicaOut::Multicast(ReplicaMsg::Barrier { view }));
             }
             return;
         }
@@ -427,6 +440,7 @@ impl<S: StateMachine> Replica<S> {
                 }
             }
             ref snapshot @ ReplicaMsg::Snapshot(_) => self.track(snapshot),
+            ReplicaMsg::Barrier { .. } => {}
         }
         // What a flush delivers waits for the next view's rule.
         if !flush && self.all_synced() {
@@ -567,6 +581,36 @@ mod tests {
                 .map(|r| r.read(|s| s.0.clone()))
                 .collect()
         }
+    }
+
+    #[test]
+    fn commands_of_a_flush_apply_at_a_stable_delivery_of_the_next_view_not_at_its_install() {
+        let mut g = Group::booted(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![]); 3]);
+        // The view ends: its flush delivers command 9 to every member.
+        let pos = Pos {
+            view: g.view,
+            seq: g.seq + 1,
+        };
+        let mut outs = Vec::new();
+        for r in g.replicas.values_mut() {
+            r.on_deliver(pos, ReplicaMsg::Cmd(9), true, &mut outs);
+        }
+        g.collect(outs);
+        assert_eq!(g.states(), vec![Some(vec![]); 3], "a flush delivery waits");
+        // All three continue into the next view. A node may yet refuse that install, so
+        // installing applies nothing; the lowest member multicasts one barrier.
+        g.install(&[]);
+        assert_eq!(g.states(), vec![Some(vec![]); 3]);
+        assert!(
+            matches!(g.queue.as_slice(), [ReplicaMsg::Barrier { view: 2 }]),
+            "{:?}",
+            g.queue
+        );
+        // Its delivery, stable, shows every node installed the view: now 9 applies.
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![9]); 3]);
     }
 
     #[test]
