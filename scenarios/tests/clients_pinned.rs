@@ -77,4 +77,8 @@ fn seed_335_deliveries_queued_before_an_unregistration_are_not_ghosts() {
 fn seeds_30061_30175_flush_commands_wait_for_a_stable_delivery() {
     passes(30175);
     passes(30061);
+    // The same sweep: a client's remove that the old master applied was missing at the
+    // new one, which listed the removed message again; and another replicas_agree.
+    passes(30959);
+    passes(31237);
 }
