@@ -232,6 +232,13 @@ impl Checker for AnsweredOnce {
         "answered_once"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("node", "crash") | ("demo", "request" | "answered" | "lost")
+        )
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.component == "node" && ev.event == "crash" {
             // A crashed client forgets its requests; they are neither answered nor lost.
@@ -291,6 +298,13 @@ pub struct AnsweredAfterHeal {
 impl Checker for AnsweredAfterHeal {
     fn name(&self) -> &'static str {
         "answered_after_heal"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("world", "phase") | ("demo", "request" | "lost")
+        )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {

@@ -322,6 +322,10 @@ impl Checker for CoverageObserver {
         "coverage"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!((component, event), ("proto", "phase") | ("fault", "start"))
+    }
+
     fn on_event(&mut self, ev: &crate::trace::TraceEvent) -> Result<(), String> {
         if ev.is("proto", "phase") {
             if let Some(p) = ev.str("phase") {
