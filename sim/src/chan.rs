@@ -1,5 +1,6 @@
 //! An unbounded channel between the tasks of a node, with the wakeups of tokio's
-//! `mpsc::unbounded_channel` and a fraction of its cost.
+//! `mpsc::unbounded_channel` and a fraction of its cost; and [`Wakeup`], likewise for
+//! tokio's `Notify`.
 //!
 //! Every message a node handles crosses one or more of these (network receiver to CE, CE
 //! to job, job to work thread and back), so their cost is paid several times a message.
@@ -189,6 +190,157 @@ impl<T> Future for Recv<'_, T> {
     }
 }
 
+/// tokio's `Notify` as the network's receivers use it (`notify_one` and `notified`), with
+/// the same wakeups: waiters are woken oldest first; a notification nobody waits for is
+/// kept as a permit for the next wait; and a waiter dropped after it was notified but
+/// before it saw the notification passes it on (to the next waiter, or as the permit).
+/// A node has one receiver, but for a moment after a restart its dead receiver may still
+/// be registered beside the new one, so more than one waiter must work.
+#[derive(Default)]
+pub struct Wakeup {
+    state: Mutex<WakeupState>,
+}
+
+#[derive(Default)]
+struct WakeupState {
+    permit: bool,
+    next_id: u64,
+    /// Registered waiters, oldest first, with the waker of each one's last poll.
+    waiters: VecDeque<(u64, Waker)>,
+    /// Waiters that were notified and have not seen it yet.
+    notified: Vec<u64>,
+}
+
+impl WakeupState {
+    /// Notifies the oldest waiter (returning its waker to wake), or keeps a permit.
+    fn notify_one(&mut self) -> Option<Waker> {
+        match self.waiters.pop_front() {
+            Some((id, waker)) => {
+                self.notified.push(id);
+                Some(waker)
+            }
+            None => {
+                self.permit = true;
+                None
+            }
+        }
+    }
+
+    /// Whether waiter `id` was notified; forgets that it was.
+    fn take_notified(&mut self, id: u64) -> bool {
+        match self.notified.iter().position(|&n| n == id) {
+            Some(i) => {
+                self.notified.swap_remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Wakeup {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WakeupState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes the oldest waiter, or keeps a permit if none is waiting.
+    pub fn notify_one(&self) {
+        let waker = self.lock().notify_one();
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+
+    /// Waits for a notification (or takes the permit).
+    pub fn notified(&self) -> Notified<'_> {
+        Notified {
+            wakeup: self,
+            state: NotifiedState::Init,
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NotifiedState {
+    Init,
+    Waiting(u64),
+    Done,
+}
+
+/// The future of [`Wakeup::notified`].
+pub struct Notified<'a> {
+    wakeup: &'a Wakeup,
+    state: NotifiedState,
+}
+
+impl Future for Notified<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut st = self.wakeup.lock();
+        match self.state {
+            NotifiedState::Init => {
+                if st.permit {
+                    st.permit = false;
+                    drop(st);
+                    self.state = NotifiedState::Done;
+                    return Poll::Ready(());
+                }
+                let id = st.next_id;
+                st.next_id += 1;
+                st.waiters.push_back((id, cx.waker().clone()));
+                drop(st);
+                self.state = NotifiedState::Waiting(id);
+                Poll::Pending
+            }
+            NotifiedState::Waiting(id) => {
+                if st.take_notified(id) {
+                    drop(st);
+                    self.state = NotifiedState::Done;
+                    return Poll::Ready(());
+                }
+                if let Some((_, w)) = st.waiters.iter_mut().find(|(i, _)| *i == id) {
+                    if !w.will_wake(cx.waker()) {
+                        *w = cx.waker().clone();
+                    }
+                }
+                Poll::Pending
+            }
+            NotifiedState::Done => Poll::Ready(()),
+        }
+    }
+}
+
+impl Drop for Notified<'_> {
+    fn drop(&mut self) {
+        let NotifiedState::Waiting(id) = self.state else {
+            return;
+        };
+        let (forwarded, removed) = {
+            let mut st = self.wakeup.lock();
+            if st.take_notified(id) {
+                // Notified but never saw it: the notification goes on.
+                (st.notify_one(), None)
+            } else {
+                let removed = st
+                    .waiters
+                    .iter()
+                    .position(|(i, _)| *i == id)
+                    .and_then(|i| st.waiters.remove(i));
+                (None, removed)
+            }
+        };
+        drop(removed);
+        if let Some(w) = forwarded {
+            w.wake();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,6 +381,65 @@ mod tests {
         drop(tx2);
         assert_eq!(count.0.load(Ordering::SeqCst), 2, "the last sender wakes");
         assert_eq!(poll(&mut rx, &waker), Poll::Ready(None));
+    }
+
+    fn poll_notified(n: &mut Pin<&mut Notified<'_>>, waker: &Waker) -> Poll<()> {
+        n.as_mut().poll(&mut Context::from_waker(waker))
+    }
+
+    #[test]
+    fn a_wakeup_keeps_a_permit_and_hands_back_an_unseen_notification() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(count.clone());
+        let w = Wakeup::new();
+        // Nobody waits: a permit, taken by the next wait at once.
+        w.notify_one();
+        let mut n = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Ready(()));
+        // A waiter is woken once; a second notification becomes a permit.
+        let mut n = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Pending);
+        w.notify_one();
+        w.notify_one();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Ready(()));
+        let mut n = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Ready(()));
+        // A waiter dropped unnotified leaves nothing; dropped notified, a permit.
+        {
+            let mut n = std::pin::pin!(w.notified());
+            assert_eq!(poll_notified(&mut n, &waker), Poll::Pending);
+        }
+        {
+            let mut n = std::pin::pin!(w.notified());
+            assert_eq!(poll_notified(&mut n, &waker), Poll::Pending);
+            w.notify_one();
+        }
+        let mut n = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Ready(()));
+        let mut n = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut n, &waker), Poll::Pending);
+    }
+
+    #[test]
+    fn the_oldest_waiter_is_woken_and_an_unseen_notification_moves_on() {
+        let (a, b) = (
+            Arc::new(Count(AtomicUsize::new(0))),
+            Arc::new(Count(AtomicUsize::new(0))),
+        );
+        let (wa, wb) = (Waker::from(a.clone()), Waker::from(b.clone()));
+        let w = Wakeup::new();
+        let mut old = Box::pin(w.notified());
+        let mut new = std::pin::pin!(w.notified());
+        assert_eq!(poll_notified(&mut old.as_mut(), &wa), Poll::Pending);
+        assert_eq!(poll_notified(&mut new, &wb), Poll::Pending);
+        w.notify_one();
+        assert_eq!(a.0.load(Ordering::SeqCst), 1, "the oldest waiter first");
+        assert_eq!(b.0.load(Ordering::SeqCst), 0);
+        // The old waiter dies without looking: the newer one gets the notification.
+        drop(old);
+        assert_eq!(b.0.load(Ordering::SeqCst), 1);
+        assert_eq!(poll_notified(&mut new, &wb), Poll::Ready(()));
     }
 
     #[test]

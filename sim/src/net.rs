@@ -14,13 +14,13 @@
 //! modelled one. Messages are checked against partitions both when sent and when
 //! delivered, so a partition that starts while a message is in flight drops it.
 
+use crate::chan::Wakeup;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Latency of one directed link, in simulated microseconds, drawn uniformly per message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,7 +151,7 @@ impl<M> NetState<M> {
 /// The shared network of one world; cheap to clone.
 pub struct Net<M> {
     state: Arc<Mutex<NetState<M>>>,
-    notify: Arc<Vec<Notify>>,
+    notify: Arc<Vec<Wakeup>>,
 }
 
 impl<M> Clone for Net<M> {
@@ -187,7 +187,7 @@ impl<M: Clone + Send + 'static> Net<M> {
                 stats: NetStats::default(),
                 observer: None,
             })),
-            notify: Arc::new((0..n).map(|_| Notify::new()).collect()),
+            notify: Arc::new((0..n).map(|_| Wakeup::new()).collect()),
         }
     }
 
