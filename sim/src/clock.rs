@@ -45,11 +45,15 @@ pub(crate) fn forget_runtime_clock() {
 
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).
 pub fn sleep_exact(d: Duration) -> madsim::time::Sleep {
-    let th = CLOCK
-        .with(|c| c.borrow().clone())
-        .unwrap_or_else(madsim::time::TimeHandle::current);
+    CLOCK.with(|c| match &*c.borrow() {
+        Some(th) => sleep_exact_on(th, d),
+        None => sleep_exact_on(&madsim::time::TimeHandle::current(), d),
+    })
+}
+
+fn sleep_exact_on(th: &madsim::time::TimeHandle, d: Duration) -> madsim::time::Sleep {
     let deadline = th.now_instant() + d;
-    let mut s = th.sleep(d);
+    let mut s = th.sleep_until(deadline);
     // `reset` keeps the deadline as given, without madsim's 1 ms floor.
     std::pin::Pin::new(&mut s).reset(deadline);
     s
