@@ -329,6 +329,11 @@ impl Checker for RoundChecker {
         "round_latencies"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        let _ = event;
+        component == "ack"
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.component != "ack" {
             return Ok(());

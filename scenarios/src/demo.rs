@@ -9,13 +9,13 @@
 //! lost, never both; after the faults heal, requests between live nodes are answered.
 
 use madsim::rand::Rng;
+use sim::chan;
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
 use sim::world::{NodeCtx, Phase, RunReport, RunSpec, WorldConfig};
 use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultResponse};
 use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const TICK_MS: u64 = 100;
 const TIMEOUT_MS: u64 = 1_500;
@@ -97,8 +97,8 @@ impl Client {
 /// The work thread: serves requests one by one, misbehaving as the hook says.
 async fn work_thread(
     ctx: NodeCtx<DemoMsg>,
-    mut jobs: mpsc::UnboundedReceiver<(usize, u64)>,
-    main: mpsc::UnboundedSender<Input>,
+    mut jobs: chan::UnboundedReceiver<(usize, u64)>,
+    main: chan::UnboundedSender<Input>,
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some((from, id)) = jobs.recv().await {
@@ -117,12 +117,12 @@ async fn work_thread(
 /// Starts a work thread; a panic is caught at the task boundary and becomes an exit.
 fn spawn_worker(
     ctx: &NodeCtx<DemoMsg>,
-    inbox: &mpsc::UnboundedSender<Input>,
+    inbox: &chan::UnboundedSender<Input>,
 ) -> (
-    mpsc::UnboundedSender<(usize, u64)>,
+    chan::UnboundedSender<(usize, u64)>,
     madsim::task::JoinHandle<()>,
 ) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = chan::unbounded_channel();
     let main = inbox.clone();
     let fut = work_thread(ctx.clone(), rx, main.clone());
     let handle = madsim::task::spawn_local(async move {
@@ -138,7 +138,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
     let n = ctx.nodes();
     emit!(me, "demo", "boot", incarnation = ctx.incarnation);
     sim::report_phase(me, "serving");
-    let (inbox, mut rx) = mpsc::unbounded_channel::<Input>();
+    let (inbox, mut rx) = chan::unbounded_channel::<Input>();
     // Thin shell: the network and the clock feed the main thread's one inbox.
     let net_ctx = ctx.clone();
     let net_tx = inbox.clone();
@@ -232,6 +232,13 @@ impl Checker for AnsweredOnce {
         "answered_once"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("node", "crash") | ("demo", "request" | "answered" | "lost")
+        )
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.component == "node" && ev.event == "crash" {
             // A crashed client forgets its requests; they are neither answered nor lost.
@@ -291,6 +298,13 @@ pub struct AnsweredAfterHeal {
 impl Checker for AnsweredAfterHeal {
     fn name(&self) -> &'static str {
         "answered_after_heal"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("world", "phase") | ("demo", "request" | "lost")
+        )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {

@@ -25,7 +25,17 @@ pub trait Checker: Send {
     /// The guarantee's name, e.g. `notified_once`.
     fn name(&self) -> &'static str;
 
-    /// Sees each event in order; `Err` is a violation at this event.
+    /// Whether this checker reads events named `component.event`. A checker is shown only
+    /// the events it wants, and most events of a run (deliveries, round steps) concern a
+    /// few checkers, so one that reads some events only should say which. Asked once per
+    /// name and run: the answer must not depend on the checker's state. By default a
+    /// checker sees every event, as one that checks a deadline on each event must.
+    fn wants(&self, _component: &str, _event: &str) -> bool {
+        true
+    }
+
+    /// Sees each event it [wants](Checker::wants) in order; `Err` is a violation at this
+    /// event.
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String>;
 
     /// Sees the end of the run; `Err` is a violation of an eventually property.
@@ -63,6 +73,14 @@ impl fmt::Display for Violation {
 pub struct CheckerSet {
     checkers: Vec<(Box<dyn Checker>, bool)>,
     violations: Vec<Violation>,
+    routes: Vec<Route>,
+}
+
+/// The checkers that want events of one name, in the set's order.
+struct Route {
+    component: String,
+    event: String,
+    checkers: Vec<usize>,
 }
 
 impl CheckerSet {
@@ -70,6 +88,7 @@ impl CheckerSet {
         CheckerSet {
             checkers: checkers.into_iter().map(|c| (c, false)).collect(),
             violations: vec![],
+            routes: vec![],
         }
     }
 
@@ -77,8 +96,45 @@ impl CheckerSet {
         self.checkers.iter().map(|(c, _)| c.name()).collect()
     }
 
+    /// The route of events named `component.event`, made on first sight of the name.
+    pub(crate) fn route(&mut self, component: &str, event: &str) -> usize {
+        if let Some(i) = self
+            .routes
+            .iter()
+            .position(|r| r.component == component && r.event == event)
+        {
+            return i;
+        }
+        let checkers = self
+            .checkers
+            .iter()
+            .enumerate()
+            .filter(|(_, (c, _))| c.wants(component, event))
+            .map(|(i, _)| i)
+            .collect();
+        self.routes.push(Route {
+            component: component.to_string(),
+            event: event.to_string(),
+            checkers,
+        });
+        self.routes.len() - 1
+    }
+
+    /// Whether `route` is the route of events named `component.event`.
+    pub(crate) fn route_is(&self, route: usize, component: &str, event: &str) -> bool {
+        let r = &self.routes[route];
+        r.component == component && r.event == event
+    }
+
     pub(crate) fn observe(&mut self, index: u64, ev: &TraceEvent) {
-        for (c, failed) in &mut self.checkers {
+        let route = self.route(&ev.component, &ev.event);
+        self.observe_route(route, index, ev);
+    }
+
+    /// Shows `ev` to the checkers of `route`, which must be the route of its name.
+    pub(crate) fn observe_route(&mut self, route: usize, index: u64, ev: &TraceEvent) {
+        for &i in &self.routes[route].checkers {
+            let (c, failed) = &mut self.checkers[i];
             if *failed {
                 continue;
             }

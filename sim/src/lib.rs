@@ -17,6 +17,8 @@ compile_error!(
 // Everything below needs simulation mode; gating it keeps the guard's message the only
 // error a wrong build prints.
 #[cfg(madsim)]
+pub mod chan;
+#[cfg(madsim)]
 pub mod check;
 #[cfg(madsim)]
 pub mod clock;

@@ -14,13 +14,13 @@
 //! modelled one. Messages are checked against partitions both when sent and when
 //! delivered, so a partition that starts while a message is in flight drops it.
 
+use crate::chan::Wakeup;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::Notify;
 
 /// Latency of one directed link, in simulated microseconds, drawn uniformly per message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,27 +83,87 @@ pub struct Envelope<M> {
     pub msg: M,
 }
 
-struct Pending<M> {
+/// A message in flight, as its receiver's heap orders it: by delivery time, then by send
+/// order. The envelope itself waits in the inbox's slots, so the heap moves a few words
+/// per step rather than a whole message.
+struct Pending {
     at_ns: u64,
     seq: u64,
-    env: Envelope<M>,
+    slot: usize,
 }
 
-impl<M> PartialEq for Pending<M> {
+impl PartialEq for Pending {
     fn eq(&self, other: &Self) -> bool {
         (self.at_ns, self.seq) == (other.at_ns, other.seq)
     }
 }
-impl<M> Eq for Pending<M> {}
-impl<M> PartialOrd for Pending<M> {
+impl Eq for Pending {}
+impl PartialOrd for Pending {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<M> Ord for Pending<M> {
+impl Ord for Pending {
     // Reversed: `BinaryHeap` is a max-heap and the earliest delivery must come out first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at_ns, other.seq).cmp(&(self.at_ns, self.seq))
+    }
+}
+
+/// One node's messages in flight.
+struct Inbox<M> {
+    heap: BinaryHeap<Pending>,
+    slots: Vec<Option<Envelope<M>>>,
+    free: Vec<usize>,
+}
+
+impl<M> Inbox<M> {
+    fn new() -> Self {
+        Inbox {
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, at_ns: u64, seq: u64, env: Envelope<M>) {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(env);
+                slot
+            }
+            None => {
+                self.slots.push(Some(env));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Pending { at_ns, seq, slot });
+    }
+
+    /// When the earliest message is due.
+    fn next_due(&self) -> Option<u64> {
+        self.heap.peek().map(|p| p.at_ns)
+    }
+
+    /// Takes the earliest message.
+    fn pop(&mut self) -> Option<Envelope<M>> {
+        let p = self.heap.pop()?;
+        self.free.push(p.slot);
+        Some(
+            self.slots[p.slot]
+                .take()
+                .expect("a pending message has its slot"),
+        )
+    }
+
+    fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    fn clear(&mut self) {
+        self.heap.clear();
+        self.slots.clear();
+        self.free.clear();
     }
 }
 
@@ -120,7 +180,7 @@ struct NetState<M> {
     dup: Vec<(usize, f64)>,
     /// Active latency spikes per node, by fault id.
     spikes: Vec<(usize, usize, u64)>,
-    inboxes: Vec<BinaryHeap<Pending<M>>>,
+    inboxes: Vec<Inbox<M>>,
     /// When each node's receiver will next wake by itself (`u64::MAX`: only when
     /// notified), or `None` while it is not waiting. A send needs to wake the receiver
     /// only if its message is due earlier; skipping the rest halves the polls per message.
@@ -151,7 +211,7 @@ impl<M> NetState<M> {
 /// The shared network of one world; cheap to clone.
 pub struct Net<M> {
     state: Arc<Mutex<NetState<M>>>,
-    notify: Arc<Vec<Notify>>,
+    notify: Arc<Vec<Wakeup>>,
 }
 
 impl<M> Clone for Net<M> {
@@ -181,13 +241,13 @@ impl<M: Clone + Send + 'static> Net<M> {
                 loss: vec![],
                 dup: vec![],
                 spikes: vec![],
-                inboxes: (0..n).map(|_| BinaryHeap::new()).collect(),
+                inboxes: (0..n).map(|_| Inbox::new()).collect(),
                 waiting_until: vec![None; n],
                 seq: 0,
                 stats: NetStats::default(),
                 observer: None,
             })),
-            notify: Arc::new((0..n).map(|_| Notify::new()).collect()),
+            notify: Arc::new((0..n).map(|_| Wakeup::new()).collect()),
         }
     }
 
@@ -244,24 +304,24 @@ impl<M: Clone + Send + 'static> Net<M> {
             let latency_ns = base_us * 1_000 + extra;
             st.seq += 1;
             let seq = st.seq;
-            st.inboxes[to].push(Pending {
-                at_ns: now + latency_ns,
+            st.inboxes[to].push(
+                now + latency_ns,
                 seq,
-                env: Envelope {
+                Envelope {
                     from,
                     to,
                     sent_ns: now,
                     latency_ns,
                     msg,
                 },
-            });
+            );
         };
         if copies == 2 {
             // Each copy samples its own latency, so a duplicate may arrive first.
             enqueue(&mut st, msg.clone());
         }
         enqueue(&mut st, msg);
-        let due = st.inboxes[to].peek().map_or(u64::MAX, |p| p.at_ns);
+        let due = st.inboxes[to].next_due().unwrap_or(u64::MAX);
         let wake = matches!(st.waiting_until[to], Some(w) if due < w);
         if wake {
             st.waiting_until[to] = Some(due);
@@ -280,21 +340,20 @@ impl<M: Clone + Send + 'static> Net<M> {
                 let mut st = self.lock();
                 st.waiting_until[me] = None;
                 loop {
-                    match st.inboxes[me].peek() {
-                        Some(p) if p.at_ns <= now => {
-                            let p = st.inboxes[me].pop().expect("peeked");
-                            if st.is_blocked(p.env.from, me) {
+                    match st.inboxes[me].next_due() {
+                        Some(at) if at <= now => {
+                            let env = st.inboxes[me].pop().expect("one is due");
+                            if st.is_blocked(env.from, me) {
                                 st.stats.dropped_partition += 1;
                                 continue;
                             }
                             st.stats.delivered += 1;
                             if let Some(observe) = st.observer.as_mut() {
-                                observe(&p.env);
+                                observe(&env);
                             }
-                            return p.env;
+                            return env;
                         }
-                        Some(p) => {
-                            let at = p.at_ns;
+                        Some(at) => {
                             st.waiting_until[me] = Some(at);
                             break Some(at - now);
                         }

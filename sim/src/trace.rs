@@ -11,6 +11,7 @@
 
 use crate::check::{CheckerSet, Violation};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use tracing::field::{Field, Visit};
@@ -73,7 +74,10 @@ pub struct TraceEvent {
 
 impl TraceEvent {
     pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+        self.fields
+            .iter()
+            .find(|(k, _)| same_name(k, key))
+            .map(|(_, v)| v)
     }
 
     pub fn u64(&self, key: &str) -> Option<u64> {
@@ -117,41 +121,48 @@ impl TraceEvent {
     /// Every recorded event is written once, so the digits are written by hand rather than
     /// through `fmt` (which cost a tenth of a sweep); the bytes are the same.
     pub fn write_line(&self, out: &mut String) {
+        let mut bytes = Vec::with_capacity(128);
+        self.write_line_bytes(&mut bytes);
+        out.push_str(std::str::from_utf8(&bytes).expect("a trace line is UTF-8"));
+    }
+
+    /// [`write_line`](Self::write_line) into bytes: what the recorder hashes.
+    pub(crate) fn write_line_bytes(&self, out: &mut Vec<u8>) {
         push_padded(out, self.t_ns / 1_000, 10, b' ');
-        out.push('.');
+        out.push(b'.');
         push_padded(out, self.t_ns % 1_000, 3, b'0');
-        out.push_str("us ");
+        out.extend_from_slice(b"us ");
         let label_start = out.len();
         if self.node == WORLD_NODE {
-            out.push_str("world");
+            out.extend_from_slice(b"world");
         } else {
-            out.push('n');
+            out.push(b'n');
             push_padded(out, self.node, 0, b' ');
         }
         for _ in out.len() - label_start..5 {
-            out.push(' ');
+            out.push(b' ');
         }
-        out.push(' ');
-        out.push_str(&self.component);
-        out.push('.');
-        out.push_str(&self.event);
+        out.push(b' ');
+        out.extend_from_slice(self.component.as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(self.event.as_bytes());
         for (k, v) in &self.fields {
-            out.push(' ');
-            out.push_str(k);
-            out.push('=');
+            out.push(b' ');
+            out.extend_from_slice(k.as_bytes());
+            out.push(b'=');
             match v {
                 Value::U64(x) => push_padded(out, *x, 0, b' '),
                 Value::I64(x) => {
                     if *x < 0 {
-                        out.push('-');
+                        out.push(b'-');
                     }
                     push_padded(out, x.unsigned_abs(), 0, b' ');
                 }
-                Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-                Value::Str(x) => out.push_str(x),
+                Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+                Value::Str(x) => out.extend_from_slice(x.as_bytes()),
             }
         }
-        out.push('\n');
+        out.push(b'\n');
     }
 
     pub fn to_json(&self) -> serde_json::Value {
@@ -170,23 +181,55 @@ impl TraceEvent {
     }
 }
 
-/// Writes `x` in decimal, right-aligned in `width` with `pad` (`{x:>width$}` or
-/// `{x:0width$}`).
-fn push_padded(out: &mut String, mut x: u64, width: usize, pad: u8) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
+/// Whether two field names are equal. Checkers look fields up by name on every event
+/// they read, and names are a few bytes: comparing lengths, then bytes inline, is much
+/// cheaper than a call to `memcmp` per field tried.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
         }
+        i += 1;
     }
-    for _ in buf.len() - i..width {
-        out.push(char::from(pad));
+    true
+}
+
+/// The two-digit decimal numbers 00..=99, back to back.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// Writes `x` in decimal, right-aligned in `width` (at most 20) with `pad` (`{x:>width$}`
+/// or `{x:0width$}`), with one copy into `out`. Two digits per division: every event
+/// writes its time and most fields this way.
+fn push_padded(out: &mut Vec<u8>, mut x: u64, width: usize, pad: u8) {
+    debug_assert!(width <= 20, "a u64 has at most 20 digits");
+    let mut buf = [pad; 20];
+    let mut i = buf.len();
+    while x >= 100 {
+        let d = (x % 100) as usize * 2;
+        x /= 100;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
     }
-    out.push_str(std::str::from_utf8(&buf[i..]).expect("ascii digits"));
+    if x >= 10 {
+        let d = x as usize * 2;
+        i -= 2;
+        buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+    } else {
+        i -= 1;
+        buf[i] = b'0' + x as u8;
+    }
+    out.extend_from_slice(&buf[i.min(buf.len() - width)..]);
 }
 
 /// FNV-1a, 64 bit: the stable hash of trace bytes.
@@ -328,7 +371,17 @@ pub(crate) struct RecorderState {
     pub trace: Trace,
     pub checkers: CheckerSet,
     hasher: StableHash,
-    line: String,
+    line: Vec<u8>,
+    /// The event being recorded. Unless events are kept, one event's buffers (its
+    /// component, name, field list and string values) are reused for the next: recording
+    /// then allocates nothing once the run is warm.
+    scratch: TraceEvent,
+    /// Emptied strings of earlier events' values, for the next string values.
+    spare: Vec<String>,
+    /// Each call site's checker route (see [`CheckerSet::route`]), by the address of the
+    /// call site's metadata. A call site names its component and event with literals, but
+    /// the route's names are compared with the event's before the route is used.
+    routes: BTreeMap<usize, usize>,
 }
 
 /// The per-seed `tracing` subscriber.
@@ -345,7 +398,16 @@ impl Recorder {
                 trace: Trace::default(),
                 checkers,
                 hasher: StableHash::default(),
-                line: String::with_capacity(256),
+                line: Vec::with_capacity(256),
+                scratch: TraceEvent {
+                    t_ns: 0,
+                    node: WORLD_NODE,
+                    component: String::new(),
+                    event: String::new(),
+                    fields: Vec::new(),
+                },
+                spare: Vec::new(),
+                routes: BTreeMap::new(),
             })),
         }
     }
@@ -356,7 +418,7 @@ impl Recorder {
         end: &crate::check::RunEnd,
         end_checks: bool,
     ) -> (Trace, Vec<Violation>) {
-        let mut st = self.state.lock().expect("recorder lock");
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let index = st.trace.event_count;
         if end_checks {
             st.checkers.finish(index, end);
@@ -368,43 +430,82 @@ impl Recorder {
 }
 
 impl RecorderState {
-    fn push(&mut self, ev: TraceEvent) {
+    /// Hashes, checks and (if asked) keeps `self.scratch`, the event just recorded.
+    fn push(&mut self, callsite: usize) {
+        let ev = &self.scratch;
         self.line.clear();
-        ev.write_line(&mut self.line);
-        let h = self.hasher.update_and_hash(self.line.as_bytes());
+        ev.write_line_bytes(&mut self.line);
+        let h = self.hasher.update_and_hash(&self.line);
         self.trace.event_hashes.push(h);
         let index = self.trace.event_count;
         self.trace.event_count += 1;
-        self.checkers.observe(index, &ev);
+        let route = match self.routes.get(&callsite) {
+            Some(&r) if self.checkers.route_is(r, &ev.component, &ev.event) => r,
+            _ => {
+                let r = self.checkers.route(&ev.component, &ev.event);
+                self.routes.insert(callsite, r);
+                r
+            }
+        };
+        self.checkers.observe_route(route, index, ev);
         if self.keep_events {
+            let ev = std::mem::replace(
+                &mut self.scratch,
+                TraceEvent {
+                    t_ns: 0,
+                    node: WORLD_NODE,
+                    component: String::new(),
+                    event: String::new(),
+                    fields: Vec::new(),
+                },
+            );
             self.trace.events.push(ev);
+        }
+    }
+
+    /// Empties `self.scratch` for the next event, keeping its buffers.
+    fn clear_scratch(&mut self) {
+        let ev = &mut self.scratch;
+        ev.component.clear();
+        ev.event.clear();
+        for (_, v) in ev.fields.drain(..) {
+            if let Value::Str(mut s) = v {
+                s.clear();
+                self.spare.push(s);
+            }
         }
     }
 }
 
-struct Visitor {
+/// Fills the recorder's scratch event from a `tracing` event.
+struct Visitor<'a> {
     node: Option<u64>,
-    component: String,
-    event: String,
-    fields: Vec<(&'static str, Value)>,
+    component_set: bool,
+    event_set: bool,
+    ev: &'a mut TraceEvent,
+    spare: &'a mut Vec<String>,
 }
 
 /// Field names [`emit!`](crate::emit) uses itself; an event's own fields must not reuse them.
 const RESERVED: [&str; 3] = ["node", "component", "ev"];
 
-impl Visitor {
+impl Visitor<'_> {
     fn push(&mut self, name: &'static str, value: Value) {
         assert!(
             !RESERVED.contains(&name),
             "trace event {}.{} has a field named '{name}', which emit! reserves",
-            self.component,
-            self.event
+            self.ev.component,
+            self.ev.event
         );
-        self.fields.push((name, value));
+        self.ev.fields.push((name, value));
+    }
+
+    fn string(&mut self) -> String {
+        self.spare.pop().unwrap_or_default()
     }
 }
 
-impl Visit for Visitor {
+impl Visit for Visitor<'_> {
     fn record_u64(&mut self, field: &Field, value: u64) {
         if field.name() == "node" && self.node.is_none() {
             self.node = Some(value);
@@ -420,13 +521,25 @@ impl Visit for Visitor {
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         match field.name() {
-            "component" if self.component.is_empty() => self.component = value.to_string(),
-            "ev" if self.event.is_empty() => self.event = value.to_string(),
-            name => self.push(name, Value::Str(value.to_string())),
+            "component" if !self.component_set => {
+                self.component_set = true;
+                self.ev.component.push_str(value);
+            }
+            "ev" if !self.event_set => {
+                self.event_set = true;
+                self.ev.event.push_str(value);
+            }
+            name => {
+                let mut s = self.string();
+                s.push_str(value);
+                self.push(name, Value::Str(s));
+            }
         }
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.push(field.name(), Value::Str(format!("{value:?}")));
+        let mut s = self.string();
+        fmt::Write::write_fmt(&mut s, format_args!("{value:?}")).expect("a String takes any text");
+        self.push(field.name(), Value::Str(s));
     }
 }
 
@@ -453,22 +566,25 @@ impl Subscriber for Recorder {
     fn record_follows_from(&self, _span: &Id, _follows: &Id) {}
 
     fn event(&self, event: &Event<'_>) {
+        let t_ns = crate::clock::now_ns();
+        // A poisoned lock means an earlier event panicked (a reserved field name): the run
+        // is failing already, and its end must still be reported.
+        let mut guard = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let st = &mut *guard;
+        st.clear_scratch();
         let mut v = Visitor {
             node: None,
-            component: String::new(),
-            event: String::new(),
-            fields: Vec::with_capacity(event.metadata().fields().len()),
+            component_set: false,
+            event_set: false,
+            ev: &mut st.scratch,
+            spare: &mut st.spare,
         };
         event.record(&mut v);
-        let ev = TraceEvent {
-            t_ns: crate::clock::now_ns(),
-            node: v.node.unwrap_or(WORLD_NODE),
-            component: v.component,
-            event: v.event,
-            fields: v.fields,
-        };
-        let mut st = self.state.lock().expect("recorder lock");
-        st.push(ev);
+        let node = v.node.unwrap_or(WORLD_NODE);
+        st.scratch.t_ns = t_ns;
+        st.scratch.node = node;
+        let callsite = event.metadata() as *const Metadata<'static> as usize;
+        st.push(callsite);
     }
 
     fn enter(&self, _span: &Id) {}
@@ -482,11 +598,20 @@ mod tests {
     #[test]
     #[should_panic(expected = "has a field named 'node', which emit! reserves")]
     fn a_field_named_like_the_events_own_node_is_refused() {
-        let mut v = Visitor {
-            node: Some(1),
+        let mut ev = TraceEvent {
+            t_ns: 0,
+            node: 1,
             component: "client".into(),
             event: "welcome".into(),
             fields: Vec::new(),
+        };
+        let mut spare = Vec::new();
+        let mut v = Visitor {
+            node: Some(1),
+            component_set: true,
+            event_set: true,
+            ev: &mut ev,
+            spare: &mut spare,
         };
         v.push("node", Value::U64(0));
     }
@@ -545,6 +670,27 @@ mod tests {
                 let mut line = String::new();
                 ev.write_line(&mut line);
                 assert_eq!(line, reference_line(&ev));
+            }
+        }
+    }
+
+    #[test]
+    fn padded_digits_are_the_formatted_digits() {
+        let mut values: Vec<u64> = (0..1_100).collect();
+        for p in 1..20 {
+            let t = 10u64.pow(p);
+            values.extend([t - 1, t, t + 1, t.saturating_mul(3).saturating_add(7)]);
+        }
+        values.push(u64::MAX);
+        for x in values {
+            for width in [0, 3, 10, 20] {
+                let mut out = Vec::new();
+                push_padded(&mut out, x, width, b' ');
+                push_padded(&mut out, x, width, b'0');
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!("{x:>width$}{x:0width$}")
+                );
             }
         }
     }

@@ -322,6 +322,10 @@ impl Checker for CoverageObserver {
         "coverage"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!((component, event), ("proto", "phase") | ("fault", "start"))
+    }
+
     fn on_event(&mut self, ev: &crate::trace::TraceEvent) -> Result<(), String> {
         if ev.is("proto", "phase") {
             if let Some(p) = ev.str("phase") {
@@ -408,7 +412,8 @@ where
     let shared2 = shared.clone();
 
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        rt.block_on(async move {
+        let out = rt.block_on(async move {
+            crate::clock::use_runtime_clock();
             let handle = madsim::runtime::Handle::current();
             emit!(
                 WORLD_NODE,
@@ -487,8 +492,12 @@ where
             }
             madsim::time::sleep(Duration::from_micros(1)).await;
             (end_ns, live, stats, stopped_early)
-        })
+        });
+        crate::clock::forget_runtime_clock();
+        out
     }));
+    // Also when the run panicked: the runtime's clock must not outlive it.
+    crate::clock::forget_runtime_clock();
     drop(rt);
 
     let (end_ns, live, stats, stopped_early) = match outcome {

@@ -83,6 +83,13 @@ impl Checker for ExactlyOnceToClient {
         "exactly_once_to_client"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("cm", "store" | "ack" | "resume" | "push") | ("client", "deliver")
+        )
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if ev.is("cm", "store") {
             self.stored
@@ -165,6 +172,10 @@ impl Checker for ReplicasAgree {
         "replicas_agree"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        (component, event) == ("cm", "store")
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if !ev.is("cm", "store") {
             return Ok(());
@@ -204,6 +215,13 @@ pub struct NoCrossTalk {
 impl Checker for NoCrossTalk {
     fn name(&self) -> &'static str {
         "no_cross_talk"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("task", "raise") | ("cm", "store") | ("client", "deliver")
+        )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
@@ -271,6 +289,13 @@ impl StackOrder {
 impl Checker for StackOrder {
     fn name(&self) -> &'static str {
         "stack_order"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("client", "deliver" | "remove" | "list" | "top") | ("cm", "evict")
+        )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
@@ -389,6 +414,17 @@ impl DialogueAnswered {
 impl Checker for DialogueAnswered {
     fn name(&self) -> &'static str {
         "dialogue_answered"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("node", "restart" | "crash")
+                | ("job", "unregister")
+                | ("task", "ask" | "answer")
+                | ("cm", "store")
+                | ("client", "reply")
+        )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {

@@ -14,11 +14,12 @@ use super::ack_round::{AckRounds, RoundAck, RoundMsg};
 use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, Wire};
 use super::{fmt_members, AppPayload, CeConfig, Member, Mutants, Payload};
 use madsim::rand::Rng;
+use sim::chan;
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::Mutex;
 
 /// How a node's engine and job behave.
 #[derive(Clone, Debug)]
@@ -119,7 +120,7 @@ pub struct CeSetup {
 
 /// The local side of a node's CE: what its jobs send requests through.
 pub struct CeHandle<P> {
-    tx: mpsc::UnboundedSender<CeInput<P>>,
+    tx: chan::UnboundedSender<CeInput<P>>,
 }
 
 impl<P> Clone for CeHandle<P> {
@@ -137,7 +138,7 @@ impl<P: AppPayload> CeHandle<P> {
 }
 
 /// The CE's end of the channel that [`CeHandle`] feeds.
-pub struct CeInbox<P>(mpsc::UnboundedReceiver<CeInput<P>>);
+pub struct CeInbox<P>(chan::UnboundedReceiver<CeInput<P>>);
 
 /// Starts a node's CE: spawns its network receiver and its ticks, and returns the handle
 /// jobs talk to it through and the inbox [`run_ce`] consumes. Jobs are spawned between
@@ -146,7 +147,7 @@ pub fn start_ce<P: AppPayload>(
     ctx: &NodeCtx<Wire<P>>,
     setup: &CeSetup,
 ) -> (CeHandle<P>, CeInbox<P>) {
-    let (ce_tx, ce_rx) = mpsc::unbounded_channel::<CeInput<P>>();
+    let (ce_tx, ce_rx) = chan::unbounded_channel::<CeInput<P>>();
     let net_ctx = ctx.clone();
     let net_tx = ce_tx.clone();
     madsim::task::spawn_local(async move {
@@ -221,7 +222,7 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
         lease_ms: None,
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
-    let (job_tx, job_rx) = mpsc::unbounded_channel::<JobInput>();
+    let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
     let job_tick = cfg.job_tick_ms;
     let jt_tx = job_tx.clone();
     madsim::task::spawn_local(async move {
@@ -247,7 +248,7 @@ pub struct WorkThreads<T> {
 }
 
 struct WorkThread<T> {
-    tx: mpsc::UnboundedSender<T>,
+    tx: chan::UnboundedSender<T>,
     handle: madsim::task::JoinHandle<()>,
     outstanding: u64,
     last_progress_ns: u64,
@@ -266,11 +267,11 @@ impl<T> WorkThreads<T> {
     pub fn start(
         count: u32,
         now: u64,
-        mut spawn: impl FnMut(u32, mpsc::UnboundedReceiver<T>) -> madsim::task::JoinHandle<()>,
+        mut spawn: impl FnMut(u32, chan::UnboundedReceiver<T>) -> madsim::task::JoinHandle<()>,
     ) -> Self {
         let threads = (0..count)
             .map(|idx| {
-                let (tx, rx) = mpsc::unbounded_channel();
+                let (tx, rx) = chan::unbounded_channel();
                 WorkThread {
                     tx,
                     handle: spawn(idx, rx),
@@ -349,7 +350,7 @@ struct JobMain {
     ctx: NodeCtx<Wire<Payload>>,
     cfg: Arc<EngineConfig>,
     ce: CeHandle<Payload>,
-    inbox: mpsc::UnboundedSender<JobInput>,
+    inbox: chan::UnboundedSender<JobInput>,
     next_job_inc: u64,
     member: Option<Member>,
     view: Option<(u64, BTreeSet<Member>)>,
@@ -370,7 +371,7 @@ impl JobMain {
         ctx: NodeCtx<Wire<Payload>>,
         cfg: Arc<EngineConfig>,
         ce: CeHandle<Payload>,
-        inbox: mpsc::UnboundedSender<JobInput>,
+        inbox: chan::UnboundedSender<JobInput>,
     ) -> Self {
         JobMain {
             ctx,
@@ -395,7 +396,7 @@ impl JobMain {
         self.ce.send(req);
     }
 
-    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<JobInput>) {
+    async fn run(mut self, mut rx: chan::UnboundedReceiver<JobInput>) {
         while let Some(input) = rx.recv().await {
             if self.cfg.mutants.main_awaits_lock {
                 // Planted bug: the main thread reads the work threads' store under their lock.
@@ -636,8 +637,8 @@ async fn work_thread(
     member: Member,
     idx: u32,
     count: u32,
-    mut rx: mpsc::UnboundedReceiver<WorkItem>,
-    main: mpsc::UnboundedSender<JobInput>,
+    mut rx: chan::UnboundedReceiver<WorkItem>,
+    main: chan::UnboundedSender<JobInput>,
     gen: u64,
     store: Arc<Mutex<u64>>,
 ) -> Result<(), &'static str> {

@@ -7,7 +7,7 @@
 //! numbering when the sender gives up on a peer, so neither side ever waits for a message
 //! the other has forgotten.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 /// First retransmission timeout; doubles up to [`MAX_RTO_NS`]. ACKs ride on heartbeats or
 /// wait at most [`ACK_DELAY_NS`] plus a tick, so the first timeout allows for that.
@@ -21,6 +21,7 @@ const RESEND_PER_TICK: usize = 32;
 const MAX_EARLY: u64 = 4_096;
 
 struct Unacked<T> {
+    seq: u64,
     msg: T,
     sent_ns: u64,
     rto_ns: u64,
@@ -30,7 +31,9 @@ struct Unacked<T> {
 pub struct LinkOut<T> {
     pub epoch: u64,
     next: u64,
-    unacked: BTreeMap<u64, Unacked<T>>,
+    /// In sequence order (numbers are handed out in order and ACKed cumulatively, so a
+    /// queue does what a map would, without a node allocation per message).
+    unacked: VecDeque<Unacked<T>>,
 }
 
 impl<T: Clone> LinkOut<T> {
@@ -38,7 +41,7 @@ impl<T: Clone> LinkOut<T> {
         LinkOut {
             epoch: my_inc << 32,
             next: 1,
-            unacked: BTreeMap::new(),
+            unacked: VecDeque::new(),
         }
     }
 
@@ -46,34 +49,34 @@ impl<T: Clone> LinkOut<T> {
     pub fn push(&mut self, msg: T, now_ns: u64) -> (u64, u64) {
         let seq = self.next;
         self.next += 1;
-        self.unacked.insert(
+        self.unacked.push_back(Unacked {
             seq,
-            Unacked {
-                msg,
-                sent_ns: now_ns,
-                rto_ns: INITIAL_RTO_NS,
-            },
-        );
+            msg,
+            sent_ns: now_ns,
+            rto_ns: INITIAL_RTO_NS,
+        });
         (self.epoch, seq)
     }
 
     /// A cumulative ACK from the receiver.
     pub fn ack(&mut self, epoch: u64, upto: u64) {
         if epoch == self.epoch {
-            self.unacked = self.unacked.split_off(&(upto + 1));
+            while self.unacked.front().is_some_and(|u| u.seq <= upto) {
+                self.unacked.pop_front();
+            }
         }
     }
 
     /// The messages whose timeout expired, to send again as (epoch, seq, msg).
     pub fn due(&mut self, now_ns: u64, out: &mut Vec<(u64, u64, T)>) {
-        for (seq, u) in self.unacked.iter_mut() {
+        for u in self.unacked.iter_mut() {
             if out.len() >= RESEND_PER_TICK {
                 break;
             }
             if now_ns >= u.sent_ns + u.rto_ns {
                 u.sent_ns = now_ns;
                 u.rto_ns = (u.rto_ns * 2).min(MAX_RTO_NS);
-                out.push((self.epoch, *seq, u.msg.clone()));
+                out.push((self.epoch, u.seq, u.msg.clone()));
             }
         }
     }

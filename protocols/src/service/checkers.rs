@@ -40,6 +40,12 @@ impl Checker for SingleMaster {
         "single_master"
     }
 
+    fn wants(&self, component: &str, event: &str) -> bool {
+        self.actions
+            .iter()
+            .any(|(c, e)| *c == component && *e == event)
+    }
+
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
         if !self.actions.iter().any(|(c, e)| ev.is(c, e)) {
             return Ok(());

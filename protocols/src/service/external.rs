@@ -40,7 +40,7 @@ pub async fn run_external<P: AppPayload, C: External>(
         Net(usize, P),
         Tick,
     }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Input<P>>();
+    let (tx, mut rx) = sim::chan::unbounded_channel::<Input<P>>();
     let net_ctx = ctx.clone();
     let net_tx = tx.clone();
     madsim::task::spawn_local(async move {

@@ -25,12 +25,12 @@ use crate::engine::job::{
 use crate::engine::membership::{CeToJob, JobToCe, Wire};
 use crate::engine::{master_of, CeConfig, Member, Mutants};
 use madsim::rand::Rng;
+use sim::chan;
 use sim::{emit, NodeCtx, WorkFaultResponse};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// What a service's jobs send through the engine: replica traffic (multicast), unicasts
 /// between members, and datagrams with nodes outside the engine.
@@ -155,7 +155,7 @@ pub struct Core<A: App> {
     ctx: NodeCtx<SvcWire<A>>,
     cfg: Arc<ServiceConfig>,
     ce: CeHandle<Payload<A>>,
-    inbox: mpsc::UnboundedSender<Input<A>>,
+    inbox: chan::UnboundedSender<Input<A>>,
     store: Arc<Mutex<Stored<A::Sm>>>,
     next_job_inc: u64,
     member: Option<Member>,
@@ -309,7 +309,7 @@ pub async fn run_node<A: App>(
         lease_ms: Some(cfg.lease_ms),
     };
     let (ce, ce_inbox) = start_ce(&ctx, &setup);
-    let (tx, rx) = mpsc::unbounded_channel::<Input<A>>();
+    let (tx, rx) = chan::unbounded_channel::<Input<A>>();
     let tick_tx = tx.clone();
     let tick_ms = cfg.job_tick_ms;
     madsim::task::spawn_local(async move {
@@ -351,7 +351,7 @@ pub async fn run_node<A: App>(
 async fn main_thread<A: App>(
     mut core: Core<A>,
     mut app: A,
-    mut rx: mpsc::UnboundedReceiver<Input<A>>,
+    mut rx: chan::UnboundedReceiver<Input<A>>,
 ) {
     while let Some(input) = rx.recv().await {
         core.step(&mut app, input);
@@ -638,8 +638,8 @@ async fn work_thread<A: App>(
     idx: u32,
     count: u32,
     mut worker: A::Worker,
-    mut rx: mpsc::UnboundedReceiver<A::Work>,
-    main: mpsc::UnboundedSender<Input<A>>,
+    mut rx: chan::UnboundedReceiver<A::Work>,
+    main: chan::UnboundedSender<Input<A>>,
     gen: u64,
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
