@@ -17,6 +17,24 @@ pub fn world(nodes: usize, safety_ms: u64, liveness_ms: u64) -> WorldConfig {
     w
 }
 
+/// The world of a service scenario: `engine_nodes` nodes running the service and
+/// `clients` client nodes after them, which are never crashed or paused (partitions and
+/// clogs may cut them off). The master is the lowest member, so node faults aim at node 0
+/// half the time: failovers, and failbacks when it returns, are common.
+pub fn service_world(
+    engine_nodes: usize,
+    clients: usize,
+    safety_ms: u64,
+    liveness_ms: u64,
+) -> WorldConfig {
+    let n = engine_nodes + clients;
+    let mut w = world(n, safety_ms, liveness_ms);
+    w.plan.immune_nodes = (engine_nodes..n).collect();
+    w.plan.focus_node = Some(0);
+    w.plan.focus_probability = 0.5;
+    w
+}
+
 /// The planted bugs every engine scenario offers.
 pub fn mutants() -> Vec<Mutant> {
     Mutants::catalog()

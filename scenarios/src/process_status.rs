@@ -19,7 +19,7 @@ use protocols::service::external::run_external;
 use protocols::service::replica::ReplicaDisk;
 use protocols::service::shell::{run_node, ServiceConfig, SvcMsg};
 use sim::world::{RunReport, RunSpec, WorldConfig};
-use sim::{FaultKind, Mutant, Scenario};
+use sim::{Mutant, Scenario};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -281,17 +281,12 @@ impl Scenario for ProcessStatus {
     }
 
     fn world(&self) -> WorldConfig {
-        let n = self.engine_nodes + self.clients.len();
-        let mut w = WorldConfig::new(n, self.safety_ms, self.liveness_ms);
-        w.plan.allowed = FaultKind::ALL.to_vec();
-        // Clients are never crashed or paused; partitions and clogs may cut them off.
-        w.plan.immune_nodes = (self.engine_nodes..n).collect();
-        // The primary is the lowest member: aim node faults at node 0 half the time.
-        w.plan.focus_node = Some(0);
-        w.plan.focus_probability = 0.5;
-        w.plan.work_threads = 2;
-        w.plan.max_faults = 8;
-        w
+        crate::engine_common::service_world(
+            self.engine_nodes,
+            self.clients.len(),
+            self.safety_ms,
+            self.liveness_ms,
+        )
     }
 
     fn mutants(&self) -> Vec<Mutant> {
