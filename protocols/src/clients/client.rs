@@ -20,7 +20,7 @@
 
 use super::manager::ClientId;
 use super::wire::{ClientWire, Request, Response};
-use crate::service::external::{run_external, External};
+use crate::service::external::{run_external, External, MasterGuess};
 use madsim::rand::Rng;
 use sim::emit;
 use std::collections::{BTreeMap, BTreeSet};
@@ -103,11 +103,10 @@ pub struct Client {
     id: Option<ClientId>,
     contexts: BTreeMap<u32, Ctx>,
     /// The node believed to be master.
-    target: usize,
+    master: MasterGuess,
     connected: bool,
     last_heard_ns: u64,
     next_hello_ns: u64,
-    backoff_ms: u64,
     next_poll_ns: u64,
     op: Option<Pending>,
     next_req: u64,
@@ -120,13 +119,12 @@ impl Client {
     pub fn new(cfg: ClientConfig, me: usize) -> Self {
         let contexts = (1..=cfg.contexts).map(|c| (c, Ctx::default())).collect();
         Client {
-            backoff_ms: cfg.backoff_min_ms,
+            master: MasterGuess::new(cfg.engine_nodes, cfg.backoff_min_ms, cfg.backoff_max_ms),
             cfg,
             me,
             name: format!("client-n{me}"),
             id: None,
             contexts,
-            target: 0,
             connected: false,
             last_heard_ns: 0,
             next_hello_ns: 0,
@@ -157,26 +155,25 @@ impl Client {
         }
     }
 
-    fn next_node(&self, after: usize) -> usize {
-        (after + 1) % self.cfg.engine_nodes
-    }
-
     /// Time passes: reconnect, poll, retry, and do what the user wants.
     fn tick(&mut self, now: u64, out: &mut Vec<(usize, Request)>) {
         let mut rng = madsim::rand::thread_rng();
         if self.connected && now > self.last_heard_ns + self.cfg.session_timeout_ms * 1_000_000 {
-            emit!(self.me, "client", "lost", master = self.target as u64);
+            emit!(
+                self.me,
+                "client",
+                "lost",
+                master = self.master.target() as u64
+            );
             self.connected = false;
-            self.target = self.next_node(self.target);
+            self.master.skip();
             self.next_hello_ns = now;
         }
         if !self.connected {
             if now >= self.next_hello_ns {
-                out.push((self.target, self.hello()));
+                out.push((self.master.target(), self.hello()));
                 // Silence until the next attempt moves on to the next node, backing off.
-                self.target = self.next_node(self.target);
-                self.next_hello_ns = now + self.backoff_ms * 1_000_000;
-                self.backoff_ms = (self.backoff_ms * 2).min(self.cfg.backoff_max_ms);
+                self.next_hello_ns = now + self.master.move_on() * 1_000_000;
             }
             return;
         }
@@ -186,7 +183,7 @@ impl Client {
         if now >= self.next_poll_ns {
             self.next_poll_ns = now + self.cfg.poll_ms * 1_000_000;
             out.push((
-                self.target,
+                self.master.target(),
                 Request::Poll {
                     client,
                     acked: self.acked(),
@@ -196,7 +193,7 @@ impl Client {
         if let Some(p) = &mut self.op {
             if now >= p.sent_ns + self.cfg.request_retry_ms * 1_000_000 {
                 p.sent_ns = now;
-                out.push((self.target, p.req.clone()));
+                out.push((self.master.target(), p.req.clone()));
             }
             return;
         }
@@ -207,7 +204,7 @@ impl Client {
                 asked_ns: now,
                 sent_ns: now,
             });
-            out.push((self.target, req));
+            out.push((self.master.target(), req));
         }
     }
 
@@ -275,11 +272,9 @@ impl Client {
         match r {
             Response::Redirect { master } => {
                 // Our master is not (any more), or a node we asked points elsewhere.
-                if !self.connected || from == self.target {
+                if !self.connected || from == self.master.target() {
                     self.connected = false;
-                    self.target = master
-                        .filter(|m| *m != from)
-                        .unwrap_or_else(|| self.next_node(from));
+                    self.master.redirected(from, master);
                     let soon = now + self.cfg.backoff_min_ms * 1_000_000;
                     self.next_hello_ns = self.next_hello_ns.min(soon);
                 }
@@ -287,9 +282,9 @@ impl Client {
             }
             Response::NotReady => {
                 // The master of the view, catching up or waiting out a lease: ask it again.
-                if !self.connected || from == self.target {
+                if !self.connected || from == self.master.target() {
                     self.connected = false;
-                    self.target = from;
+                    self.master.point_at(from);
                     self.next_hello_ns = now + self.cfg.backoff_min_ms * 1_000_000;
                 }
                 return;
@@ -300,9 +295,8 @@ impl Client {
             } => {
                 let resumed = self.id == Some(client);
                 self.id = Some(client);
-                self.target = from;
+                self.master.found(from);
                 self.connected = true;
-                self.backoff_ms = self.cfg.backoff_min_ms;
                 self.next_poll_ns = now;
                 for c in contexts {
                     if let Some(x) = self.contexts.get_mut(c) {
@@ -325,7 +319,7 @@ impl Client {
             }
             _ => {}
         }
-        if from == self.target {
+        if from == self.master.target() {
             self.last_heard_ns = now;
         }
         let Some(client) = self.id else {

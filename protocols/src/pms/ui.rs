@@ -21,7 +21,7 @@
 use super::authz::Credential;
 use super::status::Action;
 use super::wire::{Op, UiRequest, UiResponse};
-use crate::service::external::External;
+use crate::service::external::{External, MasterGuess};
 use madsim::rand::seq::SliceRandom;
 use madsim::rand::Rng;
 use sim::emit;
@@ -88,8 +88,8 @@ struct Pending {
 pub struct Ui {
     cfg: UiConfig,
     me: usize,
-    target: usize,
-    backoff_ms: u64,
+    /// The node believed to be the primary.
+    master: MasterGuess,
     pending: Option<Pending>,
     next_req: u64,
     next_op_ns: u64,
@@ -107,10 +107,9 @@ impl Ui {
         let plan = cfg.plan.iter().cloned().collect();
         Ui {
             plan,
-            backoff_ms: cfg.backoff_min_ms,
+            master: MasterGuess::new(cfg.engine_nodes, cfg.backoff_min_ms, cfg.backoff_max_ms),
             cfg,
             me,
-            target: 0,
             pending: None,
             next_req: 0,
             next_op_ns: 0,
@@ -197,12 +196,12 @@ impl External for Ui {
             }
             if !p.redirected {
                 // Silence: the node may be down or cut off; try the next one, backing off.
-                self.target = (self.target + 1) % self.cfg.engine_nodes;
-                self.backoff_ms = (self.backoff_ms * 2).min(self.cfg.backoff_max_ms);
+                self.master.move_on();
             }
             p.redirected = false;
-            p.resend_at_ns = now + self.cfg.request_retry_ms.max(self.backoff_ms) * 1_000_000;
-            out.push((self.target, p.req.clone()));
+            let wait_ms = self.cfg.request_retry_ms.max(self.master.backoff_ms());
+            p.resend_at_ns = now + wait_ms * 1_000_000;
+            out.push((self.master.target(), p.req.clone()));
             return;
         }
         let op = if self.cfg.plan.is_empty() {
@@ -241,7 +240,7 @@ impl External for Ui {
             user = user,
             secret = secret
         );
-        out.push((self.target, req.clone()));
+        out.push((self.master.target(), req.clone()));
         self.pending = Some(Pending {
             req,
             resend_at_ns: now + self.cfg.request_retry_ms * 1_000_000,
@@ -262,16 +261,15 @@ impl External for Ui {
         let soon = now + self.cfg.backoff_min_ms * 1_000_000;
         match r {
             UiResponse::Redirect { master } => {
-                if from == self.target {
-                    let next = (from + 1) % self.cfg.engine_nodes;
-                    self.target = master.filter(|m| *m != from).unwrap_or(next);
+                if from == self.master.target() {
+                    self.master.redirected(from, master);
                     p.redirected = true;
                     p.resend_at_ns = p.resend_at_ns.min(soon);
                 }
                 return;
             }
             UiResponse::NotReady => {
-                if from == self.target {
+                if from == self.master.target() {
                     p.redirected = true;
                     p.resend_at_ns = soon;
                 }
@@ -283,8 +281,7 @@ impl External for Ui {
             return;
         }
         let p = self.pending.take().expect("pending");
-        self.target = from;
-        self.backoff_ms = self.cfg.backoff_min_ms;
+        self.master.found(from);
         match r {
             UiResponse::Started { process, .. } => {
                 self.known.insert(process);

@@ -26,6 +26,75 @@ pub trait External {
     );
 }
 
+/// Which engine node a client outside the engine takes for the master, and how long it
+/// waits before trying the next one when the current one stays silent.
+#[derive(Clone, Debug)]
+pub struct MasterGuess {
+    target: usize,
+    nodes: usize,
+    backoff_ms: u64,
+    min_ms: u64,
+    max_ms: u64,
+}
+
+impl MasterGuess {
+    /// Starts at node 0 of `nodes` engine nodes, backing off from `min_ms` to `max_ms`.
+    pub fn new(nodes: usize, min_ms: u64, max_ms: u64) -> Self {
+        MasterGuess {
+            target: 0,
+            nodes,
+            backoff_ms: min_ms,
+            min_ms,
+            max_ms,
+        }
+    }
+
+    /// The node believed to be master.
+    pub fn target(&self) -> usize {
+        self.target
+    }
+
+    /// The current pause before moving on from a silent node.
+    pub fn backoff_ms(&self) -> u64 {
+        self.backoff_ms
+    }
+
+    fn after(&self, node: usize) -> usize {
+        (node + 1) % self.nodes
+    }
+
+    /// Gives up on the target without backing off (its session was lost).
+    pub fn skip(&mut self) {
+        self.target = self.after(self.target);
+    }
+
+    /// The target stayed silent: move on to the next node and double the pause; returns
+    /// the pause as it was before doubling.
+    pub fn move_on(&mut self) -> u64 {
+        self.skip();
+        let pause = self.backoff_ms;
+        self.backoff_ms = (pause * 2).min(self.max_ms);
+        pause
+    }
+
+    /// `from` says it is not master and names `master`, if it knows one (never itself):
+    /// that one, or else the node after `from`.
+    pub fn redirected(&mut self, from: usize, master: Option<usize>) {
+        self.target = master.filter(|m| *m != from).unwrap_or(self.after(from));
+    }
+
+    /// `from` is the master, or will be once ready: keep asking it.
+    pub fn point_at(&mut self, from: usize) {
+        self.target = from;
+    }
+
+    /// `from` answered as master: it is the target, and the pause starts over.
+    pub fn found(&mut self, from: usize) {
+        self.target = from;
+        self.backoff_ms = self.min_ms;
+    }
+}
+
 /// Runs `client` on its node: a task receiving datagrams, a task ticking every `tick_ms`
 /// (the first tick at once), and the client between them. `send` wraps a request in the
 /// engine's external payload; `recv` unwraps a response, `None` for anything else.
