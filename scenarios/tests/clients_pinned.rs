@@ -40,7 +40,8 @@ fn seed_211_nothing_is_owed_without_a_majority() {
 /// the same point of the agreed order. Seed 826 then showed an engine flaw: a node that
 /// accepted a proposal reporting from view 1, then lost quorum, still installed view 2;
 /// the transitional set counted it as continuing though it never delivered view 1's end.
-/// Such a node now refuses the install and is merged in again.
+/// Such a node then refused the install; it now keeps the view it lost and delivers its
+/// end at the install (see the quorum-loss seeds below).
 #[test]
 fn seeds_826_1643_no_commands_applied_by_a_lone_holder() {
     for seed in [826, 1643] {
@@ -83,19 +84,16 @@ fn seeds_30061_30175_flush_commands_wait_for_a_stable_delivery() {
     passes(31237);
 }
 
-/// OPEN BUG, pinned and ignored until fixed (run with `--run-ignored all`). View 2 was
-/// {n0, n1, n3}; n0, its sequencer and the master, delivered 2:15 as stable (all three had
-/// received it), applied it and served it. A partition then cut n0 off before n1 and n3
-/// learnt that 2:15 was stable; they lost quorum and dropped what they had received but
-/// not delivered, and the next primary view elected a state at 2:14: another message
-/// took seq 5 of client 2's context 1. The fix: keep the received messages of the last
-/// primary view across a quorum loss and deliver them in the next primary view's flush
-/// (a majority view always includes a node of it), before the replicas elect a state.
-/// Found by CI's exploratory sweep, twice: in 776996324 the master and one node of a
-/// four-node view applied a message (with the barrier) and were paused; the other two
-/// lost quorum before learning it was stable.
+/// View 2 was {n0, n1, n3}; n0, its sequencer and the master, delivered 2:15 as stable
+/// (all three had received it), applied it and served it. A partition then cut n0 off
+/// before n1 and n3 learnt that 2:15 was stable; they lost quorum and dropped what they had
+/// received but not delivered, and the next primary view elected a state at 2:14: another
+/// message took seq 5 of client 2's context 1. In 776996324 the master and one node of a
+/// four-node view applied a message and were paused; the other two lost quorum before
+/// learning it was stable. A node now keeps what it received of a view it lost to a quorum
+/// loss and reports that view in its next flush; the install delivers its end before the
+/// new view, and the replica, kept through the loss, continues from it.
 #[test]
-#[ignore = "open bug: a quorum loss drops messages of the last primary view that its master already delivered"]
 fn seeds_461544325_776996324_quorum_loss_keeps_what_the_last_primary_view_received() {
     passes(461544325);
     passes(776996324);

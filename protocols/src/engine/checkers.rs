@@ -132,12 +132,14 @@ impl Checker for ViewAgreement {
 // ------------------------------------------------------------------ primary_component
 
 /// Always: every installed view holds a strict majority of the configured nodes, and a job
-/// told `QuorumLost` delivers nothing until it is given a view again.
+/// told `QuorumLost` delivers nothing until it is given a view again but the end of the
+/// view it lost (which its node delivers right before that next view).
 #[derive(Default)]
 pub struct PrimaryComponent {
     /// The engine's configured nodes; 0 until known (then the world's node count is used).
     n: u64,
-    out: BTreeSet<Member>,
+    /// Jobs told `QuorumLost` and not given a view since, with the view they lost.
+    out: BTreeMap<Member, u64>,
 }
 
 impl PrimaryComponent {
@@ -145,7 +147,7 @@ impl PrimaryComponent {
     pub fn new(n: usize) -> Self {
         PrimaryComponent {
             n: n as u64,
-            out: BTreeSet::new(),
+            out: BTreeMap::new(),
         }
     }
 }
@@ -180,16 +182,17 @@ impl Checker for PrimaryComponent {
                 ));
             }
         } else if ev.is("job", "quorum_lost") {
-            self.out.insert(member(ev, "member")?);
+            self.out
+                .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
         } else if ev.is("job", "view") {
             self.out.remove(&member(ev, "member")?);
         } else if ev.is("job", "deliver") {
             let m = member(ev, "member")?;
-            if self.out.contains(&m) {
+            let v = ev.u64("view").unwrap_or(0);
+            if let Some(lost) = self.out.get(&m).filter(|lost| **lost != v) {
                 return Err(format!(
-                    "{m} delivered seq {} of view {} after it was told QuorumLost",
+                    "{m} delivered seq {} of view {v} after it was told QuorumLost in view {lost}",
                     ev.u64("seq").unwrap_or(0),
-                    ev.u64("view").unwrap_or(0)
                 ));
             }
         }
@@ -200,7 +203,8 @@ impl Checker for PrimaryComponent {
 // ------------------------------------------------------------------ virtual_synchrony
 
 /// Always: members of a group that install view v and then view v' together delivered
-/// the same messages in v, in the same order.
+/// the same messages in v, in the same order (a member told `QuorumLost` in v in between
+/// delivers the end of v right before v', so it counts as going from v to v').
 #[derive(Default)]
 pub struct VirtualSynchrony {
     /// Member -> (view, digest of its deliveries in it, count).
@@ -226,7 +230,7 @@ impl Checker for VirtualSynchrony {
     fn wants(&self, component: &str, event: &str) -> bool {
         matches!(
             (component, event),
-            ("job", "deliver" | "view" | "quorum_lost" | "unregister") | ("node", "crash")
+            ("job", "deliver" | "view" | "unregister") | ("node", "crash")
         )
     }
 
@@ -264,7 +268,7 @@ impl Checker for VirtualSynchrony {
                 }
             }
             self.cur.insert(m, (v, 0xcbf2_9ce4_8422_2325, 0));
-        } else if ev.is("job", "quorum_lost") || ev.is("job", "unregister") {
+        } else if ev.is("job", "unregister") {
             self.cur.remove(&member(ev, "member")?);
         } else if ev.is("node", "crash") {
             self.cur.retain(|m, _| m.node as u64 != ev.node);

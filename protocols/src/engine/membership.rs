@@ -20,7 +20,13 @@
 //! **Primary component.** A view needs a strict majority of the configured nodes. A node
 //! that hears no majority, or hears of a view above its promise (it was left out), drops
 //! its view: its jobs are told `QuorumLost` and receive nothing until a coordinator merges
-//! it back in, which happens as soon as it is heard again with a majority.
+//! it back in, which happens as soon as it is heard again with a majority. It keeps what
+//! it received of the lost view, though, and reports that view in its next flush: a
+//! message some node delivered was received by every node of the view, so when every node
+//! of the view loses quorum before learning it was stable, the next primary view (a
+//! majority, so it holds one of them) still delivers it. The install that closes the lost
+//! view hands its end to the node's jobs right before their new view, as to any node that
+//! went there straight from it.
 //!
 //! **Order.** Members submit multicasts to the coordinator of their view, the sequencer,
 //! over FIFO links; it numbers them and sends them to every node of the view. Delivery is
@@ -326,6 +332,14 @@ struct Peer<P> {
     hb_sent_ns: u64,
 }
 
+/// A view this node dropped when it lost quorum, kept until an install closes it.
+struct LostView<P> {
+    view: View,
+    received: BTreeMap<u64, Arc<Ordered<P>>>,
+    recv_upto: u64,
+    delivered: u64,
+}
+
 struct Proposal<P> {
     id: u64,
     nodes: Vec<(usize, u64)>,
@@ -350,6 +364,9 @@ pub struct Ce<P> {
     next_hb_ns: u64,
     sees_majority: bool,
     view: Option<View>,
+    /// The view dropped at the last quorum loss, with what was received of it, while no
+    /// install has closed it.
+    lost: Option<LostView<P>>,
     promised: u64,
     /// Who the promise was made to.
     promised_coord: usize,
@@ -445,6 +462,7 @@ impl<P: AppPayload> Ce<P> {
             next_hb_ns: 0,
             sees_majority: false,
             view: None,
+            lost: None,
             promised: durable_id,
             promised_coord: usize::MAX,
             reported_view: None,
@@ -539,6 +557,11 @@ impl<P: AppPayload> Ce<P> {
 
     pub fn view_id(&self) -> Option<u64> {
         self.view.as_ref().map(|v| v.id)
+    }
+
+    /// The view a flush report speaks for: the current one, or else the one lost last.
+    fn reported_from(&self) -> Option<&View> {
+        self.view.as_ref().or(self.lost.as_ref().map(|l| &l.view))
     }
 
     /// One input; effects are appended to `out`.
@@ -1039,22 +1062,25 @@ impl<P: AppPayload> Ce<P> {
         }
         self.promised = id;
         self.promised_coord = from;
-        self.reported_view = self.view_id();
+        self.reported_view = self.reported_from().map(|v| v.id);
         if self.proposal.as_ref().map(|p| p.id < id).unwrap_or(false) {
             self.proposal = None;
         }
         sim::report_phase(self.me, "view_change");
+        let (delivered, received, msgs) = match (&self.view, &self.lost) {
+            (None, Some(l)) => (l.delivered, l.recv_upto, &l.received),
+            _ => (self.delivered, self.recv_upto, &self.received),
+        };
         let report = FlushReport {
             id,
-            old_view: self.view_id(),
+            old_view: self.reported_view,
             old_members: self
-                .view
-                .as_ref()
+                .reported_from()
                 .map(|v| v.members.iter().copied().collect())
                 .unwrap_or_default(),
-            delivered: self.delivered,
-            received: self.recv_upto,
-            msgs: self.received.values().map(|o| (**o).clone()).collect(),
+            delivered,
+            received,
+            msgs: msgs.values().map(|o| (**o).clone()).collect(),
             hwm: self.hwm.iter().map(|(m, f)| (*m, *f)).collect(),
         };
         self.send(from, CeMsg::Report(Arc::new(report)), out);
@@ -1154,18 +1180,18 @@ impl<P: AppPayload> Ce<P> {
         if self.view_id().map(|v| v >= inst.id).unwrap_or(false) {
             return;
         }
-        if self.view_id() != self.reported_view {
-            // We reported from a view we have since lost (quorum went while the proposal
-            // was out): we cannot deliver its end, yet the view counts us as continuing.
-            // Stay out; the coordinator merges us in again with a fresh report.
-            emit!(
-                self.me,
-                "ce",
-                "install_refused",
-                view = inst.id,
-                reported = self.reported_view.unwrap_or(0)
-            );
-            return;
+        // Only an install changes the view a report speaks for (a quorum loss keeps the
+        // lost view), so we still hold the end of the view we reported from.
+        debug_assert_eq!(self.reported_from().map(|v| v.id), self.reported_view);
+        // A view lost to a quorum loss ends here, as if we had never left it: its
+        // remaining messages reach the jobs still in it right before their new view.
+        if let Some(l) = self.lost.take() {
+            if self.view.is_none() {
+                self.view = Some(l.view);
+                self.received = l.received;
+                self.recv_upto = l.recv_upto;
+                self.delivered = l.delivered;
+            }
         }
         // Deliver the agreed end of the old view first.
         if let Some(v) = self.view.clone() {
@@ -1304,12 +1330,19 @@ impl<P: AppPayload> Ce<P> {
         let Some(v) = self.view.take() else { return };
         emit!(self.me, "ce", "quorum_lost", view = v.id, why = why);
         sim::report_phase(self.me, "quorum_lost");
+        let id = v.id;
+        self.lost = Some(LostView {
+            view: v,
+            received: std::mem::take(&mut self.received),
+            recv_upto: self.recv_upto,
+            delivered: self.delivered,
+        });
         self.reset_order();
         self.pending.clear();
         let told: Vec<Member> = self.job_view.keys().copied().collect();
         self.job_view.clear();
         for to in told {
-            out.push(Effect::ToJob(CeToJob::QuorumLost { to, view: v.id }));
+            out.push(Effect::ToJob(CeToJob::QuorumLost { to, view: id }));
         }
     }
 }
@@ -1716,9 +1749,18 @@ mod tests {
         }))
     }
 
+    /// View 1 is {n0, n1}; n1 received n0's message 1:1 but never learnt it was stable,
+    /// then lost quorum. Its report for view 2 still speaks for view 1 with that message,
+    /// and the install of view 2 hands the message to the job before the new view.
     #[test]
-    fn a_node_that_lost_the_view_it_reported_from_refuses_the_install() {
+    fn a_node_that_lost_quorum_reports_and_delivers_the_end_of_the_lost_view() {
         let nodes = [(0, 0), (1, 0)];
+        let job = Member {
+            node: 1,
+            inc: 0,
+            job: 0,
+            group: 0,
+        };
         let mut ce: Ce<u32> = Ce::new(1, 0, 2, CeConfig::fast(), Mutants::default(), 0, 0);
         let mut out = Vec::new();
         let propose = |id| CeMsg::Propose {
@@ -1726,18 +1768,80 @@ mod tests {
             nodes: nodes.to_vec(),
             members: Vec::new(),
         };
+        ce.handle(CeInput::Job(JobToCe::Register(job)), 500, &mut out);
         ce.handle(data(1, propose(1)), 1_000, &mut out);
         ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
         assert_eq!(ce.view_id(), Some(1));
-        // It promises view 2, reporting from view 1, then hears nobody for a timeout.
-        ce.handle(data(3, propose(2)), 3_000, &mut out);
-        ce.handle(CeInput::Tick, 2_000_000_000, &mut out);
-        assert_eq!(ce.view_id(), None, "quorum lost");
+        let sender = Member { node: 0, ..job };
+        let msg = Ordered {
+            view: 1,
+            seq: 1,
+            gseq: 1,
+            sender,
+            fifo: 1,
+            payload: 7,
+        };
         ce.handle(
-            data(4, install_of(2, &nodes, Vec::new())),
-            2_000_001_000,
+            data(3, CeMsg::Ordered(Arc::new(msg.clone()))),
+            3_000,
             &mut out,
         );
-        assert_eq!(ce.view_id(), None, "the install of view 2 was refused");
+        out.clear();
+        ce.handle(CeInput::Tick, 2_000_000_000, &mut out);
+        assert_eq!(ce.view_id(), None, "quorum lost");
+        assert!(out
+            .iter()
+            .any(|e| matches!(e, Effect::ToJob(CeToJob::QuorumLost { view: 1, .. }))));
+        assert!(
+            !out.iter()
+                .any(|e| matches!(e, Effect::ToJob(CeToJob::Deliver { .. }))),
+            "nothing is delivered at the loss"
+        );
+        out.clear();
+        ce.handle(data(4, propose(2)), 2_000_001_000, &mut out);
+        let report = out
+            .iter()
+            .find_map(|e| match e {
+                Effect::Send {
+                    wire:
+                        Wire::Data {
+                            msg: CeMsg::Report(r),
+                            ..
+                        },
+                    ..
+                } => Some(r.clone()),
+                _ => None,
+            })
+            .expect("a flush report");
+        assert_eq!(report.old_view, Some(1));
+        assert_eq!((report.delivered, report.received), (0, 1));
+        assert_eq!(report.msgs.len(), 1);
+        out.clear();
+        let CeMsg::Install(inst) = install_of(2, &nodes, Vec::new()) else {
+            unreachable!()
+        };
+        let mut inst = (*inst).clone();
+        inst.finals = vec![Final {
+            old_view: 1,
+            last: 1,
+            msgs: Vec::new(),
+        }];
+        ce.handle(
+            data(5, CeMsg::Install(Arc::new(inst))),
+            2_000_002_000,
+            &mut out,
+        );
+        assert_eq!(ce.view_id(), Some(2));
+        let to_job: Vec<String> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::ToJob(CeToJob::Deliver { msg, flush, .. }) => {
+                    Some(format!("deliver {}:{} flush={flush}", msg.view, msg.seq))
+                }
+                Effect::ToJob(CeToJob::Membership(c)) => Some(format!("view {}", c.view)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(to_job, ["deliver 1:1 flush=true", "view 2"]);
     }
 }

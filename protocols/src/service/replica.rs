@@ -11,8 +11,10 @@
 //! tells every member which members of a new view come from the newest prior view and
 //! delivered all of it ([`Change::continuing`](crate::engine::membership::Change), the same
 //! set for all). A member outside it may have missed deliveries (its first view after
-//! registering or losing quorum, or a view it missed): it turns stale, keeps every delivery
-//! in a buffer, and multicasts `NeedState`. Synced members keep the same set of synced
+//! registering, or a view it missed): it turns stale, keeps every delivery in a buffer,
+//! and multicasts `NeedState`. A member that loses quorum keeps what it holds but serves
+//! nothing: the engine delivers the rest of the lost view right before the next view,
+//! which decides, like any other, whether the member continues. Synced members keep the same set of synced
 //! members (it changes only at views and deliveries), so they agree on which of them
 //! answers: the lowest one multicasts its state, and the stale member installs it. A
 //! snapshot delivered in another view than it was made for is ignored by everyone (the
@@ -165,6 +167,10 @@ pub struct Replica<S: StateMachine> {
     me: Member,
     store: Store<S>,
     synced: bool,
+    /// Out of the primary component since the last view: the state is kept (the engine
+    /// may yet deliver the end of the lost view, and count us as continuing from it), but
+    /// not served.
+    suspended: bool,
     /// The synced members of the view (meaningful while we are synced).
     peers_synced: BTreeSet<Member>,
     view: Option<(u64, BTreeSet<Member>)>,
@@ -184,6 +190,7 @@ impl<S: StateMachine> Replica<S> {
             me,
             store,
             synced: false,
+            suspended: false,
             peers_synced: BTreeSet::new(),
             view: None,
             held: Vec::new(),
@@ -193,8 +200,10 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// Whether this replica holds the group's state and is in a primary view, so the
+    /// state may be served.
     pub fn is_synced(&self) -> bool {
-        self.synced
+        self.synced && !self.suspended
     }
 
     /// Whether every member of the view is synced, so commands apply as they arrive.
@@ -211,9 +220,10 @@ impl<S: StateMachine> Replica<S> {
         self.store.lock().expect("store lock").pos
     }
 
-    /// Reads the state; `None` while stale (a stale state must not be served).
+    /// Reads the state; `None` while stale or out of the primary component (such a state
+    /// must not be served).
     pub fn read<R>(&self, f: impl FnOnce(&S) -> R) -> Option<R> {
-        if !self.synced {
+        if !self.is_synced() {
             return None;
         }
         Some(f(&self.store.lock().expect("store lock").state))
@@ -250,6 +260,7 @@ impl<S: StateMachine> Replica<S> {
     ) {
         let install = Pos { view, seq: 0 };
         let continuous = continuing.contains(&self.me);
+        self.suspended = false;
         self.needs.clear();
         self.view = Some((view, members.clone()));
         if self.synced && continuous {
@@ -282,14 +293,12 @@ impl<S: StateMachine> Replica<S> {
         }));
     }
 
-    /// The member is out of the primary component: it may miss anything from now on.
+    /// The member is out of the primary component. Its next view decides what becomes of
+    /// what it holds: the engine delivers the rest of the lost view right before it, and
+    /// if that view counts us as continuing, we go on from here like every other member
+    /// that comes from the lost view; if not, we catch up from a snapshot.
     pub fn on_quorum_lost(&mut self) {
-        self.view = None;
-        self.synced = false;
-        self.peers_synced.clear();
-        self.held.clear();
-        self.buffer.clear();
-        self.needs.clear();
+        self.suspended = true;
     }
 
     /// One delivery of the group, at `pos`, in agreed order; `flush` if the engine delivered
@@ -611,6 +620,41 @@ mod tests {
         // Its delivery, stable, shows every node installed the view: now 9 applies.
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![9]); 3]);
+    }
+
+    #[test]
+    fn a_replica_that_lost_quorum_serves_nothing_then_goes_on_with_the_end_of_the_lost_view() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1]); 3]);
+        // Everyone lost quorum before command 2 was known stable anywhere.
+        for r in g.replicas.values_mut() {
+            r.on_quorum_lost();
+        }
+        assert_eq!(g.states(), vec![None; 3], "out of the primary component");
+        // The next primary view closes the lost one: its flush delivers command 2, and
+        // all three continue from it.
+        let pos = Pos {
+            view: g.view,
+            seq: g.seq + 1,
+        };
+        let mut outs = Vec::new();
+        for r in g.replicas.values_mut() {
+            r.on_deliver(pos, ReplicaMsg::Cmd(2), true, &mut outs);
+        }
+        g.collect(outs);
+        g.install(&[]);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2]); 3]);
+        // Lost again; this time one member is not counted as continuing: it catches up.
+        for r in g.replicas.values_mut() {
+            r.on_quorum_lost();
+        }
+        g.install(&[m(2)]);
+        g.cmd(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
     }
 
     #[test]
