@@ -98,3 +98,13 @@ fn seeds_461544325_776996324_quorum_loss_keeps_what_the_last_primary_view_receiv
     passes(461544325);
     passes(776996324);
 }
+
+/// n1, master of view 6, applied and pushed seq 14 of client 3's context 2; the others
+/// got it only in the flush that ended view 6, so it waited. When n1 became master again
+/// in view 11, from a snapshot that carried it still waiting, it served the client a list
+/// without seq 14 before the command applied. A new master now starts serving only once
+/// nothing delivered to it waits to apply.
+#[test]
+fn seed_201046_a_new_master_serves_only_once_nothing_waits_to_apply() {
+    passes(201046);
+}

@@ -206,6 +206,13 @@ impl<S: StateMachine> Replica<S> {
         self.synced && !self.suspended
     }
 
+    /// Whether commands were delivered here that wait to apply (until every member is
+    /// synced, or a view's barrier): another replica may have applied them already (an
+    /// old master, before a view change), so this state is behind what was served.
+    pub fn has_held(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// Whether every member of the view is synced, so commands apply as they arrive.
     pub fn all_synced(&self) -> bool {
         self.synced

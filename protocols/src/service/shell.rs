@@ -526,8 +526,11 @@ impl<A: App> Core<A> {
             && synced
             && self.serve_from_ns.is_some_and(|t| now >= t)
             && holds_lease;
+        // A new master starts from a state that holds every command delivered to it: a
+        // command still waiting may have been applied, and served, by the old master.
+        let current = self.replica.as_ref().is_some_and(|r| !r.has_held());
         match (self.serving, may) {
-            (None, true) => {
+            (None, true) if current => {
                 let v = view.expect("a view");
                 self.serving = Some(v);
                 emit!(self.ctx.id, "svc", "master_up", view = v);
