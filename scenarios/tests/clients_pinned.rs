@@ -108,3 +108,15 @@ fn seeds_461544325_776996324_quorum_loss_keeps_what_the_last_primary_view_receiv
 fn seed_201046_a_new_master_serves_only_once_nothing_waits_to_apply() {
     passes(201046);
 }
+
+/// View 6 was {n0, n1, n2}: n0, the master, applied seq 4 of client 1's context 2 and
+/// crashed; n1 and n2 lost quorum, and n2 crashed. n0 restarted and formed view 7 with n3
+/// and n4, who reported view 5 (the last they had, lost when they heard of view 6): the
+/// engine counted them as continuing, they answered n0's request for state with theirs at
+/// 5:37, and n0's disk, at view 6, was overwritten; another message took seq 4. Synced
+/// members now step down when a member's stored state is beyond what they hold, and the
+/// most advanced stored state is elected.
+#[test]
+fn seed_300060_synced_members_behind_a_restarted_disk_step_down() {
+    passes(300060);
+}

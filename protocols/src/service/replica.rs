@@ -32,6 +32,12 @@
 //! when no synced member is left are lost with their view; whoever submitted them submits
 //! them again until it sees them applied.
 //!
+//! **Synced, but behind.** The engine counts as continuing the members of the newest view
+//! any node of the new one reports; a node that went further and restarted reports none,
+//! and only its disk remembers. When a member asks for state naming a stored position
+//! beyond everything the synced members hold, they all step down at that delivery and
+//! the view elects a state as below.
+//!
 //! **No synced member left** (the first boot, or every holder of the state crashed): when
 //! every member of a view has sent `NeedState`, the one whose stored state has the highest
 //! position (the lowest member on a tie) sends its stored state, and everyone installs it.
@@ -39,6 +45,7 @@
 //! a whole-cluster restart resumes from the most advanced survivor.
 
 use crate::engine::Member;
+use sim::emit;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -424,11 +431,58 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
+    /// The furthest position this replica's state reaches: its stored state and the
+    /// commands waiting on it.
+    fn frontier(&self) -> Pos {
+        let held = self.held.last().map(|(p, _)| *p).unwrap_or_default();
+        self.pos().max(held)
+    }
+
+    /// A member of the view stored a state beyond everything we hold, so what the engine
+    /// counted as continuing is behind the group's history (the nodes that went further
+    /// restarted, and only their disks kept it). Every synced member sees the same
+    /// delivery and steps down together; with nobody synced, the most advanced stored
+    /// state is elected. Commands of this view wait in the buffer as a stale member's do;
+    /// older waiting ones are lost, and their senders submit them again.
+    fn step_down(&mut self, out: &mut Vec<ReplicaOut<S>>) {
+        let Some((view, _)) = &self.view else { return };
+        let start = Pos {
+            view: *view,
+            seq: 0,
+        };
+        self.synced = false;
+        self.peers_synced.clear();
+        self.buffer = std::mem::take(&mut self.held)
+            .into_iter()
+            .filter(|(p, _)| *p > start)
+            .map(|(p, c)| (p, ReplicaMsg::Cmd(c)))
+            .collect();
+        self.buffer_from = start;
+        let has = self.pos();
+        out.push(ReplicaOut::Multicast(ReplicaMsg::NeedState {
+            member: self.me,
+            view: *view,
+            has,
+        }));
+    }
+
     /// Processes one delivery on a synced replica.
     fn process(&mut self, pos: Pos, msg: ReplicaMsg<S>, flush: bool, out: &mut Vec<ReplicaOut<S>>) {
         match msg {
             ReplicaMsg::Cmd(cmd) => self.held.push((pos, cmd)),
-            ReplicaMsg::NeedState { member, view, .. } => {
+            ReplicaMsg::NeedState { member, view, has }
+                if self.view_id() == Some(view) && has > self.frontier() =>
+            {
+                emit!(self.me.node, "svc", "step_down", member = %self.me,
+                    at = %self.frontier(), behind = %member, has = %has);
+                self.needs.insert(member, has);
+                self.step_down(out);
+                return;
+            }
+            ReplicaMsg::NeedState { member, view, has } => {
+                if self.view_id() == Some(view) {
+                    self.needs.insert(member, has);
+                }
                 self.track(&ReplicaMsg::NeedState {
                     member,
                     view,
@@ -659,6 +713,33 @@ mod tests {
             r.on_quorum_lost();
         }
         g.install(&[m(2)]);
+        g.cmd(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+    }
+
+    #[test]
+    fn synced_members_behind_a_restarted_members_disk_step_down_and_its_state_wins() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        // Node 0 went on in a view the others never learnt of, applied command 2 there,
+        // and crashed; only its disk kept it. Nodes 1 and 2 continue from the older view.
+        let r0 = g.replicas.remove(&m(0)).unwrap();
+        {
+            let mut stored = r0.store.lock().unwrap();
+            stored.state.0.push(2);
+            stored.pos = Pos {
+                view: g.view + 1,
+                seq: 1,
+            };
+        }
+        drop(r0);
+        g.view += 1;
+        let mut restarted = m(0);
+        restarted.inc = 1;
+        g.join(restarted);
+        g.install(&[restarted]);
         g.cmd(3);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
