@@ -82,15 +82,12 @@ impl FloorTracker {
         };
         let lat = env.latency_ns;
         match msg {
-            CeMsg::Submit {
-                view,
-                member,
-                fifo,
-                payload: Payload::Round(rm),
-            } => {
-                self.submits
-                    .entry((*view, *member, *fifo))
-                    .or_insert(rm.phase_start_ns + lat);
+            CeMsg::Submit(s) => {
+                if let Payload::Round(rm) = &s.payload {
+                    self.submits
+                        .entry((s.view, s.member, s.fifo))
+                        .or_insert(rm.phase_start_ns + lat);
+                }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
@@ -143,13 +140,12 @@ impl FloorTracker {
                 }
                 d.0 = *upto;
             }
-            CeMsg::Unicast {
-                payload: Payload::Ack(a),
-                ..
-            } => {
-                let round = (a.round, a.phase);
-                if let Some(d) = self.delivery(round, env.from) {
-                    self.acks.entry((round, env.from)).or_insert(d + lat);
+            CeMsg::Unicast(u) => {
+                if let Payload::Ack(a) = &u.payload {
+                    let round = (a.round, a.phase);
+                    if let Some(d) = self.delivery(round, env.from) {
+                        self.acks.entry((round, env.from)).or_insert(d + lat);
+                    }
                 }
             }
             _ => {}
@@ -388,7 +384,7 @@ impl Checker for RoundChecker {
 mod tests {
     use super::*;
     use protocols::engine::ack_round::{RoundAck, RoundMsg};
-    use protocols::engine::membership::Ordered;
+    use protocols::engine::membership::{Ordered, SubmitMsg, UnicastMsg};
 
     const MS: u64 = 1_000_000;
     const ROUND: u64 = 9;
@@ -441,7 +437,7 @@ mod tests {
     }
 
     fn ack(from: usize) -> CeMsg<Payload> {
-        CeMsg::Unicast {
+        CeMsg::Unicast(Arc::new(UnicastMsg {
             view: 1,
             from: member(from),
             to: member(0),
@@ -450,7 +446,7 @@ mod tests {
                 phase: RoundPhase::Prepare,
                 from: member(from),
             }),
-        }
+        }))
     }
 
     /// Node 0 coordinates and sequences; nodes 1 and 2 are members. The stability point is
@@ -496,12 +492,12 @@ mod tests {
             1,
             0,
             2,
-            CeMsg::Submit {
+            CeMsg::Submit(Arc::new(SubmitMsg {
                 view: 1,
                 member: member(1),
                 fifo: 1,
                 payload: Payload::Round(round_msg(0)),
-            },
+            })),
         );
         let mut o = ordered(1, 1, 0);
         if let CeMsg::Ordered(x) = &mut o {
@@ -512,8 +508,8 @@ mod tests {
         deliver(&mut t, 0, 1, 4, CeMsg::Stable { view: 1, upto: 1 });
         // Sequencer node 0's member ACKs at once on stability (2 + 3 + 1 = 6) + 1 ms.
         let mut a = ack(0);
-        if let CeMsg::Unicast { to, .. } = &mut a {
-            *to = member(1);
+        if let CeMsg::Unicast(u) = &mut a {
+            Arc::make_mut(u).to = member(1);
         }
         deliver(&mut t, 0, 1, 1, a);
         // Node 1 delivers at 6 + 4 = 10 ms; its own ACK is local.
