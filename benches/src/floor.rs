@@ -49,8 +49,9 @@ struct Multicast {
     sequencer: usize,
     /// When the sequencer ordered it.
     ordered: u64,
-    /// When it reached each node.
-    arrived: BTreeMap<usize, u64>,
+    /// When it reached each node, in arrival order: a list, as a view has few nodes and
+    /// every round message would otherwise allocate a map node.
+    arrived: Vec<(usize, u64)>,
     /// When the sequencer knew every node had it (grows with each report).
     stable: u64,
 }
@@ -108,11 +109,13 @@ impl FloorTracker {
                         phase_start_ns: rm.phase_start_ns,
                         sequencer: env.from,
                         ordered,
-                        arrived: BTreeMap::new(),
+                        arrived: Vec::new(),
                         stable: ordered,
                     }
                 });
-                m.arrived.entry(env.to).or_insert(m.ordered + lat);
+                if !m.arrived.iter().any(|(n, _)| *n == env.to) {
+                    m.arrived.push((env.to, m.ordered + lat));
+                }
             }
             CeMsg::Received { view, upto } => {
                 let r = self.reported.entry((env.from, *view)).or_insert((0, 0));
@@ -121,7 +124,7 @@ impl FloorTracker {
                 }
                 // Links are FIFO: the report leaves once everything up to `upto` arrived.
                 for (_, m) in self.multicasts.range_mut((*view, r.0 + 1)..=(*view, *upto)) {
-                    if let Some(a) = m.arrived.get(&env.from) {
+                    if let Some((_, a)) = m.arrived.iter().find(|(n, _)| *n == env.from) {
                         r.1 = r.1.max(*a);
                     }
                     m.stable = m.stable.max(r.1 + lat);
@@ -180,15 +183,7 @@ impl FloorTracker {
 
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
     pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
-        let k = (round, phase);
-        let keys: Vec<_> = self
-            .acks
-            .range((k, 0)..=(k, usize::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in keys {
-            self.acks.remove(&key);
-        }
+        remove_round(&mut self.acks, (round, phase));
     }
 
     /// The round completed at `coordinator`: its floor latency, if its messages were seen.
@@ -211,15 +206,17 @@ impl FloorTracker {
         for key in self.seqs_of.remove(&k).unwrap_or_default() {
             self.multicasts.remove(&key);
         }
-        let stale = |m: &BTreeMap<(RoundKey, usize), u64>| -> Vec<(RoundKey, usize)> {
-            m.range((k, 0)..=(k, usize::MAX)).map(|(k, _)| *k).collect()
-        };
-        for key in stale(&self.acks) {
-            self.acks.remove(&key);
-        }
-        for key in stale(&self.delivered) {
-            self.delivered.remove(&key);
-        }
+        remove_round(&mut self.acks, k);
+        remove_round(&mut self.delivered, k);
+    }
+}
+
+/// Removes one round's entries, per node, from `m`, one lookup each rather than collecting
+/// their keys first: a round is forgotten (or restarted) every time one ends, and holds a
+/// handful of entries.
+fn remove_round(m: &mut BTreeMap<(RoundKey, usize), u64>, k: RoundKey) {
+    while let Some((&key, _)) = m.range((k, 0)..=(k, usize::MAX)).next() {
+        m.remove(&key);
     }
 }
 
