@@ -51,7 +51,7 @@ struct Multicast {
     ordered: u64,
     /// When it reached each node, in arrival order: a list, as a view has few nodes and
     /// every round message would otherwise allocate a map node.
-    arrived: Vec<(usize, u64)>,
+    arrived: NodeTimes,
     /// When the sequencer knew every node had it (grows with each report).
     stable: u64,
 }
@@ -69,10 +69,11 @@ pub struct FloorTracker {
     /// Per (node, view): how far it was told the view is stable, and when it could
     /// deliver up to there.
     stable_at: BTreeMap<(usize, u64), (u64, u64)>,
-    /// When each node first delivered a multicast of each round.
-    delivered: BTreeMap<(RoundKey, usize), u64>,
+    /// When each node first delivered a multicast of each round. Per round, a short list
+    /// by node, so that a round is forgotten with one removal.
+    delivered: BTreeMap<RoundKey, NodeTimes>,
     /// When each member's ACK reached the coordinator.
-    acks: BTreeMap<(RoundKey, usize), u64>,
+    acks: BTreeMap<RoundKey, NodeTimes>,
 }
 
 impl FloorTracker {
@@ -113,9 +114,7 @@ impl FloorTracker {
                         stable: ordered,
                     }
                 });
-                if !m.arrived.iter().any(|(n, _)| *n == env.to) {
-                    m.arrived.push((env.to, m.ordered + lat));
-                }
+                first_at(&mut m.arrived, env.to, m.ordered + lat);
             }
             CeMsg::Received { view, upto } => {
                 let r = self.reported.entry((env.from, *view)).or_insert((0, 0));
@@ -139,7 +138,7 @@ impl FloorTracker {
                 // Delivery is in sequence order: nothing is delivered before its predecessors.
                 for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
                     d.1 = d.1.max(m.stable + lat);
-                    self.delivered.entry((m.round, env.to)).or_insert(d.1);
+                    first_at(self.delivered.entry(m.round).or_default(), env.to, d.1);
                 }
                 d.0 = *upto;
             }
@@ -147,7 +146,7 @@ impl FloorTracker {
                 if let Payload::Ack(a) = &u.payload {
                     let round = (a.round, a.phase);
                     if let Some(d) = self.delivery(round, env.from) {
-                        self.acks.entry((round, env.from)).or_insert(d + lat);
+                        first_at(self.acks.entry(round).or_default(), env.from, d + lat);
                     }
                 }
             }
@@ -174,8 +173,9 @@ impl FloorTracker {
             .filter(|m| m.sequencer == node)
             .map(|m| m.stable);
         self.delivered
-            .get(&(round, node))
-            .copied()
+            .get(&round)
+            .and_then(|list| list.iter().find(|(n, _)| *n == node))
+            .map(|(_, t)| *t)
             .into_iter()
             .chain(at_sequencer)
             .min()
@@ -183,7 +183,7 @@ impl FloorTracker {
 
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
     pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
-        remove_round(&mut self.acks, (round, phase));
+        self.acks.remove(&(round, phase));
     }
 
     /// The round completed at `coordinator`: its floor latency, if its messages were seen.
@@ -192,7 +192,7 @@ impl FloorTracker {
         let k = (round, phase);
         let start = self.multicasts_of(k).map(|m| m.phase_start_ns).next();
         let floor = start.and_then(|start| {
-            let acks = self.acks.range((k, 0)..=(k, usize::MAX)).map(|(_, t)| *t);
+            let acks = self.acks.get(&k).into_iter().flatten().map(|(_, t)| *t);
             // The coordinator's own ACK is local: it counts from its own delivery.
             let done = acks.chain(self.delivery(k, coordinator)).max()?;
             Some(done.saturating_sub(start))
@@ -206,17 +206,18 @@ impl FloorTracker {
         for key in self.seqs_of.remove(&k).unwrap_or_default() {
             self.multicasts.remove(&key);
         }
-        remove_round(&mut self.acks, k);
-        remove_round(&mut self.delivered, k);
+        self.acks.remove(&k);
+        self.delivered.remove(&k);
     }
 }
 
-/// Removes one round's entries, per node, from `m`, one lookup each rather than collecting
-/// their keys first: a round is forgotten (or restarted) every time one ends, and holds a
-/// handful of entries.
-fn remove_round(m: &mut BTreeMap<(RoundKey, usize), u64>, k: RoundKey) {
-    while let Some((&key, _)) = m.range((k, 0)..=(k, usize::MAX)).next() {
-        m.remove(&key);
+/// A time per node, for one round: a list, as a view has few nodes.
+type NodeTimes = Vec<(usize, u64)>;
+
+/// Records `t` for `node` unless it has a time already (the first one counts).
+fn first_at(list: &mut NodeTimes, node: usize, t: u64) {
+    if !list.iter().any(|(n, _)| *n == node) {
+        list.push((node, t));
     }
 }
 
