@@ -49,8 +49,9 @@ struct Multicast {
     sequencer: usize,
     /// When the sequencer ordered it.
     ordered: u64,
-    /// When it reached each node.
-    arrived: BTreeMap<usize, u64>,
+    /// When it reached each node, in arrival order: a list, as a view has few nodes and
+    /// every round message would otherwise allocate a map node.
+    arrived: NodeTimes,
     /// When the sequencer knew every node had it (grows with each report).
     stable: u64,
 }
@@ -68,10 +69,11 @@ pub struct FloorTracker {
     /// Per (node, view): how far it was told the view is stable, and when it could
     /// deliver up to there.
     stable_at: BTreeMap<(usize, u64), (u64, u64)>,
-    /// When each node first delivered a multicast of each round.
-    delivered: BTreeMap<(RoundKey, usize), u64>,
+    /// When each node first delivered a multicast of each round. Per round, a short list
+    /// by node, so that a round is forgotten with one removal.
+    delivered: BTreeMap<RoundKey, NodeTimes>,
     /// When each member's ACK reached the coordinator.
-    acks: BTreeMap<(RoundKey, usize), u64>,
+    acks: BTreeMap<RoundKey, NodeTimes>,
 }
 
 impl FloorTracker {
@@ -82,15 +84,12 @@ impl FloorTracker {
         };
         let lat = env.latency_ns;
         match msg {
-            CeMsg::Submit {
-                view,
-                member,
-                fifo,
-                payload: Payload::Round(rm),
-            } => {
-                self.submits
-                    .entry((*view, *member, *fifo))
-                    .or_insert(rm.phase_start_ns + lat);
+            CeMsg::Submit(s) => {
+                if let Payload::Round(rm) = &s.payload {
+                    self.submits
+                        .entry((s.view, s.member, s.fifo))
+                        .or_insert(rm.phase_start_ns + lat);
+                }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
@@ -111,11 +110,11 @@ impl FloorTracker {
                         phase_start_ns: rm.phase_start_ns,
                         sequencer: env.from,
                         ordered,
-                        arrived: BTreeMap::new(),
+                        arrived: Vec::new(),
                         stable: ordered,
                     }
                 });
-                m.arrived.entry(env.to).or_insert(m.ordered + lat);
+                first_at(&mut m.arrived, env.to, m.ordered + lat);
             }
             CeMsg::Received { view, upto } => {
                 let r = self.reported.entry((env.from, *view)).or_insert((0, 0));
@@ -124,7 +123,7 @@ impl FloorTracker {
                 }
                 // Links are FIFO: the report leaves once everything up to `upto` arrived.
                 for (_, m) in self.multicasts.range_mut((*view, r.0 + 1)..=(*view, *upto)) {
-                    if let Some(a) = m.arrived.get(&env.from) {
+                    if let Some((_, a)) = m.arrived.iter().find(|(n, _)| *n == env.from) {
                         r.1 = r.1.max(*a);
                     }
                     m.stable = m.stable.max(r.1 + lat);
@@ -139,17 +138,16 @@ impl FloorTracker {
                 // Delivery is in sequence order: nothing is delivered before its predecessors.
                 for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
                     d.1 = d.1.max(m.stable + lat);
-                    self.delivered.entry((m.round, env.to)).or_insert(d.1);
+                    first_at(self.delivered.entry(m.round).or_default(), env.to, d.1);
                 }
                 d.0 = *upto;
             }
-            CeMsg::Unicast {
-                payload: Payload::Ack(a),
-                ..
-            } => {
-                let round = (a.round, a.phase);
-                if let Some(d) = self.delivery(round, env.from) {
-                    self.acks.entry((round, env.from)).or_insert(d + lat);
+            CeMsg::Unicast(u) => {
+                if let Payload::Ack(a) = &u.payload {
+                    let round = (a.round, a.phase);
+                    if let Some(d) = self.delivery(round, env.from) {
+                        first_at(self.acks.entry(round).or_default(), env.from, d + lat);
+                    }
                 }
             }
             _ => {}
@@ -175,8 +173,9 @@ impl FloorTracker {
             .filter(|m| m.sequencer == node)
             .map(|m| m.stable);
         self.delivered
-            .get(&(round, node))
-            .copied()
+            .get(&round)
+            .and_then(|list| list.iter().find(|(n, _)| *n == node))
+            .map(|(_, t)| *t)
             .into_iter()
             .chain(at_sequencer)
             .min()
@@ -184,15 +183,7 @@ impl FloorTracker {
 
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
     pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
-        let k = (round, phase);
-        let keys: Vec<_> = self
-            .acks
-            .range((k, 0)..=(k, usize::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for key in keys {
-            self.acks.remove(&key);
-        }
+        self.acks.remove(&(round, phase));
     }
 
     /// The round completed at `coordinator`: its floor latency, if its messages were seen.
@@ -201,7 +192,7 @@ impl FloorTracker {
         let k = (round, phase);
         let start = self.multicasts_of(k).map(|m| m.phase_start_ns).next();
         let floor = start.and_then(|start| {
-            let acks = self.acks.range((k, 0)..=(k, usize::MAX)).map(|(_, t)| *t);
+            let acks = self.acks.get(&k).into_iter().flatten().map(|(_, t)| *t);
             // The coordinator's own ACK is local: it counts from its own delivery.
             let done = acks.chain(self.delivery(k, coordinator)).max()?;
             Some(done.saturating_sub(start))
@@ -215,15 +206,18 @@ impl FloorTracker {
         for key in self.seqs_of.remove(&k).unwrap_or_default() {
             self.multicasts.remove(&key);
         }
-        let stale = |m: &BTreeMap<(RoundKey, usize), u64>| -> Vec<(RoundKey, usize)> {
-            m.range((k, 0)..=(k, usize::MAX)).map(|(k, _)| *k).collect()
-        };
-        for key in stale(&self.acks) {
-            self.acks.remove(&key);
-        }
-        for key in stale(&self.delivered) {
-            self.delivered.remove(&key);
-        }
+        self.acks.remove(&k);
+        self.delivered.remove(&k);
+    }
+}
+
+/// A time per node, for one round: a list, as a view has few nodes.
+type NodeTimes = Vec<(usize, u64)>;
+
+/// Records `t` for `node` unless it has a time already (the first one counts).
+fn first_at(list: &mut NodeTimes, node: usize, t: u64) {
+    if !list.iter().any(|(n, _)| *n == node) {
+        list.push((node, t));
     }
 }
 
@@ -388,7 +382,7 @@ impl Checker for RoundChecker {
 mod tests {
     use super::*;
     use protocols::engine::ack_round::{RoundAck, RoundMsg};
-    use protocols::engine::membership::Ordered;
+    use protocols::engine::membership::{Ordered, SubmitMsg, UnicastMsg};
 
     const MS: u64 = 1_000_000;
     const ROUND: u64 = 9;
@@ -441,7 +435,7 @@ mod tests {
     }
 
     fn ack(from: usize) -> CeMsg<Payload> {
-        CeMsg::Unicast {
+        CeMsg::Unicast(Arc::new(UnicastMsg {
             view: 1,
             from: member(from),
             to: member(0),
@@ -450,7 +444,7 @@ mod tests {
                 phase: RoundPhase::Prepare,
                 from: member(from),
             }),
-        }
+        }))
     }
 
     /// Node 0 coordinates and sequences; nodes 1 and 2 are members. The stability point is
@@ -496,12 +490,12 @@ mod tests {
             1,
             0,
             2,
-            CeMsg::Submit {
+            CeMsg::Submit(Arc::new(SubmitMsg {
                 view: 1,
                 member: member(1),
                 fifo: 1,
                 payload: Payload::Round(round_msg(0)),
-            },
+            })),
         );
         let mut o = ordered(1, 1, 0);
         if let CeMsg::Ordered(x) = &mut o {
@@ -512,8 +506,8 @@ mod tests {
         deliver(&mut t, 0, 1, 4, CeMsg::Stable { view: 1, upto: 1 });
         // Sequencer node 0's member ACKs at once on stability (2 + 3 + 1 = 6) + 1 ms.
         let mut a = ack(0);
-        if let CeMsg::Unicast { to, .. } = &mut a {
-            *to = member(1);
+        if let CeMsg::Unicast(u) = &mut a {
+            Arc::make_mut(u).to = member(1);
         }
         deliver(&mut t, 0, 1, 1, a);
         // Node 1 delivers at 6 + 4 = 10 ms; its own ACK is local.

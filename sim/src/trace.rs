@@ -182,22 +182,33 @@ impl TraceEvent {
 }
 
 /// Whether two field names are equal. Checkers look fields up by name on every event
-/// they read, and names are a few bytes: comparing lengths, then bytes inline, is much
-/// cheaper than a call to `memcmp` per field tried.
+/// they read, and names are a few bytes: comparing lengths, then the bytes inline, is much
+/// cheaper than a call to `memcmp` per field tried. The bytes are compared a word at a
+/// time (the last word overlapping the one before when the length is not a multiple),
+/// as a byte loop was still a visible share of every checked event.
 #[inline]
 fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
+    let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let half = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
+    if n >= 8 {
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
         }
-        i += 1;
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
+    } else {
+        a.iter().zip(b).all(|(x, y)| x == y)
     }
-    true
 }
 
 /// The two-digit decimal numbers 00..=99, back to back.
@@ -691,6 +702,38 @@ mod tests {
                     String::from_utf8(out).unwrap(),
                     format!("{x:>width$}{x:0width$}")
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn names_compare_equal_exactly_when_their_bytes_do() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "abc",
+            "abd",
+            "view",
+            "vieW",
+            "fifo",
+            "member",
+            "members",
+            "sender",
+            "latency_ns",
+            "latency_nt",
+            "xatency_ns",
+            "since_ns",
+            "since_nx",
+            "sixteen_bytes_ab",
+            "sixteen_bytes_ac",
+            "seventeen_bytes_x",
+            "seventeen_bytes_y",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
             }
         }
     }

@@ -121,12 +121,7 @@ pub enum CeMsg<P> {
     },
     Report(Arc<FlushReport<P>>),
     Install(Arc<Install<P>>),
-    Submit {
-        view: u64,
-        member: Member,
-        fifo: u64,
-        payload: P,
-    },
+    Submit(Arc<SubmitMsg<P>>),
     Ordered(Arc<Ordered<P>>),
     /// A member received the view's messages up to `upto` (to the sequencer).
     Received {
@@ -138,12 +133,29 @@ pub enum CeMsg<P> {
         view: u64,
         upto: u64,
     },
-    Unicast {
-        view: u64,
-        from: Member,
-        to: Member,
-        payload: P,
-    },
+    Unicast(Arc<UnicastMsg<P>>),
+}
+
+/// A member's multicast on its way to the sequencer. Behind an `Arc` in [`CeMsg`], like
+/// the other variants that carry a payload: every message is moved through the network
+/// model, the link buffers and the CE's queues several times, and the reliable link keeps
+/// a copy until it is ACKed, so a small `CeMsg` (and a shared copy) is cheaper than a
+/// payload and two members inline.
+#[derive(Clone, Debug)]
+pub struct SubmitMsg<P> {
+    pub view: u64,
+    pub member: Member,
+    pub fifo: u64,
+    pub payload: P,
+}
+
+/// A message from one member to another (see [`SubmitMsg`] for why it is shared).
+#[derive(Clone, Debug)]
+pub struct UnicastMsg<P> {
+    pub view: u64,
+    pub from: Member,
+    pub to: Member,
+    pub payload: P,
 }
 
 /// A node's periodic liveness and state announcement (unreliable).
@@ -247,7 +259,9 @@ pub struct Change {
 /// Events for the local jobs, in the order the CE produced them.
 #[derive(Clone, Debug)]
 pub enum CeToJob<P> {
-    Membership(Change),
+    /// Boxed: a change is rare and large, and every event for a job (and every CE effect)
+    /// would otherwise be as large as it.
+    Membership(Box<Change>),
     QuorumLost {
         to: Member,
         view: u64,
@@ -590,7 +604,7 @@ impl<P: AppPayload> Ce<P> {
         // A unicast names the incarnation of the member it is for; sent to an older one,
         // the node would drop it as stale, and hearing the new one resets the link.
         let wanted_inc = match &msg {
-            CeMsg::Unicast { to, .. } => Some(to.inc),
+            CeMsg::Unicast(u) => Some(u.to.inc),
             _ => None,
         };
         let known = self.peers[to].inc;
@@ -784,12 +798,12 @@ impl<P: AppPayload> Ce<P> {
                         let (view, coord) = (v.id, v.coord);
                         self.send(
                             coord,
-                            CeMsg::Submit {
+                            CeMsg::Submit(Arc::new(SubmitMsg {
                                 view,
                                 member,
                                 fifo,
                                 payload,
-                            },
+                            })),
                             out,
                         );
                     }
@@ -799,12 +813,12 @@ impl<P: AppPayload> Ce<P> {
                 if let Some(view) = self.view_id() {
                     self.send(
                         to.node,
-                        CeMsg::Unicast {
+                        CeMsg::Unicast(Arc::new(UnicastMsg {
                             view,
                             from,
                             to,
                             payload,
-                        },
+                        })),
                         out,
                     );
                 }
@@ -866,12 +880,10 @@ impl<P: AppPayload> Ce<P> {
                 }
             }
             CeMsg::Install(inst) => self.on_install(inst, out),
-            CeMsg::Submit {
-                view,
-                member,
-                fifo,
-                payload,
-            } => {
+            CeMsg::Submit(submit) => {
+                let SubmitMsg {
+                    view, member, fifo, ..
+                } = *submit;
                 let frozen = self.frozen();
                 let Some(v) = &self.view else { return };
                 let ok = v.id == view
@@ -894,7 +906,9 @@ impl<P: AppPayload> Ce<P> {
                     gseq,
                     sender: member,
                     fifo,
-                    payload,
+                    // The sender's link still holds its copy until ACKed; a local submit
+                    // is the only one.
+                    payload: Arc::unwrap_or_clone(submit).payload,
                 });
                 let targets = v.others(self.me);
                 for t in targets {
@@ -919,22 +933,17 @@ impl<P: AppPayload> Ce<P> {
                     self.deliver_stable(out);
                 }
             }
-            CeMsg::Unicast {
-                view,
-                from: sender,
-                to,
-                payload,
-            } => {
+            CeMsg::Unicast(u) => {
                 let Some(v) = &self.view else { return };
-                if v.id == view
-                    && self.routes.contains(&to)
-                    && v.members.contains(&sender)
-                    && (v.members.contains(&to) || self.mutants.deliver_to_left)
+                if v.id == u.view
+                    && self.routes.contains(&u.to)
+                    && v.members.contains(&u.from)
+                    && (v.members.contains(&u.to) || self.mutants.deliver_to_left)
                 {
                     out.push(Effect::ToJob(CeToJob::Unicast {
-                        to,
-                        from: sender,
-                        payload,
+                        to: u.to,
+                        from: u.from,
+                        payload: Arc::unwrap_or_clone(u).payload,
                     }));
                 }
             }
@@ -1276,7 +1285,7 @@ impl<P: AppPayload> Ce<P> {
                 .filter(|x| !prev.contains(x) && **x != m)
                 .copied()
                 .collect();
-            out.push(Effect::ToJob(CeToJob::Membership(Change {
+            out.push(Effect::ToJob(CeToJob::Membership(Box::new(Change {
                 to: m,
                 view: inst.id,
                 members: members.clone(),
@@ -1284,7 +1293,7 @@ impl<P: AppPayload> Ce<P> {
                 joined,
                 continuous,
                 continuing,
-            })));
+            }))));
             self.job_view.insert(m, members.clone());
         }
         // Submit again what local members sent and did not see delivered, unless a node
@@ -1303,12 +1312,12 @@ impl<P: AppPayload> Ce<P> {
         for (member, fifo, payload) in resubmit {
             self.send(
                 coord,
-                CeMsg::Submit {
+                CeMsg::Submit(Arc::new(SubmitMsg {
                     view: inst.id,
                     member,
                     fifo,
                     payload,
-                },
+                })),
                 out,
             );
         }
