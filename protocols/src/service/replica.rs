@@ -645,6 +645,19 @@ mod tests {
             self.queue.push(ReplicaMsg::Cmd(c));
         }
 
+        /// Delivers command `c` to every replica in the flush that ends the view.
+        fn flush_cmd(&mut self, c: u64) {
+            let pos = Pos {
+                view: self.view,
+                seq: self.seq + 1,
+            };
+            let mut outs = Vec::new();
+            for r in self.replicas.values_mut() {
+                r.on_deliver(pos, ReplicaMsg::Cmd(c), true, &mut outs);
+            }
+            self.collect(outs);
+        }
+
         fn states(&self) -> Vec<Option<Vec<u64>>> {
             self.replicas
                 .values()
@@ -659,15 +672,7 @@ mod tests {
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![]); 3]);
         // The view ends: its flush delivers command 9 to every member.
-        let pos = Pos {
-            view: g.view,
-            seq: g.seq + 1,
-        };
-        let mut outs = Vec::new();
-        for r in g.replicas.values_mut() {
-            r.on_deliver(pos, ReplicaMsg::Cmd(9), true, &mut outs);
-        }
-        g.collect(outs);
+        g.flush_cmd(9);
         assert_eq!(g.states(), vec![Some(vec![]); 3], "a flush delivery waits");
         // All three continue into the next view. A node may yet refuse that install, so
         // installing applies nothing; the lowest member multicasts one barrier.
@@ -696,15 +701,7 @@ mod tests {
         assert_eq!(g.states(), vec![None; 3], "out of the primary component");
         // The next primary view closes the lost one: its flush delivers command 2, and
         // all three continue from it.
-        let pos = Pos {
-            view: g.view,
-            seq: g.seq + 1,
-        };
-        let mut outs = Vec::new();
-        for r in g.replicas.values_mut() {
-            r.on_deliver(pos, ReplicaMsg::Cmd(2), true, &mut outs);
-        }
-        g.collect(outs);
+        g.flush_cmd(2);
         g.install(&[]);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2]); 3]);
