@@ -38,6 +38,23 @@ pub fn assert_seed_passes(name: &str, seed: u64) {
     );
 }
 
+/// Runs swarm seed `seed` of the catalog scenario `name` with planted bug `bug` and panics,
+/// naming the command that reproduces it, unless `checker` is the first to fail; the same
+/// seed without the bug must pass. What planted-bug tests assert.
+pub fn assert_mutant_caught(name: &str, bug: &str, checker: &str, seed: u64) {
+    let s = find(name).unwrap_or_else(|e| panic!("{e}"));
+    let r = s
+        .run(&sim::RunSpec::swarm(seed), Some(bug))
+        .unwrap_or_else(|e| panic!("{name} seed {seed} --mutant {bug}: {e}"));
+    assert_eq!(
+        r.violations.first().map(|v| v.checker.as_str()),
+        Some(checker),
+        "{bug} at seed {seed}: {:?}; reproduce: clustersim run {name} --seed {seed} --mutant {bug}",
+        r.violations.first()
+    );
+    assert_seed_passes(name, seed);
+}
+
 /// Looks a scenario up by name.
 pub fn find(name: &str) -> Result<Box<dyn Scenario>, String> {
     catalog()

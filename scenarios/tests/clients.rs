@@ -327,7 +327,6 @@ fn a_client_cut_off_fills_its_lists_then_gets_everything_once_back() {
 
 #[test]
 fn every_planted_bug_is_caught_by_its_checker() {
-    let s = ClientFailover::default();
     for (bug, checker, seed) in [
         (MUTANT_LOSE_LAST, "replicas_agree", 0),
         (MUTANT_RESEND_ACKED, "exactly_once_to_client", 0),
@@ -335,14 +334,7 @@ fn every_planted_bug_is_caught_by_its_checker() {
         (MUTANT_TWO_MASTERS, "single_master", 0),
         (MUTANT_WRONG_TASK, "dialogue_answered", 0),
     ] {
-        let r = s.run(&RunSpec::swarm(seed), Some(bug)).unwrap();
-        assert_eq!(
-            r.violations.first().map(|v| v.checker.as_str()),
-            Some(checker),
-            "{bug} at seed {seed}: {:?}; reproduce: clustersim run client-failover --seed {seed} --mutant {bug}",
-            r.violations.first()
-        );
-        assert_passes(&s.run(&RunSpec::swarm(seed), None).unwrap());
+        scenarios::assert_mutant_caught("client-failover", bug, checker, seed);
     }
 }
 

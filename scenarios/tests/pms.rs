@@ -430,22 +430,13 @@ fn a_new_primary_resumes_polling_and_ends_the_old_primarys_threads() {
 
 #[test]
 fn every_planted_bug_is_caught_by_its_checker() {
-    let s = ProcessStatus::default();
     for (bug, checker, seed) in [
         (MUTANT_VIEWER_CANCELS, "authz", 1),
         (MUTANT_PRIVATE_LEAK, "private_isolation", 0),
         (MUTANT_LOST_STAY_RUNNING, "every_thread_accounted", 5),
         (MUTANT_STATUS_REWIND, "status_monotonic", 0),
     ] {
-        let r = s.run(&RunSpec::swarm(seed), Some(bug)).unwrap();
-        assert_eq!(
-            r.violations.first().map(|v| v.checker.as_str()),
-            Some(checker),
-            "{bug} at seed {seed}: {:?}; reproduce: clustersim run process-status --seed {seed} --mutant {bug}",
-            r.violations.first()
-        );
-        let clean = s.run(&RunSpec::swarm(seed), None).unwrap();
-        assert!(clean.passed(), "{}", clean.violations[0]);
+        scenarios::assert_mutant_caught("process-status", bug, checker, seed);
     }
 }
 
