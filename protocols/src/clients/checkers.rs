@@ -6,8 +6,8 @@
 //! `client.top`, `client.remove` from the clients; the engine's `job.unregister` and the
 //! world's `node.crash` and `node.restart`.
 
-use crate::service::checkers::owed_before;
 pub use crate::service::checkers::SingleMaster;
+use crate::service::checkers::{owed_before, JobDeaths};
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
 use std::collections::{BTreeMap, BTreeSet};
@@ -384,9 +384,7 @@ pub struct DialogueAnswered {
     replies: BTreeMap<u64, String>,
     stored: BTreeSet<u64>,
     answered: BTreeSet<u64>,
-    /// Jobs (`node.inc.job`) and node incarnations (`node.inc`) that died.
-    dead: BTreeSet<String>,
-    incarnation: BTreeMap<u64, u64>,
+    deaths: JobDeaths,
 }
 
 impl DialogueAnswered {
@@ -398,16 +396,14 @@ impl DialogueAnswered {
             replies: BTreeMap::new(),
             stored: BTreeSet::new(),
             answered: BTreeSet::new(),
-            dead: BTreeSet::new(),
-            incarnation: BTreeMap::new(),
+            deaths: JobDeaths::default(),
         }
     }
 
     /// A task `node.inc.job/tN` dies with its job or its node.
     fn alive(&self, task: &str) -> bool {
         let job = task.split('/').next().unwrap_or("");
-        let node_inc = job.rsplit_once('.').map(|x| x.0).unwrap_or("");
-        !self.dead.contains(job) && !self.dead.contains(node_inc)
+        self.deaths.died(job).is_none()
     }
 }
 
@@ -417,26 +413,16 @@ impl Checker for DialogueAnswered {
     }
 
     fn wants(&self, component: &str, event: &str) -> bool {
-        matches!(
-            (component, event),
-            ("node", "restart" | "crash")
-                | ("job", "unregister")
-                | ("task", "ask" | "answer")
-                | ("cm", "store")
-                | ("client", "reply")
-        )
+        JobDeaths::wants(component, event)
+            || matches!(
+                (component, event),
+                ("task", "ask" | "answer") | ("cm", "store") | ("client", "reply")
+            )
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("node", "restart") {
-            self.incarnation
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
-        } else if ev.is("node", "crash") {
-            let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
-            self.dead.insert(format!("{}.{inc}", ev.node));
-        } else if ev.is("job", "unregister") {
-            self.dead.insert(ev.str("member").unwrap_or("").to_string());
-        } else if ev.is("task", "ask") {
+        self.deaths.observe(ev);
+        if ev.is("task", "ask") {
             self.asks.insert(
                 ev.u64("dialogue").unwrap_or(0),
                 Ask {

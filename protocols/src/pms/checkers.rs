@@ -9,7 +9,7 @@
 
 use super::authz::{AuthDb, Credential, Permission};
 use super::status::ThreadState;
-use crate::service::checkers::{owed_before, SingleMaster};
+use crate::service::checkers::{owed_before, JobDeaths, SingleMaster};
 use sim::check::{Checker, RunEnd};
 use sim::trace::{TraceEvent, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -174,9 +174,7 @@ pub struct EveryThreadAccounted {
     settle_ns: u64,
     /// The most advanced record of each thread, over every replica.
     threads: BTreeMap<ThreadId, Record>,
-    /// Dead hosts (`node.inc.job`) and node incarnations (`node.inc`), with when.
-    dead: BTreeMap<String, u64>,
-    incarnation: BTreeMap<u64, u64>,
+    deaths: JobDeaths,
 }
 
 impl EveryThreadAccounted {
@@ -185,17 +183,8 @@ impl EveryThreadAccounted {
             engine_nodes,
             settle_ns: settle_ms * 1_000_000,
             threads: BTreeMap::new(),
-            dead: BTreeMap::new(),
-            incarnation: BTreeMap::new(),
+            deaths: JobDeaths::default(),
         }
-    }
-
-    /// When the host `node.inc.job` died (with its job or its node), if it did.
-    fn died(&self, host: &str) -> Option<u64> {
-        let node_inc = host.rsplit_once('.').map(|x| x.0).unwrap_or("");
-        let a = self.dead.get(host).copied();
-        let b = self.dead.get(node_inc).copied();
-        a.into_iter().chain(b).min()
     }
 }
 
@@ -205,19 +194,8 @@ impl Checker for EveryThreadAccounted {
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("node", "restart") {
-            self.incarnation
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
-        } else if ev.is("node", "crash") {
-            let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
-            self.dead
-                .entry(format!("{}.{inc}", ev.node))
-                .or_insert(ev.t_ns);
-        } else if ev.is("job", "unregister") {
-            self.dead
-                .entry(ev.str("member").unwrap_or("").to_string())
-                .or_insert(ev.t_ns);
-        } else if ev.is("pms", "status") {
+        self.deaths.observe(ev);
+        if ev.is("pms", "status") {
             let state = ev.str("state").unwrap_or("").to_string();
             let attempt = ev.u64("attempt").unwrap_or(0);
             let host = ev.str("host").unwrap_or("").to_string();
@@ -245,7 +223,7 @@ impl Checker for EveryThreadAccounted {
             if ThreadState::rank_of(&r.state) == 2 {
                 continue;
             }
-            if let Some(died) = self.died(&r.host).filter(|d| *d < cutoff) {
+            if let Some(died) = self.deaths.died(&r.host).filter(|d| *d < cutoff) {
                 return Err(format!(
                     "thread {p}/{t} is still {} (attempt {}) on host {}, which died at {:.3}ms",
                     r.state,

@@ -17,6 +17,49 @@ pub fn owed_before(engine_nodes: usize, settle_ns: u64, end: &RunEnd) -> Option<
     (2 * live > engine_nodes).then(|| end.t_ns.saturating_sub(settle_ns))
 }
 
+/// When each job (`node.inc.job`) and node incarnation (`node.inc`) died, from the
+/// trace's `node.crash`, `node.restart` and `job.unregister` events: checkers whose
+/// demands end with the job or node that owes them.
+#[derive(Default)]
+pub struct JobDeaths {
+    incarnation: BTreeMap<u64, u64>,
+    dead: BTreeMap<String, u64>,
+}
+
+impl JobDeaths {
+    /// Whether a checker fed through [`JobDeaths::observe`] must see this event.
+    pub fn wants(component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("node", "restart" | "crash") | ("job", "unregister")
+        )
+    }
+
+    pub fn observe(&mut self, ev: &TraceEvent) {
+        if ev.is("node", "restart") {
+            self.incarnation
+                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+        } else if ev.is("node", "crash") {
+            let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
+            self.dead
+                .entry(format!("{}.{inc}", ev.node))
+                .or_insert(ev.t_ns);
+        } else if ev.is("job", "unregister") {
+            self.dead
+                .entry(ev.str("member").unwrap_or("").to_string())
+                .or_insert(ev.t_ns);
+        }
+    }
+
+    /// When the job `node.inc.job` died, with itself or its node, if it did.
+    pub fn died(&self, job: &str) -> Option<u64> {
+        let node_inc = job.rsplit_once('.').map(|x| x.0).unwrap_or("");
+        let a = self.dead.get(job).copied();
+        let b = self.dead.get(node_inc).copied();
+        a.into_iter().chain(b).min()
+    }
+}
+
 /// Always: no two nodes serve clients at once: the spans between a node's first and last
 /// master action in a view never overlap another node's. A service names its master
 /// actions (`component`, `event`), each with a `view` field.
