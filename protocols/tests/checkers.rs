@@ -3,12 +3,13 @@
 //! simulation happening to produce the bug.
 
 use protocols::engine::checkers::{
-    AgreedOrder, FifoPerSender, NoDuplicates, NoGhosts, NotifiedOnce, PrimaryComponent,
-    ViewAgreement, VirtualSynchrony,
+    AckRoundProgress, AgreedOrder, FifoPerSender, MainThreadResponsive, NoDuplicates, NoGhosts,
+    NotifiedOnce, PrimaryComponent, ViewAgreement, VirtualSynchrony,
 };
+use protocols::engine::CeConfig;
 mod common;
 use common::{ev, s, u, violations};
-use sim::TraceEvent;
+use sim::{TraceEvent, WORLD_NODE};
 
 fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEvent {
     ev(
@@ -166,4 +167,97 @@ fn view_agreement_and_primary_component_reject_split_brain() {
     e.push(install(4, 2, 2, "2:0", "2.0.0"));
     assert!(!violations(Box::new(ViewAgreement::default()), &e).is_empty());
     assert!(violations(Box::new(PrimaryComponent::default()), &e)[0].contains("not a majority"));
+}
+
+fn pause(t: u64, fault: u64, node: u64) -> TraceEvent {
+    let fields = [
+        ("fault", u(fault)),
+        ("kind", s("pause")),
+        ("target", u(node)),
+    ];
+    ev(t, WORLD_NODE, "fault", "start", &fields)
+}
+
+fn fault_end(t: u64, fault: u64) -> TraceEvent {
+    ev(
+        t,
+        WORLD_NODE,
+        "fault",
+        "end",
+        &[("fault", u(fault)), ("kind", s("pause"))],
+    )
+}
+
+fn round(t: u64, node: u64, event: &str) -> TraceEvent {
+    ev(
+        t,
+        node,
+        "ack",
+        event,
+        &[("round", u(1)), ("phase", s("prepare"))],
+    )
+}
+
+/// With the `fast` preset a round has 7 s (6 failure timeouts and 4 s).
+fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
+    violations(
+        Box::new(AckRoundProgress::new(5, &CeConfig::fast(), false)),
+        events,
+    )
+}
+
+#[test]
+fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
+    // n0 is frozen from 1.5 s to 7 s by two overlapping pauses: 5.5 s off the clock, so
+    // the round started at 1 s is due at 13.5 s.
+    let paused = [
+        round(1_000, 0, "round_start"),
+        pause(1_500, 0, 0),
+        pause(4_000, 1, 0),
+        fault_end(4_500, 0),
+        fault_end(7_000, 1),
+    ];
+    let mut in_time = paused.to_vec();
+    in_time.push(round(13_400, 0, "round_abandon"));
+    assert!(progress_violations(&in_time).is_empty());
+    let mut late = paused.to_vec();
+    late.push(round(13_600, 0, "round_abandon"));
+    assert!(progress_violations(&late)[0].contains("coordinated by n0"));
+    // Another node's pause does not stop the bound of n0's round.
+    let mut other = paused.to_vec();
+    for e in &mut other[1..3] {
+        e.fields[2].1 = u(1);
+    }
+    other.push(round(8_500, 0, "round_abandon"));
+    assert!(progress_violations(&other)[0].contains("coordinated by n0"));
+    // A run that ends with the coordinator still paused does not blame it.
+    let frozen = [round(1_000, 0, "round_start"), pause(2_000, 0, 0)];
+    assert!(progress_violations(&frozen).is_empty());
+}
+
+#[test]
+fn a_crash_ends_a_pause_for_the_round_bound_and_the_probe_limit() {
+    // The world emits no end for a pause a crash cut short: after the restart n0 runs,
+    // so its new round has its whole bound and no more, and its main thread must answer.
+    let mut e = vec![
+        pause(1_000, 0, 0),
+        ev(2_000, 0, "node", "crash", &[]),
+        ev(3_000, 0, "node", "restart", &[("incarnation", u(1))]),
+        round(4_000, 0, "round_start"),
+    ];
+    e.push(round(11_500, 0, "round_abandon"));
+    assert!(progress_violations(&e)[0].contains("coordinated by n0"));
+    let unresponsive = ev(
+        9_000,
+        0,
+        "ce",
+        "job_unresponsive",
+        &[("member", s("0.1.0")), ("since_ns", u(8_000_000_000))],
+    );
+    let probe = [e[0].clone(), e[1].clone(), e[2].clone(), unresponsive];
+    let v = violations(Box::new(MainThreadResponsive::default()), &probe);
+    assert!(v[0].contains("has not answered a CE probe"), "{v:?}");
+    // Without the crash the node is still paused: the missed probe is excused.
+    let still_paused = [probe[0].clone(), probe[3].clone()];
+    assert!(violations(Box::new(MainThreadResponsive::default()), &still_paused).is_empty());
 }

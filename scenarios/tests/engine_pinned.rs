@@ -136,3 +136,12 @@ fn membership_20338_retry_backoff_starts_over_after_quiet() {
 fn groups_20627_unicast_waits_for_the_members_incarnation() {
     passes("groups", 20627);
 }
+
+/// Three overlapping pauses froze a round's coordinator from 10.8 s to 17.1 s, 6.3 s in
+/// all, 0.8 s into a prepare round. The node abandoned the round 0.3 ms after it woke, but
+/// the round bound had run out at 17.0 s while it was still frozen. The bound no longer
+/// counts time during which the round's coordinator is paused.
+#[test]
+fn ack_rounds_900951_round_bound_waits_while_its_coordinator_is_paused() {
+    passes("ack-rounds", 900951);
+}

@@ -872,7 +872,9 @@ impl Checker for MainThreadResponsive {
     fn wants(&self, component: &str, event: &str) -> bool {
         matches!(
             (component, event),
-            ("fault", "start" | "end" | "heal_all") | ("ce", "job_unresponsive")
+            ("fault", "start" | "end" | "heal_all")
+                | ("ce", "job_unresponsive")
+                | ("node", "crash")
         )
     }
 
@@ -888,6 +890,19 @@ impl Checker for MainThreadResponsive {
                 self.open_pauses.keys().copied().collect()
             };
             for id in ids {
+                if let Some((node, start)) = self.open_pauses.remove(&id) {
+                    self.pauses.push((node, start, ev.t_ns));
+                }
+            }
+        } else if ev.is("node", "crash") {
+            // A crash ends the node's pauses without a fault end: the node restarts running.
+            let ended: Vec<u64> = self
+                .open_pauses
+                .iter()
+                .filter(|(_, (n, _))| *n == ev.node)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ended {
                 if let Some((node, start)) = self.open_pauses.remove(&id) {
                     self.pauses.push((node, start, ev.t_ns));
                 }
@@ -916,16 +931,22 @@ impl Checker for MainThreadResponsive {
 
 /// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
 /// by its coordinator within the round bound, not counting time under a packet-loss window
-/// (no latency bound holds while half the messages vanish); eventually: after the faults
-/// heal, rounds complete again.
+/// (no latency bound holds while half the messages vanish) nor time its coordinator spends
+/// paused (a frozen node can neither finish a round nor give it up); eventually: after the
+/// faults heal, rounds complete again.
 pub struct AckRoundProgress {
     bound_ns: u64,
     require_after_heal: bool,
     settle_ns: u64,
+    /// Open rounds by (round, phase): their coordinator and deadline.
     open: BTreeMap<(u64, String), (u64, u64)>,
     /// Open packet-loss windows, and since when one has been open.
     loss: BTreeSet<u64>,
     loss_since_ns: Option<u64>,
+    /// Open pause windows by fault id, with their node; and, per paused node, since when
+    /// one of them has been open (pauses of one node may overlap).
+    pauses: BTreeMap<u64, u64>,
+    paused_since_ns: BTreeMap<u64, u64>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
@@ -943,6 +964,8 @@ impl AckRoundProgress {
             open: BTreeMap::new(),
             loss: BTreeSet::new(),
             loss_since_ns: None,
+            pauses: BTreeMap::new(),
+            paused_since_ns: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
             n,
@@ -977,8 +1000,32 @@ impl Checker for AckRoundProgress {
                 }
             }
         }
+        if ev.is("fault", "start") && ev.str("kind") == Some("pause") {
+            let node = ev.u64("target").unwrap_or(u64::MAX);
+            self.pauses.insert(ev.u64("fault").unwrap_or(0), node);
+            self.paused_since_ns.entry(node).or_insert(t);
+        } else if ev.is("fault", "end") || ev.is("fault", "heal_all") {
+            let ended: Vec<u64> = if ev.is("fault", "heal_all") {
+                std::mem::take(&mut self.pauses).into_values().collect()
+            } else {
+                let id = ev.u64("fault").unwrap_or(u64::MAX);
+                self.pauses.remove(&id).into_iter().collect()
+            };
+            for node in ended {
+                if self.pauses.values().any(|n| *n == node) {
+                    continue;
+                }
+                if let Some(since) = self.paused_since_ns.remove(&node) {
+                    for (_, d) in self.open.values_mut().filter(|(n, _)| *n == node) {
+                        *d += t - since;
+                    }
+                }
+            }
+        }
         let overdue = if self.loss_since_ns.is_none() {
-            self.open.iter().find(|(_, (_, d))| *d < t)
+            self.open
+                .iter()
+                .find(|(_, (n, d))| *d < t && !self.paused_since_ns.contains_key(n))
         } else {
             None
         };
@@ -1018,13 +1065,26 @@ impl Checker for AckRoundProgress {
                 _ => {}
             }
         } else if ev.is("node", "crash") {
+            // A crash ends the node's pauses too (the world emits no end for them), and the
+            // node restarts running.
             self.open.retain(|_, (n, _)| *n != ev.node);
+            self.pauses.retain(|_, n| *n != ev.node);
+            self.paused_since_ns.remove(&ev.node);
         }
         Ok(())
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        if let Some(((r, p), (node, deadline))) = self.open.iter().find(|(_, (_, d))| *d < end.t_ns)
+        // A coordinator still paused at the end has had its bound stopped since its pause.
+        let paused_for = |node: &u64| {
+            self.paused_since_ns
+                .get(node)
+                .map_or(0, |since| end.t_ns.saturating_sub(*since))
+        };
+        if let Some(((r, p), (node, deadline))) = self
+            .open
+            .iter()
+            .find(|(_, (n, d))| *d + paused_for(n) < end.t_ns)
         {
             return Err(format!(
                 "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
