@@ -145,3 +145,13 @@ fn groups_20627_unicast_waits_for_the_members_incarnation() {
 fn ack_rounds_900951_round_bound_waits_while_its_coordinator_is_paused() {
     passes("ack-rounds", 900951);
 }
+
+/// n0, cut off one way, kept proposing a view whose members it had taken from heartbeats
+/// before n3's job 3.0.0 unregistered and 3.0.1 registered. When the cut healed the others
+/// accepted it, and view 5 held the dead job 3.0.0 and not 3.0.1: survivors were told 3.0.1
+/// left. A new view's jobs are now the ones each node reports with its flush.
+#[test]
+fn membership_951798_a_views_jobs_are_the_ones_its_nodes_report() {
+    passes("membership", 951798);
+    passes("ack-rounds", 951798);
+}

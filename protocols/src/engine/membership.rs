@@ -81,6 +81,9 @@ pub struct FlushReport<P> {
     pub msgs: Vec<Ordered<P>>,
     /// Per sender, the highest number this node ever delivered.
     pub hwm: Vec<(Member, u64)>,
+    /// The jobs registered at this node when it reported: the new view's jobs of this
+    /// node, whatever the coordinator last heard in its heartbeats.
+    pub jobs: Vec<Member>,
 }
 
 /// The agreed end of one old view: deliver up to `last`, using `msgs` for what is missing.
@@ -1091,6 +1094,7 @@ impl<P: AppPayload> Ce<P> {
             received,
             msgs: msgs.values().map(|o| (**o).clone()).collect(),
             hwm: self.hwm.iter().map(|(m, f)| (*m, *f)).collect(),
+            jobs: self.registered.iter().copied().collect(),
         };
         self.send(from, CeMsg::Report(Arc::new(report)), out);
     }
@@ -1111,7 +1115,21 @@ impl<P: AppPayload> Ce<P> {
     }
 
     fn finish_proposal(&mut self, out: &mut Vec<Effect<P>>) {
-        let p = self.proposal.take().expect("proposal");
+        let mut p = self.proposal.take().expect("proposal");
+        // The proposal named the jobs the coordinator had heard of; a proposal can wait a
+        // long time (behind a one-way cut, say) while jobs come and go. Each node's report
+        // says which of its jobs are registered now, and those are the view's.
+        p.members = p
+            .reports
+            .iter()
+            .flat_map(|(node, r)| {
+                let inc = p.nodes.iter().find(|(n, _)| n == node).map(|(_, i)| *i);
+                r.jobs
+                    .iter()
+                    .filter(move |m| m.node == *node && Some(m.inc) == inc)
+            })
+            .copied()
+            .collect();
         let mut groups: BTreeMap<u64, Vec<&FlushReport<P>>> = BTreeMap::new();
         let mut departed: BTreeSet<Member> = BTreeSet::new();
         for r in p.reports.values() {
