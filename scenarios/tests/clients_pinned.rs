@@ -120,3 +120,14 @@ fn seed_201046_a_new_master_serves_only_once_nothing_waits_to_apply() {
 fn seed_300060_synced_members_behind_a_restarted_disk_step_down() {
     passes(300060);
 }
+
+/// n1, shut out of view 6 by a clog, kept proposing ids 7 to 12, all rejected. The ids
+/// still reached every member of view 6, and a member backed the master's lease only while
+/// it had seen no id above the view: the lease of the healthy view lapsed for good 4 ms
+/// after n0 became master, and nothing started a new view. No master served from 11.5 s to
+/// the end, and seq 9 of client 1 never reached it. A member now backs the lease while it
+/// has promised no id above the view.
+#[test]
+fn seed_953607_rejected_proposals_do_not_end_the_lease() {
+    passes(953607);
+}

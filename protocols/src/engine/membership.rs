@@ -516,12 +516,16 @@ impl<P: AppPayload> Ce<P> {
 
     /// Switches on master leases of `lease_ms`. A node holds the lease for its view `v`
     /// until `lease_ms` after the time by which a strict majority of the configured nodes
-    /// of `v` (itself included) last declared, in a heartbeat, that they had seen no id
-    /// above `v`. Every node of a later view promised that view's id before it was
-    /// installed, and any two majorities share a node, so the lease of an old view's master
-    /// ends at most `lease_ms` after the next view is installed: a new master that waits
-    /// that long after its install never serves beside the old one, whatever the partition
-    /// or pause. The lease only grows within a view: past declarations stay true.
+    /// of `v` (itself included) last declared, in a heartbeat, that they were in `v` and had
+    /// promised no id above it. Every node of a later view promised that view's id before
+    /// it was installed, and any two majorities share a node, so the lease of an old view's
+    /// master ends at most `lease_ms` after the next view is installed: a new master that
+    /// waits that long after its install never serves beside the old one, whatever the
+    /// partition or pause. The lease only grows within a view: past declarations stay true.
+    ///
+    /// Ids a node has merely seen do not count: a node shut out of the view proposes ids
+    /// the members reject, and were those to end the lease, a healthy view would lose its
+    /// master for good (nothing changes the view while its members agree).
     pub fn with_lease(mut self, lease_ms: u64) -> Self {
         self.lease_ns = Some(lease_ms * 1_000_000);
         self
@@ -532,7 +536,7 @@ impl<P: AppPayload> Ce<P> {
         let lease_ns = self.lease_ns?;
         let v = self.view.as_ref()?;
         let mut support: Vec<u64> = Vec::new();
-        if self.max_id.max(self.promised) <= v.id {
+        if self.promised <= v.id {
             support.push(self.now);
         }
         for (p, inc) in &v.nodes {
@@ -540,7 +544,11 @@ impl<P: AppPayload> Ce<P> {
                 continue;
             }
             let peer = &self.peers[*p];
-            if peer.inc == Some(*inc) && peer.hb.as_ref().is_some_and(|h| h.max_id <= v.id) {
+            let backs = peer
+                .hb
+                .as_ref()
+                .is_some_and(|h| h.view == Some(v.id) && !h.frozen);
+            if peer.inc == Some(*inc) && backs {
                 support.push(peer.hb_sent_ns);
             }
         }
@@ -1753,6 +1761,55 @@ mod tests {
                 msg,
             },
         })
+    }
+
+    /// View 1 is {n0, n1, n2} and n1 holds a lease of 1 s. n0 has seen id 7, proposed by
+    /// a node outside the view and rejected: its heartbeats still back the lease. Once n0
+    /// and n2 promise a later id, their heartbeats back it no more.
+    #[test]
+    fn seen_ids_do_not_end_a_lease_and_promised_ones_do() {
+        let nodes = [(0, 0), (1, 0), (2, 0)];
+        let mut ce: Ce<u32> =
+            Ce::new(1, 0, 3, CeConfig::fast(), Mutants::default(), 0, 0).with_lease(1_000);
+        let mut out = Vec::new();
+        let propose = CeMsg::Propose {
+            id: 1,
+            nodes: nodes.to_vec(),
+            members: Vec::new(),
+        };
+        ce.handle(data(1, propose), 1_000, &mut out);
+        ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
+        let heartbeat = |from: usize, sent_ns: u64, frozen: bool| {
+            let hb = Heartbeat {
+                hb: sent_ns,
+                view: Some(1),
+                view_coord: 0,
+                frozen,
+                max_id: 7,
+                sees_majority: true,
+                jobs: Vec::new(),
+                delivered: 0,
+                stable: 0,
+                acks: Vec::new(),
+            };
+            CeInput::Net(Envelope {
+                from,
+                to: 1,
+                sent_ns,
+                latency_ns: 0,
+                msg: Wire::Heartbeat {
+                    inc: 0,
+                    hb: Arc::new(hb),
+                },
+            })
+        };
+        let s = 1_000_000_000;
+        ce.handle(heartbeat(0, 3 * s, false), 3 * s, &mut out);
+        assert_eq!(ce.lease_until(), Some((1, 4 * s)), "n0 and n1 back it");
+        ce.handle(heartbeat(0, 5 * s, true), 5 * s, &mut out);
+        ce.handle(heartbeat(2, 5 * s, true), 5 * s, &mut out);
+        let (_, until) = ce.lease_until().expect("a view");
+        assert!(until < 5 * s, "promises above the view end it: {until}");
     }
 
     fn install_of(id: u64, nodes: &[(usize, u64)], continuing: Vec<Member>) -> CeMsg<u32> {
