@@ -155,3 +155,16 @@ fn membership_951798_a_views_jobs_are_the_ones_its_nodes_report() {
     passes("membership", 951798);
     passes("ack-rounds", 951798);
 }
+
+/// Open: two overlapping clogs cut n1 from n3, the only two members of group `beta`, for
+/// 10 s without a break (8.08 s to 18.10 s). n3's ACK to n1's commit round waits in its
+/// link's resend queue, as links inside a view keep their messages by design, so the round
+/// outlives its 7 s bound; ack_round_progress fails at 15.08 s. The round completes once a
+/// third clog removes n3 from the view. Either the bound should stop while a clog cuts the
+/// coordinator from a member (as it stops under packet loss and pauses), or an ACK should
+/// reach a suspected peer another way (through the sequencer); not yet decided.
+#[test]
+#[ignore = "open: overlapping clogs of one pair outlast the ACK-round bound"]
+fn groups_953277_overlapping_clogs_of_one_pair_outlast_the_round_bound() {
+    passes("groups", 953277);
+}
