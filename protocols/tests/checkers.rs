@@ -235,6 +235,78 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     assert!(progress_violations(&frozen).is_empty());
 }
 
+fn clog(t: u64, fault: u64, a: u64, b: u64) -> TraceEvent {
+    let fields = [
+        ("fault", u(fault)),
+        ("kind", s("clog")),
+        ("a", u(a)),
+        ("b", u(b)),
+    ];
+    ev(t, WORLD_NODE, "fault", "start", &fields)
+}
+
+/// A round of group 1 in view 1 (the group sits in bits 24..32 of a round id).
+fn group_round(t: u64, node: u64, event: &str) -> TraceEvent {
+    let id = (1 << 32) | (1 << 24) | 5;
+    ev(
+        t,
+        node,
+        "ack",
+        event,
+        &[("round", u(id)), ("phase", s("commit"))],
+    )
+}
+
+#[test]
+fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_member() {
+    // n1 coordinates group 1 with n3. Two overlapping clogs cut them apart from 2 s to
+    // 12 s: 10 s off the clock, so the round started at 1 s is due at 18 s.
+    let view = job_view(500, "1.0.0@1", 1, "1.0.0@1,3.0.0@1", "", "3.0.0@1");
+    let cut = [
+        view.clone(),
+        group_round(1_000, 1, "round_start"),
+        clog(2_000, 0, 3, 1),
+        clog(5_000, 1, 1, 3),
+        fault_end(6_000, 0),
+        fault_end(12_000, 1),
+    ];
+    let mut in_time = cut.to_vec();
+    in_time.push(group_round(17_900, 1, "round_done"));
+    assert!(progress_violations(&in_time).is_empty());
+    let mut late = cut.to_vec();
+    late.push(group_round(18_100, 1, "round_done"));
+    assert!(progress_violations(&late)[0].contains("coordinated by n1"));
+    // A clog between the coordinator and a node outside its view does not stop the bound.
+    let mut outside = cut.to_vec();
+    outside[2] = clog(2_000, 0, 1, 2);
+    outside[3] = clog(5_000, 1, 2, 1);
+    outside.push(group_round(8_100, 1, "round_done"));
+    assert!(progress_violations(&outside)[0].contains("coordinated by n1"));
+    // Nor does a clog between two other members: the ACKs still reach the coordinator.
+    let wide = job_view(500, "1.0.0@1", 1, "1.0.0@1,2.0.0@1,3.0.0@1", "", "");
+    let others = [
+        wide,
+        group_round(1_000, 1, "round_start"),
+        clog(2_000, 0, 2, 3),
+        group_round(8_100, 1, "round_done"),
+    ];
+    assert!(progress_violations(&others)[0].contains("coordinated by n1"));
+    // A view without n3 ends the hold-up: cut from 2 s to 4 s, the round is due at 10 s.
+    let mut dropped = cut[..4].to_vec();
+    dropped.push(job_view(
+        4_000,
+        "1.0.0@1",
+        2,
+        "1.0.0@1",
+        "3.0.0@1:NodeDown",
+        "",
+    ));
+    dropped.push(group_round(10_100, 1, "round_done"));
+    assert!(progress_violations(&dropped)[0].contains("coordinated by n1"));
+    // A run that ends with the pair still cut does not blame the coordinator.
+    assert!(progress_violations(&cut[..4]).is_empty());
+}
+
 #[test]
 fn a_crash_ends_a_pause_for_the_round_bound_and_the_probe_limit() {
     // The world emits no end for a pause a crash cut short: after the restart n0 runs,

@@ -929,24 +929,36 @@ impl Checker for MainThreadResponsive {
 
 // ------------------------------------------------------------------ ack_round_progress
 
+/// An open round: who coordinates it, for which group, when it is due, and since when its
+/// bound has been stopped (while nothing the protocol does could bring it to an end).
+struct OpenRound {
+    node: u64,
+    group: u32,
+    deadline_ns: u64,
+    stopped_since_ns: Option<u64>,
+}
+
 /// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
-/// by its coordinator within the round bound, not counting time under a packet-loss window
-/// (no latency bound holds while half the messages vanish) nor time its coordinator spends
-/// paused (a frozen node can neither finish a round nor give it up); eventually: after the
-/// faults heal, rounds complete again.
+/// by its coordinator within the round bound. The bound stops while no latency bound can
+/// hold: under a packet-loss window (half the messages vanish), while the coordinator is
+/// paused (a frozen node can neither finish a round nor give it up), and while a clog cuts
+/// the coordinator from a member of its view (a clogged pair stays in the view, since the
+/// others still hear both, and the link keeps the ACK until the clog heals). Eventually:
+/// after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
     bound_ns: u64,
     require_after_heal: bool,
     settle_ns: u64,
-    /// Open rounds by (round, phase): their coordinator and deadline.
-    open: BTreeMap<(u64, String), (u64, u64)>,
-    /// Open packet-loss windows, and since when one has been open.
+    /// Open rounds by (round, phase).
+    open: BTreeMap<(u64, String), OpenRound>,
+    /// Open packet-loss windows by fault id.
     loss: BTreeSet<u64>,
-    loss_since_ns: Option<u64>,
-    /// Open pause windows by fault id, with their node; and, per paused node, since when
-    /// one of them has been open (pauses of one node may overlap).
+    /// Open pauses by fault id, with their node (pauses of one node may overlap).
     pauses: BTreeMap<u64, u64>,
-    paused_since_ns: BTreeMap<u64, u64>,
+    /// Open clogs by fault id, with the two nodes they cut apart.
+    clogs: BTreeMap<u64, (u64, u64)>,
+    /// Per (node, group): the nodes of the members in that node's job's latest view.
+    views: BTreeMap<(u64, u32), BTreeSet<u64>>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
@@ -963,77 +975,67 @@ impl AckRoundProgress {
             settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
             open: BTreeMap::new(),
             loss: BTreeSet::new(),
-            loss_since_ns: None,
             pauses: BTreeMap::new(),
-            paused_since_ns: BTreeMap::new(),
+            clogs: BTreeMap::new(),
+            views: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
             n,
         }
     }
-}
 
-impl Checker for AckRoundProgress {
-    fn name(&self) -> &'static str {
-        "ack_round_progress"
+    /// Whether a round of `group` coordinated by `node` is held up by a fault right now.
+    fn stopped(&self, node: u64, group: u32) -> bool {
+        if !self.loss.is_empty() || self.pauses.values().any(|n| *n == node) {
+            return true;
+        }
+        let Some(members) = self.views.get(&(node, group)) else {
+            return false;
+        };
+        self.clogs.values().any(|&(a, b)| {
+            (a == node && b != node && members.contains(&b))
+                || (b == node && a != node && members.contains(&a))
+        })
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    /// Starts or stops each open round's clock to match the faults now open: a round whose
+    /// hold-up ended gets the held time added to its deadline.
+    fn restamp(&mut self, t: u64) {
+        let stopped: Vec<bool> = self
+            .open
+            .values()
+            .map(|r| self.stopped(r.node, r.group))
+            .collect();
+        for (r, now) in self.open.values_mut().zip(stopped) {
+            match (now, r.stopped_since_ns) {
+                (true, None) => r.stopped_since_ns = Some(t),
+                (false, Some(since)) => {
+                    r.deadline_ns += t - since;
+                    r.stopped_since_ns = None;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn overdue(round: &(u64, String), r: &OpenRound) -> String {
+        let (id, phase) = round;
+        format!(
+            "{phase} round {id:#x} coordinated by n{} neither completed nor was abandoned by {:.3}ms",
+            r.node,
+            ms(r.deadline_ns)
+        )
+    }
+    /// The bound check at this event's time, then what the event says about rounds, views
+    /// and crashes.
+    fn check_and_observe(&mut self, ev: &TraceEvent) -> Result<(), String> {
         let t = ev.t_ns;
-        let loss_start = ev.is("fault", "start") && ev.str("kind") == Some("packet_loss");
-        let loss_end = (ev.is("fault", "end") && ev.str("kind") == Some("packet_loss"))
-            || ev.is("fault", "heal_all");
-        if loss_start {
-            self.loss.insert(ev.u64("fault").unwrap_or(0));
-            self.loss_since_ns.get_or_insert(t);
-        } else if loss_end {
-            if ev.is("fault", "heal_all") {
-                self.loss.clear();
-            } else {
-                self.loss.remove(&ev.u64("fault").unwrap_or(0));
-            }
-            if self.loss.is_empty() {
-                if let Some(since) = self.loss_since_ns.take() {
-                    for (_, d) in self.open.values_mut() {
-                        *d += t - since;
-                    }
-                }
-            }
-        }
-        if ev.is("fault", "start") && ev.str("kind") == Some("pause") {
-            let node = ev.u64("target").unwrap_or(u64::MAX);
-            self.pauses.insert(ev.u64("fault").unwrap_or(0), node);
-            self.paused_since_ns.entry(node).or_insert(t);
-        } else if ev.is("fault", "end") || ev.is("fault", "heal_all") {
-            let ended: Vec<u64> = if ev.is("fault", "heal_all") {
-                std::mem::take(&mut self.pauses).into_values().collect()
-            } else {
-                let id = ev.u64("fault").unwrap_or(u64::MAX);
-                self.pauses.remove(&id).into_iter().collect()
-            };
-            for node in ended {
-                if self.pauses.values().any(|n| *n == node) {
-                    continue;
-                }
-                if let Some(since) = self.paused_since_ns.remove(&node) {
-                    for (_, d) in self.open.values_mut().filter(|(n, _)| *n == node) {
-                        *d += t - since;
-                    }
-                }
-            }
-        }
-        let overdue = if self.loss_since_ns.is_none() {
-            self.open
-                .iter()
-                .find(|(_, (n, d))| *d < t && !self.paused_since_ns.contains_key(n))
-        } else {
-            None
-        };
-        if let Some(((r, p), (node, deadline))) = overdue {
-            return Err(format!(
-                "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
-                ms(*deadline)
-            ));
+        if let Some((round, r)) = self
+            .open
+            .iter()
+            .find(|(_, r)| r.deadline_ns < t && r.stopped_since_ns.is_none())
+        {
+            return Err(Self::overdue(round, r));
         }
         if ev.is("world", "start") {
             if self.n == 0 {
@@ -1043,13 +1045,20 @@ impl Checker for AckRoundProgress {
             self.liveness_start_ns = Some(t);
         }
         if ev.component == "ack" {
-            let key = (
-                ev.u64("round").unwrap_or(0),
-                ev.str("phase").unwrap_or("").to_string(),
-            );
+            let round = ev.u64("round").unwrap_or(0);
+            let key = (round, ev.str("phase").unwrap_or("").to_string());
             match ev.event.as_str() {
                 "round_start" | "round_restart" | "round_adopt" => {
-                    self.open.insert(key, (ev.node, t + self.bound_ns));
+                    // A round id carries its group in bits 24..32 (see `ack_round`).
+                    let group = ((round >> 24) & 0xff) as u32;
+                    let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
+                    let r = OpenRound {
+                        node: ev.node,
+                        group,
+                        deadline_ns: t + self.bound_ns,
+                        stopped_since_ns,
+                    };
+                    self.open.insert(key, r);
                 }
                 "round_done" | "round_abandon" => {
                     self.open.remove(&key);
@@ -1064,32 +1073,75 @@ impl Checker for AckRoundProgress {
                 }
                 _ => {}
             }
+        } else if ev.is("job", "view") {
+            if let Some(me) = ev.str("member").and_then(Member::parse) {
+                let nodes = parse_members(ev.str("members").unwrap_or(""))
+                    .into_iter()
+                    .map(|m| m.node as u64)
+                    .collect();
+                self.views.insert((ev.node, me.group), nodes);
+                self.restamp(t);
+            }
         } else if ev.is("node", "crash") {
-            // A crash ends the node's pauses too (the world emits no end for them), and the
-            // node restarts running.
-            self.open.retain(|_, (n, _)| *n != ev.node);
+            // A crash ends the node's rounds, its view and its pauses too (the world emits
+            // no end for them): the node restarts running.
+            self.open.retain(|_, r| r.node != ev.node);
             self.pauses.retain(|_, n| *n != ev.node);
-            self.paused_since_ns.remove(&ev.node);
+            self.views.retain(|(n, _), _| *n != ev.node);
+            self.restamp(t);
         }
         Ok(())
     }
+}
+
+impl Checker for AckRoundProgress {
+    fn name(&self) -> &'static str {
+        "ack_round_progress"
+    }
+
+    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+        let t = ev.t_ns;
+        if ev.is("fault", "start") {
+            let id = ev.u64("fault").unwrap_or(0);
+            match ev.str("kind") {
+                Some("packet_loss") => {
+                    self.loss.insert(id);
+                }
+                Some("pause") => {
+                    self.pauses.insert(id, ev.u64("target").unwrap_or(u64::MAX));
+                }
+                Some("clog") => {
+                    let a = ev.u64("a").unwrap_or(u64::MAX);
+                    let b = ev.u64("b").unwrap_or(u64::MAX);
+                    self.clogs.insert(id, (a, b));
+                }
+                _ => return self.check_and_observe(ev),
+            }
+            self.restamp(t);
+        } else if ev.is("fault", "end") {
+            let id = ev.u64("fault").unwrap_or(u64::MAX);
+            self.loss.remove(&id);
+            self.pauses.remove(&id);
+            self.clogs.remove(&id);
+            self.restamp(t);
+        } else if ev.is("fault", "heal_all") {
+            self.loss.clear();
+            self.pauses.clear();
+            self.clogs.clear();
+            self.restamp(t);
+        }
+        self.check_and_observe(ev)
+    }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        // A coordinator still paused at the end has had its bound stopped since its pause.
-        let paused_for = |node: &u64| {
-            self.paused_since_ns
-                .get(node)
-                .map_or(0, |since| end.t_ns.saturating_sub(*since))
-        };
-        if let Some(((r, p), (node, deadline))) = self
-            .open
-            .iter()
-            .find(|(_, (n, d))| *d + paused_for(n) < end.t_ns)
-        {
-            return Err(format!(
-                "{p} round {r:#x} coordinated by n{node} neither completed nor was abandoned by {:.3}ms",
-                ms(*deadline)
-            ));
+        // A round still held up at the end has had its bound stopped since then.
+        if let Some((round, r)) = self.open.iter().find(|(_, r)| {
+            let held = r
+                .stopped_since_ns
+                .map_or(0, |since| end.t_ns.saturating_sub(since));
+            r.deadline_ns + held < end.t_ns
+        }) {
+            return Err(Self::overdue(round, r));
         }
         let engine_live = end.live_nodes.iter().filter(|n| **n < self.n).count();
         let majority_live = 2 * engine_live > self.n;
