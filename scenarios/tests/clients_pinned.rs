@@ -131,3 +131,15 @@ fn seed_300060_synced_members_behind_a_restarted_disk_step_down() {
 fn seed_953607_rejected_proposals_do_not_end_the_lease() {
     passes(953607);
 }
+
+/// Master n1 applied and served client 1's removal of seq 2 (view 2, seq 50), stable:
+/// n2 and n3 had received it. They lost quorum before learning it was stable, and got it
+/// in the end of the lost view at their next install, where they were not counted as
+/// continuing (n0 came from the newer view 3) and dropped it. n1's job died and n4 was
+/// out, so view 6 elected the stored state at 2:48 and the removed message came back at
+/// 15.06 s. A stale member now keeps what it received of its last synced view, and an
+/// election counts it.
+#[test]
+fn seed_951429_an_election_keeps_commands_the_old_master_applied() {
+    passes(951429);
+}

@@ -183,6 +183,12 @@ pub struct Replica<S: StateMachine> {
     view: Option<(u64, BTreeSet<Member>)>,
     /// The view's commands, waiting for every member to be synced.
     held: Vec<(Pos, S::Command)>,
+    /// Commands received in the last view we were synced in and never applied, kept
+    /// while stale: they were delivered in agreed order, and where every node of that view
+    /// received one (it was stable) some replica may have applied and served it. An
+    /// election counts them as part of our state, so a state that lost its applied
+    /// holders does not forget them.
+    kept: Vec<(Pos, S::Command)>,
     /// Deliveries since `buffer_from`, while stale.
     buffer: Vec<(Pos, ReplicaMsg<S>)>,
     buffer_from: Pos,
@@ -201,6 +207,7 @@ impl<S: StateMachine> Replica<S> {
             peers_synced: BTreeSet::new(),
             view: None,
             held: Vec::new(),
+            kept: Vec::new(),
             buffer: Vec::new(),
             buffer_from: Pos::default(),
             needs: BTreeMap::new(),
@@ -291,7 +298,10 @@ impl<S: StateMachine> Replica<S> {
             }
             return;
         }
-        self.held.clear();
+        let held = std::mem::take(&mut self.held);
+        if self.synced {
+            self.kept = held;
+        }
         if self.synced || !continuous {
             // Whatever was buffered may have gaps now: start over from this view.
             self.buffer.clear();
@@ -299,7 +309,7 @@ impl<S: StateMachine> Replica<S> {
         }
         self.synced = false;
         self.peers_synced.clear();
-        let has = self.pos();
+        let has = self.frontier();
         out.push(ReplicaOut::Multicast(ReplicaMsg::NeedState {
             member: self.me,
             view,
@@ -353,8 +363,8 @@ impl<S: StateMachine> Replica<S> {
         self.buffer.push((pos, msg));
     }
 
-    /// Every member of the view asked for state, so none is synced: the one whose stored
-    /// state is furthest along sends it.
+    /// Every member of the view asked for state, so none is synced: the one whose state,
+    /// with the commands it kept, is furthest along sends it.
     fn maybe_elect(&mut self, at: Pos, out: &mut Vec<ReplicaOut<S>>) {
         let Some((view, members)) = &self.view else {
             return;
@@ -370,7 +380,8 @@ impl<S: StateMachine> Replica<S> {
         if chosen != Some(self.me) {
             return;
         }
-        // What it held when it went stale is not the group's: only its stored state is.
+        // The commands it kept wait in the snapshot as held ones do, and apply once every
+        // member installed it.
         let stored = self.store.lock().expect("store lock");
         out.push(ReplicaOut::Multicast(ReplicaMsg::Snapshot(Arc::new(
             Snapshot {
@@ -378,7 +389,7 @@ impl<S: StateMachine> Replica<S> {
                 for_members: members.iter().copied().collect(),
                 at: stored.pos,
                 state: stored.state.clone(),
-                held: Vec::new(),
+                held: self.kept.clone(),
                 held_upto: Pos {
                     view: *view,
                     seq: 0,
@@ -400,6 +411,9 @@ impl<S: StateMachine> Replica<S> {
         self.synced = true;
         self.peers_synced = s.synced.clone();
         self.held = s.held.clone();
+        // The snapshot is at least as far along as what we kept (an election picked it,
+        // or a synced member that went through that view made it).
+        self.kept.clear();
         for (pos, msg) in std::mem::take(&mut self.buffer) {
             match msg {
                 ReplicaMsg::Cmd(cmd) if pos > s.held_upto => self.held.push((pos, cmd)),
@@ -432,10 +446,10 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// The furthest position this replica's state reaches: its stored state and the
-    /// commands waiting on it.
+    /// commands waiting on it (held while synced, kept while stale).
     fn frontier(&self) -> Pos {
-        let held = self.held.last().map(|(p, _)| *p).unwrap_or_default();
-        self.pos().max(held)
+        let last = |cmds: &[(Pos, S::Command)]| cmds.last().map(|(p, _)| *p).unwrap_or_default();
+        self.pos().max(last(&self.held)).max(last(&self.kept))
     }
 
     /// A member of the view stored a state beyond everything we hold, so what the engine
@@ -713,6 +727,37 @@ mod tests {
         g.cmd(3);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+    }
+
+    #[test]
+    fn an_election_keeps_what_stale_members_received_of_a_view_whose_master_applied_it() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        // Command 2 is stable: m0 delivers it, applies it and may serve it; then its job
+        // dies, and the next views do not have node 0.
+        let pos = Pos {
+            view: g.view,
+            seq: g.seq + 1,
+        };
+        let mut r0 = g.replicas.remove(&m(0)).unwrap();
+        r0.on_deliver(pos, ReplicaMsg::Cmd(2), false, &mut Vec::new());
+        assert_eq!(r0.read(|s| s.0.clone()), Some(vec![1, 2]));
+        drop(r0);
+        // m1 and m2 received it too, but lost quorum before they knew it was stable: they
+        // get it in the end of the lost view, at an install that does not count them as
+        // continuing (another member came from a newer view), beside a newcomer.
+        for r in g.replicas.values_mut() {
+            r.on_quorum_lost();
+        }
+        g.flush_cmd(2);
+        g.join(m(3));
+        g.install(&[m(1), m(2), m(3)]);
+        g.cmd(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+        // Once synced, nothing kept is left to count in a later election.
+        assert!(g.replicas.values().all(|r| r.kept.is_empty()));
     }
 
     #[test]
