@@ -143,3 +143,16 @@ fn seed_953607_rejected_proposals_do_not_end_the_lease() {
 fn seed_951429_an_election_keeps_commands_the_old_master_applied() {
     passes(951429);
 }
+
+/// Found by a sweep of a first version of the fix for 951429, in which a stale member's
+/// `NeedState` named its stored state plus what it kept. n3 kept view 2 up to seq 111,
+/// beyond the 91 that the members continuing into view 3 had delivered (so not stable:
+/// nobody applied it), and made them step down while one of them was answering another
+/// stale member; two snapshots synced the view to two states. Only a stored state steps
+/// synced members down; what a member kept counts in elections alone.
+#[test]
+fn seeds_950221_950648_and_five_more_kept_commands_do_not_step_synced_members_down() {
+    for seed in [950221, 950648, 950906, 951222, 952506, 952602, 953756] {
+        passes(seed);
+    }
+}

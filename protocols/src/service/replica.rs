@@ -28,9 +28,12 @@
 //! in the flush that ends a view (which may not have been stable: only the members that
 //! continue together share them) always wait for the next view's rule, and for a stable
 //! delivery in that view (a barrier, if nothing else comes): a node of the new view may
-//! never install it, and must not be left without what the others applied. Commands waiting
-//! when no synced member is left are lost with their view; whoever submitted them submits
-//! them again until it sees them applied.
+//! never install it, and must not be left without what the others applied. A member that
+//! turns stale keeps the commands it received and had not applied in its last synced
+//! view: one stable there was received by every node of that view, and some replica may
+//! have applied and served it, so an election counts them (below). Commands nobody kept
+//! are lost with their view; whoever submitted them submits them again until it sees them
+//! applied.
 //!
 //! **Synced, but behind.** The engine counts as continuing the members of the newest view
 //! any node of the new one reports; a node that went further and restarted reports none,
@@ -39,8 +42,11 @@
 //! the view elects a state as below.
 //!
 //! **No synced member left** (the first boot, or every holder of the state crashed): when
-//! every member of a view has sent `NeedState`, the one whose stored state has the highest
-//! position (the lowest member on a tie) sends its stored state, and everyone installs it.
+//! every member of a view has sent `NeedState`, the one whose state reaches the highest
+//! position, counting the commands it kept, (the lowest member on a tie) sends its stored
+//! state with those commands waiting on it, and everyone installs it; the commands apply
+//! once all have. A kept command never steps synced members down: one beyond their
+//! frontier was not stable, since they would have received it.
 //! Each node keeps its state in stable storage ([`ReplicaDisk`]), written as it applies, so
 //! a whole-cluster restart resumes from the most advanced survivor.
 
@@ -97,11 +103,13 @@ pub struct Snapshot<S: StateMachine> {
 #[derive(Clone, Debug)]
 pub enum ReplicaMsg<S: StateMachine> {
     Cmd(S::Command),
-    /// `member` is stale in `view`; its stored state is at `has`.
+    /// `member` is stale in `view`; its stored state is at `has`, and the commands it kept
+    /// of its last synced view reach `kept` (`Pos::default()` if none).
     NeedState {
         member: Member,
         view: u64,
         has: Pos,
+        kept: Pos,
     },
     Snapshot(Arc<Snapshot<S>>),
     /// Multicast at an install where the commands held over from the old view could apply:
@@ -192,7 +200,8 @@ pub struct Replica<S: StateMachine> {
     /// Deliveries since `buffer_from`, while stale.
     buffer: Vec<(Pos, ReplicaMsg<S>)>,
     buffer_from: Pos,
-    /// `NeedState`s delivered in the current view, with the stored position each named.
+    /// `NeedState`s delivered in the current view, with how far each one's state reaches
+    /// (its stored position, or the last command it kept if later).
     needs: BTreeMap<Member, Pos>,
 }
 
@@ -309,11 +318,13 @@ impl<S: StateMachine> Replica<S> {
         }
         self.synced = false;
         self.peers_synced.clear();
-        let has = self.frontier();
+        let has = self.pos();
+        let kept = last_pos(&self.kept);
         out.push(ReplicaOut::Multicast(ReplicaMsg::NeedState {
             member: self.me,
             view,
             has,
+            kept,
         }));
     }
 
@@ -354,8 +365,13 @@ impl<S: StateMachine> Replica<S> {
                 self.process(pos, msg, flush, out);
                 return;
             }
-            ReplicaMsg::NeedState { member, view, has } if current == Some(*view) => {
-                self.needs.insert(*member, *has);
+            ReplicaMsg::NeedState {
+                member,
+                view,
+                has,
+                kept,
+            } if current == Some(*view) => {
+                self.needs.insert(*member, (*has).max(*kept));
                 self.maybe_elect(pos, out);
             }
             _ => {}
@@ -446,10 +462,9 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// The furthest position this replica's state reaches: its stored state and the
-    /// commands waiting on it (held while synced, kept while stale).
+    /// commands waiting on it.
     fn frontier(&self) -> Pos {
-        let last = |cmds: &[(Pos, S::Command)]| cmds.last().map(|(p, _)| *p).unwrap_or_default();
-        self.pos().max(last(&self.held)).max(last(&self.kept))
+        self.pos().max(last_pos(&self.held))
     }
 
     /// A member of the view stored a state beyond everything we hold, so what the engine
@@ -477,6 +492,7 @@ impl<S: StateMachine> Replica<S> {
             member: self.me,
             view: *view,
             has,
+            kept: Pos::default(),
         }));
     }
 
@@ -484,23 +500,35 @@ impl<S: StateMachine> Replica<S> {
     fn process(&mut self, pos: Pos, msg: ReplicaMsg<S>, flush: bool, out: &mut Vec<ReplicaOut<S>>) {
         match msg {
             ReplicaMsg::Cmd(cmd) => self.held.push((pos, cmd)),
-            ReplicaMsg::NeedState { member, view, has }
-                if self.view_id() == Some(view) && has > self.frontier() =>
-            {
+            // Only a stored state steps the synced members down: what a stale member kept
+            // beyond their frontier was never stable (they would have received it), so no
+            // replica applied it.
+            ReplicaMsg::NeedState {
+                member,
+                view,
+                has,
+                kept,
+            } if self.view_id() == Some(view) && has > self.frontier() => {
                 emit!(self.me.node, "svc", "step_down", member = %self.me,
                     at = %self.frontier(), behind = %member, has = %has);
-                self.needs.insert(member, has);
+                self.needs.insert(member, has.max(kept));
                 self.step_down(out);
                 return;
             }
-            ReplicaMsg::NeedState { member, view, has } => {
+            ReplicaMsg::NeedState {
+                member,
+                view,
+                has,
+                kept,
+            } => {
                 if self.view_id() == Some(view) {
-                    self.needs.insert(member, has);
+                    self.needs.insert(member, has.max(kept));
                 }
                 self.track(&ReplicaMsg::NeedState {
                     member,
                     view,
                     has: Pos::default(),
+                    kept: Pos::default(),
                 });
                 let responder = self
                     .view
@@ -543,6 +571,11 @@ impl<S: StateMachine> Replica<S> {
             out.push(ReplicaOut::Applied { cmd, effects, pos });
         }
     }
+}
+
+/// The position of the last of `cmds`, or `Pos::default()` if there is none.
+fn last_pos<C>(cmds: &[(Pos, C)]) -> Pos {
+    cmds.last().map(|(p, _)| *p).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -758,6 +791,26 @@ mod tests {
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
         // Once synced, nothing kept is left to count in a later election.
         assert!(g.replicas.values().all(|r| r.kept.is_empty()));
+    }
+
+    #[test]
+    fn what_a_stale_member_kept_beyond_the_synced_members_does_not_step_them_down() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        // Only m2 received command 2 before it lost quorum: not stable, applied nowhere.
+        let pos = Pos {
+            view: g.view,
+            seq: g.seq + 1,
+        };
+        let r2 = g.replicas.get_mut(&m(2)).unwrap();
+        r2.on_quorum_lost();
+        r2.on_deliver(pos, ReplicaMsg::Cmd(2), true, &mut Vec::new());
+        // m0 and m1 continue without it; m2 asks for state and gets theirs.
+        g.install(&[m(2)]);
+        g.cmd(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 3]); 3]);
     }
 
     #[test]
