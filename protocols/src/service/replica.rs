@@ -39,7 +39,9 @@
 //! any node of the new one reports; a node that went further and restarted reports none,
 //! and only its disk remembers. When a member asks for state naming a stored position
 //! beyond everything the synced members hold, they all step down at that delivery and
-//! the view elects a state as below.
+//! the view elects a state as below. A snapshot one of them made before that delivery is
+//! void when it arrives after it (a member synced when it was made has asked for state
+//! since), and a member synced from such a snapshot steps down when its makers ask.
 //!
 //! **No synced member left** (the first boot, or every holder of the state crashed): when
 //! every member of a view has sent `NeedState`, the one whose state reaches the highest
@@ -203,6 +205,10 @@ pub struct Replica<S: StateMachine> {
     /// `NeedState`s delivered in the current view, with how far each one's state reaches
     /// (its stored position, or the last command it kept if later).
     needs: BTreeMap<Member, Pos>,
+    /// Where each `NeedState` of the current view was delivered, in order: a snapshot
+    /// made by a synced member is void if one of the members synced when it was made asked
+    /// for state before it arrived (all of them stepped down there).
+    asks: Vec<(Pos, Member)>,
 }
 
 impl<S: StateMachine> Replica<S> {
@@ -220,6 +226,7 @@ impl<S: StateMachine> Replica<S> {
             buffer: Vec::new(),
             buffer_from: Pos::default(),
             needs: BTreeMap::new(),
+            asks: Vec::new(),
         }
     }
 
@@ -292,6 +299,7 @@ impl<S: StateMachine> Replica<S> {
         let continuous = continuing.contains(&self.me);
         self.suspended = false;
         self.needs.clear();
+        self.asks.clear();
         self.view = Some((view, members.clone()));
         if self.synced && continuous {
             // The members that continue with us share what we hold; it applies under this
@@ -354,6 +362,7 @@ impl<S: StateMachine> Replica<S> {
             ReplicaMsg::Snapshot(s)
                 if current == Some(s.view)
                     && s.for_members.contains(&self.me)
+                    && !self.void(s, pos)
                     && self.buffer_from
                         <= Pos {
                             view: s.view,
@@ -372,6 +381,7 @@ impl<S: StateMachine> Replica<S> {
                 kept,
             } if current == Some(*view) => {
                 self.needs.insert(*member, (*has).max(*kept));
+                self.asks.push((pos, *member));
                 self.maybe_elect(pos, out);
             }
             _ => {}
@@ -434,7 +444,7 @@ impl<S: StateMachine> Replica<S> {
             match msg {
                 ReplicaMsg::Cmd(cmd) if pos > s.held_upto => self.held.push((pos, cmd)),
                 ReplicaMsg::Cmd(_) => {}
-                meta if pos > s.made_at => self.track(&meta),
+                meta if pos > s.made_at => self.track(pos, &meta),
                 _ => {}
             }
         }
@@ -445,7 +455,7 @@ impl<S: StateMachine> Replica<S> {
     }
 
     /// Follows the synced set through a `NeedState` or a snapshot delivery.
-    fn track(&mut self, msg: &ReplicaMsg<S>) {
+    fn track(&mut self, pos: Pos, msg: &ReplicaMsg<S>) {
         let Some((view, members)) = &self.view else {
             return;
         };
@@ -453,12 +463,24 @@ impl<S: StateMachine> Replica<S> {
             ReplicaMsg::NeedState { member, .. } => {
                 self.peers_synced.remove(member);
             }
-            ReplicaMsg::Snapshot(s) if s.view == *view => {
+            ReplicaMsg::Snapshot(s) if s.view == *view && !self.void(s, pos) => {
                 self.peers_synced
                     .extend(s.for_members.iter().filter(|m| members.contains(m)));
             }
             _ => {}
         }
+    }
+
+    /// Whether snapshot `s`, delivered at `at`, was made by a synced member that stepped
+    /// down before it arrived: a synced member asks for state within a view only when it
+    /// steps down, and all synced members step down at the same delivery, so the state it
+    /// carries is one the view gave up for a more advanced one. Every replica sees the same
+    /// deliveries, so all agree on which snapshots are void. Elected snapshots, made with
+    /// nobody synced, never are.
+    fn void(&self, s: &Snapshot<S>, at: Pos) -> bool {
+        self.asks
+            .iter()
+            .any(|(p, m)| *p > s.made_at && *p < at && s.synced.contains(m))
     }
 
     /// The furthest position this replica's state reaches: its stored state and the
@@ -502,16 +524,21 @@ impl<S: StateMachine> Replica<S> {
             ReplicaMsg::Cmd(cmd) => self.held.push((pos, cmd)),
             // Only a stored state steps the synced members down: what a stale member kept
             // beyond their frontier was never stable (they would have received it), so no
-            // replica applied it.
+            // replica applied it. A member we count as synced asks only when it stepped
+            // down, at a delivery before we were synced: our state came from it or its
+            // peers before then, so we step down with it.
             ReplicaMsg::NeedState {
                 member,
                 view,
                 has,
                 kept,
-            } if self.view_id() == Some(view) && has > self.frontier() => {
+            } if self.view_id() == Some(view)
+                && (has > self.frontier() || self.peers_synced.contains(&member)) =>
+            {
                 emit!(self.me.node, "svc", "step_down", member = %self.me,
                     at = %self.frontier(), behind = %member, has = %has);
                 self.needs.insert(member, has.max(kept));
+                self.asks.push((pos, member));
                 self.step_down(out);
                 return;
             }
@@ -523,13 +550,17 @@ impl<S: StateMachine> Replica<S> {
             } => {
                 if self.view_id() == Some(view) {
                     self.needs.insert(member, has.max(kept));
+                    self.asks.push((pos, member));
                 }
-                self.track(&ReplicaMsg::NeedState {
-                    member,
-                    view,
-                    has: Pos::default(),
-                    kept: Pos::default(),
-                });
+                self.track(
+                    pos,
+                    &ReplicaMsg::NeedState {
+                        member,
+                        view,
+                        has: Pos::default(),
+                        kept: Pos::default(),
+                    },
+                );
                 let responder = self
                     .view
                     .as_ref()
@@ -551,7 +582,7 @@ impl<S: StateMachine> Replica<S> {
                     ))));
                 }
             }
-            ref snapshot @ ReplicaMsg::Snapshot(_) => self.track(snapshot),
+            ref snapshot @ ReplicaMsg::Snapshot(_) => self.track(pos, snapshot),
             ReplicaMsg::Barrier { .. } => {}
         }
         // What a flush delivers waits for the next view's rule.
@@ -838,6 +869,54 @@ mod tests {
         g.cmd(3);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+    }
+
+    #[test]
+    fn a_snapshot_made_before_its_maker_stepped_down_syncs_nobody() {
+        // The answer arrives after or before the stepped-down members ask again.
+        for answer_last in [false, true] {
+            let mut g = Group::booted(3);
+            g.cmd(1);
+            g.settle();
+            // As above, node 0 restarts from a disk that went one command further; a
+            // newcomer m3 joins in the same view.
+            let r0 = g.replicas.remove(&m(0)).unwrap();
+            {
+                let mut stored = r0.store.lock().unwrap();
+                stored.state.0.push(2);
+                stored.pos = Pos {
+                    view: g.view + 1,
+                    seq: 1,
+                };
+            }
+            drop(r0);
+            g.view += 1;
+            let mut restarted = m(0);
+            restarted.inc = 1;
+            g.join(restarted);
+            g.join(m(3));
+            g.install(&[restarted, m(3)]);
+            // m3's request comes first: m1 answers it with the state it holds. The
+            // restarted node's request comes before that answer, and m1 and m2 step down.
+            g.queue.reverse();
+            g.deliver_one();
+            g.deliver_one();
+            assert!(g.replicas[&m(1)].read(|_| ()).is_none(), "m1 stepped down");
+            if answer_last {
+                let answer = g.queue.remove(0);
+                assert!(matches!(answer, ReplicaMsg::Snapshot(_)));
+                g.queue.push(answer);
+            }
+            // The answer, made by a member that is no longer synced, must not leave m3
+            // with a state the view gave up.
+            g.cmd(3);
+            g.settle();
+            assert_eq!(
+                g.states(),
+                vec![Some(vec![1, 2, 3]); 4],
+                "answer_last={answer_last}"
+            );
+        }
     }
 
     #[test]
