@@ -723,17 +723,46 @@ mod tests {
             self.queue.push(ReplicaMsg::Cmd(c));
         }
 
-        /// Delivers command `c` to every replica in the flush that ends the view.
-        fn flush_cmd(&mut self, c: u64) {
-            let pos = Pos {
+        /// The position the next delivery of the view takes.
+        fn next_pos(&self) -> Pos {
+            Pos {
                 view: self.view,
                 seq: self.seq + 1,
-            };
+            }
+        }
+
+        /// Delivers command `c` to every replica in the flush that ends the view.
+        fn flush_cmd(&mut self, c: u64) {
+            let pos = self.next_pos();
             let mut outs = Vec::new();
             for r in self.replicas.values_mut() {
                 r.on_deliver(pos, ReplicaMsg::Cmd(c), true, &mut outs);
             }
             self.collect(outs);
+        }
+
+        /// `member`'s node went on in a view the others never learnt of, applied command
+        /// `c` there and crashed, so only its disk kept it; it restarts and joins again.
+        fn restart_one_command_ahead(&mut self, member: Member, c: u64) -> Member {
+            let old = self
+                .replicas
+                .remove(&member)
+                .expect("a member of the group");
+            {
+                let mut stored = old.store.lock().expect("store lock");
+                stored.state.0.push(c);
+                stored.pos = Pos {
+                    view: self.view + 1,
+                    seq: 1,
+                };
+            }
+            self.view += 1;
+            let restarted = Member {
+                inc: member.inc + 1,
+                ..member
+            };
+            self.join(restarted);
+            restarted
         }
 
         fn states(&self) -> Vec<Option<Vec<u64>>> {
@@ -800,10 +829,7 @@ mod tests {
         g.settle();
         // Command 2 is stable: m0 delivers it, applies it and may serve it; then its job
         // dies, and the next views do not have node 0.
-        let pos = Pos {
-            view: g.view,
-            seq: g.seq + 1,
-        };
+        let pos = g.next_pos();
         let mut r0 = g.replicas.remove(&m(0)).unwrap();
         r0.on_deliver(pos, ReplicaMsg::Cmd(2), false, &mut Vec::new());
         assert_eq!(r0.read(|s| s.0.clone()), Some(vec![1, 2]));
@@ -830,10 +856,7 @@ mod tests {
         g.cmd(1);
         g.settle();
         // Only m2 received command 2 before it lost quorum: not stable, applied nowhere.
-        let pos = Pos {
-            view: g.view,
-            seq: g.seq + 1,
-        };
+        let pos = g.next_pos();
         let r2 = g.replicas.get_mut(&m(2)).unwrap();
         r2.on_quorum_lost();
         r2.on_deliver(pos, ReplicaMsg::Cmd(2), true, &mut Vec::new());
@@ -851,20 +874,7 @@ mod tests {
         g.settle();
         // Node 0 went on in a view the others never learnt of, applied command 2 there,
         // and crashed; only its disk kept it. Nodes 1 and 2 continue from the older view.
-        let r0 = g.replicas.remove(&m(0)).unwrap();
-        {
-            let mut stored = r0.store.lock().unwrap();
-            stored.state.0.push(2);
-            stored.pos = Pos {
-                view: g.view + 1,
-                seq: 1,
-            };
-        }
-        drop(r0);
-        g.view += 1;
-        let mut restarted = m(0);
-        restarted.inc = 1;
-        g.join(restarted);
+        let restarted = g.restart_one_command_ahead(m(0), 2);
         g.install(&[restarted]);
         g.cmd(3);
         g.settle();
@@ -880,20 +890,7 @@ mod tests {
             g.settle();
             // As above, node 0 restarts from a disk that went one command further; a
             // newcomer m3 joins in the same view.
-            let r0 = g.replicas.remove(&m(0)).unwrap();
-            {
-                let mut stored = r0.store.lock().unwrap();
-                stored.state.0.push(2);
-                stored.pos = Pos {
-                    view: g.view + 1,
-                    seq: 1,
-                };
-            }
-            drop(r0);
-            g.view += 1;
-            let mut restarted = m(0);
-            restarted.inc = 1;
-            g.join(restarted);
+            let restarted = g.restart_one_command_ahead(m(0), 2);
             g.join(m(3));
             g.install(&[restarted, m(3)]);
             // m3's request comes first: m1 answers it with the state it holds. The
