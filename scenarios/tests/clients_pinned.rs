@@ -156,3 +156,14 @@ fn seeds_950221_950648_and_five_more_kept_commands_do_not_step_synced_members_do
         passes(seed);
     }
 }
+
+/// View 11 (n2, n3, n4) stored seq 16 of client 1's context 2 while n0 and n1 were
+/// paused in view 9. n3 crashed and restarted; n0, n1 and n3 formed view 13, continuing
+/// from view 9, and n3's disk at 11:5 should have made n0 and n1 step down. They did not:
+/// a command of view 13 (13:1) was already waiting on them, and their frontier counted it,
+/// so 11:5 looked behind. They synced everyone to 9:112 and stored another event as seq
+/// 16. A synced member's frontier now leaves out the commands of the current view.
+#[test]
+fn seed_982385_a_command_of_the_new_view_does_not_hide_a_disk_that_went_further() {
+    passes(982385);
+}

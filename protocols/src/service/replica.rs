@@ -483,10 +483,19 @@ impl<S: StateMachine> Replica<S> {
             .any(|(p, m)| *p > s.made_at && *p < at && s.synced.contains(m))
     }
 
-    /// The furthest position this replica's state reaches: its stored state and the
-    /// commands waiting on it.
+    /// The furthest position of the history before the current view that this replica's
+    /// state reaches: its stored state and the waiting commands of earlier views. Commands
+    /// of the current view are left out: every one of them is positioned after any earlier
+    /// view, so they would hide a disk that went further in a view we never saw, and a
+    /// stored state can never be in the current view (its node would have been synced).
     fn frontier(&self) -> Pos {
-        self.pos().max(last_pos(&self.held))
+        let start = Pos {
+            view: self.view_id().unwrap_or(0),
+            seq: 0,
+        };
+        let earlier = self.held.iter().rev().find(|(p, _)| *p < start);
+        self.pos()
+            .max(earlier.map_or_else(Pos::default, |(p, _)| *p))
     }
 
     /// A member of the view stored a state beyond everything we hold, so what the engine
@@ -869,16 +878,29 @@ mod tests {
 
     #[test]
     fn synced_members_behind_a_restarted_members_disk_step_down_and_its_state_wins() {
-        let mut g = Group::booted(3);
-        g.cmd(1);
-        g.settle();
-        // Node 0 went on in a view the others never learnt of, applied command 2 there,
-        // and crashed; only its disk kept it. Nodes 1 and 2 continue from the older view.
-        let restarted = g.restart_one_command_ahead(m(0), 2);
-        g.install(&[restarted]);
-        g.cmd(3);
-        g.settle();
-        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+        // Command 3 comes after the restarted node's request for state, or before it: a
+        // command of the new view waiting on the synced members must not hide the disk.
+        for cmd_first in [false, true] {
+            let mut g = Group::booted(3);
+            g.cmd(1);
+            g.settle();
+            // Node 0 went on in a view the others never learnt of, applied command 2
+            // there, and crashed; only its disk kept it. Nodes 1 and 2 continue from the
+            // older view.
+            let restarted = g.restart_one_command_ahead(m(0), 2);
+            g.install(&[restarted]);
+            if cmd_first {
+                g.queue.insert(0, ReplicaMsg::Cmd(3));
+            } else {
+                g.cmd(3);
+            }
+            g.settle();
+            assert_eq!(
+                g.states(),
+                vec![Some(vec![1, 2, 3]); 3],
+                "cmd_first={cmd_first}"
+            );
+        }
     }
 
     #[test]
