@@ -206,6 +206,17 @@ fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
     )
 }
 
+/// `history`, then `on_time`, passes `ack_round_progress`; `history`, then `too_late`,
+/// fails it, blaming the round's coordinator `node`.
+fn assert_round_due(history: &[TraceEvent], on_time: TraceEvent, too_late: TraceEvent, node: u64) {
+    let mut in_time = history.to_vec();
+    in_time.push(on_time);
+    assert!(progress_violations(&in_time).is_empty());
+    let mut late = history.to_vec();
+    late.push(too_late);
+    assert!(progress_violations(&late)[0].contains(&format!("coordinated by n{node}")));
+}
+
 #[test]
 fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     // n0 is frozen from 1.5 s to 7 s by two overlapping pauses: 5.5 s off the clock, so
@@ -217,12 +228,12 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
         fault_end(4_500, 0),
         fault_end(7_000, 1),
     ];
-    let mut in_time = paused.to_vec();
-    in_time.push(round(13_400, 0, "round_abandon"));
-    assert!(progress_violations(&in_time).is_empty());
-    let mut late = paused.to_vec();
-    late.push(round(13_600, 0, "round_abandon"));
-    assert!(progress_violations(&late)[0].contains("coordinated by n0"));
+    assert_round_due(
+        &paused,
+        round(13_400, 0, "round_abandon"),
+        round(13_600, 0, "round_abandon"),
+        0,
+    );
     // Another node's pause does not stop the bound of n0's round.
     let mut other = paused.to_vec();
     for e in &mut other[1..3] {
@@ -261,21 +272,20 @@ fn group_round(t: u64, node: u64, event: &str) -> TraceEvent {
 fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_member() {
     // n1 coordinates group 1 with n3. Two overlapping clogs cut them apart from 2 s to
     // 12 s: 10 s off the clock, so the round started at 1 s is due at 18 s.
-    let view = job_view(500, "1.0.0@1", 1, "1.0.0@1,3.0.0@1", "", "3.0.0@1");
     let cut = [
-        view.clone(),
+        job_view(500, "1.0.0@1", 1, "1.0.0@1,3.0.0@1", "", "3.0.0@1"),
         group_round(1_000, 1, "round_start"),
         clog(2_000, 0, 3, 1),
         clog(5_000, 1, 1, 3),
         fault_end(6_000, 0),
         fault_end(12_000, 1),
     ];
-    let mut in_time = cut.to_vec();
-    in_time.push(group_round(17_900, 1, "round_done"));
-    assert!(progress_violations(&in_time).is_empty());
-    let mut late = cut.to_vec();
-    late.push(group_round(18_100, 1, "round_done"));
-    assert!(progress_violations(&late)[0].contains("coordinated by n1"));
+    assert_round_due(
+        &cut,
+        group_round(17_900, 1, "round_done"),
+        group_round(18_100, 1, "round_done"),
+        1,
+    );
     // A clog between the coordinator and a node outside its view does not stop the bound.
     let mut outside = cut.to_vec();
     outside[2] = clog(2_000, 0, 1, 2);

@@ -864,6 +864,23 @@ pub struct MainThreadResponsive {
     pauses: Vec<(u64, u64, u64)>,
 }
 
+impl MainThreadResponsive {
+    /// Closes at `t` the open pauses `ends(fault id, node)` picks.
+    fn end_pauses(&mut self, t: u64, ends: impl Fn(u64, u64) -> bool) {
+        let ended: Vec<u64> = self
+            .open_pauses
+            .iter()
+            .filter(|(id, (node, _))| ends(**id, *node))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ended {
+            if let Some((node, start)) = self.open_pauses.remove(&id) {
+                self.pauses.push((node, start, t));
+            }
+        }
+    }
+}
+
 impl Checker for MainThreadResponsive {
     fn name(&self) -> &'static str {
         "main_thread_responsive"
@@ -883,30 +900,14 @@ impl Checker for MainThreadResponsive {
             let id = ev.u64("fault").unwrap_or(0);
             self.open_pauses
                 .insert(id, (ev.u64("target").unwrap_or(0), ev.t_ns));
-        } else if ev.is("fault", "end") || ev.is("fault", "heal_all") {
-            let ids: Vec<u64> = if ev.is("fault", "end") {
-                ev.u64("fault").into_iter().collect()
-            } else {
-                self.open_pauses.keys().copied().collect()
-            };
-            for id in ids {
-                if let Some((node, start)) = self.open_pauses.remove(&id) {
-                    self.pauses.push((node, start, ev.t_ns));
-                }
-            }
+        } else if ev.is("fault", "end") {
+            let id = ev.u64("fault");
+            self.end_pauses(ev.t_ns, |fault, _| Some(fault) == id);
+        } else if ev.is("fault", "heal_all") {
+            self.end_pauses(ev.t_ns, |_, _| true);
         } else if ev.is("node", "crash") {
             // A crash ends the node's pauses without a fault end: the node restarts running.
-            let ended: Vec<u64> = self
-                .open_pauses
-                .iter()
-                .filter(|(_, (n, _))| *n == ev.node)
-                .map(|(id, _)| *id)
-                .collect();
-            for id in ended {
-                if let Some((node, start)) = self.open_pauses.remove(&id) {
-                    self.pauses.push((node, start, ev.t_ns));
-                }
-            }
+            self.end_pauses(ev.t_ns, |_, node| node == ev.node);
         } else if ev.is("ce", "job_unresponsive") {
             let since = ev.u64("since_ns").unwrap_or(0);
             let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node)
@@ -1026,6 +1027,7 @@ impl AckRoundProgress {
             ms(r.deadline_ns)
         )
     }
+
     /// The bound check at this event's time, then what the event says about rounds, views
     /// and crashes.
     fn check_and_observe(&mut self, ev: &TraceEvent) -> Result<(), String> {
@@ -1115,7 +1117,8 @@ impl Checker for AckRoundProgress {
                     let b = ev.u64("b").unwrap_or(u64::MAX);
                     self.clogs.insert(id, (a, b));
                 }
-                _ => return self.check_and_observe(ev),
+                // Other faults hold no round up; restamping then changes nothing.
+                _ => {}
             }
             self.restamp(t);
         } else if ev.is("fault", "end") {

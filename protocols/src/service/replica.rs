@@ -380,8 +380,7 @@ impl<S: StateMachine> Replica<S> {
                 has,
                 kept,
             } if current == Some(*view) => {
-                self.needs.insert(*member, (*has).max(*kept));
-                self.asks.push((pos, *member));
+                self.note_ask(pos, *member, *has, *kept);
                 self.maybe_elect(pos, out);
             }
             _ => {}
@@ -452,6 +451,14 @@ impl<S: StateMachine> Replica<S> {
             at: s.at,
             from_election: s.synced.is_empty(),
         });
+    }
+
+    /// A `NeedState` of the current view, delivered at `pos`: how far its sender's state
+    /// reaches counts in an election, and where it was delivered decides which snapshots
+    /// are void.
+    fn note_ask(&mut self, pos: Pos, member: Member, has: Pos, kept: Pos) {
+        self.needs.insert(member, has.max(kept));
+        self.asks.push((pos, member));
     }
 
     /// Follows the synced set through a `NeedState` or a snapshot delivery.
@@ -546,8 +553,7 @@ impl<S: StateMachine> Replica<S> {
             {
                 emit!(self.me.node, "svc", "step_down", member = %self.me,
                     at = %self.frontier(), behind = %member, has = %has);
-                self.needs.insert(member, has.max(kept));
-                self.asks.push((pos, member));
+                self.note_ask(pos, member, has, kept);
                 self.step_down(out);
                 return;
             }
@@ -558,18 +564,10 @@ impl<S: StateMachine> Replica<S> {
                 kept,
             } => {
                 if self.view_id() == Some(view) {
-                    self.needs.insert(member, has.max(kept));
-                    self.asks.push((pos, member));
+                    self.note_ask(pos, member, has, kept);
                 }
-                self.track(
-                    pos,
-                    &ReplicaMsg::NeedState {
-                        member,
-                        view,
-                        has: Pos::default(),
-                        kept: Pos::default(),
-                    },
-                );
+                // Its sender is stale from here on.
+                self.peers_synced.remove(&member);
                 let responder = self
                     .view
                     .as_ref()
