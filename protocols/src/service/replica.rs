@@ -175,7 +175,9 @@ pub enum ReplicaOut<S: StateMachine> {
         effects: Vec<S::Effect>,
         pos: Pos,
     },
-    /// This replica installed a snapshot and is synced from now on.
+    /// This replica installed a snapshot and is synced from now on: its state can be read.
+    /// One installed while out of the primary component is told when a view counts the
+    /// replica as continuing, the first moment its state can be read.
     Synced { at: Pos, from_election: bool },
 }
 
@@ -202,6 +204,9 @@ pub struct Replica<S: StateMachine> {
     /// Deliveries since `buffer_from`, while stale.
     buffer: Vec<(Pos, ReplicaMsg<S>)>,
     buffer_from: Pos,
+    /// A snapshot installed while suspended, not yet told: its state cannot be read until
+    /// a view counts us as continuing, and whoever waits for `Synced` reads it at once.
+    untold: Option<(Pos, bool)>,
     /// `NeedState`s delivered in the current view, with how far each one's state reaches
     /// (its stored position, or the last command it kept if later).
     needs: BTreeMap<Member, Pos>,
@@ -225,6 +230,7 @@ impl<S: StateMachine> Replica<S> {
             kept: Vec::new(),
             buffer: Vec::new(),
             buffer_from: Pos::default(),
+            untold: None,
             needs: BTreeMap::new(),
             asks: Vec::new(),
         }
@@ -298,6 +304,12 @@ impl<S: StateMachine> Replica<S> {
         let install = Pos { view, seq: 0 };
         let continuous = continuing.contains(&self.me);
         self.suspended = false;
+        // A snapshot that came in the end of a lost view is readable from here, if this
+        // view goes on from it; if not, we ask again and are told at the next snapshot.
+        let untold = self.untold.take().filter(|_| self.synced && continuous);
+        if let Some((at, from_election)) = untold {
+            out.push(ReplicaOut::Synced { at, from_election });
+        }
         self.needs.clear();
         self.asks.clear();
         self.view = Some((view, members.clone()));
@@ -447,10 +459,15 @@ impl<S: StateMachine> Replica<S> {
                 _ => {}
             }
         }
-        out.push(ReplicaOut::Synced {
-            at: s.at,
-            from_election: s.synced.is_empty(),
-        });
+        let told = (s.at, s.synced.is_empty());
+        if self.suspended {
+            self.untold = Some(told);
+        } else {
+            out.push(ReplicaOut::Synced {
+                at: told.0,
+                from_election: told.1,
+            });
+        }
     }
 
     /// A `NeedState` of the current view, delivered at `pos`: how far its sender's state
@@ -827,6 +844,45 @@ mod tests {
         g.cmd(3);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
+    }
+
+    #[test]
+    fn a_snapshot_that_arrives_in_the_end_of_a_lost_view_is_told_when_it_can_be_read() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        // m3 joins and asks for state; m0 answers it with a snapshot.
+        g.join(m(3));
+        g.install(&[m(3)]);
+        g.deliver_one();
+        assert!(matches!(g.queue.as_slice(), [ReplicaMsg::Snapshot(_)]));
+        // Everyone loses quorum before the snapshot is delivered; the next view's flush
+        // delivers it, and m3 installs it while out of the primary component.
+        for r in g.replicas.values_mut() {
+            r.on_quorum_lost();
+        }
+        let snapshot = g.queue.remove(0);
+        let pos = g.next_pos();
+        let mut outs = Vec::new();
+        let r3 = g.replicas.get_mut(&m(3)).unwrap();
+        r3.on_deliver(pos, snapshot, true, &mut outs);
+        let told = |outs: &[ReplicaOut<Log>]| {
+            outs.iter()
+                .filter(|o| matches!(o, ReplicaOut::Synced { .. }))
+                .count()
+        };
+        assert_eq!(told(&outs), 0, "its state cannot be read yet");
+        assert_eq!(r3.read(|s| s.0.clone()), None);
+        // The next view counts everyone as continuing: now m3 can be read, and is told so
+        // once; a later view tells nothing again.
+        for view in [3, 4] {
+            let members: BTreeSet<Member> = g.replicas.keys().copied().collect();
+            let r3 = g.replicas.get_mut(&m(3)).unwrap();
+            let mut outs = Vec::new();
+            r3.on_view(view, &members, &members, &mut outs);
+            assert_eq!(told(&outs), usize::from(view == 3), "view {view}");
+            assert_eq!(r3.read(|s| s.0.clone()), Some(vec![1]));
+        }
     }
 
     #[test]
