@@ -29,11 +29,11 @@
 //! continue together share them) always wait for the next view's rule, and for a stable
 //! delivery in that view (a barrier, if nothing else comes): a node of the new view may
 //! never install it, and must not be left without what the others applied. A member that
-//! turns stale keeps the commands it received and had not applied in its last synced
-//! view: one stable there was received by every node of that view, and some replica may
-//! have applied and served it, so an election counts them (below). Commands nobody kept
-//! are lost with their view; whoever submitted them submits them again until it sees them
-//! applied.
+//! turns stale keeps, on its node's disk, the commands it received and had not applied in
+//! its last synced view: one stable there was received by every node of that view, and
+//! some replica may have applied and served it, so an election counts them (below).
+//! Commands nobody kept are lost with their view; whoever submitted them submits them
+//! again until it sees them applied.
 //!
 //! **Synced, but behind.** The engine counts as continuing the members of the newest view
 //! any node of the new one reports; a node that went further and restarted reports none,
@@ -49,8 +49,9 @@
 //! state with those commands waiting on it, and everyone installs it; the commands apply
 //! once all have. A kept command never steps synced members down: one beyond their
 //! frontier was not stable, since they would have received it.
-//! Each node keeps its state in stable storage ([`ReplicaDisk`]), written as it applies, so
-//! a whole-cluster restart resumes from the most advanced survivor.
+//! Each node keeps its state in stable storage ([`ReplicaDisk`]), written as it applies,
+//! with the commands it kept, so a whole-cluster restart resumes from the most advanced
+//! survivor, and a stale member's job that dies before the election loses nothing.
 
 use crate::engine::Member;
 use sim::emit;
@@ -124,30 +125,36 @@ pub enum ReplicaMsg<S: StateMachine> {
 
 /// A node's stored replica state; it survives crashes of the node and of its jobs.
 #[derive(Debug)]
-pub struct Stored<S> {
+pub struct Stored<S: StateMachine> {
     pub state: S,
     pub pos: Pos,
+    /// Commands received in the last view this node's replica was synced in and never
+    /// applied, kept while stale: where every node of that view received one (it was
+    /// stable), some replica may have applied and served it, so an election counts them
+    /// as part of this state. They are on disk because the replicas that applied them may
+    /// be gone, and this node's job or the node itself may die before the election.
+    pub kept: Vec<(Pos, S::Command)>,
 }
 
 /// One node's store, shared by its replica and the disk that outlives it.
 pub type Store<S> = Arc<Mutex<Stored<S>>>;
 
 /// The stable storage of every node of one run.
-pub struct ReplicaDisk<S>(Arc<Mutex<BTreeMap<usize, Store<S>>>>);
+pub struct ReplicaDisk<S: StateMachine>(Arc<Mutex<BTreeMap<usize, Store<S>>>>);
 
-impl<S> Clone for ReplicaDisk<S> {
+impl<S: StateMachine> Clone for ReplicaDisk<S> {
     fn clone(&self) -> Self {
         ReplicaDisk(self.0.clone())
     }
 }
 
-impl<S> Default for ReplicaDisk<S> {
+impl<S: StateMachine> Default for ReplicaDisk<S> {
     fn default() -> Self {
         ReplicaDisk(Arc::new(Mutex::new(BTreeMap::new())))
     }
 }
 
-impl<S: Clone> ReplicaDisk<S> {
+impl<S: StateMachine> ReplicaDisk<S> {
     /// Node `node`'s store, created with `initial` at position zero on first use.
     pub fn open(&self, node: usize, initial: &S) -> Store<S> {
         self.0
@@ -158,6 +165,7 @@ impl<S: Clone> ReplicaDisk<S> {
                 Arc::new(Mutex::new(Stored {
                     state: initial.clone(),
                     pos: Pos::default(),
+                    kept: Vec::new(),
                 }))
             })
             .clone()
@@ -195,12 +203,6 @@ pub struct Replica<S: StateMachine> {
     view: Option<(u64, BTreeSet<Member>)>,
     /// The view's commands, waiting for every member to be synced.
     held: Vec<(Pos, S::Command)>,
-    /// Commands received in the last view we were synced in and never applied, kept
-    /// while stale: they were delivered in agreed order, and where every node of that view
-    /// received one (it was stable) some replica may have applied and served it. An
-    /// election counts them as part of our state, so a state that lost its applied
-    /// holders does not forget them.
-    kept: Vec<(Pos, S::Command)>,
     /// Deliveries since `buffer_from`, while stale.
     buffer: Vec<(Pos, ReplicaMsg<S>)>,
     buffer_from: Pos,
@@ -227,7 +229,6 @@ impl<S: StateMachine> Replica<S> {
             peers_synced: BTreeSet::new(),
             view: None,
             held: Vec::new(),
-            kept: Vec::new(),
             buffer: Vec::new(),
             buffer_from: Pos::default(),
             untold: None,
@@ -329,7 +330,7 @@ impl<S: StateMachine> Replica<S> {
         }
         let held = std::mem::take(&mut self.held);
         if self.synced {
-            self.kept = held;
+            self.store.lock().expect("store lock").kept = held;
         }
         if self.synced || !continuous {
             // Whatever was buffered may have gaps now: start over from this view.
@@ -338,8 +339,10 @@ impl<S: StateMachine> Replica<S> {
         }
         self.synced = false;
         self.peers_synced.clear();
-        let has = self.pos();
-        let kept = last_pos(&self.kept);
+        let (has, kept) = {
+            let stored = self.store.lock().expect("store lock");
+            (stored.pos, last_pos(&stored.kept))
+        };
         out.push(ReplicaOut::Multicast(ReplicaMsg::NeedState {
             member: self.me,
             view,
@@ -426,7 +429,7 @@ impl<S: StateMachine> Replica<S> {
                 for_members: members.iter().copied().collect(),
                 at: stored.pos,
                 state: stored.state.clone(),
-                held: self.kept.clone(),
+                held: stored.kept.clone(),
                 held_upto: Pos {
                     view: *view,
                     seq: 0,
@@ -444,13 +447,13 @@ impl<S: StateMachine> Replica<S> {
             let mut stored = self.store.lock().expect("store lock");
             stored.state = s.state.clone();
             stored.pos = s.at;
+            // The snapshot is at least as far along as what we kept (an election picked
+            // it, or a synced member that went through that view made it).
+            stored.kept.clear();
         }
         self.synced = true;
         self.peers_synced = s.synced.clone();
         self.held = s.held.clone();
-        // The snapshot is at least as far along as what we kept (an election picked it,
-        // or a synced member that went through that view made it).
-        self.kept.clear();
         for (pos, msg) in std::mem::take(&mut self.buffer) {
             match msg {
                 ReplicaMsg::Cmd(cmd) if pos > s.held_upto => self.held.push((pos, cmd)),
@@ -910,7 +913,41 @@ mod tests {
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
         // Once synced, nothing kept is left to count in a later election.
-        assert!(g.replicas.values().all(|r| r.kept.is_empty()));
+        assert!(g
+            .replicas
+            .values()
+            .all(|r| r.store.lock().unwrap().kept.is_empty()));
+    }
+
+    #[test]
+    fn what_stale_members_kept_outlives_their_jobs_and_an_election_still_keeps_it() {
+        let mut g = Group::booted(3);
+        g.cmd(1);
+        g.settle();
+        // As above: m0 applies the stable command 2 and its job dies; m1 and m2 get 2 in
+        // the end of the lost view and turn stale beside a newcomer, keeping it.
+        let pos = g.next_pos();
+        let mut r0 = g.replicas.remove(&m(0)).unwrap();
+        r0.on_deliver(pos, ReplicaMsg::Cmd(2), false, &mut Vec::new());
+        drop(r0);
+        for r in g.replicas.values_mut() {
+            r.on_quorum_lost();
+        }
+        g.flush_cmd(2);
+        g.join(m(3));
+        g.install(&[m(1), m(2), m(3)]);
+        // Before their requests are delivered, the jobs of m1 and m2 die too; the next
+        // incarnations start over their nodes' disks, and nobody is synced.
+        g.queue.clear();
+        for node in [1, 2] {
+            g.replicas.remove(&m(node));
+            g.join(Member { inc: 1, ..m(node) });
+        }
+        let fresh: Vec<Member> = g.replicas.keys().copied().collect();
+        g.install(&fresh);
+        g.cmd(3);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
     }
 
     #[test]
