@@ -291,6 +291,52 @@ fn an_unanswered_question_gets_its_default_just_after_the_timeout() {
 }
 
 #[test]
+fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_once_back() {
+    let silent = ClientFailover {
+        reply_probability: 0.0,
+        ..short()
+    };
+    // n3 alone on one side: its tasks' questions time out at the master meanwhile.
+    let (cut_ms, heal_ms) = (CRASH_MS, CRASH_MS + 4_000);
+    let cut = vec![Fault::Partition {
+        at_ms: cut_ms,
+        duration_ms: heal_ms - cut_ms,
+        side_a: vec![3],
+        symmetry: PartitionSymmetry::Symmetric,
+    }];
+    let r = run(&silent, &RunSpec::scripted(3, cut), None);
+    assert_passes(&r);
+    let ms = 1_000_000;
+    let timed_out_while_away: Vec<u64> = events(&r, "cm", "timeout")
+        .into_iter()
+        .filter(|e| e.t_ns > cut_ms * ms && e.t_ns < heal_ms * ms)
+        .map(|e| e.u64("dialogue").unwrap())
+        .filter(|d| {
+            events(&r, "task", "ask")
+                .iter()
+                .any(|a| a.u64("dialogue") == Some(*d) && a.node == 3)
+        })
+        .collect();
+    assert!(
+        !timed_out_while_away.is_empty(),
+        "a question of n3 timed out while n3 was cut off"
+    );
+    for d in timed_out_while_away {
+        let answer = events(&r, "task", "answer")
+            .into_iter()
+            .find(|e| e.u64("dialogue") == Some(d))
+            .unwrap_or_else(|| panic!("dialogue {d} was never answered"));
+        assert_eq!(answer.node, 3);
+        assert!(answer.bool("defaulted").unwrap());
+        assert!(
+            answer.t_ns > heal_ms * ms && answer.t_ns < (heal_ms + 3_000) * ms,
+            "dialogue {d} answered at {} ns",
+            answer.t_ns
+        );
+    }
+}
+
+#[test]
 fn a_client_cut_off_fills_its_lists_then_gets_everything_once_back() {
     let small = ClientFailover {
         list_bound: 4,
