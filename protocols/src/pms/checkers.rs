@@ -162,7 +162,9 @@ struct Record {
     state: String,
     attempt: u64,
     host: String,
-    first_ns: u64,
+    /// When the current attempt was first recorded: a thread placed again owes its start
+    /// from then, not from its first placement.
+    placed_ns: u64,
 }
 
 /// Eventually (if a majority of the engine is alive at the end): every thread of every
@@ -203,12 +205,15 @@ impl Checker for EveryThreadAccounted {
                 state: String::new(),
                 attempt,
                 host: host.clone(),
-                first_ns: ev.t_ns,
+                placed_ns: ev.t_ns,
             });
             // Replicas apply at slightly different times: keep the most advanced record.
             let newer = (attempt, ThreadState::rank_of(&state))
                 >= (rec.attempt, ThreadState::rank_of(&rec.state));
             if newer {
+                if attempt > rec.attempt {
+                    rec.placed_ns = ev.t_ns;
+                }
                 (rec.state, rec.attempt, rec.host) = (state, attempt, host);
             }
         }
@@ -232,11 +237,11 @@ impl Checker for EveryThreadAccounted {
                     ms(died)
                 ));
             }
-            if r.state == "pending" && r.first_ns < cutoff {
+            if r.state == "pending" && r.placed_ns < cutoff {
                 return Err(format!(
                     "thread {p}/{t}, placed on live host {} at {:.3}ms, never started",
                     r.host,
-                    ms(r.first_ns)
+                    ms(r.placed_ns)
                 ));
             }
         }
