@@ -826,6 +826,10 @@ impl<M: Clone + Send + 'static> Driver<M> {
     fn heal_all(&mut self) {
         self.shared.net.heal_all();
         for node in 0..self.shared.n {
+            // A work-thread fault waits in its hook until the thread takes work; one still
+            // waiting never fired in the safety phase, and must not fire in the liveness
+            // phase, which the checkers hold to be fault-free.
+            self.shared.hooks[node].clear();
             if self.paused[node] > 0 {
                 self.paused[node] = 0;
                 self.handle.resume(self.ids[node]);

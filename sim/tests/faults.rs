@@ -412,3 +412,54 @@ fn a_slow_window_is_clipped_to_the_safety_phase() {
         .unwrap();
     assert_eq!(f.u64("window_ms"), Some(500));
 }
+
+/// A node whose work thread first looks for faults at `MS`, then takes all it finds.
+async fn takes_work_faults_at<const MS: u64>(ctx: NodeCtx<u64>) {
+    madsim::time::sleep(Duration::from_millis(MS)).await;
+    while let Some(f) = ctx.hook().take() {
+        emit!(ctx.id, "t", "work_fault", mode = f.mode.name());
+    }
+    emit!(ctx.id, "t", "looked");
+}
+
+#[test]
+fn a_work_thread_fault_not_taken_in_the_safety_phase_never_fires() {
+    // The safety phase of `run` ends at 3 000 ms; the fault is armed at 1 000 ms.
+    let hang_at_1s = || {
+        vec![Fault::WorkThread {
+            at_ms: 1_000,
+            node: 0,
+            thread: 0,
+            mode: WorkFaultMode::Hang,
+        }]
+    };
+    let taken = |node_main_late: bool| {
+        let cfg = WorldConfig::new(1, 3_000, 1_000);
+        let spec = RunSpec {
+            seed: 7,
+            plan: PlanSource::Given(FaultPlan {
+                faults: hang_at_1s(),
+                enabled: vec![],
+            }),
+            keep_events: true,
+        };
+        let r = if node_main_late {
+            sim::run_world(&cfg, &spec, vec![], takes_work_faults_at::<3_500>)
+        } else {
+            sim::run_world(&cfg, &spec, vec![], takes_work_faults_at::<2_500>)
+        }
+        .expect("valid plan");
+        assert!(r.trace.events.iter().any(|e| e.is("t", "looked")));
+        r.trace
+            .events
+            .iter()
+            .filter(|e| e.is("t", "work_fault"))
+            .count()
+    };
+    assert_eq!(taken(false), 1, "taken in the safety phase, it fires");
+    assert_eq!(
+        taken(true),
+        0,
+        "still waiting when every fault heals, it is dropped"
+    );
+}
