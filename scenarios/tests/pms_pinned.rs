@@ -20,7 +20,8 @@ fn seed_201_a_coordinator_left_alone_does_not_shut_everyone_out() {
 /// 1) and hung too at 28.25 s, so at the end (30 s) it was still pending. Placed on its
 /// last host after the settle cutoff, it owed nothing, but `every_thread_accounted` dated
 /// a thread from its first record, attempt 0's, and blamed it. A record now dates from
-/// its current attempt.
+/// its current attempt, and a work-thread fault still waiting when every fault heals is
+/// dropped, so the liveness phase is fault-free (neither hang fires in this run now).
 #[test]
 fn seed_1012273_a_thread_placed_again_late_owes_nothing_from_its_first_placement() {
     passes(1012273);
