@@ -16,8 +16,8 @@ fn seed_201_a_coordinator_left_alone_does_not_shut_everyone_out() {
 }
 
 /// Thread 5000044/1 was placed on job 0.0.0 at 25.01 s, whose work thread hung (a fault
-/// armed at 2.8 s fired only then); the restarted job 0.0.1 got it again at 27.61 s (attempt
-/// 1) and hung too at 28.25 s, so at the end (30 s) it was still pending. Placed on its
+/// armed at 2.8 s fired only then); the restarted job 0.0.1 got it again at 27.61 s as
+/// attempt 1 and hung too at 28.25 s, so at the end (30 s) it was still pending. Placed on its
 /// last host after the settle cutoff, it owed nothing, but `every_thread_accounted` dated
 /// a thread from its first record, attempt 0's, and blamed it. A record now dates from
 /// its current attempt, and a work-thread fault still waiting when every fault heals is
