@@ -341,8 +341,17 @@ pub fn emit_view(node: usize, c: &Change) {
 /// Records a delivery as a job received it (`job.deliver`), for whichever member the CE
 /// addressed: a delivery to a member that left is exactly what `no_ghosts` must see.
 pub fn emit_deliver<P>(node: usize, to: &Member, msg: &Ordered<P>) {
-    emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
-        sender = %msg.sender, fifo = msg.fifo);
+    let (to, sender) = (to.text(), msg.sender.text());
+    emit!(
+        node,
+        "job",
+        "deliver",
+        member = to.as_str(),
+        view = msg.view,
+        seq = msg.gseq,
+        sender = sender.as_str(),
+        fifo = msg.fifo
+    );
 }
 
 /// The job's main thread.
