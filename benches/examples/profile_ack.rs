@@ -1,10 +1,13 @@
 //! One ACK-round benchmark run and nothing else, for a profiler:
 //! `cargo build --release -p benches --example profile_ack` then
-//! `valgrind --tool=callgrind target/release/examples/profile_ack [NODES] [ROUNDS]`.
+//! `valgrind --tool=callgrind target/release/examples/profile_ack [NODES] [ROUNDS]`, or
+//! `... profile_ack catalog [NODES] [TIMES]` for the `ack-rounds` scenario at the catalog's
+//! pace (the run behind `catalog_pace_sim_per_wall`), `TIMES` runs in a row.
 fn main() {
+    let catalog = std::env::args().nth(1).as_deref() == Some("catalog");
     let arg = |i: usize, d: u64| {
         std::env::args()
-            .nth(i)
+            .nth(i + usize::from(catalog))
             .and_then(|a| a.parse().ok())
             .unwrap_or(d)
     };
@@ -18,6 +21,13 @@ fn main() {
         },
         seed: 1,
     };
+    if catalog {
+        for _ in 0..arg(2, 1) {
+            let x = b.catalog_pace_sim_per_wall().expect("run");
+            println!("catalog pace: {x:.0}x");
+        }
+        return;
+    }
     let r = b.run().expect("run");
     println!(
         "{} rounds, {} events, {:.3} sim s, {:.3} wall s, {:.0}x, {} delivered, {:.0} msgs/wall-s",

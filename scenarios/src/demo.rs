@@ -153,12 +153,12 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
     let tick_tx = inbox.clone();
     let offset_ms = madsim::rand::thread_rng().gen_range(0..TICK_MS);
     madsim::task::spawn_local(async move {
-        madsim::time::sleep(Duration::from_millis(offset_ms)).await;
+        sim::clock::sleep(Duration::from_millis(offset_ms)).await;
         loop {
             if tick_tx.send(Input::Tick).is_err() {
                 return;
             }
-            madsim::time::sleep(Duration::from_millis(TICK_MS)).await;
+            sim::clock::sleep(Duration::from_millis(TICK_MS)).await;
         }
     });
 

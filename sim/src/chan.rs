@@ -6,7 +6,7 @@
 //! to job, job to work thread and back), so their cost is paid several times a message.
 //! tokio's channel is built for many threads: a block list, a semaphore and an atomic
 //! waker, each with its atomics. Inside madsim a seed runs on one OS thread, so a queue
-//! under an uncontended lock does the same job.
+//! in a [`SeedCell`](crate::local::SeedCell) (no atomics at all) does the same job.
 //!
 //! The wakeups must be exactly tokio's, because madsim picks the next task to poll at
 //! random among the woken ones: one wakeup more or less changes the seed's schedule and
@@ -16,11 +16,13 @@
 //! is dropped leaves its registration in place; and dropping the receiver makes later
 //! sends fail and drops the messages still queued.
 
+use crate::local::SeedCell;
+use std::cell::RefMut;
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// A send to a channel whose receiver is gone; holds the message back.
@@ -47,21 +49,19 @@ struct State<T> {
 }
 
 struct Shared<T> {
-    state: Mutex<State<T>>,
+    state: SeedCell<State<T>>,
 }
 
 impl<T> Shared<T> {
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
-        // A panic while the lock is held leaves the queue consistent (every operation
-        // completes its change before it can panic), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> RefMut<'_, State<T>> {
+        self.state.borrow_mut()
     }
 }
 
 /// Creates a channel: any number of senders, one receiver.
 pub fn unbounded_channel<T>() -> (UnboundedSender<T>, UnboundedReceiver<T>) {
     let shared = Arc::new(Shared {
-        state: Mutex::new(State {
+        state: SeedCell::new(State {
             queue: VecDeque::new(),
             waker: None,
             senders: 1,
@@ -198,7 +198,7 @@ impl<T> Future for Recv<'_, T> {
 /// be registered beside the new one, so more than one waiter must work.
 #[derive(Default)]
 pub struct Wakeup {
-    state: Mutex<WakeupState>,
+    state: SeedCell<WakeupState>,
 }
 
 #[derive(Default)]
@@ -243,8 +243,8 @@ impl Wakeup {
         Self::default()
     }
 
-    fn lock(&self) -> MutexGuard<'_, WakeupState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> RefMut<'_, WakeupState> {
+        self.state.borrow_mut()
     }
 
     /// Wakes the oldest waiter, or keeps a permit if none is waiting.

@@ -43,6 +43,16 @@ pub(crate) fn forget_runtime_clock() {
     CLOCK.with(|c| c.borrow_mut().take());
 }
 
+/// madsim's `sleep(d)` (at least 1 ms, as tokio), on the world's clock: periodic tasks
+/// sleep once per tick, and finding the runtime's clock through its context costs a
+/// thread-local lookup and four reference-count updates each time.
+pub fn sleep(d: Duration) -> madsim::time::Sleep {
+    CLOCK.with(|c| match &*c.borrow() {
+        Some(th) => th.sleep(d),
+        None => madsim::time::sleep(d),
+    })
+}
+
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).
 pub fn sleep_exact(d: Duration) -> madsim::time::Sleep {
     CLOCK.with(|c| match &*c.borrow() {

@@ -27,6 +27,8 @@ pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
 #[cfg(madsim)]
+pub mod local;
+#[cfg(madsim)]
 pub mod net;
 #[cfg(madsim)]
 pub mod scenario;

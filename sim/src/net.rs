@@ -15,11 +15,13 @@
 //! delivered, so a partition that starts while a message is in flight drops it.
 
 use crate::chan::Wakeup;
+use crate::local::SeedCell;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use std::cell::RefMut;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Latency of one directed link, in simulated microseconds, drawn uniformly per message.
@@ -210,7 +212,7 @@ impl<M> NetState<M> {
 
 /// The shared network of one world; cheap to clone.
 pub struct Net<M> {
-    state: Arc<Mutex<NetState<M>>>,
+    state: Arc<SeedCell<NetState<M>>>,
     notify: Arc<Vec<Wakeup>>,
 }
 
@@ -232,7 +234,7 @@ impl<M: Clone + Send + 'static> Net<M> {
             }
         }
         Net {
-            state: Arc::new(Mutex::new(NetState {
+            state: Arc::new(SeedCell::new(NetState {
                 n,
                 cfg,
                 link_latency,
@@ -259,8 +261,8 @@ impl<M: Clone + Send + 'static> Net<M> {
         self.lock().cfg.clone()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, NetState<M>> {
-        self.state.lock().expect("net lock")
+    fn lock(&self) -> RefMut<'_, NetState<M>> {
+        self.state.borrow_mut()
     }
 
     /// Sends `msg` from `from` to `to` through the model. Never blocks.

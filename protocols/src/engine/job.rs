@@ -162,12 +162,12 @@ pub fn start_ce<P: AppPayload>(
     let offset = madsim::rand::thread_rng().gen_range(0..tick);
     let tick_tx = ce_tx.clone();
     madsim::task::spawn_local(async move {
-        madsim::time::sleep(Duration::from_millis(offset)).await;
+        sim::clock::sleep(Duration::from_millis(offset)).await;
         loop {
             if tick_tx.send(CeInput::Tick).is_err() {
                 return;
             }
-            madsim::time::sleep(Duration::from_millis(tick)).await;
+            sim::clock::sleep(Duration::from_millis(tick)).await;
         }
     });
     (CeHandle { tx: ce_tx }, CeInbox(ce_rx))
@@ -227,7 +227,7 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     let jt_tx = job_tx.clone();
     madsim::task::spawn_local(async move {
         loop {
-            madsim::time::sleep(Duration::from_millis(job_tick)).await;
+            sim::clock::sleep(Duration::from_millis(job_tick)).await;
             if jt_tx.send(JobInput::Tick).is_err() {
                 return;
             }
@@ -341,8 +341,17 @@ pub fn emit_view(node: usize, c: &Change) {
 /// Records a delivery as a job received it (`job.deliver`), for whichever member the CE
 /// addressed: a delivery to a member that left is exactly what `no_ghosts` must see.
 pub fn emit_deliver<P>(node: usize, to: &Member, msg: &Ordered<P>) {
-    emit!(node, "job", "deliver", member = %to, view = msg.view, seq = msg.gseq,
-        sender = %msg.sender, fifo = msg.fifo);
+    let (to, sender) = (to.text(), msg.sender.text());
+    emit!(
+        node,
+        "job",
+        "deliver",
+        member = to.as_str(),
+        view = msg.view,
+        seq = msg.gseq,
+        sender = sender.as_str(),
+        fifo = msg.fifo
+    );
 }
 
 /// The job's main thread.

@@ -68,7 +68,16 @@ impl<T: Clone> LinkOut<T> {
     }
 
     /// The messages whose timeout expired, to send again as (epoch, seq, msg).
+    #[inline]
     pub fn due(&mut self, now_ns: u64, out: &mut Vec<(u64, u64, T)>) {
+        // Every CE tick asks every link, and most hold nothing unACKed: that answer costs
+        // no call.
+        if !self.unacked.is_empty() {
+            self.due_unacked(now_ns, out);
+        }
+    }
+
+    fn due_unacked(&mut self, now_ns: u64, out: &mut Vec<(u64, u64, T)>) {
         for u in self.unacked.iter_mut() {
             if out.len() >= RESEND_PER_TICK {
                 break;

@@ -421,6 +421,8 @@ pub struct Ce<P> {
     probe: Option<(u64, bool)>,
     next_probe_ns: u64,
     local: VecDeque<CeMsg<P>>,
+    /// What a link released in order, kept empty between arrivals.
+    arrived: Vec<CeMsg<P>>,
     /// A peer's incarnation was just learnt: send what waited for it.
     flush_unsent: bool,
     now: u64,
@@ -506,6 +508,7 @@ impl<P: AppPayload> Ce<P> {
             probe: None,
             next_probe_ns: 0,
             local: VecDeque::new(),
+            arrived: Vec::new(),
             flush_unsent: false,
             now: 0,
             rx_sent_ns: 0,
@@ -714,7 +717,9 @@ impl<P: AppPayload> Ce<P> {
                 if to_inc != self.inc || !self.heard(from, from_inc) {
                     return;
                 }
-                let mut msgs = Vec::new();
+                // The buffer of the last arrival, emptied: one allocation per CE, not per
+                // message.
+                let mut msgs = std::mem::take(&mut self.arrived);
                 if let Some((e, upto)) = self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
                     if msgs.is_empty() {
                         // A retransmission or a gap: the sender is waiting, answer now.
@@ -734,9 +739,10 @@ impl<P: AppPayload> Ce<P> {
                         self.peers[from].ack_due = Some((e, upto, since));
                     }
                 }
-                for m in msgs {
+                for m in msgs.drain(..) {
                     self.on_msg(from, m, out);
                 }
+                self.arrived = msgs;
             }
             Wire::Ack {
                 from_inc,
@@ -1423,11 +1429,6 @@ impl<P: AppPayload> Ce<P> {
         let now = self.now;
         let timeout = self.timeout_ns();
         // Failure detection.
-        let in_view: BTreeSet<usize> = self
-            .view
-            .as_ref()
-            .map(|v| v.nodes.iter().map(|(n, _)| *n).collect())
-            .unwrap_or_default();
         let mut alive = 1;
         for p in 0..self.n {
             if p == self.me {
@@ -1447,10 +1448,14 @@ impl<P: AppPayload> Ce<P> {
             }
             // Give up on messages to a node that has been silent for long, unless it is in
             // our view: a clogged link between two members must not lose their messages.
+            // Whether `p` is in the view is asked last: a tick seldom gets that far.
             if !up
-                && !in_view.contains(&p)
                 && peer.out.pending() > 0
                 && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
+                && !self
+                    .view
+                    .as_ref()
+                    .is_some_and(|v| v.nodes.iter().any(|(n, _)| *n == p))
             {
                 peer.out.reset();
             }

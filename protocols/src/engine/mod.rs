@@ -52,21 +52,23 @@ pub struct Member {
 }
 
 impl fmt::Display for Member {
-    /// `node.inc.job`, and `@group` for groups other than the first. Every delivery's
-    /// trace event prints two members, so the digits are written by hand into one buffer
-    /// rather than through four `fmt` calls; the text is the same.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut buf = [0u8; 4 * 20 + 3];
-        let mut len = push_decimal(&mut buf, 0, self.node as u64);
-        buf[len] = b'.';
-        len = push_decimal(&mut buf, len + 1, self.inc);
-        buf[len] = b'.';
-        len = push_decimal(&mut buf, len + 1, self.job);
-        if self.group != 0 {
-            buf[len] = b'@';
-            len = push_decimal(&mut buf, len + 1, u64::from(self.group));
-        }
-        f.write_str(std::str::from_utf8(&buf[..len]).expect("ASCII digits"))
+        f.write_str(self.text().as_str())
+    }
+}
+
+/// A member's text, `node.inc.job` and `@group` for groups other than the first, in a
+/// buffer of its own: every delivery's trace event carries two members, and a `&str`
+/// field is recorded without the formatting machinery a `Display` field goes through.
+/// The digits are written by hand rather than through four `fmt` calls.
+pub struct MemberText {
+    buf: [u8; 4 * 20 + 3],
+    len: usize,
+}
+
+impl MemberText {
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits")
     }
 }
 
@@ -88,6 +90,21 @@ fn push_decimal(buf: &mut [u8], at: usize, mut x: u64) -> usize {
 }
 
 impl Member {
+    /// The text [`Display`](fmt::Display) writes.
+    pub fn text(&self) -> MemberText {
+        let mut buf = [0u8; 4 * 20 + 3];
+        let mut len = push_decimal(&mut buf, 0, self.node as u64);
+        buf[len] = b'.';
+        len = push_decimal(&mut buf, len + 1, self.inc);
+        buf[len] = b'.';
+        len = push_decimal(&mut buf, len + 1, self.job);
+        if self.group != 0 {
+            buf[len] = b'@';
+            len = push_decimal(&mut buf, len + 1, u64::from(self.group));
+        }
+        MemberText { buf, len }
+    }
+
     /// Parses the `node.inc.job[@group]` form used in trace events. Checkers parse the
     /// members of every delivery event, so this is one scan over the bytes rather than
     /// split-and-parse (which was a tenth of a sweep's instructions).

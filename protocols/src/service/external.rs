@@ -127,7 +127,7 @@ pub async fn run_external<P: AppPayload, C: External>(
             if tx.send(Input::Tick).is_err() {
                 return;
             }
-            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
+            sim::clock::sleep(Duration::from_millis(tick_ms)).await;
         }
     });
     let mut out = Vec::new();

@@ -314,7 +314,7 @@ pub async fn run_node<A: App>(
     let tick_ms = cfg.job_tick_ms;
     madsim::task::spawn_local(async move {
         loop {
-            madsim::time::sleep(Duration::from_millis(tick_ms)).await;
+            sim::clock::sleep(Duration::from_millis(tick_ms)).await;
             if tick_tx.send(Input::Tick).is_err() {
                 return;
             }
