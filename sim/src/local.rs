@@ -16,19 +16,30 @@ pub struct SeedCell<T> {
 }
 
 // SAFETY: the value is reached only through `borrow_mut`, which panics unless the caller
-// is the thread that made the cell: two threads never hold borrows at once, and the
-// `RefCell` rules out aliasing within that thread. `T: Send` because a thread that later
-// gets the same thread mark (its creator having exited), or drops the cell, takes the
-// value over.
+// is the thread that made the cell (thread marks are never reused), so only one thread
+// ever touches the value while the cell lives, and the `RefCell` rules out aliasing
+// within it. `T: Send` because the thread that drops the cell may be another one; the
+// `Arc` that shares the cell orders that drop after every use.
 unsafe impl<T: Send> Sync for SeedCell<T> {}
 
-/// A number unique to each live thread: the address of a thread-local.
+/// A number unique to each thread the process ever ran, never reused (a thread-local's
+/// address would be, once its thread exits): 0 until the thread first asks.
 #[inline]
 fn thread_mark() -> usize {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(1);
     thread_local! {
-        static MARK: u8 = const { 0 };
+        static MARK: Cell<usize> = const { Cell::new(0) };
     }
-    MARK.with(|m| m as *const u8 as usize)
+    MARK.with(|m| match m.get() {
+        0 => {
+            let mark = NEXT.fetch_add(1, Ordering::Relaxed);
+            m.set(mark);
+            mark
+        }
+        mark => mark,
+    })
 }
 
 impl<T> SeedCell<T> {
