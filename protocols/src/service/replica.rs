@@ -792,6 +792,29 @@ mod tests {
             restarted
         }
 
+        /// Command `c` is stable: m0 delivers it, applies it and may serve it; then its job
+        /// dies, and the next views do not have node 0. m1 and m2 received it too, but lost
+        /// quorum before they knew it was stable: they get it in the end of the lost view,
+        /// at an install that does not count them as continuing (another member came from
+        /// a newer view), beside a newcomer m3, and turn stale keeping it.
+        fn stale_members_keep_what_a_dead_master_applied(&mut self, c: u64) {
+            let pos = self.next_pos();
+            let mut r0 = self.replicas.remove(&m(0)).expect("m0 is a member");
+            r0.on_deliver(pos, ReplicaMsg::Cmd(c), false, &mut Vec::new());
+            assert_eq!(
+                r0.read(|s| s.0.last() == Some(&c)),
+                Some(true),
+                "m0 applied it"
+            );
+            drop(r0);
+            for r in self.replicas.values_mut() {
+                r.on_quorum_lost();
+            }
+            self.flush_cmd(c);
+            self.join(m(3));
+            self.install(&[m(1), m(2), m(3)]);
+        }
+
         fn states(&self) -> Vec<Option<Vec<u64>>> {
             self.replicas
                 .values()
@@ -893,22 +916,7 @@ mod tests {
         let mut g = Group::booted(3);
         g.cmd(1);
         g.settle();
-        // Command 2 is stable: m0 delivers it, applies it and may serve it; then its job
-        // dies, and the next views do not have node 0.
-        let pos = g.next_pos();
-        let mut r0 = g.replicas.remove(&m(0)).unwrap();
-        r0.on_deliver(pos, ReplicaMsg::Cmd(2), false, &mut Vec::new());
-        assert_eq!(r0.read(|s| s.0.clone()), Some(vec![1, 2]));
-        drop(r0);
-        // m1 and m2 received it too, but lost quorum before they knew it was stable: they
-        // get it in the end of the lost view, at an install that does not count them as
-        // continuing (another member came from a newer view), beside a newcomer.
-        for r in g.replicas.values_mut() {
-            r.on_quorum_lost();
-        }
-        g.flush_cmd(2);
-        g.join(m(3));
-        g.install(&[m(1), m(2), m(3)]);
+        g.stale_members_keep_what_a_dead_master_applied(2);
         g.cmd(3);
         g.settle();
         assert_eq!(g.states(), vec![Some(vec![1, 2, 3]); 3]);
@@ -924,18 +932,7 @@ mod tests {
         let mut g = Group::booted(3);
         g.cmd(1);
         g.settle();
-        // As above: m0 applies the stable command 2 and its job dies; m1 and m2 get 2 in
-        // the end of the lost view and turn stale beside a newcomer, keeping it.
-        let pos = g.next_pos();
-        let mut r0 = g.replicas.remove(&m(0)).unwrap();
-        r0.on_deliver(pos, ReplicaMsg::Cmd(2), false, &mut Vec::new());
-        drop(r0);
-        for r in g.replicas.values_mut() {
-            r.on_quorum_lost();
-        }
-        g.flush_cmd(2);
-        g.join(m(3));
-        g.install(&[m(1), m(2), m(3)]);
+        g.stale_members_keep_what_a_dead_master_applied(2);
         // Before their requests are delivered, the jobs of m1 and m2 die too; the next
         // incarnations start over their nodes' disks, and nobody is synced.
         g.queue.clear();
