@@ -136,6 +136,9 @@ pub struct WorkFault {
     /// Which work thread, to be taken modulo the job's thread count.
     pub thread: u32,
     pub mode: WorkFaultMode,
+    /// When every fault heals (the end of the safety phase): a slow window ends by then,
+    /// however late its thread takes the fault.
+    pub heal_ns: u64,
 }
 
 /// The injection point for work-thread faults: the world pushes, the job takes.
@@ -203,7 +206,8 @@ impl WorkFaultResponse {
                     duration_ms,
                 } => {
                     self.slow_delay_ms = delay_ms;
-                    self.slow_until_ns = crate::clock::now_ns() + duration_ms * 1_000_000;
+                    self.slow_until_ns =
+                        (crate::clock::now_ns() + duration_ms * 1_000_000).min(f.heal_ns);
                 }
             }
         }
@@ -712,8 +716,9 @@ impl<M: Clone + Send + 'static> Driver<M> {
                     thread = *thread as u64,
                     mode = mode.name()
                 );
-                // The work thread times a slow window itself, so it must not be told a
-                // window that outlives the safety phase: every fault heals by then.
+                // The work thread times a slow window itself, from when it takes the fault,
+                // so it must not be told a window that outlives the safety phase, and it
+                // ends the window at the heal if it took the fault late.
                 let mode = match *mode {
                     WorkFaultMode::Slow {
                         delay_ms,
@@ -727,6 +732,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 self.shared.hooks[*node].push(WorkFault {
                     thread: *thread,
                     mode,
+                    heal_ns: self.safety_ms * 1_000_000,
                 });
             }
         }

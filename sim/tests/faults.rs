@@ -463,3 +463,54 @@ fn a_work_thread_fault_not_taken_in_the_safety_phase_never_fires() {
         "still waiting when every fault heals, it is dropped"
     );
 }
+
+/// A node whose work thread first looks for faults at 2 500 ms, applies what it takes,
+/// then steps until a step is no longer slowed, and records when that was.
+async fn slowed_from_2_5s(ctx: NodeCtx<u64>) {
+    madsim::time::sleep(Duration::from_millis(2_500)).await;
+    let mut faults = sim::WorkFaultResponse::default();
+    faults.apply(ctx.hook().take()).await.expect("a slow fault");
+    loop {
+        let before = sim::clock::now_ns();
+        faults.apply(None).await.expect("no fault");
+        if sim::clock::now_ns() == before {
+            emit!(ctx.id, "t", "fast_again");
+            return;
+        }
+    }
+}
+
+#[test]
+fn a_slow_window_taken_late_still_ends_when_every_fault_heals() {
+    // Armed at 1 000 ms for 10 s, the window is clipped to 2 000 ms; taken at 2 500 ms,
+    // it must still end at the heal (3 000 ms), not at 4 500 ms.
+    let cfg = WorldConfig::new(1, 3_000, 3_000);
+    let spec = RunSpec {
+        seed: 7,
+        plan: PlanSource::Given(FaultPlan {
+            faults: vec![Fault::WorkThread {
+                at_ms: 1_000,
+                node: 0,
+                thread: 0,
+                mode: WorkFaultMode::Slow {
+                    delay_ms: 50,
+                    duration_ms: 10_000,
+                },
+            }],
+            enabled: vec![],
+        }),
+        keep_events: true,
+    };
+    let r = sim::run_world(&cfg, &spec, vec![], slowed_from_2_5s).expect("valid plan");
+    let fast = r
+        .trace
+        .events
+        .iter()
+        .find(|e| e.is("t", "fast_again"))
+        .expect("the window ends within the run");
+    assert!(
+        (3_000..3_060).contains(&ms(fast)),
+        "slowed until {} ms",
+        ms(fast)
+    );
+}
