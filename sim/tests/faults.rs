@@ -56,18 +56,22 @@ async fn chatter(ctx: NodeCtx<u64>) {
     }
 }
 
-fn run(nodes: usize, faults: Vec<Fault>, net: NetConfig) -> RunReport {
-    let mut cfg = WorldConfig::new(nodes, 3_000, 1_000);
-    cfg.net = net;
-    let spec = RunSpec {
+/// Seed 7 with exactly these faults, keeping its events.
+fn given(faults: Vec<Fault>) -> RunSpec {
+    RunSpec {
         seed: 7,
         plan: PlanSource::Given(FaultPlan {
             faults,
             enabled: vec![],
         }),
         keep_events: true,
-    };
-    sim::run_world(&cfg, &spec, vec![], chatter).expect("valid plan")
+    }
+}
+
+fn run(nodes: usize, faults: Vec<Fault>, net: NetConfig) -> RunReport {
+    let mut cfg = WorldConfig::new(nodes, 3_000, 1_000);
+    cfg.net = net;
+    sim::run_world(&cfg, &given(faults), vec![], chatter).expect("valid plan")
 }
 
 fn recvs(r: &RunReport) -> impl Iterator<Item = &TraceEvent> {
@@ -372,18 +376,11 @@ fn a_work_thread_fault_reaches_the_hook() {
 #[test]
 fn a_plan_that_does_not_fit_the_world_is_rejected() {
     let cfg = WorldConfig::new(3, 1_000, 100);
-    let spec = RunSpec {
-        seed: 1,
-        plan: PlanSource::Given(FaultPlan {
-            faults: vec![Fault::Pause {
-                at_ms: 1,
-                duration_ms: 1,
-                node: 3,
-            }],
-            enabled: vec![],
-        }),
-        keep_events: false,
-    };
+    let spec = given(vec![Fault::Pause {
+        at_ms: 1,
+        duration_ms: 1,
+        node: 3,
+    }]);
     let err = sim::run_world(&cfg, &spec, vec![], chatter).unwrap_err();
     assert!(err.contains("n3"), "{err}");
 }
@@ -435,14 +432,7 @@ fn a_work_thread_fault_not_taken_in_the_safety_phase_never_fires() {
     };
     let taken = |node_main_late: bool| {
         let cfg = WorldConfig::new(1, 3_000, 1_000);
-        let spec = RunSpec {
-            seed: 7,
-            plan: PlanSource::Given(FaultPlan {
-                faults: hang_at_1s(),
-                enabled: vec![],
-            }),
-            keep_events: true,
-        };
+        let spec = given(hang_at_1s());
         let r = if node_main_late {
             sim::run_world(&cfg, &spec, vec![], takes_work_faults_at::<3_500>)
         } else {
@@ -485,22 +475,15 @@ fn a_slow_window_taken_late_still_ends_when_every_fault_heals() {
     // Armed at 1 000 ms for 10 s, the window is clipped to 2 000 ms; taken at 2 500 ms,
     // it must still end at the heal (3 000 ms), not at 4 500 ms.
     let cfg = WorldConfig::new(1, 3_000, 3_000);
-    let spec = RunSpec {
-        seed: 7,
-        plan: PlanSource::Given(FaultPlan {
-            faults: vec![Fault::WorkThread {
-                at_ms: 1_000,
-                node: 0,
-                thread: 0,
-                mode: WorkFaultMode::Slow {
-                    delay_ms: 50,
-                    duration_ms: 10_000,
-                },
-            }],
-            enabled: vec![],
-        }),
-        keep_events: true,
-    };
+    let spec = given(vec![Fault::WorkThread {
+        at_ms: 1_000,
+        node: 0,
+        thread: 0,
+        mode: WorkFaultMode::Slow {
+            delay_ms: 50,
+            duration_ms: 10_000,
+        },
+    }]);
     let r = sim::run_world(&cfg, &spec, vec![], slowed_from_2_5s).expect("valid plan");
     let fast = r
         .trace
