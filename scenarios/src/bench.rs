@@ -173,8 +173,19 @@ impl AckBench {
 
     /// Simulated seconds per wall second of the `ack-rounds` scenario at the catalog's
     /// pace (a transaction every 100 ms rather than back to back), without faults, at this
-    /// run's size, latency and seed: the speed a sweep of that scenario sees.
+    /// run's size, latency and seed: the speed a sweep of that scenario sees. One run takes
+    /// a few tens of milliseconds of wall time, so the best of `SWEEP_REPEATS` is kept,
+    /// the figure least disturbed by the rest of the machine, as for the scaling sweep.
     pub fn catalog_pace_sim_per_wall(&self) -> Result<f64, String> {
+        let mut best = 0.0f64;
+        for _ in 0..SWEEP_REPEATS {
+            best = best.max(self.catalog_pace_run()?);
+        }
+        Ok(best)
+    }
+
+    /// One run of [`AckBench::catalog_pace_sim_per_wall`].
+    fn catalog_pace_run(&self) -> Result<f64, String> {
         let scenario = AckRounds {
             nodes: self.nodes,
             safety_ms: 10_000,
