@@ -82,4 +82,38 @@ mod tests {
         assert!(r.is_err(), "another thread must not reach the value");
         assert_eq!(*cell.borrow_mut(), 2);
     }
+
+    #[test]
+    fn a_cell_moved_to_another_thread_stays_refused_there_and_drops_there() {
+        // What the `Sync` and `Send` reasoning rests on: moving the cell does not move its
+        // owner, and the last `Arc` may be dropped on any thread, after every use.
+        let cell = SeedCell::new(vec![1, 2, 3]);
+        let refused = std::thread::spawn(move || {
+            let r =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cell.borrow_mut().len()));
+            (r.is_err(), cell)
+        })
+        .join()
+        .expect("the thread itself does not panic");
+        assert!(
+            refused.0,
+            "a moved cell must not be borrowed by its new thread"
+        );
+        assert_eq!(*refused.1.borrow_mut(), vec![1, 2, 3]);
+        let shared = Arc::new(refused.1);
+        let last = shared.clone();
+        drop(shared);
+        std::thread::spawn(move || drop(last))
+            .join()
+            .expect("the last reference drops on another thread");
+        // A thread's mark is never 0 and never reused by a later thread.
+        let marks: Vec<usize> = (0..4)
+            .map(|_| std::thread::spawn(thread_mark).join().unwrap())
+            .collect();
+        assert!(marks.iter().all(|&m| m != 0 && m != thread_mark()));
+        let mut unique = marks.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), marks.len(), "{marks:?}");
+    }
 }
