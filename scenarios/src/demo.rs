@@ -152,15 +152,11 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
     });
     let tick_tx = inbox.clone();
     let offset_ms = madsim::rand::thread_rng().gen_range(0..TICK_MS);
-    madsim::task::spawn_local(async move {
-        sim::clock::sleep(Duration::from_millis(offset_ms)).await;
-        loop {
-            if tick_tx.send(Input::Tick).is_err() {
-                return;
-            }
-            sim::clock::sleep(Duration::from_millis(TICK_MS)).await;
-        }
-    });
+    sim::clock::spawn_ticks(
+        Some(Duration::from_millis(offset_ms)),
+        Duration::from_millis(TICK_MS),
+        move || tick_tx.send(Input::Tick).is_ok(),
+    );
 
     let mut client = Client {
         id_prefix: ((me as u64) << 48) | (ctx.incarnation << 32),

@@ -53,6 +53,24 @@ pub fn sleep(d: Duration) -> madsim::time::Sleep {
     })
 }
 
+/// Spawns a node's ticker: a task that calls `tick` after `first` (at once if `None`), then
+/// every `every`, until `tick` returns false (its receiver is gone). The sleeps are
+/// [`sleep`]'s, so each waits at least 1 ms.
+pub fn spawn_ticks(
+    first: Option<Duration>,
+    every: Duration,
+    mut tick: impl FnMut() -> bool + 'static,
+) {
+    madsim::task::spawn_local(async move {
+        if let Some(first) = first {
+            sleep(first).await;
+        }
+        while tick() {
+            sleep(every).await;
+        }
+    });
+}
+
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).
 pub fn sleep_exact(d: Duration) -> madsim::time::Sleep {
     CLOCK.with(|c| match &*c.borrow() {

@@ -161,15 +161,11 @@ pub fn start_ce<P: AppPayload>(
     let tick = setup.ce.tick_ms;
     let offset = madsim::rand::thread_rng().gen_range(0..tick);
     let tick_tx = ce_tx.clone();
-    madsim::task::spawn_local(async move {
-        sim::clock::sleep(Duration::from_millis(offset)).await;
-        loop {
-            if tick_tx.send(CeInput::Tick).is_err() {
-                return;
-            }
-            sim::clock::sleep(Duration::from_millis(tick)).await;
-        }
-    });
+    sim::clock::spawn_ticks(
+        Some(Duration::from_millis(offset)),
+        Duration::from_millis(tick),
+        move || tick_tx.send(CeInput::Tick).is_ok(),
+    );
     (CeHandle { tx: ce_tx }, CeInbox(ce_rx))
 }
 
@@ -223,15 +219,10 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
     let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
-    let job_tick = cfg.job_tick_ms;
+    let job_tick = Duration::from_millis(cfg.job_tick_ms);
     let jt_tx = job_tx.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            sim::clock::sleep(Duration::from_millis(job_tick)).await;
-            if jt_tx.send(JobInput::Tick).is_err() {
-                return;
-            }
-        }
+    sim::clock::spawn_ticks(Some(job_tick), job_tick, move || {
+        jt_tx.send(JobInput::Tick).is_ok()
     });
     let main = JobMain::new(ctx.clone(), cfg.clone(), ce, job_tx.clone());
     madsim::task::spawn_local(main.run(job_rx));

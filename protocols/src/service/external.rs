@@ -122,13 +122,8 @@ pub async fn run_external<P: AppPayload, C: External>(
             }
         }
     });
-    madsim::task::spawn_local(async move {
-        loop {
-            if tx.send(Input::Tick).is_err() {
-                return;
-            }
-            sim::clock::sleep(Duration::from_millis(tick_ms)).await;
-        }
+    sim::clock::spawn_ticks(None, Duration::from_millis(tick_ms), move || {
+        tx.send(Input::Tick).is_ok()
     });
     let mut out = Vec::new();
     while let Some(input) = rx.recv().await {

@@ -311,15 +311,8 @@ pub async fn run_node<A: App>(
     let (ce, ce_inbox) = start_ce(&ctx, &setup);
     let (tx, rx) = chan::unbounded_channel::<Input<A>>();
     let tick_tx = tx.clone();
-    let tick_ms = cfg.job_tick_ms;
-    madsim::task::spawn_local(async move {
-        loop {
-            sim::clock::sleep(Duration::from_millis(tick_ms)).await;
-            if tick_tx.send(Input::Tick).is_err() {
-                return;
-            }
-        }
-    });
+    let tick = Duration::from_millis(cfg.job_tick_ms);
+    sim::clock::spawn_ticks(Some(tick), tick, move || tick_tx.send(Input::Tick).is_ok());
     let store = disk.open(ctx.id, &app.initial_state());
     let core = Core {
         ctx: ctx.clone(),
