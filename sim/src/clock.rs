@@ -47,9 +47,14 @@ pub(crate) fn forget_runtime_clock() {
 /// sleep once per tick, and finding the runtime's clock through its context costs a
 /// thread-local lookup and four reference-count updates each time.
 pub fn sleep(d: Duration) -> madsim::time::Sleep {
+    on_clock(|th| th.sleep(d))
+}
+
+/// Calls `f` with the world's time handle, or outside a world with the current runtime's.
+fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
     CLOCK.with(|c| match &*c.borrow() {
-        Some(th) => th.sleep(d),
-        None => madsim::time::sleep(d),
+        Some(th) => f(th),
+        None => f(&madsim::time::TimeHandle::current()),
     })
 }
 
@@ -73,16 +78,11 @@ pub fn spawn_ticks(
 
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).
 pub fn sleep_exact(d: Duration) -> madsim::time::Sleep {
-    CLOCK.with(|c| match &*c.borrow() {
-        Some(th) => sleep_exact_on(th, d),
-        None => sleep_exact_on(&madsim::time::TimeHandle::current(), d),
+    on_clock(|th| {
+        let deadline = th.now_instant() + d;
+        let mut s = th.sleep_until(deadline);
+        // `reset` keeps the deadline as given, without madsim's 1 ms floor.
+        std::pin::Pin::new(&mut s).reset(deadline);
+        s
     })
-}
-
-fn sleep_exact_on(th: &madsim::time::TimeHandle, d: Duration) -> madsim::time::Sleep {
-    let deadline = th.now_instant() + d;
-    let mut s = th.sleep_until(deadline);
-    // `reset` keeps the deadline as given, without madsim's 1 ms floor.
-    std::pin::Pin::new(&mut s).reset(deadline);
-    s
 }
