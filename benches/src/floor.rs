@@ -329,7 +329,7 @@ impl Checker for RoundChecker {
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.component != "ack" {
+        if ev.component() != "ack" {
             return Ok(());
         }
         let (Some(round), Some(phase)) = (ev.u64("round"), phase_of(ev)) else {
@@ -337,7 +337,7 @@ impl Checker for RoundChecker {
         };
         let mut sh = self.shared.lock().expect("floor lock");
         let sh = &mut *sh;
-        match ev.event.as_str() {
+        match ev.name() {
             "round_start" => {
                 sh.stats.first_start_ns.get_or_insert(ev.t_ns);
                 // A fresh start of this phase (the commit of an adopted round runs again
@@ -347,7 +347,7 @@ impl Checker for RoundChecker {
             "round_restart" | "round_adopt" => sh.tracker.on_restart(round, phase),
             "round_abandon" => sh.tracker.forget((round, phase)),
             "round_done" => {
-                let floor = sh.tracker.on_done(round, phase, ev.node as usize);
+                let floor = sh.tracker.on_done(round, phase, ev.node.0 as usize);
                 let st = &mut sh.stats;
                 if st.rounds >= self.target {
                     return Ok(());

@@ -9,9 +9,9 @@ use protocols::engine::checkers::{
 use protocols::engine::CeConfig;
 mod common;
 use common::{ev, s, u, violations};
-use sim::{TraceEvent, WORLD_NODE};
+use sim::{Recorded, WORLD_NODE};
 
-fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEvent {
+fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> Recorded {
     ev(
         t,
         node,
@@ -26,14 +26,7 @@ fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEve
     )
 }
 
-fn job_view(
-    t: u64,
-    member: &str,
-    view: u64,
-    members: &str,
-    left: &str,
-    joined: &str,
-) -> TraceEvent {
+fn job_view(t: u64, member: &str, view: u64, members: &str, left: &str, joined: &str) -> Recorded {
     let node = member.split('.').next().unwrap().parse().unwrap();
     ev(
         t,
@@ -50,7 +43,7 @@ fn job_view(
     )
 }
 
-fn deliver(t: u64, member: &str, view: u64, seq: u64, sender: &str, fifo: u64) -> TraceEvent {
+fn deliver(t: u64, member: &str, view: u64, seq: u64, sender: &str, fifo: u64) -> Recorded {
     let node = member.split('.').next().unwrap().parse().unwrap();
     ev(
         t,
@@ -71,7 +64,7 @@ const N3: &str = "0:0,1:0,2:0";
 const M3: &str = "0.0.0,1.0.0,2.0.0";
 
 /// Three members in view 1, with deliveries `d0`, `d1` at 0.0.0 and 1.0.0, then view 2.
-fn history(d0: &[(u64, &str, u64)], d1: &[(u64, &str, u64)]) -> Vec<TraceEvent> {
+fn history(d0: &[(u64, &str, u64)], d1: &[(u64, &str, u64)]) -> Vec<Recorded> {
     let mut e = vec![
         ev(0, u64::MAX, "world", "start", &[("nodes", u(3))]),
         install(1, 0, 1, N3, M3),
@@ -169,7 +162,7 @@ fn view_agreement_and_primary_component_reject_split_brain() {
     assert!(violations(Box::new(PrimaryComponent::default()), &e)[0].contains("not a majority"));
 }
 
-fn pause(t: u64, fault: u64, node: u64) -> TraceEvent {
+fn pause(t: u64, fault: u64, node: u64) -> Recorded {
     let fields = [
         ("fault", u(fault)),
         ("kind", s("pause")),
@@ -178,7 +171,7 @@ fn pause(t: u64, fault: u64, node: u64) -> TraceEvent {
     ev(t, WORLD_NODE, "fault", "start", &fields)
 }
 
-fn fault_end(t: u64, fault: u64) -> TraceEvent {
+fn fault_end(t: u64, fault: u64) -> Recorded {
     ev(
         t,
         WORLD_NODE,
@@ -188,7 +181,7 @@ fn fault_end(t: u64, fault: u64) -> TraceEvent {
     )
 }
 
-fn round(t: u64, node: u64, event: &str) -> TraceEvent {
+fn round(t: u64, node: u64, event: &'static str) -> Recorded {
     ev(
         t,
         node,
@@ -199,7 +192,7 @@ fn round(t: u64, node: u64, event: &str) -> TraceEvent {
 }
 
 /// With the `fast` preset a round has 7 s (6 failure timeouts and 4 s).
-fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
+fn progress_violations(events: &[Recorded]) -> Vec<String> {
     violations(
         Box::new(AckRoundProgress::new(5, &CeConfig::fast(), false)),
         events,
@@ -208,7 +201,7 @@ fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
 
 /// `history`, then `on_time`, passes `ack_round_progress`; `history`, then `too_late`,
 /// fails it, blaming the round's coordinator `node`.
-fn assert_round_due(history: &[TraceEvent], on_time: TraceEvent, too_late: TraceEvent, node: u64) {
+fn assert_round_due(history: &[Recorded], on_time: Recorded, too_late: Recorded, node: u64) {
     let mut in_time = history.to_vec();
     in_time.push(on_time);
     assert!(progress_violations(&in_time).is_empty());
@@ -236,9 +229,8 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     );
     // Another node's pause does not stop the bound of n0's round.
     let mut other = paused.to_vec();
-    for e in &mut other[1..3] {
-        e.fields[2].1 = u(1);
-    }
+    other[1] = pause(1_500, 0, 1);
+    other[2] = pause(4_000, 1, 1);
     other.push(round(8_500, 0, "round_abandon"));
     assert!(progress_violations(&other)[0].contains("coordinated by n0"));
     // A run that ends with the coordinator still paused does not blame it.
@@ -246,7 +238,7 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     assert!(progress_violations(&frozen).is_empty());
 }
 
-fn clog(t: u64, fault: u64, a: u64, b: u64) -> TraceEvent {
+fn clog(t: u64, fault: u64, a: u64, b: u64) -> Recorded {
     let fields = [
         ("fault", u(fault)),
         ("kind", s("clog")),
@@ -257,7 +249,7 @@ fn clog(t: u64, fault: u64, a: u64, b: u64) -> TraceEvent {
 }
 
 /// A round of group 1 in view 1 (the group sits in bits 24..32 of a round id).
-fn group_round(t: u64, node: u64, event: &str) -> TraceEvent {
+fn group_round(t: u64, node: u64, event: &'static str) -> Recorded {
     let id = (1 << 32) | (1 << 24) | 5;
     ev(
         t,

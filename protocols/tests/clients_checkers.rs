@@ -7,11 +7,11 @@ use protocols::clients::checkers::{
     single_master, DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree, StackOrder,
 };
 use sim::check::Checker;
-use sim::{TraceEvent, Value};
+use sim::{Recorded, Value};
 
 const CLIENT_NODE: u64 = 5;
 
-fn store(t: u64, node: u64, client: u64, context: u64, seq: u64, event: u64) -> TraceEvent {
+fn store(t: u64, node: u64, client: u64, context: u64, seq: u64, event: u64) -> Recorded {
     ev(
         t,
         node,
@@ -27,7 +27,7 @@ fn store(t: u64, node: u64, client: u64, context: u64, seq: u64, event: u64) -> 
     )
 }
 
-fn push(t: u64, node: u64, seq: u64, view: u64) -> TraceEvent {
+fn push(t: u64, node: u64, seq: u64, view: u64) -> Recorded {
     ev(
         t,
         node,
@@ -44,13 +44,13 @@ fn push(t: u64, node: u64, seq: u64, view: u64) -> TraceEvent {
     )
 }
 
-fn client_ev(t: u64, event: &str, fields: &[(&'static str, Value)]) -> TraceEvent {
+fn client_ev(t: u64, event: &'static str, fields: &[(&'static str, Value)]) -> Recorded {
     let mut f = vec![("client", u(1)), ("context", u(1))];
     f.extend_from_slice(fields);
     ev(t, CLIENT_NODE, "client", event, &f)
 }
 
-fn deliver(t: u64, seq: u64, event: u64) -> TraceEvent {
+fn deliver(t: u64, seq: u64, event: u64) -> Recorded {
     client_ev(
         t,
         "deliver",
@@ -62,7 +62,7 @@ fn deliver(t: u64, seq: u64, event: u64) -> TraceEvent {
     )
 }
 
-fn list(t: u64, seqs: &str, asked_ms: u64) -> TraceEvent {
+fn list(t: u64, seqs: &str, asked_ms: u64) -> Recorded {
     client_ev(
         t,
         "list",
@@ -70,7 +70,7 @@ fn list(t: u64, seqs: &str, asked_ms: u64) -> TraceEvent {
     )
 }
 
-fn one(c: impl Checker + 'static, events: &[TraceEvent]) -> Vec<String> {
+fn one(c: impl Checker + 'static, events: &[Recorded]) -> Vec<String> {
     violations(Box::new(c), events)
 }
 
@@ -150,7 +150,7 @@ fn no_cross_talk_rejects_a_message_filed_under_another_client() {
 #[test]
 fn stack_order_checks_order_completeness_removal_and_top() {
     let base = vec![deliver(1, 1, 101), deliver(2, 2, 102), deliver(3, 3, 103)];
-    let with = |extra: TraceEvent| {
+    let with = |extra: Recorded| {
         let mut e = base.clone();
         e.push(extra);
         one(StackOrder::default(), &e)
@@ -234,7 +234,7 @@ fn dialogue_answered_checks_who_gets_the_answer_and_what_it_is() {
         )
     };
     let base = vec![ask.clone(), stored.clone(), reply.clone()];
-    let run = |extra: Vec<TraceEvent>| {
+    let run = |extra: Vec<Recorded>| {
         let mut e = base.clone();
         e.extend(extra);
         one(DialogueAnswered::new(5, 1_000), &e)

@@ -4,13 +4,13 @@
 mod common;
 use common::{ev, s, u, violations};
 use protocols::pms::checkers::EveryThreadAccounted;
-use sim::TraceEvent;
+use sim::Recorded;
 
 /// The run of `common::end` lasts 100 s; with this settle time, what was placed before
 /// 90 s must have started by the end.
 const SETTLE_MS: u64 = 10_000;
 
-fn status(t_ms: u64, attempt: u64, state: &str, host: &str) -> TraceEvent {
+fn status(t_ms: u64, attempt: u64, state: &str, host: &str) -> Recorded {
     ev(
         t_ms,
         1,
@@ -27,7 +27,7 @@ fn status(t_ms: u64, attempt: u64, state: &str, host: &str) -> TraceEvent {
     )
 }
 
-fn unregister(t_ms: u64, member: &str) -> TraceEvent {
+fn unregister(t_ms: u64, member: &str) -> Recorded {
     ev(
         t_ms,
         0,
@@ -37,7 +37,7 @@ fn unregister(t_ms: u64, member: &str) -> TraceEvent {
     )
 }
 
-fn accounted(events: &[TraceEvent]) -> Vec<String> {
+fn accounted(events: &[Recorded]) -> Vec<String> {
     violations(Box::new(EveryThreadAccounted::new(5, SETTLE_MS)), events)
 }
 

@@ -516,10 +516,8 @@ fn print_violating_event(o: &sim::sweep::SeedOutcome) {
     let (Some(v), Some(trace)) = (o.verdict.first_violation(), o.trace()) else {
         return;
     };
-    if let Some(ev) = trace.events.get(v.event_index as usize) {
-        let mut line = String::new();
-        ev.write_line(&mut line);
-        outln!("  at event #{}: {}", v.event_index, line.trim());
+    if let Some(line) = trace.line(v.event_index as usize) {
+        outln!("  at {line}");
     }
 }
 

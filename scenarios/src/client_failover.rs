@@ -163,10 +163,10 @@ pub fn master_moves(trace: &sim::Trace) -> usize {
     let mut last: Option<u64> = None;
     let mut moves = 0;
     for ev in trace.events.iter().filter(|e| e.is("svc", "master_up")) {
-        if last.is_some_and(|n| n != ev.node) {
+        if last.is_some_and(|n| n != ev.node.0) {
             moves += 1;
         }
-        last = Some(ev.node);
+        last = Some(ev.node.0);
     }
     moves
 }

@@ -11,10 +11,12 @@
 use madsim::rand::Rng;
 use sim::chan;
 use sim::check::{Checker, RunEnd};
-use sim::trace::TraceEvent;
-use sim::world::{NodeCtx, Phase, RunReport, RunSpec, WorldConfig};
+use sim::event::{EventRef, NodeId, TraceField, TraceHasher};
+use sim::time::{SimDuration, SimTime};
+use sim::world::{NodeCtx, NodeEvent, Phase, RunReport, RunSpec, WorldConfig, WorldEvent};
 use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultResponse};
 use std::collections::BTreeMap;
+use std::fmt;
 use std::time::Duration;
 
 const TICK_MS: u64 = 100;
@@ -29,10 +31,105 @@ pub const MUTANT_DOUBLE_ANSWER: &str = "demo-double-answer";
 /// Planted bug: the main thread has no watchdog, so a hung work thread stays hung.
 pub const MUTANT_NO_WATCHDOG: &str = "demo-no-watchdog";
 
+/// A request's id: the client's node and incarnation and the client's sequence number,
+/// unique across restarts. Printed `node.incarnation.seq` (`4.0.119`), in the trace and
+/// in verdicts alike.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RequestId(u64);
+
+impl RequestId {
+    pub fn new(node: usize, incarnation: u64, seq: u64) -> RequestId {
+        RequestId(((node as u64) << 48) | (incarnation << 32) | seq)
+    }
+
+    pub fn node(self) -> usize {
+        (self.0 >> 48) as usize
+    }
+
+    pub fn incarnation(self) -> u64 {
+        (self.0 >> 32) & 0xffff
+    }
+
+    pub fn seq(self) -> u64 {
+        self.0 & 0xffff_ffff
+    }
+}
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.node(), self.incarnation(), self.seq())
+    }
+}
+
+impl fmt::Debug for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl TraceField for RequestId {
+    fn hash_field(&self, h: &mut TraceHasher) {
+        h.write_u64(self.0);
+    }
+    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+    fn to_json(&self) -> serde_json::Value {
+        self.to_string().into()
+    }
+}
+
+sim::trace_events! {
+    /// The demo's requests and replies, and its work thread's faults and restarts.
+    pub enum DemoEvent in "demo" {
+        /// A node's protocol started.
+        Boot as "boot" {
+            /// How many times the node restarted before.
+            incarnation: u64,
+        },
+        /// The client sent a request.
+        Request as "request" {
+            /// The request.
+            id: RequestId,
+            /// The node asked.
+            to: NodeId,
+        },
+        /// The client got the reply to an outstanding request.
+        Answered as "answered" {
+            /// The request.
+            id: RequestId,
+            /// From the request to its reply.
+            latency: SimDuration,
+        },
+        /// The client gave up on a request after its timeout.
+        Lost as "lost" {
+            /// The request.
+            id: RequestId,
+        },
+        /// The work thread took a fault from the plan.
+        WorkFault as "work_fault" {
+            /// What it does: panic, error, hang or slow.
+            mode: &'static str,
+        },
+        /// The work thread served a request.
+        Served as "served" {
+            /// The request.
+            id: RequestId,
+            /// The client that sent it.
+            from: NodeId,
+        },
+        /// The main thread started a new work thread.
+        WorkerRestart as "worker_restart" {
+            /// Why the old one ended: panic, error, or hang (caught by the watchdog).
+            reason: &'static str,
+        },
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum DemoMsg {
-    Request { id: u64 },
-    Reply { id: u64 },
+    Request { id: RequestId },
+    Reply { id: RequestId },
 }
 
 /// What the main thread's inbox receives.
@@ -48,23 +145,23 @@ enum Input {
 /// The client half as a plain state machine: requests out, answers and losses in.
 #[derive(Default)]
 pub struct Client {
-    /// Node and incarnation in the high bits keep ids unique across restarts.
-    id_prefix: u64,
+    me: usize,
+    incarnation: u64,
     next_seq: u64,
-    outstanding: BTreeMap<u64, u64>,
+    outstanding: BTreeMap<RequestId, u64>,
     double_answer_bug: bool,
-    answered: Vec<u64>,
+    answered: Vec<RequestId>,
 }
 
 /// An effect the client asks its shell to perform.
 #[derive(Debug, PartialEq)]
 pub enum ClientEffect {
-    Send { to: usize, id: u64 },
+    Send { to: usize, id: RequestId },
 }
 
 impl Client {
     fn on_tick(&mut self, me: usize, now_ns: u64, to: usize, out: &mut Vec<ClientEffect>) {
-        let expired: Vec<u64> = self
+        let expired: Vec<RequestId> = self
             .outstanding
             .iter()
             .filter(|(_, &sent)| now_ns.saturating_sub(sent) >= TIMEOUT_MS * 1_000_000)
@@ -72,24 +169,26 @@ impl Client {
             .collect();
         for id in expired {
             self.outstanding.remove(&id);
-            emit!(me, "demo", "lost", id = id);
+            emit!(me, DemoEvent::Lost { id });
         }
         self.next_seq += 1;
-        let id = self.id_prefix | self.next_seq;
+        let id = RequestId::new(self.me, self.incarnation, self.next_seq);
         self.outstanding.insert(id, now_ns);
-        emit!(me, "demo", "request", id = id, to = to as u64);
+        emit!(me, DemoEvent::Request { id, to: to.into() });
         out.push(ClientEffect::Send { to, id });
     }
 
-    fn on_reply(&mut self, me: usize, now_ns: u64, id: u64) {
+    fn on_reply(&mut self, me: usize, now_ns: u64, id: RequestId) {
         if let Some(sent) = self.outstanding.remove(&id) {
             self.answered.push(id);
             if self.answered.len() > 64 {
                 self.answered.remove(0);
             }
-            emit!(me, "demo", "answered", id = id, latency_ns = now_ns - sent);
+            let latency = SimDuration(now_ns - sent);
+            emit!(me, DemoEvent::Answered { id, latency });
         } else if self.double_answer_bug && self.answered.contains(&id) {
-            emit!(me, "demo", "answered", id = id, latency_ns = 0u64);
+            let latency = SimDuration(0);
+            emit!(me, DemoEvent::Answered { id, latency });
         }
     }
 }
@@ -97,17 +196,28 @@ impl Client {
 /// The work thread: serves requests one by one, misbehaving as the hook says.
 async fn work_thread(
     ctx: NodeCtx<DemoMsg>,
-    mut jobs: chan::UnboundedReceiver<(usize, u64)>,
+    mut jobs: chan::UnboundedReceiver<(usize, RequestId)>,
     main: chan::UnboundedSender<Input>,
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some((from, id)) = jobs.recv().await {
         let fault = ctx.hook().take_for(0, 1);
         if let Some(f) = &fault {
-            emit!(ctx.id, "demo", "work_fault", mode = f.mode.name());
+            emit!(
+                ctx.id,
+                DemoEvent::WorkFault {
+                    mode: f.mode.name()
+                }
+            );
         }
         faults.apply(fault).await?;
-        emit!(ctx.id, "demo", "served", id = id, from = from as u64);
+        emit!(
+            ctx.id,
+            DemoEvent::Served {
+                id,
+                from: from.into()
+            }
+        );
         ctx.send(from, DemoMsg::Reply { id });
         let _ = main.send(Input::Done);
     }
@@ -119,7 +229,7 @@ fn spawn_worker(
     ctx: &NodeCtx<DemoMsg>,
     inbox: &chan::UnboundedSender<Input>,
 ) -> (
-    chan::UnboundedSender<(usize, u64)>,
+    chan::UnboundedSender<(usize, RequestId)>,
     madsim::task::JoinHandle<()>,
 ) {
     let (tx, rx) = chan::unbounded_channel();
@@ -136,7 +246,12 @@ fn spawn_worker(
 async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
     let me = ctx.id;
     let n = ctx.nodes();
-    emit!(me, "demo", "boot", incarnation = ctx.incarnation);
+    emit!(
+        me,
+        DemoEvent::Boot {
+            incarnation: ctx.incarnation
+        }
+    );
     sim::report_phase(me, "serving");
     let (inbox, mut rx) = chan::unbounded_channel::<Input>();
     // Thin shell: the network and the clock feed the main thread's one inbox.
@@ -159,7 +274,8 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
     );
 
     let mut client = Client {
-        id_prefix: ((me as u64) << 48) | (ctx.incarnation << 32),
+        me,
+        incarnation: ctx.incarnation,
         double_answer_bug: mutant == Some(MUTANT_DOUBLE_ANSWER),
         ..Client::default()
     };
@@ -185,7 +301,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
                 last_progress_ns = now;
             }
             Input::WorkerExit(reason) => {
-                emit!(me, "demo", "worker_restart", reason = reason);
+                emit!(me, DemoEvent::WorkerRestart { reason });
                 (worker, worker_task) = spawn_worker(&ctx, &inbox);
                 in_flight = 0;
             }
@@ -205,7 +321,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
                 let hung = in_flight > 0 && now - last_progress_ns > WATCHDOG_MS * 1_000_000;
                 if hung && mutant != Some(MUTANT_NO_WATCHDOG) {
                     worker_task.abort();
-                    emit!(me, "demo", "worker_restart", reason = "hang");
+                    emit!(me, DemoEvent::WorkerRestart { reason: "hang" });
                     (worker, worker_task) = spawn_worker(&ctx, &inbox);
                     in_flight = 0;
                 }
@@ -218,9 +334,9 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
 /// request from a node that stayed up is resolved by the end of the run.
 #[derive(Default)]
 pub struct AnsweredOnce {
-    /// Request id -> (client node, sent at).
-    open: BTreeMap<u64, (u64, u64)>,
-    resolved: BTreeMap<u64, &'static str>,
+    /// Request -> (client node, sent at).
+    open: BTreeMap<RequestId, (NodeId, u64)>,
+    resolved: BTreeMap<RequestId, &'static str>,
 }
 
 impl Checker for AnsweredOnce {
@@ -235,33 +351,26 @@ impl Checker for AnsweredOnce {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.component == "node" && ev.event == "crash" {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(NodeEvent::Crash) = ev.get() {
             // A crashed client forgets its requests; they are neither answered nor lost.
             self.open.retain(|_, (node, _)| *node != ev.node);
             return Ok(());
         }
-        if ev.component != "demo" {
-            return Ok(());
-        }
-        let outcome = match ev.event.as_str() {
-            "request" => {
-                let id = ev.u64("id").unwrap_or(0);
-                self.open.insert(id, (ev.node, ev.t_ns));
+        let (id, outcome) = match ev.get::<DemoEvent>() {
+            Some(DemoEvent::Request { id, .. }) => {
+                self.open.insert(*id, (ev.node, ev.t_ns));
                 return Ok(());
             }
-            "answered" => "answered",
-            "lost" => "lost",
+            Some(DemoEvent::Answered { id, .. }) => (*id, "answered"),
+            Some(DemoEvent::Lost { id }) => (*id, "lost"),
             _ => return Ok(()),
         };
-        let id = ev.u64("id").unwrap_or(0);
         if let Some(prev) = self.resolved.get(&id) {
-            return Err(format!(
-                "request {id:#x} was {prev} and then {outcome} again"
-            ));
+            return Err(format!("request {id} was {prev} and then {outcome} again"));
         }
         if self.open.remove(&id).is_none() {
-            return Err(format!("request {id:#x} was {outcome} but never sent"));
+            return Err(format!("request {id} was {outcome} but never sent"));
         }
         self.resolved.insert(id, outcome);
         Ok(())
@@ -273,8 +382,8 @@ impl Checker for AnsweredOnce {
             .saturating_sub((TIMEOUT_MS + 2 * TICK_MS) * 1_000_000);
         match self.open.iter().find(|(_, (_, sent))| *sent < cutoff) {
             Some((id, (node, sent))) => Err(format!(
-                "request {id:#x} from n{node} sent at {:.3}ms was never answered nor reported lost",
-                *sent as f64 / 1e6
+                "request {id} from {node} sent at {} was never answered nor reported lost",
+                SimTime(*sent)
             )),
             None => Ok(()),
         }
@@ -287,8 +396,9 @@ impl Checker for AnsweredOnce {
 pub struct AnsweredAfterHeal {
     liveness_start_ns: Option<u64>,
     /// Requests sent after the settle time: id -> (from, to).
-    watched: BTreeMap<u64, (u64, u64)>,
-    lost: Vec<(u64, u64, u64, u64)>,
+    watched: BTreeMap<RequestId, (NodeId, NodeId)>,
+    /// Watched requests reported lost: (id, from, to, when).
+    lost: Vec<(RequestId, NodeId, NodeId, u64)>,
 }
 
 impl Checker for AnsweredAfterHeal {
@@ -303,26 +413,23 @@ impl Checker for AnsweredAfterHeal {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(WorldEvent::Phase {
+            phase: Phase::Liveness,
+        }) = ev.get()
+        {
             self.liveness_start_ns = Some(ev.t_ns);
         }
         let Some(start) = self.liveness_start_ns else {
             return Ok(());
         };
-        if ev.component != "demo" {
-            return Ok(());
-        }
-        match ev.event.as_str() {
-            "request" if ev.t_ns >= start + SETTLE_MS * 1_000_000 => {
-                let to = ev.u64("to").unwrap_or(0);
-                self.watched
-                    .insert(ev.u64("id").unwrap_or(0), (ev.node, to));
+        match ev.get::<DemoEvent>() {
+            Some(DemoEvent::Request { id, to }) if ev.t_ns >= start + SETTLE_MS * 1_000_000 => {
+                self.watched.insert(*id, (ev.node, *to));
             }
-            "lost" => {
-                let id = ev.u64("id").unwrap_or(0);
-                if let Some((from, to)) = self.watched.remove(&id) {
-                    self.lost.push((id, from, to, ev.t_ns));
+            Some(DemoEvent::Lost { id }) => {
+                if let Some((from, to)) = self.watched.remove(id) {
+                    self.lost.push((*id, from, to, ev.t_ns));
                 }
             }
             _ => {}
@@ -331,11 +438,11 @@ impl Checker for AnsweredAfterHeal {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        let live = |n: u64| end.live_nodes.contains(&(n as usize));
+        let live = |n: NodeId| end.live_nodes.contains(&n.index());
         match self.lost.iter().find(|(_, f, t, _)| live(*f) && live(*t)) {
             Some((id, from, to, t)) => Err(format!(
-                "request {id:#x} n{from}->n{to} was lost at {:.3}ms, after the faults healed",
-                *t as f64 / 1e6
+                "request {id} {from}->{to} was lost at {}, after the faults healed",
+                SimTime(*t)
             )),
             None => Ok(()),
         }

@@ -343,7 +343,8 @@ fn run_prints_plan_verdict_and_hash_in_every_format() {
     assert_eq!(line_with(&o.stdout, "trace-hash: "), hash);
     let jsonl = std::fs::read_to_string(dir.join("t.jsonl")).unwrap();
     let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
-    assert_eq!(first["event"], "start");
+    assert_eq!(first["event"], "world.start");
+    assert_eq!(first["index"], 0);
 
     let o = clustersim(
         &dir,
@@ -496,7 +497,7 @@ fn a_planted_bug_is_found_replayed_and_shrunk() {
         o.stdout.contains("demo.request"),
         "the replay prints the trace"
     );
-    let at = line_with(&o.stdout, "  at event #");
+    let at = line_with(&o.stdout, "  at #");
     assert!(
         at.contains("demo.answered"),
         "the violating event is shown: {at}"

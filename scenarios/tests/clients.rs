@@ -8,7 +8,7 @@ use scenarios::client_failover::{
     master_moves, ClientFailover, MUTANT_CROSS_TALK, MUTANT_LOSE_LAST, MUTANT_RESEND_ACKED,
     MUTANT_TWO_MASTERS, MUTANT_WRONG_TASK,
 };
-use sim::{Fault, PartitionSymmetry, RunReport, RunSpec, Scenario, TraceEvent};
+use sim::{Fault, PartitionSymmetry, Recorded, RunReport, RunSpec, Scenario};
 use std::collections::BTreeMap;
 
 fn short() -> ClientFailover {
@@ -27,7 +27,7 @@ fn assert_passes(r: &RunReport) {
     assert!(r.passed(), "{}", r.violations[0]);
 }
 
-fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a TraceEvent> {
+fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a Recorded> {
     r.trace
         .events
         .iter()
@@ -36,7 +36,7 @@ fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a T
 }
 
 /// When each node served clients first and last (any master action).
-fn first_service_after(r: &RunReport, t_ns: u64) -> Option<&TraceEvent> {
+fn first_service_after(r: &RunReport, t_ns: u64) -> Option<&Recorded> {
     r.trace
         .events
         .iter()
@@ -63,8 +63,8 @@ fn a_crashed_master_fails_over_and_clients_resume_without_losing_a_message() {
     assert_passes(&r);
     let crash_ns = CRASH_MS * 1_000_000;
     let next = first_service_after(&r, crash_ns).expect("someone serves after the crash");
-    assert_eq!(next.node, 1, "the next lowest node takes over");
-    let resumed: Vec<&TraceEvent> = events(&r, "client", "welcome")
+    assert_eq!(next.node.0, 1, "the next lowest node takes over");
+    let resumed: Vec<&Recorded> = events(&r, "client", "welcome")
         .into_iter()
         .filter(|e| e.t_ns > crash_ns && e.bool("resumed") == Some(true))
         .collect();
@@ -107,18 +107,18 @@ fn a_paused_master_stops_serving_and_the_new_one_waits_out_its_lease() {
         .trace
         .events
         .iter()
-        .filter(|e| e.node == 0 && e.is("cm", "serve") && e.t_ns < resume)
+        .filter(|e| e.node.0 == 0 && e.is("cm", "serve") && e.t_ns < resume)
         .map(|e| e.t_ns)
         .max()
         .expect("n0 served before its pause");
     let first_new = first_service_after(&r, start).expect("a new master serves");
-    assert_eq!(first_new.node, 1);
+    assert_eq!(first_new.node.0, 1);
     assert!(last_old < first_new.t_ns);
     // After the pause n0 returns to a newer view, as master again: a failback.
     assert!(master_moves(&r.trace) >= 2, "failover and failback");
     let down = events(&r, "svc", "master_down")
         .into_iter()
-        .find(|e| e.node == 0 && e.t_ns >= resume)
+        .find(|e| e.node.0 == 0 && e.t_ns >= resume)
         .expect("n0 notices on resuming that it no longer serves");
     assert!(first_service_after(&r, resume).is_some());
     assert!(down.t_ns < resume + 1_000_000, "at once on resuming");
@@ -142,11 +142,11 @@ fn an_old_master_in_a_minority_stops_serving_before_the_new_one_starts() {
     let cut = CRASH_MS * 1_000_000;
     let old_down = events(&r, "svc", "master_down")
         .into_iter()
-        .find(|e| e.node == 0 && e.t_ns > cut)
+        .find(|e| e.node.0 == 0 && e.t_ns > cut)
         .expect("n0 stops serving");
     let new_up = events(&r, "svc", "master_up")
         .into_iter()
-        .find(|e| e.node != 0 && e.t_ns > cut)
+        .find(|e| e.node.0 != 0 && e.t_ns > cut)
         .expect("another node takes over");
     assert!(
         old_down.t_ns < new_up.t_ns,
@@ -244,7 +244,7 @@ fn both_format_modes_give_clients_the_same_text_including_for_malformed_events()
 
 /// (asked at, deadline, answered at, reply, defaulted) per dialogue.
 fn dialogues(r: &RunReport) -> Vec<(u64, u64, u64, String, bool)> {
-    let answers: BTreeMap<u64, &TraceEvent> = events(r, "task", "answer")
+    let answers: BTreeMap<u64, &Recorded> = events(r, "task", "answer")
         .into_iter()
         .map(|e| (e.u64("dialogue").unwrap(), e))
         .collect();
@@ -314,7 +314,7 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
         .filter(|d| {
             events(&r, "task", "ask")
                 .iter()
-                .any(|a| a.u64("dialogue") == Some(*d) && a.node == 3)
+                .any(|a| a.u64("dialogue") == Some(*d) && a.node.0 == 3)
         })
         .collect();
     assert!(
@@ -326,7 +326,7 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
             .into_iter()
             .find(|e| e.u64("dialogue") == Some(d))
             .unwrap_or_else(|| panic!("dialogue {d} was never answered"));
-        assert_eq!(answer.node, 3);
+        assert_eq!(answer.node.0, 3);
         assert!(answer.bool("defaulted").unwrap());
         assert!(
             answer.t_ns > heal_ms * ms && answer.t_ns < (heal_ms + 3_000) * ms,

@@ -10,7 +10,7 @@ use protocols::engine::{
 use scenarios::ack_rounds::AckRounds;
 use scenarios::groups::Groups;
 use scenarios::membership::Membership;
-use sim::{Fault, PartitionSymmetry, RunSpec, Scenario, TraceEvent, WorkFaultMode};
+use sim::{Fault, PartitionSymmetry, Recorded, RunSpec, Scenario, WorkFaultMode};
 use std::collections::BTreeSet;
 
 fn scripted(faults: Vec<Fault>) -> RunSpec {
@@ -27,7 +27,7 @@ fn small() -> Membership {
 }
 
 /// The members of the last view installed before `t_ns`.
-fn view_before(events: &[TraceEvent], t_ns: u64) -> BTreeSet<Member> {
+fn view_before(events: &[Recorded], t_ns: u64) -> BTreeSet<Member> {
     events
         .iter()
         .filter(|e| e.is("ce", "install") && e.t_ns < t_ns)
@@ -39,7 +39,7 @@ fn view_before(events: &[TraceEvent], t_ns: u64) -> BTreeSet<Member> {
 /// For each survivor, how long after `cause_ns` its job was told that a member of
 /// `departed_node` left, with the reason given.
 fn notification_delays(
-    events: &[TraceEvent],
+    events: &[Recorded],
     cause_ns: u64,
     departed_node: usize,
     survivors: &BTreeSet<Member>,
@@ -229,7 +229,7 @@ fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
     for node in [1u64, 4] {
         let lost = ev
             .iter()
-            .find(|e| e.is("job", "quorum_lost") && e.node == node && e.t_ns > start.t_ns)
+            .find(|e| e.is("job", "quorum_lost") && e.node.0 == node && e.t_ns > start.t_ns)
             .unwrap_or_else(|| panic!("n{node} was never told QuorumLost"));
         println!(
             "n{node} told QuorumLost after {:.1}ms",
@@ -241,7 +241,7 @@ fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
     let rejoined = ev.iter().any(|e| {
         e.is("job", "view")
             && e.t_ns > heal
-            && e.node == 0
+            && e.node.0 == 0
             && e.str("joined").unwrap_or("").contains("1.0.0")
     });
     assert!(

@@ -13,7 +13,7 @@ use scenarios::process_status::{
     scripts, ProcessStatus, User, MUTANT_LOST_STAY_RUNNING, MUTANT_PRIVATE_LEAK,
     MUTANT_STATUS_REWIND, MUTANT_VIEWER_CANCELS,
 };
-use sim::{Checker, Fault, PartitionSymmetry, RunReport, RunSpec, Scenario, TraceEvent};
+use sim::{Checker, Fault, PartitionSymmetry, Recorded, RunReport, RunSpec, Scenario};
 
 /// The node of the first UI client (five engine nodes come first).
 const UI: usize = 5;
@@ -72,7 +72,7 @@ fn run(s: &ProcessStatus, seed: u64, faults: Vec<Fault>) -> RunReport {
     r
 }
 
-fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a TraceEvent> {
+fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a Recorded> {
     r.trace
         .events
         .iter()
@@ -104,7 +104,7 @@ fn recorded(r: &RunReport, process: u64, thread: u64) -> Vec<(String, u64, Strin
 fn replies(r: &RunReport, node: usize) -> Vec<(u64, String, bool, String, String)> {
     events(r, "ui", "reply")
         .into_iter()
-        .filter(|e| e.node == node as u64)
+        .filter(|e| e.node.0 == node as u64)
         .map(|e| {
             (
                 e.u64("req").unwrap(),
@@ -297,8 +297,8 @@ fn a_runaway_script_is_stopped_by_the_operation_limit() {
 /// Runs the freshness checker over a kept trace: (when the host saw it, lag) per check.
 fn fresh_delays(s: &ProcessStatus, r: &RunReport) -> Vec<(u64, u64)> {
     let mut c = StatusFresh::new(s.engine_nodes, s.freshness());
-    for e in &r.trace.events {
-        c.on_event(e).unwrap();
+    for e in r.trace.iter() {
+        c.on_event(&e).unwrap();
     }
     c.delays
 }
@@ -406,7 +406,7 @@ fn a_new_primary_resumes_polling_and_ends_the_old_primarys_threads() {
     let polls_after: Vec<u64> = events(&r, "pms", "poll")
         .into_iter()
         .filter(|e| e.t_ns > crash_ns)
-        .map(|e| e.node)
+        .map(|e| e.node.0)
         .collect();
     assert!(polls_after.len() > 10 && polls_after.iter().all(|n| *n == 1));
     // Each process had one thread on n0: the one without retry is lost, the other moved.
@@ -422,7 +422,7 @@ fn a_new_primary_resumes_polling_and_ends_the_old_primarys_threads() {
     let down = events(&r, "pms", "down");
     assert_eq!(down.len(), 1);
     assert_eq!(
-        (down[0].node, down[0].str("host")),
+        (down[0].node.0, down[0].str("host")),
         (1, Some("0.0.0")),
         "the new primary buried the old one's host"
     );

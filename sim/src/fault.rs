@@ -5,6 +5,8 @@
 //! and replayed as given. Swarm mode lets the seed also choose which fault kinds a run
 //! enables, so that different seeds stress different combinations.
 
+use crate::event::{TraceField, TraceHasher};
+use crate::time::{SimDuration, SimTime};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -62,6 +64,21 @@ impl FaultKind {
 impl fmt::Display for FaultKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl TraceField for FaultKind {
+    fn hash_field(&self, h: &mut TraceHasher) {
+        h.write_u64(*self as u64);
+    }
+    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+    fn to_json(&self) -> serde_json::Value {
+        self.name().into()
+    }
+    fn as_str(&self) -> Option<&str> {
+        Some(self.name())
     }
 }
 
@@ -266,21 +283,24 @@ impl Fault {
 }
 
 impl fmt::Display for Fault {
+    /// `{at} {what}`, times and durations as every output prints them (`5.754000s`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = SimTime::from_ms(self.at_ms());
+        let dur = SimDuration::from_ms;
         match self {
             Fault::Crash {
-                at_ms,
                 node,
                 restart_after_ms,
+                ..
             } => match restart_after_ms {
-                Some(r) => write!(f, "{at_ms}ms crash n{node}, restart after {r}ms"),
-                None => write!(f, "{at_ms}ms crash n{node} for good"),
+                Some(r) => write!(f, "{at} crash n{node}, restart after {}", dur(*r)),
+                None => write!(f, "{at} crash n{node} for good"),
             },
             Fault::Partition {
-                at_ms,
                 duration_ms,
                 side_a,
                 symmetry,
+                ..
             } => {
                 let side: Vec<String> = side_a.iter().map(|n| format!("n{n}")).collect();
                 let how = match symmetry {
@@ -289,60 +309,59 @@ impl fmt::Display for Fault {
                 };
                 write!(
                     f,
-                    "{at_ms}ms partition {how} {{{}}} for {duration_ms}ms",
-                    side.join(",")
+                    "{at} partition {how} [{}] for {}",
+                    side.join(","),
+                    dur(*duration_ms)
                 )
             }
             Fault::Clog {
-                at_ms,
-                duration_ms,
-                a,
-                b,
-            } => write!(f, "{at_ms}ms clog n{a}<->n{b} for {duration_ms}ms"),
+                duration_ms, a, b, ..
+            } => write!(f, "{at} clog n{a}<->n{b} for {}", dur(*duration_ms)),
             Fault::PacketLoss {
-                at_ms,
                 duration_ms,
                 probability,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms packet loss p={probability:.2} for {duration_ms}ms"
+                "{at} packet loss p={probability:.2} for {}",
+                dur(*duration_ms)
             ),
             Fault::Duplicate {
-                at_ms,
                 duration_ms,
                 probability,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms duplication p={probability:.2} for {duration_ms}ms"
+                "{at} duplication p={probability:.2} for {}",
+                dur(*duration_ms)
             ),
             Fault::LatencySpike {
-                at_ms,
                 duration_ms,
                 node,
                 extra_latency_ms,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms latency +{extra_latency_ms}ms at n{node} for {duration_ms}ms"
+                "{at} latency +{} at n{node} for {}",
+                dur(*extra_latency_ms),
+                dur(*duration_ms)
             ),
             Fault::Pause {
-                at_ms,
-                duration_ms,
-                node,
-            } => write!(f, "{at_ms}ms pause n{node} for {duration_ms}ms"),
+                duration_ms, node, ..
+            } => write!(f, "{at} pause n{node} for {}", dur(*duration_ms)),
             Fault::WorkThread {
-                at_ms,
-                node,
-                thread,
-                mode,
+                node, thread, mode, ..
             } => match mode {
                 WorkFaultMode::Slow {
                     delay_ms,
                     duration_ms,
                 } => write!(
                     f,
-                    "{at_ms}ms work thread n{node}/w{thread} slow +{delay_ms}ms for {duration_ms}ms"
+                    "{at} work thread n{node}/w{thread} slow +{} per step for {}",
+                    dur(*delay_ms),
+                    dur(*duration_ms)
                 ),
-                m => write!(f, "{at_ms}ms work thread n{node}/w{thread} {}", m.name()),
+                m => write!(f, "{at} work thread n{node}/w{thread} {}", m.name()),
             },
         }
     }

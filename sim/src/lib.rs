@@ -1,6 +1,6 @@
 //! The clustersim harness on madsim: a seeded world of named nodes, a network model with
-//! faults, serializable fault plans, a deterministic trace recorded through `tracing`, and
-//! checkers that observe it.
+//! faults, serializable fault plans, a deterministic trace of typed events, and checkers
+//! that observe it.
 //!
 //! Everything here runs inside madsim's simulator and must be compiled with
 //! `--cfg madsim` (the workspace's `.cargo/config.toml` sets it).
@@ -23,6 +23,8 @@ pub mod check;
 #[cfg(madsim)]
 pub mod clock;
 #[cfg(madsim)]
+pub mod event;
+#[cfg(madsim)]
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
@@ -35,6 +37,8 @@ pub mod scenario;
 #[cfg(madsim)]
 pub mod sweep;
 #[cfg(madsim)]
+pub mod time;
+#[cfg(madsim)]
 pub mod trace;
 #[cfg(madsim)]
 pub mod world;
@@ -42,17 +46,22 @@ pub mod world;
 #[cfg(madsim)]
 pub use check::{Checker, RunEnd, Violation};
 #[cfg(madsim)]
+pub use event::{Event, EventRef, NodeId, Recorded, TraceField};
+#[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 #[cfg(madsim)]
 pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
 #[cfg(madsim)]
 pub use scenario::{check_mutant, Mutant, Scenario};
 #[cfg(madsim)]
+pub use time::{SimDuration, SimTime};
+#[cfg(madsim)]
 pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
-    report_phase, run_work_thread, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec,
-    StopSignal, WorkFault, WorkFaultHook, WorkFaultResponse, WorldConfig,
+    report_phase, run_work_thread, run_world, FaultEvent, NodeCtx, NodeEvent, Phase, PlanSource,
+    ProtoEvent, RunReport, RunSpec, StopSignal, WorkFault, WorkFaultHook, WorkFaultResponse,
+    WorldConfig, WorldEvent,
 };
 
 /// Marks a panic as injected by the fault plan, so the process's panic hook stays quiet

@@ -750,7 +750,7 @@ pub fn check_seed_determinism(job: &SeedJob, wall_limit: Duration) -> Determinis
     let divergence = match (a.trace(), b.trace()) {
         (Some(ta), Some(tb)) => ta.first_divergence(tb).map(|i| Divergence {
             event_index: i,
-            lines: [line_at(ta, i), line_at(tb, i)],
+            lines: [ta.line(i), tb.line(i)],
         }),
         // Two runs that both never finished (both hung, or both panicked outside the
         // simulation) cannot be compared event by event; if they ended alike, that is
@@ -758,10 +758,7 @@ pub fn check_seed_determinism(job: &SeedJob, wall_limit: Duration) -> Determinis
         (None, None) if a.verdict == b.verdict => None,
         (ta, tb) => Some(Divergence {
             event_index: 0,
-            lines: [
-                ta.and_then(|t| line_at(t, 0)),
-                tb.and_then(|t| line_at(t, 0)),
-            ],
+            lines: [ta.and_then(|t| t.line(0)), tb.and_then(|t| t.line(0))],
         }),
     };
     DeterminismOutcome {
@@ -773,14 +770,6 @@ pub fn check_seed_determinism(job: &SeedJob, wall_limit: Duration) -> Determinis
         sim_ns: a.sim_ns,
         wall: a.wall + b.wall,
     }
-}
-
-fn line_at(t: &Trace, i: usize) -> Option<String> {
-    t.events.get(i).map(|e| {
-        let mut s = String::new();
-        e.write_line(&mut s);
-        s.trim_end().to_string()
-    })
 }
 
 /// Checks every seed of every scenario twice, in parallel; results in (scenario, seed)
@@ -978,6 +967,22 @@ mod tests {
 
     static LEAK: AtomicUsize = AtomicUsize::new(0);
 
+    crate::trace_events! {
+        /// The leaky scenario's node.
+        enum LeakyEvent in "leaky" {
+            /// The same in every run.
+            Same as "same" {
+                /// Always 1.
+                x: u64,
+            },
+            /// A process-wide counter: different in every run.
+            Counter as "counter" {
+                /// The counter's value.
+                n: u64,
+            },
+        }
+    }
+
     impl Scenario for Leaky {
         fn name(&self) -> &'static str {
             "leaky"
@@ -992,9 +997,9 @@ mod tests {
             let mut world = self.world();
             world.plan.allowed.clear();
             crate::run_world::<(), _, _>(&world, spec, vec![], |ctx| async move {
-                crate::emit!(ctx.id, "leaky", "same", x = 1u64);
+                crate::emit!(ctx.id, LeakyEvent::Same { x: 1 });
                 let n = LEAK.fetch_add(1, Ordering::SeqCst) as u64;
-                crate::emit!(ctx.id, "leaky", "counter", n = n);
+                crate::emit!(ctx.id, LeakyEvent::Counter { n });
             })
         }
     }

@@ -97,7 +97,7 @@ impl Checker for ExactlyOnceToClient {
                 .or_insert((ev.u64("event").unwrap_or(0), ev.t_ns));
         } else if ev.is("cm", "ack") || ev.is("cm", "resume") {
             let key = (
-                ev.node,
+                ev.node.0,
                 ev.u64("client").unwrap_or(0),
                 ev.u64("context").unwrap_or(0),
             );
@@ -106,11 +106,11 @@ impl Checker for ExactlyOnceToClient {
             *e = (*e).max(upto);
         } else if ev.is("cm", "push") {
             let (c, x, s) = slot(ev);
-            let acked = self.known_ack.get(&(ev.node, c, x)).copied().unwrap_or(0);
+            let acked = self.known_ack.get(&(ev.node.0, c, x)).copied().unwrap_or(0);
             if s <= acked {
                 return Err(format!(
                     "n{} sent {} again after the client told it it received everything up to {acked}",
-                    ev.node,
+                    ev.node.0,
                     fmt_slot((c, x, s))
                 ));
             }
@@ -182,20 +182,20 @@ impl Checker for ReplicasAgree {
         }
         let sl = slot(ev);
         let event = ev.u64("event").unwrap_or(0);
-        let (first, by) = *self.by_event.entry(event).or_insert((sl, ev.node));
+        let (first, by) = *self.by_event.entry(event).or_insert((sl, ev.node.0));
         if first != sl {
             return Err(format!(
                 "n{} stored event {event:#x} as {}, n{by} as {}",
-                ev.node,
+                ev.node.0,
                 fmt_slot(sl),
                 fmt_slot(first)
             ));
         }
-        let (held, by) = *self.by_slot.entry(sl).or_insert((event, ev.node));
+        let (held, by) = *self.by_slot.entry(sl).or_insert((event, ev.node.0));
         if held != event {
             return Err(format!(
                 "n{} stored event {event:#x} as {}, where n{by} stored event {held:#x}",
-                ev.node,
+                ev.node.0,
                 fmt_slot(sl)
             ));
         }
@@ -238,8 +238,8 @@ impl Checker for NoCrossTalk {
             let (c, x, _) = slot(ev);
             if let Some((rc, rx)) = self.raised.get(&event) {
                 if (*rc, *rx) != (c, x) {
-                    let what = if ev.component == "cm" {
-                        format!("n{} stored it for", ev.node)
+                    let what = if ev.component() == "cm" {
+                        format!("n{} stored it for", ev.node.0)
                     } else {
                         "it reached".to_string()
                     };

@@ -9,6 +9,7 @@
 use super::{parse_members, parse_nodes, CeConfig, Member, Reason};
 use sim::check::{Checker, RunEnd};
 use sim::trace::TraceEvent;
+use sim::world::FaultEvent;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -16,9 +17,25 @@ fn member(ev: &TraceEvent, key: &str) -> Result<Member, String> {
     ev.str(key).and_then(Member::parse).ok_or_else(|| {
         format!(
             "event {}.{} has no member field '{key}'",
-            ev.component, ev.event
+            ev.component(),
+            ev.name()
         )
     })
+}
+
+/// The side a `fault.start` of a partition cuts off, by node index.
+fn partition_side(ev: &TraceEvent) -> Vec<usize> {
+    match ev.get::<FaultEvent>() {
+        Some(FaultEvent::Start {
+            side_a: Some(side), ..
+        }) => side.iter().map(|n| n.index()).collect(),
+        _ => vec![],
+    }
+}
+
+fn fmt_side(side: &[usize]) -> String {
+    let v: Vec<String> = side.iter().map(|n| format!("n{n}")).collect();
+    v.join(",")
 }
 
 fn ms(ns: u64) -> f64 {
@@ -51,11 +68,11 @@ struct Incarnations {
 impl Incarnations {
     fn observe(&mut self, ev: &TraceEvent) {
         if ev.is("node", "crash") {
-            let inc = self.current.get(&ev.node).copied().unwrap_or(0);
-            self.crashed.insert((ev.node as usize, inc));
+            let inc = self.current.get(&ev.node.0).copied().unwrap_or(0);
+            self.crashed.insert((ev.node.0 as usize, inc));
         } else if ev.is("node", "restart") {
             self.current
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+                .insert(ev.node.0, ev.u64("incarnation").unwrap_or(0));
         }
     }
 }
@@ -84,22 +101,25 @@ impl Checker for ViewAgreement {
             let v = ev.u64("view").unwrap_or(0);
             let nodes = ev.str("nodes").unwrap_or("").to_string();
             let members = ev.str("members").unwrap_or("").to_string();
-            if let Some(prev) = self.last.get(&ev.node) {
+            if let Some(prev) = self.last.get(&ev.node.0) {
                 if v <= *prev {
-                    return Err(format!("n{} installed view {v} after view {prev}", ev.node));
+                    return Err(format!(
+                        "n{} installed view {v} after view {prev}",
+                        ev.node.0
+                    ));
                 }
             }
-            self.last.insert(ev.node, v);
+            self.last.insert(ev.node.0, v);
             match self.views.get(&v) {
                 Some((n, m, first)) if *n != nodes || *m != members => {
                     return Err(format!(
                         "view {v}: n{first} installed nodes [{n}] members [{m}], n{} installed nodes [{nodes}] members [{members}]",
-                        ev.node
+                        ev.node.0
                     ))
                 }
                 Some(_) => {}
                 None => {
-                    self.views.insert(v, (nodes, members, ev.node));
+                    self.views.insert(v, (nodes, members, ev.node.0));
                 }
             }
         } else if ev.is("job", "view") {
@@ -175,7 +195,7 @@ impl Checker for PrimaryComponent {
             if 2 * nodes.len() as u64 <= self.n {
                 return Err(format!(
                     "n{} installed view {} with {} of {} nodes [{}]: not a majority (split brain)",
-                    ev.node,
+                    ev.node.0,
                     ev.u64("view").unwrap_or(0),
                     nodes.len(),
                     self.n,
@@ -272,7 +292,7 @@ impl Checker for VirtualSynchrony {
         } else if ev.is("job", "unregister") {
             self.cur.remove(&member(ev, "member")?);
         } else if ev.is("node", "crash") {
-            self.cur.retain(|m, _| m.node as u64 != ev.node);
+            self.cur.retain(|m, _| m.node as u64 != ev.node.0);
         }
         Ok(())
     }
@@ -583,7 +603,7 @@ impl Checker for NotifiedOnce {
         } else if ev.is("job", "quorum_lost") {
             self.prev.remove(&member(ev, "member")?);
         } else if ev.is("node", "crash") {
-            self.prev.retain(|m, _| m.node as u64 != ev.node);
+            self.prev.retain(|m, _| m.node as u64 != ev.node.0);
         } else if ev.is("job", "view") {
             let me = member(ev, "member")?;
             let v = ev.u64("view").unwrap_or(0);
@@ -771,7 +791,7 @@ impl Checker for NotifyWithin {
                 self.oblige(t, &[m], format!("{m} unregistered"), None);
             }
         } else if ev.is("node", "crash") {
-            let node = ev.node as usize;
+            let node = ev.node.0 as usize;
             self.job_view.retain(|m, _| m.node != node);
             self.obligations.retain(|o| o.survivor.node != node);
             let quiet = self.quiet(t);
@@ -792,11 +812,8 @@ impl Checker for NotifyWithin {
                 self.disrupt(t);
                 self.active.insert(id);
                 if kind == "partition" && quiet && ev.bool("one_way") == Some(false) {
-                    let side: BTreeSet<usize> = ev
-                        .str("side_a")
-                        .unwrap_or("")
-                        .split(',')
-                        .filter_map(|x| x.trim_start_matches('n').parse().ok())
+                    let side: BTreeSet<usize> = partition_side(ev)
+                        .into_iter()
                         .filter(|x| *x < self.n)
                         .collect();
                     let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
@@ -819,7 +836,7 @@ impl Checker for NotifyWithin {
                     self.oblige(
                         t,
                         &departed,
-                        format!("partition {}", ev.str("side_a").unwrap_or("")),
+                        format!("partition {}", fmt_side(&partition_side(ev))),
                         Some(id),
                     );
                 }
@@ -907,19 +924,19 @@ impl Checker for MainThreadResponsive {
             self.end_pauses(ev.t_ns, |_, _| true);
         } else if ev.is("node", "crash") {
             // A crash ends the node's pauses without a fault end: the node restarts running.
-            self.end_pauses(ev.t_ns, |_, node| node == ev.node);
+            self.end_pauses(ev.t_ns, |_, node| node == ev.node.0);
         } else if ev.is("ce", "job_unresponsive") {
             let since = ev.u64("since_ns").unwrap_or(0);
-            let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node)
+            let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node.0)
                 || self
                     .pauses
                     .iter()
-                    .any(|(n, s, e)| *n == ev.node && *s <= ev.t_ns && *e >= since);
+                    .any(|(n, s, e)| *n == ev.node.0 && *s <= ev.t_ns && *e >= since);
             if !paused {
                 return Err(format!(
                     "the main thread of job {} on n{} has not answered a CE probe for {:.0}ms",
                     ev.str("member").unwrap_or("?"),
-                    ev.node,
+                    ev.node.0,
                     ms(ev.t_ns - since)
                 ));
             }
@@ -1046,16 +1063,16 @@ impl AckRoundProgress {
         } else if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
             self.liveness_start_ns = Some(t);
         }
-        if ev.component == "ack" {
+        if ev.component() == "ack" {
             let round = ev.u64("round").unwrap_or(0);
             let key = (round, ev.str("phase").unwrap_or("").to_string());
-            match ev.event.as_str() {
+            match ev.name() {
                 "round_start" | "round_restart" | "round_adopt" => {
                     // A round id carries its group in bits 24..32 (see `ack_round`).
                     let group = ((round >> 24) & 0xff) as u32;
-                    let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
+                    let stopped_since_ns = self.stopped(ev.node.0, group).then_some(t);
                     let r = OpenRound {
-                        node: ev.node,
+                        node: ev.node.0,
                         group,
                         deadline_ns: t + self.bound_ns,
                         stopped_since_ns,
@@ -1081,15 +1098,15 @@ impl AckRoundProgress {
                     .into_iter()
                     .map(|m| m.node as u64)
                     .collect();
-                self.views.insert((ev.node, me.group), nodes);
+                self.views.insert((ev.node.0, me.group), nodes);
                 self.restamp(t);
             }
         } else if ev.is("node", "crash") {
             // A crash ends the node's rounds, its view and its pauses too (the world emits
             // no end for them): the node restarts running.
-            self.open.retain(|_, r| r.node != ev.node);
-            self.pauses.retain(|_, n| *n != ev.node);
-            self.views.retain(|(n, _), _| *n != ev.node);
+            self.open.retain(|_, r| r.node != ev.node.0);
+            self.pauses.retain(|_, n| *n != ev.node.0);
+            self.views.retain(|(n, _), _| *n != ev.node.0);
             self.restamp(t);
         }
         Ok(())
@@ -1210,7 +1227,7 @@ impl Checker for Liveness {
             }
         } else if ev.is("ce", "install") {
             let v = ev.u64("view").unwrap_or(0);
-            self.view_of.insert(ev.node, v);
+            self.view_of.insert(ev.node.0, v);
             self.views.entry(v).or_insert_with(|| {
                 (
                     parse_nodes(ev.str("nodes").unwrap_or("")),
@@ -1218,14 +1235,14 @@ impl Checker for Liveness {
                 )
             });
         } else if ev.is("ce", "quorum_lost") {
-            self.view_of.remove(&ev.node);
+            self.view_of.remove(&ev.node.0);
         } else if ev.is("node", "crash") {
-            self.view_of.remove(&ev.node);
-            self.job.remove(&ev.node);
+            self.view_of.remove(&ev.node.0);
+            self.job.remove(&ev.node.0);
         } else if ev.is("job", "register") {
-            self.job.insert(ev.node, member(ev, "member")?);
+            self.job.insert(ev.node.0, member(ev, "member")?);
         } else if ev.is("job", "unregister") {
-            self.job.remove(&ev.node);
+            self.job.remove(&ev.node.0);
         } else if ev.is("job", "view") {
             self.job_view
                 .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));

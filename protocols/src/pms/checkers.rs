@@ -11,7 +11,8 @@ use super::authz::{AuthDb, Credential, Permission};
 use super::status::ThreadState;
 use crate::service::checkers::{owed_before, JobDeaths, SingleMaster};
 use sim::check::{Checker, RunEnd};
-use sim::trace::{TraceEvent, Value};
+use sim::trace::TraceEvent;
+use sim::world::FaultEvent;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every private value the scenario's scripts write starts with this mark, so that a
@@ -130,8 +131,8 @@ impl Checker for StatusMonotonic {
                 attempt: ev.u64("attempt").unwrap_or(0),
                 progress: 0,
             };
-            let who = format!("n{}'s replica records", ev.node);
-            self.observe(who, (ev.node, p, t), seen)?;
+            let who = format!("n{}'s replica records", ev.node.0);
+            self.observe(who, (ev.node.0, p, t), seen)?;
         } else if ev.is("ui", "reply")
             && ev.str("op") == Some("status")
             && ev.str("outcome") == Some("ok")
@@ -148,8 +149,8 @@ impl Checker for StatusMonotonic {
                     attempt: a.parse().unwrap_or(0),
                     progress: pr.parse().unwrap_or(0),
                 };
-                let who = format!("client n{} was shown", ev.node);
-                self.observe(who, (ev.node, p, i as u64), seen)?;
+                let who = format!("client n{} was shown", ev.node.0);
+                self.observe(who, (ev.node.0, p, i as u64), seen)?;
             }
         }
         Ok(())
@@ -363,10 +364,10 @@ impl Checker for StatusFresh {
         }
         let bound = self.bound_ns;
         if ev.is("svc", "master_up") {
-            self.master = Some(ev.node);
+            self.master = Some(ev.node.0);
             self.disrupt(t, bound);
         } else if ev.is("svc", "master_down") {
-            if self.master == Some(ev.node) {
+            if self.master == Some(ev.node.0) {
                 self.master = None;
             }
             self.disrupt(t, bound);
@@ -379,12 +380,12 @@ impl Checker for StatusFresh {
         } else if ev.is("fault", "start") {
             let id = ev.u64("fault").unwrap_or(u64::MAX);
             if ev.str("kind") == Some("partition") && ev.bool("one_way") == Some(false) {
-                let side = ev
-                    .str("side_a")
-                    .unwrap_or("")
-                    .split(',')
-                    .filter_map(|x| x.trim_start_matches('n').parse().ok())
-                    .collect();
+                let side = match ev.get::<FaultEvent>() {
+                    Some(FaultEvent::Start {
+                        side_a: Some(side), ..
+                    }) => side.iter().map(|n| n.0).collect(),
+                    _ => Default::default(),
+                };
                 self.partitions.insert(id, side);
             } else if ev.str("kind") != Some("crash") {
                 // A crash is over when its node is down; windows last until they end.
@@ -421,7 +422,7 @@ impl Checker for StatusFresh {
         } else if ev.is("pms", "local") {
             let state = ev.str("state").unwrap_or("");
             let rank = ThreadState::rank_of(state);
-            if rank == 0 || !self.pollable(t, ev.node) {
+            if rank == 0 || !self.pollable(t, ev.node.0) {
                 return Ok(());
             }
             let id = thread_id(ev);
@@ -432,7 +433,7 @@ impl Checker for StatusFresh {
                     attempt,
                     rank,
                     state: state.to_string(),
-                    node: ev.node,
+                    node: ev.node.0,
                     since_ns: t,
                 });
             }
@@ -513,7 +514,7 @@ impl Checker for Authz {
                 .map(|_| ())
                 .map_err(|d| d.to_string());
             self.expected
-                .insert((ev.node, ev.u64("req").unwrap_or(0)), (op, verdict));
+                .insert((ev.node.0, ev.u64("req").unwrap_or(0)), (op, verdict));
         } else if ev.is("pms", "serve") {
             let (client, req) = (ev.u64("client").unwrap_or(0), ev.u64("req").unwrap_or(0));
             let (op, verdict) = self.expected(client, req)?;
@@ -521,34 +522,34 @@ impl Checker for Authz {
                 (Some("allowed"), Err(why)) => {
                     return Err(format!(
                         "n{} granted {op} request {req} of client n{client}, which the user table refuses ({why})",
-                        ev.node
+                        ev.node.0
                     ))
                 }
                 (Some("denied"), Ok(())) => {
                     return Err(format!(
                         "n{} refused {op} request {req} of client n{client}, which the user table allows",
-                        ev.node
+                        ev.node.0
                     ))
                 }
                 _ => {}
             }
         } else if ev.is("ui", "reply") {
             let req = ev.u64("req").unwrap_or(0);
-            let (op, verdict) = self.expected(ev.node, req)?;
+            let (op, verdict) = self.expected(ev.node.0, req)?;
             let outcome = ev.str("outcome").unwrap_or("");
             let data = ev.bool("data") == Some(true);
             match verdict {
                 Err(why) if outcome != "denied" || data => {
                     return Err(format!(
                         "client n{} got '{outcome}'{} for {op} request {req}, which the user table refuses ({why})",
-                        ev.node,
+                        ev.node.0,
                         if data { " with data" } else { "" }
                     ))
                 }
                 Ok(()) if outcome == "denied" => {
                     return Err(format!(
                         "client n{} was denied {op} request {req}, which the user table allows",
-                        ev.node
+                        ev.node.0
                     ))
                 }
                 _ => {}
@@ -570,20 +571,24 @@ impl Checker for PrivateIsolation {
     }
 
     fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.component != "ui" {
+        if ev.component() != "ui" {
             return Ok(());
         }
-        for (key, v) in &ev.fields {
-            if let Value::Str(s) = v {
+        let mut leak = None;
+        ev.visit_fields(&mut |key, v| {
+            if let (None, Some(s)) = (&leak, v.as_str()) {
                 if let Some(at) = s.find(PRIVATE_MARK) {
-                    let snippet: String = s[at..].chars().take(40).collect();
-                    return Err(format!(
-                        "client n{} received private data in ui.{} {key}: '{snippet}'",
-                        ev.node, ev.event
-                    ));
+                    leak = Some((key, s[at..].chars().take(40).collect::<String>()));
                 }
             }
+        });
+        match leak {
+            Some((key, snippet)) => Err(format!(
+                "client n{} received private data in ui.{} {key}: '{snippet}'",
+                ev.node.0,
+                ev.name()
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

@@ -38,11 +38,11 @@ impl JobDeaths {
     pub fn observe(&mut self, ev: &TraceEvent) {
         if ev.is("node", "restart") {
             self.incarnation
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+                .insert(ev.node.0, ev.u64("incarnation").unwrap_or(0));
         } else if ev.is("node", "crash") {
-            let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
+            let inc = self.incarnation.get(&ev.node.0).copied().unwrap_or(0);
             self.dead
-                .entry(format!("{}.{inc}", ev.node))
+                .entry(format!("{}.{inc}", ev.node.0))
                 .or_insert(ev.t_ns);
         } else if ev.is("job", "unregister") {
             self.dead
@@ -93,7 +93,7 @@ impl Checker for SingleMaster {
         if !self.actions.iter().any(|(c, e)| ev.is(c, e)) {
             return Ok(());
         }
-        let key = (ev.node, ev.u64("view").unwrap_or(0));
+        let key = (ev.node.0, ev.u64("view").unwrap_or(0));
         let t = ev.t_ns;
         let span = self.spans.entry(key).or_insert((t, t));
         span.1 = t;

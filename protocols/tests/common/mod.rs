@@ -3,22 +3,21 @@
 #![allow(dead_code)]
 
 use sim::check::{check_events, Checker, RunEnd};
-use sim::{TraceEvent, Value};
+use sim::event::LegacyEvent;
+use sim::{Recorded, Value};
 
 pub fn ev(
     t_ms: u64,
     node: u64,
-    component: &str,
-    event: &str,
+    component: &'static str,
+    event: &'static str,
     fields: &[(&'static str, Value)],
-) -> TraceEvent {
-    TraceEvent {
-        t_ns: t_ms * 1_000_000,
+) -> Recorded {
+    Recorded::new(
+        t_ms * 1_000_000,
         node,
-        component: component.into(),
-        event: event.into(),
-        fields: fields.to_vec(),
-    }
+        LegacyEvent::new(component, event, fields.to_vec()),
+    )
 }
 
 pub fn s(x: &str) -> Value {
@@ -37,7 +36,7 @@ pub fn end() -> RunEnd {
     }
 }
 
-pub fn violations(c: Box<dyn Checker>, events: &[TraceEvent]) -> Vec<String> {
+pub fn violations(c: Box<dyn Checker>, events: &[Recorded]) -> Vec<String> {
     check_events(vec![c], events, &end())
         .into_iter()
         .map(|v| v.explanation)
