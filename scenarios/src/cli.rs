@@ -69,7 +69,7 @@ pub enum Command {
 /// How a trace is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TraceFormat {
-    /// One line per event, the form the trace hash is computed over.
+    /// One line per event: `#index time node component.event key=value ...`.
     Text,
     /// One JSON object per event, one per line.
     Json,
@@ -561,9 +561,9 @@ fn run(a: RunArgs) -> CmdResult {
     outln!("{}", verdict_line(&o.verdict));
     print_violating_event(&o);
     outln!(
-        "events: {}, simulated time: {:.3}s",
+        "events: {}, simulated time: {}",
         o.event_count,
-        o.sim_ns as f64 / 1e9
+        sim::SimTime(o.sim_ns)
     );
     outln!("{}", hash_line(o.trace_hash));
     if o.verdict.is_failure() {

@@ -499,3 +499,96 @@ impl Scenario for Demo {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim::check::check_events;
+    use sim::Recorded;
+
+    const MS: u64 = 1_000_000;
+
+    fn at(t_ms: u64, node: usize, ev: DemoEvent) -> Recorded {
+        Recorded::new(t_ms * MS, node, ev)
+    }
+
+    fn run(checker: impl Checker + 'static, trace: &[Recorded], live: &[usize]) -> Vec<String> {
+        let end = RunEnd {
+            t_ns: 30_000 * MS,
+            liveness_start_ns: 20_000 * MS,
+            live_nodes: live.to_vec(),
+        };
+        check_events(vec![Box::new(checker)], trace, &end)
+            .into_iter()
+            .map(|v| v.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn answered_once_flags_a_second_answer_by_the_requests_id() {
+        let id = RequestId::new(4, 0, 119);
+        let request = at(1_000, 4, DemoEvent::Request { id, to: NodeId(1) });
+        let answer = |t| {
+            at(
+                t,
+                4,
+                DemoEvent::Answered {
+                    id,
+                    latency: SimDuration(2 * MS),
+                },
+            )
+        };
+        let all = [0, 1, 2, 3, 4];
+        assert!(run(
+            AnsweredOnce::default(),
+            &[request.clone(), answer(1_002)],
+            &all
+        )
+        .is_empty());
+        assert_eq!(
+            run(
+                AnsweredOnce::default(),
+                &[request.clone(), answer(1_002), answer(11_883)],
+                &all
+            ),
+            ["answered_once violated at event #2 (t=11.883000s): \
+              request 4.0.119 was answered and then answered again"]
+        );
+        // A request never resolved is reported at the end, unless its client crashed.
+        assert_eq!(
+            run(
+                AnsweredOnce::default(),
+                std::slice::from_ref(&request),
+                &all
+            ),
+            ["answered_once violated at event #1 (t=30.000000s): \
+              request 4.0.119 from n4 sent at 1.000000s was never answered nor reported lost"]
+        );
+        let crash = Recorded::new(2_000 * MS, 4usize, sim::NodeEvent::Crash);
+        assert!(run(AnsweredOnce::default(), &[request, crash], &all).is_empty());
+    }
+
+    #[test]
+    fn answered_after_heal_flags_a_request_between_live_nodes_lost_after_the_heal() {
+        let id = RequestId::new(2, 1, 7);
+        let liveness = Recorded::new(
+            20_000 * MS,
+            NodeId::WORLD,
+            WorldEvent::Phase {
+                phase: Phase::Liveness,
+            },
+        );
+        let trace = [
+            liveness,
+            at(23_000, 2, DemoEvent::Request { id, to: NodeId(3) }),
+            at(24_500, 2, DemoEvent::Lost { id }),
+        ];
+        assert_eq!(
+            run(AnsweredAfterHeal::default(), &trace, &[0, 1, 2, 3, 4]),
+            ["answered_after_heal violated at event #3 (t=30.000000s): \
+              request 2.1.7 n2->n3 was lost at 24.500000s, after the faults healed"]
+        );
+        // Its server died for good: losing the request is no fault of the protocol.
+        assert!(run(AnsweredAfterHeal::default(), &trace, &[0, 1, 2, 4]).is_empty());
+    }
+}

@@ -2,7 +2,7 @@
 //! or hangs is that seed's failure and never takes the caller down.
 //!
 //! madsim's runtime is single-threaded and keeps thread-local state, and the trace
-//! recorder is a thread-local `tracing` dispatcher: one thread per seed keeps seeds apart.
+//! recorder is a thread-local of its own: one thread per seed keeps seeds apart.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 
 use crate::check::{Checker, CheckerSet, RunEnd, Violation};
 use crate::emit;
-use crate::event::{EventRef, NodeId, TraceField, TraceHasher};
+use crate::event::{ComponentSchema, EventRef, NodeId, TraceField, TraceHasher};
 use crate::fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 use crate::net::{Envelope, Net, NetConfig, NetStats};
 use crate::time::SimDuration;
@@ -271,6 +271,17 @@ crate::trace_events! {
             phase: &'static str,
         },
     }
+}
+
+/// The schemas of the world's own events (`world.*`, `fault.*`, `node.*`, `proto.*`), for
+/// generated documentation and listings.
+pub fn event_schemas() -> [&'static ComponentSchema; 4] {
+    [
+        WorldEvent::schema(),
+        FaultEvent::schema(),
+        NodeEvent::schema(),
+        ProtoEvent::schema(),
+    ]
 }
 
 impl FaultEvent {
