@@ -72,7 +72,7 @@
 //!
 //! # Reading in a checker
 //!
-//! A checker's [`on_event`](Checker::on_event) gets an [`EventRef`]: `index`, `t_ns`,
+//! A checker's [`on_event`](crate::check::Checker::on_event) gets an [`EventRef`]: `index`, `t_ns`,
 //! `node` and the event; `ev.get::<MyEvents>()` is `Some` for its component's events.
 //! Routing is by name: a checker names the events it reads in [`Checker::wants`] and sees
 //! only those. The world's own events are [`WorldEvent`](crate::world::WorldEvent),
@@ -129,6 +129,7 @@
 //!
 //! [`Checker`]: crate::check::Checker
 //! [`Checker::wants`]: crate::check::Checker::wants
+//! [`trace_events!`]: crate::trace_events
 //! [`SimTime`]: crate::time::SimTime
 //! [`SimDuration`]: crate::time::SimDuration
 
@@ -611,7 +612,7 @@ time_field!(SimTime, SimDuration);
 
 // ------------------------------------------------------------------ events
 
-/// One component's event: a variant of an enum declared with [`trace_events!`] (or, until
+/// One component's event: a variant of an enum declared with [`trace_events!`](crate::trace_events) (or, until
 /// its component has one, a [`LegacyEvent`]).
 pub trait Event: Any + Send + Sync + fmt::Debug {
     /// The component, e.g. `demo`: the part of the name before the dot.
@@ -647,11 +648,23 @@ pub trait Event: Any + Send + Sync + fmt::Debug {
     /// the recorder route the event by its names.
     fn slot(&self) -> Option<usize>;
 
+    /// The component and the name at once (one dynamic call for both).
+    fn names(&self) -> (&'static str, &'static str) {
+        (self.component(), self.name())
+    }
+
     fn as_any(&self) -> &dyn Any;
 
     fn clone_event(&self) -> Box<dyn Event>;
 
     fn eq_event(&self, other: &dyn Event) -> bool;
+
+    /// The event as a [`LegacyEvent`], if it is one: the name accessors read legacy fields
+    /// directly, as unconverted checkers look fields up on every event they read.
+    #[doc(hidden)]
+    fn as_legacy(&self) -> Option<&LegacyEvent> {
+        None
+    }
 }
 
 impl dyn Event {
@@ -662,21 +675,35 @@ impl dyn Event {
     }
 
     /// Whether the event is named `component.event`.
+    #[inline]
     pub fn is(&self, component: &str, event: &str) -> bool {
-        self.component() == component && self.name() == event
+        let (c, e) = self.names();
+        same_name(c, component) && same_name(e, event)
     }
 
     /// The named field as a number (legacy events also parse a numeric string).
+    #[inline]
     pub fn u64(&self, key: &str) -> Option<u64> {
-        self.field(key)?.as_u64()
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_u64(),
+            None => self.field(key)?.as_u64(),
+        }
     }
 
+    #[inline]
     pub fn str(&self, key: &str) -> Option<&str> {
-        self.field(key)?.as_str()
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_str(),
+            None => self.field(key)?.as_str(),
+        }
     }
 
+    #[inline]
     pub fn bool(&self, key: &str) -> Option<bool> {
-        self.field(key)?.as_bool()
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_bool(),
+            None => self.field(key)?.as_bool(),
+        }
     }
 }
 
@@ -916,7 +943,7 @@ macro_rules! trace_events {
 
 /// An event as a checker sees it: where it sits in the trace, when and where it happened,
 /// and the event itself (the [`Event`] methods and accessors are reachable through it).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct EventRef<'a> {
     /// Its position in the trace, from 0: the `#index` of trace lines and verdicts.
     pub index: u64,
@@ -924,11 +951,78 @@ pub struct EventRef<'a> {
     pub t_ns: u64,
     pub node: NodeId,
     pub event: &'a dyn Event,
+    /// The event again if it is a [`LegacyEvent`], found once for every checker that
+    /// looks its fields up by name.
+    legacy: Option<&'a LegacyEvent>,
 }
 
-impl EventRef<'_> {
+impl<'a> EventRef<'a> {
+    pub fn new(index: u64, t_ns: u64, node: NodeId, event: &'a dyn Event) -> EventRef<'a> {
+        EventRef {
+            index,
+            t_ns,
+            node,
+            event,
+            legacy: event.as_legacy(),
+        }
+    }
+
+    /// [`EventRef::new`] for an event whose type is known: no dynamic call to find out
+    /// whether it is a legacy event.
+    #[inline]
+    pub(crate) fn of<E: Event>(index: u64, t_ns: u64, node: NodeId, event: &'a E) -> Self {
+        EventRef {
+            index,
+            t_ns,
+            node,
+            event,
+            legacy: event.as_legacy(),
+        }
+    }
+
     pub fn time(&self) -> SimTime {
         SimTime(self.t_ns)
+    }
+
+    /// Whether the event is named `component.event`.
+    #[inline]
+    pub fn is(&self, component: &str, event: &str) -> bool {
+        match self.legacy {
+            Some(l) => same_name(l.component, component) && same_name(l.event, event),
+            None => self.event.is(component, event),
+        }
+    }
+
+    /// The named field as a number (legacy events also parse a numeric string).
+    #[inline]
+    pub fn u64(&self, key: &str) -> Option<u64> {
+        match self.legacy {
+            Some(l) => l.get(key)?.as_u64(),
+            None => self.event.field(key)?.as_u64(),
+        }
+    }
+
+    #[inline]
+    pub fn str(&self, key: &str) -> Option<&'a str> {
+        match self.legacy {
+            Some(l) => l.get(key)?.as_str(),
+            None => self.event.field(key)?.as_str(),
+        }
+    }
+
+    #[inline]
+    pub fn bool(&self, key: &str) -> Option<bool> {
+        match self.legacy {
+            Some(l) => l.get(key)?.as_bool(),
+            None => self.event.field(key)?.as_bool(),
+        }
+    }
+}
+
+impl fmt::Debug for EventRef<'_> {
+    /// The event's trace line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -960,12 +1054,7 @@ impl Recorded {
 
     /// The event as the `index`-th of a trace.
     pub fn view(&self, index: u64) -> EventRef<'_> {
-        EventRef {
-            index,
-            t_ns: self.t_ns,
-            node: self.node,
-            event: &*self.event,
-        }
+        EventRef::new(index, self.t_ns, self.node, &*self.event)
     }
 }
 
@@ -1016,6 +1105,34 @@ impl fmt::Display for Value {
     }
 }
 
+impl Value {
+    #[inline]
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            Value::U64(v) => Some(*v),
+            Value::I64(v) => u64::try_from(*v).ok(),
+            Value::Str(s) => s.parse().ok(),
+            Value::Bool(_) => None,
+        }
+    }
+
+    #[inline]
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    #[inline]
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+}
+
 impl TraceField for Value {
     fn hash_field(&self, h: &mut TraceHasher) {
         match self {
@@ -1044,24 +1161,13 @@ impl TraceField for Value {
         serde_json::to_value(self).expect("a plain value")
     }
     fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::U64(v) => Some(*v),
-            Value::I64(v) => u64::try_from(*v).ok(),
-            Value::Str(s) => s.parse().ok(),
-            Value::Bool(_) => None,
-        }
+        Value::as_u64(self)
     }
     fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
+        Value::as_str(self)
     }
     fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
+        Value::as_bool(self)
     }
 }
 
@@ -1084,7 +1190,7 @@ impl LegacySite {
     }
 }
 
-/// An event of a component not yet declared with [`trace_events!`]: its names and named
+/// An event of a component not yet declared with [`trace_events!`](crate::trace_events): its names and named
 /// [`Value`]s, as `emit!(node, "component", "event", key = value, ...)` records them.
 #[derive(Clone)]
 pub struct LegacyEvent {
@@ -1117,6 +1223,15 @@ impl LegacyEvent {
             fields: Vec::new(),
             site: Some(site),
         }
+    }
+
+    /// The value of the field named `key`.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.fields
+            .iter()
+            .find(|(k, _)| same_name(k, key))
+            .map(|(_, v)| v)
     }
 
     pub(crate) fn set_site(&mut self, site: &'static LegacySite) {
@@ -1179,10 +1294,15 @@ impl Event for LegacyEvent {
     }
 
     fn field(&self, key: &str) -> Option<&dyn TraceField> {
-        self.fields
-            .iter()
-            .find(|(k, _)| same_name(k, key))
-            .map(|(_, v)| v as &dyn TraceField)
+        self.get(key).map(|v| v as &dyn TraceField)
+    }
+
+    fn names(&self) -> (&'static str, &'static str) {
+        (self.component, self.event)
+    }
+
+    fn as_legacy(&self) -> Option<&LegacyEvent> {
+        Some(self)
     }
 
     fn slot(&self) -> Option<usize> {

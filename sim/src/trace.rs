@@ -278,15 +278,8 @@ impl RecorderState {
         let index = self.trace.event_count;
         self.trace.event_count += 1;
         let route = self.checkers.route_of(ev);
-        self.checkers.observe_route(
-            route,
-            &EventRef {
-                index,
-                t_ns,
-                node,
-                event: ev,
-            },
-        );
+        self.checkers
+            .observe_route(route, &EventRef::of(index, t_ns, node, ev));
         t_ns
     }
 }
