@@ -11,7 +11,7 @@
 use madsim::rand::Rng;
 use sim::chan;
 use sim::check::{Checker, RunEnd};
-use sim::event::{EventRef, NodeId, TraceField, TraceHasher};
+use sim::event::{EventRef, NodeId};
 use sim::time::{SimDuration, SimTime};
 use sim::world::{NodeCtx, NodeEvent, Phase, RunReport, RunSpec, WorldConfig, WorldEvent};
 use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultResponse};
@@ -67,17 +67,7 @@ impl fmt::Debug for RequestId {
     }
 }
 
-impl TraceField for RequestId {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        h.write_u64(self.0);
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.to_string().into()
-    }
-}
+sim::trace_field_by_display!(RequestId => |id| [id.0]);
 
 sim::trace_events! {
     /// The demo's requests and replies, and its work thread's faults and restarts.

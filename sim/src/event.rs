@@ -91,6 +91,9 @@
 //!   give an id a type with `Display` and [`TraceField`] (text: its `Display`; JSON: a
 //!   string) rather than printing its bits, and write checker messages with that
 //!   `Display`, so the verdict's id can be searched for in the trace.
+//!   [`trace_field_by_display!`](crate::trace_field_by_display) implements it for such a
+//!   type, [`trace_field_by_name!`](crate::trace_field_by_name) for a fieldless enum with
+//!   a `name()`; by hand, it reads:
 //!
 //! ```
 //! use sim::event::{TraceField, TraceHasher};
@@ -415,22 +418,6 @@ impl TraceField for f64 {
     }
 }
 
-impl TraceField for str {
-    #[inline]
-    fn hash_field(&self, h: &mut TraceHasher) {
-        h.write_str(self);
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.into()
-    }
-    fn as_str(&self) -> Option<&str> {
-        Some(self)
-    }
-}
-
 /// The string types all print and hash as their `str`.
 macro_rules! str_field {
     ($($t:ty),*) => {$(
@@ -443,15 +430,15 @@ macro_rules! str_field {
                 f.write_str(self)
             }
             fn to_json(&self) -> serde_json::Value {
-                (&**self).into()
+                self[..].into()
             }
             fn as_str(&self) -> Option<&str> {
-                Some(self)
+                Some(&self[..])
             }
         }
     )*};
 }
-str_field!(String, Arc<str>);
+str_field!(str, String, Arc<str>);
 
 impl<T: TraceField> TraceField for Option<T> {
     fn hash_field(&self, h: &mut TraceHasher) {
@@ -515,41 +502,23 @@ fn fmt_list<'a, T: TraceField + 'a>(
     f.write_str("]")
 }
 
-impl<T: TraceField> TraceField for [T] {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        hash_list(h, self.len(), self.iter());
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_list(f, self.iter())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.iter().map(TraceField::to_json).collect()
-    }
+/// Lists hash as their length and items, print as `[a,b,c]` and are JSON arrays.
+macro_rules! list_field {
+    ($($t:ty),*) => {$(
+        impl<T: TraceField> TraceField for $t {
+            fn hash_field(&self, h: &mut TraceHasher) {
+                hash_list(h, self.len(), self.iter());
+            }
+            fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt_list(f, self.iter())
+            }
+            fn to_json(&self) -> serde_json::Value {
+                self.iter().map(TraceField::to_json).collect()
+            }
+        }
+    )*};
 }
-
-impl<T: TraceField> TraceField for Vec<T> {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        self.as_slice().hash_field(h);
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.as_slice().fmt_text(f)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.as_slice().to_json()
-    }
-}
-
-impl<T: TraceField> TraceField for BTreeSet<T> {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        hash_list(h, self.len(), self.iter());
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt_list(f, self.iter())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.iter().map(TraceField::to_json).collect()
-    }
-}
+list_field!([T], Vec<T>, BTreeSet<T>);
 
 impl<T: TraceField + ?Sized> TraceField for &'static T {
     fn hash_field(&self, h: &mut TraceHasher) {
@@ -609,6 +578,69 @@ macro_rules! time_field {
     )*};
 }
 time_field!(SimTime, SimDuration);
+
+/// Implements [`TraceField`] for fieldless enums that have a `name()`: each prints (and is
+/// a JSON string) as its name, and hashes as its discriminant (so reordering the variants
+/// changes trace hashes, as changing the events would).
+///
+/// ```
+/// #[derive(Clone, Copy, Debug, PartialEq)]
+/// pub enum Reason { Left, NodeDown }
+///
+/// impl Reason {
+///     pub fn name(self) -> &'static str {
+///         match self {
+///             Reason::Left => "Left",
+///             Reason::NodeDown => "NodeDown",
+///         }
+///     }
+/// }
+///
+/// sim::trace_field_by_name!(Reason);
+/// ```
+#[macro_export]
+macro_rules! trace_field_by_name {
+    ($($t:ty),+ $(,)?) => {$(
+        impl $crate::event::TraceField for $t {
+            #[inline]
+            fn hash_field(&self, h: &mut $crate::event::TraceHasher) {
+                h.write_u64(*self as u64);
+            }
+            fn fmt_text(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.name())
+            }
+            fn to_json(&self) -> ::serde_json::Value {
+                self.name().into()
+            }
+            fn as_str(&self) -> Option<&str> {
+                Some(self.name())
+            }
+        }
+    )+};
+}
+
+/// Implements [`TraceField`] for an id type that prints with its `Display`: its text is
+/// its `Display`, its JSON a string of it, and its encoding the words given, e.g.
+/// `sim::trace_field_by_display!(RequestId => |id| [id.0]);` or, for an id of several
+/// parts, `|m| [m.node as u64, m.job]`.
+#[macro_export]
+macro_rules! trace_field_by_display {
+    ($t:ty => |$v:ident| [$($word:expr),+ $(,)?]) => {
+        impl $crate::event::TraceField for $t {
+            #[inline]
+            fn hash_field(&self, h: &mut $crate::event::TraceHasher) {
+                let $v = self;
+                $(h.write_u64($word);)+
+            }
+            fn fmt_text(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Display::fmt(self, f)
+            }
+            fn to_json(&self) -> ::serde_json::Value {
+                self.to_string().into()
+            }
+        }
+    };
+}
 
 // ------------------------------------------------------------------ events
 
@@ -959,11 +991,8 @@ pub struct EventRef<'a> {
 impl<'a> EventRef<'a> {
     pub fn new(index: u64, t_ns: u64, node: NodeId, event: &'a dyn Event) -> EventRef<'a> {
         EventRef {
-            index,
-            t_ns,
-            node,
-            event,
             legacy: event.as_legacy(),
+            ..EventRef::new_unchecked(index, t_ns, node, event)
         }
     }
 
@@ -972,11 +1001,20 @@ impl<'a> EventRef<'a> {
     #[inline]
     pub(crate) fn of<E: Event>(index: u64, t_ns: u64, node: NodeId, event: &'a E) -> Self {
         EventRef {
+            legacy: event.as_legacy(),
+            ..EventRef::new_unchecked(index, t_ns, node, event)
+        }
+    }
+
+    /// A view that reads no field as a legacy one; the constructors above fill `legacy`.
+    #[inline]
+    fn new_unchecked(index: u64, t_ns: u64, node: NodeId, event: &'a dyn Event) -> Self {
+        EventRef {
             index,
             t_ns,
             node,
             event,
-            legacy: event.as_legacy(),
+            legacy: None,
         }
     }
 

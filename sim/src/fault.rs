@@ -5,7 +5,6 @@
 //! and replayed as given. Swarm mode lets the seed also choose which fault kinds a run
 //! enables, so that different seeds stress different combinations.
 
-use crate::event::{TraceField, TraceHasher};
 use crate::time::{SimDuration, SimTime};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -67,20 +66,7 @@ impl fmt::Display for FaultKind {
     }
 }
 
-impl TraceField for FaultKind {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        h.write_u64(*self as u64);
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.name().into()
-    }
-    fn as_str(&self) -> Option<&str> {
-        Some(self.name())
-    }
-}
+crate::trace_field_by_name!(FaultKind);
 
 /// What a work thread is told to do by an injected work-thread fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -21,49 +21,33 @@ pub struct SimTime(pub u64);
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SimDuration(pub u64);
 
-impl SimTime {
-    pub fn from_ms(ms: u64) -> SimTime {
-        SimTime(ms.saturating_mul(1_000_000))
-    }
+/// Both types: built from milliseconds, read as nanoseconds, printed as seconds.
+macro_rules! sim_time_type {
+    ($($t:ident),*) => {$(
+        impl $t {
+            pub fn from_ms(ms: u64) -> $t {
+                $t(ms.saturating_mul(1_000_000))
+            }
 
-    pub fn ns(self) -> u64 {
-        self.0
-    }
+            pub fn ns(self) -> u64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                pad_secs(f, self.0)
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write_secs(f, self.0)
+            }
+        }
+    )*};
 }
-
-impl SimDuration {
-    pub fn from_ms(ms: u64) -> SimDuration {
-        SimDuration(ms.saturating_mul(1_000_000))
-    }
-
-    pub fn ns(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for SimTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        pad_secs(f, self.0)
-    }
-}
-
-impl fmt::Display for SimDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        pad_secs(f, self.0)
-    }
-}
-
-impl fmt::Debug for SimTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_secs(f, self.0)
-    }
-}
-
-impl fmt::Debug for SimDuration {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_secs(f, self.0)
-    }
-}
+sim_time_type!(SimTime, SimDuration);
 
 /// [`write_secs`], honouring a width and alignment given to the formatter (`{:>11}`).
 fn pad_secs(f: &mut fmt::Formatter<'_>, ns: u64) -> fmt::Result {

@@ -284,6 +284,17 @@ impl RecorderState {
     }
 }
 
+impl RecorderState {
+    /// Keeps an event the run has recorded.
+    fn keep(&mut self, t_ns: u64, node: NodeId, event: impl Event) {
+        self.trace.events.push(Recorded {
+            t_ns,
+            node,
+            event: Box::new(event),
+        });
+    }
+}
+
 fn with_recorder(f: impl FnOnce(&mut RecorderState)) {
     RECORDER.with(|cell| {
         let mut guard = cell.try_borrow_mut().expect(
@@ -304,11 +315,7 @@ pub fn record<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
         let ev = make();
         let t_ns = st.observe(node, &ev);
         if st.keep_events {
-            st.trace.events.push(Recorded {
-                t_ns,
-                node,
-                event: Box::new(ev),
-            });
+            st.keep(t_ns, node, ev);
         }
     });
 }
@@ -330,11 +337,7 @@ pub fn record_legacy(
         });
         let t_ns = st.observe(node, &ev);
         if st.keep_events {
-            st.trace.events.push(Recorded {
-                t_ns,
-                node,
-                event: Box::new(ev),
-            });
+            st.keep(t_ns, node, ev);
         } else {
             for (_, v) in ev.fields.drain(..) {
                 if let Value::Str(mut s) = v {

@@ -8,14 +8,13 @@
 
 use crate::check::{Checker, CheckerSet, RunEnd, Violation};
 use crate::emit;
-use crate::event::{ComponentSchema, EventRef, NodeId, TraceField, TraceHasher};
+use crate::event::{ComponentSchema, EventRef, NodeId};
 use crate::fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 use crate::net::{Envelope, Net, NetConfig, NetStats};
 use crate::time::SimDuration;
 use crate::trace::{Recording, Trace};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -143,20 +142,7 @@ impl Phase {
     }
 }
 
-impl TraceField for Phase {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        h.write_u64(*self as u64);
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-    fn to_json(&self) -> serde_json::Value {
-        self.name().into()
-    }
-    fn as_str(&self) -> Option<&str> {
-        Some(self.name())
-    }
-}
+crate::trace_field_by_name!(Phase);
 
 crate::trace_events! {
     /// The run itself: its start, its phases and its end.
