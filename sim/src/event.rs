@@ -713,29 +713,85 @@ impl dyn Event {
         same_name(c, component) && same_name(e, event)
     }
 
-    /// The named field as a number (legacy events also parse a numeric string).
+    /// The named field as a number (legacy events also parse a numeric string), for the
+    /// checkers not yet on typed events. A typed event panics when it has no such field or
+    /// the field is not a number: a checker reading it by name was not converted with it.
     #[inline]
     pub fn u64(&self, key: &str) -> Option<u64> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_u64(),
-            None => self.field(key)?.as_u64(),
-        }
+        read_field(
+            self.as_legacy(),
+            self,
+            key,
+            Value::as_u64,
+            |f| f.as_u64(),
+            "a number",
+        )
     }
 
     #[inline]
     pub fn str(&self, key: &str) -> Option<&str> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_str(),
-            None => self.field(key)?.as_str(),
-        }
+        read_field(
+            self.as_legacy(),
+            self,
+            key,
+            Value::as_str,
+            |f| f.as_str(),
+            "a string",
+        )
     }
 
     #[inline]
     pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_bool(),
-            None => self.field(key)?.as_bool(),
-        }
+        read_field(
+            self.as_legacy(),
+            self,
+            key,
+            Value::as_bool,
+            |f| f.as_bool(),
+            "a bool",
+        )
+    }
+}
+
+/// Reads the field named `key` by name, for the name accessors: a legacy event's as
+/// recorded (`None` when it has no such field or another kind of value). A typed event
+/// has a fixed schema, so asking it for a field it lacks, or reading a field as what it is
+/// not (a list as a string), is a checker that was not converted along with the events it
+/// reads: that panics, naming the event and the field, rather than reading `None`. An
+/// absent `Option` reads `None`.
+#[inline]
+fn read_field<'a, T>(
+    legacy: Option<&'a LegacyEvent>,
+    ev: &'a dyn Event,
+    key: &str,
+    from_value: impl FnOnce(&'a Value) -> Option<T>,
+    from_field: impl FnOnce(&'a dyn TraceField) -> Option<T>,
+    what: &str,
+) -> Option<T> {
+    if let Some(l) = legacy {
+        return from_value(l.get(key)?);
+    }
+    let Some(field) = ev.field(key) else {
+        let mut names = Vec::new();
+        ev.visit_fields(&mut |k, _| names.push(k));
+        panic!(
+            "{}.{} has no field '{key}' (its fields: {}): read it by matching on its enum",
+            ev.component(),
+            ev.name(),
+            names.join(", ")
+        );
+    };
+    if field.is_absent() {
+        return None;
+    }
+    match from_field(field) {
+        Some(x) => Some(x),
+        None => panic!(
+            "field '{key}' of {}.{} is {}, not {what}: read it by matching on its enum",
+            ev.component(),
+            ev.name(),
+            Text(field)
+        ),
     }
 }
 
@@ -1031,29 +1087,43 @@ impl<'a> EventRef<'a> {
         }
     }
 
-    /// The named field as a number (legacy events also parse a numeric string).
+    /// The named field as a number (legacy events also parse a numeric string), for the
+    /// checkers not yet on typed events. A typed event panics when it has no such field or
+    /// the field is not a number: a checker reading it by name was not converted with it.
     #[inline]
     pub fn u64(&self, key: &str) -> Option<u64> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_u64(),
-            None => self.event.field(key)?.as_u64(),
-        }
+        read_field(
+            self.legacy,
+            self.event,
+            key,
+            Value::as_u64,
+            |f| f.as_u64(),
+            "a number",
+        )
     }
 
     #[inline]
     pub fn str(&self, key: &str) -> Option<&'a str> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_str(),
-            None => self.event.field(key)?.as_str(),
-        }
+        read_field(
+            self.legacy,
+            self.event,
+            key,
+            Value::as_str,
+            |f| f.as_str(),
+            "a string",
+        )
     }
 
     #[inline]
     pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_bool(),
-            None => self.event.field(key)?.as_bool(),
-        }
+        read_field(
+            self.legacy,
+            self.event,
+            key,
+            Value::as_bool,
+            |f| f.as_bool(),
+            "a bool",
+        )
     }
 }
 

@@ -580,7 +580,6 @@ mod tests {
         assert!(request.is("rr", "request"));
         assert_eq!(request.u64("id"), Some(7));
         assert_eq!(request.u64("to"), Some(1));
-        assert_eq!(request.u64("nothing"), None);
         assert_eq!(
             request.get::<Rr>(),
             Some(&Rr::Request {
@@ -593,6 +592,28 @@ mod tests {
         assert_eq!(old.u64("n"), Some(5));
         assert_eq!(old.str("s"), Some("a,b"));
         assert_eq!(events[2].str("note"), Some("fine"));
+    }
+
+    #[test]
+    #[should_panic(expected = "rr.request has no field 'view' (its fields: id, to)")]
+    fn a_typed_event_refuses_a_field_it_does_not_have() {
+        let events = sample();
+        events[1].view(1).u64("view");
+    }
+
+    #[test]
+    #[should_panic(expected = "field 'also' of rr.answered is [n0,n4], not a string")]
+    fn a_typed_event_refuses_to_read_a_list_as_a_string() {
+        let events = sample();
+        events[2].view(2).str("also");
+    }
+
+    #[test]
+    fn a_legacy_event_reads_none_for_what_it_lacks() {
+        let events = sample();
+        let old = events[3].view(3);
+        assert_eq!(old.u64("view"), None);
+        assert_eq!(old.bool("n"), None);
     }
 
     #[test]
