@@ -8,7 +8,7 @@
 //! a sweep pays for hashing and checking, never for rendering.
 //!
 //! The hash is [`TraceHasher`] over each event's binary encoding (see
-//! [`event_hash`](crate::event::event_hash)), and the trace hash folds the events' hashes
+//! [`crate::event::event_hash`]), and the trace hash folds the events' hashes
 //! in order: a fixed function of the events, independent of the Rust version or the
 //! platform, and independent of how a trace prints.
 
