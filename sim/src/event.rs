@@ -718,59 +718,41 @@ impl dyn Event {
     /// the field is not a number: a checker reading it by name was not converted with it.
     #[inline]
     pub fn u64(&self, key: &str) -> Option<u64> {
-        read_field(
-            self.as_legacy(),
-            self,
-            key,
-            Value::as_u64,
-            |f| f.as_u64(),
-            "a number",
-        )
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_u64(),
+            None => typed_field(self, key, |f| f.as_u64(), "a number"),
+        }
     }
 
     #[inline]
     pub fn str(&self, key: &str) -> Option<&str> {
-        read_field(
-            self.as_legacy(),
-            self,
-            key,
-            Value::as_str,
-            |f| f.as_str(),
-            "a string",
-        )
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_str(),
+            None => typed_field(self, key, |f| f.as_str(), "a string"),
+        }
     }
 
     #[inline]
     pub fn bool(&self, key: &str) -> Option<bool> {
-        read_field(
-            self.as_legacy(),
-            self,
-            key,
-            Value::as_bool,
-            |f| f.as_bool(),
-            "a bool",
-        )
+        match self.as_legacy() {
+            Some(l) => l.get(key)?.as_bool(),
+            None => typed_field(self, key, |f| f.as_bool(), "a bool"),
+        }
     }
 }
 
-/// Reads the field named `key` by name, for the name accessors: a legacy event's as
-/// recorded (`None` when it has no such field or another kind of value). A typed event
-/// has a fixed schema, so asking it for a field it lacks, or reading a field as what it is
-/// not (a list as a string), is a checker that was not converted along with the events it
-/// reads: that panics, naming the event and the field, rather than reading `None`. An
+/// Reads a typed event's field named `key`, for the name accessors (a legacy event
+/// answers `None` for a field it lacks or holds as another kind of value). A typed event
+/// has a fixed schema, so asking it for a field it lacks, or reading a field as what it
+/// is not (a list as a string), is a checker that was not converted along with the events
+/// it reads: that panics, naming the event and the field, rather than reading `None`. An
 /// absent `Option` reads `None`.
-#[inline]
-fn read_field<'a, T>(
-    legacy: Option<&'a LegacyEvent>,
+fn typed_field<'a, T>(
     ev: &'a dyn Event,
     key: &str,
-    from_value: impl FnOnce(&'a Value) -> Option<T>,
-    from_field: impl FnOnce(&'a dyn TraceField) -> Option<T>,
+    read: impl FnOnce(&'a dyn TraceField) -> Option<T>,
     what: &str,
 ) -> Option<T> {
-    if let Some(l) = legacy {
-        return from_value(l.get(key)?);
-    }
     let Some(field) = ev.field(key) else {
         let mut names = Vec::new();
         ev.visit_fields(&mut |k, _| names.push(k));
@@ -784,7 +766,7 @@ fn read_field<'a, T>(
     if field.is_absent() {
         return None;
     }
-    match from_field(field) {
+    match read(field) {
         Some(x) => Some(x),
         None => panic!(
             "field '{key}' of {}.{} is {}, not {what}: read it by matching on its enum",
@@ -1092,38 +1074,26 @@ impl<'a> EventRef<'a> {
     /// the field is not a number: a checker reading it by name was not converted with it.
     #[inline]
     pub fn u64(&self, key: &str) -> Option<u64> {
-        read_field(
-            self.legacy,
-            self.event,
-            key,
-            Value::as_u64,
-            |f| f.as_u64(),
-            "a number",
-        )
+        match self.legacy {
+            Some(l) => l.get(key)?.as_u64(),
+            None => typed_field(self.event, key, |f| f.as_u64(), "a number"),
+        }
     }
 
     #[inline]
     pub fn str(&self, key: &str) -> Option<&'a str> {
-        read_field(
-            self.legacy,
-            self.event,
-            key,
-            Value::as_str,
-            |f| f.as_str(),
-            "a string",
-        )
+        match self.legacy {
+            Some(l) => l.get(key)?.as_str(),
+            None => typed_field(self.event, key, |f| f.as_str(), "a string"),
+        }
     }
 
     #[inline]
     pub fn bool(&self, key: &str) -> Option<bool> {
-        read_field(
-            self.legacy,
-            self.event,
-            key,
-            Value::as_bool,
-            |f| f.as_bool(),
-            "a bool",
-        )
+        match self.legacy {
+            Some(l) => l.get(key)?.as_bool(),
+            None => typed_field(self.event, key, |f| f.as_bool(), "a bool"),
+        }
     }
 }
 
