@@ -87,6 +87,8 @@
 //! - nodes as `n3`, the world as `world`;
 //! - lists as `[a,b,c]` (`[]` when empty); an absent `Option` leaves its field off the
 //!   line (JSON shows `null`);
+//! - checker messages use the same forms: `SimTime(t_ns)` for a time, `{}` of a
+//!   [`NodeId`] for a node (it already reads `n3`: never write `n{}` around it);
 //! - an id as its own type's text, the same in trace fields and in a checker's message:
 //!   give an id a type with `Display` and [`TraceField`] (text: its `Display`; JSON: a
 //!   string) rather than printing its bits, and write checker messages with that
@@ -126,9 +128,13 @@
 //!
 //! `emit!(node, "component", "event", key = value, key = %display, key = ?debug)` records
 //! a [`LegacyEvent`]: named [`Value`]s, read with `ev.u64("key")`, `ev.str("key")`,
-//! `ev.bool("key")` (which also work on typed events' scalar fields). It is the bridge
-//! for components not yet declared with [`trace_events!`], and goes once every component
-//! has its enum.
+//! `ev.bool("key")` and `ev.is("component", "event")`. It is the bridge for components
+//! not yet declared with [`trace_events!`], and goes once every component has its enum.
+//! The accessors also read a typed event's scalar fields (numbers, strings, bools, a
+//! node as its index), so a checker reading another component's events by name keeps
+//! working when that component is converted; but a typed event panics when asked for a
+//! field it does not have or as what it is not (a list as a string), naming the event and
+//! the field: the sign of a checker to convert along with it.
 //!
 //! [`Checker`]: crate::check::Checker
 //! [`Checker::wants`]: crate::check::Checker::wants
