@@ -644,6 +644,9 @@ async fn work_thread(
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some(item) = rx.recv().await {
+        // Outside the store lock, which every work thread of the job shares: the job's
+        // threads process on as many cores as the node gives them.
+        ctx.process_message().await;
         // A hang keeps holding the store lock: the planted main-awaits-lock bug relies on it.
         let mut guard = store.lock().await;
         let fault = ctx.hook().take_for(idx, count);

@@ -640,6 +640,7 @@ async fn work_thread<A: App>(
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some(item) = rx.recv().await {
+        ctx.process_message().await;
         let fault = ctx.hook().take_for(idx, count);
         if let Some(f) = &fault {
             emit!(
