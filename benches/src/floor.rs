@@ -403,7 +403,6 @@ mod tests {
             attempt: 0,
             txn_start_ns: phase_start_ns,
             phase_start_ns,
-            last_done: 0,
         }
     }
 

@@ -432,6 +432,9 @@ pub struct Ce<P> {
     lease_ns: Option<u64>,
     /// The last lease told to the jobs.
     lease_told: Option<(u64, u64)>,
+    /// Unicasts sent in a view this node has not installed yet, if it keeps them (see
+    /// [`Ce::with_held_unicasts`]); `None`: they are dropped.
+    held: Option<Vec<Arc<UnicastMsg<P>>>>,
 }
 
 impl<P: AppPayload> Ce<P> {
@@ -514,6 +517,52 @@ impl<P: AppPayload> Ce<P> {
             rx_sent_ns: 0,
             lease_ns: None,
             lease_told: None,
+            held: None,
+        }
+    }
+
+    /// Keeps a unicast that arrives tagged with a view above this node's until the node
+    /// installs that view (dropping it once a later view is installed instead), rather
+    /// than dropping it. A sender's node can install a view before the receiver's does,
+    /// and unlike an ordered message, which only becomes deliverable once every node of
+    /// its view has it, nothing would resend a unicast dropped that way.
+    pub fn with_held_unicasts(mut self) -> Self {
+        self.held = Some(Vec::new());
+        self
+    }
+
+    /// Whether `u` is for a view this node has not installed yet, and is kept for it.
+    fn hold(&mut self, u: &Arc<UnicastMsg<P>>) -> bool {
+        let installed = self.view.as_ref().map_or(0, |v| v.id);
+        match self.held.as_mut() {
+            Some(held) if u.view > installed => {
+                if held.len() < MAX_UNSENT {
+                    held.push(u.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands the jobs the held unicasts of the view just installed, and forgets those of
+    /// views that will never be.
+    fn release_held(&mut self, out: &mut Vec<Effect<P>>) {
+        let Some(installed) = self.view.as_ref().map(|v| v.id) else {
+            return;
+        };
+        let Some(held) = self.held.as_mut() else {
+            return;
+        };
+        if held.iter().all(|u| u.view > installed) {
+            return;
+        }
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(held)
+            .into_iter()
+            .partition(|u| u.view <= installed);
+        *held = later;
+        for u in now.into_iter().filter(|u| u.view == installed) {
+            self.on_msg(u.from.node, CeMsg::Unicast(u), out);
         }
     }
 
@@ -605,6 +654,9 @@ impl<P: AppPayload> Ce<P> {
         }
         while let Some(msg) = self.local.pop_front() {
             self.on_msg(self.me, msg, out);
+        }
+        if self.held.as_ref().is_some_and(|h| !h.is_empty()) {
+            self.release_held(out);
         }
     }
 
@@ -951,6 +1003,9 @@ impl<P: AppPayload> Ce<P> {
                 }
             }
             CeMsg::Unicast(u) => {
+                if self.hold(&u) {
+                    return;
+                }
                 let Some(v) = &self.view else { return };
                 if v.id == u.view
                     && self.routes.contains(&u.to)
