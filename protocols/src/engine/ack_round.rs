@@ -419,3 +419,132 @@ impl AckRounds {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(node: usize) -> Member {
+        Member {
+            node,
+            inc: 0,
+            job: 0,
+            group: 0,
+        }
+    }
+
+    fn view(nodes: &[usize]) -> BTreeSet<Member> {
+        nodes.iter().map(|n| m(*n)).collect()
+    }
+
+    fn rounds(me: usize, concurrency: u32, coordinators: u32) -> AckRounds {
+        AckRounds::new(m(me), true, 0, false).with_load(RoundLoad {
+            concurrency,
+            coordinators,
+        })
+    }
+
+    fn ack(msg: &RoundMsg, from: usize) -> RoundAck {
+        RoundAck {
+            round: msg.round,
+            phase: msg.phase,
+            from: m(from),
+        }
+    }
+
+    #[test]
+    fn a_coordinator_keeps_its_transactions_in_flight() {
+        let mut r = rounds(0, 3, 1);
+        let mut out = vec![];
+        r.on_view(1, &view(&[0, 1]), 0, &mut out);
+        r.on_tick(0, &mut out);
+        assert_eq!(out.len(), 3, "three prepares at once");
+        assert!(out.iter().all(|x| x.phase == RoundPhase::Prepare));
+        let first = out[0].clone();
+        out.clear();
+        // One round's prepare completes: its commit goes out, nothing else starts.
+        r.on_ack(&ack(&first, 0), 1, &mut out);
+        r.on_ack(&ack(&first, 1), 2, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].round, out[0].phase),
+            (first.round, RoundPhase::Commit)
+        );
+        let commit = out.remove(0);
+        // Its commit completes: a new transaction takes its place.
+        r.on_ack(&ack(&commit, 0), 3, &mut out);
+        r.on_ack(&ack(&commit, 1), 4, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].phase, RoundPhase::Prepare);
+        assert_eq!(r.open.len(), 3);
+    }
+
+    #[test]
+    fn several_coordinators_number_their_rounds_apart() {
+        let members = view(&[0, 1, 2, 3]);
+        let mut ids = BTreeSet::new();
+        for me in 0..4 {
+            let mut r = rounds(me, 2, 3);
+            let mut out = vec![];
+            r.on_view(7, &members, 0, &mut out);
+            r.on_tick(0, &mut out);
+            // The three lowest coordinate; the fourth only takes part.
+            assert_eq!(out.len(), if me < 3 { 2 } else { 0 }, "member {me}");
+            for x in out {
+                assert_eq!(x.round >> 32, 7, "the view is in the id");
+                assert!(ids.insert(x.round), "round {:#x} twice", x.round);
+            }
+        }
+        assert_eq!(ids.len(), 6);
+    }
+
+    #[test]
+    fn the_lowest_member_adopts_what_a_departed_coordinator_left_open() {
+        // Members 0 and 1 coordinate; 0 sees 1's two open prepares, and a commit.
+        let mut coord1 = rounds(1, 2, 2);
+        let mut out = vec![];
+        coord1.on_view(1, &view(&[0, 1, 2]), 0, &mut out);
+        coord1.on_tick(0, &mut out);
+        assert_eq!(out.len(), 2);
+        let mut r = rounds(0, 2, 2);
+        let mut mine = vec![];
+        r.on_view(1, &view(&[0, 1, 2]), 0, &mut mine);
+        for x in &out {
+            r.on_deliver(x, m(1));
+        }
+        let mut decided = out[1].clone();
+        decided.phase = RoundPhase::Commit;
+        r.on_deliver(&decided, m(1));
+        // 1 is still a coordinator of view 2: nothing to adopt.
+        let mut adopted = vec![];
+        r.on_view(2, &view(&[0, 1, 2, 3]), 1, &mut adopted);
+        assert!(adopted.is_empty(), "{adopted:?}");
+        // 1 left: its open prepare is adopted, its committed transaction is not.
+        r.on_view(3, &view(&[0, 2, 3]), 2, &mut adopted);
+        assert_eq!(adopted.len(), 1, "{adopted:?}");
+        assert_eq!(
+            (adopted[0].round, adopted[0].phase, adopted[0].attempt),
+            (out[0].round, RoundPhase::Prepare, 1)
+        );
+    }
+
+    #[test]
+    fn one_coordinator_adopts_only_when_it_takes_over() {
+        let mut r = rounds(1, 1, 1);
+        let mut out = vec![];
+        r.on_view(1, &view(&[0, 1]), 0, &mut out);
+        let open = RoundMsg {
+            round: (1 << 32) | 1,
+            phase: RoundPhase::Prepare,
+            attempt: 0,
+            txn_start_ns: 0,
+            phase_start_ns: 0,
+        };
+        r.on_deliver(&open, m(0));
+        r.on_view(2, &view(&[0, 1, 2]), 1, &mut out);
+        assert!(out.is_empty(), "not the coordinator");
+        r.on_view(3, &view(&[1, 2]), 2, &mut out);
+        assert_eq!(out.len(), 1, "took over: adopts the open round");
+        assert_eq!((out[0].round, out[0].attempt), (open.round, 1));
+    }
+}
