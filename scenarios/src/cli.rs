@@ -61,7 +61,7 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
-    /// Benchmark ACK rounds: latency in simulated time beside the network floor, and the
+    /// Benchmark ACK rounds: latency in simulated time beside its two floors, and the
     /// simulator's own speed beside its baselines.
     Bench(BenchArgs),
 }
