@@ -339,30 +339,35 @@ impl AckBench {
     /// The scenario this run is an instance of: failure detection, phases and faults.
     fn scenario(&self) -> AckRounds {
         let hi_ms = self.latency.max_us.div_ceil(1_000).max(1);
-        // A round at most handles a message on every node in turn, through a queue of
-        // everything in flight.
-        let service_ms = self.cost.map_or(0, |c| {
-            let in_flight = u64::from(self.load.concurrency * self.load.coordinators);
-            (c.service.mean_ns() * 8.0 / 1e6).ceil() as u64 * in_flight.max(1)
-        });
+        let service_ms = self.cost.map_or(0.0, |c| c.service.mean_ns() / 1e6);
         let defaults = AckRounds::default();
         match self.faults {
-            // Without faults the run ends at its last round; this is only a bound.
+            // Without faults the run ends at its last round; this is only a bound: a
+            // round's trips, and its handling several times over.
             BenchFaults::None => AckRounds {
                 nodes: self.nodes,
-                safety_ms: 5_000 + self.rounds * (16 * hi_ms + service_ms),
+                safety_ms: 5_000 + self.rounds * (16 * hi_ms + (8.0 * service_ms).ceil() as u64),
                 liveness_ms: 0,
                 variant: self.variant,
                 ..defaults
             },
-            // Faults are planned over the time the rounds take without faults; then every
-            // fault heals and the liveness phase gives the remaining rounds time to run.
-            _ => AckRounds {
-                nodes: self.nodes,
-                safety_ms: 1_000 + self.rounds * (3 * hi_ms + service_ms),
-                variant: self.variant,
-                ..defaults
-            },
+            // Faults are planned over the time the rounds take without faults (a round's
+            // trips and handling, as many rounds at once as are in flight, but no faster
+            // than the cost model's capacity); then every fault heals and the liveness
+            // phase gives the remaining rounds time to run.
+            _ => {
+                let in_flight = f64::from(self.load.concurrency * self.load.coordinators);
+                let per_round_ms = ((3 * hi_ms) as f64 + service_ms) / in_flight.max(1.0);
+                let per_round_ms = self
+                    .capacity_rounds_per_sim_s()
+                    .map_or(per_round_ms, |cap| per_round_ms.max(1e3 / cap));
+                AckRounds {
+                    nodes: self.nodes,
+                    safety_ms: 1_000 + (self.rounds as f64 * per_round_ms).ceil() as u64,
+                    variant: self.variant,
+                    ..defaults
+                }
+            }
         }
     }
 
