@@ -504,12 +504,18 @@ impl Edn<'_> {
 
     /// A map with keyword keys, as (key, value) pairs.
     fn map(&mut self) -> Result<Vec<(String, EdnValue)>, String> {
+        self.skip_blank();
+        let open = self.i + 1;
         self.expect('{')?;
         let mut pairs: Vec<(String, EdnValue)> = Vec::new();
         loop {
-            if self.peek() == Some('}') {
-                self.i += 1;
-                return Ok(pairs);
+            match self.peek() {
+                Some('}') => {
+                    self.i += 1;
+                    return Ok(pairs);
+                }
+                None => return Err(format!("the map opened at column {open} is not closed")),
+                Some(_) => {}
             }
             let col = self.i + 1;
             let key = match self.value()? {
@@ -532,6 +538,7 @@ impl Edn<'_> {
     }
 
     fn value(&mut self) -> Result<EdnValue, String> {
+        self.skip_blank();
         let col = self.i + 1;
         match self.peek() {
             None => Err(format!(
@@ -599,5 +606,227 @@ impl Edn<'_> {
             }
         }
         Err(format!("the string opened at column {col} is not closed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jepsen(lines: &[&str]) -> Result<History<CasInput, CasOutput>, String> {
+        let text: String = lines
+            .iter()
+            .map(|l| format!("INFO  jepsen.util - {}\n", l.replace(' ', "\t")))
+            .collect();
+        parse_jepsen_cas("t.log", &text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn jepsen_lines_become_operations() {
+        let text = "INFO  jepsen.core - Running test\n\
+                    INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+                    INFO  jepsen.util - 1\t:invoke\t:cas\t[3 0]\n\
+                    INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n\
+                    INFO  jepsen.util - 0\t:ok\t:read\t3\n\
+                    INFO  jepsen.util - 1\t:fail\t:cas\t[3 0]\n\
+                    INFO  jepsen.util - 2\t:invoke\t:write\t4\n\
+                    INFO  jepsen.util - 2\t:info\t:write\t:timed-out\n\
+                    INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+                    INFO  jepsen.util - 0\t:fail\t:read\t:timed-out\n\
+                    INFO  jepsen.util - 3\t:invoke\t:write\t5\n\
+                    INFO  jepsen.util - 3\t:fail\t:write\t5\n\
+                    INFO  jepsen.util - 4\t:invoke\t:cas\t[1 2]\n";
+        let h = parse_jepsen_cas("t.log", text).unwrap();
+        assert_eq!(h.clock, Clock::LogLine);
+        let done = |at, output| Some(Completion { at, output });
+        let op = |client, invoked, input, completed| Operation {
+            client,
+            invoked,
+            input,
+            completed,
+        };
+        assert_eq!(
+            h.ops,
+            vec![
+                op(0, 2, CasInput::Read, done(5, CasOutput::Read(Some(3)))),
+                op(
+                    1,
+                    3,
+                    CasInput::Cas { from: 3, to: 0 },
+                    done(6, CasOutput::Failed)
+                ),
+                op(2, 7, CasInput::Write(4), None),
+                op(0, 9, CasInput::Read, None),
+                // The failed write never happened.
+                op(4, 13, CasInput::Cas { from: 1, to: 2 }, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_jepsen_lines_are_named_by_file_and_line() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &["0 :ok :read nil"],
+                "t.log:1: process 0 completes a :read it has not invoked",
+            ),
+            (
+                &["0 :invoke :read nil", "0 :invoke :write 1"],
+                "t.log:2: process 0 invokes :write while its :read of line 1 is still open",
+            ),
+            (
+                &["0 :invoke :read nil", "0 :ok :write 1"],
+                "t.log:2: process 0 completes :write, but invoked :read on line 1",
+            ),
+            (
+                &["0 :invoke :read nil", "0 :ok :read banana"],
+                "t.log:2: expected nil or an integer, not 'banana'",
+            ),
+            (
+                &["0 :invoke :write x"],
+                "t.log:1: expected an integer value, not 'x'",
+            ),
+            (
+                &["0 :invoke :cas [1]"],
+                "t.log:1: expected [FROM TO] with two integers, not '[1]'",
+            ),
+            (
+                &["0 :invoke :cas [1 2]", "0 :ok :cas [1 3]"],
+                "t.log:2: the completion's [1 3] is not the invocation's [1 2]",
+            ),
+            (
+                &["0 :invoke :write 1", "0 :ok :write 2"],
+                "t.log:2: the completion's value 2 is not the invocation's 1",
+            ),
+            (
+                &["0 :invoke :delete 1"],
+                "t.log:1: unknown function :delete (a cas register has :read, :write and :cas)",
+            ),
+            (
+                &["0 :done :read nil"],
+                "t.log:1: unknown operation type :done (expected :invoke, :ok, :fail or :info)",
+            ),
+            (&["0 :invoke"], "t.log:1: no function after the type"),
+        ];
+        for (lines, want) in cases {
+            assert_eq!(jepsen(lines).unwrap_err(), *want, "{lines:?}");
+        }
+        let e = parse_jepsen_cas("t.log", "hello\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("t.log: no operations found (expected Jepsen"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn kv_lines_become_operations() {
+        let text = r#"{:process 0, :type :invoke, :f :get, :key "a", :value nil}
+{:process 1, :type :invoke, :f :append, :key "a", :value "x \"1\" y", :time 17}
+
+{:process 0, :type :ok, :f :get, :key "a", :value nil}
+{:process 1, :type :ok, :f :append, :key "a", :value "x \"1\" y"}
+{:process 2, :type :invoke, :f :put, :key "b", :value "v"}
+{:process 3, :type :invoke, :f :put, :key "b", :value "w"}
+{:process 2, :type :info, :f :put, :key "b", :value "v"}
+{:process 3, :type :fail, :f :put, :key "b", :value "w"}
+"#;
+        let h = parse_kv("t.txt", text).unwrap();
+        let get = KvInput::Get { key: "a".into() };
+        let append = KvInput::Append {
+            key: "a".into(),
+            value: "x \"1\" y".into(),
+        };
+        let put = KvInput::Put {
+            key: "b".into(),
+            value: "v".into(),
+        };
+        let ops: Vec<_> = h
+            .ops
+            .iter()
+            .map(|o| (o.client, o.invoked, o.input.clone(), o.completed.clone()))
+            .collect();
+        let done = |at, output| Some(Completion { at, output });
+        assert_eq!(
+            ops,
+            vec![
+                (0, 1, get, done(4, KvOutput::Value(String::new()))),
+                (1, 2, append, done(5, KvOutput::Ok)),
+                (2, 6, put, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_kv_lines_are_named_by_file_and_line() {
+        let inv = r#"{:process 0, :type :invoke, :f :get, :key "a", :value nil}"#;
+        let cases = [
+            (
+                r#"{:process 0, :type :invoke, :f :get, :key "a""#,
+                "t.txt:1: the map opened at column 1 is not closed",
+            ),
+            (
+                r#"(:process 0)"#,
+                "t.txt:1: expected '{' at column 1, found '('",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :get}"#,
+                "t.txt:1: the map has no :key",
+            ),
+            (
+                r#"{:process -1, :type :invoke, :f :get, :key "a"}"#,
+                "t.txt:1: :process must be a number, not -1",
+            ),
+            (
+                r#"{:process 0, :type :go, :f :get, :key "a"}"#,
+                "t.txt:1: unknown :type :go (expected :invoke, :ok, :fail or :info)",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :cas, :key "a"}"#,
+                "t.txt:1: unknown :f :cas (expected :get, :put or :append)",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :get, :key "a} "#,
+                "t.txt:1: the string opened at column 43 is not closed",
+            ),
+            (
+                r#"{:process 0, :process 1}"#,
+                "t.txt:1: the map has :process twice",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :get, :key "a"} x"#,
+                "t.txt:1: unexpected text after the map: 'x'",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :put, :key "a", :value nil}"#,
+                "t.txt:1: a :put needs a string :value",
+            ),
+            (
+                r#"{:process 0, :type :invoke, :f :get, :key "a", :value 1.5}"#,
+                "t.txt:1: unreadable value '1.5' at column 55",
+            ),
+            (
+                r#"{"process" 0}"#,
+                "t.txt:1: a map key must be a keyword, not \"process\" (column 2)",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(
+                parse_kv("t.txt", line).unwrap_err().to_string(),
+                want,
+                "{line}"
+            );
+        }
+        let text = format!(
+            "{inv}\n{}\n",
+            inv.replace("invoke", "ok").replace("\"a\"", "\"b\"")
+        );
+        assert_eq!(
+            parse_kv("t.txt", &text).unwrap_err().to_string(),
+            "t.txt:2: the completion's key \"b\" is not the invocation's \"a\""
+        );
+        let e = parse_kv("t.txt", "\n\n").unwrap_err().to_string();
+        assert!(e.starts_with("t.txt: no operations found"), "{e}");
     }
 }
