@@ -64,11 +64,13 @@ pub use models::{CasInput, CasOutput, CasRegister, KvInput, KvOutput, KvStore};
 pub use recorder::{HistoryRecorder, OpId};
 
 use fnv::{FnvHashMap, FnvHashSet};
+use serde::Serialize;
 use std::fmt;
 use std::hash::Hash;
 
 /// What a history's instants count.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Clock {
     /// Simulated nanoseconds since the run started, printed as seconds with six decimals
     /// (`12.345678s`), as traces print them.
@@ -231,7 +233,7 @@ impl CheckReport {
 }
 
 /// One operation as an explanation shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct OpSummary {
     /// Its index in the history's operations.
     pub index: usize,
@@ -250,7 +252,7 @@ pub struct OpSummary {
 /// it (with any operations of unknown outcome the search chose to place), and no operation
 /// pending at that point, `blocked` itself included, can be placed next so that `blocked`
 /// takes effect before it completes.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Explanation {
     pub clock: Clock,
     /// The part that failed (its [label](Part::label); empty when the history is one part).
