@@ -587,25 +587,27 @@ impl Edn<'_> {
         let col = self.i + 1;
         self.expect('"')?;
         let mut out = String::new();
-        let mut chars = self.s[self.i..].char_indices();
-        while let Some((j, c)) = chars.next() {
-            match c {
-                '"' => {
-                    self.i += j + 1;
-                    return Ok(out);
-                }
-                '\\' => match chars.next() {
-                    Some((_, 'n')) => out.push('\n'),
-                    Some((_, 't')) => out.push('\t'),
-                    Some((_, 'r')) => out.push('\r'),
-                    Some((_, e @ ('"' | '\\'))) => out.push(e),
-                    Some((_, e)) => return Err(format!("unknown escape '\\{e}' in a string")),
-                    None => break,
-                },
-                c => out.push(c),
+        loop {
+            let rest = &self.s[self.i..];
+            let Some(at) = rest.find(['"', '\\']) else {
+                return Err(format!("the string opened at column {col} is not closed"));
+            };
+            out.push_str(&rest[..at]);
+            self.i += at + 1;
+            if rest.as_bytes()[at] == b'"' {
+                return Ok(out);
             }
+            let escaped = self.s[self.i..].chars().next();
+            match escaped {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some(e @ ('"' | '\\')) => out.push(e),
+                Some(e) => return Err(format!("unknown escape '\\{e}' in a string")),
+                None => return Err(format!("the string opened at column {col} is not closed")),
+            }
+            self.i += 1;
         }
-        Err(format!("the string opened at column {col} is not closed"))
     }
 }
 
