@@ -249,9 +249,10 @@ pub struct OpSummary {
 ///
 /// The search got furthest in the history along [`prefix`](Explanation::prefix): every
 /// operation that completed before [`blocked`](Explanation::blocked) completed is placed in
-/// it (with any operations of unknown outcome the search chose to place), and no operation
-/// pending at that point, `blocked` itself included, can be placed next so that `blocked`
-/// takes effect before it completes.
+/// it, and no order of the operations then [pending](Explanation::pending) lets `blocked`
+/// take effect before it completes. Of the prefixes that got that far, this is the
+/// shortest the search met: the fewest operations placed by choice rather than by
+/// necessity.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Explanation {
     pub clock: Clock,
