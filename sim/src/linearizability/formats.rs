@@ -8,6 +8,7 @@
 
 use super::models::{CasInput, CasOutput, KvInput, KvOutput};
 use super::{Clock, Completion, History, Operation};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -405,7 +406,7 @@ impl KvLine {
         if p.i < p.s.len() {
             return Err(format!("unexpected text after the map: '{}'", &p.s[p.i..]));
         }
-        let get = |k: &str| map.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        let get = |k: &str| map.iter().find(|(key, _)| *key == k).map(|(_, v)| v);
         let need = |k: &str| get(k).ok_or_else(|| format!("the map has no {k}"));
         let process = match need(":process")? {
             EdnValue::Int(n) if *n >= 0 => *n as u64,
@@ -418,17 +419,17 @@ impl KvLine {
             v => return Err(format!(":type must be a keyword, not {v}")),
         };
         let f = match need(":f")? {
-            EdnValue::Keyword(k) if matches!(k.as_str(), ":get" | ":put" | ":append") => k.clone(),
+            EdnValue::Keyword(k) if matches!(*k, ":get" | ":put" | ":append") => k.to_string(),
             v => return Err(format!("unknown :f {v} (expected :get, :put or :append)")),
         };
         let key = match need(":key")? {
-            EdnValue::Str(s) => s.clone(),
+            EdnValue::Str(s) => s.to_string(),
             EdnValue::Int(n) => n.to_string(),
             v => return Err(format!(":key must be a string, not {v}")),
         };
         let value = match get(":value") {
             None | Some(EdnValue::Nil) => None,
-            Some(EdnValue::Str(s)) => Some(s.clone()),
+            Some(EdnValue::Str(s)) => Some(s.to_string()),
             Some(v) => return Err(format!(":value must be a string or nil, not {v}")),
         };
         Ok(KvLine {
@@ -443,17 +444,17 @@ impl KvLine {
 
 /// The EDN values a history line may hold.
 #[derive(Debug, PartialEq)]
-enum EdnValue {
+enum EdnValue<'a> {
     Nil,
     Bool(bool),
     Int(i64),
-    Str(String),
-    Keyword(String),
+    Str(Cow<'a, str>),
+    Keyword(&'a str),
     /// A vector, list or nested map: read so that the line parses, not kept.
     Collection,
 }
 
-impl fmt::Display for EdnValue {
+impl fmt::Display for EdnValue<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             EdnValue::Nil => f.write_str("nil"),
@@ -473,7 +474,7 @@ struct Edn<'a> {
     i: usize,
 }
 
-impl Edn<'_> {
+impl<'a> Edn<'a> {
     fn skip_blank(&mut self) {
         let rest = &self.s[self.i..];
         let trimmed = rest.trim_start_matches(|c: char| c.is_whitespace() || c == ',');
@@ -503,11 +504,11 @@ impl Edn<'_> {
     }
 
     /// A map with keyword keys, as (key, value) pairs.
-    fn map(&mut self) -> Result<Vec<(String, EdnValue)>, String> {
+    fn map(&mut self) -> Result<Vec<(&'a str, EdnValue<'a>)>, String> {
         self.skip_blank();
         let open = self.i + 1;
         self.expect('{')?;
-        let mut pairs: Vec<(String, EdnValue)> = Vec::new();
+        let mut pairs: Vec<(&'a str, EdnValue<'a>)> = Vec::new();
         loop {
             match self.peek() {
                 Some('}') => {
@@ -537,7 +538,7 @@ impl Edn<'_> {
         }
     }
 
-    fn value(&mut self) -> Result<EdnValue, String> {
+    fn value(&mut self) -> Result<EdnValue<'a>, String> {
         self.skip_blank();
         let col = self.i + 1;
         match self.peek() {
@@ -572,7 +573,7 @@ impl Edn<'_> {
                     "nil" => EdnValue::Nil,
                     "true" => EdnValue::Bool(true),
                     "false" => EdnValue::Bool(false),
-                    t if t.starts_with(':') && t.len() > 1 => EdnValue::Keyword(t.to_string()),
+                    t if t.starts_with(':') && t.len() > 1 => EdnValue::Keyword(t),
                     t => EdnValue::Int(
                         t.parse()
                             .map_err(|_| format!("unreadable value '{t}' at column {col}"))?,
@@ -583,20 +584,26 @@ impl Edn<'_> {
     }
 
     /// A string with EDN's escapes.
-    fn string(&mut self) -> Result<String, String> {
+    fn string(&mut self) -> Result<Cow<'a, str>, String> {
         let col = self.i + 1;
         self.expect('"')?;
         let mut out = String::new();
         loop {
-            let rest = &self.s[self.i..];
+            let s: &'a str = self.s;
+            let rest = &s[self.i..];
             let Some(at) = rest.find(['"', '\\']) else {
                 return Err(format!("the string opened at column {col} is not closed"));
             };
-            out.push_str(&rest[..at]);
             self.i += at + 1;
             if rest.as_bytes()[at] == b'"' {
-                return Ok(out);
+                // Most strings have no escape: no copy.
+                if out.is_empty() {
+                    return Ok(Cow::Borrowed(&rest[..at]));
+                }
+                out.push_str(&rest[..at]);
+                return Ok(Cow::Owned(out));
             }
+            out.push_str(&rest[..at]);
             let escaped = self.s[self.i..].chars().next();
             match escaped {
                 Some('n') => out.push('\n'),
