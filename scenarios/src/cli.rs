@@ -64,6 +64,8 @@ pub enum Command {
     /// Benchmark ACK rounds: latency in simulated time beside the network floor, and the
     /// simulator's own speed beside its baselines.
     Bench(BenchArgs),
+    /// Check a client history file for linearizability (exit 0 linearizable, 1 not).
+    CheckHistory(crate::history_cmd::CheckHistoryArgs),
 }
 
 /// How a trace is printed.
@@ -286,7 +288,7 @@ where
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     eprintln!(
                         "error: no command given: one of list, run, sweep, replay, shrink, \
-                         check-determinism, bench (see clustersim --help)"
+                         check-determinism, bench, check-history (see clustersim --help)"
                     );
                     EXIT_USAGE
                 }
@@ -350,6 +352,7 @@ fn run_command(cmd: Command) -> CmdResult {
         Command::Shrink(a) => shrink_cmd(a),
         Command::CheckDeterminism(a) => check_determinism(a),
         Command::Bench(a) => bench_cmd(a),
+        Command::CheckHistory(a) => crate::history_cmd::check_history(&a).map_err(Failure::usage),
     }
 }
 
@@ -363,7 +366,7 @@ macro_rules! outln {
     }};
 }
 
-fn out_str(s: &str) {
+pub(crate) fn out_str(s: &str) {
     let mut out = std::io::stdout().lock();
     if out
         .write_all(s.as_bytes())
@@ -447,7 +450,7 @@ fn list(json: bool) -> CmdResult {
 }
 
 /// A shell-safe rendering of a path, for the commands a failure prints.
-fn shell_quote(p: &Path) -> String {
+pub(crate) fn shell_quote(p: &Path) -> String {
     let s = p.display().to_string();
     let safe = !s.is_empty()
         && s.chars()

@@ -26,6 +26,8 @@ pub mod clock;
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
+// Checks a finished history: needs no simulator.
+pub mod linearizability;
 #[cfg(madsim)]
 pub mod local;
 #[cfg(madsim)]
