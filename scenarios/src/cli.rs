@@ -917,9 +917,9 @@ fn mutant_suffix(m: &Option<String>) -> String {
     m.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default()
 }
 
-/// The sweep command that runs `seeds` with the same scenarios and options as `a`: how an
-/// interrupted sweep is resumed.
-fn sweep_command(a: &SweepArgs, names: &[&str], seeds: SeedRange) -> String {
+/// The sweep command that runs `seeds` with the same scenarios and options as `a` (and the
+/// per-seed limit, when it is not the default): how an interrupted sweep is resumed.
+fn sweep_command(ctx: &Ctx, a: &SweepArgs, names: &[&str], seeds: SeedRange) -> String {
     let mut s = String::from("clustersim sweep");
     if a.all {
         s.push_str(" --all");
@@ -938,6 +938,12 @@ fn sweep_command(a: &SweepArgs, names: &[&str], seeds: SeedRange) -> String {
     }
     if let Some(j) = a.jobs {
         s.push_str(&format!(" --jobs {j}"));
+    }
+    if ctx.seed_limit != sweep::DEFAULT_SEED_CPU_LIMIT {
+        s.push_str(&format!(
+            " --seed-timeout-s {}",
+            ctx.seed_limit.as_secs_f64()
+        ));
     }
     if a.artifacts != Path::new("artifacts") {
         s.push_str(&format!(" --artifacts {}", shell_quote(&a.artifacts)));
@@ -1082,7 +1088,7 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
     let stats = result.stats();
     let resume = result
         .next_seed
-        .map(|next| sweep_command(&a, &names, seeds.from_seed(next)));
+        .map(|next| sweep_command(ctx, &a, &names, seeds.from_seed(next)));
     for o in result.failures().chain(result.timeouts()) {
         out.line(finding_line(o));
         match &o.artifact {
