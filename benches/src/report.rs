@@ -41,6 +41,7 @@ pub fn new_histogram() -> Histogram<u64> {
 
 /// Percentiles of one histogram, in ns.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LatencyStats {
     pub count: u64,
     pub p50: u64,
@@ -78,6 +79,7 @@ const PERCENTILES: [&str; 5] = ["p50", "p90", "p99", "p99.9", "max"];
 
 /// One latency divided by a floor at each percentile; `None` where the floor is 0.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Ratios {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
@@ -105,6 +107,7 @@ impl Ratios {
 
 /// What one run measured of its rounds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RoundFigures {
     /// `ordered` or `direct`.
     pub variant: String,
@@ -161,6 +164,7 @@ impl RoundFigures {
 
 /// One offered load of the throughput–latency curve.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CurvePoint {
     /// Transactions each coordinator kept in flight.
     pub concurrency: u32,
@@ -172,6 +176,7 @@ pub struct CurvePoint {
 
 /// One variant's throughput–latency curve, concurrency doubling from 1.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Curve {
     pub variant: String,
     pub points: Vec<CurvePoint>,
@@ -191,6 +196,7 @@ impl Curve {
 
 /// The simulator's own speed, measured in the same invocation (wall-clock figures).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Speed {
     pub sim_per_wall: f64,
     /// The same for the `ack-rounds` scenario at the catalog's pace, without faults.
@@ -215,6 +221,7 @@ impl Speed {
 
 /// One cluster size of the scaling sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SizePoint {
     pub nodes: usize,
     pub latency: LatencyStats,
@@ -261,6 +268,7 @@ impl Goal {
 
 /// A figure the benchmark is measured against (never asserted: some vary by machine).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Target {
     /// `ack rounds` or `simulator speed`.
     pub group: String,
@@ -318,6 +326,7 @@ const SIM_SPEED: &str = "simulator speed";
 
 /// Everything one benchmark invocation measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Report {
     /// [`REPORT_VERSION`].
     pub version: u32,

@@ -19,7 +19,8 @@ fn main() {
         if !names.is_empty() && !names.iter().any(|n| n == s.name()) {
             continue;
         }
-        for seed in seeds.start..seeds.end {
+        for k in 0..seeds.len() as u64 {
+            let seed = seeds.seed(k);
             let name = s.name().to_string();
             let hash = std::thread::spawn(move || {
                 let s = scenarios::find(&name).expect("a catalog scenario");

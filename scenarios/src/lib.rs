@@ -7,6 +7,7 @@ pub mod client_failover;
 pub mod demo;
 mod engine_common;
 pub mod groups;
+pub mod history_cmd;
 pub mod membership;
 pub mod process_status;
 

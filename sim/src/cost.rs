@@ -90,6 +90,7 @@ impl ServiceTime {
 /// A world's processing-cost model: the service time of one message and the cores each
 /// node has.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CostModel {
     pub service: ServiceTime,
     /// Simulated cores per node, shared by all its work threads.

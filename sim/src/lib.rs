@@ -28,6 +28,8 @@ pub mod cost;
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
+// Checks a finished history: needs no simulator.
+pub mod linearizability;
 #[cfg(madsim)]
 pub mod local;
 #[cfg(madsim)]
