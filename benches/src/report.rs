@@ -427,11 +427,6 @@ impl Report {
             .or_else(|| (alone && self.run.variant == variant).then_some(&self.run))
     }
 
-    /// The figures of both variants side by side at the main run's settings, if measured.
-    fn side_by_side(&self) -> &[RoundFigures] {
-        &self.variants
-    }
-
     /// The targets of this invocation's figures (what [`Report::targets`] holds).
     pub fn compute_targets(&self) -> Vec<Target> {
         let five = self.nodes == 5;
@@ -723,7 +718,7 @@ impl Report {
         }
         let _ = writeln!(s, "{}", Self::differences_line(&self.run));
         let _ = writeln!(s, "{}", self.throughput_line());
-        for f in self.side_by_side() {
+        for f in &self.variants {
             let _ = writeln!(
                 s,
                 "{}: p50 {:.3} ms, p99 {:.3} ms, p99 / independent floor {}, {:.1} rounds per simulated second",
