@@ -1355,7 +1355,7 @@ pub fn percentile_svg(
     let note = if critical == independent {
         "the two floors coincide"
     } else {
-        "markers: p50, p90, p99, p99.9, p99.99 (measured)"
+        "circles at p50, p90, p99, p99.9, p99.99"
     };
     let _ = writeln!(
         s,
