@@ -105,7 +105,7 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
-    /// Benchmark ACK rounds: latency in simulated time beside the network floor, and the
+    /// Benchmark ACK rounds: latency in simulated time beside its two floors, and the
     /// simulator's own speed beside its baselines.
     Bench(BenchArgs),
     /// Check a client history file for linearizability (exit 0 linearizable, 1 not).
@@ -250,11 +250,31 @@ pub struct BenchArgs {
     /// The seed (network sampling, task order, fault plan).
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
-    /// Also write report.md, report.json, latency.hlog and two SVG charts to DIR, with a
+    /// How round messages reach the members.
+    #[arg(long, value_enum, value_name = "VARIANT", default_value = "ordered")]
+    pub variant: crate::bench::BenchVariant,
+    /// Transactions each coordinator keeps in flight.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// How many of the view's lowest members coordinate rounds (at most --nodes).
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub coordinators: u32,
+    /// A work thread's handling of a message takes this long in simulated time: US, or
+    /// LO..HI (µs). Without it, processing costs nothing.
+    #[arg(long, value_name = "US", value_parser = crate::bench::parse_service_us)]
+    pub service_us: Option<crate::bench::ServiceUs>,
+    /// The service time's distribution (default: constant for US, uniform for LO..HI).
+    #[arg(long, value_enum, value_name = "DIST")]
+    pub service_dist: Option<crate::bench::ServiceDist>,
+    /// Simulated cores per node, shared by its work threads (default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    pub cores: Option<u32>,
+    /// Also write report.md, report.json, latency.hlog and SVG charts to DIR, with both
+    /// variants side by side, the throughput–latency curve (with --service-us) and a
     /// sweep over 3, 5, 9, 17, 33 and 65 nodes.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Print one JSON object instead of the summary.
+    /// Print the report as JSON (the shape of report.json) instead of the summary.
     #[arg(long)]
     pub json: bool,
 }
@@ -1491,15 +1511,9 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
     })
 }
 
-fn bench_command(a: &BenchArgs) -> String {
-    let mut s = format!(
-        "clustersim bench ack-rounds --nodes {} --rounds {} --faults {} --latency-ms {} --seed {}",
-        a.nodes,
-        a.rounds,
-        a.faults.name(),
-        crate::bench::fmt_latency_ms(a.latency_ms),
-        a.seed
-    );
+/// The command that reproduces a benchmark run's simulated figures.
+fn bench_command(b: &crate::bench::AckBench, a: &BenchArgs) -> String {
+    let mut s = b.command();
     if let Some(d) = &a.report {
         s.push_str(&format!(" --report {}", shell_quote(d)));
     }
@@ -1518,72 +1532,75 @@ fn check_report_dir(dir: &Path) -> Result<(), Failure> {
 }
 
 /// A benchmark run that broke a guarantee measured nothing worth reporting.
-fn bench_violations(run: &crate::bench::AckRun, nodes: usize, cmd: &str) -> Option<u8> {
+fn bench_violations(run: &crate::bench::AckRun, b: &crate::bench::AckBench) -> Option<u8> {
     let v = run.violations.first()?;
-    outln!("FAIL bench ack-rounds at {nodes} nodes: {v}");
-    outln!("reproduce: {cmd}");
+    outln!("FAIL bench ack-rounds at {} nodes: {v}", b.nodes);
+    outln!("reproduce: {}", b.command());
     Some(EXIT_FAIL)
 }
 
 fn bench_cmd(a: BenchArgs) -> CmdResult {
     use crate::bench::{self, AckBench, Baselines};
     let BenchKind::AckRounds = a.which;
+    if a.coordinators as usize > a.nodes {
+        return Err(Failure::usage(format!(
+            "--coordinators {} exceeds --nodes {}: coordinators are members",
+            a.coordinators, a.nodes
+        )));
+    }
+    let cost = bench::cost_model(a.service_us, a.service_dist, a.cores).map_err(Failure::usage)?;
     if let Some(dir) = &a.report {
         check_report_dir(dir)?;
     }
-    let cmd = bench_command(&a);
     let b = AckBench {
-        nodes: a.nodes,
-        rounds: a.rounds,
-        faults: a.faults,
-        latency: a.latency_ms,
-        seed: a.seed,
+        variant: a.variant.into(),
+        load: protocols::engine::ack_round::RoundLoad {
+            concurrency: a.concurrency,
+            coordinators: a.coordinators,
+        },
+        cost,
+        ..AckBench::new(a.nodes, a.rounds, a.faults, a.latency_ms, a.seed)
     };
+    let cmd = bench_command(&b, &a);
     eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
     let run = b.run().map_err(Failure::usage)?;
-    if let Some(code) = bench_violations(&run, b.nodes, &cmd) {
+    if let Some(code) = bench_violations(&run, &b) {
         return Ok(code);
     }
     eprintln!("bench: baselines");
     let base = Baselines::measure(&b).map_err(Failure::usage)?;
-    let mut sizes = Vec::new();
-    if a.report.is_some() {
-        for n in bench::SWEEP_SIZES {
-            let at = b.at_size(n, bench::SWEEP_ROUNDS);
-            eprintln!("bench: scaling sweep, {} rounds at {n} nodes", at.rounds);
-            let r = at
-                .run_best_of(bench::SWEEP_REPEATS)
-                .map_err(Failure::usage)?;
-            if let Some(code) = bench_violations(&r, n, &cmd) {
-                return Ok(code);
-            }
-            sizes.push(bench::size_point(&r, n));
+    let extras = if a.report.is_some() {
+        match bench::extras(&b, &run, |step| eprintln!("bench: {step}")).map_err(Failure::usage)? {
+            Ok(x) => x,
+            Err((at, r)) => return Ok(bench_violations(&r, &at).unwrap_or(EXIT_FAIL)),
         }
-    }
-    let report = bench::report(&cmd, &b, &run, &base, sizes);
+    } else {
+        bench::Extras::default()
+    };
+    let report = bench::report(&cmd, &b, &run, &base, extras);
     if a.json {
-        outln!("{}", report.summary_json());
+        let json = serde_json::to_string(&report)
+            .map_err(|e| Failure::usage(format!("cannot encode the report: {e}")))?;
+        outln!("{json}");
     } else {
         out_str(&report.summary());
     }
     if run.stats.floor_above_measured > 0 {
         eprintln!(
-            "warning: {} rounds measured faster than their network floor: the floor replay \
-             is wrong",
+            "warning: {} rounds measured faster than their floors: the floor replay is wrong",
             run.stats.floor_above_measured
         );
     }
     if let Some(dir) = &a.report {
-        benches::report::write_report_dir(
-            dir,
-            &report,
-            &run.stats.latency,
-            &run.stats.floor,
-            Duration::from_nanos(run.sim_ns),
-        )
-        .map_err(|e| {
-            Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
-        })?;
+        let h = benches::report::RunHistograms {
+            latency: &run.stats.latency,
+            critical: &run.stats.critical,
+            independent: &run.stats.independent,
+        };
+        benches::report::write_report_dir(dir, &report, &h, Duration::from_nanos(run.sim_ns))
+            .map_err(|e| {
+                Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
+            })?;
         if !a.json {
             outln!("report: {}", dir.join("report.md").display());
         }

@@ -107,6 +107,7 @@ async fn work_thread(
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some((from, id)) = jobs.recv().await {
+        ctx.process_message().await;
         let fault = ctx.hook().take_for(0, 1);
         if let Some(f) = &fault {
             emit!(ctx.id, "demo", "work_fault", mode = f.mode.name());

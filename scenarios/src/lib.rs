@@ -19,6 +19,7 @@ pub fn catalog() -> Vec<Box<dyn Scenario>> {
         Box::new(demo::Demo),
         Box::new(membership::Membership::default()),
         Box::new(ack_rounds::AckRounds::default()),
+        Box::new(ack_rounds::AckRounds::direct()),
         Box::new(groups::Groups::default()),
         Box::new(client_failover::ClientFailover::default()),
         Box::new(process_status::ProcessStatus::default()),

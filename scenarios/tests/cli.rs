@@ -456,7 +456,8 @@ fn exit_0_a_passing_sweep_shards_partition_the_range_and_json_has_the_documented
     assert_eq!((j.mutant, j.seeds.as_str()), (None, "0..6"));
     assert_eq!(j.coverage.len(), sim::FaultKind::ALL.len());
     // The human summary went to stderr.
-    assert!(o.stderr.contains("seeds run: 36 of 36"), "{}", o.stderr);
+    let run = format!("seeds run: {} of {}", 6 * n, 6 * n);
+    assert!(o.stderr.contains(&run), "{}", o.stderr);
 
     // Three shards hold every seed once: 10 seeds as 3 + 3 + 4.
     let mut total = 0;
@@ -911,35 +912,162 @@ fn bench_json_has_the_documented_shape() {
     assert_eq!(
         keys(&v),
         [
-            "baseline",
-            "floor_ns",
-            "latency_ns",
-            "msgs_per_wall_s",
+            "capacity_rounds_per_sim_s",
+            "command",
+            "concurrency",
+            "coordinators",
+            "cost_model",
+            "curves",
+            "faults",
+            "latency_ms",
             "nodes",
+            "rounds_requested",
+            "run",
+            "seed",
+            "sizes",
+            "speed",
+            "targets",
+            "variant",
+            "variants",
+            "version",
+            "without_cost",
+            "work_threads"
+        ]
+    );
+    assert_eq!(v["version"], 2);
+    assert_eq!(
+        keys(&v["run"]),
+        [
+            "beyond_independent",
+            "critical_path_floor",
+            "excess",
+            "independent_floor",
+            "latency",
+            "latency_over_critical_path_floor",
+            "latency_over_independent_floor",
             "rounds",
             "rounds_per_sim_s",
-            "sim_per_wall"
-        ]
-    );
-    assert_eq!(keys(&v["latency_ns"]), ["max", "p50", "p90", "p99", "p999"]);
-    assert_eq!(keys(&v["floor_ns"]), ["p50", "p99"]);
-    assert_eq!(
-        keys(&v["baseline"]),
-        [
-            "bare_heap_events_per_wall_s",
-            "madsim_endpoint_msgs_per_wall_s"
+            "variant"
         ]
     );
     assert_eq!(
-        (v["nodes"].as_u64(), v["rounds"].as_u64()),
+        keys(&v["run"]["latency"]),
+        ["count", "max", "mean", "p50", "p90", "p99", "p999"]
+    );
+    assert_eq!(
+        keys(&v["run"]["latency_over_independent_floor"]),
+        ["max", "p50", "p90", "p99", "p999"]
+    );
+    assert_eq!(
+        (v["nodes"].as_u64(), v["run"]["rounds"].as_u64()),
         (Some(5), Some(20))
     );
-    // Constant 2 ms links: four trips a round (to the histogram's precision).
-    let p50 = v["floor_ns"]["p50"].as_u64().unwrap();
+    assert_eq!(v["variant"], "ordered");
+    assert!(v["cost_model"].is_null());
+    // Constant 2 ms links: four trips a round on the critical path, two on any path (to
+    // the histogram's precision).
+    let run = &v["run"];
+    let p50 = run["critical_path_floor"]["p50"].as_u64().unwrap();
     assert!((8_000_000..8_010_000).contains(&p50), "{p50}");
-    assert!(v["latency_ns"]["p99"].as_u64().unwrap() >= v["floor_ns"]["p99"].as_u64().unwrap());
-    for k in ["rounds_per_sim_s", "sim_per_wall", "msgs_per_wall_s"] {
-        assert!(v[k].as_f64().unwrap() > 0.0, "{k}");
+    let p50 = run["independent_floor"]["p50"].as_u64().unwrap();
+    assert!((4_000_000..4_005_000).contains(&p50), "{p50}");
+    assert!(
+        run["latency"]["p99"].as_u64().unwrap()
+            >= run["critical_path_floor"]["p99"].as_u64().unwrap()
+    );
+    assert!(run["rounds_per_sim_s"].as_f64().unwrap() > 0.0);
+    for k in [
+        "sim_per_wall",
+        "msgs_per_wall_s",
+        "endpoint_msgs_per_wall_s",
+    ] {
+        assert!(v["speed"][k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    let targets = v["targets"].as_array().unwrap();
+    assert!(targets.iter().any(|t| t["what"]
+        .as_str()
+        .unwrap()
+        .starts_with("ordered p99 / protocol-independent floor")
+        && t["measured"].as_f64().unwrap() > 1.9));
+}
+
+#[test]
+fn bench_runs_the_direct_variant_under_load_and_cost() {
+    let dir = scratch("bench-direct");
+    let o = clustersim(
+        &dir,
+        &[
+            "bench",
+            "ack-rounds",
+            "--rounds",
+            "200",
+            "--variant",
+            "direct",
+            "--concurrency",
+            "4",
+            "--coordinators",
+            "2",
+            "--service-us",
+            "500",
+            "--service-dist",
+            "exponential",
+            "--cores",
+            "2",
+            "--json",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let v: serde_json::Value = serde_json::from_str(o.stdout.trim()).unwrap();
+    assert_eq!(v["variant"], "direct");
+    assert_eq!(
+        (v["concurrency"].as_u64(), v["coordinators"].as_u64()),
+        (Some(4), Some(2))
+    );
+    assert_eq!(v["cost_model"]["cores_per_node"], 2);
+    assert_eq!(v["cost_model"]["service"]["distribution"], "exponential");
+    assert_eq!(v["cost_model"]["service"]["mean_service_time_us"], 500);
+    // Two cores of 500 us each: 4000 rounds per simulated second at most.
+    assert_eq!(v["capacity_rounds_per_sim_s"].as_f64(), Some(4000.0));
+    let x = v["run"]["rounds_per_sim_s"].as_f64().unwrap();
+    assert!(x > 0.0 && x <= 4000.0 * 1.05, "{x}");
+    // Processing shows as excess over the floors.
+    assert!(v["run"]["excess"]["p50"].as_u64().unwrap() >= 500_000);
+    assert!(v["command"]
+        .as_str()
+        .unwrap()
+        .contains("--variant direct --concurrency 4 --coordinators 2 --service-us 500 --service-dist exponential --cores 2"));
+}
+
+#[test]
+fn bench_rejects_a_cost_model_it_cannot_build() {
+    let dir = scratch("bench-bad-cost");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--cores", "2"],
+            "--cores and --service-dist need --service-us",
+        ),
+        (vec!["--service-us", "0"], "at least 1 us"),
+        (vec!["--service-us", "x"], "'x' is not a service time in us"),
+        (
+            vec!["--service-us", "300..100"],
+            "reversed service-time range",
+        ),
+        (
+            vec!["--service-us", "100..300", "--service-dist", "constant"],
+            "a constant service time takes one value",
+        ),
+        (vec!["--service-us", "200", "--cores", "0"], "--cores"),
+        (vec!["--concurrency", "0"], "--concurrency"),
+        (
+            vec!["--coordinators", "6"],
+            "--coordinators 6 exceeds --nodes 5",
+        ),
+        (vec!["--variant", "sideways"], "invalid value 'sideways'"),
+    ];
+    for (extra, want) in &cases {
+        let mut args = vec!["bench", "ack-rounds"];
+        args.extend_from_slice(extra);
+        assert_usage_error(&dir, &args, want);
     }
 }
 
@@ -956,13 +1084,26 @@ fn bench_report_writes_every_file() {
     assert!(o.stdout.contains("report: rep/report.md"), "{}", o.stdout);
     let read = |f: &str| std::fs::read_to_string(dir.join("rep").join(f)).unwrap();
     let md = read("report.md");
-    assert!(md.contains("| measured / floor |"), "{md}");
+    assert!(md.contains("| measured / critical-path floor |"), "{md}");
+    assert!(md.contains("| measured / independent floor |"), "{md}");
+    assert!(md.contains("## Variants side by side"), "{md}");
+    assert!(
+        md.contains("## Where the ordered variant's extra hops go"),
+        "{md}"
+    );
     for n in ["| 3 |", "| 5 |", "| 9 |", "| 17 |", "| 33 |", "| 65 |"] {
         assert!(md.contains(n), "no {n} row in:\n{md}");
     }
     assert!(md.contains("clustersim bench ack-rounds --nodes 5 --rounds 5"));
     let json: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
     assert_eq!(json["sizes"].as_array().unwrap().len(), 6);
+    let variants: Vec<&str> = json["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["variant"].as_str().unwrap())
+        .collect();
+    assert_eq!(variants, ["ordered", "direct"]);
     assert!(read("latency.hlog").starts_with("#clustersim"));
     for svg in ["latency-percentiles.svg", "scaling.svg"] {
         assert!(read(svg).trim_end().ends_with("</svg>"), "{svg}");
@@ -974,4 +1115,55 @@ fn bench_report_writes_every_file() {
         .filter(|n| n.contains("tmp") || n.contains("probe"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bench_report_with_a_cost_model_draws_the_throughput_latency_curve() {
+    let dir = scratch("bench-curve");
+    let o = clustersim(
+        &dir,
+        &[
+            "bench",
+            "ack-rounds",
+            "--rounds",
+            "20",
+            "--service-us",
+            "2000",
+            "--cores",
+            "1",
+            "--report",
+            "rep",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let read = |f: &str| std::fs::read_to_string(dir.join("rep").join(f)).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&read("report.json")).unwrap();
+    // One core of 2 ms: 500 rounds per simulated second.
+    assert_eq!(json["capacity_rounds_per_sim_s"].as_f64(), Some(500.0));
+    let curves = json["curves"].as_array().unwrap();
+    assert_eq!(curves.len(), 2);
+    for c in curves {
+        assert_eq!(c["saturated"], true, "{c}");
+        let points = c["points"].as_array().unwrap();
+        let ks: Vec<u64> = points
+            .iter()
+            .map(|p| p["concurrency"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ks[..3], [1, 2, 4], "{c}");
+        let best = points
+            .iter()
+            .map(|p| p["rounds_per_sim_s"].as_f64().unwrap())
+            .fold(0.0, f64::max);
+        assert!((400.0..=505.0).contains(&best), "{c}");
+    }
+    // The protocols alone, beside the run with its cost.
+    assert_eq!(json["without_cost"].as_array().unwrap().len(), 2);
+    let md = read("report.md");
+    assert!(md.contains("## Throughput and latency under load"), "{md}");
+    assert!(
+        md.contains("saturation throughput / analytical capacity"),
+        "{md}"
+    );
+    let svg = read("throughput-latency.svg");
+    assert!(svg.contains("analytical capacity, 500/s"), "{svg}");
 }

@@ -178,7 +178,11 @@ fn the_json_examples_in_the_docs_have_the_documented_shapes() {
             _ => {}
         }
     }
-    assert_eq!(blocks.len(), 3, "the list example and two sweep examples");
+    assert_eq!(
+        blocks.len(),
+        4,
+        "the list example, two sweep examples and a bench report"
+    );
     // Each example parses into its type, which refuses unknown fields and needs every
     // field, and the type writes it back unchanged.
     fn round_trip<T: serde::de::DeserializeOwned + serde::Serialize>(text: &str) -> T {
@@ -189,9 +193,23 @@ fn the_json_examples_in_the_docs_have_the_documented_shapes() {
     }
     let list: ListJson = round_trip(&blocks[0]);
     assert_eq!(list.version, JSON_VERSION);
-    for b in &blocks[1..] {
+    for b in &blocks[1..3] {
         let s: SweepJson = round_trip(b);
         assert_eq!(s.version, JSON_VERSION);
+    }
+    let bench: benches::report::Report = round_trip(&blocks[3]);
+    assert_eq!(bench.version, benches::report::REPORT_VERSION);
+    // Every field of the report is in the document's table.
+    for key in serde_json::to_value(&bench)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+    {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "{key} is not described"
+        );
     }
     // Every field of the sweep's type is in the document's table.
     let sweep: serde_json::Value = serde_json::from_str(&blocks[1]).unwrap();

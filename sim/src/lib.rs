@@ -23,6 +23,8 @@ pub mod check;
 #[cfg(madsim)]
 pub mod clock;
 #[cfg(madsim)]
+pub mod cost;
+#[cfg(madsim)]
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
@@ -43,6 +45,8 @@ pub mod world;
 
 #[cfg(madsim)]
 pub use check::{Checker, RunEnd, Violation};
+#[cfg(madsim)]
+pub use cost::{CostModel, ServiceTime};
 #[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 #[cfg(madsim)]
