@@ -88,10 +88,13 @@ where
         return Isolated::Interrupted;
     }
     let (tx, rx) = mpsc::channel();
+    let tid = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let tid_in = tid.clone();
     let spawned = std::thread::Builder::new()
         .name(SEED_THREAD_NAME.into())
         .stack_size(16 << 20)
         .spawn(move || {
+            tid_in.store(cpu::this_thread_id(), Ordering::SeqCst);
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
             let _ = tx.send((r, cpu::this_thread()));
         });
@@ -147,7 +150,9 @@ where
                     abandon(handle);
                     return Isolated::TimedOut(Timeout::Cpu { limit: cpu_limit });
                 }
-                if used > last_cpu {
+                // A thread that waits for a core is not blocked, however long the
+                // machine keeps it waiting: only a sleeping thread stalls.
+                if used > last_cpu || cpu::is_runnable(tid.load(Ordering::SeqCst)) {
                     (last_cpu, last_progress) = (used, now);
                 } else if now - last_progress > cpu_limit {
                     abandon(handle);
@@ -223,6 +228,39 @@ mod cpu {
     #[cfg(not(target_os = "linux"))]
     pub fn this_thread() -> Option<Duration> {
         None
+    }
+
+    /// The calling thread's kernel id (0 where there is none).
+    #[cfg(target_os = "linux")]
+    pub fn this_thread_id() -> i64 {
+        // SAFETY: gettid has no preconditions.
+        i64::from(unsafe { libc::gettid() })
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn this_thread_id() -> i64 {
+        0
+    }
+
+    /// Whether thread `tid` of this process is running or waiting for a core (state `R`
+    /// in `/proc/self/task/TID/stat`), rather than sleeping. Unknown (no id yet, no
+    /// `/proc`) counts as runnable: a thread is only called blocked when it is seen to be.
+    pub fn is_runnable(tid: i64) -> bool {
+        if tid <= 0 {
+            return true;
+        }
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+            return !cfg!(target_os = "linux");
+        };
+        // The state follows the command name, which is in parentheses and may hold any
+        // byte: read it after the last ')'.
+        match stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+        {
+            Some(state) => state == "R",
+            None => true,
+        }
     }
 
     /// Moves an abandoned thread to the idle scheduling class, so that it spins on only
@@ -305,6 +343,42 @@ mod tests {
             run_isolated(limit, None, || std::thread::sleep(Duration::from_secs(5))),
             Isolated::TimedOut(Timeout::Stalled { .. })
         ));
+    }
+
+    /// What keeps a loaded machine from stalling a seed out: a thread that computes (and
+    /// may be waiting for a core) reads as runnable, a sleeping one does not.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_spinning_thread_is_runnable_and_a_sleeping_one_is_not() {
+        use std::sync::atomic::AtomicI64;
+        use std::sync::Arc;
+        let watch = |work: fn(&AtomicBool)| {
+            let (tid, stop) = (
+                Arc::new(AtomicI64::new(0)),
+                Arc::new(AtomicBool::new(false)),
+            );
+            let (t, s) = (tid.clone(), stop.clone());
+            let h = std::thread::spawn(move || {
+                t.store(cpu::this_thread_id(), Ordering::SeqCst);
+                work(&s);
+            });
+            while tid.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let runnable = cpu::is_runnable(tid.load(Ordering::SeqCst));
+            stop.store(true, Ordering::SeqCst);
+            h.join().unwrap();
+            runnable
+        };
+        assert!(watch(|stop| {
+            while !stop.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        }));
+        // One long sleep, sampled in its middle: a short sleep in a loop could be seen
+        // just as it wakes.
+        assert!(!watch(|_| std::thread::sleep(Duration::from_millis(300))));
     }
 
     #[test]
