@@ -65,16 +65,16 @@ fn membership(c: &mut Criterion) {
 fn ack_round(c: &mut Criterion) {
     // A run pays for view formation once; over 200 rounds that is a few percent.
     const ROUNDS: u64 = 200;
-    let bench = AckBench {
-        nodes: 5,
-        rounds: ROUNDS,
-        faults: BenchFaults::None,
-        latency: sim::LinkLatency {
+    let bench = AckBench::new(
+        5,
+        ROUNDS,
+        BenchFaults::None,
+        sim::LinkLatency {
             min_us: 1_000,
             max_us: 5_000,
         },
-        seed: 1,
-    };
+        1,
+    );
     let mut g = c.benchmark_group("ack_round");
     g.sample_size(10);
     g.throughput(Throughput::Elements(ROUNDS));

@@ -11,16 +11,16 @@ fn main() {
             .and_then(|a| a.parse().ok())
             .unwrap_or(d)
     };
-    let b = scenarios::bench::AckBench {
-        nodes: arg(1, 5) as usize,
-        rounds: arg(2, 2_000),
-        faults: scenarios::bench::BenchFaults::None,
-        latency: sim::LinkLatency {
+    let b = scenarios::bench::AckBench::new(
+        arg(1, 5) as usize,
+        arg(2, 2_000),
+        scenarios::bench::BenchFaults::None,
+        sim::LinkLatency {
             min_us: 1_000,
             max_us: 5_000,
         },
-        seed: 1,
-    };
+        1,
+    );
     if catalog {
         for _ in 0..arg(2, 1) {
             let x = b.catalog_pace_sim_per_wall().expect("run");

@@ -1,33 +1,44 @@
-//! Each ACK round's latency beside its **network floor**: the latency the round would have
-//! had with zero processing and the same sampled link delays, the limit of the protocol on
-//! that network.
+//! Each ACK round's latency beside two **floors** on the same sampled link delays: what the
+//! round would have taken with zero processing, timers and scheduling.
 //!
-//! [`FloorTracker`] sees every message the network delivers, with the latency the network
-//! sampled for it, and replays the round's critical path in *floor time*: a message arrives
-//! at the floor time of the step that sent it plus its sampled latency, and a step happens
-//! as soon as the last message it needs has arrived. The steps of a round (see
-//! `protocols::engine`): the coordinator submits its round message to the sequencer (a
-//! local step when it is the sequencer); the sequencer orders it to every node of the view;
-//! each node reports how far it received; once every node has it the sequencer announces
-//! it stable; each member then delivers it, processes it and ACKs to the coordinator; the
-//! last ACK completes the round. Timers, ticks, task scheduling, work-thread processing and
-//! retransmission timeouts cost nothing in floor time, and a lost message counts with the
-//! latency of the copy that arrived, so the floor is a lower bound of the measured latency.
-//! Where the replay cannot tell exactly, it takes the earlier possibility, so the floor
-//! stays a lower bound: a step it cannot see (a message delivered by a view change's flush
-//! rather than by the stability announcement) contributes nothing; an ACK counts from the
-//! member's first delivery of the round (a restarted round is multicast again, and an ACK
-//! does not say which copy it answers); a message that overtook its predecessor on a FIFO
-//! link counts from its own arrival, though the link holds it back (without faults, no
-//! message of a round overtakes another).
+//! - The protocol's **critical-path floor** replays the round's own path. [`FloorTracker`]
+//!   sees every message the network delivers, with the latency the network sampled for it,
+//!   and replays the round in *floor time*: a message arrives at the floor time of the
+//!   step that sent it plus its sampled latency, and a step happens as soon as the last
+//!   message it needs has arrived. The steps of an ordered round (see `protocols::engine`):
+//!   the coordinator submits its round message to the sequencer (a local step when it is
+//!   the sequencer); the sequencer orders it to every node of the view; each node reports
+//!   how far it received; once every node has it the sequencer announces it stable; each
+//!   member then delivers it, processes it and ACKs to the coordinator; the last ACK
+//!   completes the round. A direct round (`protocols::engine::direct`) is the coordinator's
+//!   send to each member and each member's ACK.
+//! - The **protocol-independent floor** is the least any ACK round could take on those
+//!   delays: the coordinator reaching every member and every member's ACK reaching the
+//!   coordinator, the maximum over members of `d(c→m) + d(m→c)`. `d(c→m)` is the sampled
+//!   latency of the first of the round's messages to reach the member (the round itself
+//!   when sent directly, the sequencer's copy when ordered, the submit when the member's
+//!   node sequences for a remote coordinator) and `d(m→c)` that of its ACK. For a direct
+//!   round the two floors coincide; an ordered round's critical path is longer by the two
+//!   one-way trips of safe delivery (the report and the stability announcement).
+//!
+//! Timers, ticks, task scheduling, work-thread processing and retransmission timeouts cost
+//! nothing in floor time, and a lost message counts with the latency of the copy that
+//! arrived, so both floors are lower bounds of the measured latency. Where the replay
+//! cannot tell exactly, it takes the earlier possibility, so the floor stays a lower bound:
+//! a step it cannot see (a message delivered by a view change's flush rather than by the
+//! stability announcement) contributes nothing; an ACK counts from the member's first
+//! delivery of the round (a restarted round is sent again, and an ACK does not say which
+//! copy it answers); a message that overtook its predecessor on a FIFO link counts from
+//! its own arrival, though the link holds it back (without faults, no message of a round
+//! overtakes another).
 //!
 //! [`RoundLatencies`] is the checker half: it reads `ack.round_done` (and the restart,
-//! adopt and abandon events) from the trace, asks the tracker for that round's floor, and
-//! records both in histograms; it can stop the run once it has measured enough rounds.
+//! adopt and abandon events) from the trace, asks the tracker for that round's floors, and
+//! records them in histograms; it can stop the run once it has measured enough rounds.
 
 use crate::report::new_histogram;
 use hdrhistogram::Histogram;
-use protocols::engine::ack_round::RoundPhase;
+use protocols::engine::ack_round::{RoundMsg, RoundPhase};
 use protocols::engine::membership::{CeMsg, Wire};
 use protocols::engine::{Member, Payload};
 use sim::check::Checker;
@@ -44,7 +55,6 @@ type SeqKey = (u64, u64);
 /// One ordered round message, in floor time.
 struct Multicast {
     round: RoundKey,
-    phase_start_ns: u64,
     /// The node that ordered it.
     sequencer: usize,
     /// When the sequencer ordered it.
@@ -56,9 +66,17 @@ struct Multicast {
     stable: u64,
 }
 
-/// Replays each ACK round's critical path over the sampled latencies of its messages.
+/// Replays each ACK round's critical path over the sampled latencies of its messages, and
+/// keeps what its protocol-independent floor needs.
 #[derive(Default)]
 pub struct FloorTracker {
+    /// When each round's phase started, and whether it is sent directly.
+    starts: BTreeMap<RoundKey, (u64, bool)>,
+    /// Per round, per node: the sampled latency of the first round message to reach it.
+    out_ns: BTreeMap<RoundKey, NodeTimes>,
+    /// Per round, per member node: the sampled latency of its first ACK since the round
+    /// (re)started.
+    ack_ns: BTreeMap<RoundKey, NodeTimes>,
     /// Submits that crossed the network: (view, sender, fifo) -> arrival at the sequencer.
     submits: BTreeMap<(u64, Member, u64), u64>,
     multicasts: BTreeMap<SeqKey, Multicast>,
@@ -89,12 +107,14 @@ impl FloorTracker {
                     self.submits
                         .entry((s.view, s.member, s.fifo))
                         .or_insert(rm.phase_start_ns + lat);
+                    self.reached(rm, env.to, lat, false);
                 }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
                     return;
                 };
+                self.reached(rm, env.to, lat, false);
                 let key = (o.view, o.seq);
                 let round = (rm.round, rm.phase);
                 let m = self.multicasts.entry(key).or_insert_with(|| {
@@ -107,7 +127,6 @@ impl FloorTracker {
                     self.seqs_of.entry(round).or_default().push(key);
                     Multicast {
                         round,
-                        phase_start_ns: rm.phase_start_ns,
                         sequencer: env.from,
                         ordered,
                         arrived: Vec::new(),
@@ -142,16 +161,34 @@ impl FloorTracker {
                 }
                 d.0 = *upto;
             }
-            CeMsg::Unicast(u) => {
-                if let Payload::Ack(a) = &u.payload {
+            CeMsg::Unicast(u) => match &u.payload {
+                Payload::Ack(a) => {
                     let round = (a.round, a.phase);
                     if let Some(d) = self.delivery(round, env.from) {
                         first_at(self.acks.entry(round).or_default(), env.from, d + lat);
+                        first_at(self.ack_ns.entry(round).or_default(), env.from, lat);
                     }
                 }
-            }
+                // A direct round: the member has it on arrival.
+                Payload::Round(rm) => {
+                    self.reached(rm, env.to, lat, true);
+                    let round = (rm.round, rm.phase);
+                    let at = rm.phase_start_ns + lat;
+                    first_at(self.delivered.entry(round).or_default(), env.to, at);
+                }
+                Payload::App { .. } => {}
+            },
             _ => {}
         }
+    }
+
+    /// A message of round `rm` reached `node`, `lat` after it was sent.
+    fn reached(&mut self, rm: &RoundMsg, node: usize, lat: u64, direct: bool) {
+        let round = (rm.round, rm.phase);
+        self.starts
+            .entry(round)
+            .or_insert((rm.phase_start_ns, direct));
+        first_at(self.out_ns.entry(round).or_default(), node, lat);
     }
 
     /// The multicasts of `round` seen so far.
@@ -184,21 +221,44 @@ impl FloorTracker {
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
     pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
         self.acks.remove(&(round, phase));
+        self.ack_ns.remove(&(round, phase));
     }
 
-    /// The round completed at `coordinator`: its floor latency, if its messages were seen.
-    /// The round is forgotten either way.
-    pub fn on_done(&mut self, round: u64, phase: RoundPhase, coordinator: usize) -> Option<u64> {
+    /// The round completed at `coordinator`: its floors, if its messages were seen. The
+    /// round is forgotten either way.
+    pub fn on_done(&mut self, round: u64, phase: RoundPhase, coordinator: usize) -> Option<Floors> {
         let k = (round, phase);
-        let start = self.multicasts_of(k).map(|m| m.phase_start_ns).next();
-        let floor = start.and_then(|start| {
+        let floors = self.starts.get(&k).and_then(|&(start, direct)| {
             let acks = self.acks.get(&k).into_iter().flatten().map(|(_, t)| *t);
-            // The coordinator's own ACK is local: it counts from its own delivery.
-            let done = acks.chain(self.delivery(k, coordinator)).max()?;
-            Some(done.saturating_sub(start))
+            // The coordinator's own ACK is local: it counts from its own delivery, which
+            // for a direct round is its own send.
+            let own = match self.delivery(k, coordinator) {
+                None if direct => Some(start),
+                own => own,
+            };
+            let done = acks.chain(own).max()?;
+            // Its own round trip costs nothing; every other member's, out and back.
+            let out = self.out_ns.get(&k);
+            let independent = self
+                .ack_ns
+                .get(&k)
+                .into_iter()
+                .flatten()
+                .map(|&(node, back)| {
+                    let there = out
+                        .and_then(|o| o.iter().find(|(n, _)| *n == node))
+                        .map_or(0, |(_, t)| *t);
+                    there + back
+                })
+                .max()
+                .unwrap_or(0);
+            Some(Floors {
+                critical_path_ns: done.saturating_sub(start),
+                independent_ns: independent,
+            })
         });
         self.forget(k);
-        floor
+        floors
     }
 
     /// Drops everything kept about one round.
@@ -208,7 +268,19 @@ impl FloorTracker {
         }
         self.acks.remove(&k);
         self.delivered.remove(&k);
+        self.starts.remove(&k);
+        self.out_ns.remove(&k);
+        self.ack_ns.remove(&k);
     }
+}
+
+/// One round's two floors, in simulated ns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Floors {
+    /// The replay of the protocol's own critical path.
+    pub critical_path_ns: u64,
+    /// The most any member's round trip with the coordinator took.
+    pub independent_ns: u64,
 }
 
 /// A time per node, for one round: a list, as a view has few nodes.
@@ -224,45 +296,86 @@ fn first_at(list: &mut NodeTimes, node: usize, t: u64) {
 /// What a run measured of its ACK rounds, in simulated ns.
 pub struct RoundStats {
     pub latency: Histogram<u64>,
-    pub floor: Histogram<u64>,
-    /// Per round, measured minus floor: what processing, timers and scheduling added
-    /// (the percentile ratios alone hide it below the histograms' 0.1% precision).
+    /// The protocol's critical-path floor of each round.
+    pub critical: Histogram<u64>,
+    /// The protocol-independent floor of each round.
+    pub independent: Histogram<u64>,
+    /// Per round, measured minus critical-path floor: what processing, queueing, timers
+    /// and scheduling added (the percentile ratios alone hide a small excess below the
+    /// histograms' 0.1% precision).
     pub excess: Histogram<u64>,
+    /// Per round, critical-path minus protocol-independent floor: what the protocol's own
+    /// path costs beyond one round trip per member.
+    pub beyond_independent: Histogram<u64>,
     /// Rounds completed (and recorded in `latency`).
     pub rounds: u64,
-    /// Rounds whose floor could not be replayed (none of their messages were seen).
+    /// Rounds whose floors could not be replayed (none of their messages were seen).
     pub without_floor: u64,
-    /// Rounds whose replayed floor exceeded the measured latency; the floor is a lower
-    /// bound, so anything but 0 is a bug in the replay.
+    /// Rounds whose replayed floor exceeded the measured latency, or whose independent
+    /// floor exceeded the critical path; the floors are lower bounds, so anything but 0 is
+    /// a bug in the replay.
     pub floor_above_measured: u64,
     /// When the first round started and the last one completed.
     pub first_start_ns: Option<u64>,
     pub last_done_ns: u64,
+    /// Completions that fill the pipeline before throughput is counted.
+    pub warmup_rounds: u64,
+    /// When the last of those completed.
+    pub warm_ns: Option<u64>,
 }
 
 impl Default for RoundStats {
     fn default() -> Self {
         RoundStats {
             latency: new_histogram(),
-            floor: new_histogram(),
+            critical: new_histogram(),
+            independent: new_histogram(),
             excess: new_histogram(),
+            beyond_independent: new_histogram(),
             rounds: 0,
             without_floor: 0,
             floor_above_measured: 0,
             first_start_ns: None,
             last_done_ns: 0,
+            warmup_rounds: 0,
+            warm_ns: None,
         }
     }
 }
 
 impl RoundStats {
-    /// Completed rounds per simulated second, from the first start to the last completion.
+    /// Completed rounds per simulated second in steady state: from the completion that
+    /// ended the warm-up to the last, so a pipeline of many rounds started at once does
+    /// not count its filling. Without a warm-up, from the first start.
     pub fn rounds_per_sim_s(&self) -> f64 {
-        match self.first_start_ns {
-            Some(t0) if self.last_done_ns > t0 => {
-                self.rounds as f64 / ((self.last_done_ns - t0) as f64 / 1e9)
-            }
-            _ => 0.0,
+        let (t0, counted) = match self.warm_ns {
+            Some(t) => (t, self.rounds.saturating_sub(self.warmup_rounds)),
+            None => match self.first_start_ns {
+                Some(t) => (t, self.rounds),
+                None => return 0.0,
+            },
+        };
+        if self.last_done_ns > t0 {
+            counted as f64 / ((self.last_done_ns - t0) as f64 / 1e9)
+        } else {
+            0.0
+        }
+    }
+
+    fn record(&mut self, latency: u64, floors: Option<Floors>) {
+        self.latency.saturating_record(latency);
+        let Some(f) = floors else {
+            self.without_floor += 1;
+            return;
+        };
+        let (c, i) = (f.critical_path_ns, f.independent_ns);
+        self.critical.saturating_record(c);
+        self.independent.saturating_record(i);
+        self.excess.saturating_record(latency.saturating_sub(c));
+        self.beyond_independent
+            .saturating_record(c.saturating_sub(i));
+        if c > latency || i > c {
+            self.floor_above_measured += 1;
         }
     }
 }
@@ -289,8 +402,10 @@ impl RoundLatencies {
     }
 
     /// The checker that records each completed round; it fires `stop` once `rounds`
-    /// rounds are recorded.
-    pub fn checker(&self, rounds: u64, stop: Option<StopSignal>) -> Box<dyn Checker> {
+    /// rounds are recorded. Throughput is counted from the `warmup`-th completion (0:
+    /// from the first start).
+    pub fn checker(&self, rounds: u64, warmup: u64, stop: Option<StopSignal>) -> Box<dyn Checker> {
+        self.shared.lock().expect("floor lock").stats.warmup_rounds = warmup.min(rounds / 2);
         Box::new(RoundChecker {
             shared: self.shared.clone(),
             target: rounds,
@@ -347,25 +462,17 @@ impl Checker for RoundChecker {
             "round_restart" | "round_adopt" => sh.tracker.on_restart(round, phase),
             "round_abandon" => sh.tracker.forget((round, phase)),
             "round_done" => {
-                let floor = sh.tracker.on_done(round, phase, ev.node.0 as usize);
+                let floors = sh.tracker.on_done(round, phase, ev.node.0 as usize);
                 let st = &mut sh.stats;
                 if st.rounds >= self.target {
                     return Ok(());
                 }
-                let latency = ev.u64("latency_ns").unwrap_or(0);
-                st.latency.saturating_record(latency);
-                match floor {
-                    Some(f) => {
-                        st.floor.saturating_record(f);
-                        st.excess.saturating_record(latency.saturating_sub(f));
-                        if f > latency {
-                            st.floor_above_measured += 1;
-                        }
-                    }
-                    None => st.without_floor += 1,
-                }
+                st.record(ev.u64("latency_ns").unwrap_or(0), floors);
                 st.rounds += 1;
                 st.last_done_ns = ev.t_ns;
+                if st.warmup_rounds > 0 && st.rounds == st.warmup_rounds {
+                    st.warm_ns = Some(ev.t_ns);
+                }
                 if st.rounds == self.target {
                     if let Some(s) = &self.stop {
                         s.stop();
@@ -381,7 +488,7 @@ impl Checker for RoundChecker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocols::engine::ack_round::{RoundAck, RoundMsg};
+    use protocols::engine::ack_round::RoundAck;
     use protocols::engine::membership::{Ordered, SubmitMsg, UnicastMsg};
 
     const MS: u64 = 1_000_000;
@@ -403,7 +510,6 @@ mod tests {
             attempt: 0,
             txn_start_ns: phase_start_ns,
             phase_start_ns,
-            last_done: 0,
         }
     }
 
@@ -447,9 +553,17 @@ mod tests {
         }))
     }
 
+    fn floors(critical_path_ms: u64, independent_ms: u64) -> Option<Floors> {
+        Some(Floors {
+            critical_path_ns: critical_path_ms * MS,
+            independent_ns: independent_ms * MS,
+        })
+    }
+
     /// Node 0 coordinates and sequences; nodes 1 and 2 are members. The stability point is
     /// the slower report (3 + 4 ms), then node 1's announcement and ACK (5 + 1 ms) are the
-    /// longer tail: the floor is 13 ms whatever the timers did.
+    /// longer tail: the critical path is 13 ms whatever the timers did. The members' round
+    /// trips are 2 + 1 and 3 + 2 ms: the protocol-independent floor is 5 ms.
     fn three_node_round(t: &mut FloorTracker, start: u64) {
         deliver(t, 0, 1, 2, ordered(0, 1, start));
         deliver(t, 0, 2, 3, ordered(0, 1, start));
@@ -465,8 +579,9 @@ mod tests {
     fn the_floor_is_the_critical_path_through_the_rounds_messages() {
         let mut t = FloorTracker::default();
         three_node_round(&mut t, 100 * MS);
-        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(13 * MS));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(13, 5));
         assert!(t.multicasts.is_empty() && t.acks.is_empty() && t.delivered.is_empty());
+        assert!(t.starts.is_empty() && t.out_ns.is_empty() && t.ack_ns.is_empty());
     }
 
     #[test]
@@ -477,7 +592,7 @@ mod tests {
         deliver(&mut t, 0, 1, 50, ordered(0, 1, 0));
         deliver(&mut t, 2, 0, 50, CeMsg::Received { view: 1, upto: 1 });
         deliver(&mut t, 1, 0, 50, ack(1));
-        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(13 * MS));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(13, 5));
     }
 
     #[test]
@@ -510,8 +625,9 @@ mod tests {
             Arc::make_mut(u).to = member(1);
         }
         deliver(&mut t, 0, 1, 1, a);
-        // Node 1 delivers at 6 + 4 = 10 ms; its own ACK is local.
-        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 1), Some(10 * MS));
+        // Node 1 delivers at 6 + 4 = 10 ms; its own ACK is local. Node 0 is reached by
+        // the submit (2 ms) and ACKs in 1 ms: that is the only round trip.
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 1), floors(10, 3));
     }
 
     #[test]
@@ -519,8 +635,34 @@ mod tests {
         let mut t = FloorTracker::default();
         three_node_round(&mut t, 0);
         t.on_restart(ROUND, RoundPhase::Prepare);
-        // Only the coordinator's own delivery is left: the stability point, 7 ms.
-        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), Some(7 * MS));
+        // Only the coordinator's own delivery is left: the stability point, 7 ms; and no
+        // member has ACKed since.
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(7, 0));
         assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), None, "forgotten");
+    }
+
+    fn direct(to: usize) -> CeMsg<Payload> {
+        CeMsg::Unicast(Arc::new(UnicastMsg {
+            view: 1,
+            from: member(0),
+            to: member(to),
+            payload: Payload::Round(round_msg(0)),
+        }))
+    }
+
+    #[test]
+    fn a_direct_rounds_floors_are_its_members_round_trips() {
+        // Node 0 coordinates: out 2 and 4 ms, ACKs back 3 and 1 ms. Both paths take 5 ms,
+        // and so do both floors.
+        let mut t = FloorTracker::default();
+        deliver(&mut t, 0, 1, 2, direct(1));
+        deliver(&mut t, 0, 2, 4, direct(2));
+        deliver(&mut t, 1, 0, 3, ack(1));
+        deliver(&mut t, 2, 0, 1, ack(2));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(5, 5));
+        // Alone in its view, the coordinator's round costs nothing.
+        deliver(&mut t, 0, 1, 2, direct(1));
+        t.on_restart(ROUND, RoundPhase::Prepare);
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(0, 0));
     }
 }

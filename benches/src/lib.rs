@@ -1,5 +1,5 @@
 //! Benchmarks of the simulator and its protocols: baselines to compare against, the
-//! network floor of ACK rounds, and the ACK-round report generator.
+//! two floors of ACK rounds, and the ACK-round report generator.
 
 pub mod baselines;
 pub mod floor;

@@ -1,4 +1,4 @@
-//! Measures the sweep engine: the wall time of one seed, and how seeds per second scale
+//! Measures the sweep engine: the CPU time of one seed, and how seeds per second scale
 //! from one worker to two. A measurement, not a test: nothing here asserts a time.
 //!
 //! `cargo run --release -p scenarios --example sweep_bench -- [SCENARIO] [SEEDS] [ROUNDS]`
@@ -7,9 +7,8 @@
 //! and the median ratio, with the cores each sweep actually got (CPU time over wall time),
 //! since on a shared machine `--jobs 2` may not get two.
 
-use sim::sweep::{self, SweepConfig, SweepTarget};
+use sim::sweep::{self, SeedRange, SweepConfig, SweepTarget};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// This process's CPU time (user + system) so far, from `/proc/self/stat` (Linux; 0
 /// elsewhere). Compared with wall time it shows how many cores a sweep actually got, which
@@ -55,13 +54,15 @@ fn main() {
     let run = |workers: usize| {
         let cfg = SweepConfig {
             workers,
-            seed_wall_limit: Duration::from_secs(60),
             keep_going: true,
-            artifacts: None,
-            swarm: true,
+            ..SweepConfig::default()
         };
         let c0 = cpu_s();
-        let stats = sweep::sweep(&targets, 0..seeds, &cfg, |_| {}).stats();
+        let range = SeedRange {
+            start: 0,
+            end: u128::from(seeds),
+        };
+        let stats = sweep::sweep(&targets, range, &cfg, |_| {}).stats();
         let cores = (cpu_s() - c0) / stats.wall.as_secs_f64();
         (stats, cores)
     };
@@ -72,19 +73,19 @@ fn main() {
         println!(
             "round {round}: --jobs 1 {:6.1} seeds/s on {a_cores:.2} cores (one seed: median {:.2}ms, p99 {:.2}ms) | --jobs 2 {:6.1} seeds/s on {b_cores:.2} cores (median {:.2}ms) | ratio {:.2}",
             a.seeds_per_s(),
-            a.seed_wall_median.as_secs_f64() * 1e3,
-            a.seed_wall_p99.as_secs_f64() * 1e3,
+            a.cpu_median.as_secs_f64() * 1e3,
+            a.cpu_p99.as_secs_f64() * 1e3,
             b.seeds_per_s(),
-            b.seed_wall_median.as_secs_f64() * 1e3,
+            b.cpu_median.as_secs_f64() * 1e3,
             b.seeds_per_s() / a.seeds_per_s()
         );
-        medians.push(a.seed_wall_median.as_secs_f64() * 1e3);
+        medians.push(a.cpu_median.as_secs_f64() * 1e3);
         ratios.push(b.seeds_per_s() / a.seeds_per_s());
         one.push(a.seeds_per_s());
         two.push(b.seeds_per_s());
     }
     println!(
-        "median over rounds: one seed {:.2}ms wall; --jobs 1 {:.1} seeds/s; --jobs 2 {:.1} seeds/s; ratio {:.2}",
+        "median over rounds: one seed {:.2}ms CPU; --jobs 1 {:.1} seeds/s; --jobs 2 {:.1} seeds/s; ratio {:.2}",
         median(&mut medians),
         median(&mut one),
         median(&mut two),

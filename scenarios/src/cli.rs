@@ -1,29 +1,63 @@
 //! The `clustersim` command line: list, run, sweep, replay, shrink and check-determinism over
-//! the scenario catalog, and bench (the ACK-round benchmark, see [`crate::bench`]). The binary is a thin `main` around [`main_with_args`].
+//! a scenario catalog, and bench (the ACK-round benchmark, see [`crate::bench`]). The binary
+//! is a thin `main` around [`main_with_args`]; [`main_with_catalog`] runs the same command
+//! line over any catalog, and every command finds its scenarios through that [`Catalog`].
 //!
-//! Exit codes: 0 everything passed; 1 a checker failed or determinism broke; 2 bad usage or
-//! input, reported as one line on stderr. Every failure prints the one command that
-//! reproduces it. Standard output carries results (deterministic for a given command line,
-//! apart from wall-clock figures); progress goes to standard error.
+//! Exit codes are one table for every command, [`EXIT_CODES`] (printed by `--help`). Bad
+//! input is one line on stderr. Every failure and timeout prints the one command that
+//! reproduces it.
+//!
+//! Streams: results go to standard output. When standard output carries machine output
+//! (`--json`, or a JSON or Chrome trace not sent to a file) it carries nothing else, and
+//! every human line goes to standard error; progress always goes to standard error.
+//!
+//! SIGINT and SIGTERM stop the commands that run seeds cleanly: no seed starts after them,
+//! seeds in flight are dropped whole, what finished is reported (with the seed to resume
+//! from), and the exit code is 130. A second signal ends the process at once.
+
+pub mod json;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressState, ProgressStyle};
+use json::{FindingJson, ListJson, MutantJson, ScenarioJson, ScenarioRunJson, SweepJson};
 use sim::sweep::{
-    self, Artifact, ScenarioRef, SeedJob, SeedRange, Shard, SweepConfig, SweepStats, SweepTarget,
-    Verdict,
+    self, Artifact, ScenarioRef, SeedJob, SeedOutcome, SeedRange, Shard, ShrinkError, SweepConfig,
+    SweepStats, SweepTarget, Verdict,
 };
 use sim::{hash_hex, FaultPlan, PlanSource, Trace};
+use std::fmt::{self, Display};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Everything passed.
+/// Every seed passed (replay `--expect-pass`: the failure is gone; shrink: it wrote the
+/// smaller artifact).
 pub const EXIT_PASS: u8 = 0;
-/// A checker failed, or determinism broke.
+/// A checker failed, or determinism broke; replay: the failure reproduced exactly.
 pub const EXIT_FAIL: u8 = 1;
 /// Bad usage or input.
 pub const EXIT_USAGE: u8 = 2;
+/// Replay or shrink: the failure did not reproduce, or its trace hash differs.
+pub const EXIT_NOT_REPRODUCED: u8 = 3;
+/// A seed timed out (over its CPU-time limit, also when retried alone).
+pub const EXIT_TIMEOUT: u8 = 4;
+/// An interrupt (SIGINT, SIGTERM) stopped the command.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// The exit codes of every command, as `--help` and README show them.
+pub const EXIT_CODES: &str = "\
+Exit codes (the same for every command):
+  0    passed: every seed passed; shrink wrote the smaller artifact;
+       replay --expect-pass: the failure is gone
+  1    a checker failed, or determinism broke; replay: the failure reproduced exactly
+  2    bad usage or input, explained in one line on stderr
+  3    replay or shrink: the failure did not reproduce, or its trace hash differs
+  4    a seed timed out: it used more CPU time than --seed-timeout-s, also when retried
+       alone (replay of a timeout: it timed out again)
+  130  interrupted by SIGINT or SIGTERM: what finished is reported, with where to resume
+A run with both failures and timeouts exits 1.";
 
 /// How many reruns `shrink` may spend.
 pub const SHRINK_MAX_RUNS: usize = 200;
@@ -34,11 +68,21 @@ pub const SHRINK_MAX_RUNS: usize = 200;
     name = "clustersim",
     version,
     max_term_width = 100,
-    after_help = "Exit codes: 0 all passed; 1 a checker failed or determinism broke; 2 bad usage or input.\n\
-                  Each seed runs on its own thread with a wall-clock limit of 60 s \
-                  (CLUSTERSIM_SEED_TIMEOUT_S=SECONDS changes it)."
+    after_help = EXIT_CODES
 )]
 pub struct Cli {
+    /// The most CPU time one seed may use, in seconds. A seed over it, or blocked for that
+    /// long, is retried alone and then reported as a timeout. CPU time, not wall time: a
+    /// busy machine or more jobs than cores do not change a verdict.
+    #[arg(
+        long,
+        global = true,
+        value_name = "S",
+        env = "CLUSTERSIM_SEED_TIMEOUT_S",
+        default_value = "60",
+        value_parser = sweep::parse_seed_limit
+    )]
+    pub seed_timeout_s: Duration,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -47,13 +91,13 @@ pub struct Cli {
 pub enum Command {
     /// List every scenario and every planted bug.
     List {
-        /// Print `{"scenarios": [...], "mutants": [...]}`.
+        /// Print one JSON object (shape: docs/cli-json.md).
         #[arg(long)]
         json: bool,
     },
     /// Run one seed: print the fault plan, the verdict and the trace hash.
     Run(RunArgs),
-    /// Run many seeds in parallel, each isolated; write an artifact per failure.
+    /// Run many seeds in parallel, each isolated; write an artifact per failure or timeout.
     Sweep(SweepArgs),
     /// Rerun a failure artifact exactly, with its own fault plan.
     Replay(ReplayArgs),
@@ -61,9 +105,11 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
-    /// Benchmark ACK rounds: latency in simulated time beside the network floor, and the
+    /// Benchmark ACK rounds: latency in simulated time beside its two floors, and the
     /// simulator's own speed beside its baselines.
     Bench(BenchArgs),
+    /// Check a client history file for linearizability (exit 0 linearizable, 1 not).
+    CheckHistory(crate::history_cmd::CheckHistoryArgs),
 }
 
 /// How a trace is printed.
@@ -75,6 +121,13 @@ pub enum TraceFormat {
     Json,
     /// Chrome trace-event JSON (Perfetto, chrome://tracing).
     Chrome,
+}
+
+impl TraceFormat {
+    /// Whether the format is for programs: printed to standard output, it is alone there.
+    pub fn is_machine(self) -> bool {
+        !matches!(self, TraceFormat::Text)
+    }
 }
 
 #[derive(Args, Debug)]
@@ -100,16 +153,17 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct SweepArgs {
-    /// The scenarios to sweep.
-    #[arg(value_name = "SCENARIO", required_unless_present = "all")]
+    /// The scenarios to sweep (or --all).
+    #[arg(value_name = "SCENARIO")]
     pub scenarios: Vec<String>,
     /// Sweep every scenario of the catalog.
     #[arg(long, conflicts_with = "scenarios")]
     pub all: bool,
-    /// The seeds, half-open: A..B.
+    /// The seeds, half-open: A..B (B may be 18446744073709551616, one past the last seed).
     #[arg(long, value_name = "A..B", value_parser = SeedRange::parse)]
     pub seeds: SeedRange,
-    /// Worker threads (default: one per core).
+    /// Worker threads (default: one per core). More than the cores is allowed, with a
+    /// warning: it does not change a verdict, only makes each seed wait for a core.
     #[arg(long, value_name = "N", value_parser = parse_jobs)]
     pub jobs: Option<usize>,
     /// Run only the I-th of N disjoint slices of the range.
@@ -118,13 +172,14 @@ pub struct SweepArgs {
     /// Switch on a planted bug (in the scenarios that have it).
     #[arg(long, value_name = "BUG")]
     pub mutant: Option<String>,
-    /// Run every seed even after a failure (default: stop at the first).
+    /// Run every seed even after a failure or timeout (default: stop at the first).
     #[arg(long)]
     pub keep_going: bool,
-    /// Where failure artifacts are written.
+    /// Where artifacts of failures and timeouts are written.
     #[arg(long, value_name = "DIR", default_value = "artifacts")]
     pub artifacts: PathBuf,
-    /// Print one JSON object at the end instead of the human summary.
+    /// Print one JSON object at the end instead of the human summary (shape:
+    /// docs/cli-json.md); the summary goes to standard error.
     #[arg(long)]
     pub json: bool,
 }
@@ -139,21 +194,26 @@ pub struct ReplayArgs {
     /// Write the trace to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// The failure should be gone (after a fix): exit 0 if the run passes, 1 if a checker
+    /// still fails, whatever the trace hash.
+    #[arg(long)]
+    pub expect_pass: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct ShrinkArgs {
     /// A failure artifact written by `sweep`.
     pub artifact: PathBuf,
-    /// Where to write the shrunk artifact (default: beside it, `NAME.shrunk.json`).
+    /// Where to write the shrunk artifact (default: beside it, NAME.shrunk.json; never the
+    /// artifact itself).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// The scenarios to check.
-    #[arg(value_name = "SCENARIO", required_unless_present = "all")]
+    /// The scenarios to check (or --all).
+    #[arg(value_name = "SCENARIO")]
     pub scenarios: Vec<String>,
     /// Check every scenario of the catalog.
     #[arg(long, conflicts_with = "scenarios")]
@@ -190,11 +250,31 @@ pub struct BenchArgs {
     /// The seed (network sampling, task order, fault plan).
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub seed: u64,
-    /// Also write report.md, report.json, latency.hlog and two SVG charts to DIR, with a
+    /// How round messages reach the members.
+    #[arg(long, value_enum, value_name = "VARIANT", default_value = "ordered")]
+    pub variant: crate::bench::BenchVariant,
+    /// Transactions each coordinator keeps in flight.
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// How many of the view's lowest members coordinate rounds (at most --nodes).
+    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub coordinators: u32,
+    /// A work thread's handling of a message takes this long in simulated time: US, or
+    /// LO..HI (µs). Without it, processing costs nothing.
+    #[arg(long, value_name = "US", value_parser = crate::bench::parse_service_us)]
+    pub service_us: Option<crate::bench::ServiceUs>,
+    /// The service time's distribution (default: constant for US, uniform for LO..HI).
+    #[arg(long, value_enum, value_name = "DIST")]
+    pub service_dist: Option<crate::bench::ServiceDist>,
+    /// Simulated cores per node, shared by its work threads (default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_024))]
+    pub cores: Option<u32>,
+    /// Also write report.md, report.json, latency.hlog and SVG charts to DIR, with both
+    /// variants side by side, the throughput–latency curve (with --service-us) and a
     /// sweep over 3, 5, 9, 17, 33 and 65 nodes.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Print one JSON object instead of the summary.
+    /// Print the report as JSON (the shape of report.json) instead of the summary.
     #[arg(long)]
     pub json: bool,
 }
@@ -250,6 +330,42 @@ fn parse_jobs(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The scenarios a command line works on, and the one place the commands look them up.
+#[derive(Clone)]
+pub struct Catalog {
+    scenarios: Vec<ScenarioRef>,
+}
+
+impl Catalog {
+    pub fn new(scenarios: Vec<Box<dyn sim::Scenario>>) -> Catalog {
+        Catalog {
+            scenarios: scenarios.into_iter().map(ScenarioRef::from).collect(),
+        }
+    }
+
+    /// This crate's catalog, [`crate::catalog`].
+    pub fn builtin() -> Catalog {
+        Catalog::new(crate::catalog())
+    }
+
+    /// Every scenario, in the order `list` shows them.
+    pub fn all(&self) -> &[ScenarioRef] {
+        &self.scenarios
+    }
+
+    /// The scenario called `name`; the error names the known ones.
+    pub fn find(&self, name: &str) -> Result<ScenarioRef, String> {
+        self.scenarios
+            .iter()
+            .find(|s| s.name() == name)
+            .cloned()
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.scenarios.iter().map(|s| s.name()).collect();
+                format!("unknown scenario '{name}' (known: {})", names.join(", "))
+            })
+    }
+}
+
 /// A command's failure: an exit code and, for bad input, the one line that explains it.
 #[derive(Debug)]
 pub struct Failure {
@@ -268,8 +384,37 @@ impl Failure {
 
 type CmdResult = Result<u8, Failure>;
 
-/// Parses `args` (the program name first) and runs the command; returns the exit code.
+/// What every command gets besides its own arguments.
+struct Ctx<'a> {
+    catalog: &'a Catalog,
+    seed_limit: Duration,
+    /// Set by SIGINT or SIGTERM, for the commands that run seeds.
+    cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Ctx<'_> {
+    fn cancel(&self) -> Option<&AtomicBool> {
+        self.cancel.as_deref()
+    }
+
+    fn find(&self, name: &str) -> Result<ScenarioRef, Failure> {
+        self.catalog.find(name).map_err(Failure::usage)
+    }
+}
+
+/// Parses `args` (the program name first) and runs the command over this crate's catalog;
+/// returns the exit code.
 pub fn main_with_args<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    main_with_catalog(args, &Catalog::builtin())
+}
+
+/// Parses `args` (the program name first) and runs the command over `catalog`; returns the
+/// exit code.
+pub fn main_with_catalog<I, T>(args: I, catalog: &Catalog) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -286,7 +431,7 @@ where
                 ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
                     eprintln!(
                         "error: no command given: one of list, run, sweep, replay, shrink, \
-                         check-determinism, bench (see clustersim --help)"
+                         check-determinism, bench, check-history (see clustersim --help)"
                     );
                     EXIT_USAGE
                 }
@@ -298,7 +443,27 @@ where
         }
     };
     sim::install_panic_filter();
-    match run_command(cli.command) {
+    let runs_seeds = !matches!(
+        cli.command,
+        Command::List { .. } | Command::Bench(_) | Command::CheckHistory(_)
+    );
+    let cancel = if runs_seeds {
+        match interrupt_flag() {
+            Ok(flag) => Some(flag),
+            Err(e) => {
+                eprintln!("error: cannot handle SIGINT and SIGTERM: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    } else {
+        None
+    };
+    let ctx = Ctx {
+        catalog,
+        seed_limit: cli.seed_timeout_s,
+        cancel,
+    };
+    match run_command(cli.command, &ctx) {
         Ok(code) => code,
         Err(f) => {
             if let Some(m) = f.message {
@@ -307,6 +472,23 @@ where
             f.code
         }
     }
+}
+
+/// A flag that the first SIGINT or SIGTERM sets; a second one ends the process at once
+/// with [`EXIT_INTERRUPTED`].
+fn interrupt_flag() -> std::io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // The shutdown goes first: it only acts once the flag below is already set.
+        signal_hook::flag::register_conditional_shutdown(
+            sig,
+            i32::from(EXIT_INTERRUPTED),
+            flag.clone(),
+        )?;
+        signal_hook::flag::register(sig, flag.clone())?;
+    }
+    Ok(flag)
 }
 
 /// Clap's errors span several lines (the error, a tip, the usage); keep the first
@@ -335,7 +517,7 @@ fn quiet_seed_panics() {
     }));
 }
 
-fn run_command(cmd: Command) -> CmdResult {
+fn run_command(cmd: Command, ctx: &Ctx) -> CmdResult {
     if matches!(
         cmd,
         Command::Sweep(_) | Command::Shrink(_) | Command::CheckDeterminism(_)
@@ -343,13 +525,14 @@ fn run_command(cmd: Command) -> CmdResult {
         quiet_seed_panics();
     }
     match cmd {
-        Command::List { json } => list(json),
-        Command::Run(a) => run(a),
-        Command::Sweep(a) => sweep_cmd(a),
-        Command::Replay(a) => replay(a),
-        Command::Shrink(a) => shrink_cmd(a),
-        Command::CheckDeterminism(a) => check_determinism(a),
+        Command::List { json } => list(ctx, json),
+        Command::Run(a) => run(ctx, a),
+        Command::Sweep(a) => sweep_cmd(ctx, a),
+        Command::Replay(a) => replay(ctx, a),
+        Command::Shrink(a) => shrink_cmd(ctx, a),
+        Command::CheckDeterminism(a) => check_determinism(ctx, a),
         Command::Bench(a) => bench_cmd(a),
+        Command::CheckHistory(a) => crate::history_cmd::check_history(&a).map_err(Failure::usage),
     }
 }
 
@@ -363,7 +546,7 @@ macro_rules! outln {
     }};
 }
 
-fn out_str(s: &str) {
+pub(crate) fn out_str(s: &str) {
     let mut out = std::io::stdout().lock();
     if out
         .write_all(s.as_bytes())
@@ -374,53 +557,112 @@ fn out_str(s: &str) {
     }
 }
 
-fn find_scenario(name: &str) -> Result<ScenarioRef, Failure> {
-    crate::find(name).map(Arc::from).map_err(Failure::usage)
+/// Where a command's human lines go: standard output, or standard error when standard
+/// output carries machine output.
+#[derive(Clone, Copy)]
+struct Out {
+    human_on_stderr: bool,
+}
+
+impl Out {
+    fn new(machine_on_stdout: bool) -> Out {
+        Out {
+            human_on_stderr: machine_on_stdout,
+        }
+    }
+
+    fn line(&self, s: impl Display) {
+        if self.human_on_stderr {
+            eprintln!("{s}");
+        } else {
+            outln!("{s}");
+        }
+    }
+
+    /// Human text already ending in a newline.
+    fn text(&self, s: &str) {
+        if self.human_on_stderr {
+            eprint!("{s}");
+        } else {
+            out_str(s);
+        }
+    }
+}
+
+/// `n` and `word`, plural unless `n` is 1: "1 seed", "2 seeds".
+fn count(n: impl Into<u128>, word: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// A rate for people: whole numbers from 10 up, one decimal below.
+fn rate(per_s: f64) -> String {
+    if per_s >= 10.0 {
+        format!("{per_s:.0}")
+    } else {
+        format!("{per_s:.1}")
+    }
+}
+
+/// Milliseconds, to the microsecond.
+fn ms(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1e3
 }
 
 /// The scenarios a sweep or determinism check covers, sorted by name, without repeats.
-fn select_scenarios(names: &[String], all: bool) -> Result<Vec<ScenarioRef>, Failure> {
+fn select_scenarios(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<ScenarioRef>, Failure> {
     let mut out: Vec<ScenarioRef> = if all {
-        crate::catalog().into_iter().map(Arc::from).collect()
+        ctx.catalog.all().to_vec()
     } else {
         names
             .iter()
-            .map(|n| find_scenario(n))
+            .map(|n| ctx.find(n))
             .collect::<Result<_, _>>()?
     };
     if out.is_empty() {
-        return Err(Failure::usage("no scenario given: name one or pass --all"));
+        return Err(Failure::usage(
+            "no scenario given: name one or more (see clustersim list), or pass --all",
+        ));
     }
     out.sort_by_key(|s| s.name());
     out.dedup_by_key(|s| s.name());
     Ok(out)
 }
 
-fn list(json: bool) -> CmdResult {
-    let cat = crate::catalog();
+fn list(ctx: &Ctx, json: bool) -> CmdResult {
+    let cat = ctx.catalog.all();
     if json {
-        let scenarios: Vec<serde_json::Value> = cat
-            .iter()
-            .map(|s| serde_json::json!({"name": s.name(), "description": s.description()}))
-            .collect();
-        let mutants: Vec<serde_json::Value> = cat
-            .iter()
-            .flat_map(|s| {
-                s.mutants().into_iter().map(move |m| {
-                    serde_json::json!({"name": m.name, "scenario": s.name(),
-                        "description": m.description})
+        let doc = ListJson {
+            version: json::JSON_VERSION,
+            scenarios: cat
+                .iter()
+                .map(|s| ScenarioJson {
+                    name: s.name().to_string(),
+                    description: s.description().to_string(),
+                    checkers: s.checkers().iter().map(|c| c.to_string()).collect(),
                 })
-            })
-            .collect();
-        outln!(
-            "{}",
-            serde_json::json!({"scenarios": scenarios, "mutants": mutants})
-        );
+                .collect(),
+            mutants: cat
+                .iter()
+                .flat_map(|s| {
+                    s.mutants().into_iter().map(move |m| MutantJson {
+                        name: m.name.to_string(),
+                        scenario: s.name().to_string(),
+                        description: m.description.to_string(),
+                    })
+                })
+                .collect(),
+        };
+        outln!("{}", serde_json::to_string(&doc).expect("JSON"));
         return Ok(EXIT_PASS);
     }
     let w = cat.iter().map(|s| s.name().len()).max().unwrap_or(0);
     outln!("scenarios:");
-    for s in &cat {
+    for s in cat {
         outln!("  {:<w$}  {}", s.name(), s.description());
     }
     let bugs: Vec<(String, &'static str, String)> = cat
@@ -446,17 +688,20 @@ fn list(json: bool) -> CmdResult {
     Ok(EXIT_PASS)
 }
 
-/// A shell-safe rendering of a path, for the commands a failure prints.
-fn shell_quote(p: &Path) -> String {
-    let s = p.display().to_string();
+/// A shell-safe rendering of a word, for the commands a failure prints.
+fn shell_word(s: &str) -> String {
     let safe = !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-./+:=@,".contains(c));
     if safe {
-        s
+        s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+pub(crate) fn shell_quote(p: &Path) -> String {
+    shell_word(&p.display().to_string())
 }
 
 /// The command that replays an artifact.
@@ -476,19 +721,22 @@ fn render_trace(trace: &Trace, format: TraceFormat) -> String {
     }
 }
 
-/// Prints or writes a finished run's trace.
-fn emit_trace(trace: &Trace, format: TraceFormat, out: Option<&Path>) -> Result<(), Failure> {
+/// Prints (to standard output) or writes a finished run's trace.
+fn emit_trace(
+    out: Out,
+    trace: &Trace,
+    format: TraceFormat,
+    to: Option<&Path>,
+) -> Result<(), Failure> {
     let text = render_trace(trace, format);
-    match out {
+    match to {
         Some(path) => {
-            std::fs::write(path, text.as_bytes()).map_err(|e| {
-                Failure::usage(format!("cannot write the trace to {}: {e}", path.display()))
-            })?;
-            outln!(
-                "trace: {} events written to {}",
-                trace.event_count,
+            sweep::artifact::write_atomically(path, text.as_bytes()).map_err(Failure::usage)?;
+            out.line(format_args!(
+                "trace: {} written to {}",
+                count(trace.event_count, "event"),
                 path.display()
-            );
+            ));
         }
         None => out_str(&text),
     }
@@ -506,18 +754,20 @@ fn verdict_line(v: &Verdict) -> String {
             }
             s
         }
+        Verdict::TimedOut(t) => format!("verdict: TIMEOUT {t}"),
         Verdict::BadInput(e) => format!("verdict: bad input: {e}"),
+        Verdict::Interrupted => "verdict: interrupted before the seed finished".to_string(),
     }
 }
 
 /// When the events were kept, shows the event the first violation points at, so the reader
 /// can find it in the trace.
-fn print_violating_event(o: &sim::sweep::SeedOutcome) {
+fn print_violating_event(out: Out, o: &SeedOutcome) {
     let (Some(v), Some(trace)) = (o.verdict.first_violation(), o.trace()) else {
         return;
     };
     if let Some(line) = trace.line(v.event_index as usize) {
-        outln!("  at {line}");
+        out.line(format_args!("  at {line}"));
     }
 }
 
@@ -528,10 +778,25 @@ fn hash_line(h: Option<u64>) -> String {
     }
 }
 
-fn run(a: RunArgs) -> CmdResult {
-    let scenario = find_scenario(&a.scenario)?;
+/// The exit code of one seed's verdict.
+fn verdict_code(v: &Verdict) -> u8 {
+    match v {
+        Verdict::Passed => EXIT_PASS,
+        Verdict::Failed(_) => EXIT_FAIL,
+        Verdict::TimedOut(_) => EXIT_TIMEOUT,
+        Verdict::BadInput(_) => EXIT_USAGE,
+        Verdict::Interrupted => EXIT_INTERRUPTED,
+    }
+}
+
+fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
+    let scenario = ctx.find(&a.scenario)?;
     sim::check_mutant(scenario.as_ref(), a.mutant.as_deref()).map_err(Failure::usage)?;
     let format = a.trace.or(a.out.as_ref().map(|_| TraceFormat::Text));
+    if let Some(path) = &a.out {
+        sweep::artifact::check_writable(path).map_err(Failure::usage)?;
+    }
+    let out = Out::new(a.out.is_none() && format.is_some_and(TraceFormat::is_machine));
     let job = SeedJob {
         scenario: scenario.clone(),
         seed: a.seed,
@@ -540,11 +805,11 @@ fn run(a: RunArgs) -> CmdResult {
         keep_events: format.is_some(),
         keep_report: true,
     };
-    let o = sweep::run_seed(&job, sweep::seed_wall_limit_from_env());
+    let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
         return Err(Failure::usage(e.clone()));
     }
-    outln!(
+    out.line(format_args!(
         "run: {} seed {}{}{}",
         o.scenario,
         o.seed,
@@ -553,20 +818,21 @@ fn run(a: RunArgs) -> CmdResult {
             .as_ref()
             .map(|m| format!(", mutant {m}"))
             .unwrap_or_default()
-    );
-    outln!("{}", o.plan.summary());
+    ));
+    out.line(o.plan.summary());
     if let (Some(format), Some(trace)) = (format, o.trace()) {
-        emit_trace(trace, format, a.out.as_deref())?;
+        emit_trace(out, trace, format, a.out.as_deref())?;
     }
-    outln!("{}", verdict_line(&o.verdict));
-    print_violating_event(&o);
-    outln!(
-        "events: {}, simulated time: {}",
+    out.line(verdict_line(&o.verdict));
+    print_violating_event(out, &o);
+    out.line(format_args!(
+        "events: {}, simulated time: {}, CPU time: {:.1}ms",
         o.event_count,
-        sim::SimTime(o.sim_ns)
-    );
-    outln!("{}", hash_line(o.trace_hash));
-    if o.verdict.is_failure() {
+        sim::SimTime(o.sim_ns),
+        ms(o.cpu)
+    ));
+    out.line(hash_line(o.trace_hash));
+    if o.verdict.is_finding() {
         let mut cmd = format!("clustersim run {} --seed {}", o.scenario, o.seed);
         if let Some(m) = &a.mutant {
             cmd.push_str(&format!(" --mutant {m}"));
@@ -574,10 +840,12 @@ fn run(a: RunArgs) -> CmdResult {
         if a.no_swarm {
             cmd.push_str(" --no-swarm");
         }
-        outln!("reproduce: {cmd} --trace text");
-        return Ok(EXIT_FAIL);
+        if o.verdict.is_failure() {
+            cmd.push_str(" --trace text");
+        }
+        out.line(format_args!("reproduce: {cmd}"));
     }
-    Ok(EXIT_PASS)
+    Ok(verdict_code(&o.verdict))
 }
 
 /// Progress on standard error: a bar on a terminal, a plain line every few seconds
@@ -597,9 +865,12 @@ impl ProgressSink {
             let pb = ProgressBar::new(total as u64);
             pb.set_style(
                 ProgressStyle::with_template(
-                    "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds ({per_sec}, eta {eta}) {msg}",
+                    "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} seeds ({rate}, eta {eta}) {msg}",
                 )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .with_key("rate", |s: &ProgressState, w: &mut dyn fmt::Write| {
+                    let _ = write!(w, "{} seeds/s", rate(s.per_sec()));
+                }),
             );
             pb.set_prefix(what);
             pb
@@ -613,13 +884,11 @@ impl ProgressSink {
         }
     }
 
-    fn update(&mut self, done: usize, total: usize, failures: usize, label: &str) {
+    fn update(&mut self, done: usize, total: usize, findings: &str) {
         match &self.bar {
             Some(pb) => {
                 pb.set_position(done as u64);
-                if failures > 0 {
-                    pb.set_message(format!("{failures} {label}"));
-                }
+                pb.set_message(findings.to_string());
             }
             None => {
                 if self.last_line.elapsed() >= Self::PLAIN_EVERY
@@ -628,9 +897,10 @@ impl ProgressSink {
                     self.last_line = Instant::now();
                     let el = self.started.elapsed().as_secs_f64();
                     eprintln!(
-                        "{}: {done}/{total} seeds, {failures} {label}, {el:.1}s, {:.0} seeds/s",
+                        "{}: {done}/{total} seeds, {findings}{}{el:.1}s, {} seeds/s",
                         self.what,
-                        done as f64 / el.max(1e-9)
+                        if findings.is_empty() { "" } else { ", " },
+                        rate(done as f64 / el.max(1e-9))
                     );
                 }
             }
@@ -651,12 +921,92 @@ impl ProgressSink {
     }
 }
 
+/// "2 failures, 1 timeout", leaving out the zeros.
+fn findings(failures: usize, timeouts: usize, failure_word: &str) -> String {
+    let mut parts = vec![];
+    if failures > 0 {
+        parts.push(count(failures as u128, failure_word));
+    }
+    if timeouts > 0 {
+        parts.push(count(timeouts as u128, "timeout"));
+    }
+    parts.join(", ")
+}
+
 fn mutant_suffix(m: &Option<String>) -> String {
     m.as_ref().map(|m| format!(" [{m}]")).unwrap_or_default()
 }
 
-fn sweep_cmd(a: SweepArgs) -> CmdResult {
-    let mut scenarios = select_scenarios(&a.scenarios, a.all)?;
+/// The sweep command that runs `seeds` with the same scenarios and options as `a` (and the
+/// per-seed limit, when it is not the default): how an interrupted sweep is resumed.
+fn sweep_command(ctx: &Ctx, a: &SweepArgs, names: &[&str], seeds: SeedRange) -> String {
+    let mut s = String::from("clustersim sweep");
+    if a.all {
+        s.push_str(" --all");
+    } else {
+        for n in names {
+            s.push(' ');
+            s.push_str(&shell_word(n));
+        }
+    }
+    s.push_str(&format!(" --seeds {seeds}"));
+    if let Some(m) = &a.mutant {
+        s.push_str(&format!(" --mutant {}", shell_word(m)));
+    }
+    if a.keep_going {
+        s.push_str(" --keep-going");
+    }
+    if let Some(j) = a.jobs {
+        s.push_str(&format!(" --jobs {j}"));
+    }
+    if ctx.seed_limit != sweep::DEFAULT_SEED_CPU_LIMIT {
+        s.push_str(&format!(
+            " --seed-timeout-s {}",
+            ctx.seed_limit.as_secs_f64()
+        ));
+    }
+    if a.artifacts != Path::new("artifacts") {
+        s.push_str(&format!(" --artifacts {}", shell_quote(&a.artifacts)));
+    }
+    if a.json {
+        s.push_str(" --json");
+    }
+    s
+}
+
+/// The line a sweep prints for a failing or timed-out seed.
+fn finding_line(o: &SeedOutcome) -> String {
+    let (tag, what) = match &o.verdict {
+        Verdict::TimedOut(t) => ("TIMEOUT", format!("{t} (also when retried alone)")),
+        v => (
+            "FAIL",
+            v.first_violation()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
+    };
+    format!(
+        "{tag} {} seed {}{}: {what}",
+        o.scenario,
+        o.seed,
+        mutant_suffix(&o.mutant)
+    )
+}
+
+fn finding_json(o: &SeedOutcome) -> FindingJson {
+    let v = o.verdict.finding().expect("a finding");
+    FindingJson {
+        scenario: o.scenario.clone(),
+        seed: o.seed,
+        checker: v.checker,
+        explanation: v.explanation,
+        artifact: o.artifact.as_ref().map(|p| p.display().to_string()),
+        replay: o.artifact.as_deref().map(replay_command),
+    }
+}
+
+fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
+    let mut scenarios = select_scenarios(ctx, &a.scenarios, a.all)?;
     if let Some(m) = &a.mutant {
         if a.all {
             // With --all a planted bug applies to the scenarios that have it.
@@ -672,21 +1022,38 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
             }
         }
     }
+    let seeds = a.seeds.shard(a.shard);
+    sweep::check_run_size(seeds.len(), scenarios.len()).map_err(Failure::usage)?;
     std::fs::create_dir_all(&a.artifacts).map_err(|e| {
         Failure::usage(format!(
             "cannot create the artifact directory {}: {e}",
             a.artifacts.display()
         ))
     })?;
-    let seeds = a.seeds.shard(a.shard);
-    sweep::check_run_size(seeds.end - seeds.start, scenarios.len()).map_err(Failure::usage)?;
-    let workers = a.jobs.unwrap_or_else(sweep::default_jobs);
+    let total = seeds.len() as usize * scenarios.len();
+    let cores = sweep::cores();
+    let workers = match a.jobs {
+        Some(j) => {
+            if j > cores {
+                eprintln!(
+                    "warning: --jobs {j} is more than the {} of this machine: seeds wait for a \
+                     core, so the sweep is no faster; verdicts are the same (the per-seed limit \
+                     counts CPU time)",
+                    count(cores as u128, "core")
+                );
+            }
+            j
+        }
+        None => sweep::default_jobs(total),
+    };
+    let out = Out::new(a.json);
     let cfg = SweepConfig {
         workers,
-        seed_wall_limit: sweep::seed_wall_limit_from_env(),
+        seed_cpu_limit: ctx.seed_limit,
         keep_going: a.keep_going,
         artifacts: Some(a.artifacts.clone()),
         swarm: true,
+        cancel: ctx.cancel.clone(),
     };
     let targets: Vec<SweepTarget> = scenarios
         .iter()
@@ -696,44 +1063,38 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
         })
         .collect();
     let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
-    let header = format!(
-        "sweep: {}{}, seeds {}..{}{} ({} seeds), {} jobs",
+    out.line(format_args!(
+        "sweep: {}{}, seeds {seeds}{} ({}), {}",
         names.join(", "),
         mutant_suffix(&a.mutant),
-        seeds.start,
-        seeds.end,
         a.shard
             .map(|s| format!(" (shard {s} of {})", a.seeds))
             .unwrap_or_default(),
-        (seeds.end - seeds.start) as usize * targets.len(),
-        workers
-    );
-    if !a.json {
-        outln!("{header}");
-    }
-    let total = (seeds.end - seeds.start) as usize * targets.len();
+        count(total as u128, "seed"),
+        count(workers as u128, "job")
+    ));
     let mut progress = ProgressSink::new("sweep", total);
     let result = sweep::sweep(&targets, seeds, &cfg, |p| {
-        // Without --keep-going the sweep ends at its first failure and lists it below.
-        if a.keep_going && p.outcome.verdict.is_failure() && p.artifact_error.is_none() {
-            if let Some(v) = p.outcome.verdict.first_violation() {
-                progress.note(&format!(
-                    "failed: {} seed {}{}: {v}{}",
-                    p.outcome.scenario,
-                    p.outcome.seed,
-                    mutant_suffix(&p.outcome.mutant),
-                    p.outcome
-                        .artifact
-                        .as_ref()
-                        .map(|path| format!(" -> {}", replay_command(path)))
-                        .unwrap_or_default()
-                ));
-            }
+        // Without --keep-going the sweep ends at its first finding and lists it below.
+        if a.keep_going && p.outcome.verdict.is_finding() && p.artifact_error.is_none() {
+            progress.note(&format!(
+                "{}{}",
+                finding_line(p.outcome),
+                p.outcome
+                    .artifact
+                    .as_ref()
+                    .map(|path| format!(" -> {}", replay_command(path)))
+                    .unwrap_or_default()
+            ));
         }
         if let Some(e) = &p.artifact_error {
             progress.note(&format!("warning: {e}"));
         }
-        progress.update(p.done, p.total, p.failures, "failed");
+        progress.update(
+            p.done,
+            p.total,
+            &findings(p.failures, p.timeouts, "failure"),
+        );
     });
     progress.finish();
     if let Some(bad) = result.bad_inputs().next() {
@@ -745,107 +1106,127 @@ fn sweep_cmd(a: SweepArgs) -> CmdResult {
         }
     }
     let stats = result.stats();
-    if a.json {
-        let failures: Vec<serde_json::Value> = result
-            .failures()
-            .map(|o| {
-                serde_json::json!({
-                    "scenario": o.scenario,
-                    "seed": o.seed,
-                    "checker": o.verdict.first_violation().map(|v| v.checker.clone()),
-                    "artifact": o.artifact.as_ref().map(|p| p.display().to_string()),
-                })
-            })
-            .collect();
-        for o in result.failures() {
-            if let Some(p) = &o.artifact {
-                eprintln!("replay: {}", replay_command(p));
-            }
+    let resume = result
+        .next_seed
+        .map(|next| sweep_command(ctx, &a, &names, seeds.from_seed(next)));
+    for o in result.failures().chain(result.timeouts()) {
+        out.line(finding_line(o));
+        match &o.artifact {
+            Some(p) => out.line(format_args!("  replay: {}", replay_command(p))),
+            None => out.line("  (no artifact was written)"),
         }
-        outln!(
-            "{}",
-            serde_json::json!({
-                "seeds_run": stats.seeds_run,
-                "failures": failures,
-                "wall_s": stats.wall.as_secs_f64(),
-                "sim_s": stats.sim_s(),
-            })
-        );
-    } else {
-        for o in result.failures() {
-            let v = o
-                .verdict
-                .first_violation()
-                .expect("a failure has a violation");
-            outln!(
-                "FAIL {} seed {}{}: {v}",
-                o.scenario,
-                o.seed,
-                mutant_suffix(&o.mutant)
-            );
-            match &o.artifact {
-                Some(p) => outln!("  replay: {}", replay_command(p)),
-                None => outln!("  (no artifact was written)"),
-            }
-        }
-        print_summary(&stats, result.planned, result.stopped_early);
     }
-    Ok(if stats.failures > 0 {
+    print_summary(out, &stats, result.planned, result.stopped_early);
+    if let Some(cmd) = &resume {
+        out.line(format_args!(
+            "interrupted: the seeds from {} on did not run; resume with: {cmd}",
+            result.next_seed.unwrap_or_default()
+        ));
+    }
+    if a.json {
+        let doc = SweepJson {
+            version: json::JSON_VERSION,
+            scenarios: names.iter().map(|n| n.to_string()).collect(),
+            mutant: a.mutant.clone(),
+            seeds: seeds.to_string(),
+            shard: a.shard.map(|s| s.to_string()),
+            seeds_requested: total as u64,
+            seeds_run: stats.seeds_run as u64,
+            jobs: workers as u64,
+            seed_timeout_s: ctx.seed_limit.as_secs_f64(),
+            stopped_early: result.stopped_early,
+            interrupted: result.interrupted,
+            next_seed: result.next_seed,
+            resume,
+            failures: result.failures().map(finding_json).collect(),
+            timeouts: result.timeouts().map(finding_json).collect(),
+            per_scenario: stats
+                .per_scenario
+                .iter()
+                .map(|(name, s)| {
+                    let run = ScenarioRunJson {
+                        seeds_run: s.seeds_run as u64,
+                        failures: s.failures as u64,
+                        timeouts: s.timeouts as u64,
+                        median_ms: ms(s.cpu_median),
+                        p99_ms: ms(s.cpu_p99),
+                    };
+                    (name.clone(), run)
+                })
+                .collect(),
+            coverage: stats.coverage_by_kind(),
+            wall_s: stats.wall.as_secs_f64(),
+            sim_s: stats.sim_s(),
+            seeds_per_s: stats.seeds_per_s(),
+        };
+        outln!("{}", serde_json::to_string(&doc).expect("JSON"));
+    }
+    Ok(if result.interrupted {
+        EXIT_INTERRUPTED
+    } else if stats.failures > 0 {
         EXIT_FAIL
+    } else if stats.timeouts > 0 {
+        EXIT_TIMEOUT
     } else {
         EXIT_PASS
     })
 }
 
-fn print_summary(stats: &SweepStats, planned: usize, stopped_early: bool) {
+fn print_summary(out: Out, stats: &SweepStats, planned: usize, stopped_early: bool) {
     if stopped_early {
-        outln!("stopped at the first failure (pass --keep-going to run every seed)");
+        out.line("stopped at the first failure or timeout (pass --keep-going to run every seed)");
     }
-    outln!(
-        "seeds run: {} of {planned}, failures: {}",
-        stats.seeds_run,
-        stats.failures
-    );
-    outln!(
-        "wall time: {:.2}s, simulated time: {:.1}s, {:.1} seeds/s (one seed: median {:.2}ms, p99 {:.2}ms)",
+    out.line(format_args!(
+        "seeds run: {} of {planned}, failures: {}, timeouts: {}",
+        stats.seeds_run, stats.failures, stats.timeouts
+    ));
+    if stats.per_scenario.len() > 1 {
+        let w = stats
+            .per_scenario
+            .keys()
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(0);
+        for (name, s) in &stats.per_scenario {
+            out.line(format_args!(
+                "  {name:<w$}  {}, {}, {}; one seed's CPU time: median {:.1}ms, p99 {:.1}ms",
+                count(s.seeds_run as u128, "seed"),
+                count(s.failures as u128, "failure"),
+                count(s.timeouts as u128, "timeout"),
+                ms(s.cpu_median),
+                ms(s.cpu_p99)
+            ));
+        }
+    }
+    out.line(format_args!(
+        "wall time: {:.2}s, simulated time: {:.1}s, {} seeds/s (one seed's CPU time: median {:.1}ms, p99 {:.1}ms)",
         stats.wall.as_secs_f64(),
         stats.sim_s(),
-        stats.seeds_per_s(),
-        stats.seed_wall_median.as_secs_f64() * 1e3,
-        stats.seed_wall_p99.as_secs_f64() * 1e3
-    );
-    outln!("coverage (seeds in which a fault of each kind started during each protocol phase):");
-    out_str(&stats.coverage_table());
+        rate(stats.seeds_per_s()),
+        ms(stats.cpu_median),
+        ms(stats.cpu_p99)
+    ));
+    out.line("coverage (seeds in which a fault of each kind started during each protocol phase):");
+    out.text(&stats.coverage_table());
 }
 
-/// Loads an artifact and checks it against the catalog: its scenario and mutant exist and
-/// its plan fits the scenario's world.
-fn load_artifact(path: &Path) -> Result<(Artifact, ScenarioRef, FaultPlan), Failure> {
+/// Loads an artifact and checks it against the catalog: its scenario, mutant and checker
+/// exist and its plan fits the scenario's world.
+fn load_artifact(ctx: &Ctx, path: &Path) -> Result<(Artifact, ScenarioRef, FaultPlan), Failure> {
     let art = Artifact::load(path).map_err(Failure::usage)?;
     let bad = |e: String| Failure::usage(format!("artifact {}: {e}", path.display()));
-    let scenario = crate::find(&art.scenario)
-        .map(ScenarioRef::from)
-        .map_err(bad)?;
-    sim::check_mutant(scenario.as_ref(), art.mutant.as_deref()).map_err(bad)?;
+    let scenario = ctx.catalog.find(&art.scenario).map_err(bad)?;
+    art.check_against(scenario.as_ref()).map_err(bad)?;
     let plan = art.plan();
-    plan.validate(scenario.world().nodes).map_err(bad)?;
-    // Times are simulated milliseconds; a window whose end does not fit in nanoseconds is
-    // a corrupted file, not a plan.
-    const MAX_MS: u64 = u64::MAX / 1_000_000;
-    if let Some((i, f)) = plan.faults.iter().enumerate().find(|(_, f)| {
-        f.at_ms()
-            .checked_add(f.duration_ms().unwrap_or(0))
-            .is_none_or(|end| end > MAX_MS)
-    }) {
-        return Err(bad(format!(
-            "fault {i} ({f}) ends past the end of simulated time"
-        )));
-    }
     Ok((art, scenario, plan))
 }
 
-fn replay(a: ReplayArgs) -> CmdResult {
-    let (art, scenario, plan) = load_artifact(&a.artifact)?;
+fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
+    let (art, scenario, plan) = load_artifact(ctx, &a.artifact)?;
+    if let Some(path) = &a.out {
+        sweep::artifact::check_writable(path).map_err(Failure::usage)?;
+    }
+    let out = Out::new(a.out.is_none() && a.trace.is_machine());
     let job = SeedJob {
         scenario,
         seed: art.seed,
@@ -854,87 +1235,141 @@ fn replay(a: ReplayArgs) -> CmdResult {
         keep_events: true,
         keep_report: true,
     };
-    let o = sweep::run_seed(&job, sweep::seed_wall_limit_from_env());
+    let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
         return Err(Failure::usage(format!(
             "artifact {}: {e}",
             a.artifact.display()
         )));
     }
-    outln!(
+    out.line(format_args!(
         "replay: {} seed {}{} from {}",
         art.scenario,
         art.seed,
         mutant_suffix(&art.mutant),
         a.artifact.display()
-    );
-    outln!("{}", o.plan.summary());
+    ));
+    out.line(o.plan.summary());
     if let Some(trace) = o.trace() {
-        emit_trace(trace, a.trace, a.out.as_deref())?;
+        emit_trace(out, trace, a.trace, a.out.as_deref())?;
     }
-    outln!("{}", verdict_line(&o.verdict));
-    print_violating_event(&o);
-    outln!("{}", hash_line(o.trace_hash));
+    out.line(verdict_line(&o.verdict));
+    print_violating_event(out, &o);
+    out.line(hash_line(o.trace_hash));
+    match &o.verdict {
+        Verdict::Interrupted => return Ok(EXIT_INTERRUPTED),
+        Verdict::TimedOut(_) if !art.is_timeout() => {
+            out.line(format_args!(
+                "NOT reproduced: the seed timed out instead of failing {}",
+                art.checker
+            ));
+            return Ok(EXIT_TIMEOUT);
+        }
+        _ => {}
+    }
+    if a.expect_pass {
+        return Ok(match &o.verdict {
+            Verdict::Passed => {
+                out.line(format_args!("the failure is gone: {} passed", art.checker));
+                EXIT_PASS
+            }
+            v => {
+                out.line(format_args!(
+                    "still failing: {} (expected a pass)",
+                    v.finding().map(|v| v.checker).unwrap_or_default()
+                ));
+                verdict_code(v)
+            }
+        });
+    }
+    if art.is_timeout() {
+        return Ok(if o.verdict.is_timeout() {
+            out.line("reproduced: the seed timed out again");
+            EXIT_TIMEOUT
+        } else {
+            out.line("NOT reproduced: the seed finished this time (see the verdict above)");
+            EXIT_NOT_REPRODUCED
+        });
+    }
     let got = o.trace_hash.map(hash_hex);
     let same_hash = got == art.trace_hash;
     match (&art.trace_hash, same_hash) {
-        (Some(h), true) => outln!("trace hash matches the artifact's ({h})"),
-        (Some(h), false) => {
-            outln!("trace hash DIFFERS from the artifact's ({h}): the replay is not exact")
-        }
-        (None, true) => outln!("neither the original run nor the replay finished"),
-        (None, false) => outln!("the original run never finished, but the replay did"),
+        (Some(h), true) => out.line(format_args!("trace hash matches the artifact's ({h})")),
+        (Some(h), false) => out.line(format_args!(
+            "trace hash DIFFERS from the artifact's ({h}): the replay is not exact"
+        )),
+        (None, true) => out.line("neither the original run nor the replay finished"),
+        (None, false) => out.line("the original run never finished, but the replay did"),
     }
     let same_checker = o.verdict.broke(&art.checker);
     if same_checker {
-        outln!("reproduced: {} failed again", art.checker);
+        out.line(format_args!("reproduced: {} failed again", art.checker));
     } else {
-        outln!("NOT reproduced: {} did not fail this time", art.checker);
+        out.line(format_args!(
+            "NOT reproduced: {} did not fail this time",
+            art.checker
+        ));
     }
-    Ok(if o.verdict.is_failure() || !same_hash {
+    Ok(if same_checker && same_hash {
         EXIT_FAIL
     } else {
-        EXIT_PASS
+        EXIT_NOT_REPRODUCED
     })
 }
 
-/// `NAME.json` -> `NAME.shrunk.json`, beside the original.
+/// `NAME.json` -> `NAME.shrunk.json`, beside the original (`x.shrunk.json` ->
+/// `x.shrunk.shrunk.json`: the default never names the artifact being shrunk).
 fn default_shrunk_path(p: &Path) -> PathBuf {
     let stem = p
         .file_stem()
         .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_else(|| "artifact".to_string());
-    let stem = stem.strip_suffix(".shrunk").unwrap_or(&stem).to_string();
     p.with_file_name(format!("{stem}.shrunk.json"))
 }
 
-fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
-    let (art, scenario, plan) = load_artifact(&a.artifact)?;
+fn shrink_cmd(ctx: &Ctx, a: ShrinkArgs) -> CmdResult {
+    let (art, scenario, plan) = load_artifact(ctx, &a.artifact)?;
     let out_path = a
         .out
         .clone()
         .unwrap_or_else(|| default_shrunk_path(&a.artifact));
+    // Before the search, which may take minutes: the result must have somewhere to go.
+    sweep::artifact::check_writable(&out_path).map_err(Failure::usage)?;
     outln!(
-        "shrink: {} seed {}{}, {} faults, checker {} (at most {SHRINK_MAX_RUNS} reruns)",
+        "shrink: {} seed {}{}, {}, checker {} (at most {SHRINK_MAX_RUNS} reruns)",
         art.scenario,
         art.seed,
         mutant_suffix(&art.mutant),
-        plan.faults.len(),
+        count(plan.faults.len() as u128, "fault"),
         art.checker
     );
     let t0 = Instant::now();
-    let s = sweep::shrink(
+    let job = SeedJob {
         scenario,
-        art.seed,
-        art.mutant.clone(),
-        plan,
+        seed: art.seed,
+        mutant: art.mutant.clone(),
+        plan: PlanSource::Given(plan),
+        keep_events: false,
+        keep_report: false,
+    };
+    let s = sweep::shrink(
+        &job,
         &art.checker,
         SHRINK_MAX_RUNS,
-        sweep::seed_wall_limit_from_env(),
+        ctx.seed_limit,
+        ctx.cancel(),
     )
-    .map_err(|e| Failure {
-        code: EXIT_FAIL,
-        message: Some(format!("cannot shrink {}: {e}", a.artifact.display())),
+    .map_err(|e| {
+        let code = match &e {
+            ShrinkError::BadInput(_) => EXIT_USAGE,
+            ShrinkError::NotReproduced(_) => EXIT_NOT_REPRODUCED,
+            ShrinkError::TimedOut(_) => EXIT_TIMEOUT,
+            ShrinkError::Interrupted => EXIT_INTERRUPTED,
+        };
+        Failure {
+            code,
+            message: Some(format!("cannot shrink {}: {e}", a.artifact.display())),
+        }
     })?;
     let violation = match &s.smallest.verdict {
         Verdict::Failed(vs) => vs
@@ -948,12 +1383,14 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
     shrunk.write_to(&out_path).map_err(Failure::usage)?;
     outln!("{}", s.smallest.plan.summary());
     outln!(
-        "shrunk {} faults to {} in {} reruns ({:.1}s){}",
-        s.original_faults,
+        "shrunk {} to {} in {} ({:.1}s){}",
+        count(s.original_faults as u128, "fault"),
         s.smallest.plan.faults.len(),
-        s.runs,
+        count(s.runs as u128, "rerun"),
         t0.elapsed().as_secs_f64(),
-        if s.exhausted {
+        if s.interrupted {
+            "; interrupted: this is the smallest plan found so far"
+        } else if s.exhausted {
             "; the rerun bound stopped the search"
         } else {
             ""
@@ -962,12 +1399,15 @@ fn shrink_cmd(a: ShrinkArgs) -> CmdResult {
     outln!("faults remaining: {}", s.smallest.plan.faults.len());
     outln!("wrote {}", out_path.display());
     outln!("replay: {}", replay_command(&out_path));
-    Ok(EXIT_PASS)
+    Ok(if s.interrupted {
+        EXIT_INTERRUPTED
+    } else {
+        EXIT_PASS
+    })
 }
 
-fn check_determinism(a: CheckArgs) -> CmdResult {
-    let scenarios = select_scenarios(&a.scenarios, a.all)?;
-    let seeds = a.seeds.start..a.seeds.end;
+fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
+    let scenarios = select_scenarios(ctx, &a.scenarios, a.all)?;
     sweep::check_run_size(a.seeds.len(), scenarios.len()).map_err(Failure::usage)?;
     let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
     let total = a.seeds.len() as usize * scenarios.len();
@@ -977,23 +1417,39 @@ fn check_determinism(a: CheckArgs) -> CmdResult {
         a.seeds
     );
     let mut progress = ProgressSink::new("check-determinism", total);
-    let mut diverged = 0;
+    let (mut diverged, mut timeouts) = (0, 0);
     let t0 = Instant::now();
-    let outcomes = sweep::check_determinism(
+    let run = sweep::check_determinism(
         &scenarios,
-        seeds,
-        sweep::default_jobs(),
-        sweep::seed_wall_limit_from_env(),
+        a.seeds,
+        sweep::default_jobs(total),
+        ctx.seed_limit,
+        ctx.cancel(),
         |done, total, o| {
-            if o.divergence.is_some() {
-                diverged += 1;
-            }
-            progress.update(done, total, diverged, "diverged");
+            diverged += usize::from(o.divergence.is_some());
+            timeouts += usize::from(o.timeout.is_some());
+            progress.update(done, total, &findings(diverged, timeouts, "divergence"));
         },
     );
     progress.finish();
-    let mut bad = 0;
-    for o in &outcomes {
+    let outcomes = &run.outcomes;
+    let (mut bad, mut slow) = (0, 0);
+    for o in outcomes {
+        let reproduce = format!(
+            "  reproduce: clustersim check-determinism {} --seeds {}..{}",
+            o.scenario,
+            o.seed,
+            u128::from(o.seed) + 1
+        );
+        if let Some(t) = &o.timeout {
+            slow += 1;
+            outln!(
+                "TIMEOUT {} seed {}: {t} (also when retried alone)",
+                o.scenario,
+                o.seed
+            );
+            outln!("{reproduce}");
+        }
         if let Some(d) = &o.divergence {
             bad += 1;
             outln!(
@@ -1013,38 +1469,45 @@ fn check_determinism(a: CheckArgs) -> CmdResult {
                     line.as_deref().unwrap_or("(no event)")
                 );
             }
-            outln!(
-                "  reproduce: clustersim check-determinism {} --seeds {}..{}",
-                o.scenario,
-                o.seed,
-                o.seed + 1
-            );
+            outln!("{reproduce}");
         }
     }
     let sim_s: f64 = outcomes.iter().map(|o| o.sim_ns as f64 / 1e9).sum();
+    let verdict = match (bad, slow) {
+        (0, 0) => "every trace identical".to_string(),
+        _ => findings(bad, slow, "divergence"),
+    };
     outln!(
-        "checked {} seeds twice in {:.2}s ({sim_s:.1}s simulated each time): {}",
-        outcomes.len(),
+        "checked {} twice in {:.2}s ({sim_s:.1}s simulated each time): {verdict}",
+        count(outcomes.len() as u128, "seed"),
         t0.elapsed().as_secs_f64(),
-        if bad == 0 {
-            "every trace identical".to_string()
-        } else {
-            format!("{bad} diverged")
-        }
     );
-    Ok(if bad == 0 { EXIT_PASS } else { EXIT_FAIL })
+    if let Some(next) = run.next_seed {
+        let what = if a.all {
+            "--all".to_string()
+        } else {
+            names.join(" ")
+        };
+        outln!(
+            "interrupted: the seeds from {next} on did not run; resume with: clustersim \
+             check-determinism {what} --seeds {}",
+            a.seeds.from_seed(next)
+        );
+    }
+    Ok(if run.interrupted {
+        EXIT_INTERRUPTED
+    } else if bad > 0 {
+        EXIT_FAIL
+    } else if slow > 0 {
+        EXIT_TIMEOUT
+    } else {
+        EXIT_PASS
+    })
 }
 
 /// The command that reproduces a benchmark run's simulated figures.
-fn bench_command(a: &BenchArgs) -> String {
-    let mut s = format!(
-        "clustersim bench ack-rounds --nodes {} --rounds {} --faults {} --latency-ms {} --seed {}",
-        a.nodes,
-        a.rounds,
-        a.faults.name(),
-        crate::bench::fmt_latency_ms(a.latency_ms),
-        a.seed
-    );
+fn bench_command(b: &crate::bench::AckBench, a: &BenchArgs) -> String {
+    let mut s = b.command();
     if let Some(d) = &a.report {
         s.push_str(&format!(" --report {}", shell_quote(d)));
     }
@@ -1063,72 +1526,75 @@ fn check_report_dir(dir: &Path) -> Result<(), Failure> {
 }
 
 /// A benchmark run that broke a guarantee measured nothing worth reporting.
-fn bench_violations(run: &crate::bench::AckRun, nodes: usize, cmd: &str) -> Option<u8> {
+fn bench_violations(run: &crate::bench::AckRun, b: &crate::bench::AckBench) -> Option<u8> {
     let v = run.violations.first()?;
-    outln!("FAIL bench ack-rounds at {nodes} nodes: {v}");
-    outln!("reproduce: {cmd}");
+    outln!("FAIL bench ack-rounds at {} nodes: {v}", b.nodes);
+    outln!("reproduce: {}", b.command());
     Some(EXIT_FAIL)
 }
 
 fn bench_cmd(a: BenchArgs) -> CmdResult {
     use crate::bench::{self, AckBench, Baselines};
     let BenchKind::AckRounds = a.which;
+    if a.coordinators as usize > a.nodes {
+        return Err(Failure::usage(format!(
+            "--coordinators {} exceeds --nodes {}: coordinators are members",
+            a.coordinators, a.nodes
+        )));
+    }
+    let cost = bench::cost_model(a.service_us, a.service_dist, a.cores).map_err(Failure::usage)?;
     if let Some(dir) = &a.report {
         check_report_dir(dir)?;
     }
-    let cmd = bench_command(&a);
     let b = AckBench {
-        nodes: a.nodes,
-        rounds: a.rounds,
-        faults: a.faults,
-        latency: a.latency_ms,
-        seed: a.seed,
+        variant: a.variant.into(),
+        load: protocols::engine::ack_round::RoundLoad {
+            concurrency: a.concurrency,
+            coordinators: a.coordinators,
+        },
+        cost,
+        ..AckBench::new(a.nodes, a.rounds, a.faults, a.latency_ms, a.seed)
     };
+    let cmd = bench_command(&b, &a);
     eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
     let run = b.run().map_err(Failure::usage)?;
-    if let Some(code) = bench_violations(&run, b.nodes, &cmd) {
+    if let Some(code) = bench_violations(&run, &b) {
         return Ok(code);
     }
     eprintln!("bench: baselines");
     let base = Baselines::measure(&b).map_err(Failure::usage)?;
-    let mut sizes = Vec::new();
-    if a.report.is_some() {
-        for n in bench::SWEEP_SIZES {
-            let at = b.at_size(n, bench::SWEEP_ROUNDS);
-            eprintln!("bench: scaling sweep, {} rounds at {n} nodes", at.rounds);
-            let r = at
-                .run_best_of(bench::SWEEP_REPEATS)
-                .map_err(Failure::usage)?;
-            if let Some(code) = bench_violations(&r, n, &cmd) {
-                return Ok(code);
-            }
-            sizes.push(bench::size_point(&r, n));
+    let extras = if a.report.is_some() {
+        match bench::extras(&b, &run, |step| eprintln!("bench: {step}")).map_err(Failure::usage)? {
+            Ok(x) => x,
+            Err((at, r)) => return Ok(bench_violations(&r, &at).unwrap_or(EXIT_FAIL)),
         }
-    }
-    let report = bench::report(&cmd, &b, &run, &base, sizes);
+    } else {
+        bench::Extras::default()
+    };
+    let report = bench::report(&cmd, &b, &run, &base, extras);
     if a.json {
-        outln!("{}", report.summary_json());
+        let json = serde_json::to_string(&report)
+            .map_err(|e| Failure::usage(format!("cannot encode the report: {e}")))?;
+        outln!("{json}");
     } else {
         out_str(&report.summary());
     }
     if run.stats.floor_above_measured > 0 {
         eprintln!(
-            "warning: {} rounds measured faster than their network floor: the floor replay \
-             is wrong",
+            "warning: {} rounds measured faster than their floors: the floor replay is wrong",
             run.stats.floor_above_measured
         );
     }
     if let Some(dir) = &a.report {
-        benches::report::write_report_dir(
-            dir,
-            &report,
-            &run.stats.latency,
-            &run.stats.floor,
-            Duration::from_nanos(run.sim_ns),
-        )
-        .map_err(|e| {
-            Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
-        })?;
+        let h = benches::report::RunHistograms {
+            latency: &run.stats.latency,
+            critical: &run.stats.critical,
+            independent: &run.stats.independent,
+        };
+        benches::report::write_report_dir(dir, &report, &h, Duration::from_nanos(run.sim_ns))
+            .map_err(|e| {
+                Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
+            })?;
         if !a.json {
             outln!("report: {}", dir.join("report.md").display());
         }
@@ -1161,9 +1627,10 @@ mod tests {
             default_shrunk_path(Path::new("artifacts/demo-6.json")),
             PathBuf::from("artifacts/demo-6.shrunk.json")
         );
+        // Shrinking a shrunk artifact never overwrites it.
         assert_eq!(
             default_shrunk_path(Path::new("a/x.shrunk.json")),
-            PathBuf::from("a/x.shrunk.json")
+            PathBuf::from("a/x.shrunk.shrunk.json")
         );
         assert_eq!(
             replay_command(Path::new("artifacts/demo-6.json")),
@@ -1173,5 +1640,37 @@ mod tests {
             replay_command(Path::new("my dir/a'b.json")),
             r"clustersim replay 'my dir/a'\''b.json'"
         );
+    }
+
+    #[test]
+    fn counts_and_rates_read_as_english() {
+        assert_eq!(count(1u64, "fault"), "1 fault");
+        assert_eq!(count(0u64, "fault"), "0 faults");
+        assert_eq!(count(2u64, "seed"), "2 seeds");
+        assert_eq!(rate(146.5804), "147");
+        assert_eq!(rate(3.25), "3.2");
+        assert_eq!(findings(1, 2, "failure"), "1 failure, 2 timeouts");
+        assert_eq!(findings(0, 0, "failure"), "");
+    }
+
+    #[test]
+    fn help_shows_the_exit_code_table() {
+        let help = Cli::try_parse_from(["clustersim", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains(EXIT_CODES), "{help}");
+        for code in [
+            EXIT_PASS,
+            EXIT_FAIL,
+            EXIT_USAGE,
+            EXIT_NOT_REPRODUCED,
+            EXIT_TIMEOUT,
+            EXIT_INTERRUPTED,
+        ] {
+            assert!(
+                EXIT_CODES.contains(&format!("\n  {code} ")),
+                "{code} is not in the table"
+            );
+        }
     }
 }

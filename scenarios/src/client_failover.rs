@@ -126,13 +126,16 @@ impl Scenario for ClientFailover {
         ]
     }
 
+    fn checkers(&self) -> Vec<&'static str> {
+        self.checker_set().iter().map(|c| c.name()).collect()
+    }
+
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         sim::check_mutant(self, mutant)?;
         let cfg = self.config(mutant)?;
         let world = self.world();
         let e = self.engine_nodes;
-        let mut all = protocols::engine::checkers::all(e, &self.ce, false);
-        all.extend(checkers::all(e, SETTLE_MS));
+        let all = self.checker_set();
         let service = Arc::new(cfg.service.clone());
         let cfg = Arc::new(cfg);
         let disk: ReplicaDisk<protocols::clients::manager::ClientManager> = ReplicaDisk::default();
@@ -154,6 +157,15 @@ impl Scenario for ClientFailover {
                 ))
             }
         })
+    }
+}
+
+impl ClientFailover {
+    fn checker_set(&self) -> Vec<Box<dyn sim::Checker>> {
+        let e = self.engine_nodes;
+        let mut all = protocols::engine::checkers::all(e, &self.ce, false);
+        all.extend(checkers::all(e, SETTLE_MS));
+        all
     }
 }
 

@@ -14,7 +14,7 @@ use sim::check::{Checker, RunEnd};
 use sim::event::{EventRef, NodeId};
 use sim::time::{SimDuration, SimTime};
 use sim::world::{NodeCtx, NodeEvent, Phase, RunReport, RunSpec, WorldConfig, WorldEvent};
-use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultResponse};
+use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultMode, WorkFaultResponse};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
@@ -30,6 +30,10 @@ const SETTLE_MS: u64 = 2_000;
 pub const MUTANT_DOUBLE_ANSWER: &str = "demo-double-answer";
 /// Planted bug: the main thread has no watchdog, so a hung work thread stays hung.
 pub const MUTANT_NO_WATCHDOG: &str = "demo-no-watchdog";
+/// Planted bug: a work thread told to hang waits in a busy loop that never yields, so the
+/// whole simulation stops with it (simulated time no longer moves) and the seed never ends.
+/// No checker can see it; a sweep reports the seed as a timeout.
+pub const MUTANT_BUSY_HANG: &str = "demo-busy-hang";
 
 /// A request's id: the client's node and incarnation and the client's sequence number,
 /// unique across restarts. Printed `node.incarnation.seq` (`4.0.119`), in the trace and
@@ -188,9 +192,11 @@ async fn work_thread(
     ctx: NodeCtx<DemoMsg>,
     mut jobs: chan::UnboundedReceiver<(usize, RequestId)>,
     main: chan::UnboundedSender<Input>,
+    busy_hang: bool,
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some((from, id)) = jobs.recv().await {
+        ctx.process_message().await;
         let fault = ctx.hook().take_for(0, 1);
         if let Some(f) = &fault {
             emit!(
@@ -199,6 +205,13 @@ async fn work_thread(
                     mode: f.mode.name()
                 }
             );
+            if busy_hang && f.mode == WorkFaultMode::Hang {
+                // The planted bug: spin on the thread instead of awaiting, which never
+                // hands control back to the simulator.
+                loop {
+                    std::hint::spin_loop();
+                }
+            }
         }
         faults.apply(fault).await?;
         emit!(
@@ -218,13 +231,15 @@ async fn work_thread(
 fn spawn_worker(
     ctx: &NodeCtx<DemoMsg>,
     inbox: &chan::UnboundedSender<Input>,
+    mutant: Option<&'static str>,
 ) -> (
     chan::UnboundedSender<(usize, RequestId)>,
     madsim::task::JoinHandle<()>,
 ) {
     let (tx, rx) = chan::unbounded_channel();
     let main = inbox.clone();
-    let fut = work_thread(ctx.clone(), rx, main.clone());
+    let busy_hang = mutant == Some(MUTANT_BUSY_HANG);
+    let fut = work_thread(ctx.clone(), rx, main.clone(), busy_hang);
     let handle = madsim::task::spawn_local(async move {
         if let Some(reason) = sim::run_work_thread(fut).await {
             let _ = main.send(Input::WorkerExit(reason));
@@ -269,7 +284,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
         double_answer_bug: mutant == Some(MUTANT_DOUBLE_ANSWER),
         ..Client::default()
     };
-    let (mut worker, mut worker_task) = spawn_worker(&ctx, &inbox);
+    let (mut worker, mut worker_task) = spawn_worker(&ctx, &inbox, mutant);
     let mut in_flight = 0u64;
     let mut last_progress_ns = 0u64;
     let mut effects = Vec::new();
@@ -292,7 +307,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
             }
             Input::WorkerExit(reason) => {
                 emit!(me, DemoEvent::WorkerRestart { reason });
-                (worker, worker_task) = spawn_worker(&ctx, &inbox);
+                (worker, worker_task) = spawn_worker(&ctx, &inbox, mutant);
                 in_flight = 0;
             }
             Input::Tick => {
@@ -312,7 +327,7 @@ async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
                 if hung && mutant != Some(MUTANT_NO_WATCHDOG) {
                     worker_task.abort();
                     emit!(me, DemoEvent::WorkerRestart { reason: "hang" });
-                    (worker, worker_task) = spawn_worker(&ctx, &inbox);
+                    (worker, worker_task) = spawn_worker(&ctx, &inbox, mutant);
                     in_flight = 0;
                 }
             }
@@ -468,7 +483,16 @@ impl Scenario for Demo {
                 name: MUTANT_NO_WATCHDOG,
                 description: "no watchdog: a hung work thread is never restarted",
             },
+            Mutant {
+                name: MUTANT_BUSY_HANG,
+                description: "a work thread told to hang spins without yielding: the seed \
+                              never ends (reported as a timeout)",
+            },
         ]
+    }
+
+    fn checkers(&self) -> Vec<&'static str> {
+        demo_checkers().iter().map(|c| c.name()).collect()
     }
 
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
@@ -478,16 +502,17 @@ impl Scenario for Demo {
             .into_iter()
             .map(|m| m.name)
             .find(|m| Some(*m) == mutant);
-        sim::run_world(
-            &self.world(),
-            spec,
-            vec![
-                Box::new(AnsweredOnce::default()),
-                Box::new(AnsweredAfterHeal::default()),
-            ],
-            move |ctx| node_main(ctx, mutant),
-        )
+        sim::run_world(&self.world(), spec, demo_checkers(), move |ctx| {
+            node_main(ctx, mutant)
+        })
     }
+}
+
+fn demo_checkers() -> Vec<Box<dyn Checker>> {
+    vec![
+        Box::new(AnsweredOnce::default()),
+        Box::new(AnsweredAfterHeal::default()),
+    ]
 }
 
 #[cfg(test)]

@@ -43,6 +43,14 @@ pub fn mutants() -> Vec<Mutant> {
         .collect()
 }
 
+/// The names of the checkers an engine scenario of `nodes` nodes applies with `cfg`.
+pub fn checker_names(nodes: usize, cfg: &EngineConfig) -> Vec<&'static str> {
+    checkers::all(nodes, &cfg.ce, cfg.rounds)
+        .iter()
+        .map(|c| c.name())
+        .collect()
+}
+
 /// Runs one seed of `world` with `cfg` (the mutant is applied on top).
 pub fn run(
     world: &WorldConfig,

@@ -56,6 +56,10 @@ impl Scenario for Groups {
         engine_common::mutants()
     }
 
+    fn checkers(&self) -> Vec<&'static str> {
+        engine_common::checker_names(self.nodes, &self.config())
+    }
+
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         sim::check_mutant(self, mutant)?;
         engine_common::run(&self.world(), self.config(), spec, mutant)

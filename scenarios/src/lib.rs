@@ -7,6 +7,7 @@ pub mod client_failover;
 pub mod demo;
 mod engine_common;
 pub mod groups;
+pub mod history_cmd;
 pub mod membership;
 pub mod process_status;
 
@@ -18,6 +19,7 @@ pub fn catalog() -> Vec<Box<dyn Scenario>> {
         Box::new(demo::Demo),
         Box::new(membership::Membership::default()),
         Box::new(ack_rounds::AckRounds::default()),
+        Box::new(ack_rounds::AckRounds::direct()),
         Box::new(groups::Groups::default()),
         Box::new(client_failover::ClientFailover::default()),
         Box::new(process_status::ProcessStatus::default()),

@@ -62,6 +62,10 @@ impl Scenario for Membership {
             .collect()
     }
 
+    fn checkers(&self) -> Vec<&'static str> {
+        engine_common::checker_names(self.nodes, &self.config())
+    }
+
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         sim::check_mutant(self, mutant)?;
         engine_common::run(&self.world(), self.config(), spec, mutant)

@@ -215,6 +215,13 @@ const SETTLE_MS: u64 = 4_000;
 const LATENCY_BOUND_MS: u64 = 250;
 
 impl ProcessStatus {
+    fn checker_set(&self, cfg: &PmsConfig) -> Vec<Box<dyn sim::Checker>> {
+        let e = self.engine_nodes;
+        let mut all = protocols::engine::checkers::all(e, &self.ce, false);
+        all.extend(checkers::all(e, SETTLE_MS, &cfg.auth, self.freshness()));
+        all
+    }
+
     pub fn config(&self, mutant: Option<&str>) -> Result<PmsConfig, String> {
         let service = ServiceConfig::new(self.ce.clone(), self.engine_nodes, "pms");
         let mut mutants = PmsMutants::default();
@@ -310,13 +317,19 @@ impl Scenario for ProcessStatus {
         ]
     }
 
+    fn checkers(&self) -> Vec<&'static str> {
+        let cfg = self
+            .config(None)
+            .expect("the configuration without a planted bug");
+        self.checker_set(&cfg).iter().map(|c| c.name()).collect()
+    }
+
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         sim::check_mutant(self, mutant)?;
         let cfg = self.config(mutant)?;
         let world = self.world();
         let e = self.engine_nodes;
-        let mut all = protocols::engine::checkers::all(e, &self.ce, false);
-        all.extend(checkers::all(e, SETTLE_MS, &cfg.auth, self.freshness()));
+        let all = self.checker_set(&cfg);
         let service = Arc::new(cfg.service.clone());
         let disk: ReplicaDisk<ProcessTable> = ReplicaDisk::default();
         let uis: Vec<UiConfig> = (self.clients.iter().enumerate())

@@ -1,18 +1,15 @@
-//! The ACK-round benchmark measures what it claims: with constant link latency every round's
-//! floor is exactly its four one-way trips; the floor never exceeds the measured latency,
-//! with or without faults; and the simulated figures of a run are a function of its flags.
+//! The ACK-round benchmark measures what it claims: with constant link latency every ordered
+//! round's critical path is exactly its four one-way trips and a direct round's two, which
+//! is also any round's protocol-independent floor; processing cost shows as excess over
+//! the floors; the floors never exceed the measured latency, with or without faults; and
+//! the simulated figures of a run are a function of its flags.
 
+use protocols::engine::direct::RoundVariant;
 use scenarios::bench::{AckBench, AckRun, BenchFaults};
-use sim::LinkLatency;
+use sim::{CostModel, LinkLatency, ServiceTime};
 
 fn bench(nodes: usize, rounds: u64, faults: BenchFaults, min_us: u64, max_us: u64) -> AckBench {
-    AckBench {
-        nodes,
-        rounds,
-        faults,
-        latency: LinkLatency { min_us, max_us },
-        seed: 11,
-    }
+    AckBench::new(nodes, rounds, faults, LinkLatency { min_us, max_us }, 11)
 }
 
 fn run(b: &AckBench) -> AckRun {
@@ -22,16 +19,61 @@ fn run(b: &AckBench) -> AckRun {
     r
 }
 
+/// Whether every value of histogram `$h` is `$ns`, to the histogram's precision.
+macro_rules! all_at {
+    ($h:expr, $ns:expr) => {{
+        let h = &$h;
+        !h.is_empty() && h.equivalent(h.min(), $ns) && h.equivalent(h.max(), $ns)
+    }};
+}
+
 #[test]
 fn with_constant_latency_every_floor_is_four_trips() {
-    // Order, report, stability announcement, ACK: 4 x 2 ms, in every round.
+    // Order, report, stability announcement, ACK: 4 x 2 ms, in every round; any ACK
+    // round needs only out and back, 2 x 2 ms.
     let r = run(&bench(5, 40, BenchFaults::None, 2_000, 2_000));
     assert_eq!(r.stats.rounds, 40);
     assert_eq!(r.stats.without_floor, 0);
-    let f = &r.stats.floor;
-    assert!(f.equivalent(f.min(), 8_000_000) && f.equivalent(f.max(), 8_000_000));
+    assert!(all_at!(r.stats.critical, 8_000_000));
+    assert!(all_at!(r.stats.independent, 4_000_000));
+    assert!(all_at!(r.stats.beyond_independent, 4_000_000));
     // Zero-processing means only madsim's 50-100 ns per task poll on top.
     assert!(r.stats.excess.max() < 20_000, "{}", r.stats.excess.max());
+}
+
+#[test]
+fn a_direct_round_is_two_trips_and_both_floors_agree() {
+    let b = AckBench {
+        variant: RoundVariant::Direct,
+        ..bench(5, 40, BenchFaults::None, 2_000, 2_000)
+    };
+    let r = run(&b);
+    assert_eq!((r.stats.rounds, r.stats.without_floor), (40, 0));
+    assert!(all_at!(r.stats.critical, 4_000_000));
+    assert!(all_at!(r.stats.independent, 4_000_000));
+    assert!(r.stats.excess.max() < 20_000, "{}", r.stats.excess.max());
+}
+
+#[test]
+fn processing_cost_adds_its_service_time_to_every_round() {
+    // One message per member per round, handled in parallel on every node: 300 us more
+    // than the floor, whatever the floors are.
+    let b = AckBench {
+        cost: Some(CostModel {
+            service: ServiceTime::Constant {
+                service_time_us: 300,
+            },
+            cores_per_node: 1,
+        }),
+        ..bench(5, 40, BenchFaults::None, 2_000, 2_000)
+    };
+    let r = run(&b);
+    assert!(
+        r.stats.excess.min() >= 300_000 && r.stats.excess.max() < 320_000,
+        "{}..{}",
+        r.stats.excess.min(),
+        r.stats.excess.max()
+    );
 }
 
 #[test]
@@ -43,7 +85,7 @@ fn the_floor_is_a_lower_bound_under_faults() {
     ] {
         let r = run(&bench(5, 60, faults, 1_000, 5_000));
         assert!(r.stats.rounds > 0, "{faults:?}");
-        assert!(!r.stats.floor.is_empty(), "{faults:?}");
+        assert!(!r.stats.critical.is_empty(), "{faults:?}");
     }
 }
 
@@ -70,7 +112,8 @@ fn the_simulated_figures_repeat_bit_for_bit() {
     let b = bench(5, 80, BenchFaults::Swarm, 1_000, 5_000);
     let (a, c) = (run(&b), run(&b));
     assert_eq!(a.stats.latency, c.stats.latency);
-    assert_eq!(a.stats.floor, c.stats.floor);
+    assert_eq!(a.stats.critical, c.stats.critical);
+    assert_eq!(a.stats.independent, c.stats.independent);
     assert_eq!(a.stats.rounds, c.stats.rounds);
     assert_eq!(
         a.stats.rounds_per_sim_s().to_bits(),

@@ -341,6 +341,16 @@ fn round_waiting_for_a_departed_member_is_caught() {
 }
 
 #[test]
+fn round_waiting_for_a_departed_member_is_caught_with_direct_rounds() {
+    caught_by(
+        &AckRounds::direct(),
+        MUTANT_ROUND_WAITS_DEPARTED,
+        "ack_round_progress",
+        100,
+    );
+}
+
+#[test]
 fn delivery_to_a_member_that_left_is_caught() {
     caught_by(
         &Membership::default(),

@@ -576,9 +576,10 @@ impl FaultPlan {
             return "fault plan: no faults".to_string();
         }
         let kinds: Vec<&str> = self.enabled.iter().map(|k| k.name()).collect();
+        let n = self.faults.len();
         let mut s = format!(
-            "fault plan: {} faults (enabled: {})",
-            self.faults.len(),
+            "fault plan: {n} fault{} (enabled: {})",
+            if n == 1 { "" } else { "s" },
             kinds.join(", ")
         );
         for f in &self.faults {

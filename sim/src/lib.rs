@@ -22,12 +22,15 @@ pub mod chan;
 pub mod check;
 #[cfg(madsim)]
 pub mod clock;
+pub mod cost;
 #[cfg(madsim)]
 pub mod event;
 #[cfg(madsim)]
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
+// Checks a finished history: needs no simulator.
+pub mod linearizability;
 #[cfg(madsim)]
 pub mod local;
 #[cfg(madsim)]
@@ -45,6 +48,7 @@ pub mod world;
 
 #[cfg(madsim)]
 pub use check::{Checker, RunEnd, Violation};
+pub use cost::{CostModel, ServiceTime};
 #[cfg(madsim)]
 pub use event::{Event, EventRef, NodeId, Recorded, TraceField};
 #[cfg(madsim)]

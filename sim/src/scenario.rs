@@ -21,6 +21,10 @@ pub trait Scenario: Send + Sync {
     /// The world this scenario runs in (nodes, phases, network, admissible faults).
     fn world(&self) -> WorldConfig;
 
+    /// The names of the checkers a run of this scenario applies: the guarantees a failure
+    /// can name (an artifact naming any other is refused).
+    fn checkers(&self) -> Vec<&'static str>;
+
     /// The planted bugs this scenario knows.
     fn mutants(&self) -> Vec<Mutant> {
         vec![]

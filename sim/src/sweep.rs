@@ -1,53 +1,60 @@
 //! The sweep, replay and shrink engine: runs many seeds of many scenarios in parallel, each
-//! seed isolated on its own OS thread with a wall-clock limit, and turns failures into
-//! replayable artifacts.
+//! seed isolated on its own OS thread under a limit on its CPU time, and turns failures and
+//! timeouts into replayable artifacts.
 //!
-//! Results never depend on thread timing: jobs are numbered before they start, results are
-//! put back in that order, and a sweep that stops at its first failure stops at the lowest
-//! failing job (every job before it runs to the end, every job after it is discarded), so
-//! the same command line reports the same seeds, failures and hashes on any machine. Only
-//! the wall-clock figures of the summary vary.
+//! Results never depend on thread timing or on the machine's load: jobs are numbered
+//! before they start, results are put back in that order, a sweep that stops at its first
+//! finding stops at the lowest one (every job before it runs to the end, every job after it
+//! is discarded), and the per-seed limit counts the seed thread's own CPU time (see
+//! [`crate::isolate`]), so the same command line reports the same seeds, failures,
+//! timeouts and hashes on any machine, with any number of workers. Only the time figures
+//! of the summary vary. A seed over its limit is retried once with no other seed running
+//! before it is reported as a timeout, its own outcome, never a checker's failure.
+//!
+//! An interrupt (the `cancel` flag) stops a sweep cleanly: no seed starts after it, seeds
+//! in flight are dropped whole, and the result holds exactly the whole seeds below the
+//! first one that did not finish, with that seed as the place to resume from.
 
 pub mod artifact;
 pub mod shrink;
 
 pub use artifact::Artifact;
-pub use shrink::{shrink, ShrinkOutcome};
+pub use shrink::{shrink, ShrinkError, ShrinkOutcome};
 
 use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
-use crate::isolate::{run_isolated, Isolated};
+use crate::isolate::{run_isolated, Isolated, Timeout};
 use crate::scenario::Scenario;
 use crate::trace::Trace;
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scenario shared between the worker threads and the seed threads.
 pub type ScenarioRef = Arc<dyn Scenario>;
 
-/// The checker name of a seed that outlived its wall-clock limit.
-pub const WALL_CLOCK_CHECKER: &str = "wall_clock_limit";
+/// The name a timeout goes by where a checker's name would stand (artifacts, summaries). It
+/// is no checker: a timeout is its own outcome.
+pub const TIMEOUT_CHECKER: &str = "timeout";
 /// The checker name of a seed whose thread panicked outside the simulation's own handling.
 pub const PANIC_CHECKER: &str = "no_panic";
 
-/// The default wall-clock limit of one seed. A demo seed takes a few milliseconds; the limit
-/// only has to catch a seed that spins for ever. `CLUSTERSIM_SEED_TIMEOUT_S` overrides it.
-pub const DEFAULT_SEED_WALL_LIMIT: Duration = Duration::from_secs(60);
+/// The default limit on one seed's CPU time. A seed takes milliseconds to a few seconds;
+/// the limit only has to catch one that spins for ever.
+pub const DEFAULT_SEED_CPU_LIMIT: Duration = Duration::from_secs(60);
 
-/// The per-seed wall-clock limit: `CLUSTERSIM_SEED_TIMEOUT_S` if set to a positive number
-/// of seconds, else [`DEFAULT_SEED_WALL_LIMIT`].
-pub fn seed_wall_limit_from_env() -> Duration {
-    std::env::var("CLUSTERSIM_SEED_TIMEOUT_S")
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s > 0.0)
-        .map(Duration::from_secs_f64)
-        .unwrap_or(DEFAULT_SEED_WALL_LIMIT)
+/// Parses a per-seed limit in seconds (`--seed-timeout-s`, `CLUSTERSIM_SEED_TIMEOUT_S`).
+pub fn parse_seed_limit(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a positive number of seconds");
+    let v: f64 = s.trim().parse().map_err(|_| bad())?;
+    if !v.is_finite() || v <= 0.0 || v > 1e9 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(v))
 }
 
 /// The most seeds one sweep or determinism check runs (seeds times scenarios). A sweep keeps
@@ -56,8 +63,8 @@ pub fn seed_wall_limit_from_env() -> Duration {
 pub const MAX_SEEDS_PER_RUN: u64 = 10_000_000;
 
 /// Rejects a run of more than [`MAX_SEEDS_PER_RUN`] seeds.
-pub fn check_run_size(seeds: u64, scenarios: usize) -> Result<(), String> {
-    let total = u128::from(seeds) * scenarios as u128;
+pub fn check_run_size(seeds: u128, scenarios: usize) -> Result<(), String> {
+    let total = seeds.saturating_mul(scenarios as u128);
     if total > u128::from(MAX_SEEDS_PER_RUN) {
         return Err(format!(
             "{total} seeds in one run is more than the {MAX_SEEDS_PER_RUN} a run holds: \
@@ -67,21 +74,30 @@ pub fn check_run_size(seeds: u64, scenarios: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// One thread per core, the default number of sweep workers.
-pub fn default_jobs() -> usize {
+/// The cores this process may use.
+pub fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
 }
 
-/// A half-open range of seeds `A..B`, never empty.
+/// The default number of sweep workers: one per core, and no more than there are seeds.
+pub fn default_jobs(seeds: usize) -> usize {
+    cores().min(seeds).max(1)
+}
+
+/// A half-open range of seeds `A..B`, never empty. The end may be 2^64, so that seed
+/// `u64::MAX` can be swept like any other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SeedRange {
     pub start: u64,
-    pub end: u64,
+    pub end: u128,
 }
 
 impl SeedRange {
+    /// The largest end a range can have: one past `u64::MAX`.
+    pub const MAX_END: u128 = 1 << 64;
+
     /// Parses `A..B`; an empty, reversed or unparsable range is an error.
     pub fn parse(s: &str) -> Result<SeedRange, String> {
         let bad = || format!("unparsable seed range '{s}': expected A..B, e.g. 0..1000");
@@ -89,12 +105,28 @@ impl SeedRange {
         if b.starts_with('=') {
             return Err(bad());
         }
-        let start: u64 = a.trim().parse().map_err(|_| bad())?;
-        let end: u64 = b.trim().parse().map_err(|_| bad())?;
-        if start == end {
+        let digits = |x: &str| !x.is_empty() && x.bytes().all(|c| c.is_ascii_digit());
+        let (a, b) = (a.trim(), b.trim());
+        if !digits(a) || !digits(b) {
+            return Err(bad());
+        }
+        let too_big = |x: &str| {
+            format!(
+                "seed range '{s}': {x} is past the last seed, {} (the end may be {})",
+                u64::MAX,
+                Self::MAX_END
+            )
+        };
+        let start: u64 = a.parse().map_err(|_| too_big(a))?;
+        let end: u128 = b
+            .parse()
+            .ok()
+            .filter(|e| *e <= Self::MAX_END)
+            .ok_or_else(|| too_big(b))?;
+        if u128::from(start) == end {
             return Err(format!("empty seed range {start}..{end}: it holds no seed"));
         }
-        if start > end {
+        if u128::from(start) > end {
             return Err(format!(
                 "reversed seed range {start}..{end}: the start must be below the end"
             ));
@@ -102,23 +134,42 @@ impl SeedRange {
         Ok(SeedRange { start, end })
     }
 
-    pub fn len(&self) -> u64 {
-        self.end - self.start
+    pub fn len(&self) -> u128 {
+        self.end - u128::from(self.start)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.start >= self.end
+        self.len() == 0
+    }
+
+    /// The `k`-th seed of the range.
+    pub fn seed(&self, k: u64) -> u64 {
+        debug_assert!(u128::from(k) < self.len());
+        self.start + k
     }
 
     /// The seeds of `shard` (all of them without one).
-    pub fn shard(&self, shard: Option<Shard>) -> std::ops::Range<u64> {
+    pub fn shard(&self, shard: Option<Shard>) -> SeedRange {
         match shard {
-            None => self.start..self.end,
+            None => *self,
             Some(sh) => {
-                let len = u128::from(self.len());
-                let at = |k: u64| self.start + (len * u128::from(k) / u128::from(sh.count)) as u64;
-                at(sh.index - 1)..at(sh.index)
+                let len = self.len();
+                let at =
+                    |k: u64| u128::from(self.start) + len * u128::from(k) / u128::from(sh.count);
+                SeedRange {
+                    // Below the end, so within u64.
+                    start: at(sh.index - 1) as u64,
+                    end: at(sh.index),
+                }
             }
+        }
+    }
+
+    /// The range from `seed` (within it) to the end: where a stopped run resumes.
+    pub fn from_seed(&self, seed: u64) -> SeedRange {
+        SeedRange {
+            start: seed,
+            end: self.end,
         }
     }
 }
@@ -209,9 +260,14 @@ pub enum Verdict {
     Passed,
     /// Every broken guarantee, in the order they broke; never empty.
     Failed(Vec<Violation>),
+    /// The seed went over its limit, also when retried alone: it never finished, so no
+    /// checker judged it.
+    TimedOut(Timeout),
     /// The scenario rejected the input (a plan that does not fit its world, an unknown
     /// mutant): an operating error, not a finding.
     BadInput(String),
+    /// An interrupt stopped the wait before the seed finished: no result at all.
+    Interrupted,
 }
 
 impl Verdict {
@@ -227,10 +283,36 @@ impl Verdict {
         matches!(self, Verdict::Failed(_))
     }
 
-    /// Whether `checker` is among the broken guarantees.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Verdict::TimedOut(_))
+    }
+
+    /// A checker failure or a timeout: what a sweep reports and writes an artifact for.
+    pub fn is_finding(&self) -> bool {
+        self.is_failure() || self.is_timeout()
+    }
+
+    /// What an artifact records of a finding: the first violation, or for a timeout a
+    /// violation named [`TIMEOUT_CHECKER`] that says which limit it passed.
+    pub fn finding(&self) -> Option<Violation> {
+        match self {
+            Verdict::Failed(v) => v.first().cloned(),
+            Verdict::TimedOut(t) => Some(Violation {
+                checker: TIMEOUT_CHECKER.to_string(),
+                event_index: 0,
+                t_ns: 0,
+                explanation: t.to_string(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether `checker` is among the broken guarantees ([`TIMEOUT_CHECKER`]: whether the
+    /// seed timed out).
     pub fn broke(&self, checker: &str) -> bool {
         match self {
             Verdict::Failed(v) => v.iter().any(|v| v.checker == checker),
+            Verdict::TimedOut(_) => checker == TIMEOUT_CHECKER,
             _ => false,
         }
     }
@@ -245,16 +327,16 @@ pub struct SeedOutcome {
     /// The plan the seed ran (or would have run, if it never finished).
     pub plan: FaultPlan,
     pub verdict: Verdict,
-    /// `None` when the run never finished (a wall-clock hang, a panic outside the sim).
+    /// `None` when the run never finished (a timeout, a panic outside the sim).
     pub trace_hash: Option<u64>,
     pub event_count: u64,
     pub sim_ns: u64,
-    /// Wall time of the run itself, measured on the seed's thread.
-    pub wall: Duration,
+    /// CPU time of the seed's thread (the limit when it timed out).
+    pub cpu: Duration,
     pub coverage: Coverage,
     /// The full report, if the job asked to keep it and the run finished.
     pub report: Option<Box<RunReport>>,
-    /// Where the failure artifact was written, once it was.
+    /// Where the artifact of a failure or timeout was written, once it was.
     pub artifact: Option<PathBuf>,
 }
 
@@ -264,8 +346,9 @@ impl SeedOutcome {
     }
 }
 
-/// Runs one seed on its own OS thread, at most `wall_limit` of wall time.
-pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
+/// Runs one seed on its own OS thread, with at most `cpu_limit` of CPU time; an interrupt
+/// through `cancel` gives [`Verdict::Interrupted`].
+pub fn run_seed(job: &SeedJob, cpu_limit: Duration, cancel: Option<&AtomicBool>) -> SeedOutcome {
     let scenario = job.scenario.clone();
     let spec = RunSpec {
         seed: job.seed,
@@ -273,10 +356,8 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
         keep_events: job.keep_events,
     };
     let mutant = job.mutant.clone();
-    let isolated = run_isolated(wall_limit, move || {
-        let t0 = Instant::now();
-        let r = scenario.run(&spec, mutant.as_deref());
-        (r, t0.elapsed())
+    let isolated = run_isolated(cpu_limit, cancel, move || {
+        scenario.run(&spec, mutant.as_deref())
     });
     let mut out = SeedOutcome {
         scenario: job.scenario.name().to_string(),
@@ -287,13 +368,16 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
         trace_hash: None,
         event_count: 0,
         sim_ns: 0,
-        wall: wall_limit,
+        cpu: cpu_limit,
         coverage: Coverage::new(),
         report: None,
         artifact: None,
     };
     match isolated {
-        Isolated::Done((Ok(report), wall)) => {
+        Isolated::Done {
+            value: Ok(report),
+            cpu,
+        } => {
             out.plan = report.plan.clone();
             out.verdict = if report.passed() {
                 Verdict::Passed
@@ -303,7 +387,7 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
             out.trace_hash = Some(report.trace.hash);
             out.event_count = report.trace.event_count;
             out.sim_ns = report.sim_ns;
-            out.wall = wall;
+            out.cpu = cpu;
             if job.keep_report {
                 out.coverage = report.coverage.clone();
                 out.report = Some(Box::new(report));
@@ -311,10 +395,10 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
                 out.coverage = report.coverage;
             }
         }
-        Isolated::Done((Err(e), wall)) => {
+        Isolated::Done { value: Err(e), cpu } => {
             out.plan = job.plan();
             out.verdict = Verdict::BadInput(e);
-            out.wall = wall;
+            out.cpu = cpu;
         }
         Isolated::Panicked(msg) => {
             out.plan = job.plan();
@@ -325,57 +409,148 @@ pub fn run_seed(job: &SeedJob, wall_limit: Duration) -> SeedOutcome {
                 explanation: format!("the seed's thread panicked: {msg}"),
             }]);
         }
-        Isolated::TimedOut(limit) => {
+        Isolated::TimedOut(t) => {
             out.plan = job.plan();
-            out.verdict = Verdict::Failed(vec![Violation {
-                checker: WALL_CLOCK_CHECKER.to_string(),
-                event_index: 0,
-                t_ns: 0,
-                explanation: format!(
-                    "the seed ran longer than {:.1}s of wall time and was abandoned",
-                    limit.as_secs_f64()
-                ),
-            }]);
+            out.verdict = Verdict::TimedOut(t);
+        }
+        Isolated::Interrupted => {
+            out.plan = job.plan();
+            out.verdict = Verdict::Interrupted;
         }
     }
     out
 }
 
+/// Lets one job of a pool run with no other job running: every job holds a shared place
+/// while it runs, and [`Gate::alone`] waits until it holds the only one. New jobs wait
+/// while a job waits to be alone.
+#[derive(Default)]
+pub struct Gate {
+    state: Mutex<GateState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct GateState {
+    running: usize,
+    waiting_alone: usize,
+    alone: bool,
+}
+
+impl Gate {
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(
+        &self,
+        g: std::sync::MutexGuard<'a, GateState>,
+    ) -> std::sync::MutexGuard<'a, GateState> {
+        self.changed.wait(g).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn enter(&self) {
+        let mut g = self.lock();
+        while g.alone || g.waiting_alone > 0 {
+            g = self.wait(g);
+        }
+        g.running += 1;
+    }
+
+    fn leave(&self) {
+        self.lock().running -= 1;
+        self.changed.notify_all();
+    }
+
+    /// Runs `f` (from inside a job) once no other job runs, then lets the others go on.
+    pub fn alone<R>(&self, f: impl FnOnce() -> R) -> R {
+        {
+            let mut g = self.lock();
+            g.running -= 1;
+            g.waiting_alone += 1;
+            self.changed.notify_all();
+            while g.running > 0 || g.alone {
+                g = self.wait(g);
+            }
+            g.waiting_alone -= 1;
+            g.alone = true;
+        }
+        // Released also if `f` panics, so the other workers are not left waiting.
+        struct Release<'a>(&'a Gate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.lock().alone = false;
+                self.0.changed.notify_all();
+                self.0.enter();
+            }
+        }
+        let _release = Release(self);
+        f()
+    }
+}
+
+/// What [`run_pool`] ran.
+pub struct PoolRun<T> {
+    /// The results of jobs `0..complete`, in job order.
+    pub results: Vec<(usize, T)>,
+    /// Every job below this one ran to the end; it is the first that did not (`count` if
+    /// every job ran, or one past the finding the pool stopped at).
+    pub complete: usize,
+    /// The pool stopped at a finding before running every job.
+    pub stopped_early: bool,
+    /// An interrupt stopped the pool before every job it owed had finished.
+    pub interrupted: bool,
+}
+
 /// Runs `count` numbered jobs on `workers` threads and returns their results in job order.
 ///
-/// `work(i)` returns the result and whether it is a failure. Unless `keep_going`, the pool
-/// stops at the lowest failing job: every job numbered below it still runs, and results
-/// numbered above it are dropped, so the returned list does not depend on thread timing.
-/// `on_result` sees each result as it arrives (in arrival order), on the calling thread.
+/// `work(i, gate)` returns the result and whether it is a finding, or `None` when an
+/// interrupt stopped it; it may use `gate` to rerun something with no other job running.
+/// Unless `keep_going`, the pool stops at the lowest finding: every job numbered below it
+/// still runs, and results numbered above it are dropped, so the returned list does not
+/// depend on thread timing. Once `cancel` is set no job starts; the results are those of
+/// the jobs below the first one that did not finish. `on_result` sees each result as it
+/// arrives (in arrival order), on the calling thread.
 pub fn run_pool<T, W, R>(
     count: usize,
     workers: usize,
     keep_going: bool,
+    cancel: Option<&AtomicBool>,
     work: W,
     mut on_result: R,
-) -> Vec<(usize, T)>
+) -> PoolRun<T>
 where
     T: Send,
-    W: Fn(usize) -> (T, bool) + Sync,
+    W: Fn(usize, &Gate) -> Option<(T, bool)> + Sync,
     R: FnMut(usize, &mut T),
 {
     let next = AtomicUsize::new(0);
     let stop_at = AtomicUsize::new(usize::MAX);
-    let mut results: Vec<(usize, T)> = Vec::with_capacity(count);
+    let gate = Gate::default();
+    let cancelled = || cancel.is_some_and(|c| c.load(Ordering::SeqCst));
+    let mut results: Vec<(usize, T)> = Vec::with_capacity(count.min(1 << 20));
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel::<(usize, T)>();
         for w in 0..workers.clamp(1, count.max(1)) {
             let tx = tx.clone();
-            let (next, stop_at, work) = (&next, &stop_at, &work);
+            let (next, stop_at, work, gate) = (&next, &stop_at, &work, &gate);
             std::thread::Builder::new()
                 .name(format!("clustersim-worker-{w}"))
                 .spawn_scoped(scope, move || loop {
+                    if cancelled() {
+                        return;
+                    }
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     if i >= count || i > stop_at.load(Ordering::SeqCst) {
                         return;
                     }
-                    let (result, failed) = work(i);
-                    if failed && !keep_going {
+                    gate.enter();
+                    let done = work(i, gate);
+                    gate.leave();
+                    let Some((result, finding)) = done else {
+                        return;
+                    };
+                    if finding && !keep_going {
                         stop_at.fetch_min(i, Ordering::SeqCst);
                     }
                     if tx.send((i, result)).is_err() {
@@ -390,10 +565,56 @@ where
             results.push((i, result));
         }
     });
-    let stop = stop_at.load(Ordering::SeqCst);
-    results.retain(|(i, _)| *i <= stop);
     results.sort_by_key(|(i, _)| *i);
-    results
+    let stop = stop_at.load(Ordering::SeqCst);
+    let owed = if stop == usize::MAX { count } else { stop + 1 };
+    let complete = results
+        .iter()
+        .enumerate()
+        .take_while(|(k, (i, _))| k == i)
+        .count()
+        .min(owed);
+    results.truncate(complete);
+    PoolRun {
+        results,
+        complete,
+        stopped_early: complete == owed && owed < count,
+        interrupted: complete < owed,
+    }
+}
+
+/// The results of a pool over `per_seed` scenarios per seed, cut to whole seeds when an
+/// interrupt stopped it (a resumed run starts at a seed, with every scenario), and the
+/// seed to resume from.
+fn whole_seeds<T>(
+    pool: PoolRun<T>,
+    per_seed: usize,
+    seeds: SeedRange,
+) -> (Vec<(usize, T)>, Option<u64>) {
+    let mut results = pool.results;
+    if !pool.interrupted {
+        return (results, None);
+    }
+    let per_seed = per_seed.max(1);
+    let whole = pool.complete - pool.complete % per_seed;
+    results.truncate(whole);
+    (results, Some(seeds.seed((whole / per_seed) as u64)))
+}
+
+/// Runs `job`; if it timed out, runs it again with no other job of the pool running, so
+/// that a seed is never reported as a timeout only because it shared the machine.
+fn run_seed_retrying(
+    job: &SeedJob,
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
+    gate: &Gate,
+) -> SeedOutcome {
+    let o = run_seed(job, cpu_limit, cancel);
+    if o.verdict.is_timeout() {
+        gate.alone(|| run_seed(job, cpu_limit, cancel))
+    } else {
+        o
+    }
 }
 
 /// What a sweep runs.
@@ -407,22 +628,26 @@ pub struct SweepTarget {
 #[derive(Clone, Debug)]
 pub struct SweepConfig {
     pub workers: usize,
-    pub seed_wall_limit: Duration,
-    /// Run every seed even after a failure; otherwise stop at the first one.
+    /// The most CPU time one seed may use (see [`crate::isolate`]).
+    pub seed_cpu_limit: Duration,
+    /// Run every seed even after a finding; otherwise stop at the first one.
     pub keep_going: bool,
-    /// Where failure artifacts go; `None` writes none.
+    /// Where artifacts of failures and timeouts go; `None` writes none.
     pub artifacts: Option<PathBuf>,
     pub swarm: bool,
+    /// Set (by a signal handler) to stop the sweep.
+    pub cancel: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SweepConfig {
     fn default() -> Self {
         SweepConfig {
-            workers: default_jobs(),
-            seed_wall_limit: DEFAULT_SEED_WALL_LIMIT,
+            workers: cores(),
+            seed_cpu_limit: DEFAULT_SEED_CPU_LIMIT,
             keep_going: false,
             artifacts: None,
             swarm: true,
+            cancel: None,
         }
     }
 }
@@ -432,6 +657,7 @@ pub struct Progress<'a> {
     pub done: usize,
     pub total: usize,
     pub failures: usize,
+    pub timeouts: usize,
     /// The seed that just finished.
     pub outcome: &'a SeedOutcome,
     /// Set when writing this seed's artifact failed.
@@ -444,7 +670,12 @@ pub struct SweepResult {
     /// The seeds the sweep was asked to run (more than it ran if it stopped early).
     pub planned: usize,
     pub wall: Duration,
+    /// It stopped at its first finding.
     pub stopped_early: bool,
+    /// An interrupt stopped it; it ran every scenario of the seeds below `next_seed`.
+    pub interrupted: bool,
+    /// Where an interrupted sweep resumes: the first seed it did not finish.
+    pub next_seed: Option<u64>,
     /// How many of the seeds run had each (fault kind, protocol phase) pair.
     pub coverage: BTreeMap<(String, String), u64>,
 }
@@ -452,6 +683,10 @@ pub struct SweepResult {
 impl SweepResult {
     pub fn failures(&self) -> impl Iterator<Item = &SeedOutcome> {
         self.outcomes.iter().filter(|o| o.verdict.is_failure())
+    }
+
+    pub fn timeouts(&self) -> impl Iterator<Item = &SeedOutcome> {
+        self.outcomes.iter().filter(|o| o.verdict.is_timeout())
     }
 
     /// Seeds whose scenario rejected its input (should never happen for generated plans).
@@ -480,7 +715,7 @@ impl SweepResult {
 /// counters (after the stop point is known, so discarded seeds do not count).
 pub fn sweep(
     targets: &[SweepTarget],
-    seeds: std::ops::Range<u64>,
+    seeds: SeedRange,
     cfg: &SweepConfig,
     mut on_progress: impl FnMut(&Progress<'_>),
 ) -> SweepResult {
@@ -488,36 +723,45 @@ pub fn sweep(
     let total = if per_seed == 0 {
         0
     } else {
-        usize::try_from(seeds.end.saturating_sub(seeds.start))
+        usize::try_from(seeds.len())
+            .ok()
+            .and_then(|n| n.checked_mul(per_seed))
             .expect("a seed range that fits in memory")
-            * per_seed
     };
     let job = |i: usize| {
         let t = &targets[i % per_seed];
-        let seed = seeds.start + (i / per_seed) as u64;
+        let seed = seeds.seed((i / per_seed) as u64);
         SeedJob::generated(t.scenario.clone(), seed, t.mutant.clone(), cfg.swarm)
     };
+    let cancel = cfg.cancel.as_deref();
     let t0 = Instant::now();
-    let mut done = 0;
-    let mut failures = 0;
+    let (mut done, mut failures, mut timeouts) = (0, 0, 0);
     let mut pairs = CoverageIndex::default();
     let mut covered: Vec<(usize, Vec<u16>)> = Vec::new();
-    let results = run_pool(
+    let pool = run_pool(
         total,
         cfg.workers,
         cfg.keep_going,
-        |i| {
-            let o = run_seed(&job(i), cfg.seed_wall_limit);
-            let failed = o.verdict.is_failure();
-            (o, failed)
+        cancel,
+        |i, gate| {
+            let o = run_seed_retrying(&job(i), cfg.seed_cpu_limit, cancel, gate);
+            if o.verdict == Verdict::Interrupted {
+                return None;
+            }
+            let finding = o.verdict.is_finding();
+            Some((o, finding))
         },
         |i, o| {
             done += 1;
             let mut artifact_error = None;
-            if o.verdict.is_failure() {
-                failures += 1;
-                // With --keep-going every failure is reported, so its artifact is written
-                // at once; otherwise only the lowest failure is, once it is known.
+            if o.verdict.is_finding() {
+                if o.verdict.is_timeout() {
+                    timeouts += 1;
+                } else {
+                    failures += 1;
+                }
+                // With --keep-going every finding is reported, so its artifact is written
+                // at once; otherwise only the lowest one is, once it is known.
                 if cfg.keep_going {
                     if let Some(dir) = &cfg.artifacts {
                         match Artifact::from_outcome(o).and_then(|a| a.write_in(dir)) {
@@ -531,6 +775,7 @@ pub fn sweep(
                 done,
                 total,
                 failures,
+                timeouts,
                 outcome: o,
                 artifact_error,
             });
@@ -539,18 +784,18 @@ pub fn sweep(
                 .map(|pair| pairs.intern(pair))
                 .collect();
             covered.push((i, interned));
-            if !o.verdict.is_failure() {
+            if !o.verdict.is_finding() {
                 o.plan = FaultPlan::empty();
             }
         },
     );
     let wall = t0.elapsed();
-    let stopped_early = results.len() < total;
-    // The pool keeps exactly the results up to its stop point.
-    let kept_up_to = results.last().map(|(i, _)| *i);
+    let (stopped_early, interrupted) = (pool.stopped_early, pool.interrupted);
+    let (results, next_seed) = whole_seeds(pool, per_seed, seeds);
+    let kept = results.len();
     let mut coverage = BTreeMap::new();
     for (i, interned) in covered {
-        if Some(i) <= kept_up_to {
+        if i < kept {
             for p in interned {
                 *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
             }
@@ -559,7 +804,7 @@ pub fn sweep(
     let mut outcomes: Vec<SeedOutcome> = results.into_iter().map(|(_, o)| o).collect();
     if !cfg.keep_going {
         if let Some(dir) = &cfg.artifacts {
-            for o in outcomes.iter_mut().filter(|o| o.verdict.is_failure()) {
+            for o in outcomes.iter_mut().filter(|o| o.verdict.is_finding()) {
                 match Artifact::from_outcome(o).and_then(|a| a.write_in(dir)) {
                     Ok(p) => o.artifact = Some(p),
                     Err(e) => {
@@ -567,6 +812,7 @@ pub fn sweep(
                             done,
                             total,
                             failures,
+                            timeouts,
                             outcome: o,
                             artifact_error: Some(e),
                         });
@@ -581,6 +827,8 @@ pub fn sweep(
         planned: total,
         wall,
         stopped_early,
+        interrupted,
+        next_seed,
         coverage,
     }
 }
@@ -605,31 +853,69 @@ impl CoverageIndex {
     }
 }
 
+/// The median and 99th percentile of `v` (sorted in place); zero when empty.
+fn median_p99(v: &mut [Duration]) -> (Duration, Duration) {
+    v.sort();
+    let pick = |q: f64| {
+        if v.is_empty() {
+            Duration::ZERO
+        } else {
+            v[((v.len() - 1) as f64 * q).round() as usize]
+        }
+    };
+    (pick(0.5), pick(0.99))
+}
+
+/// The figures of one scenario's seeds in a sweep.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ScenarioStats {
+    pub seeds_run: usize,
+    pub failures: usize,
+    pub timeouts: usize,
+    /// Median and 99th percentile of one seed's CPU time.
+    pub cpu_median: Duration,
+    pub cpu_p99: Duration,
+}
+
 /// The summary figures of a set of seeds.
 #[derive(Clone, Debug)]
 pub struct SweepStats {
     pub seeds_run: usize,
     pub failures: usize,
+    pub timeouts: usize,
     pub wall: Duration,
     pub sim_ns: u128,
-    /// Median and 99th percentile of one seed's own wall time.
-    pub seed_wall_median: Duration,
-    pub seed_wall_p99: Duration,
+    /// Median and 99th percentile of one seed's CPU time.
+    pub cpu_median: Duration,
+    pub cpu_p99: Duration,
+    pub per_scenario: BTreeMap<String, ScenarioStats>,
     /// How many seeds had each (fault kind, protocol phase) pair.
     pub coverage: BTreeMap<(String, String), u64>,
 }
 
 impl SweepStats {
     pub fn of(outcomes: &[SeedOutcome], wall: Duration) -> SweepStats {
-        let mut walls: Vec<Duration> = outcomes.iter().map(|o| o.wall).collect();
-        walls.sort();
-        let pick = |q: f64| {
-            if walls.is_empty() {
-                Duration::ZERO
-            } else {
-                walls[((walls.len() - 1) as f64 * q).round() as usize]
-            }
-        };
+        let mut all: Vec<Duration> = outcomes.iter().map(|o| o.cpu).collect();
+        let (cpu_median, cpu_p99) = median_p99(&mut all);
+        let mut by_scenario: BTreeMap<&str, Vec<&SeedOutcome>> = BTreeMap::new();
+        for o in outcomes {
+            by_scenario.entry(&o.scenario).or_default().push(o);
+        }
+        let per_scenario = by_scenario
+            .into_iter()
+            .map(|(name, os)| {
+                let mut cpu: Vec<Duration> = os.iter().map(|o| o.cpu).collect();
+                let (cpu_median, cpu_p99) = median_p99(&mut cpu);
+                let stats = ScenarioStats {
+                    seeds_run: os.len(),
+                    failures: os.iter().filter(|o| o.verdict.is_failure()).count(),
+                    timeouts: os.iter().filter(|o| o.verdict.is_timeout()).count(),
+                    cpu_median,
+                    cpu_p99,
+                };
+                (name.to_string(), stats)
+            })
+            .collect();
         let mut coverage = BTreeMap::new();
         for o in outcomes {
             for pair in &o.coverage {
@@ -639,10 +925,12 @@ impl SweepStats {
         SweepStats {
             seeds_run: outcomes.len(),
             failures: outcomes.iter().filter(|o| o.verdict.is_failure()).count(),
+            timeouts: outcomes.iter().filter(|o| o.verdict.is_timeout()).count(),
             wall,
             sim_ns: outcomes.iter().map(|o| u128::from(o.sim_ns)).sum(),
-            seed_wall_median: pick(0.5),
-            seed_wall_p99: pick(0.99),
+            cpu_median,
+            cpu_p99,
+            per_scenario,
             coverage,
         }
     }
@@ -660,11 +948,9 @@ impl SweepStats {
         }
     }
 
-    /// The fault-kind × protocol-phase table: one row per fault kind (every kind, so the
-    /// kinds a sweep never injected show too), one column per phase seen, each cell the
-    /// number of seeds in which a fault of that kind started while a node was in that phase.
-    pub fn coverage_table(&self) -> String {
-        let mut phases: Vec<&str> = self.coverage.keys().map(|(_, p)| p.as_str()).collect();
+    /// Every fault kind (also those never injected) and the phases seen, in table order.
+    fn coverage_axes(&self) -> (Vec<String>, Vec<String>) {
+        let mut phases: Vec<String> = self.coverage.keys().map(|(_, p)| p.clone()).collect();
         phases.sort_unstable();
         phases.dedup();
         let mut kinds: Vec<String> = FaultKind::ALL
@@ -676,6 +962,26 @@ impl SweepStats {
                 kinds.push(k.clone());
             }
         }
+        (kinds, phases)
+    }
+
+    /// The coverage as fault kind -> protocol phase -> seeds, with every fault kind (an
+    /// empty map for a kind never injected).
+    pub fn coverage_by_kind(&self) -> BTreeMap<String, BTreeMap<String, u64>> {
+        let (kinds, _) = self.coverage_axes();
+        let mut out: BTreeMap<String, BTreeMap<String, u64>> =
+            kinds.into_iter().map(|k| (k, BTreeMap::new())).collect();
+        for ((k, p), n) in &self.coverage {
+            out.entry(k.clone()).or_default().insert(p.clone(), *n);
+        }
+        out
+    }
+
+    /// The fault-kind × protocol-phase table: one row per fault kind (every kind, so the
+    /// kinds a sweep never injected show too), one column per phase seen, each cell the
+    /// number of seeds in which a fault of that kind started while a node was in that phase.
+    pub fn coverage_table(&self) -> String {
+        let (kinds, phases) = self.coverage_axes();
         if phases.is_empty() {
             return "coverage: no fault started during the run(s)\n".to_string();
         }
@@ -728,8 +1034,11 @@ pub struct DeterminismOutcome {
     pub event_counts: [u64; 2],
     /// The first event index where the two traces differ, with each run's line there.
     pub divergence: Option<Divergence>,
+    /// A run that went over its limit (also when retried alone): nothing to compare.
+    pub timeout: Option<Timeout>,
     pub sim_ns: u64,
-    pub wall: Duration,
+    /// CPU time of both runs.
+    pub cpu: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -741,76 +1050,118 @@ pub struct Divergence {
 }
 
 /// Runs `job` twice (each on its own thread) and compares the traces event by event.
-pub fn check_seed_determinism(job: &SeedJob, wall_limit: Duration) -> DeterminismOutcome {
+pub fn check_seed_determinism(job: &SeedJob, cpu_limit: Duration) -> DeterminismOutcome {
+    // Alone from the start: the gate holds this one job.
+    let gate = Gate::default();
+    gate.enter();
+    check_seed_determinism_in(job, cpu_limit, None, &gate)
+        .expect("no interrupt without a cancel flag")
+}
+
+/// [`check_seed_determinism`] inside a pool: a run that timed out is retried alone, and
+/// `None` means an interrupt stopped it.
+fn check_seed_determinism_in(
+    job: &SeedJob,
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
+    gate: &Gate,
+) -> Option<DeterminismOutcome> {
     let mut job = job.clone();
     job.keep_events = true;
     job.keep_report = true;
-    let a = run_seed(&job, wall_limit);
-    let b = run_seed(&job, wall_limit);
+    let a = run_seed_retrying(&job, cpu_limit, cancel, gate);
+    let b = run_seed_retrying(&job, cpu_limit, cancel, gate);
+    if a.verdict == Verdict::Interrupted || b.verdict == Verdict::Interrupted {
+        return None;
+    }
+    let timeout = [&a.verdict, &b.verdict].into_iter().find_map(|v| match v {
+        Verdict::TimedOut(t) => Some(*t),
+        _ => None,
+    });
     let divergence = match (a.trace(), b.trace()) {
         (Some(ta), Some(tb)) => ta.first_divergence(tb).map(|i| Divergence {
             event_index: i,
             lines: [ta.line(i), tb.line(i)],
         }),
-        // Two runs that both never finished (both hung, or both panicked outside the
-        // simulation) cannot be compared event by event; if they ended alike, that is
-        // consistent. One finishing and the other not is itself nondeterminism.
+        // A run that never finished has no trace to compare: a timeout is reported as
+        // such, and two panics outside the simulation that ended alike are consistent.
+        _ if timeout.is_some() => None,
         (None, None) if a.verdict == b.verdict => None,
         (ta, tb) => Some(Divergence {
             event_index: 0,
             lines: [ta.and_then(|t| t.line(0)), tb.and_then(|t| t.line(0))],
         }),
     };
-    DeterminismOutcome {
+    Some(DeterminismOutcome {
         scenario: a.scenario.clone(),
         seed: a.seed,
         hashes: [a.trace_hash, b.trace_hash],
         event_counts: [a.event_count, b.event_count],
         divergence,
+        timeout,
         sim_ns: a.sim_ns,
-        wall: a.wall + b.wall,
-    }
+        cpu: a.cpu + b.cpu,
+    })
+}
+
+/// What a determinism check found, in (scenario, seed) order.
+pub struct DeterminismRun {
+    pub outcomes: Vec<DeterminismOutcome>,
+    pub planned: usize,
+    pub interrupted: bool,
+    /// Where an interrupted check resumes.
+    pub next_seed: Option<u64>,
 }
 
 /// Checks every seed of every scenario twice, in parallel; results in (scenario, seed)
 /// order. Every seed is checked even after a divergence.
 pub fn check_determinism(
     scenarios: &[ScenarioRef],
-    seeds: std::ops::Range<u64>,
+    seeds: SeedRange,
     workers: usize,
-    wall_limit: Duration,
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
     mut on_progress: impl FnMut(usize, usize, &DeterminismOutcome),
-) -> Vec<DeterminismOutcome> {
+) -> DeterminismRun {
     let per_seed = scenarios.len();
     let total = if per_seed == 0 {
         0
     } else {
-        usize::try_from(seeds.end.saturating_sub(seeds.start))
+        usize::try_from(seeds.len())
+            .ok()
+            .and_then(|n| n.checked_mul(per_seed))
             .expect("a seed range that fits in memory")
-            * per_seed
     };
     let job = |i: usize| {
-        let seed = seeds.start + (i / per_seed) as u64;
+        let seed = seeds.seed((i / per_seed) as u64);
         SeedJob::generated(scenarios[i % per_seed].clone(), seed, None, true)
     };
     let mut done = 0;
-    let results = run_pool(
+    let pool = run_pool(
         total,
         workers,
         true,
-        |i| {
-            let o = check_seed_determinism(&job(i), wall_limit);
-            let failed = o.divergence.is_some();
-            (o, failed)
+        cancel,
+        |i, gate| {
+            let o = check_seed_determinism_in(&job(i), cpu_limit, cancel, gate)?;
+            let finding = o.divergence.is_some() || o.timeout.is_some();
+            Some((o, finding))
         },
         |_, o| {
             done += 1;
             on_progress(done, total, o);
         },
     );
-    let mut out: Vec<DeterminismOutcome> = results.into_iter().map(|(_, o)| o).collect();
-    out.sort_by(|a, b| (&a.scenario, a.seed).cmp(&(&b.scenario, b.seed)));
-    out
+    let interrupted = pool.interrupted;
+    let (results, next_seed) = whole_seeds(pool, per_seed, seeds);
+    let mut outcomes: Vec<DeterminismOutcome> = results.into_iter().map(|(_, o)| o).collect();
+    outcomes.sort_by(|a, b| (&a.scenario, a.seed).cmp(&(&b.scenario, b.seed)));
+    DeterminismRun {
+        outcomes,
+        planned: total,
+        interrupted,
+        next_seed,
+    }
 }
 
 #[cfg(test)]
@@ -826,25 +1177,46 @@ mod tests {
         assert!(SeedRange::parse("5..5").unwrap_err().contains("empty"));
         assert!(SeedRange::parse("9..3").unwrap_err().contains("reversed"));
         for bad in [
-            "", "x", "1..", "..5", "a..b", "1..=5", "-1..5", "1...5", "1..2..3",
+            "", "x", "1..", "..5", "a..b", "1..=5", "-1..5", "1...5", "1..2..3", "+1..5",
         ] {
             assert!(
                 SeedRange::parse(bad).unwrap_err().contains("unparsable"),
                 "{bad}"
             );
         }
+        // The last seed can be swept: the end may be one past it, and no further.
+        let last = SeedRange::parse("18446744073709551615..18446744073709551616").unwrap();
+        assert_eq!((last.start, last.len()), (u64::MAX, 1));
+        assert_eq!(last.seed(0), u64::MAX);
+        for past in [
+            "18446744073709551615..18446744073709551617",
+            "18446744073709551616..18446744073709551617",
+            "0..99999999999999999999999999999999999999999",
+        ] {
+            let e = SeedRange::parse(past).unwrap_err();
+            assert!(e.contains("past the last seed"), "{past}: {e}");
+        }
     }
 
     #[test]
     fn shards_are_disjoint_and_cover_the_range() {
-        for (a, b) in [(0u64, 10u64), (7, 1007), (0, 3), (5, 6)] {
+        let max = SeedRange::MAX_END;
+        for (a, b) in [
+            (0u64, 10u128),
+            (7, 1007),
+            (0, 3),
+            (5, 6),
+            (u64::MAX - 9, max),
+        ] {
             let r = SeedRange { start: a, end: b };
             for n in 1..=7u64 {
                 let mut all = Vec::new();
                 for i in 1..=n {
-                    all.extend(r.shard(Some(Shard { index: i, count: n })));
+                    let s = r.shard(Some(Shard { index: i, count: n }));
+                    all.extend((0..s.len() as u64).map(|k| s.seed(k)));
                 }
-                assert_eq!(all, (a..b).collect::<Vec<_>>(), "{r} in {n} shards");
+                let want: Vec<u64> = (0..r.len() as u64).map(|k| r.seed(k)).collect();
+                assert_eq!(all, want, "{r} in {n} shards");
             }
         }
         assert!(Shard::parse("0/3").unwrap_err().contains("numbered 1 to 3"));
@@ -855,33 +1227,117 @@ mod tests {
     }
 
     #[test]
-    fn pool_results_are_ordered_and_stop_at_the_lowest_failure() {
+    fn pool_results_are_ordered_and_stop_at_the_lowest_finding() {
         for workers in [1, 2, 4] {
-            let all = run_pool(50, workers, true, |i| (i * 10, i % 7 == 3), |_, _| {});
+            let all = run_pool(
+                50,
+                workers,
+                true,
+                None,
+                |i, _| Some((i * 10, i % 7 == 3)),
+                |_, _| {},
+            );
             assert_eq!(
-                all.iter().map(|(i, v)| (*i, *v)).collect::<Vec<_>>(),
+                all.results
+                    .iter()
+                    .map(|(i, v)| (*i, *v))
+                    .collect::<Vec<_>>(),
                 (0..50).map(|i| (i, i * 10)).collect::<Vec<_>>()
             );
+            assert!(!all.stopped_early && !all.interrupted);
             let stopped = run_pool(
                 50,
                 workers,
                 false,
-                |i| {
+                None,
+                |i, _| {
                     // Later jobs finish first, to show timing does not decide the result.
                     std::thread::sleep(Duration::from_micros(((50 - i) * 30) as u64));
-                    (i, i == 17 || i == 31)
+                    Some((i, i == 17 || i == 31))
                 },
                 |_, _| {},
             );
             assert_eq!(
-                stopped.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+                stopped.results.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
                 (0..=17).collect::<Vec<_>>()
             );
+            assert!(stopped.stopped_early && !stopped.interrupted);
         }
     }
 
-    /// A scenario whose seeds panic outside the simulation (seed % 3 == 0), hang in wall
-    /// time (seed % 3 == 1) or pass, to show a sweep survives both.
+    #[test]
+    fn a_job_alone_runs_with_no_other_job_running() {
+        static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+        let alone_runs = AtomicUsize::new(0);
+        let run = run_pool(
+            60,
+            8,
+            true,
+            None,
+            |i, gate| {
+                ACTIVE.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(2));
+                ACTIVE.fetch_sub(1, Ordering::SeqCst);
+                if i % 5 == 0 {
+                    gate.alone(|| {
+                        assert_eq!(ACTIVE.load(Ordering::SeqCst), 0, "job {i} not alone");
+                        std::thread::sleep(Duration::from_millis(2));
+                        assert_eq!(ACTIVE.load(Ordering::SeqCst), 0, "job {i} not alone");
+                        alone_runs.fetch_add(1, Ordering::SeqCst);
+                    });
+                }
+                Some(((), false))
+            },
+            |_, _| {},
+        );
+        assert_eq!(run.results.len(), 60);
+        assert_eq!(alone_runs.load(Ordering::SeqCst), 12);
+    }
+
+    #[test]
+    fn an_interrupted_pool_keeps_the_jobs_below_the_first_unfinished_one() {
+        let cancel = AtomicBool::new(false);
+        let run = run_pool(
+            200,
+            4,
+            true,
+            Some(&cancel),
+            |i, _| {
+                if cancel.load(Ordering::SeqCst) {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+                Some((i, false))
+            },
+            |i, _| {
+                if i == 10 {
+                    cancel.store(true, Ordering::SeqCst);
+                }
+            },
+        );
+        assert!(run.interrupted && !run.stopped_early);
+        assert!((11..200).contains(&run.complete), "{}", run.complete);
+        assert_eq!(
+            run.results.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            (0..run.complete).collect::<Vec<_>>()
+        );
+    }
+
+    fn report(spec: &RunSpec, sim_ns: u64) -> RunReport {
+        RunReport {
+            seed: spec.seed,
+            plan: FaultPlan::empty(),
+            trace: Trace::default(),
+            violations: vec![],
+            net: Default::default(),
+            sim_ns,
+            coverage: Default::default(),
+        }
+    }
+
+    /// A scenario whose seeds panic outside the simulation (seed % 4 == 0), block in an
+    /// OS sleep (seed % 4 == 1), spin for ever (seed % 4 == 2) or pass, to show a sweep
+    /// survives all three.
     struct Unruly;
 
     impl Scenario for Unruly {
@@ -889,66 +1345,65 @@ mod tests {
             "unruly"
         }
         fn description(&self) -> &'static str {
-            "panics, hangs or passes by seed"
+            "panics, blocks, spins or passes by seed"
         }
         fn world(&self) -> crate::world::WorldConfig {
             crate::world::WorldConfig::new(3, 1_000, 1_000)
         }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
         fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
-            match spec.seed % 3 {
+            match spec.seed % 4 {
                 0 => std::panic::panic_any(format!("seed {} blew up", spec.seed)),
                 1 => std::thread::sleep(Duration::from_secs(60)),
+                2 => loop {
+                    std::hint::spin_loop();
+                },
                 _ => {}
             }
-            Ok(RunReport {
-                seed: spec.seed,
-                plan: FaultPlan::empty(),
-                trace: Trace::default(),
-                violations: vec![],
-                net: Default::default(),
-                sim_ns: 1_000,
-                coverage: Default::default(),
-            })
+            Ok(report(spec, 1_000))
         }
     }
 
     #[test]
-    fn a_panicking_or_hung_seed_fails_alone_and_the_sweep_goes_on() {
-        // The limit leaves the quick seeds ample time on a loaded machine; the hung ones
-        // sleep far past it and are abandoned.
+    fn a_panicking_blocked_or_spinning_seed_is_that_seeds_outcome_and_the_sweep_goes_on() {
         let cfg = SweepConfig {
             workers: 2,
-            seed_wall_limit: Duration::from_millis(1_500),
+            seed_cpu_limit: Duration::from_millis(300),
             keep_going: true,
-            artifacts: None,
-            swarm: true,
+            ..SweepConfig::default()
         };
         let targets = [SweepTarget {
             scenario: Arc::new(Unruly),
             mutant: None,
         }];
-        let r = sweep(&targets, 0..6, &cfg, |_| {});
-        let got: Vec<(u64, Option<String>)> = r
+        let r = sweep(&targets, SeedRange { start: 0, end: 8 }, &cfg, |_| {});
+        let got: Vec<(u64, &str)> = r
             .outcomes
             .iter()
             .map(|o| {
-                (
-                    o.seed,
-                    o.verdict.first_violation().map(|v| v.checker.clone()),
-                )
+                let v = match &o.verdict {
+                    Verdict::Failed(v) if v[0].checker == PANIC_CHECKER => "panic",
+                    Verdict::TimedOut(Timeout::Stalled { .. }) => "stalled",
+                    Verdict::TimedOut(Timeout::Cpu { .. }) => "cpu",
+                    Verdict::Passed => "pass",
+                    other => panic!("{other:?}"),
+                };
+                (o.seed, v)
             })
             .collect();
-        let panic = Some(PANIC_CHECKER.to_string());
-        let hang = Some(WALL_CLOCK_CHECKER.to_string());
         assert_eq!(
             got,
             vec![
-                (0, panic.clone()),
-                (1, hang.clone()),
-                (2, None),
-                (3, panic),
-                (4, hang),
-                (5, None)
+                (0, "panic"),
+                (1, "stalled"),
+                (2, "cpu"),
+                (3, "pass"),
+                (4, "panic"),
+                (5, "stalled"),
+                (6, "cpu"),
+                (7, "pass")
             ]
         );
         assert!(r.outcomes[0]
@@ -958,7 +1413,90 @@ mod tests {
             .explanation
             .contains("seed 0 blew up"));
         let stats = r.stats();
-        assert_eq!((stats.seeds_run, stats.failures), (6, 4));
+        assert_eq!((stats.seeds_run, stats.failures, stats.timeouts), (8, 2, 4));
+        assert_eq!(stats.per_scenario["unruly"].timeouts, 4);
+        // A timeout is no checker's failure, but it has an artifact that names it.
+        let v = r.outcomes[2].verdict.finding().unwrap();
+        assert_eq!(v.checker, TIMEOUT_CHECKER);
+        assert!(v.explanation.contains("CPU time"), "{}", v.explanation);
+        assert!(r.outcomes[2].verdict.first_violation().is_none());
+    }
+
+    /// Passes every seed, reporting the seed as its simulated time.
+    struct Quick(&'static str);
+
+    impl Scenario for Quick {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            "passes at once"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(3, 1_000, 1_000)
+        }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            std::thread::sleep(Duration::from_millis(1));
+            Ok(report(spec, spec.seed))
+        }
+    }
+
+    #[test]
+    fn an_interrupted_sweep_resumes_where_it_stopped_and_together_they_make_the_whole() {
+        let targets: Vec<SweepTarget> = ["quick-a", "quick-b"]
+            .into_iter()
+            .map(|name| SweepTarget {
+                scenario: Arc::new(Quick(name)),
+                mutant: None,
+            })
+            .collect();
+        let seeds = SeedRange {
+            start: 100,
+            end: 160,
+        };
+        let cancel = Arc::new(AtomicBool::new(false));
+        let cfg = SweepConfig {
+            workers: 3,
+            keep_going: true,
+            cancel: Some(cancel.clone()),
+            ..SweepConfig::default()
+        };
+        let first = sweep(&targets, seeds, &cfg, |p| {
+            // An odd count: the interrupt falls inside a seed, between its two scenarios.
+            if p.done == 41 {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        });
+        assert!(first.interrupted);
+        let next = first.next_seed.unwrap();
+        assert!((120..160).contains(&next), "{next}");
+        // Every scenario of every seed below the resume point, and nothing else.
+        let seen: Vec<(String, u64)> = first
+            .outcomes
+            .iter()
+            .map(|o| (o.scenario.clone(), o.seed))
+            .collect();
+        let want: Vec<(String, u64)> = ["quick-a", "quick-b"]
+            .iter()
+            .flat_map(|s| (100..next).map(move |seed| (s.to_string(), seed)))
+            .collect();
+        assert_eq!(seen, want);
+        cancel.store(false, Ordering::SeqCst);
+        let rest = sweep(&targets, seeds.from_seed(next), &cfg, |_| {});
+        assert!(!rest.interrupted && rest.next_seed.is_none());
+        let whole = sweep(&targets, seeds, &cfg, |_| {});
+        let key = |os: &[SeedOutcome]| -> Vec<(String, u64, u64)> {
+            os.iter()
+                .map(|o| (o.scenario.clone(), o.seed, o.sim_ns))
+                .collect()
+        };
+        let mut joined = key(&first.outcomes);
+        joined.extend(key(&rest.outcomes));
+        joined.sort();
+        assert_eq!(joined, key(&whole.outcomes));
     }
 
     /// A scenario that leaks state between runs: a process-wide counter ends up in the
@@ -993,6 +1531,9 @@ mod tests {
         fn world(&self) -> crate::world::WorldConfig {
             crate::world::WorldConfig::new(1, 100, 100)
         }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
         fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
             let mut world = self.world();
             world.plan.allowed.clear();
@@ -1017,9 +1558,13 @@ mod tests {
         assert_ne!(a, b);
         // Everything before the counter event is the same in both runs.
         assert!(d.event_index >= 3, "{d:?}");
-        let sound = SeedJob::generated(Arc::new(Unruly), 2, None, true);
+        let sound = SeedJob::generated(Arc::new(Unruly), 3, None, true);
         assert!(check_seed_determinism(&sound, Duration::from_secs(30))
             .divergence
             .is_none());
+        // A seed that spins for ever is a timeout, not a divergence.
+        let spins = SeedJob::generated(Arc::new(Unruly), 2, None, true);
+        let o = check_seed_determinism(&spins, Duration::from_millis(100));
+        assert!(o.divergence.is_none() && o.timeout.is_some(), "{o:?}");
     }
 }

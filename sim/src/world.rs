@@ -7,6 +7,7 @@
 //! tasks madsim would otherwise keep.
 
 use crate::check::{Checker, CheckerSet, RunEnd, Violation};
+use crate::cost::{Cores, CostModel};
 use crate::emit;
 use crate::event::{ComponentSchema, EventRef, NodeId};
 use crate::fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
@@ -33,6 +34,8 @@ pub struct WorldConfig {
     pub plan: PlanConfig,
     /// Lets code inside the run end it early (see [`StopSignal`]).
     pub stop: Option<StopSignal>,
+    /// What a work thread's handling of a message costs; `None`: nothing.
+    pub cost: Option<CostModel>,
 }
 
 impl WorldConfig {
@@ -44,6 +47,7 @@ impl WorldConfig {
             net: NetConfig::default(),
             plan: PlanConfig::new(nodes, safety_ms),
             stop: None,
+            cost: None,
         }
     }
 
@@ -406,6 +410,7 @@ pub struct NodeCtx<M> {
     /// How many times this node has started (0 for the first boot).
     pub incarnation: u64,
     shared: Arc<Shared<M>>,
+    cores: Cores,
 }
 
 impl<M> Clone for NodeCtx<M> {
@@ -414,6 +419,7 @@ impl<M> Clone for NodeCtx<M> {
             id: self.id,
             incarnation: self.incarnation,
             shared: self.shared.clone(),
+            cores: self.cores.clone(),
         }
     }
 }
@@ -450,6 +456,13 @@ impl<M: Clone + Send + 'static> NodeCtx<M> {
     /// Simulated ns since the run started.
     pub fn now_ns(&self) -> u64 {
         crate::clock::now_ns()
+    }
+
+    /// A work thread's handling of one message under the world's cost model: waits for
+    /// one of this node's cores and holds it for a drawn service time; free (and
+    /// immediate) when the world has no model. See [`crate::cost`].
+    pub async fn process_message(&self) {
+        self.cores.process().await;
     }
 }
 
@@ -591,6 +604,7 @@ where
             for i in 0..cfg2.nodes {
                 let shared = shared2.clone();
                 let f = node_main.clone();
+                let cost = cfg2.cost;
                 let node = handle
                     .create_node()
                     .name(format!("n{i}"))
@@ -600,6 +614,9 @@ where
                             id: i,
                             incarnation,
                             shared: shared.clone(),
+                            // Each incarnation gets fresh cores: a crash takes the old
+                            // ones, and whatever held them, down with it.
+                            cores: Cores::new(cost.as_ref()),
                         })
                     })
                     .build();

@@ -1,20 +1,26 @@
 //! The ACK-round protocol: a two-phase group commit driven by the view's coordinator job.
 //!
-//! A transaction is a prepare round then a commit round. A round is one multicast from the
-//! coordinator plus an ACK from the work thread of every member of the current view. The
-//! coordinator is the lowest member of the view. On a view change mid-round the coordinator
-//! drops the departed members from the set it waits for: if everyone left has ACKed, the
-//! round completes with the new view; otherwise it restarts (a new attempt, multicast again
-//! so that joiners see it). A new coordinator adopts a prepare round its predecessor left
-//! open; a commit it has seen delivered is decided and needs no second round.
+//! A transaction is a prepare round then a commit round. A round is one message from the
+//! coordinator to every member of the current view (an ordered multicast, or one direct
+//! send per member: see [`super::direct`]) plus an ACK from the work thread of every
+//! member. The coordinator is the lowest member of the view. On a view change mid-round
+//! the coordinator drops the departed members from the set it waits for: if everyone left
+//! has ACKed, the round completes with the new view; otherwise it restarts (a new attempt,
+//! sent again so that joiners see it). A new coordinator adopts the prepare rounds its
+//! predecessor left open; a commit it has seen is decided and needs no second round.
+//!
+//! Under load ([`RoundLoad`]) each coordinator keeps several transactions in flight, and
+//! the view's lowest few members each coordinate their own: round ids stay unique because
+//! coordinator `r` of `c` numbers its rounds `r mod c`. With one transaction and one
+//! coordinator (the default) the protocol is the plain one above.
 //!
 //! This module is a plain state machine: inputs are views, deliveries, ACKs and ticks;
-//! the effects are the multicasts to send. Round events carry simulated-time latencies for
-//! the ACK-round benchmark.
+//! the effects are the round messages to send. Round events carry simulated-time latencies
+//! for the ACK-round benchmark.
 
 use super::Member;
 use sim::emit;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RoundPhase {
@@ -41,8 +47,6 @@ pub struct RoundMsg {
     pub txn_start_ns: u64,
     /// When this phase's round started.
     pub phase_start_ns: u64,
-    /// The highest transaction the coordinator knows committed.
-    pub last_done: u64,
 }
 
 /// A member's ACK of a round message.
@@ -60,18 +64,49 @@ struct Active {
     acked: BTreeSet<Member>,
 }
 
-/// One job's side of the ACK-round protocol: coordinator when it is the lowest member.
+/// How much load the coordinators generate: both 1 is one transaction at a time from the
+/// view's lowest member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RoundLoad {
+    /// Transactions each coordinator keeps in flight (each has one round open at a time).
+    pub concurrency: u32,
+    /// How many of the view's lowest members coordinate rounds of their own.
+    pub coordinators: u32,
+}
+
+impl Default for RoundLoad {
+    fn default() -> Self {
+        RoundLoad {
+            concurrency: 1,
+            coordinators: 1,
+        }
+    }
+}
+
+/// A round message as this job last saw it, and the coordinator that sent it.
+#[derive(Clone)]
+struct Seen {
+    msg: RoundMsg,
+    from: Member,
+}
+
+/// One job's side of the ACK-round protocol: coordinator when it is among the lowest
+/// members.
 pub struct AckRounds {
     me: Member,
     round_gap_ms: u64,
     enabled: bool,
     waits_departed: bool,
+    concurrency: usize,
+    coordinators: usize,
     view: Option<(u64, BTreeSet<Member>)>,
-    current: Option<Active>,
+    /// The rounds this job coordinates, by round id.
+    open: BTreeMap<u64, Active>,
     next_start_ns: u64,
     counter: u64,
-    last_seen: Option<RoundMsg>,
-    last_done: u64,
+    /// The newest rounds delivered to this job, as many as can be open at once, each in
+    /// the latest phase seen: what it adopts if it becomes the coordinator.
+    seen: BTreeMap<u64, Seen>,
 }
 
 impl AckRounds {
@@ -82,17 +117,34 @@ impl AckRounds {
             round_gap_ms,
             enabled,
             waits_departed,
+            concurrency: 1,
+            coordinators: 1,
             view: None,
-            current: None,
+            open: BTreeMap::new(),
             next_start_ns: 0,
             counter: 0,
-            last_seen: None,
-            last_done: 0,
+            seen: BTreeMap::new(),
         }
     }
 
+    /// Runs under `load` rather than one transaction at a time from one coordinator.
+    pub fn with_load(mut self, load: RoundLoad) -> Self {
+        assert!(
+            load.concurrency > 0 && load.coordinators > 0,
+            "a load of {load:?} starts no rounds"
+        );
+        self.concurrency = load.concurrency as usize;
+        self.coordinators = load.coordinators as usize;
+        self
+    }
+
+    /// Whether `m` is one of the coordinators of a view with these members.
+    fn coordinates(&self, members: &BTreeSet<Member>, m: &Member) -> bool {
+        members.iter().take(self.coordinators).any(|x| x == m)
+    }
+
     pub fn is_coordinator(&self) -> bool {
-        matches!(&self.view, Some((_, m)) if m.first() == Some(&self.me))
+        matches!(&self.view, Some((_, m)) if self.coordinates(m, &self.me))
     }
 
     fn view_id(&self) -> u64 {
@@ -121,62 +173,84 @@ impl AckRounds {
         if !coord || !self.enabled {
             return;
         }
-        if let Some(a) = self.current.as_mut() {
+        if !self.open.is_empty() {
             if self.waits_departed {
-                // Planted bug: the round keeps waiting for the view it started in.
+                // Planted bug: the rounds keep waiting for the view they started in.
                 return;
             }
-            a.expected = members.clone();
-            a.acked.retain(|m| members.contains(m));
-            if a.expected.is_subset(&a.acked) {
-                self.complete(now, out);
-            } else {
-                let a = self.current.as_mut().expect("active");
-                a.msg.attempt += 1;
-                a.acked.clear();
-                emit!(
-                    self.me.node,
-                    "ack",
-                    "round_restart",
-                    round = a.msg.round,
-                    phase = a.msg.phase.name(),
-                    view = view,
-                    attempt = a.msg.attempt
-                );
-                out.push(a.msg.clone());
-            }
-        } else if !was_coord {
-            match self.last_seen.clone() {
-                // A delivered commit means every member of the view delivered it (virtual
-                // synchrony): the transaction is decided, and running its commit round
-                // again would only count it twice. An open prepare round is adopted.
-                Some(seen) if seen.phase == RoundPhase::Commit => {
-                    self.last_done = self.last_done.max(seen.round);
-                    self.next_start_ns = now;
-                }
-                Some(seen) if seen.round > self.last_done => {
-                    // Adopt the round the previous coordinator left open.
-                    let mut msg = seen;
-                    msg.attempt += 1;
+            let ids: Vec<u64> = self.open.keys().copied().collect();
+            for id in ids {
+                let Some(a) = self.open.get_mut(&id) else {
+                    continue;
+                };
+                a.expected = members.clone();
+                a.acked.retain(|m| members.contains(m));
+                if a.expected.is_subset(&a.acked) {
+                    self.complete(id, now, out);
+                } else {
+                    a.msg.attempt += 1;
+                    a.acked.clear();
                     emit!(
                         self.me.node,
                         "ack",
-                        "round_adopt",
-                        round = msg.round,
-                        phase = msg.phase.name(),
+                        "round_restart",
+                        round = a.msg.round,
+                        phase = a.msg.phase.name(),
                         view = view,
-                        attempt = msg.attempt
+                        attempt = a.msg.attempt
                     );
-                    sim::report_phase(self.node(), msg.phase.name());
-                    out.push(msg.clone());
-                    self.current = Some(Active {
-                        msg,
-                        expected: members.clone(),
-                        acked: BTreeSet::new(),
-                    });
+                    out.push(a.msg.clone());
                 }
-                _ => self.next_start_ns = now,
             }
+        }
+        // The lowest member takes over what departed coordinators left open: as soon as
+        // it becomes the coordinator, and, when several coordinate, on every view change.
+        let lowest = members.first() == Some(&self.me);
+        if lowest && (!was_coord || self.coordinators > 1) {
+            self.adopt(view, members, now, out);
+        }
+    }
+
+    /// Adopts the prepare rounds this job saw whose coordinator no longer runs them.
+    fn adopt(&mut self, view: u64, members: &BTreeSet<Member>, now: u64, out: &mut Vec<RoundMsg>) {
+        let mut adopted = false;
+        let seen: Vec<Seen> = self.seen.values().cloned().collect();
+        for s in seen {
+            // A commit it saw means the transaction was decided (with ordered delivery,
+            // every member of the view delivered it): running its commit round again
+            // would only count it twice.
+            if s.msg.phase == RoundPhase::Commit || self.open.contains_key(&s.msg.round) {
+                continue;
+            }
+            if s.from != self.me && self.coordinates(members, &s.from) {
+                // Its coordinator still coordinates, and carries on with it.
+                continue;
+            }
+            let mut msg = s.msg;
+            msg.attempt += 1;
+            emit!(
+                self.me.node,
+                "ack",
+                "round_adopt",
+                round = msg.round,
+                phase = msg.phase.name(),
+                view = view,
+                attempt = msg.attempt
+            );
+            sim::report_phase(self.node(), msg.phase.name());
+            out.push(msg.clone());
+            self.open.insert(
+                msg.round,
+                Active {
+                    msg,
+                    expected: members.clone(),
+                    acked: BTreeSet::new(),
+                },
+            );
+            adopted = true;
+        }
+        if !adopted {
+            self.next_start_ns = now;
         }
     }
 
@@ -189,7 +263,10 @@ impl AckRounds {
     }
 
     fn abandon(&mut self) {
-        if let Some(a) = self.current.take() {
+        if self.open.is_empty() {
+            return;
+        }
+        for a in std::mem::take(&mut self.open).into_values() {
             emit!(
                 self.me.node,
                 "ack",
@@ -197,40 +274,48 @@ impl AckRounds {
                 round = a.msg.round,
                 phase = a.msg.phase.name()
             );
-            sim::report_phase(self.node(), "idle");
         }
+        sim::report_phase(self.node(), "idle");
     }
 
-    /// A round message was delivered to this job (by the CE, in view order).
-    pub fn on_deliver(&mut self, msg: &RoundMsg) {
-        self.last_done = self.last_done.max(msg.last_done);
-        if self
-            .last_seen
-            .as_ref()
-            .map(|s| (s.round, s.phase) <= (msg.round, msg.phase))
-            .unwrap_or(true)
-        {
-            self.last_seen = Some(msg.clone());
+    /// A round message from coordinator `from` reached this job (delivered by the CE in
+    /// view order, or sent to it directly).
+    pub fn on_deliver(&mut self, msg: &RoundMsg, from: Member) {
+        let seen = Seen {
+            msg: msg.clone(),
+            from,
+        };
+        match self.seen.get_mut(&msg.round) {
+            Some(s) if s.msg.phase <= msg.phase => *s = seen,
+            Some(_) => {}
+            None => {
+                self.seen.insert(msg.round, seen);
+                // Only the newest rounds can still be open: as many as every coordinator
+                // keeps in flight.
+                while self.seen.len() > self.concurrency * self.coordinators {
+                    self.seen.pop_first();
+                }
+            }
         }
     }
 
     /// An ACK arrived at this (coordinator) job.
     pub fn on_ack(&mut self, ack: &RoundAck, now: u64, out: &mut Vec<RoundMsg>) {
-        let Some(a) = self.current.as_mut() else {
+        let Some(a) = self.open.get_mut(&ack.round) else {
             return;
         };
-        if a.msg.round != ack.round || a.msg.phase != ack.phase || !a.expected.contains(&ack.from) {
+        if a.msg.phase != ack.phase || !a.expected.contains(&ack.from) {
             return;
         }
         a.acked.insert(ack.from);
         if a.expected.is_subset(&a.acked) {
-            self.complete(now, out);
+            self.complete(ack.round, now, out);
         }
     }
 
-    fn complete(&mut self, now: u64, out: &mut Vec<RoundMsg>) {
+    fn complete(&mut self, id: u64, now: u64, out: &mut Vec<RoundMsg>) {
         let view = self.view_id();
-        let a = self.current.as_mut().expect("active");
+        let a = self.open.get_mut(&id).expect("an open round");
         emit!(
             self.me.node,
             "ack",
@@ -273,10 +358,11 @@ impl AckRounds {
                     round = a.msg.round,
                     latency_ns = now - a.msg.txn_start_ns
                 );
-                self.last_done = self.last_done.max(a.msg.round);
-                self.current = None;
+                self.open.remove(&id);
                 self.next_start_ns = now + self.round_gap_ms * 1_000_000;
-                sim::report_phase(self.me.node, "idle");
+                if self.open.is_empty() {
+                    sim::report_phase(self.me.node, "idle");
+                }
                 // Without a gap the next transaction starts now, not at the job's next
                 // tick: back-to-back rounds are what the ACK-round benchmark measures.
                 if self.round_gap_ms == 0 {
@@ -286,18 +372,24 @@ impl AckRounds {
         }
     }
 
-    /// Starts the next transaction when this job coordinates and none is open.
+    /// Starts transactions, up to the load's concurrency, when this job coordinates.
     pub fn on_tick(&mut self, now: u64, out: &mut Vec<RoundMsg>) {
-        if !self.enabled
-            || !self.is_coordinator()
-            || self.current.is_some()
-            || now < self.next_start_ns
-        {
+        if !self.enabled || !self.is_coordinator() || now < self.next_start_ns {
             return;
         }
+        while self.open.len() < self.concurrency {
+            self.start(now, out);
+        }
+    }
+
+    fn start(&mut self, now: u64, out: &mut Vec<RoundMsg>) {
         let (view, members) = self.view.clone().expect("coordinator has a view");
+        // Coordinator `rank` of `c` takes the numbers `rank mod c`: unique within the view.
+        let c = self.coordinators as u64;
+        let rank = members.iter().position(|m| *m == self.me).unwrap_or(0) as u64;
         self.counter += 1;
-        // Unique across views and groups: view, group, then a counter.
+        self.counter += (rank + c - self.counter % c) % c;
+        // Unique across views and groups: view, group, then the counter.
         let round = (view << 32) | (u64::from(self.me.group) << 24) | (self.counter & 0xff_ffff);
         let msg = RoundMsg {
             round,
@@ -305,7 +397,6 @@ impl AckRounds {
             attempt: 0,
             txn_start_ns: now,
             phase_start_ns: now,
-            last_done: self.last_done,
         };
         emit!(
             self.me.node,
@@ -318,10 +409,142 @@ impl AckRounds {
         );
         sim::report_phase(self.me.node, "prepare");
         out.push(msg.clone());
-        self.current = Some(Active {
-            msg,
-            expected: members,
-            acked: BTreeSet::new(),
-        });
+        self.open.insert(
+            round,
+            Active {
+                msg,
+                expected: members,
+                acked: BTreeSet::new(),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(node: usize) -> Member {
+        Member {
+            node,
+            inc: 0,
+            job: 0,
+            group: 0,
+        }
+    }
+
+    fn view(nodes: &[usize]) -> BTreeSet<Member> {
+        nodes.iter().map(|n| m(*n)).collect()
+    }
+
+    fn rounds(me: usize, concurrency: u32, coordinators: u32) -> AckRounds {
+        AckRounds::new(m(me), true, 0, false).with_load(RoundLoad {
+            concurrency,
+            coordinators,
+        })
+    }
+
+    fn ack(msg: &RoundMsg, from: usize) -> RoundAck {
+        RoundAck {
+            round: msg.round,
+            phase: msg.phase,
+            from: m(from),
+        }
+    }
+
+    #[test]
+    fn a_coordinator_keeps_its_transactions_in_flight() {
+        let mut r = rounds(0, 3, 1);
+        let mut out = vec![];
+        r.on_view(1, &view(&[0, 1]), 0, &mut out);
+        r.on_tick(0, &mut out);
+        assert_eq!(out.len(), 3, "three prepares at once");
+        assert!(out.iter().all(|x| x.phase == RoundPhase::Prepare));
+        let first = out[0].clone();
+        out.clear();
+        // One round's prepare completes: its commit goes out, nothing else starts.
+        r.on_ack(&ack(&first, 0), 1, &mut out);
+        r.on_ack(&ack(&first, 1), 2, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(
+            (out[0].round, out[0].phase),
+            (first.round, RoundPhase::Commit)
+        );
+        let commit = out.remove(0);
+        // Its commit completes: a new transaction takes its place.
+        r.on_ack(&ack(&commit, 0), 3, &mut out);
+        r.on_ack(&ack(&commit, 1), 4, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].phase, RoundPhase::Prepare);
+        assert_eq!(r.open.len(), 3);
+    }
+
+    #[test]
+    fn several_coordinators_number_their_rounds_apart() {
+        let members = view(&[0, 1, 2, 3]);
+        let mut ids = BTreeSet::new();
+        for me in 0..4 {
+            let mut r = rounds(me, 2, 3);
+            let mut out = vec![];
+            r.on_view(7, &members, 0, &mut out);
+            r.on_tick(0, &mut out);
+            // The three lowest coordinate; the fourth only takes part.
+            assert_eq!(out.len(), if me < 3 { 2 } else { 0 }, "member {me}");
+            for x in out {
+                assert_eq!(x.round >> 32, 7, "the view is in the id");
+                assert!(ids.insert(x.round), "round {:#x} twice", x.round);
+            }
+        }
+        assert_eq!(ids.len(), 6);
+    }
+
+    #[test]
+    fn the_lowest_member_adopts_what_a_departed_coordinator_left_open() {
+        // Members 0 and 1 coordinate; 0 sees 1's two open prepares, and a commit.
+        let mut coord1 = rounds(1, 2, 2);
+        let mut out = vec![];
+        coord1.on_view(1, &view(&[0, 1, 2]), 0, &mut out);
+        coord1.on_tick(0, &mut out);
+        assert_eq!(out.len(), 2);
+        let mut r = rounds(0, 2, 2);
+        let mut mine = vec![];
+        r.on_view(1, &view(&[0, 1, 2]), 0, &mut mine);
+        for x in &out {
+            r.on_deliver(x, m(1));
+        }
+        let mut decided = out[1].clone();
+        decided.phase = RoundPhase::Commit;
+        r.on_deliver(&decided, m(1));
+        // 1 is still a coordinator of view 2: nothing to adopt.
+        let mut adopted = vec![];
+        r.on_view(2, &view(&[0, 1, 2, 3]), 1, &mut adopted);
+        assert!(adopted.is_empty(), "{adopted:?}");
+        // 1 left: its open prepare is adopted, its committed transaction is not.
+        r.on_view(3, &view(&[0, 2, 3]), 2, &mut adopted);
+        assert_eq!(adopted.len(), 1, "{adopted:?}");
+        assert_eq!(
+            (adopted[0].round, adopted[0].phase, adopted[0].attempt),
+            (out[0].round, RoundPhase::Prepare, 1)
+        );
+    }
+
+    #[test]
+    fn one_coordinator_adopts_only_when_it_takes_over() {
+        let mut r = rounds(1, 1, 1);
+        let mut out = vec![];
+        r.on_view(1, &view(&[0, 1]), 0, &mut out);
+        let open = RoundMsg {
+            round: (1 << 32) | 1,
+            phase: RoundPhase::Prepare,
+            attempt: 0,
+            txn_start_ns: 0,
+            phase_start_ns: 0,
+        };
+        r.on_deliver(&open, m(0));
+        r.on_view(2, &view(&[0, 1, 2]), 1, &mut out);
+        assert!(out.is_empty(), "not the coordinator");
+        r.on_view(3, &view(&[1, 2]), 2, &mut out);
+        assert_eq!(out.len(), 1, "took over: adopts the open round");
+        assert_eq!((out[0].round, out[0].attempt), (open.round, 1));
     }
 }

@@ -10,7 +10,8 @@
 //! it unregisters, which makes the CE announce `Left`, and later registers again as the
 //! next job incarnation.
 
-use super::ack_round::{AckRounds, RoundAck, RoundMsg};
+use super::ack_round::{AckRounds, RoundAck, RoundLoad, RoundMsg};
+use super::direct::{self, RoundVariant};
 use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, Wire};
 use super::{fmt_members, AppPayload, CeConfig, Member, Mutants, Payload};
 use madsim::rand::Rng;
@@ -30,6 +31,10 @@ pub struct EngineConfig {
     pub rounds: bool,
     /// Pause between two transactions (0: the next starts as soon as one commits).
     pub round_gap_ms: u64,
+    /// Transactions in flight per coordinator, and how many members coordinate.
+    pub load: RoundLoad,
+    /// How round messages reach the members.
+    pub variant: RoundVariant,
     /// Background multicast from every job, if any.
     pub app_interval_ms: Option<u64>,
     /// A work thread with work and no progress for this long is hung.
@@ -70,6 +75,8 @@ impl EngineConfig {
             work_threads: 2,
             rounds: true,
             round_gap_ms: 100,
+            load: RoundLoad::default(),
+            variant: RoundVariant::Ordered,
             app_interval_ms: None,
             watchdog_ms: 600,
             job_tick_ms: 50,
@@ -116,6 +123,9 @@ pub struct CeSetup {
     pub engine_nodes: usize,
     /// Master leases of this many ms (see `Ce::with_lease`), for systems with a master.
     pub lease_ms: Option<u64>,
+    /// Keep unicasts that arrive ahead of their view (see `Ce::with_held_unicasts`), for
+    /// systems whose unicasts nothing resends.
+    pub hold_unicasts: bool,
 }
 
 /// The local side of a node's CE: what its jobs send requests through.
@@ -192,6 +202,9 @@ pub async fn run_ce<P: AppPayload>(
     if let Some(ms) = setup.lease_ms {
         ce = ce.with_lease(ms);
     }
+    if setup.hold_unicasts {
+        ce = ce.with_held_unicasts();
+    }
     let mut effects = Vec::new();
     while let Some(input) = ce_rx.recv().await {
         ce.handle(input, ctx.now_ns(), &mut effects);
@@ -216,6 +229,9 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
         disk: cfg.disk.clone(),
         engine_nodes: ctx.nodes(),
         lease_ms: None,
+        // A direct round message dropped for arriving before its view would leave the
+        // round waiting.
+        hold_unicasts: cfg.variant == RoundVariant::Direct,
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
     let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
@@ -441,12 +457,8 @@ impl JobMain {
             JobInput::Tick => self.on_tick(now, &mut mcast),
         }
         if let Some(member) = self.member {
-            for m in mcast {
-                self.to_ce(JobToCe::Multicast {
-                    member,
-                    payload: Payload::Round(m),
-                });
-            }
+            let view = self.view.as_ref().map(|(_, m)| m);
+            direct::send_rounds(self.cfg.variant, &self.ce, member, view, mcast);
         }
     }
 
@@ -485,21 +497,7 @@ impl JobMain {
                     return;
                 }
                 match &msg.payload {
-                    Payload::Round(rm) => {
-                        if let Some(r) = self.rounds.as_mut() {
-                            r.on_deliver(rm);
-                        }
-                        let idx = (rm.round % u64::from(self.cfg.work_threads)) as u32;
-                        self.workers.dispatch(
-                            idx,
-                            WorkItem::Round {
-                                msg: rm.clone(),
-                                coord: msg.sender,
-                                member: to,
-                            },
-                            now,
-                        );
-                    }
+                    Payload::Round(rm) => self.on_round(rm, msg.sender, to, now),
                     Payload::App { n } => {
                         let idx = (n % u64::from(self.cfg.work_threads)) as u32;
                         self.workers.dispatch(idx, WorkItem::App, now);
@@ -507,21 +505,38 @@ impl JobMain {
                     Payload::Ack(_) => {}
                 }
             }
-            CeToJob::Unicast {
-                to,
-                from: _,
-                payload,
-            } => {
+            CeToJob::Unicast { to, from, payload } => {
                 if self.member != Some(to) {
                     return;
                 }
-                if let (Payload::Ack(a), Some(r)) = (&payload, self.rounds.as_mut()) {
-                    r.on_ack(a, now, mcast);
+                match (&payload, self.rounds.as_mut()) {
+                    (Payload::Ack(a), Some(r)) => r.on_ack(a, now, mcast),
+                    // The direct variant's round messages come this way.
+                    (Payload::Round(rm), _) => self.on_round(rm, from, to, now),
+                    _ => {}
                 }
             }
             // The ACK-round system has no nodes outside the engine, and no master.
             CeToJob::External { .. } | CeToJob::Lease { .. } => {}
         }
+    }
+
+    /// A round message from coordinator `coord` for member `to` (this job's): the work
+    /// thread that owns the round processes it, then the member ACKs.
+    fn on_round(&mut self, rm: &RoundMsg, coord: Member, to: Member, now: u64) {
+        if let Some(r) = self.rounds.as_mut() {
+            r.on_deliver(rm, coord);
+        }
+        let idx = (rm.round % u64::from(self.cfg.work_threads)) as u32;
+        self.workers.dispatch(
+            idx,
+            WorkItem::Round {
+                msg: rm.clone(),
+                coord,
+                member: to,
+            },
+            now,
+        );
     }
 
     fn on_tick(&mut self, now: u64, mcast: &mut Vec<RoundMsg>) {
@@ -598,12 +613,15 @@ impl JobMain {
         });
         self.member = Some(member);
         self.view = None;
-        self.rounds = Some(AckRounds::new(
-            member,
-            self.cfg.rounds,
-            self.cfg.round_gap_ms,
-            self.cfg.mutants.round_waits_departed,
-        ));
+        self.rounds = Some(
+            AckRounds::new(
+                member,
+                self.cfg.rounds,
+                self.cfg.round_gap_ms,
+                self.cfg.mutants.round_waits_departed,
+            )
+            .with_load(self.cfg.load),
+        );
         emit!(self.ctx.id, "job", "register", member = %member,
             group = self.cfg.groups.get(group).copied().unwrap_or("cluster"));
         self.to_ce(JobToCe::Register(member));
@@ -644,6 +662,9 @@ async fn work_thread(
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some(item) = rx.recv().await {
+        // Outside the store lock, which every work thread of the job shares: the job's
+        // threads process on as many cores as the node gives them.
+        ctx.process_message().await;
         // A hang keeps holding the store lock: the planted main-awaits-lock bug relies on it.
         let mut guard = store.lock().await;
         let fault = ctx.hook().take_for(idx, count);

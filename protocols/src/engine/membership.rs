@@ -432,6 +432,9 @@ pub struct Ce<P> {
     lease_ns: Option<u64>,
     /// The last lease told to the jobs.
     lease_told: Option<(u64, u64)>,
+    /// Unicasts sent in a view this node has not installed yet, if it keeps them (see
+    /// [`Ce::with_held_unicasts`]); `None`: they are dropped.
+    held: Option<Vec<Arc<UnicastMsg<P>>>>,
 }
 
 impl<P: AppPayload> Ce<P> {
@@ -514,6 +517,52 @@ impl<P: AppPayload> Ce<P> {
             rx_sent_ns: 0,
             lease_ns: None,
             lease_told: None,
+            held: None,
+        }
+    }
+
+    /// Keeps a unicast that arrives tagged with a view above this node's until the node
+    /// installs that view (dropping it once a later view is installed instead), rather
+    /// than dropping it. A sender's node can install a view before the receiver's does,
+    /// and unlike an ordered message, which only becomes deliverable once every node of
+    /// its view has it, nothing would resend a unicast dropped that way.
+    pub fn with_held_unicasts(mut self) -> Self {
+        self.held = Some(Vec::new());
+        self
+    }
+
+    /// Whether `u` is for a view this node has not installed yet, and is kept for it.
+    fn hold(&mut self, u: &Arc<UnicastMsg<P>>) -> bool {
+        let installed = self.view.as_ref().map_or(0, |v| v.id);
+        match self.held.as_mut() {
+            Some(held) if u.view > installed => {
+                if held.len() < MAX_UNSENT {
+                    held.push(u.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Hands the jobs the held unicasts of the view just installed, and forgets those of
+    /// views that will never be.
+    fn release_held(&mut self, out: &mut Vec<Effect<P>>) {
+        let Some(installed) = self.view.as_ref().map(|v| v.id) else {
+            return;
+        };
+        let Some(held) = self.held.as_mut() else {
+            return;
+        };
+        if held.iter().all(|u| u.view > installed) {
+            return;
+        }
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(held)
+            .into_iter()
+            .partition(|u| u.view <= installed);
+        *held = later;
+        for u in now.into_iter().filter(|u| u.view == installed) {
+            self.on_msg(u.from.node, CeMsg::Unicast(u), out);
         }
     }
 
@@ -605,6 +654,9 @@ impl<P: AppPayload> Ce<P> {
         }
         while let Some(msg) = self.local.pop_front() {
             self.on_msg(self.me, msg, out);
+        }
+        if self.held.as_ref().is_some_and(|h| !h.is_empty()) {
+            self.release_held(out);
         }
     }
 
@@ -951,6 +1003,9 @@ impl<P: AppPayload> Ce<P> {
                 }
             }
             CeMsg::Unicast(u) => {
+                if self.hold(&u) {
+                    return;
+                }
                 let Some(v) = &self.view else { return };
                 if v.id == u.view
                     && self.routes.contains(&u.to)
@@ -1932,5 +1987,66 @@ mod tests {
             })
             .collect();
         assert_eq!(to_job, ["deliver 1:1 flush=true", "view 2"]);
+    }
+
+    /// View 1 is {n0, n1}. A unicast n0's job sent in view 2 reaches n1 before n1 installs
+    /// view 2: a CE that holds such unicasts hands it to the job right after the new view,
+    /// one that does not drops it. One sent in a view that a later install skips is
+    /// dropped either way.
+    #[test]
+    fn a_unicast_ahead_of_its_view_waits_for_the_install_when_held() {
+        let nodes = [(0, 0), (1, 0)];
+        let job = Member {
+            node: 1,
+            inc: 0,
+            job: 0,
+            group: 0,
+        };
+        let unicast = |view, payload| {
+            CeMsg::Unicast(Arc::new(UnicastMsg {
+                view,
+                from: Member { node: 0, ..job },
+                to: job,
+                payload,
+            }))
+        };
+        let propose = |id| CeMsg::Propose {
+            id,
+            nodes: nodes.to_vec(),
+            members: Vec::new(),
+        };
+        let to_job = |out: &[Effect<u32>]| -> Vec<String> {
+            out.iter()
+                .filter_map(|e| match e {
+                    Effect::ToJob(CeToJob::Unicast { payload, .. }) => Some(format!("u{payload}")),
+                    Effect::ToJob(CeToJob::Membership(c)) => Some(format!("view{}", c.view)),
+                    _ => None,
+                })
+                .collect()
+        };
+        for held in [false, true] {
+            let mut ce: Ce<u32> = Ce::new(1, 0, 2, CeConfig::fast(), Mutants::default(), 0, 0);
+            if held {
+                ce = ce.with_held_unicasts();
+            }
+            let mut out = Vec::new();
+            ce.handle(CeInput::Job(JobToCe::Register(job)), 500, &mut out);
+            ce.handle(data(1, propose(1)), 1_000, &mut out);
+            ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
+            out.clear();
+            ce.handle(data(3, unicast(2, 7)), 3_000, &mut out);
+            ce.handle(data(4, unicast(3, 8)), 3_100, &mut out);
+            assert!(to_job(&out).is_empty(), "nothing before its view");
+            ce.handle(data(5, propose(2)), 4_000, &mut out);
+            ce.handle(data(6, install_of(2, &nodes, Vec::new())), 5_000, &mut out);
+            let want: &[&str] = if held { &["view2", "u7"] } else { &["view2"] };
+            assert_eq!(to_job(&out), want, "held: {held}");
+            out.clear();
+            // View 3 is skipped: its unicast goes when view 4 is installed.
+            ce.handle(data(7, propose(4)), 6_000, &mut out);
+            ce.handle(data(8, install_of(4, &nodes, Vec::new())), 7_000, &mut out);
+            assert_eq!(to_job(&out), ["view4"], "held: {held}");
+            assert!(ce.held.as_ref().is_none_or(|h| h.is_empty()));
+        }
     }
 }

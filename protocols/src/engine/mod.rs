@@ -8,7 +8,7 @@
 //! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy
 //! network; [`membership`] is the CE state machine (failure detection, views, flush,
 //! primary component, ordering); [`ack_round`] is the two-phase ACK-round protocol as a
-//! pure state machine; [`job`] is the thin async shell: the CE task, the job's main thread
+//! pure state machine, and [`direct`] how its messages travel (ordered or direct); [`job`] is the thin async shell: the CE task, the job's main thread
 //! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
 //!
 //! The engine is generic over what its jobs multicast ([`AppPayload`]): the ACK-round jobs
@@ -32,6 +32,7 @@
 
 pub mod ack_round;
 pub mod checkers;
+pub mod direct;
 pub mod job;
 pub mod link;
 pub mod membership;

@@ -307,6 +307,7 @@ pub async fn run_node<A: App>(
         disk: cfg.disk.clone(),
         engine_nodes: cfg.engine_nodes,
         lease_ms: Some(cfg.lease_ms),
+        hold_unicasts: false,
     };
     let (ce, ce_inbox) = start_ce(&ctx, &setup);
     let (tx, rx) = chan::unbounded_channel::<Input<A>>();
@@ -640,6 +641,7 @@ async fn work_thread<A: App>(
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
     while let Some(item) = rx.recv().await {
+        ctx.process_message().await;
         let fault = ctx.hook().take_for(idx, count);
         if let Some(f) = &fault {
             emit!(

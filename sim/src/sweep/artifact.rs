@@ -1,13 +1,18 @@
-//! Failure artifacts: the JSON file a failing seed leaves behind, holding everything needed
-//! to rerun it exactly (scenario, seed, mutant and the fault plan itself, not a way to
-//! regenerate it), what broke, and the trace hash the rerun must reproduce.
+//! Failure artifacts: the JSON file a failing or timed-out seed leaves behind, holding
+//! everything needed to rerun it exactly (scenario, seed, mutant and the fault plan itself,
+//! not a way to regenerate it), what broke, and the trace hash the rerun must reproduce.
+//!
+//! A timeout's artifact names [`super::TIMEOUT_CHECKER`] as its checker, with a `null`
+//! trace hash (the run never finished): replaying it shows whether the seed still runs
+//! past the limit.
 //!
 //! An artifact is written whole or not at all: to a temporary file in the same directory,
 //! then renamed over the final name, so a sweep killed mid-write never leaves half a file.
 
-use super::SeedOutcome;
+use super::{SeedOutcome, PANIC_CHECKER, TIMEOUT_CHECKER};
 use crate::check::Violation;
 use crate::fault::{Fault, FaultPlan};
+use crate::scenario::Scenario;
 use crate::trace::hash_hex;
 use serde::{Deserialize, Serialize};
 use std::io::Write as _;
@@ -39,15 +44,55 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    /// The artifact of a failed seed.
+    /// The artifact of a failed or timed-out seed.
     pub fn from_outcome(o: &SeedOutcome) -> Result<Artifact, String> {
-        let v = o.verdict.first_violation().ok_or_else(|| {
+        let v = o.verdict.finding().ok_or_else(|| {
             format!(
-                "{} seed {} did not fail: there is no artifact to write",
+                "{} seed {} neither failed nor timed out: there is no artifact to write",
                 o.scenario, o.seed
             )
         })?;
-        Ok(Artifact::new(o, v.clone()))
+        Ok(Artifact::new(o, v))
+    }
+
+    /// Whether this artifact records a timeout rather than a checker's failure.
+    pub fn is_timeout(&self) -> bool {
+        self.checker == TIMEOUT_CHECKER
+    }
+
+    /// Checks the artifact against the scenario it names: the mutant exists, the checker
+    /// is one the scenario applies (or a panic or timeout), and the plan fits the world.
+    /// The error is one line, without the file's name.
+    pub fn check_against(&self, scenario: &dyn Scenario) -> Result<(), String> {
+        crate::scenario::check_mutant(scenario, self.mutant.as_deref())?;
+        let known = scenario.checkers();
+        if !known.contains(&self.checker.as_str())
+            && self.checker != PANIC_CHECKER
+            && self.checker != TIMEOUT_CHECKER
+        {
+            return Err(format!(
+                "unknown checker '{}' for scenario '{}' (known: {}, and {PANIC_CHECKER} and \
+                 {TIMEOUT_CHECKER})",
+                self.checker,
+                scenario.name(),
+                known.join(", ")
+            ));
+        }
+        let plan = self.plan();
+        plan.validate(scenario.world().nodes)?;
+        // Times are simulated milliseconds; a window whose end does not fit in nanoseconds
+        // is a corrupted file, not a plan.
+        const MAX_MS: u64 = u64::MAX / 1_000_000;
+        if let Some((i, f)) = plan.faults.iter().enumerate().find(|(_, f)| {
+            f.at_ms()
+                .checked_add(f.duration_ms().unwrap_or(0))
+                .is_none_or(|end| end > MAX_MS)
+        }) {
+            return Err(format!(
+                "fault {i} ({f}) ends past the end of simulated time"
+            ));
+        }
+        Ok(())
     }
 
     /// The artifact of a failed seed, naming `violation` as the failure.
@@ -139,8 +184,8 @@ impl Artifact {
     }
 }
 
-/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+/// The temporary file beside `path` that [`write_atomically`] writes first.
+fn temporary_beside(path: &Path) -> Result<PathBuf, String> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -149,12 +194,26 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let name = path
         .file_name()
         .ok_or_else(|| format!("cannot write {}: not a file path", path.display()))?;
-    let tmp = dir.join(format!(
+    Ok(dir.join(format!(
         ".{}.tmp-{}-{}",
         name.to_string_lossy(),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    )))
+}
+
+/// Checks that [`write_atomically`] can write `path`, by making and removing its temporary
+/// file: a long command checks this before it starts, not after.
+pub fn check_writable(path: &Path) -> Result<(), String> {
+    let tmp = temporary_beside(path)?;
+    std::fs::File::create(&tmp)
+        .and_then(|_| std::fs::remove_file(&tmp))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let tmp = temporary_beside(path)?;
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

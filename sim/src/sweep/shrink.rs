@@ -6,10 +6,15 @@
 //! halving its duration, and move every fault earlier by halving its start time. Every
 //! candidate is a full rerun with the plan given (`PlanSource::Given`), on its own thread,
 //! in a fixed order, so shrinking is itself deterministic. The number of reruns is bounded.
+//! A candidate that times out does not count as failing; an interrupt ends the search with
+//! the smallest plan found so far.
 
-use super::{run_seed, ScenarioRef, SeedJob, SeedOutcome};
+use super::{run_seed, ScenarioRef, SeedJob, SeedOutcome, Verdict};
 use crate::fault::{Fault, FaultPlan};
+use crate::isolate::Timeout;
 use crate::world::PlanSource;
+use std::fmt;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// What a shrink produced.
@@ -22,6 +27,31 @@ pub struct ShrinkOutcome {
     pub runs: usize,
     /// Whether the bound on reruns stopped the search before it was done.
     pub exhausted: bool,
+    /// Whether an interrupt stopped the search before it was done.
+    pub interrupted: bool,
+}
+
+/// Why a plan could not be shrunk.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ShrinkError {
+    /// The input cannot be shrunk: the scenario rejects it, or it records a timeout.
+    BadInput(String),
+    /// The first rerun did not break the checker.
+    NotReproduced(String),
+    /// The first rerun went over its limit.
+    TimedOut(Timeout),
+    /// An interrupt stopped the first rerun.
+    Interrupted,
+}
+
+impl fmt::Display for ShrinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShrinkError::BadInput(e) | ShrinkError::NotReproduced(e) => f.write_str(e),
+            ShrinkError::TimedOut(t) => write!(f, "the first rerun timed out: {t}"),
+            ShrinkError::Interrupted => f.write_str("interrupted before the first rerun ended"),
+        }
+    }
 }
 
 struct Shrinker<'a> {
@@ -29,16 +59,18 @@ struct Shrinker<'a> {
     seed: u64,
     mutant: Option<String>,
     checker: &'a str,
-    wall_limit: Duration,
+    cpu_limit: Duration,
+    cancel: Option<&'a AtomicBool>,
     max_runs: usize,
     runs: usize,
+    interrupted: bool,
     best: SeedOutcome,
 }
 
 impl Shrinker<'_> {
     /// Runs `faults`; if the checker still breaks, they become the best plan.
     fn try_plan(&mut self, faults: Vec<Fault>) -> bool {
-        if self.runs >= self.max_runs {
+        if self.out_of_runs() {
             return false;
         }
         self.runs += 1;
@@ -53,7 +85,11 @@ impl Shrinker<'_> {
             keep_events: false,
             keep_report: false,
         };
-        let o = run_seed(&job, self.wall_limit);
+        let o = run_seed(&job, self.cpu_limit, self.cancel);
+        if o.verdict == Verdict::Interrupted {
+            self.interrupted = true;
+            return false;
+        }
         if o.verdict.broke(self.checker) {
             self.best = o;
             true
@@ -67,7 +103,7 @@ impl Shrinker<'_> {
     }
 
     fn out_of_runs(&self) -> bool {
-        self.runs >= self.max_runs
+        self.runs >= self.max_runs || self.interrupted
     }
 
     /// ddmin: remove ever smaller chunks of the fault list while the failure persists.
@@ -150,61 +186,67 @@ impl Shrinker<'_> {
     }
 }
 
-/// Shrinks `plan`, which made `checker` fail for this seed, within `max_runs` reruns.
-/// `Err` if the plan does not make the checker fail to begin with.
+/// Shrinks the plan of `job`, which made `checker` fail, within `max_runs` reruns of at
+/// most `cpu_limit` of CPU time each. `Err` if the plan does not make the checker fail to
+/// begin with.
 pub fn shrink(
-    scenario: ScenarioRef,
-    seed: u64,
-    mutant: Option<String>,
-    plan: FaultPlan,
+    job: &SeedJob,
     checker: &str,
     max_runs: usize,
-    wall_limit: Duration,
-) -> Result<ShrinkOutcome, String> {
-    if checker == super::WALL_CLOCK_CHECKER {
-        // Each rerun of a wall-clock hang costs the whole limit and leaves a thread spinning
-        // until the process ends; a search over dozens of them is not worth it.
-        return Err(format!(
-            "a seed that hung in wall-clock time ({checker}) is not shrunk: replay it and \
-             look at where its trace stops"
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
+) -> Result<ShrinkOutcome, ShrinkError> {
+    if checker == super::TIMEOUT_CHECKER {
+        // Each rerun of a hang costs the whole limit and leaves a thread spinning until the
+        // process ends; a search over dozens of them is not worth it.
+        return Err(ShrinkError::BadInput(
+            "a seed that timed out is not shrunk: replay it with a larger \
+             --seed-timeout-s to see whether it ends, or run it under a profiler to see \
+             where it spins"
+                .to_string(),
         ));
     }
+    let plan = job.plan();
     let original_faults = plan.faults.len();
     let job = SeedJob {
-        scenario: scenario.clone(),
-        seed,
-        mutant: mutant.clone(),
         plan: PlanSource::Given(plan),
         keep_events: false,
         keep_report: false,
+        ..job.clone()
     };
-    let first = run_seed(&job, wall_limit);
-    if let super::Verdict::BadInput(e) = &first.verdict {
-        return Err(e.clone());
+    let first = run_seed(&job, cpu_limit, cancel);
+    match &first.verdict {
+        Verdict::BadInput(e) => return Err(ShrinkError::BadInput(e.clone())),
+        Verdict::TimedOut(t) => return Err(ShrinkError::TimedOut(*t)),
+        Verdict::Interrupted => return Err(ShrinkError::Interrupted),
+        _ => {}
     }
     if !first.verdict.broke(checker) {
         let got = match first.verdict.first_violation() {
             Some(v) => format!("it broke {} instead", v.checker),
             None => "it passed".to_string(),
         };
-        return Err(format!(
+        return Err(ShrinkError::NotReproduced(format!(
             "the failure does not reproduce: {checker} did not fail when rerun ({got})"
-        ));
+        )));
     }
     let mut s = Shrinker {
-        scenario,
-        seed,
-        mutant,
+        scenario: job.scenario.clone(),
+        seed: job.seed,
+        mutant: job.mutant.clone(),
         checker,
-        wall_limit,
+        cpu_limit,
+        cancel,
         max_runs: max_runs.max(1),
         runs: 1,
+        interrupted: false,
         best: first,
     };
     s.drop_faults();
     s.shorten_windows();
     s.move_earlier();
-    let exhausted = s.out_of_runs();
+    let exhausted = s.runs >= s.max_runs;
+    let interrupted = s.interrupted;
     let mut smallest = s.best;
     smallest.plan.sort();
     Ok(ShrinkOutcome {
@@ -212,6 +254,7 @@ pub fn shrink(
         smallest,
         runs: s.runs,
         exhausted,
+        interrupted,
     })
 }
 
@@ -238,6 +281,9 @@ mod tests {
         }
         fn world(&self) -> WorldConfig {
             WorldConfig::new(3, 10_000, 1_000)
+        }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec!["pause_seen", "crash_seen"]
         }
         fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
             let plan = match &spec.plan {
@@ -304,22 +350,21 @@ mod tests {
                 probability: 0.2,
             },
         ];
-        let plan = FaultPlan {
-            faults,
-            enabled: vec![],
+        let job = |faults| SeedJob {
+            scenario: Arc::new(NeedsPause),
+            seed: 1,
+            mutant: None,
+            plan: PlanSource::Given(FaultPlan {
+                faults,
+                enabled: vec![],
+            }),
+            keep_events: false,
+            keep_report: false,
         };
-        let s = shrink(
-            Arc::new(NeedsPause),
-            1,
-            None,
-            plan,
-            "pause_seen",
-            200,
-            Duration::from_secs(10),
-        )
-        .unwrap();
+        let limit = Duration::from_secs(10);
+        let s = shrink(&job(faults), "pause_seen", 200, limit, None).unwrap();
         assert_eq!(s.original_faults, 5);
-        assert!(!s.exhausted);
+        assert!(!s.exhausted && !s.interrupted);
         match s.smallest.plan.faults.as_slice() {
             [Fault::Pause {
                 node: 2,
@@ -334,28 +379,31 @@ mod tests {
         assert_eq!(s.smallest.plan.enabled, vec![FaultKind::Pause]);
         assert!(s.smallest.verdict.broke("pause_seen"));
 
-        // A plan that does not break the checker is refused, and so is a wall-clock hang.
-        let e = shrink(
-            Arc::new(NeedsPause),
-            1,
-            None,
-            FaultPlan::empty(),
-            "pause_seen",
+        // A plan that does not break the checker is refused, and so is a timeout.
+        match shrink(&job(vec![]), "pause_seen", 200, limit, None) {
+            Err(ShrinkError::NotReproduced(e)) => assert!(e.contains("does not reproduce")),
+            other => panic!("{other:?}"),
+        }
+        match shrink(
+            &job(vec![]),
+            super::super::TIMEOUT_CHECKER,
             200,
-            Duration::from_secs(10),
-        )
-        .unwrap_err();
-        assert!(e.contains("does not reproduce"), "{e}");
-        let e = shrink(
-            Arc::new(NeedsPause),
-            1,
+            limit,
             None,
-            FaultPlan::empty(),
-            super::super::WALL_CLOCK_CHECKER,
-            200,
-            Duration::from_secs(10),
-        )
-        .unwrap_err();
-        assert!(e.contains("not shrunk"), "{e}");
+        ) {
+            Err(ShrinkError::BadInput(e)) => assert!(e.contains("not shrunk"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+        // An interrupt before the first rerun ends leaves nothing to shrink.
+        let cancel = AtomicBool::new(true);
+        let plan = job(vec![Fault::Pause {
+            at_ms: 3_000,
+            duration_ms: 1_600,
+            node: 2,
+        }]);
+        assert_eq!(
+            shrink(&plan, "pause_seen", 200, limit, Some(&cancel)).unwrap_err(),
+            ShrinkError::Interrupted
+        );
     }
 }
