@@ -25,7 +25,7 @@ use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
 use crate::isolate::{run_isolated, Isolated, Timeout};
 use crate::scenario::Scenario;
-use crate::trace::Trace;
+use crate::trace::{Detail, Trace};
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -223,6 +223,8 @@ pub struct SeedJob {
     pub keep_events: bool,
     /// Hand the whole [`RunReport`] back in the outcome (a sweep drops it to save memory).
     pub keep_report: bool,
+    /// What the trace records beyond the protocol-level events (see [`Detail`]).
+    pub detail: Detail,
 }
 
 impl SeedJob {
@@ -240,6 +242,7 @@ impl SeedJob {
             plan: PlanSource::Generate { swarm },
             keep_events: false,
             keep_report: false,
+            detail: Detail::Protocol,
         }
     }
 
@@ -384,6 +387,7 @@ pub fn run_seed_on(
         seed: job.seed,
         plan: job.plan.clone(),
         keep_events: job.keep_events,
+        detail: job.detail,
     };
     let mutant = job.mutant.clone();
     let isolated = run_isolated(cpu_limit, cancel, move || {
