@@ -119,8 +119,12 @@ pub enum TraceFormat {
     Text,
     /// One JSON object per event, one per line.
     Json,
-    /// Chrome trace-event JSON (Perfetto, chrome://tracing).
+    /// Chrome trace-event JSON (Perfetto, chrome://tracing): spans for faults, nodes
+    /// down and phases, flow arrows for messages (with `--detail net`), the violation
+    /// marked.
     Chrome,
+    /// No trace: the verdict and the trace hash only.
+    None,
 }
 
 /// What a printed trace records beyond the protocol-level events (`--detail`).
@@ -146,7 +150,7 @@ impl From<DetailLevel> for sim::Detail {
 impl TraceFormat {
     /// Whether the format is for programs: printed to standard output, it is alone there.
     pub fn is_machine(self) -> bool {
-        !matches!(self, TraceFormat::Text)
+        matches!(self, TraceFormat::Json | TraceFormat::Chrome)
     }
 }
 
@@ -735,26 +739,32 @@ pub fn replay_command(path: &Path) -> String {
     format!("clustersim replay {}", shell_quote(path))
 }
 
-fn render_trace(trace: &Trace, format: TraceFormat) -> String {
+fn render_trace(trace: &Trace, violations: &[sim::Violation], format: TraceFormat) -> String {
     match format {
         TraceFormat::Text => trace.text(),
         TraceFormat::Json => trace.json_lines(),
         TraceFormat::Chrome => {
-            let mut s = trace.chrome();
+            let mut s = trace.chrome_with(violations);
             s.push('\n');
             s
         }
+        TraceFormat::None => String::new(),
     }
 }
 
-/// Prints (to standard output) or writes a finished run's trace.
-fn emit_trace(
-    out: Out,
-    trace: &Trace,
-    format: TraceFormat,
-    to: Option<&Path>,
-) -> Result<(), Failure> {
-    let text = render_trace(trace, format);
+/// Prints (to standard output) or writes a finished run's trace, after its verdict.
+fn emit_trace(o: &SeedOutcome, out: Out, format: TraceFormat, to: Option<&Path>) -> CmdResult {
+    let Some(trace) = o.trace() else {
+        return Ok(EXIT_PASS);
+    };
+    if format == TraceFormat::None {
+        return Ok(EXIT_PASS);
+    }
+    let violations = match &o.verdict {
+        Verdict::Failed(v) => v.as_slice(),
+        _ => &[],
+    };
+    let text = render_trace(trace, violations, format);
     match to {
         Some(path) => {
             sweep::artifact::write_atomically(path, text.as_bytes()).map_err(Failure::usage)?;
@@ -766,7 +776,7 @@ fn emit_trace(
         }
         None => out_str(&text),
     }
-    Ok(())
+    Ok(EXIT_PASS)
 }
 
 fn verdict_line(v: &Verdict) -> String {
@@ -828,7 +838,7 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
         seed: a.seed,
         mutant: a.mutant.clone(),
         plan: PlanSource::Generate { swarm: !a.no_swarm },
-        keep_events: format.is_some(),
+        keep_events: format.is_some_and(|f| f != TraceFormat::None),
         keep_report: true,
         detail: a.detail.into(),
     };
@@ -847,9 +857,6 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
             .unwrap_or_default()
     ));
     out.line(o.plan.summary());
-    if let (Some(format), Some(trace)) = (format, o.trace()) {
-        emit_trace(out, trace, format, a.out.as_deref())?;
-    }
     out.line(verdict_line(&o.verdict));
     print_violating_event(out, &o);
     out.line(format_args!(
@@ -871,6 +878,9 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
             cmd.push_str(" --trace text");
         }
         out.line(format_args!("reproduce: {cmd}"));
+    }
+    if let Some(format) = format {
+        emit_trace(&o, out, format, a.out.as_deref())?;
     }
     Ok(verdict_code(&o.verdict))
 }
@@ -1278,25 +1288,30 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
         a.artifact.display()
     ));
     out.line(o.plan.summary());
-    if let Some(trace) = o.trace() {
-        emit_trace(out, trace, a.trace, a.out.as_deref())?;
-    }
     out.line(verdict_line(&o.verdict));
     print_violating_event(out, &o);
     out.line(hash_line(o.trace_hash));
+    // The verdict and what it means for the artifact first, then the trace.
+    let code = replay_outcome(out, &art, &o, a.expect_pass);
+    emit_trace(&o, out, a.trace, a.out.as_deref())?;
+    Ok(code)
+}
+
+/// Says whether the replay reproduced the artifact's finding, and gives the exit code.
+fn replay_outcome(out: Out, art: &Artifact, o: &SeedOutcome, expect_pass: bool) -> u8 {
     match &o.verdict {
-        Verdict::Interrupted => return Ok(EXIT_INTERRUPTED),
+        Verdict::Interrupted => return EXIT_INTERRUPTED,
         Verdict::TimedOut(_) if !art.is_timeout() => {
             out.line(format_args!(
                 "NOT reproduced: the seed timed out instead of failing {}",
                 art.checker
             ));
-            return Ok(EXIT_TIMEOUT);
+            return EXIT_TIMEOUT;
         }
         _ => {}
     }
-    if a.expect_pass {
-        return Ok(match &o.verdict {
+    if expect_pass {
+        return match &o.verdict {
             Verdict::Passed => {
                 out.line(format_args!("the failure is gone: {} passed", art.checker));
                 EXIT_PASS
@@ -1308,16 +1323,16 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
                 ));
                 verdict_code(v)
             }
-        });
+        };
     }
     if art.is_timeout() {
-        return Ok(if o.verdict.is_timeout() {
+        return if o.verdict.is_timeout() {
             out.line("reproduced: the seed timed out again");
             EXIT_TIMEOUT
         } else {
             out.line("NOT reproduced: the seed finished this time (see the verdict above)");
             EXIT_NOT_REPRODUCED
-        });
+        };
     }
     let got = o.trace_hash.map(hash_hex);
     let same_hash = got == art.trace_hash;
@@ -1338,11 +1353,11 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
             art.checker
         ));
     }
-    Ok(if same_checker && same_hash {
+    if same_checker && same_hash {
         EXIT_FAIL
     } else {
         EXIT_NOT_REPRODUCED
-    })
+    }
 }
 
 /// `NAME.json` -> `NAME.shrunk.json`, beside the original (`x.shrunk.json` ->

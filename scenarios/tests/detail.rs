@@ -141,3 +141,94 @@ fn net_events_print_after_the_protocol_event_they_follow() {
     let protocol: Vec<&str> = text.lines().filter(|l| !l.contains(" net.")).collect();
     assert_eq!(protocol.len() as u64, r.trace.event_count);
 }
+
+/// Checks `doc` against the Trace Event Format: the fields each phase needs, durations
+/// that are not negative, and flow starts and finishes that pair up, forward in time.
+fn assert_valid_trace_event_format(doc: &serde_json::Value) {
+    let events = doc["traceEvents"].as_array().expect("a traceEvents array");
+    let mut flows: BTreeMap<u64, (Option<f64>, Option<f64>)> = BTreeMap::new();
+    for e in events {
+        let ph = e["ph"].as_str().unwrap_or_else(|| panic!("no ph: {e}"));
+        assert!(e["name"].is_string(), "no name: {e}");
+        assert!(e["pid"].is_u64(), "no pid: {e}");
+        if ph == "M" {
+            assert!(e["args"].is_object(), "{e}");
+            continue;
+        }
+        let ts = e["ts"].as_f64().unwrap_or_else(|| panic!("no ts: {e}"));
+        assert!(ts >= 0.0, "{e}");
+        assert!(e["tid"].is_u64(), "no tid: {e}");
+        match ph {
+            "X" => assert!(e["dur"].as_f64().is_some_and(|d| d >= 0.0), "{e}"),
+            "i" => assert!(matches!(e["s"].as_str(), Some("t" | "p" | "g")), "{e}"),
+            "s" | "f" => {
+                let id = e["id"].as_u64().unwrap_or_else(|| panic!("no id: {e}"));
+                let slot = flows.entry(id).or_default();
+                if ph == "s" {
+                    assert!(slot.0.replace(ts).is_none(), "two starts of flow {id}");
+                } else {
+                    assert_eq!(e["bp"], "e", "{e}");
+                    assert!(slot.1.replace(ts).is_none(), "two ends of flow {id}");
+                }
+            }
+            other => panic!("unexpected phase {other}: {e}"),
+        }
+    }
+    for (id, (s, f)) in flows {
+        let (s, f) = (s.expect("a flow start"), f.expect("a flow end"));
+        assert!(s <= f, "flow {id} goes back in time");
+    }
+}
+
+#[test]
+fn the_chrome_trace_has_spans_flows_and_the_violation_and_is_valid() {
+    let spec = RunSpec {
+        seed: 1,
+        plan: PlanSource::Generate { swarm: true },
+        keep_events: true,
+        detail: Detail::Net,
+    };
+    let r = std::thread::spawn(move || {
+        let demo = scenarios::find("demo").unwrap();
+        demo.run(&spec, Some("demo-double-answer")).unwrap()
+    })
+    .join()
+    .unwrap();
+    assert!(!r.violations.is_empty(), "demo-double-answer seed 1 fails");
+    let doc: serde_json::Value = serde_json::from_str(&r.trace.chrome_with(&r.violations)).unwrap();
+    assert_valid_trace_event_format(&doc);
+    let events = doc["traceEvents"].as_array().unwrap();
+    let of = |cat: &str, ph: &str| {
+        events
+            .iter()
+            .filter(|e| e["cat"] == cat && e["ph"] == ph)
+            .count()
+    };
+    // Every fault of the plan that has a window is a span; phases are spans.
+    let windows = r.plan.faults.len();
+    assert_eq!(of("fault", "X"), windows, "{:?}", r.plan);
+    assert_eq!(of("phase", "X"), 2);
+    // Every delivery is a flow from its send.
+    let deliveries = r
+        .trace
+        .detail
+        .iter()
+        .filter(|d| {
+            matches!(
+                d.event.view(0).get::<NetEvent>(),
+                Some(NetEvent::Deliver { .. })
+            )
+        })
+        .count();
+    assert!(deliveries > 0);
+    assert_eq!(events.iter().filter(|e| e["ph"] == "f").count(), deliveries);
+    // The violation is marked, global, at its time.
+    let v = &r.violations[0];
+    let mark = events
+        .iter()
+        .find(|e| e["cat"] == "violation")
+        .expect("the violation is marked");
+    assert_eq!(mark["s"], "g");
+    assert_eq!(mark["args"]["checker"], v.checker.as_str());
+    assert_eq!(mark["ts"].as_f64().unwrap(), v.t_ns as f64 / 1000.0);
+}

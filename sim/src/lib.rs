@@ -21,6 +21,8 @@ pub mod chan;
 #[cfg(madsim)]
 pub mod check;
 #[cfg(madsim)]
+pub mod chrome;
+#[cfg(madsim)]
 pub mod clock;
 pub mod cost;
 #[cfg(madsim)]

@@ -277,35 +277,15 @@ impl Trace {
         s
     }
 
-    /// Chrome Trace Event JSON: one lane (thread) per node, instant events, opens in
-    /// Perfetto or chrome://tracing. Each event's args hold its index, time and fields.
+    /// Chrome Trace Event JSON (see [`crate::chrome`]), opens in Perfetto or
+    /// chrome://tracing.
     pub fn chrome(&self) -> String {
-        let mut lanes: Vec<NodeId> = self.events.iter().map(|e| e.node).collect();
-        lanes.sort_unstable();
-        lanes.dedup();
-        let mut evs: Vec<serde_json::Value> = lanes
-            .iter()
-            .map(|&n| {
-                serde_json::json!({"name": "thread_name", "ph": "M", "pid": 1,
-                    "tid": lane_tid(n), "args": {"name": n.to_string()}})
-            })
-            .collect();
-        for e in self.iter() {
-            let mut args = serde_json::Map::new();
-            args.insert("index".into(), e.index.into());
-            args.insert("time".into(), e.time().to_string().into());
-            e.visit_fields(&mut |k, v| {
-                args.insert(k.to_string(), v.to_json());
-            });
-            evs.push(serde_json::json!({
-                "name": format!("{}.{}", e.component(), e.name()),
-                "cat": e.component(),
-                "ph": "i", "s": "t", "pid": 1, "tid": lane_tid(e.node),
-                "ts": e.t_ns as f64 / 1000.0,
-                "args": args,
-            }));
-        }
-        serde_json::json!({"traceEvents": evs, "displayTimeUnit": "ms"}).to_string()
+        crate::chrome::render(self, &[])
+    }
+
+    /// [`chrome`](Self::chrome) with the run's violations marked at their times.
+    pub fn chrome_with(&self, violations: &[Violation]) -> String {
+        crate::chrome::render(self, violations)
     }
 
     /// The index of the first event that differs, if the traces differ.
@@ -333,14 +313,6 @@ impl Trace {
             })
             .collect();
         (hashes, trace.finish())
-    }
-}
-
-fn lane_tid(node: NodeId) -> u64 {
-    if node.is_world() {
-        0
-    } else {
-        node.0 + 1
     }
 }
 

@@ -143,7 +143,7 @@ fn chrome_trace_has_a_named_lane_per_node() {
     let evs = v["traceEvents"].as_array().unwrap();
     let lanes: BTreeSet<String> = evs
         .iter()
-        .filter(|e| e["ph"] == "M")
+        .filter(|e| e["ph"] == "M" && e["name"] == "thread_name")
         .map(|e| e["args"]["name"].as_str().unwrap().to_string())
         .collect();
     let want: BTreeSet<String> = ["world", "n0", "n1", "n2"].map(String::from).into();
