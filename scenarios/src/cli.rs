@@ -694,6 +694,7 @@ fn list(ctx: &Ctx, json: bool) -> CmdResult {
     outln!("scenarios:");
     for s in cat {
         outln!("  {:<w$}  {}", s.name(), s.description());
+        outln!("  {:<w$}    checkers: {}", "", s.checkers().join(", "));
     }
     let bugs: Vec<(String, &'static str, String)> = cat
         .iter()
