@@ -101,6 +101,10 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Rerun a failure artifact exactly, with its own fault plan.
     Replay(ReplayArgs),
+    /// Rerun a failure artifact and print the causal slice of its violation: the events
+    /// that led to it, through each node's order and message send -> delivery, with the
+    /// faults active at each.
+    Explain(ExplainArgs),
     /// Shrink a failure artifact's fault plan while the same checker still fails.
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
@@ -228,6 +232,15 @@ pub struct ReplayArgs {
     /// still fails, whatever the trace hash.
     #[arg(long)]
     pub expect_pass: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A failure artifact written by `sweep` or `shrink`.
+    pub artifact: PathBuf,
+    /// Print at most N lines.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub events: usize,
 }
 
 #[derive(Args, Debug)]
@@ -559,6 +572,7 @@ fn run_command(cmd: Command, ctx: &Ctx) -> CmdResult {
         Command::Run(a) => run(ctx, a),
         Command::Sweep(a) => sweep_cmd(ctx, a),
         Command::Replay(a) => replay(ctx, a),
+        Command::Explain(a) => explain(ctx, a),
         Command::Shrink(a) => shrink_cmd(ctx, a),
         Command::CheckDeterminism(a) => check_determinism(ctx, a),
         Command::Bench(a) => bench_cmd(a),
@@ -1296,6 +1310,61 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
     let code = replay_outcome(out, &art, &o, a.expect_pass);
     emit_trace(&o, out, a.trace, a.out.as_deref())?;
     Ok(code)
+}
+
+/// `explain`: the artifact's run again, at net detail, and the causal slice of its
+/// violation. Exit 1 when the failure reproduced (and is explained), 3 when it did not,
+/// 4 when the seed timed out.
+fn explain(ctx: &Ctx, a: ExplainArgs) -> CmdResult {
+    let (art, scenario, plan) = load_artifact(ctx, &a.artifact)?;
+    if a.events < 3 {
+        return Err(Failure::usage(format!(
+            "--events {}: a slice needs at least 3 lines",
+            a.events
+        )));
+    }
+    let job = SeedJob {
+        scenario,
+        seed: art.seed,
+        mutant: art.mutant.clone(),
+        plan: PlanSource::Given(plan),
+        keep_events: true,
+        keep_report: true,
+        detail: sim::Detail::Net,
+    };
+    let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
+    match &o.verdict {
+        Verdict::BadInput(e) => {
+            return Err(Failure::usage(format!(
+                "artifact {}: {e}",
+                a.artifact.display()
+            )))
+        }
+        Verdict::Interrupted => return Ok(EXIT_INTERRUPTED),
+        Verdict::TimedOut(t) => {
+            eprintln!("the seed timed out ({t}): no violation to explain");
+            return Ok(EXIT_TIMEOUT);
+        }
+        Verdict::Passed => {
+            eprintln!(
+                "NOT reproduced: the run passed, {} did not fail: nothing to explain",
+                art.checker
+            );
+            return Ok(EXIT_NOT_REPRODUCED);
+        }
+        Verdict::Failed(_) => {}
+    }
+    let v = o
+        .verdict
+        .first_violation()
+        .expect("a failed verdict has a violation");
+    let trace = o.trace().expect("the run kept its trace");
+    outln!(
+        "{}",
+        sim::explain::explain(trace, &o.plan, v, a.events).trim_end()
+    );
+    eprintln!("full trace: {}", replay_command(&a.artifact));
+    Ok(EXIT_FAIL)
 }
 
 /// Says whether the replay reproduced the artifact's finding, and gives the exit code.

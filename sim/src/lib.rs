@@ -28,6 +28,8 @@ pub mod cost;
 #[cfg(madsim)]
 pub mod event;
 #[cfg(madsim)]
+pub mod explain;
+#[cfg(madsim)]
 pub mod fault;
 #[cfg(madsim)]
 pub mod isolate;
