@@ -127,6 +127,9 @@ pub enum TraceFormat {
     /// down and phases, flow arrows for messages (with `--detail net`), the violation
     /// marked.
     Chrome,
+    /// A self-contained HTML page with a space-time diagram: lanes per node, messages
+    /// as arrows (with `--detail net`), fault windows, the violation and its causal slice.
+    Html,
     /// No trace: the verdict and the trace hash only.
     None,
 }
@@ -154,7 +157,10 @@ impl From<DetailLevel> for sim::Detail {
 impl TraceFormat {
     /// Whether the format is for programs: printed to standard output, it is alone there.
     pub fn is_machine(self) -> bool {
-        matches!(self, TraceFormat::Json | TraceFormat::Chrome)
+        matches!(
+            self,
+            TraceFormat::Json | TraceFormat::Chrome | TraceFormat::Html
+        )
     }
 }
 
@@ -241,6 +247,13 @@ pub struct ExplainArgs {
     /// Print at most N lines.
     #[arg(long, value_name = "N", default_value_t = 40)]
     pub events: usize,
+    /// Also print the run's trace in this format (html: the space-time diagram with the
+    /// slice emphasised).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub trace: Option<TraceFormat>,
+    /// Write the trace to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -754,8 +767,26 @@ pub fn replay_command(path: &Path) -> String {
     format!("clustersim replay {}", shell_quote(path))
 }
 
-fn render_trace(trace: &Trace, violations: &[sim::Violation], format: TraceFormat) -> String {
+fn render_trace(
+    o: &SeedOutcome,
+    trace: &Trace,
+    violations: &[sim::Violation],
+    format: TraceFormat,
+) -> String {
     match format {
+        TraceFormat::Html => {
+            let slice = violations
+                .first()
+                .map(|v| sim::explain::slice(trace, v, 40))
+                .unwrap_or_default();
+            let title = format!(
+                "clustersim {} seed {}{}",
+                o.scenario,
+                o.seed,
+                mutant_suffix(&o.mutant)
+            );
+            sim::html::render(trace, &o.plan, violations, &slice, &title)
+        }
         TraceFormat::Text => trace.text(),
         TraceFormat::Json => trace.json_lines(),
         TraceFormat::Chrome => {
@@ -779,12 +810,17 @@ fn emit_trace(o: &SeedOutcome, out: Out, format: TraceFormat, to: Option<&Path>)
         Verdict::Failed(v) => v.as_slice(),
         _ => &[],
     };
-    let text = render_trace(trace, violations, format);
+    let text = render_trace(o, trace, violations, format);
     match to {
         Some(path) => {
             sweep::artifact::write_atomically(path, text.as_bytes()).map_err(Failure::usage)?;
+            let detail = if trace.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", count(trace.detail.len() as u64, "net event"))
+            };
             out.line(format_args!(
-                "trace: {} written to {}",
+                "trace: {}{detail} written to {}",
                 count(trace.event_count, "event"),
                 path.display()
             ));
@@ -1317,6 +1353,9 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
 /// 4 when the seed timed out.
 fn explain(ctx: &Ctx, a: ExplainArgs) -> CmdResult {
     let (art, scenario, plan) = load_artifact(ctx, &a.artifact)?;
+    if let Some(path) = &a.out {
+        sweep::artifact::check_writable(path).map_err(Failure::usage)?;
+    }
     if a.events < 3 {
         return Err(Failure::usage(format!(
             "--events {}: a slice needs at least 3 lines",
@@ -1359,11 +1398,12 @@ fn explain(ctx: &Ctx, a: ExplainArgs) -> CmdResult {
         .first_violation()
         .expect("a failed verdict has a violation");
     let trace = o.trace().expect("the run kept its trace");
-    outln!(
-        "{}",
-        sim::explain::explain(trace, &o.plan, v, a.events).trim_end()
-    );
+    let out = Out::new(a.out.is_none() && a.trace.is_some_and(TraceFormat::is_machine));
+    out.line(sim::explain::explain(trace, &o.plan, v, a.events).trim_end());
     eprintln!("full trace: {}", replay_command(&a.artifact));
+    if let Some(format) = a.trace {
+        emit_trace(&o, out, format, a.out.as_deref())?;
+    }
     Ok(EXIT_FAIL)
 }
 

@@ -44,9 +44,16 @@ struct Item<'a> {
     label: String,
 }
 
-/// The causal slice of `violation` in `trace`, at most `max_lines` lines (header included).
-pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines: usize) -> String {
-    let items: Vec<Item<'_>> = trace
+/// The labels (`#12`, `#12.3`) of the events of the causal slice of `violation`, as
+/// [`explain`] would print them in at most `max_lines` lines.
+pub fn slice(trace: &Trace, violation: &Violation, max_lines: usize) -> BTreeSet<String> {
+    let items = items_of(trace);
+    let (chosen, _) = select(&items, violation, max_lines);
+    chosen.into_iter().map(|i| items[i].label.clone()).collect()
+}
+
+fn items_of(trace: &Trace) -> Vec<Item<'_>> {
+    trace
         .iter_all()
         .map(|(ev, sub)| Item {
             label: match sub {
@@ -55,7 +62,19 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
             },
             ev,
         })
-        .collect();
+        .collect()
+}
+
+/// The causal slice of `violation` in `trace`, at most `max_lines` lines (header included).
+pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines: usize) -> String {
+    let items = items_of(trace);
+    let (chosen, target) = select(&items, violation, max_lines);
+    let header = header_lines(violation, &items[target]);
+    render(&items, plan, &chosen, target, &header)
+}
+
+/// The slice's items, and the violating event's position.
+fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTreeSet<usize>, usize) {
     // The position of the violating event among all items (an end-of-run violation is
     // judged after the last event).
     let target = items
@@ -82,7 +101,7 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
     chosen.insert(target);
     let mut at = target;
     for _ in 0..MAX_HOPS {
-        let Some(deliver) = trigger(&items, at) else {
+        let Some(deliver) = trigger(items, at) else {
             break;
         };
         chosen.insert(deliver);
@@ -96,7 +115,7 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
         chosen.extend(extras.get(&msg.0).into_iter().flatten().copied());
         // What the sender was doing when it sent: its last protocol event at that moment,
         // or, when it sent on a timer or relayed a message, the send itself.
-        at = match cause_of_send(&items, send) {
+        at = match cause_of_send(items, send) {
             Some(cause) => {
                 chosen.insert(cause);
                 cause
@@ -157,8 +176,7 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
         .take(MAX_NAMED)
         .collect();
 
-    let header = header_lines(violation, &items[target]);
-    let room = max_lines.saturating_sub(header.len() + 1);
+    let room = max_lines.saturating_sub(header_lines(violation, &items[target]).len() + 1);
     for i in context.into_iter().chain(named) {
         if chosen.len() >= room {
             break;
@@ -172,9 +190,19 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
         chosen.remove(&first);
     }
 
-    let active = active_faults(&items, plan);
+    (chosen, target)
+}
+
+fn render(
+    items: &[Item<'_>],
+    plan: &FaultPlan,
+    chosen: &BTreeSet<usize>,
+    target: usize,
+    header: &[String],
+) -> String {
+    let active = active_faults(items, plan);
     let mut out = String::new();
-    for h in &header {
+    for h in header {
         out.push_str(h);
         out.push('\n');
     }
@@ -190,7 +218,7 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
         "#", "time", "node", "event"
     )
     .expect("a String takes any text");
-    for &i in &chosen {
+    for &i in chosen {
         let it = &items[i];
         let mark = if i == target { ">" } else { " " };
         let mut event = format!("{}.{}", it.ev.component(), it.ev.name());

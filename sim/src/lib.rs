@@ -32,6 +32,8 @@ pub mod explain;
 #[cfg(madsim)]
 pub mod fault;
 #[cfg(madsim)]
+pub mod html;
+#[cfg(madsim)]
 pub mod isolate;
 // Checks a finished history: needs no simulator.
 pub mod linearizability;
