@@ -123,6 +123,26 @@ pub enum TraceFormat {
     Chrome,
 }
 
+/// What a printed trace records beyond the protocol-level events (`--detail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DetailLevel {
+    /// The protocol-level events: what the checkers see and the trace hash covers.
+    #[default]
+    Protocol,
+    /// Also every network send, delivery, drop (with its cause), duplicate and extra
+    /// delay, each naming its message (`m17`); the run and its hash do not change.
+    Net,
+}
+
+impl From<DetailLevel> for sim::Detail {
+    fn from(d: DetailLevel) -> Self {
+        match d {
+            DetailLevel::Protocol => sim::Detail::Protocol,
+            DetailLevel::Net => sim::Detail::Net,
+        }
+    }
+}
+
 impl TraceFormat {
     /// Whether the format is for programs: printed to standard output, it is alone there.
     pub fn is_machine(self) -> bool {
@@ -143,6 +163,9 @@ pub struct RunArgs {
     /// Write the trace to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// What the trace records beyond the protocol-level events.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "protocol")]
+    pub detail: DetailLevel,
     /// Switch on a planted bug.
     #[arg(long, value_name = "BUG")]
     pub mutant: Option<String>,
@@ -194,6 +217,9 @@ pub struct ReplayArgs {
     /// Write the trace to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// What the trace records beyond the protocol-level events.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "protocol")]
+    pub detail: DetailLevel,
     /// The failure should be gone (after a fix): exit 0 if the run passes, 1 if a checker
     /// still fails, whatever the trace hash.
     #[arg(long)]
@@ -804,6 +830,7 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
         plan: PlanSource::Generate { swarm: !a.no_swarm },
         keep_events: format.is_some(),
         keep_report: true,
+        detail: a.detail.into(),
     };
     let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
@@ -1234,6 +1261,7 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
         plan: PlanSource::Given(plan),
         keep_events: true,
         keep_report: true,
+        detail: a.detail.into(),
     };
     let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
@@ -1351,6 +1379,7 @@ fn shrink_cmd(ctx: &Ctx, a: ShrinkArgs) -> CmdResult {
         plan: PlanSource::Given(plan),
         keep_events: false,
         keep_report: false,
+        detail: sim::Detail::Protocol,
     };
     let s = sweep::shrink(
         &job,

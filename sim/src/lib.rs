@@ -54,13 +54,15 @@ pub use event::{Event, EventRef, NodeId, Recorded, TraceField};
 #[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 #[cfg(madsim)]
-pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
+pub use net::{
+    DeliveryObserver, DropCause, Envelope, LinkLatency, MsgId, NetConfig, NetEvent, NetStats,
+};
 #[cfg(madsim)]
 pub use scenario::{check_mutant, Mutant, Scenario};
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]
-pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
+pub use trace::{hash_hex, Detail, Trace, TraceEvent, Value, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
     report_phase, run_work_thread, run_world, FaultEvent, NodeCtx, NodeEvent, Phase, PlanSource,

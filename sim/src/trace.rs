@@ -11,6 +11,12 @@
 //! [`crate::event::event_hash`]), and the trace hash folds the events' hashes
 //! in order: a fixed function of the events, independent of the Rust version or the
 //! platform, and independent of how a trace prints.
+//!
+//! A run may also record events of a [`Detail`] level above the protocol's, today the
+//! network's ([`crate::net::NetEvent`] at `--detail net`). They are kept beside the trace
+//! in [`Trace::detail`], never hashed and never shown to checkers, and they have no index
+//! of their own: each prints after the protocol-level event it followed, as `#12.3` in text
+//! (the third after event #12) and with `"index": 12, "detail": 3` in JSON lines.
 
 use crate::check::{CheckerSet, Violation};
 use crate::event::{event_hash, Event, LegacyEvent, LegacyFields, LegacySite, Text};
@@ -31,11 +37,57 @@ pub fn hash_hex(h: u64) -> String {
     format!("{h:016x}")
 }
 
+/// How much a run records beyond its protocol-level events.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// The protocol-level events only: what the hash covers and the checkers see.
+    #[default]
+    Protocol,
+    /// Also every network send, delivery, drop, duplicate and extra delay
+    /// ([`crate::net::NetEvent`]), kept beside the trace: the run, its protocol-level
+    /// events and its hash are the same as without them.
+    Net,
+}
+
+impl Detail {
+    pub const NAMES: [&'static str; 2] = ["protocol", "net"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Detail::Protocol => "protocol",
+            Detail::Net => "net",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Detail, String> {
+        match s {
+            "protocol" => Ok(Detail::Protocol),
+            "net" => Ok(Detail::Net),
+            _ => Err(format!(
+                "unknown detail level '{s}' (known: {})",
+                Detail::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// An event recorded at a detail level above [`Detail::Protocol`]. It has no index of its
+/// own: it prints after the protocol-level event it followed, as `#12.3` (the third
+/// detail event after event #12).
+#[derive(Debug)]
+pub struct DetailEvent {
+    /// How many protocol-level events were recorded before it.
+    pub after: u64,
+    pub event: Recorded,
+}
+
 /// Everything a run recorded.
 #[derive(Debug, Default)]
 pub struct Trace {
     /// The events, when the run kept them.
     pub events: Vec<Recorded>,
+    /// The detail events, in the order they were recorded, when the run asked for them.
+    pub detail: Vec<DetailEvent>,
     /// The hash of each event, always kept (8 bytes an event) so two runs can be compared
     /// to the first differing event without keeping either trace.
     pub event_hashes: Vec<u64>,
@@ -53,9 +105,18 @@ struct Columns {
 }
 
 /// Writes one event's line: `#index time node component.event key=value ...`, the index
-/// and time right-aligned and the node left-aligned in `cols`.
-fn write_line(out: &mut dyn fmt::Write, ev: &EventRef<'_>, cols: Columns) -> fmt::Result {
-    let index = format!("#{}", ev.index);
+/// and time right-aligned and the node left-aligned in `cols`. A detail event's index is
+/// `#i.k`, its place after protocol event `#i`.
+fn write_line(
+    out: &mut dyn fmt::Write,
+    ev: &EventRef<'_>,
+    sub: Option<u64>,
+    cols: Columns,
+) -> fmt::Result {
+    let index = match sub {
+        None => format!("#{}", ev.index),
+        Some(k) => format!("#{}.{k}", ev.index),
+    };
     write!(
         out,
         "{index:>iw$} {:>tw$} {:<nw$} {}.{}",
@@ -79,7 +140,7 @@ fn write_line(out: &mut dyn fmt::Write, ev: &EventRef<'_>, cols: Columns) -> fmt
 impl fmt::Display for EventRef<'_> {
     /// The event's trace line, without alignment.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_line(f, self, Columns::default())
+        write_line(f, self, None, Columns::default())
     }
 }
 
@@ -108,11 +169,20 @@ impl EventRef<'_> {
     /// The event as one JSON object: index, `t_ns`, the formatted time, node,
     /// `component.event` and the typed fields.
     pub fn to_json_line(&self) -> String {
+        self.json_line(None)
+    }
+
+    /// [`to_json_line`](Self::to_json_line); a detail event also carries `"detail": k`,
+    /// its place after the protocol-level event `index`.
+    fn json_line(&self, sub: Option<u64>) -> String {
         let mut s = String::with_capacity(160);
+        write!(s, "{{\"index\":{},", self.index).expect("a String takes any text");
+        if let Some(k) = sub {
+            write!(s, "\"detail\":{k},").expect("a String takes any text");
+        }
         write!(
             s,
-            "{{\"index\":{},\"t_ns\":{},\"time\":\"{}\",\"node\":\"{}\",\"event\":",
-            self.index,
+            "\"t_ns\":{},\"time\":\"{}\",\"node\":\"{}\",\"event\":",
             self.t_ns,
             self.time(),
             self.node
@@ -147,8 +217,13 @@ impl Trace {
 
     fn columns(&self) -> Columns {
         let last = self.events.len().saturating_sub(1);
+        let detail = if self.detail.is_empty() {
+            0
+        } else {
+            format!(".{}", self.detail.len()).len()
+        };
         Columns {
-            index: format!("#{last}").len(),
+            index: format!("#{last}").len() + detail,
             time: self
                 .events
                 .last()
@@ -157,12 +232,36 @@ impl Trace {
         }
     }
 
-    /// One line per event, aligned.
+    /// Every kept event in the order it was recorded, protocol-level and detail events
+    /// interleaved: each with its place (`None` for a protocol event, `Some(k)` for the
+    /// k-th detail event after the protocol event whose index it carries).
+    pub fn iter_all(&self) -> impl Iterator<Item = (EventRef<'_>, Option<u64>)> {
+        let mut detail = self.detail.iter().peekable();
+        let mut k = 0;
+        let mut protocol = self.iter().peekable();
+        std::iter::from_fn(move || {
+            let next_index = protocol.peek().map_or(u64::MAX, |e| e.index);
+            match detail.peek() {
+                Some(d) if d.after <= next_index => {
+                    let d = detail.next().expect("peeked");
+                    k += 1;
+                    let index = d.after.saturating_sub(1);
+                    Some((d.event.view(index), Some(k)))
+                }
+                _ => {
+                    k = 0;
+                    protocol.next().map(|e| (e, None))
+                }
+            }
+        })
+    }
+
+    /// One line per event, aligned (with the detail events, if the run recorded any).
     pub fn text(&self) -> String {
         let cols = self.columns();
-        let mut s = String::with_capacity(self.events.len() * 80);
-        for e in self.iter() {
-            write_line(&mut s, &e, cols).expect("a String takes any text");
+        let mut s = String::with_capacity((self.events.len() + self.detail.len()) * 80);
+        for (e, sub) in self.iter_all() {
+            write_line(&mut s, &e, sub, cols).expect("a String takes any text");
             s.push('\n');
         }
         s
@@ -171,8 +270,8 @@ impl Trace {
     /// One JSON object per line (see [`EventRef::to_json_line`]).
     pub fn json_lines(&self) -> String {
         let mut s = String::new();
-        for e in self.iter() {
-            s.push_str(&e.to_json_line());
+        for (e, sub) in self.iter_all() {
+            s.push_str(&e.json_line(sub));
             s.push('\n');
         }
         s
@@ -250,6 +349,7 @@ fn lane_tid(node: NodeId) -> u64 {
 /// The state a run's recorder mutates on every event.
 struct RecorderState {
     keep_events: bool,
+    detail: Detail,
     trace: Trace,
     /// Folds the events' hashes into the trace hash.
     hasher: TraceHasher,
@@ -320,6 +420,26 @@ pub fn record<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
     });
 }
 
+/// Records an event of a detail level above [`Detail::Protocol`] (see [`Detail`]): kept
+/// beside the trace when the run asked for that level, never hashed, never shown to the
+/// checkers. `make` runs only then.
+#[inline]
+pub fn record_detail<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
+    with_recorder(|st| {
+        if st.detail == Detail::Net {
+            let t_ns = crate::clock::now_ns();
+            st.trace.detail.push(DetailEvent {
+                after: st.trace.event_count,
+                event: Recorded {
+                    t_ns,
+                    node,
+                    event: Box::new(make()),
+                },
+            });
+        }
+    });
+}
+
 /// Records a legacy event (what `emit!(node, "component", "event", ...)` expands to):
 /// `fill` writes its fields, only when a run is recording on this thread.
 #[doc(hidden)]
@@ -360,7 +480,7 @@ static NO_SITE: LegacySite = LegacySite::new("", "");
 
 impl Recording {
     /// Installs a recorder on this thread. One run at a time per thread.
-    pub(crate) fn start(keep_events: bool, checkers: CheckerSet) -> Recording {
+    pub(crate) fn start(keep_events: bool, detail: Detail, checkers: CheckerSet) -> Recording {
         RECORDER.with(|cell| {
             let mut slot = cell.borrow_mut();
             assert!(
@@ -369,6 +489,7 @@ impl Recording {
             );
             *slot = Some(RecorderState {
                 keep_events,
+                detail,
                 trace: Trace::default(),
                 hasher: TraceHasher::new(),
                 checkers,

@@ -13,7 +13,7 @@ use crate::event::{ComponentSchema, EventRef, NodeId};
 use crate::fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 use crate::net::{Envelope, Net, NetConfig, NetStats};
 use crate::time::SimDuration;
-use crate::trace::{Recording, Trace};
+use crate::trace::{Detail, Recording, Trace};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -103,6 +103,9 @@ pub struct RunSpec {
     pub plan: PlanSource,
     /// Keep the full event list (for printing); a sweep keeps only hashes.
     pub keep_events: bool,
+    /// What the trace records beyond the protocol-level events (which alone are hashed
+    /// and checked, so the run is the same at every level).
+    pub detail: Detail,
 }
 
 impl RunSpec {
@@ -111,6 +114,7 @@ impl RunSpec {
             seed,
             plan: PlanSource::Generate { swarm: true },
             keep_events: false,
+            detail: Detail::Protocol,
         }
     }
 
@@ -123,6 +127,7 @@ impl RunSpec {
                 enabled: vec![],
             }),
             keep_events: true,
+            detail: Detail::Protocol,
         }
     }
 }
@@ -424,7 +429,7 @@ impl<M> Clone for NodeCtx<M> {
     }
 }
 
-impl<M: Clone + Send + 'static> NodeCtx<M> {
+impl<M: Clone + Send + std::fmt::Debug + 'static> NodeCtx<M> {
     pub fn nodes(&self) -> usize {
         self.shared.n
     }
@@ -543,7 +548,7 @@ pub fn run_world<M, F, Fut>(
     node_main: F,
 ) -> Result<RunReport, String>
 where
-    M: Clone + Send + 'static,
+    M: Clone + Send + std::fmt::Debug + 'static,
     F: Fn(NodeCtx<M>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
@@ -564,7 +569,7 @@ where
         out: coverage.clone(),
     })];
     all.extend(checkers);
-    let recording = Recording::start(spec.keep_events, CheckerSet::new(all));
+    let recording = Recording::start(spec.keep_events, spec.detail, CheckerSet::new(all));
 
     let mut rt = madsim::runtime::Runtime::with_seed_and_config(spec.seed, Default::default());
     // A task that spins without ever letting time reach the end is a hang: madsim panics
@@ -760,7 +765,7 @@ struct Driver<M> {
     safety_ms: u64,
 }
 
-impl<M: Clone + Send + 'static> Driver<M> {
+impl<M: Clone + Send + std::fmt::Debug + 'static> Driver<M> {
     async fn run_safety(&mut self, safety_ms: u64) {
         let mut timeline: Vec<(u64, usize, Action)> = Vec::new();
         for (i, f) in self.plan.faults.iter().enumerate() {
@@ -917,8 +922,8 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
             }
             Fault::Clog { a, b, .. } => {
-                net.block(*a, *b, on);
-                net.block(*b, *a, on);
+                net.clog(*a, *b, on);
+                net.clog(*b, *a, on);
             }
             _ => {}
         }

@@ -111,6 +111,7 @@ fn given(faults: Vec<Fault>) -> RunSpec {
             enabled: vec![],
         }),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     }
 }
 

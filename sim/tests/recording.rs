@@ -87,6 +87,7 @@ fn typed_and_legacy_events_reach_the_checkers_that_want_them() {
         seed: 1,
         plan: PlanSource::Given(sim::FaultPlan::empty()),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     };
     let checker = Seen {
         names: names.clone(),

@@ -70,6 +70,7 @@ fn a_stopped_run_ends_early_and_the_observer_saw_every_delivery() {
         seed: 3,
         plan: PlanSource::Given(sim::FaultPlan::empty()),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();

@@ -47,6 +47,7 @@ fn report() -> sim::RunReport {
         seed: 1,
         plan: PlanSource::Given(sim::FaultPlan::empty()),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     };
     sim::run_world(&cfg, &spec, vec![], ticker).unwrap()
 }
@@ -101,6 +102,7 @@ fn the_trace_hash_is_a_function_of_the_events() {
         seed: 1,
         plan: PlanSource::Given(sim::FaultPlan::empty()),
         keep_events: false,
+        detail: sim::Detail::Protocol,
     };
     let lean = sim::run_world(&cfg, &spec, vec![], ticker).unwrap();
     assert!(lean.trace.events.is_empty());
