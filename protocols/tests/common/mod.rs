@@ -3,8 +3,13 @@
 #![allow(dead_code)]
 
 use sim::check::{check_events, Checker, RunEnd};
-use sim::event::LegacyEvent;
+use sim::event::{AsNode, Event, LegacyEvent};
 use sim::{Recorded, Value};
+
+/// A typed event at `t_ms` on `node`.
+pub fn at(t_ms: u64, node: impl AsNode, event: impl Event) -> Recorded {
+    Recorded::new(t_ms * 1_000_000, node, event)
+}
 
 pub fn ev(
     t_ms: u64,
