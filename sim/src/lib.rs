@@ -56,7 +56,7 @@ pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, Work
 #[cfg(madsim)]
 pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
 #[cfg(madsim)]
-pub use scenario::{check_mutant, Mutant, Scenario};
+pub use scenario::{check_mutant, Catalog, Entry, Mutant, Scenario, ScenarioRef};
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]

@@ -24,7 +24,7 @@ pub use shrink::{shrink, ShrinkError, ShrinkOutcome};
 use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
 use crate::isolate::{run_isolated, Isolated, Timeout};
-use crate::scenario::Scenario;
+
 use crate::trace::Trace;
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scenario shared between the worker threads and the seed threads.
-pub type ScenarioRef = Arc<dyn Scenario>;
+pub use crate::scenario::ScenarioRef;
 
 /// The name a timeout goes by where a checker's name would stand (artifacts, summaries). It
 /// is no checker: a timeout is its own outcome.
