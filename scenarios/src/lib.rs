@@ -54,8 +54,7 @@ pub fn assert_seed_passes(name: &str, seed: u64) {
 /// seed without the bug must pass. What planted-bug tests assert.
 pub fn assert_mutant_caught(name: &str, bug: &str, checker: &str, seed: u64) {
     let s = find(name).unwrap_or_else(|e| panic!("{e}"));
-    let r = s
-        .run(&sim::RunSpec::swarm(seed), Some(bug))
+    let r = sim::scenario::run_checked(s.as_ref(), &sim::RunSpec::swarm(seed), Some(bug))
         .unwrap_or_else(|e| panic!("{name} seed {seed} --mutant {bug}: {e}"));
     assert_eq!(
         r.violations.first().map(|v| v.checker.as_str()),

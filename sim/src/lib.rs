@@ -38,6 +38,8 @@ pub mod net;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod shell;
+#[cfg(madsim)]
 pub mod sweep;
 #[cfg(madsim)]
 pub mod time;
@@ -56,7 +58,7 @@ pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, Work
 #[cfg(madsim)]
 pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
 #[cfg(madsim)]
-pub use scenario::{check_mutant, Catalog, Entry, Mutant, Scenario, ScenarioRef};
+pub use scenario::{check_mutant, run_checked, Catalog, Entry, Mutant, Scenario, ScenarioRef};
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]

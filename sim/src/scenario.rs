@@ -31,8 +31,32 @@ pub trait Scenario: Send + Sync {
     }
 
     /// Runs one seed, with `mutant` switched on if given. `Err` is bad input (a plan that
-    /// does not fit the world, an unknown mutant), never a checker failure.
+    /// does not fit the world), never a checker failure.
+    ///
+    /// `mutant` is already validated: every caller in the harness (run, sweep, replay,
+    /// shrink, check-determinism) goes through [`run_checked`], so it is `None` or the name
+    /// of one of [`Scenario::mutants`]. A test calling `run` directly should do the same.
+    ///
+    /// Per-seed set-up and tear-down are the harness's: each call builds a fresh madsim
+    /// runtime seeded with `spec.seed`, starts the nodes from their init task, applies the
+    /// fault plan, and at the end kills every node and drops the runtime, with every task,
+    /// channel and message of the run (see [`crate::run_world`]). Anything the scenario
+    /// keeps between seeds must therefore live outside the run, and must not change what a
+    /// later seed does: a run is a pure function of `spec` and `mutant`. State a scenario
+    /// builds per run (checkers, shared cells read by checkers, the node main's captures)
+    /// is built inside `run`, so each seed starts from nothing.
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String>;
+}
+
+/// Runs one seed of `scenario` with its mutant checked first: what every command does, so
+/// that [`Scenario::run`] only ever sees a mutant it declared.
+pub fn run_checked(
+    scenario: &dyn Scenario,
+    spec: &RunSpec,
+    mutant: Option<&str>,
+) -> Result<RunReport, String> {
+    check_mutant(scenario, mutant)?;
+    scenario.run(spec, mutant)
 }
 
 /// Rejects a mutant name the scenario does not know.
@@ -225,5 +249,15 @@ impl IntoIterator for Catalog {
             .map(|e| e.scenario)
             .collect::<Vec<_>>()
             .into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Catalog {
+    type Item = &'a ScenarioRef;
+    type IntoIter = std::iter::Map<std::slice::Iter<'a, Entry>, fn(&'a Entry) -> &'a ScenarioRef>;
+
+    /// Every scenario, in order, experimental ones included.
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.iter().map(Entry::scenario)
     }
 }

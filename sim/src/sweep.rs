@@ -357,7 +357,7 @@ pub fn run_seed(job: &SeedJob, cpu_limit: Duration, cancel: Option<&AtomicBool>)
     };
     let mutant = job.mutant.clone();
     let isolated = run_isolated(cpu_limit, cancel, move || {
-        scenario.run(&spec, mutant.as_deref())
+        crate::scenario::run_checked(scenario.as_ref(), &spec, mutant.as_deref())
     });
     let mut out = SeedOutcome {
         scenario: job.scenario.name().to_string(),
@@ -1167,6 +1167,7 @@ pub fn check_determinism(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scenario;
 
     #[test]
     fn ranges_parse_and_reject_bad_input() {
