@@ -551,6 +551,7 @@ where
         PlanSource::Generate { swarm } => FaultPlan::generate(spec.seed, &cfg.plan, *swarm),
         PlanSource::Given(p) => {
             p.validate(cfg.nodes)?;
+            p.check_spared(&cfg.plan)?;
             let mut p = p.clone();
             p.sort();
             p
@@ -578,6 +579,9 @@ where
         phase: AtomicU8::new(0),
         n: cfg.nodes,
     });
+    for &n in cfg.plan.untouched_nodes.iter().filter(|&&n| n < cfg.nodes) {
+        shared.net.set_untouched(n);
+    }
     let node_main = Arc::new(node_main);
     let cfg2 = cfg.clone();
     let plan2 = plan.clone();
