@@ -30,7 +30,14 @@ pub const CLIENTS: usize = 2;
 const TICK_MS: u64 = 50;
 /// A client gives up on an operation after this long: its outcome is then unknown.
 const OP_TIMEOUT_MS: u64 = 1_000;
+/// An idle client starts an operation at a tick with this probability.
+const START_PROBABILITY: f64 = 0.3;
+/// The share of operations that are writes.
+const WRITE_PROBABILITY: f64 = 0.3;
 
+/// Planted bug: a write completes on the first replica's acknowledgement, not a
+/// majority's (an off-by-one in the quorum size).
+pub const MUTANT_ACK_ONE: &str = "register-write-ack-one";
 /// Planted bug: replicas keep their state in memory only.
 pub const MUTANT_VOLATILE: &str = "register-volatile";
 
@@ -185,16 +192,22 @@ pub struct Client {
     next_op: u64,
     pending: Option<Pending>,
     fast_reads: bool,
+    /// Store acknowledgements a write waits for: a majority (1 under [`MUTANT_ACK_ONE`]).
+    write_quorum: usize,
 }
 
 const MAJORITY: usize = REPLICAS / 2 + 1;
 
 impl Client {
-    fn send_step(&self, node: &Node<Msg>, p: &Pending) {
+    /// Sends the current step to the replicas that have not answered it. A store goes
+    /// first to the majority whose query replies it used (the others need not hear of it),
+    /// and to every replica when it is resent (`widen`).
+    fn send_step(&self, node: &Node<Msg>, p: &Pending, widen: bool) {
         for r in 0..REPLICAS {
+            let in_quorum = widen || p.replies.contains_key(&r);
             let msg = match p.step {
                 Step::Query if !p.replies.contains_key(&r) => Msg::Query { op: p.op },
-                Step::Store if !p.acks.contains(&r) => Msg::Store {
+                Step::Store if in_quorum && !p.acks.contains(&r) => Msg::Store {
                     op: p.op,
                     tag: p.store.tag,
                     value: p.store.value,
@@ -245,11 +258,15 @@ impl Machine for Client {
                 }
                 p.step = Step::Store;
                 let p = self.pending.as_ref().expect("in flight");
-                self.send_step(node, p);
+                self.send_step(node, p, false);
             }
             Msg::StoreAck { op } if op == p.op && p.step == Step::Store => {
                 p.acks.insert(env.from);
-                if p.acks.len() >= MAJORITY {
+                let need = match p.write {
+                    Some(_) => self.write_quorum,
+                    None => MAJORITY,
+                };
+                if p.acks.len() >= need {
                     self.finish(node);
                 }
             }
@@ -266,15 +283,20 @@ impl Machine for Client {
                 self.pending = None;
             } else {
                 // Lost messages are resent, to the replicas that have not answered.
-                self.send_step(node, p);
+                self.send_step(node, p, true);
             }
+            return;
+        }
+        // A client thinks between operations; most of them are reads.
+        let mut rng = madsim::rand::thread_rng();
+        if !rng.gen_bool(START_PROBABILITY) {
             return;
         }
         self.next_op += 1;
         let op = self.next_op;
         // Every value written is unique, so a stale read names the write it missed.
-        let write = madsim::rand::thread_rng()
-            .gen_bool(0.5)
+        let write = rng
+            .gen_bool(WRITE_PROBABILITY)
             .then(|| (node.id() as i64) * 1_000_000 + op as i64);
         emit!(node.id(), RegisterEvent::Invoke { op, write });
         let p = Pending {
@@ -286,14 +308,22 @@ impl Machine for Client {
             store: Stored::default(),
             acks: BTreeSet::new(),
         };
-        self.send_step(node, &p);
+        self.send_step(node, &p, false);
         self.pending = Some(p);
     }
 }
 
-async fn node_main(ctx: NodeCtx<Msg>, disk: Disk, volatile: bool, fast_reads: bool) {
+/// What a run switches on: the scenario's variant and the planted bug.
+#[derive(Clone, Copy)]
+struct Options {
+    fast_reads: bool,
+    volatile: bool,
+    ack_one: bool,
+}
+
+async fn node_main(ctx: NodeCtx<Msg>, disk: Disk, o: Options) {
     if ctx.id < REPLICAS {
-        let disk = (!volatile).then_some(disk);
+        let disk = (!o.volatile).then_some(disk);
         let state = match &disk {
             Some(d) => d.lock().expect("disk")[ctx.id],
             None => Stored::default(),
@@ -306,7 +336,8 @@ async fn node_main(ctx: NodeCtx<Msg>, disk: Disk, volatile: bool, fast_reads: bo
         shell::run(ctx, ticks, move |_| Client {
             next_op: 0,
             pending: None,
-            fast_reads,
+            fast_reads: o.fast_reads,
+            write_quorum: if o.ack_one { 1 } else { MAJORITY },
         })
         .await
     }
@@ -407,21 +438,31 @@ impl Scenario for Register {
     }
 
     fn mutants(&self) -> Vec<Mutant> {
-        vec![Mutant {
-            name: MUTANT_VOLATILE,
-            description: "replicas keep their state in memory only: a crash forgets \
-                          acknowledged writes",
-        }]
+        vec![
+            Mutant {
+                name: MUTANT_ACK_ONE,
+                description: "a write completes on one replica's acknowledgement instead of \
+                              a majority's",
+            },
+            Mutant {
+                name: MUTANT_VOLATILE,
+                description: "replicas keep their state in memory only: a crash forgets \
+                              acknowledged writes",
+            },
+        ]
     }
 
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         // Per seed: fresh disks, fresh checkers.
         let disk: Disk = Arc::new(Mutex::new(vec![Stored::default(); REPLICAS]));
-        let volatile = mutant == Some(MUTANT_VOLATILE);
-        let fast_reads = self.fast_reads;
+        let o = Options {
+            fast_reads: self.fast_reads,
+            volatile: mutant == Some(MUTANT_VOLATILE),
+            ack_one: mutant == Some(MUTANT_ACK_ONE),
+        };
         let checkers: Vec<Box<dyn Checker>> = vec![Box::new(Linearizable::default())];
         sim::run_world(&self.world(), spec, checkers, move |ctx| {
-            node_main(ctx, disk.clone(), volatile, fast_reads)
+            node_main(ctx, disk.clone(), o)
         })
     }
 }
