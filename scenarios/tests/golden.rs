@@ -71,3 +71,36 @@ fn golden_traces() {
         }
     }
 }
+
+/// Golden snapshots are opt-in: every file in `snapshots/` is the snapshot of a seed its
+/// scenario pins, so a scenario that drops out (or was never in) leaves none behind.
+#[test]
+fn every_snapshot_belongs_to_a_pinned_seed() {
+    let catalog = scenarios::catalog();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots");
+    let mut pinned = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let Some(stem) = name.strip_suffix(".snap") else {
+            continue;
+        };
+        let (scenario, seed) = stem
+            .rsplit_once("-seed")
+            .unwrap_or_else(|| panic!("{name} is not NAME-seedN.snap"));
+        let seed: u64 = seed.parse().unwrap();
+        let e = catalog
+            .entry(scenario)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            e.golden_seeds().contains(&seed),
+            "{name}: {scenario} does not pin seed {seed}"
+        );
+        pinned += 1;
+    }
+    let expected: usize = catalog
+        .entries()
+        .iter()
+        .map(|e| e.golden_seeds().len())
+        .sum();
+    assert_eq!(pinned, expected, "a pinned seed has no snapshot");
+}
