@@ -1,7 +1,22 @@
-//! The `clustersim` command line: list, run, sweep, replay, shrink and check-determinism over
-//! a scenario catalog, and bench (the ACK-round benchmark, see [`crate::bench`]). The binary
-//! is a thin `main` around [`main_with_args`]; [`main_with_catalog`] runs the same command
-//! line over any catalog, and every command finds its scenarios through that [`Catalog`].
+//! The clustersim command line as a library: list, run, sweep, replay, shrink,
+//! check-determinism and check-history over any scenario catalog ([`Catalog`]).
+//!
+//! A program of its own runs the whole command line over its own scenarios with one call,
+//! [`main`], and gets every subcommand, flag, JSON shape ([`json`]), exit code and artifact
+//! format; it names itself (its file name) in `--help` and in every command it prints to
+//! reproduce a finding:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let catalog = sim::Catalog::new(); // .with(MyScenario) ...
+//!     clustersim::main(catalog)
+//! }
+//! ```
+//!
+//! [`main_with_args`] takes the arguments explicitly and returns the exit code;
+//! [`main_with_extension`] adds a program's own subcommands (the built-in `clustersim`
+//! binary adds `bench` this way). Scenarios marked experimental ([`Entry::experimental`])
+//! are left out of `--all`.
 //!
 //! Exit codes are one table for every command, [`EXIT_CODES`] (printed by `--help`). Bad
 //! input is one line on stderr. Every failure and timeout prints the one command that

@@ -362,7 +362,36 @@ pub struct FaultPlan {
     pub enabled: Vec<FaultKind>,
 }
 
-/// Knobs for generating a plan.
+/// Knobs for generating a plan: which faults a scenario admits, where and when.
+///
+/// # The fault model
+///
+/// A run has a *safety phase* (`[0, safety_ms)`), in which the plan's faults happen, then a
+/// fault-free *liveness phase* (see [`crate::Phase`]). [`FaultPlan::generate`] draws the
+/// plan from the seed before the run starts (the plan is printed, stored in artifacts, and
+/// can be edited, shrunk and replayed as given):
+///
+/// - **Which kinds**: with swarm mode (what `sweep` and `run` use) the seed enables each
+///   kind of [`allowed`](Self::allowed) with probability ½ (at least one), so seeds stress
+///   different mixes; without it (`--no-swarm`) every allowed kind is enabled.
+/// - **How many, when, how long**: 1 to [`max_faults`](Self::max_faults) faults (default
+///   6), each of an enabled kind drawn uniformly, starting uniformly in
+///   `[fault_start_ms, safety_ms)` (by default from a tenth of the safety phase, so the
+///   system is up first). Windows last from 200 ms to a third of that span; a pause at most
+///   3 s. Every window still open when the safety phase ends heals then.
+/// - **Where**: a fault aimed at one node (crash, pause, latency spike, work-thread
+///   fault, one end of a clog, an isolated partition side) picks
+///   [`focus_node`](Self::focus_node) with probability
+///   [`focus_probability`](Self::focus_probability), otherwise a node uniformly, never one
+///   of [`never_down_nodes`](Self::never_down_nodes) or
+///   [`untouched_nodes`](Self::untouched_nodes). A partition isolates that node (half the
+///   time) or a random side; three in four partitions are symmetric, the rest one-way.
+///   Packet loss and duplication (probability 0.05 to 0.5) apply to every link.
+/// - **Crashes**: a crashed node restarts after its window, or, with probability ¼ when
+///   [`allow_permanent_crash`](Self::allow_permanent_crash), never.
+///
+/// What each fault does to a node (its memory, tasks and messages) is described on
+/// [`crate::NodeCtx`].
 #[derive(Clone, Debug)]
 pub struct PlanConfig {
     pub nodes: usize,
@@ -371,6 +400,7 @@ pub struct PlanConfig {
     pub safety_ms: u64,
     /// The kinds this scenario can use; swarm mode picks a subset of these.
     pub allowed: Vec<FaultKind>,
+    /// At most this many faults a plan (at least one is drawn when any kind is enabled).
     pub max_faults: usize,
     /// Nodes never crashed, paused, given a latency spike or a work-thread fault: no
     /// fault aimed at one node picks them (e.g. client nodes that record a history). Their
@@ -418,8 +448,22 @@ impl FaultPlan {
         FaultPlan::default()
     }
 
-    /// The seed's plan. With `swarm`, the seed first picks a random non-empty subset of the
-    /// allowed kinds; without it every allowed kind is enabled.
+    /// The seed's plan, drawn on its own ChaCha stream (never madsim's), so it is known
+    /// before the run and the same on every machine. With `swarm`, the seed first picks a
+    /// random non-empty subset of the allowed kinds; without it every allowed kind is
+    /// enabled. How kinds, times, durations and nodes are drawn is described on
+    /// [`PlanConfig`]; no fault is aimed at a node the config spares.
+    ///
+    /// ```
+    /// use sim::{FaultPlan, PlanConfig};
+    ///
+    /// let mut cfg = PlanConfig::new(5, 20_000); // 5 nodes, 20 s of safety phase
+    /// cfg.never_down_nodes = vec![4]; // say, a client recording the history
+    /// let plan = FaultPlan::generate(42, &cfg, true);
+    /// assert_eq!(plan, FaultPlan::generate(42, &cfg, true));
+    /// assert!(plan.faults.iter().all(|f| f.at_ms() >= 2_000 && f.at_ms() < 20_000));
+    /// println!("{}", plan.summary());
+    /// ```
     pub fn generate(seed: u64, cfg: &PlanConfig, swarm: bool) -> FaultPlan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(PLAN_STREAM);
