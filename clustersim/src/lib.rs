@@ -333,11 +333,11 @@ where
         Ok(p) => p,
         Err(e) => return clap_exit(&program, &command_names::<X>(), e),
     };
+    sim::install_panic_filter();
     let Some(cli) = cli else {
         let x = extension.expect("an extension command");
         return finish(run_extension(x));
     };
-    sim::install_panic_filter();
     let runs_seeds = !matches!(cli.command, Command::List { .. } | Command::CheckHistory(_));
     let cancel = if runs_seeds {
         match interrupt_flag() {
