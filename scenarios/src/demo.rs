@@ -12,6 +12,7 @@ use madsim::rand::Rng;
 use sim::chan;
 use sim::check::{Checker, RunEnd};
 use sim::event::{EventRef, NodeId};
+use sim::shell::{self, Local, Machine, Node, Ticks};
 use sim::time::{SimDuration, SimTime};
 use sim::world::{NodeCtx, NodeEvent, Phase, RunReport, RunSpec, WorldConfig, WorldEvent};
 use sim::{emit, Envelope, FaultKind, Mutant, Scenario, WorkFaultMode, WorkFaultResponse};
@@ -126,14 +127,12 @@ pub enum DemoMsg {
     Reply { id: RequestId },
 }
 
-/// What the main thread's inbox receives.
-enum Input {
-    Net(Envelope<DemoMsg>),
-    Tick,
-    /// The work thread finished a request.
+/// What the work thread tells the main thread.
+pub enum WorkerNote {
+    /// It finished a request.
     Done,
-    /// The work thread ended: "panic", "error".
-    WorkerExit(&'static str),
+    /// It ended: "panic", "error".
+    Exit(&'static str),
 }
 
 /// The client half as a plain state machine: requests out, answers and losses in.
@@ -191,7 +190,7 @@ impl Client {
 async fn work_thread(
     ctx: NodeCtx<DemoMsg>,
     mut jobs: chan::UnboundedReceiver<(usize, RequestId)>,
-    main: chan::UnboundedSender<Input>,
+    main: Local<DemoMsg, WorkerNote>,
     busy_hang: bool,
 ) -> Result<(), &'static str> {
     let mut faults = WorkFaultResponse::default();
@@ -222,117 +221,130 @@ async fn work_thread(
             }
         );
         ctx.send(from, DemoMsg::Reply { id });
-        let _ = main.send(Input::Done);
+        let _ = main.send(WorkerNote::Done);
     }
     Ok(())
 }
 
 /// Starts a work thread; a panic is caught at the task boundary and becomes an exit.
 fn spawn_worker(
-    ctx: &NodeCtx<DemoMsg>,
-    inbox: &chan::UnboundedSender<Input>,
+    node: &Node<DemoMsg, WorkerNote>,
     mutant: Option<&'static str>,
 ) -> (
     chan::UnboundedSender<(usize, RequestId)>,
     madsim::task::JoinHandle<()>,
 ) {
     let (tx, rx) = chan::unbounded_channel();
-    let main = inbox.clone();
+    let main = node.local();
     let busy_hang = mutant == Some(MUTANT_BUSY_HANG);
-    let fut = work_thread(ctx.clone(), rx, main.clone(), busy_hang);
+    let fut = work_thread(node.ctx().clone(), rx, main.clone(), busy_hang);
     let handle = madsim::task::spawn_local(async move {
         if let Some(reason) = sim::run_work_thread(fut).await {
-            let _ = main.send(Input::WorkerExit(reason));
+            let _ = main.send(WorkerNote::Exit(reason));
         }
     });
     (tx, handle)
 }
 
+/// A node's main thread: the client, and the server's hand-off to its work thread with the
+/// watchdog that restarts a hung one.
+struct MainThread {
+    client: Client,
+    mutant: Option<&'static str>,
+    worker: chan::UnboundedSender<(usize, RequestId)>,
+    worker_task: madsim::task::JoinHandle<()>,
+    in_flight: u64,
+    last_progress_ns: u64,
+    effects: Vec<ClientEffect>,
+}
+
+impl MainThread {
+    fn new(node: &mut Node<DemoMsg, WorkerNote>, mutant: Option<&'static str>) -> MainThread {
+        let client = Client {
+            me: node.id(),
+            incarnation: node.ctx().incarnation,
+            double_answer_bug: mutant == Some(MUTANT_DOUBLE_ANSWER),
+            ..Client::default()
+        };
+        let (worker, worker_task) = spawn_worker(node, mutant);
+        MainThread {
+            client,
+            mutant,
+            worker,
+            worker_task,
+            in_flight: 0,
+            last_progress_ns: 0,
+            effects: Vec::new(),
+        }
+    }
+
+    fn restart_worker(&mut self, node: &Node<DemoMsg, WorkerNote>) {
+        (self.worker, self.worker_task) = spawn_worker(node, self.mutant);
+        self.in_flight = 0;
+    }
+}
+
+impl Machine for MainThread {
+    type Msg = DemoMsg;
+    type Local = WorkerNote;
+
+    fn on_message(&mut self, node: &mut Node<DemoMsg, WorkerNote>, env: Envelope<DemoMsg>) {
+        let now = node.now_ns();
+        match env.msg {
+            DemoMsg::Request { id } => {
+                if self.in_flight == 0 {
+                    self.last_progress_ns = now;
+                }
+                self.in_flight += 1;
+                let _ = self.worker.send((env.from, id));
+            }
+            DemoMsg::Reply { id } => self.client.on_reply(node.id(), now, id),
+        }
+    }
+
+    fn on_local(&mut self, node: &mut Node<DemoMsg, WorkerNote>, note: WorkerNote) {
+        match note {
+            WorkerNote::Done => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                self.last_progress_ns = node.now_ns();
+            }
+            WorkerNote::Exit(reason) => {
+                emit!(node.id(), DemoEvent::WorkerRestart { reason });
+                self.restart_worker(node);
+            }
+        }
+    }
+
+    fn on_tick(&mut self, node: &mut Node<DemoMsg, WorkerNote>) {
+        let (me, n, now) = (node.id(), node.ctx().nodes(), node.now_ns());
+        let mut to = madsim::rand::thread_rng().gen_range(0..n - 1);
+        if to >= me {
+            to += 1;
+        }
+        self.client.on_tick(me, now, to, &mut self.effects);
+        for e in self.effects.drain(..) {
+            let ClientEffect::Send { to, id } = e;
+            node.send(to, DemoMsg::Request { id });
+        }
+        let hung = self.in_flight > 0 && now - self.last_progress_ns > WATCHDOG_MS * 1_000_000;
+        if hung && self.mutant != Some(MUTANT_NO_WATCHDOG) {
+            self.worker_task.abort();
+            emit!(me, DemoEvent::WorkerRestart { reason: "hang" });
+            self.restart_worker(node);
+        }
+    }
+}
+
 async fn node_main(ctx: NodeCtx<DemoMsg>, mutant: Option<&'static str>) {
-    let me = ctx.id;
-    let n = ctx.nodes();
     emit!(
-        me,
+        ctx.id,
         DemoEvent::Boot {
             incarnation: ctx.incarnation
         }
     );
-    sim::report_phase(me, "serving");
-    let (inbox, mut rx) = chan::unbounded_channel::<Input>();
-    // Thin shell: the network and the clock feed the main thread's one inbox.
-    let net_ctx = ctx.clone();
-    let net_tx = inbox.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if net_tx.send(Input::Net(env)).is_err() {
-                return;
-            }
-        }
-    });
-    let tick_tx = inbox.clone();
-    let offset_ms = madsim::rand::thread_rng().gen_range(0..TICK_MS);
-    sim::clock::spawn_ticks(
-        Some(Duration::from_millis(offset_ms)),
-        Duration::from_millis(TICK_MS),
-        move || tick_tx.send(Input::Tick).is_ok(),
-    );
-
-    let mut client = Client {
-        me,
-        incarnation: ctx.incarnation,
-        double_answer_bug: mutant == Some(MUTANT_DOUBLE_ANSWER),
-        ..Client::default()
-    };
-    let (mut worker, mut worker_task) = spawn_worker(&ctx, &inbox, mutant);
-    let mut in_flight = 0u64;
-    let mut last_progress_ns = 0u64;
-    let mut effects = Vec::new();
-    while let Some(input) = rx.recv().await {
-        let now = ctx.now_ns();
-        match input {
-            Input::Net(env) => match env.msg {
-                DemoMsg::Request { id } => {
-                    if in_flight == 0 {
-                        last_progress_ns = now;
-                    }
-                    in_flight += 1;
-                    let _ = worker.send((env.from, id));
-                }
-                DemoMsg::Reply { id } => client.on_reply(me, now, id),
-            },
-            Input::Done => {
-                in_flight = in_flight.saturating_sub(1);
-                last_progress_ns = now;
-            }
-            Input::WorkerExit(reason) => {
-                emit!(me, DemoEvent::WorkerRestart { reason });
-                (worker, worker_task) = spawn_worker(&ctx, &inbox, mutant);
-                in_flight = 0;
-            }
-            Input::Tick => {
-                if ctx.phase() == Phase::Ended {
-                    continue;
-                }
-                let mut to = madsim::rand::thread_rng().gen_range(0..n - 1);
-                if to >= me {
-                    to += 1;
-                }
-                client.on_tick(me, now, to, &mut effects);
-                for e in effects.drain(..) {
-                    let ClientEffect::Send { to, id } = e;
-                    ctx.send(to, DemoMsg::Request { id });
-                }
-                let hung = in_flight > 0 && now - last_progress_ns > WATCHDOG_MS * 1_000_000;
-                if hung && mutant != Some(MUTANT_NO_WATCHDOG) {
-                    worker_task.abort();
-                    emit!(me, DemoEvent::WorkerRestart { reason: "hang" });
-                    (worker, worker_task) = spawn_worker(&ctx, &inbox, mutant);
-                    in_flight = 0;
-                }
-            }
-        }
-    }
+    sim::report_phase(ctx.id, "serving");
+    let ticks = Ticks::every(Duration::from_millis(TICK_MS));
+    shell::run(ctx, ticks, |node| MainThread::new(node, mutant)).await;
 }
 
 /// Always: a request is resolved (answered or lost) at most once. Eventually: every
@@ -496,7 +508,6 @@ impl Scenario for Demo {
     }
 
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
-        sim::check_mutant(self, mutant)?;
         let mutant: Option<&'static str> = self
             .mutants()
             .into_iter()

@@ -44,6 +44,8 @@ pub mod net;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod shell;
+#[cfg(madsim)]
 pub mod sweep;
 #[cfg(madsim)]
 pub mod time;
@@ -64,7 +66,7 @@ pub use net::{
     DeliveryObserver, DropCause, Envelope, LinkLatency, MsgId, NetConfig, NetEvent, NetStats,
 };
 #[cfg(madsim)]
-pub use scenario::{check_mutant, Mutant, Scenario};
+pub use scenario::{check_mutant, run_checked, Catalog, Entry, Mutant, Scenario, ScenarioRef};
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]

@@ -339,6 +339,8 @@ struct NetState<M> {
     cfg: NetConfig,
     link_latency: Vec<LinkLatency>,
     up: Vec<bool>,
+    /// Nodes whose links no fault reaches ([`crate::PlanConfig::untouched_nodes`]).
+    untouched: Vec<bool>,
     /// How many active partitions or clogs block each directed link (`from * n + to`);
     /// counts, so overlapping faults heal independently.
     blocked: Vec<u32>,
@@ -418,6 +420,7 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
                 cfg,
                 link_latency,
                 up: vec![true; n],
+                untouched: vec![false; n],
                 blocked: vec![0; n * n],
                 clogged: vec![0; n * n],
                 loss: vec![],
@@ -481,14 +484,17 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
             record_detail(src, || dropped(cause));
             return;
         }
+        // A message to or from an untouched node escapes every network fault (and draws
+        // nothing for them).
+        let exempt = st.untouched[from] || st.untouched[to];
         let loss = NetState::<M>::combined(&st.loss);
-        if loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
+        if !exempt && loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
             st.stats.dropped_loss += 1;
             record_detail(src, || dropped(DropCause::Loss));
             return;
         }
         let dup = NetState::<M>::combined(&st.dup);
-        let copies = if dup > 0.0 && rng.gen_bool(dup.min(1.0)) {
+        let copies = if !exempt && dup > 0.0 && rng.gen_bool(dup.min(1.0)) {
             st.stats.duplicated += 1;
             record_detail(src, || NetEvent::Duplicate { msg: id });
             2
@@ -496,7 +502,11 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
             1
         };
         let link = st.link_latency[from * st.n + to];
-        let extra = st.extra_latency_ns(from) + st.extra_latency_ns(to);
+        let extra = if exempt {
+            0
+        } else {
+            st.extra_latency_ns(from) + st.extra_latency_ns(to)
+        };
         let mut enqueue = |st: &mut NetState<M>, msg: M| {
             let base_us = if link.max_us > link.min_us {
                 rng.gen_range(link.min_us..=link.max_us)
@@ -622,7 +632,14 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
         self.lock().up[node]
     }
 
-    /// Blocks (or unblocks) the directed link `from -> to` for a partition; calls nest.
+    /// Exempts every link to or from `node` from network faults: partitions and clogs do
+    /// not block them, and loss, duplication and latency spikes do not apply to them.
+    pub fn set_untouched(&self, node: usize) {
+        self.lock().untouched[node] = true;
+    }
+
+    /// Blocks (or unblocks) the directed link `from -> to` for a partition; calls nest. A
+    /// link with an untouched end is never blocked.
     pub fn block(&self, from: usize, to: usize, on: bool) {
         self.block_for(from, to, on, DropCause::Partition);
     }
@@ -634,6 +651,9 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
 
     fn block_for(&self, from: usize, to: usize, on: bool, cause: DropCause) {
         let mut st = self.lock();
+        if st.untouched[from] || st.untouched[to] {
+            return;
+        }
         let i = from * st.n + to;
         let clog = u32::from(cause == DropCause::Clog);
         if on {

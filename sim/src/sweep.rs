@@ -24,7 +24,6 @@ pub use shrink::{shrink, ShrinkError, ShrinkOutcome};
 use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
 use crate::isolate::{run_isolated, Isolated, Timeout};
-use crate::scenario::Scenario;
 use crate::trace::{Detail, Trace};
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
@@ -35,7 +34,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scenario shared between the worker threads and the seed threads.
-pub type ScenarioRef = Arc<dyn Scenario>;
+pub use crate::scenario::ScenarioRef;
 
 /// The name a timeout goes by where a checker's name would stand (artifacts, summaries). It
 /// is no checker: a timeout is its own outcome.
@@ -394,7 +393,7 @@ pub fn run_seed_on(
         if thread == SeedThread::Used {
             use_up_std_hash_keys();
         }
-        scenario.run(&spec, mutant.as_deref())
+        crate::scenario::run_checked(scenario.as_ref(), &spec, mutant.as_deref())
     });
     let mut out = SeedOutcome {
         scenario: job.scenario.name().to_string(),
@@ -1217,6 +1216,7 @@ pub fn check_determinism(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scenario;
 
     #[test]
     fn ranges_parse_and_reject_bad_input() {

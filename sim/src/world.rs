@@ -132,12 +132,21 @@ impl RunSpec {
     }
 }
 
-/// The phase of the run, readable by node code.
+/// The phase of the run, readable by node code ([`NodeCtx::phase`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// `[0, safety_ms)`: the fault plan runs. Checkers of "always" properties hold here.
     Safety,
+    /// `[safety_ms, safety_ms + liveness_ms)`: every fault has healed (windows closed,
+    /// paused nodes resumed, nodes due to restart restarted; nodes crashed for good stay
+    /// down) and no new one starts: the system has this long to converge, and end-of-run
+    /// ("eventually") checks judge what it reached.
     Liveness,
+    /// The run is over and being judged; the nodes are killed right after. Node loops
+    /// should start no new work (no new requests, no new timeouts): work begun now cannot
+    /// finish, and an end-of-run check would count it as unanswered. Messages may still be
+    /// delivered. [`crate::shell`] stops ticks here by itself.
     Ended,
 }
 
@@ -410,6 +419,39 @@ struct Shared<M> {
 }
 
 /// What node code gets: its identity, the network, its fault hook, the run's phase.
+///
+/// # Node lifecycle
+///
+/// [`run_world`] calls the node's init function (`node_main`) with a fresh `NodeCtx` when
+/// the run starts, and again after every restart. Everything the node's tasks own, its
+/// memory, lives only as long as that incarnation:
+///
+/// - **Crash**: every task of the node is killed at once (futures dropped mid-await, no
+///   clean-up code runs), so its in-memory state is gone. Its inbox is emptied and messages
+///   sent to it while it is down are dropped; messages it sent before the crash are still
+///   delivered. Pending work-thread faults for it are forgotten. Nothing is recorded for
+///   the dead incarnation after the `node.crash` event.
+/// - **Restart**: the node comes back with [`incarnation`](Self::incarnation) one higher
+///   and runs its init function from scratch, with fresh cores; it must rebuild its state
+///   (from its durable state, see below, or from its peers). A crash whose window outlives
+///   the safety phase restarts when the phase ends; a permanent one never does.
+/// - **Pause**: every task of the node freezes (not polled) for the window, then resumes
+///   where it was, with its memory intact: timers that came due fire at once, and the
+///   messages that arrived meanwhile wait in its inbox and are delivered after (the network
+///   does not drop them). Peers see a node that stops answering, then answers late. A crash
+///   during a pause ends the pause.
+/// - **Network faults** (partition, clog, loss, duplication, latency spike) act on
+///   messages in the network model, not on the node: a partition drops messages on a cut
+///   link when sent and again when due for delivery.
+///
+/// **Durable state** (a disk, a write-ahead log) is modelled by keeping it outside the
+/// nodes, per run: create it in [`crate::Scenario::run`] (so each seed starts with empty
+/// disks), capture it in the `node_main` closure given to [`run_world`], index it by
+/// [`id`](Self::id), and have the node read it when it boots and write it *before* it
+/// acknowledges anything that depends on it. A crash then loses exactly what a real
+/// crash loses: what was not yet written. Use `std::sync::Mutex` or a `BTreeMap`, never
+/// anything that iterates in a random order. `examples/register` does this with a
+/// replica's `(tag, value)`.
 pub struct NodeCtx<M> {
     pub id: usize,
     /// How many times this node has started (0 for the first boot).
@@ -438,6 +480,12 @@ impl<M: Clone + Send + std::fmt::Debug + 'static> NodeCtx<M> {
         self.shared.net.send(self.id, to, msg);
     }
 
+    /// Waits for the next message the network delivers to this node, in delivery order
+    /// (due time, then send order). Call it from exactly one task of the node, the one
+    /// that feeds the protocol: two receivers would split the messages between them in an
+    /// order that depends on the scheduler. A crash kills the receiving task with the rest;
+    /// the next incarnation calls it afresh. [`crate::shell::run`] owns this task for a
+    /// protocol written as a [`crate::shell::Machine`].
     pub async fn recv(&self) -> Envelope<M> {
         self.shared.net.recv(self.id).await
     }
@@ -540,7 +588,22 @@ enum Action {
 }
 
 /// Runs one seed of a world. `node_main` is each node's init task; it runs again, with a
-/// higher incarnation, whenever a crashed node restarts.
+/// higher incarnation, whenever a crashed node restarts (see [`NodeCtx`] for what a crash,
+/// a restart and a pause do to a node).
+///
+/// Per seed, everything is set up and torn down here: the plan is generated from
+/// `spec.seed` (or validated against the world, when given), a fresh madsim runtime is
+/// seeded with `spec.seed`, and the nodes boot at time 0 in index order. The safety phase
+/// applies the plan on the simulated clock; at `safety_ms` every fault heals and the
+/// liveness phase runs for `liveness_ms` (a [`StopSignal`] can end the run earlier).
+/// Then the phase becomes [`Phase::Ended`], `world.end` is recorded, every node is
+/// killed, and the runtime is dropped with every task, channel and queued message, so
+/// nothing of one seed reaches the next. The checkers see every event as it is recorded,
+/// and their end-of-run checks run once the world has ended; a panic anywhere in the run
+/// becomes a `no_panic` violation rather than unwinding into the caller.
+///
+/// `Err` is bad input only: a given plan that names nodes outside the world, or aims a
+/// fault at a node the plan config spares.
 pub fn run_world<M, F, Fut>(
     cfg: &WorldConfig,
     spec: &RunSpec,
@@ -556,6 +619,7 @@ where
         PlanSource::Generate { swarm } => FaultPlan::generate(spec.seed, &cfg.plan, *swarm),
         PlanSource::Given(p) => {
             p.validate(cfg.nodes)?;
+            p.check_spared(&cfg.plan)?;
             let mut p = p.clone();
             p.sort();
             p
@@ -583,6 +647,9 @@ where
         phase: AtomicU8::new(0),
         n: cfg.nodes,
     });
+    for &n in cfg.plan.untouched_nodes.iter().filter(|&&n| n < cfg.nodes) {
+        shared.net.set_untouched(n);
+    }
     let node_main = Arc::new(node_main);
     let cfg2 = cfg.clone();
     let plan2 = plan.clone();
