@@ -58,6 +58,8 @@ impl fmt::Display for Member {
     }
 }
 
+sim::trace_field_by_display!(Member => |m| [m.node as u64, m.inc, m.job, u64::from(m.group)]);
+
 /// A member's text, `node.inc.job` and `@group` for groups other than the first, in a
 /// buffer of its own: every delivery's trace event carries two members, and a `&str`
 /// field is recorded without the formatting machinery a `Display` field goes through.

@@ -4,6 +4,12 @@
 //! manager (§C) are such services.
 
 pub mod checkers;
+pub mod events;
 pub mod external;
 pub mod replica;
 pub mod shell;
+
+/// The replicated services' own events (`svc.*`): names, fields and docs.
+pub fn event_schemas() -> [&'static sim::event::ComponentSchema; 1] {
+    [events::SvcEvent::schema()]
+}
