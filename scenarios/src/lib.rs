@@ -69,3 +69,59 @@ pub fn assert_mutant_caught(name: &str, bug: &str, checker: &str, seed: u64) {
 pub fn find(name: &str) -> Result<ScenarioRef, String> {
     catalog().find(name)
 }
+
+/// Every component's trace events that the built-in scenarios can record: the world's,
+/// the network's (at `--detail net`), the demo's and the protocols'.
+pub fn event_schemas() -> Vec<&'static sim::event::ComponentSchema> {
+    let mut all: Vec<&'static sim::event::ComponentSchema> = vec![];
+    all.extend(sim::world::event_schemas());
+    all.push(sim::net::NetEvent::schema());
+    all.push(demo::DemoEvent::schema());
+    all.extend(protocols::engine::event_schemas());
+    all.extend(protocols::service::event_schemas());
+    all.extend(protocols::clients::event_schemas());
+    all.extend(protocols::pms::event_schemas());
+    all
+}
+
+/// `docs/trace-events.md`: every event name with its fields, from the schemas the events
+/// are declared with, so the list cannot drift from the code.
+pub fn trace_events_markdown() -> String {
+    use std::fmt::Write as _;
+    let one_line = |doc: &str| doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut s = String::new();
+    s.push_str(
+        "# Trace events\n\n\
+         Every event a built-in scenario records, by component, with its fields. A trace \
+         line prints `#index time node component.event field=value ...`; JSON lines carry \
+         the same fields under `fields`. The `net` events are recorded only at \
+         `--detail net`, beside the trace: never hashed, never seen by checkers.\n\n\
+         This file is generated from the events' declarations (`sim::trace_events!`); \
+         `cargo test -p scenarios --test trace_events` fails when it is out of date, and \
+         `CLUSTERSIM_UPDATE_DOCS=1` with the same command rewrites it.\n",
+    );
+    for c in event_schemas() {
+        let _ = write!(s, "\n## `{}`\n\n{}\n\n", c.component, one_line(c.doc));
+        s.push_str("| event | fields | what it records |\n|---|---|---|\n");
+        for e in c.events {
+            let fields: Vec<String> = e
+                .fields
+                .iter()
+                .map(|f| format!("`{}`: {}", f.name, one_line(f.doc)))
+                .collect();
+            let _ = writeln!(
+                s,
+                "| `{}.{}` | {} | {} |",
+                c.component,
+                e.name,
+                if fields.is_empty() {
+                    "-".to_string()
+                } else {
+                    fields.join("<br>")
+                },
+                one_line(e.doc)
+            );
+        }
+    }
+    s
+}

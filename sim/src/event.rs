@@ -124,18 +124,6 @@
 //! }
 //! ```
 //!
-//! # The legacy form
-//!
-//! `emit!(node, "component", "event", key = value, key = %display, key = ?debug)` records
-//! a [`LegacyEvent`]: named [`Value`]s, read with `ev.u64("key")`, `ev.str("key")`,
-//! `ev.bool("key")` and `ev.is("component", "event")`. It is the bridge for components
-//! not yet declared with [`trace_events!`], and goes once every component has its enum.
-//! The accessors also read a typed event's scalar fields (numbers, strings, bools, a
-//! node as its index), so a checker reading another component's events by name keeps
-//! working when that component is converted; but a typed event panics when asked for a
-//! field it does not have or as what it is not (a list as a string), naming the event and
-//! the field: the sign of a checker to convert along with it.
-//!
 //! [`Checker`]: crate::check::Checker
 //! [`Checker::wants`]: crate::check::Checker::wants
 //! [`trace_events!`]: crate::trace_events
@@ -650,8 +638,8 @@ macro_rules! trace_field_by_display {
 
 // ------------------------------------------------------------------ events
 
-/// One component's event: a variant of an enum declared with [`trace_events!`](crate::trace_events) (or, until
-/// its component has one, a [`LegacyEvent`]).
+/// One component's event: a variant of an enum declared with
+/// [`trace_events!`](crate::trace_events).
 pub trait Event: Any + Send + Sync + fmt::Debug {
     /// The component, e.g. `demo`: the part of the name before the dot.
     fn component(&self) -> &'static str;
@@ -696,13 +684,6 @@ pub trait Event: Any + Send + Sync + fmt::Debug {
     fn clone_event(&self) -> Box<dyn Event>;
 
     fn eq_event(&self, other: &dyn Event) -> bool;
-
-    /// The event as a [`LegacyEvent`], if it is one: the name accessors read legacy fields
-    /// directly, as unconverted checkers look fields up on every event they read.
-    #[doc(hidden)]
-    fn as_legacy(&self) -> Option<&LegacyEvent> {
-        None
-    }
 }
 
 impl dyn Event {
@@ -716,76 +697,13 @@ impl dyn Event {
     #[inline]
     pub fn is(&self, component: &str, event: &str) -> bool {
         let (c, e) = self.names();
-        same_name(c, component) && same_name(e, event)
-    }
-
-    /// The named field as a number (legacy events also parse a numeric string), for the
-    /// checkers not yet on typed events. A typed event panics when it has no such field or
-    /// the field is not a number: a checker reading it by name was not converted with it.
-    #[inline]
-    pub fn u64(&self, key: &str) -> Option<u64> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_u64(),
-            None => typed_field(self, key, |f| f.as_u64(), "a number"),
-        }
-    }
-
-    #[inline]
-    pub fn str(&self, key: &str) -> Option<&str> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_str(),
-            None => typed_field(self, key, |f| f.as_str(), "a string"),
-        }
-    }
-
-    #[inline]
-    pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.as_legacy() {
-            Some(l) => l.get(key)?.as_bool(),
-            None => typed_field(self, key, |f| f.as_bool(), "a bool"),
-        }
-    }
-}
-
-/// Reads a typed event's field named `key`, for the name accessors (a legacy event
-/// answers `None` for a field it lacks or holds as another kind of value). A typed event
-/// has a fixed schema, so asking it for a field it lacks, or reading a field as what it
-/// is not (a list as a string), is a checker that was not converted along with the events
-/// it reads: that panics, naming the event and the field, rather than reading `None`. An
-/// absent `Option` reads `None`.
-fn typed_field<'a, T>(
-    ev: &'a dyn Event,
-    key: &str,
-    read: impl FnOnce(&'a dyn TraceField) -> Option<T>,
-    what: &str,
-) -> Option<T> {
-    let Some(field) = ev.field(key) else {
-        let mut names = Vec::new();
-        ev.visit_fields(&mut |k, _| names.push(k));
-        panic!(
-            "{}.{} has no field '{key}' (its fields: {}): read it by matching on its enum",
-            ev.component(),
-            ev.name(),
-            names.join(", ")
-        );
-    };
-    if field.is_absent() {
-        return None;
-    }
-    match read(field) {
-        Some(x) => Some(x),
-        None => panic!(
-            "field '{key}' of {}.{} is {}, not {what}: read it by matching on its enum",
-            ev.component(),
-            ev.name(),
-            Text(field)
-        ),
+        c == component && e == event
     }
 }
 
 // ------------------------------------------------------------------ schemas
 
-/// A process-wide number for a component (or a legacy call site), given on first use: the
+/// A process-wide number for a component, given on first use: the
 /// recorder keeps each run's checker routes in a table indexed by it, so routing a
 /// recorded event compares no strings once the run is warm. Numbers depend on the order
 /// components are first seen, so they index caches only and never reach a trace.
@@ -1027,39 +945,22 @@ pub struct EventRef<'a> {
     pub t_ns: u64,
     pub node: NodeId,
     pub event: &'a dyn Event,
-    /// The event again if it is a [`LegacyEvent`], found once for every checker that
-    /// looks its fields up by name.
-    legacy: Option<&'a LegacyEvent>,
 }
 
 impl<'a> EventRef<'a> {
     pub fn new(index: u64, t_ns: u64, node: NodeId, event: &'a dyn Event) -> EventRef<'a> {
         EventRef {
-            legacy: event.as_legacy(),
-            ..EventRef::new_unchecked(index, t_ns, node, event)
-        }
-    }
-
-    /// [`EventRef::new`] for an event whose type is known: no dynamic call to find out
-    /// whether it is a legacy event.
-    #[inline]
-    pub(crate) fn of<E: Event>(index: u64, t_ns: u64, node: NodeId, event: &'a E) -> Self {
-        EventRef {
-            legacy: event.as_legacy(),
-            ..EventRef::new_unchecked(index, t_ns, node, event)
-        }
-    }
-
-    /// A view that reads no field as a legacy one; the constructors above fill `legacy`.
-    #[inline]
-    fn new_unchecked(index: u64, t_ns: u64, node: NodeId, event: &'a dyn Event) -> Self {
-        EventRef {
             index,
             t_ns,
             node,
             event,
-            legacy: None,
         }
+    }
+
+    /// [`EventRef::new`] for an event whose type is known.
+    #[inline]
+    pub(crate) fn of<E: Event>(index: u64, t_ns: u64, node: NodeId, event: &'a E) -> Self {
+        EventRef::new(index, t_ns, node, event)
     }
 
     pub fn time(&self) -> SimTime {
@@ -1069,37 +970,7 @@ impl<'a> EventRef<'a> {
     /// Whether the event is named `component.event`.
     #[inline]
     pub fn is(&self, component: &str, event: &str) -> bool {
-        match self.legacy {
-            Some(l) => same_name(l.component, component) && same_name(l.event, event),
-            None => self.event.is(component, event),
-        }
-    }
-
-    /// The named field as a number (legacy events also parse a numeric string), for the
-    /// checkers not yet on typed events. A typed event panics when it has no such field or
-    /// the field is not a number: a checker reading it by name was not converted with it.
-    #[inline]
-    pub fn u64(&self, key: &str) -> Option<u64> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_u64(),
-            None => typed_field(self.event, key, |f| f.as_u64(), "a number"),
-        }
-    }
-
-    #[inline]
-    pub fn str(&self, key: &str) -> Option<&'a str> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_str(),
-            None => typed_field(self.event, key, |f| f.as_str(), "a string"),
-        }
-    }
-
-    #[inline]
-    pub fn bool(&self, key: &str) -> Option<bool> {
-        match self.legacy {
-            Some(l) => l.get(key)?.as_bool(),
-            None => typed_field(self.event, key, |f| f.as_bool(), "a bool"),
-        }
+        self.event.is(component, event)
     }
 }
 
@@ -1166,400 +1037,13 @@ impl PartialEq for Recorded {
     }
 }
 
-// ------------------------------------------------------------------ the legacy bridge
-
-/// A legacy event's field value.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Value {
-    U64(u64),
-    I64(i64),
-    Bool(bool),
-    Str(String),
-}
-
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Value::U64(v) => write!(f, "{v}"),
-            Value::I64(v) => write!(f, "{v}"),
-            Value::Bool(v) => write!(f, "{v}"),
-            Value::Str(v) => f.write_str(v),
-        }
-    }
-}
-
-impl Value {
-    #[inline]
-    pub fn as_u64(&self) -> Option<u64> {
-        match self {
-            Value::U64(v) => Some(*v),
-            Value::I64(v) => u64::try_from(*v).ok(),
-            Value::Str(s) => s.parse().ok(),
-            Value::Bool(_) => None,
-        }
-    }
-
-    #[inline]
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Value::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    #[inline]
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            _ => None,
-        }
-    }
-}
-
-impl TraceField for Value {
-    fn hash_field(&self, h: &mut TraceHasher) {
-        match self {
-            Value::U64(v) => {
-                h.write_u64(0);
-                h.write_u64(*v);
-            }
-            Value::I64(v) => {
-                h.write_u64(1);
-                h.write_u64(*v as u64);
-            }
-            Value::Bool(v) => {
-                h.write_u64(2);
-                h.write_u64(u64::from(*v));
-            }
-            Value::Str(v) => {
-                h.write_u64(3);
-                h.write_str(v);
-            }
-        }
-    }
-    fn fmt_text(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-    fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).expect("a plain value")
-    }
-    fn as_u64(&self) -> Option<u64> {
-        Value::as_u64(self)
-    }
-    fn as_str(&self) -> Option<&str> {
-        Value::as_str(self)
-    }
-    fn as_bool(&self) -> Option<bool> {
-        Value::as_bool(self)
-    }
-}
-
-/// The call site of a legacy `emit!`: its names, their tag, and its route slot.
-pub struct LegacySite {
-    pub component: &'static str,
-    pub event: &'static str,
-    pub tag: u64,
-    pub slot: Slot,
-}
-
-impl LegacySite {
-    pub const fn new(component: &'static str, event: &'static str) -> LegacySite {
-        LegacySite {
-            component,
-            event,
-            tag: tag(component, event),
-            slot: Slot::new(),
-        }
-    }
-}
-
-/// An event of a component not yet declared with [`trace_events!`](crate::trace_events): its names and named
-/// [`Value`]s, as `emit!(node, "component", "event", key = value, ...)` records them.
-#[derive(Clone)]
-pub struct LegacyEvent {
-    pub component: &'static str,
-    pub event: &'static str,
-    /// Fields in emission order.
-    pub fields: Vec<(&'static str, Value)>,
-    site: Option<&'static LegacySite>,
-}
-
-impl LegacyEvent {
-    /// A hand-made legacy event, for a checker test.
-    pub fn new(
-        component: &'static str,
-        event: &'static str,
-        fields: Vec<(&'static str, Value)>,
-    ) -> LegacyEvent {
-        LegacyEvent {
-            component,
-            event,
-            fields,
-            site: None,
-        }
-    }
-
-    pub(crate) fn at_site(site: &'static LegacySite) -> LegacyEvent {
-        LegacyEvent {
-            component: site.component,
-            event: site.event,
-            fields: Vec::new(),
-            site: Some(site),
-        }
-    }
-
-    /// The value of the field named `key`.
-    #[inline]
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.fields
-            .iter()
-            .find(|(k, _)| same_name(k, key))
-            .map(|(_, v)| v)
-    }
-
-    pub(crate) fn set_site(&mut self, site: &'static LegacySite) {
-        self.component = site.component;
-        self.event = site.event;
-        self.site = Some(site);
-    }
-}
-
-impl fmt::Debug for LegacyEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.component, self.event)?;
-        for (k, v) in &self.fields {
-            write!(f, " {k}={v}")?;
-        }
-        Ok(())
-    }
-}
-
-impl PartialEq for LegacyEvent {
-    fn eq(&self, other: &Self) -> bool {
-        self.component == other.component
-            && self.event == other.event
-            && self.fields == other.fields
-    }
-}
-
-impl Event for LegacyEvent {
-    fn component(&self) -> &'static str {
-        self.component
-    }
-
-    fn name(&self) -> &'static str {
-        self.event
-    }
-
-    fn kind(&self) -> usize {
-        0
-    }
-
-    fn tag(&self) -> u64 {
-        match self.site {
-            Some(s) => s.tag,
-            None => tag(self.component, self.event),
-        }
-    }
-
-    fn hash_fields(&self, h: &mut TraceHasher) {
-        h.write_u64(self.fields.len() as u64);
-        for (k, v) in &self.fields {
-            h.write_str(k);
-            v.hash_field(h);
-        }
-    }
-
-    fn visit_fields<'a>(&'a self, visit: &mut dyn FnMut(&'static str, &'a dyn TraceField)) {
-        for (k, v) in &self.fields {
-            visit(k, v);
-        }
-    }
-
-    fn field(&self, key: &str) -> Option<&dyn TraceField> {
-        self.get(key).map(|v| v as &dyn TraceField)
-    }
-
-    fn names(&self) -> (&'static str, &'static str) {
-        (self.component, self.event)
-    }
-
-    fn as_legacy(&self) -> Option<&LegacyEvent> {
-        Some(self)
-    }
-
-    fn slot(&self) -> Option<usize> {
-        self.site.map(|s| s.slot.get())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-
-    fn clone_event(&self) -> Box<dyn Event> {
-        Box::new(self.clone())
-    }
-
-    fn eq_event(&self, other: &dyn Event) -> bool {
-        other.as_any().downcast_ref::<Self>() == Some(self)
-    }
-}
-
-/// Whether two field names are equal. Legacy checkers look fields up by name on every
-/// event they read, and names are a few bytes: comparing lengths, then the bytes a word
-/// at a time (the last word overlapping the one before), is much cheaper than a call to
-/// `memcmp` per field tried.
-#[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
-    let half = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4 bytes"));
-    if n >= 8 {
-        let mut i = 0;
-        while i + 8 < n {
-            if word(a, i) != word(b, i) {
-                return false;
-            }
-            i += 8;
-        }
-        word(a, n - 8) == word(b, n - 8)
-    } else if n >= 4 {
-        half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4)
-    } else {
-        a.iter().zip(b).all(|(x, y)| x == y)
-    }
-}
-
-/// A value the legacy form of [`emit!`](crate::emit) records as written (`key = value`):
-/// unsigned integers as [`Value::U64`], signed as [`Value::I64`], `bool`, and strings.
-pub trait LegacyValue {
-    fn to_value(&self, spare: &mut Vec<String>) -> Value;
-}
-
-macro_rules! legacy_value {
-    ($variant:ident as $as:ty: $($t:ty),*) => {$(
-        impl LegacyValue for $t {
-            #[inline]
-            fn to_value(&self, _spare: &mut Vec<String>) -> Value {
-                Value::$variant(*self as $as)
-            }
-        }
-    )*};
-}
-legacy_value!(U64 as u64: u8, u16, u32, u64, usize);
-legacy_value!(I64 as i64: i8, i16, i32, i64, isize);
-
-impl LegacyValue for bool {
-    fn to_value(&self, _spare: &mut Vec<String>) -> Value {
-        Value::Bool(*self)
-    }
-}
-
-impl LegacyValue for str {
-    fn to_value(&self, spare: &mut Vec<String>) -> Value {
-        let mut s = spare.pop().unwrap_or_default();
-        s.push_str(self);
-        Value::Str(s)
-    }
-}
-
-impl LegacyValue for String {
-    fn to_value(&self, spare: &mut Vec<String>) -> Value {
-        self.as_str().to_value(spare)
-    }
-}
-
-impl<T: LegacyValue + ?Sized> LegacyValue for &T {
-    fn to_value(&self, spare: &mut Vec<String>) -> Value {
-        (**self).to_value(spare)
-    }
-}
-
-/// The fields of a legacy event being recorded; what the legacy [`emit!`](crate::emit)
-/// fills. String values reuse the buffers of earlier events.
-pub struct LegacyFields<'a> {
-    pub(crate) fields: &'a mut Vec<(&'static str, Value)>,
-    pub(crate) spare: &'a mut Vec<String>,
-}
-
-impl LegacyFields<'_> {
-    pub fn value(&mut self, key: &'static str, v: &(impl LegacyValue + ?Sized)) {
-        let v = v.to_value(self.spare);
-        self.fields.push((key, v));
-    }
-
-    pub fn display(&mut self, key: &'static str, v: &dyn fmt::Display) {
-        let mut s = self.spare.pop().unwrap_or_default();
-        fmt::Write::write_fmt(&mut s, format_args!("{v}")).expect("a String takes any text");
-        self.fields.push((key, Value::Str(s)));
-    }
-
-    pub fn debug(&mut self, key: &'static str, v: &dyn fmt::Debug) {
-        let mut s = self.spare.pop().unwrap_or_default();
-        fmt::Write::write_fmt(&mut s, format_args!("{v:?}")).expect("a String takes any text");
-        self.fields.push((key, Value::Str(s)));
-    }
-}
-
-/// Records one trace event.
-///
-/// `emit!(node, Component::Variant { .. })` records a typed event (see the
-/// [`event`](crate::event) module). The legacy form
-/// `emit!(node, "component", "event", key = value, key = %display, key = ?debug)` records
-/// a [`LegacyEvent`]. Outside a run (a unit test calling protocol code) nothing is
-/// recorded and the fields are not evaluated.
+/// Records one trace event: `emit!(node, Component::Variant { .. })` (see the
+/// [`event`](crate::event) module). Outside a run (a unit test calling protocol code)
+/// nothing is recorded and the event is not built.
 #[macro_export]
 macro_rules! emit {
-    ($node:expr, $component:literal, $event:literal $(, $($fields:tt)*)?) => {{
-        static SITE: $crate::event::LegacySite =
-            $crate::event::LegacySite::new($component, $event);
-        $crate::trace::record_legacy(
-            $crate::event::AsNode::node_id($node),
-            &SITE,
-            #[allow(unused_variables)]
-            |fields: &mut $crate::event::LegacyFields<'_>| {
-                $crate::__emit_fields!(fields; $($($fields)*)?);
-            },
-        );
-    }};
     ($node:expr, $event:expr $(,)?) => {
         $crate::trace::record($crate::event::AsNode::node_id($node), || $event)
-    };
-}
-
-/// The field list of a legacy [`emit!`](crate::emit).
-#[doc(hidden)]
-#[macro_export]
-macro_rules! __emit_fields {
-    ($f:ident;) => {};
-    ($f:ident; $k:ident = %$v:expr $(, $($rest:tt)*)?) => {
-        $f.display(stringify!($k), &$v);
-        $crate::__emit_fields!($f; $($($rest)*)?);
-    };
-    ($f:ident; $k:ident = ?$v:expr $(, $($rest:tt)*)?) => {
-        $f.debug(stringify!($k), &$v);
-        $crate::__emit_fields!($f; $($($rest)*)?);
-    };
-    ($f:ident; $k:ident = $v:expr $(, $($rest:tt)*)?) => {
-        $f.value(stringify!($k), &$v);
-        $crate::__emit_fields!($f; $($($rest)*)?);
-    };
-    ($f:ident; %$k:ident $(, $($rest:tt)*)?) => {
-        $f.display(stringify!($k), &$k);
-        $crate::__emit_fields!($f; $($($rest)*)?);
-    };
-    ($f:ident; ?$k:ident $(, $($rest:tt)*)?) => {
-        $f.debug(stringify!($k), &$k);
-        $crate::__emit_fields!($f; $($($rest)*)?);
-    };
-    ($f:ident; $k:ident $(, $($rest:tt)*)?) => {
-        $f.value(stringify!($k), &$k);
-        $crate::__emit_fields!($f; $($($rest)*)?);
     };
 }
 
@@ -1653,37 +1137,5 @@ mod tests {
             h.write_str("bc");
         });
         assert_ne!(ab_c, a_bc);
-    }
-
-    #[test]
-    fn names_compare_equal_exactly_when_their_bytes_do() {
-        let names = [
-            "",
-            "a",
-            "b",
-            "ab",
-            "abc",
-            "abd",
-            "view",
-            "vieW",
-            "fifo",
-            "member",
-            "members",
-            "sender",
-            "latency_ns",
-            "latency_nt",
-            "xatency_ns",
-            "since_ns",
-            "since_nx",
-            "sixteen_bytes_ab",
-            "sixteen_bytes_ac",
-            "seventeen_bytes_x",
-            "seventeen_bytes_y",
-        ];
-        for a in names {
-            for b in names {
-                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
-            }
-        }
     }
 }

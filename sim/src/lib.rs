@@ -70,7 +70,7 @@ pub use scenario::{check_mutant, run_checked, Catalog, Entry, Mutant, Scenario, 
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]
-pub use trace::{hash_hex, Detail, Trace, TraceEvent, Value, WORLD_NODE};
+pub use trace::{hash_hex, Detail, Trace, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
     report_phase, run_work_thread, run_world, FaultEvent, NodeCtx, NodeEvent, Phase, PlanSource,

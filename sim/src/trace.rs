@@ -19,14 +19,11 @@
 //! (the third after event #12) and with `"index": 12, "detail": 3` in JSON lines.
 
 use crate::check::{CheckerSet, Violation};
-use crate::event::{event_hash, Event, LegacyEvent, LegacyFields, LegacySite, Text};
+use crate::event::{event_hash, Event, Text};
 use std::cell::RefCell;
 use std::fmt::{self, Write as _};
 
-pub use crate::event::{EventRef, NodeId, Recorded, TraceHasher, Value};
-
-/// The view a checker gets of an event, under the name checkers used before typed events.
-pub type TraceEvent<'a> = EventRef<'a>;
+pub use crate::event::{EventRef, NodeId, Recorded, TraceHasher};
 
 /// The `node` of events that belong to the world rather than to a node
 /// ([`NodeId::WORLD`]'s number).
@@ -326,12 +323,6 @@ struct RecorderState {
     /// Folds the events' hashes into the trace hash.
     hasher: TraceHasher,
     checkers: CheckerSet,
-    /// The legacy event being recorded. Unless events are kept, one event's field list
-    /// and string values are reused for the next: recording then allocates nothing once
-    /// the run is warm.
-    scratch: LegacyEvent,
-    /// Emptied strings of earlier legacy events' values, for the next string values.
-    spare: Vec<String>,
 }
 
 thread_local! {
@@ -412,43 +403,11 @@ pub fn record_detail<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
     });
 }
 
-/// Records a legacy event (what `emit!(node, "component", "event", ...)` expands to):
-/// `fill` writes its fields, only when a run is recording on this thread.
-#[doc(hidden)]
-pub fn record_legacy(
-    node: NodeId,
-    site: &'static LegacySite,
-    fill: impl FnOnce(&mut LegacyFields<'_>),
-) {
-    with_recorder(|st| {
-        let mut ev = std::mem::replace(&mut st.scratch, LegacyEvent::at_site(site));
-        ev.set_site(site);
-        fill(&mut LegacyFields {
-            fields: &mut ev.fields,
-            spare: &mut st.spare,
-        });
-        let t_ns = st.observe(node, &ev);
-        if st.keep_events {
-            st.keep(t_ns, node, ev);
-        } else {
-            for (_, v) in ev.fields.drain(..) {
-                if let Value::Str(mut s) = v {
-                    s.clear();
-                    st.spare.push(s);
-                }
-            }
-            st.scratch = ev;
-        }
-    });
-}
-
 /// A run's recorder, installed on the calling thread until it is finished or dropped.
 pub(crate) struct Recording {
     /// The recorder lives in a thread-local of the thread that started it.
     _on_this_thread: std::marker::PhantomData<*const ()>,
 }
-
-static NO_SITE: LegacySite = LegacySite::new("", "");
 
 impl Recording {
     /// Installs a recorder on this thread. One run at a time per thread.
@@ -465,8 +424,6 @@ impl Recording {
                 trace: Trace::default(),
                 hasher: TraceHasher::new(),
                 checkers,
-                scratch: LegacyEvent::at_site(&NO_SITE),
-                spare: Vec::new(),
             });
         });
         Recording {
@@ -507,7 +464,6 @@ impl Drop for Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::LegacyEvent;
     use crate::time::SimDuration;
 
     crate::trace_events! {
@@ -557,15 +513,6 @@ mod tests {
                     note: Some("fine".into()),
                 },
             ),
-            Recorded::new(
-                9_876_543_210,
-                1usize,
-                LegacyEvent::new(
-                    "old",
-                    "thing",
-                    vec![("n", Value::U64(5)), ("s", Value::Str("a,b".into()))],
-                ),
-            ),
         ]
     }
 
@@ -574,14 +521,9 @@ mod tests {
     #[test]
     fn event_hashes_match_their_reference_vectors() {
         let (hashes, hash) = Trace::hashes_of(&sample());
-        let want: [u64; 4] = [
-            0x379695d36f57848d,
-            0xf421ed4b0290e721,
-            0x6cbf22c5853c29c5,
-            0xd7b22035093ec16e,
-        ];
+        let want: [u64; 3] = [0x379695d36f57848d, 0xf421ed4b0290e721, 0x6cbf22c5853c29c5];
         assert_eq!(hashes, want, "{hashes:#018x?}");
-        assert_eq!(hash, 0xa3bd0ff88bc2a165, "{hash:#018x}");
+        assert_eq!(hash, 0x3cb8d74ebdd5242f, "{hash:#018x}");
     }
 
     #[test]
@@ -647,7 +589,6 @@ mod tests {
 #0 0.000000s world rr.idle
 #1 0.001234s n3    rr.request id=7 to=n1
 #2 9.876543s n1    rr.answered id=7 latency=0.002500s also=[n0,n4] note=fine
-#3 9.876543s n1    old.thing n=5 s=a,b
 ";
         assert_eq!(text, want);
         assert_eq!(
@@ -667,12 +608,10 @@ mod tests {
     }
 
     #[test]
-    fn name_accessors_read_typed_and_legacy_fields() {
+    fn a_typed_event_reads_as_its_enum() {
         let events = sample();
         let request = events[1].view(1);
         assert!(request.is("rr", "request"));
-        assert_eq!(request.u64("id"), Some(7));
-        assert_eq!(request.u64("to"), Some(1));
         assert_eq!(
             request.get::<Rr>(),
             Some(&Rr::Request {
@@ -680,33 +619,10 @@ mod tests {
                 to: NodeId(1)
             })
         );
-        assert!(request.get::<LegacyEvent>().is_none());
-        let old = &events[3];
-        assert_eq!(old.u64("n"), Some(5));
-        assert_eq!(old.str("s"), Some("a,b"));
-        assert_eq!(events[2].str("note"), Some("fine"));
-    }
-
-    #[test]
-    #[should_panic(expected = "rr.request has no field 'view' (its fields: id, to)")]
-    fn a_typed_event_refuses_a_field_it_does_not_have() {
-        let events = sample();
-        events[1].view(1).u64("view");
-    }
-
-    #[test]
-    #[should_panic(expected = "field 'also' of rr.answered is [n0,n4], not a string")]
-    fn a_typed_event_refuses_to_read_a_list_as_a_string() {
-        let events = sample();
-        events[2].view(2).str("also");
-    }
-
-    #[test]
-    fn a_legacy_event_reads_none_for_what_it_lacks() {
-        let events = sample();
-        let old = events[3].view(3);
-        assert_eq!(old.u64("view"), None);
-        assert_eq!(old.bool("n"), None);
+        assert_eq!(
+            request.field("to").map(|f| Text(f).to_string()),
+            Some("n1".to_string())
+        );
     }
 
     #[test]

@@ -1,14 +1,13 @@
-//! How a run records events: typed and legacy events side by side, each shown only to
-//! the checkers that want its name, and nothing recorded (or evaluated) outside a run.
+//! How a run records events: each shown only to the checkers that want its name, kept in
+//! order with its index, and nothing recorded (or built) outside a run.
 
 use sim::check::{check_events, Checker, RunEnd};
-use sim::event::LegacyEvent;
 use sim::world::{NodeCtx, PlanSource, RunSpec, WorldConfig};
-use sim::{emit, EventRef, NodeId, Recorded, Value};
+use sim::{emit, EventRef, NodeId, Recorded};
 use std::sync::{Arc, Mutex};
 
 sim::trace_events! {
-    /// A component with two events.
+    /// A component with three events.
     enum T in "t" {
         /// Wanted by the checker below.
         Wanted as "wanted" {
@@ -17,15 +16,17 @@ sim::trace_events! {
         },
         /// Not wanted by it.
         Other as "other",
-    }
-}
-
-#[derive(Debug)]
-struct Member(u64);
-
-impl std::fmt::Display for Member {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "m{}", self.0)
+        /// Fields of several kinds, for the printed line.
+        Mixed as "mixed" {
+            /// A signed number.
+            delta: i64,
+            /// A flag.
+            flag: bool,
+            /// A text.
+            why: &'static str,
+            /// A node.
+            peer: NodeId,
+        },
     }
 }
 
@@ -33,25 +34,18 @@ async fn node(ctx: NodeCtx<()>) {
     if ctx.id != 0 {
         return;
     }
-    let member = Member(4);
-    let why = "because";
-    let count = 3u32;
     for n in 0..3u64 {
         emit!(ctx.id, T::Wanted { n });
         emit!(ctx.id, T::Other);
         emit!(
             ctx.id,
-            "old",
-            "thing",
-            n = n,
-            delta = -2i64,
-            flag = true,
-            why = why,
-            member = %member,
-            dbg = ?member,
-            count
+            T::Mixed {
+                delta: -2,
+                flag: true,
+                why: "because",
+                peer: NodeId(1),
+            }
         );
-        emit!(ctx.id, "old", "bare");
     }
 }
 
@@ -66,14 +60,15 @@ impl Checker for Seen {
     }
 
     fn wants(&self, component: &str, event: &str) -> bool {
-        matches!((component, event), ("t", "wanted") | ("old", "thing"))
+        matches!((component, event), ("t", "wanted") | ("t", "mixed"))
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let name = match ev.get::<T>() {
             Some(T::Wanted { n }) => format!("t.wanted {n}"),
             Some(T::Other) => "t.other".to_string(),
-            None => format!("{}.{} {}", ev.component(), ev.name(), ev.u64("n").unwrap()),
+            Some(T::Mixed { .. }) => "t.mixed".to_string(),
+            None => format!("{}.{}", ev.component(), ev.name()),
         };
         self.names.lock().unwrap().push(name);
         Ok(())
@@ -81,7 +76,7 @@ impl Checker for Seen {
 }
 
 #[test]
-fn typed_and_legacy_events_reach_the_checkers_that_want_them() {
+fn events_reach_only_the_checkers_that_want_them() {
     let names = Arc::new(Mutex::new(Vec::new()));
     let spec = RunSpec {
         seed: 1,
@@ -103,35 +98,35 @@ fn typed_and_legacy_events_reach_the_checkers_that_want_them() {
         *names.lock().unwrap(),
         [
             "t.wanted 0",
-            "old.thing 0",
+            "t.mixed",
             "t.wanted 1",
-            "old.thing 1",
+            "t.mixed",
             "t.wanted 2",
-            "old.thing 2"
+            "t.mixed"
         ]
     );
-    let old = r.trace.iter().find(|e| e.is("old", "thing")).unwrap();
-    assert_eq!(old.node, NodeId(0));
+    let mixed = r.trace.iter().find(|e| e.is("t", "mixed")).unwrap();
+    assert_eq!(mixed.node, NodeId(0));
     assert!(
-        old.to_string().ends_with(
-            "old.thing n=0 delta=-2 flag=true why=because member=m4 dbg=Member(4) count=3"
-        ),
-        "{old}"
+        mixed
+            .to_string()
+            .ends_with("t.mixed delta=-2 flag=true why=because peer=n1"),
+        "{mixed}"
     );
-    assert_eq!(old.u64("delta"), None);
-    assert_eq!(old.bool("flag"), Some(true));
-    assert_eq!(old.str("member"), Some("m4"));
-    assert!(r.trace.iter().any(|e| e.is("old", "bare")));
+    assert_eq!(
+        r.trace.iter().filter(|e| e.is("t", "other")).count(),
+        3,
+        "unwanted events are recorded all the same"
+    );
 }
 
 #[test]
-fn outside_a_run_nothing_is_recorded_or_evaluated() {
+fn outside_a_run_nothing_is_recorded_or_built() {
     let evaluated = std::cell::Cell::new(false);
     let touch = || {
         evaluated.set(true);
         1u64
     };
-    emit!(0, "old", "thing", n = touch());
     emit!(0, T::Wanted { n: touch() });
     assert!(!evaluated.get());
 }
@@ -147,13 +142,12 @@ impl Checker for NoOdd {
     }
 
     fn wants(&self, component: &str, event: &str) -> bool {
-        (component, event) == ("t", "wanted") || component == "old"
+        (component, event) == ("t", "wanted")
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        let n = match ev.get::<T>() {
-            Some(T::Wanted { n }) => *n,
-            _ => ev.u64("n").unwrap_or(0),
+        let Some(T::Wanted { n }) = ev.get::<T>() else {
+            return Ok(());
         };
         self.seen = true;
         if n % 2 == 1 {
@@ -172,7 +166,7 @@ impl Checker for NoOdd {
 }
 
 #[test]
-fn check_events_runs_checkers_over_hand_written_traces_of_both_kinds() {
+fn check_events_runs_checkers_over_hand_written_traces() {
     let end = RunEnd {
         t_ns: 10_000_000,
         liveness_start_ns: 0,
@@ -192,11 +186,7 @@ fn check_events_runs_checkers_over_hand_written_traces_of_both_kinds() {
         v[0].to_string(),
         "no_odd violated at event #2 (t=0.003000s): 3 at n1 is odd"
     );
-    let legacy = [Recorded::new(
-        5_000,
-        NodeId::WORLD,
-        LegacyEvent::new("old", "thing", vec![("n", Value::U64(5))]),
-    )];
-    assert_eq!(run(&legacy)[0].explanation, "5 at world is odd");
+    let world = [Recorded::new(5_000, NodeId::WORLD, T::Wanted { n: 5 })];
+    assert_eq!(run(&world)[0].explanation, "5 at world is odd");
     assert_eq!(run(&typed[..1])[0].explanation, "saw nothing");
 }

@@ -1,4 +1,4 @@
-//! The guarantees of DESIGN.md §A, one checker each, observing only the trace.
+//! The guarantees of docs/ARCHITECTURE.md §A, one checker each, observing only the trace.
 //!
 //! Events they read: [`CeEvent`]s `ce.install` (view, nodes, members), `ce.quorum_lost`
 //! and `ce.job_unresponsive` (the CE's probe of its job's main thread); [`JobEvent`]s
@@ -16,18 +16,8 @@ use sim::event::{EventRef, NodeId, Text};
 use sim::time::{SimDuration, SimTime};
 use sim::world::{FaultEvent, NodeEvent, Phase, WorldEvent};
 use sim::FaultKind;
-use std::borrow::Cow;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The event as a [`JobEvent`]: the engine's jobs record them typed, the service shell's
-/// jobs record some through the legacy bridge still (see [`shell_bridge`]).
-fn job_event<'a>(ev: &EventRef<'a>) -> Option<Cow<'a, JobEvent>> {
-    match ev.event.get::<JobEvent>() {
-        Some(j) => Some(Cow::Borrowed(j)),
-        None => shell_bridge::job_event(ev).map(Cow::Owned),
-    }
-}
 
 /// The side a `fault.start` of a partition cuts off.
 fn partition_side<'a>(ev: &EventRef<'a>) -> &'a [NodeId] {
@@ -227,7 +217,7 @@ impl Checker for PrimaryComponent {
             }
             return Ok(());
         }
-        match job_event(ev).as_deref() {
+        match ev.event.get::<JobEvent>() {
             Some(JobEvent::QuorumLost { member, view }) => {
                 self.out.insert(*member, *view);
             }
@@ -288,7 +278,7 @@ impl Checker for VirtualSynchrony {
             self.cur.retain(|m, _| m.node != ev.node.index());
             return Ok(());
         }
-        match job_event(ev).as_deref() {
+        match ev.event.get::<JobEvent>() {
             Some(JobEvent::Deliver {
                 member,
                 view,
@@ -582,7 +572,7 @@ impl Checker for NoGhosts {
                     "{m} got a message from {s} in view {v}, which {s} is not a member of"
                 ));
             }
-        } else if let Some(JobEvent::Unregister { member, .. }) = job_event(ev).as_deref() {
+        } else if let Some(JobEvent::Unregister { member, .. }) = ev.event.get::<JobEvent>() {
             self.left.insert(*member);
         }
         Ok(())
@@ -629,7 +619,7 @@ impl Checker for NotifiedOnce {
                 .or_insert_with(|| nodes.iter().copied().collect());
             return Ok(());
         }
-        let (me, v, new, left, joined) = match job_event(ev).as_deref() {
+        let (me, v, new, left, joined) = match ev.event.get::<JobEvent>() {
             Some(JobEvent::Unregister { member, .. }) => {
                 self.unregistered.insert(*member);
                 self.prev.remove(member);
@@ -895,7 +885,7 @@ impl Checker for NotifyWithin {
                 _ => {}
             }
         } else {
-            match job_event(ev).as_deref() {
+            match ev.event.get::<JobEvent>() {
                 Some(JobEvent::View {
                     member, view, left, ..
                 }) => {
@@ -1342,7 +1332,7 @@ impl Checker for Liveness {
                 _ => {}
             }
         } else {
-            match job_event(ev).as_deref() {
+            match ev.event.get::<JobEvent>() {
                 Some(JobEvent::Register { member, .. }) => {
                     self.job.insert(ev.node, *member);
                 }
@@ -1426,49 +1416,6 @@ impl Checker for Liveness {
     }
 }
 
-/// The service shell's jobs (`protocols::service::shell`) still record `job.register`,
-/// `job.unregister` and `job.quorum_lost` through the legacy bridge, with each member as
-/// its text. The engine's checkers run over those services too, so this reads the three
-/// into [`JobEvent`]s until the shell records them typed; it goes with the bridge.
-mod shell_bridge {
-    use super::{JobEvent, Member};
-    use sim::event::EventRef;
-
-    pub(super) fn job_event(ev: &EventRef<'_>) -> Option<JobEvent> {
-        let l = ev.event.as_legacy()?;
-        if l.component != "job" {
-            return None;
-        }
-        let member = parse_member(l.get("member")?.as_str()?)?;
-        match l.event {
-            // The checkers do not read the group's name.
-            "register" => Some(JobEvent::Register { member, group: "" }),
-            "unregister" => Some(JobEvent::Unregister { member, why: "" }),
-            "quorum_lost" => Some(JobEvent::QuorumLost {
-                member,
-                view: l.get("view")?.as_u64()?,
-            }),
-            _ => None,
-        }
-    }
-
-    /// A member's `node.inc.job[@group]` text.
-    fn parse_member(s: &str) -> Option<Member> {
-        let (s, group) = match s.split_once('@') {
-            Some((s, g)) => (s, g.parse().ok()?),
-            None => (s, 0),
-        };
-        let mut parts = s.split('.');
-        let member = Member {
-            node: parts.next()?.parse().ok()?,
-            inc: parts.next()?.parse().ok()?,
-            job: parts.next()?.parse().ok()?,
-            group,
-        };
-        parts.next().is_none().then_some(member)
-    }
-}
-
 /// Every checker of the engine, for a world of `n` nodes.
 pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
     vec![
@@ -1490,40 +1437,6 @@ pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_service_shells_legacy_job_events_read_as_job_events() {
-        use sim::event::{LegacyEvent, Value};
-        use sim::Recorded;
-        let read = |event, fields: &[(&'static str, Value)]| {
-            let r = Recorded::new(0, 2usize, LegacyEvent::new("job", event, fields.to_vec()));
-            job_event(&r.view(0)).map(Cow::into_owned)
-        };
-        let member = Member {
-            node: 2,
-            inc: 1,
-            job: 3,
-            group: 1,
-        };
-        let text = || ("member", Value::Str("2.1.3@1".into()));
-        assert_eq!(
-            read("unregister", &[text(), ("why", Value::Str("panic".into()))]),
-            Some(JobEvent::Unregister { member, why: "" })
-        );
-        assert_eq!(
-            read("quorum_lost", &[text(), ("view", Value::U64(7))]),
-            Some(JobEvent::QuorumLost { member, view: 7 })
-        );
-        assert_eq!(
-            read("register", &[text(), ("group", Value::Str("cm".into()))]),
-            Some(JobEvent::Register { member, group: "" })
-        );
-        assert_eq!(read("hang_detected", &[("thread", Value::U64(0))]), None);
-        for bad in ["2.1", "2.1.3.4", "2.1.x", "2.1.3@"] {
-            let fields = [("member", Value::Str(bad.into())), ("view", Value::U64(7))];
-            assert_eq!(read("quorum_lost", &fields), None, "{bad}");
-        }
-    }
 
     #[test]
     fn ranges_hold_exactly_the_numbers_inserted() {

@@ -5,11 +5,12 @@
 //! shown, delivered and notified only what concerns its own group (its members, their
 //! multicasts in a per-group sequence, their departures).
 //!
-//! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy
-//! network; [`membership`] is the CE state machine (failure detection, views, flush,
-//! primary component, ordering); [`ack_round`] is the two-phase ACK-round protocol as a
-//! pure state machine, and [`direct`] how its messages travel (ordered or direct); [`job`] is the thin async shell: the CE task, the job's main thread
-//! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
+//! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy network;
+//! [`membership`] is the CE state machine (failure detection, views, flush, primary component,
+//! ordering); [`ack_round`] is the two-phase ACK-round protocol as a pure state machine, and
+//! [`direct`] how its messages travel (ordered or direct); [`job`] is the thin async shell: the CE
+//! task, the job's main thread and its work threads; [`checkers`] are the guarantees of
+//! docs/ARCHITECTURE.md §A as trace observers.
 //!
 //! The engine is generic over what its jobs multicast ([`AppPayload`]): the ACK-round jobs
 //! use [`Payload`], and each system built on the engine brings its own. Such a system
