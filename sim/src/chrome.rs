@@ -1,7 +1,9 @@
 //! The Chrome trace of a run (Trace Event Format JSON, for Perfetto or chrome://tracing):
 //! one lane per node and one for the world, every protocol-level event an instant, and
 //! what has a duration drawn as a span: each fault's window, each node's time down after a
-//! crash, the run's phases. With net detail, each delivered message is a flow arrow from
+//! crash, the run's phases, each node's views (from one `*.install` event with a `view`
+//! field to the next) and ACK rounds (from a `*.round_start` to the `*.round_done` or
+//! `*.round_abandon` of the same `round` on the same node). With net detail, each delivered message is a flow arrow from
 //! its send to its delivery and each drop an instant naming its cause. A violation is a
 //! global instant at its time, named after its checker.
 
@@ -75,6 +77,9 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
     let mut faults: BTreeMap<u64, (u64, u64, String, Map<String, Value>)> = BTreeMap::new();
     let mut down: BTreeMap<NodeId, u64> = BTreeMap::new();
     let mut phase: Option<(u64, String)> = None;
+    // Views by node, rounds by (node, round, phase): where and since when each is open.
+    let mut views: BTreeMap<NodeId, (u64, String)> = BTreeMap::new();
+    let mut rounds: BTreeMap<(NodeId, String), u64> = BTreeMap::new();
     // Sends by message id, for the flows of their deliveries.
     let mut sends: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     let mut flow_id: u64 = 0;
@@ -171,6 +176,41 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
             }
             None => {}
         }
+        // Views and rounds, by the engine's event names and fields.
+        let field = |k: &str| e.field(k).map(|v| crate::event::Text(v).to_string());
+        match e.name() {
+            "install" => {
+                if let Some(view) = field("view") {
+                    if let Some((from, title)) =
+                        views.insert(e.node, (e.t_ns, format!("view {view}")))
+                    {
+                        out.push(span(title, "view", tid, from, e.t_ns, json!({})));
+                    }
+                }
+            }
+            "round_start" => {
+                if let (Some(round), Some(ph)) = (field("round"), field("phase")) {
+                    rounds.insert((e.node, format!("{ph} {round}")), e.t_ns);
+                }
+            }
+            "round_done" | "round_abandon" => {
+                if let (Some(round), Some(ph)) = (field("round"), field("phase")) {
+                    let key = (e.node, format!("{ph} {round}"));
+                    if let Some(from) = rounds.remove(&key) {
+                        let title = format!("round {}", key.1);
+                        out.push(span(
+                            title,
+                            "round",
+                            tid,
+                            from,
+                            e.t_ns,
+                            json!({"end": e.name()}),
+                        ));
+                    }
+                }
+            }
+            _ => {}
+        }
         match e.get::<WorldEvent>() {
             Some(WorldEvent::Phase { phase: p }) => {
                 if let Some((from, name)) = phase.take() {
@@ -216,6 +256,9 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
     }
     if let Some((from, name)) = phase {
         out.push(span(name, "phase", 0, from, end_ns, json!({})));
+    }
+    for (node, (from, title)) in views {
+        out.push(span(title, "view", lane_tid(node), from, end_ns, json!({})));
     }
     for v in violations {
         out.push(

@@ -1,6 +1,6 @@
 //! A user's own protocol on clustersim, in a crate of its own: a replicated register
 //! (ABD-style quorum reads and writes over three replicas, two clients), its linearizability
-//! checker, a planted bug, and the catalog its binary hands to [`clustersim::main`].
+//! checker, two planted bugs, and the catalog its binary hands to [`clustersim::main`].
 //!
 //! - **Protocol**: [`Replica`] and [`Client`] are state machines ([`sim::shell::Machine`]);
 //!   the shell runs their inbox, ticker and phase guard.
@@ -8,8 +8,10 @@
 //!   outside the nodes that a crash does not wipe; a replica reloads it when it restarts.
 //! - **Checker**: [`Linearizable`] records the clients' operations and checks the history
 //!   with [`sim::linearizability`] at the end of the run.
-//! - **Planted bug** [`MUTANT_VOLATILE`]: replicas keep their state in memory only, so a
-//!   crash forgets acknowledged writes and a later read can return an older value.
+//! - **Planted bugs**: [`MUTANT_ACK_ONE`] completes a write on one replica's
+//!   acknowledgement instead of a majority's, so a read quorum can miss it;
+//!   [`MUTANT_VOLATILE`]: replicas keep their state in memory only, so a crash forgets
+//!   acknowledged writes and a later read can return an older value.
 //! - **Catalog** ([`catalog`]): `register` gates `sweep --all`; `register-fast-reads` (reads
 //!   skip their write-back step, which is not linearizable: a sweep finds stale reads in
 //!   about one seed in twenty) is experimental, so it runs only when named.
