@@ -5,8 +5,9 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use scenarios::bench::{membership_run, AckBench, BenchFaults};
+use scenarios::demo::{DemoEvent, RequestId};
+use sim::event::{event_hash, NodeId};
 use sim::fault::{FaultPlan, PlanConfig};
-use sim::trace::StableHash;
 
 fn plan_generation(c: &mut Criterion) {
     let cfg = PlanConfig::new(5, 20_000);
@@ -20,12 +21,20 @@ fn plan_generation(c: &mut Criterion) {
 }
 
 fn trace_hashing(c: &mut Criterion) {
-    // A typical trace line, repeated: hashing cost per byte is what matters.
-    let line = "      1234.567us n3    demo.request id=562949953421313 to=3\n";
-    let buf: Vec<u8> = line.bytes().cycle().take(1 << 20).collect();
+    // A typical event, hashed as the recorder hashes every event it records.
+    let ev = DemoEvent::Request {
+        id: RequestId::new(2, 0, 1),
+        to: NodeId(3),
+    };
     let mut g = c.benchmark_group("trace_hash");
-    g.throughput(Throughput::Bytes(buf.len() as u64));
-    g.bench_function("fnv1a_1MiB", |b| b.iter(|| black_box(StableHash::of(&buf))));
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("demo_request_event", |b| {
+        let mut t = 0u64;
+        b.iter(|| {
+            t += 1;
+            black_box(event_hash(t, NodeId(3), black_box(&ev)))
+        })
+    });
     g.finish();
 }
 

@@ -38,17 +38,17 @@
 
 use crate::report::new_histogram;
 use hdrhistogram::Histogram;
-use protocols::engine::ack_round::{RoundMsg, RoundPhase};
+use protocols::engine::ack_round::{AckEvent, RoundMsg, RoundPhase};
 use protocols::engine::membership::{CeMsg, Wire};
-use protocols::engine::{Member, Payload};
+use protocols::engine::{Member, Payload, RoundId};
 use sim::check::Checker;
-use sim::trace::TraceEvent;
+use sim::event::EventRef;
 use sim::{Envelope, StopSignal};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 /// One round of one phase: (round id, phase).
-type RoundKey = (u64, RoundPhase);
+type RoundKey = (RoundId, RoundPhase);
 /// One ordered message: (view, sequence number).
 type SeqKey = (u64, u64);
 
@@ -219,14 +219,19 @@ impl FloorTracker {
     }
 
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
-    pub fn on_restart(&mut self, round: u64, phase: RoundPhase) {
+    pub fn on_restart(&mut self, round: RoundId, phase: RoundPhase) {
         self.acks.remove(&(round, phase));
         self.ack_ns.remove(&(round, phase));
     }
 
     /// The round completed at `coordinator`: its floors, if its messages were seen. The
     /// round is forgotten either way.
-    pub fn on_done(&mut self, round: u64, phase: RoundPhase, coordinator: usize) -> Option<Floors> {
+    pub fn on_done(
+        &mut self,
+        round: RoundId,
+        phase: RoundPhase,
+        coordinator: usize,
+    ) -> Option<Floors> {
         let k = (round, phase);
         let floors = self.starts.get(&k).and_then(|&(start, direct)| {
             let acks = self.acks.get(&k).into_iter().flatten().map(|(_, t)| *t);
@@ -425,14 +430,6 @@ struct RoundChecker {
     stop: Option<StopSignal>,
 }
 
-fn phase_of(ev: &TraceEvent) -> Option<RoundPhase> {
-    match ev.str("phase")? {
-        "prepare" => Some(RoundPhase::Prepare),
-        "commit" => Some(RoundPhase::Commit),
-        _ => None,
-    }
-}
-
 impl Checker for RoundChecker {
     fn name(&self) -> &'static str {
         "round_latencies"
@@ -443,31 +440,34 @@ impl Checker for RoundChecker {
         component == "ack"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.component != "ack" {
-            return Ok(());
-        }
-        let (Some(round), Some(phase)) = (ev.u64("round"), phase_of(ev)) else {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let Some(a) = ev.event.get::<AckEvent>() else {
             return Ok(());
         };
         let mut sh = self.shared.lock().expect("floor lock");
         let sh = &mut *sh;
-        match ev.event.as_str() {
-            "round_start" => {
+        match a {
+            AckEvent::RoundStart { round, phase, .. } => {
                 sh.stats.first_start_ns.get_or_insert(ev.t_ns);
                 // A fresh start of this phase (the commit of an adopted round runs again
                 // under the same id): what the old one left is not this round's.
-                sh.tracker.forget((round, phase));
+                sh.tracker.forget((*round, *phase));
             }
-            "round_restart" | "round_adopt" => sh.tracker.on_restart(round, phase),
-            "round_abandon" => sh.tracker.forget((round, phase)),
-            "round_done" => {
-                let floors = sh.tracker.on_done(round, phase, ev.node as usize);
+            AckEvent::RoundRestart { round, phase, .. }
+            | AckEvent::RoundAdopt { round, phase, .. } => sh.tracker.on_restart(*round, *phase),
+            AckEvent::RoundAbandon { round, phase } => sh.tracker.forget((*round, *phase)),
+            AckEvent::RoundDone {
+                round,
+                phase,
+                latency,
+                ..
+            } => {
+                let floors = sh.tracker.on_done(*round, *phase, ev.node.index());
                 let st = &mut sh.stats;
                 if st.rounds >= self.target {
                     return Ok(());
                 }
-                st.record(ev.u64("latency_ns").unwrap_or(0), floors);
+                st.record(latency.0, floors);
                 st.rounds += 1;
                 st.last_done_ns = ev.t_ns;
                 if st.warmup_rounds > 0 && st.rounds == st.warmup_rounds {
@@ -479,7 +479,7 @@ impl Checker for RoundChecker {
                     }
                 }
             }
-            _ => {}
+            AckEvent::TxnDone { .. } => {}
         }
         Ok(())
     }
@@ -492,7 +492,7 @@ mod tests {
     use protocols::engine::membership::{Ordered, SubmitMsg, UnicastMsg};
 
     const MS: u64 = 1_000_000;
-    const ROUND: u64 = 9;
+    const ROUND: RoundId = RoundId::new(0, 0, 9);
 
     fn member(node: usize) -> Member {
         Member {

@@ -2,161 +2,209 @@
 //! rejects the one broken history it exists for, so its teeth do not depend on a
 //! simulation happening to produce the bug.
 
+use protocols::engine::ack_round::{AckEvent, RoundPhase};
 use protocols::engine::checkers::{
     AckRoundProgress, AgreedOrder, FifoPerSender, MainThreadResponsive, NoDuplicates, NoGhosts,
     NotifiedOnce, PrimaryComponent, ViewAgreement, VirtualSynchrony,
 };
-use protocols::engine::CeConfig;
+use protocols::engine::job::JobEvent;
+use protocols::engine::membership::CeEvent;
+use protocols::engine::{CeConfig, Departure, Member, NodeInc, Reason, RoundId};
 mod common;
-use common::{ev, s, u, violations};
-use sim::{TraceEvent, WORLD_NODE};
+use common::{at, violations};
+use sim::event::NodeId;
+use sim::time::SimTime;
+use sim::world::{FaultEvent, NodeEvent, WorldEvent};
+use sim::{FaultKind, Recorded};
 
-fn install(t: u64, node: u64, view: u64, nodes: &str, members: &str) -> TraceEvent {
-    ev(
+/// Member `node.0.0` of the first group.
+fn m(node: usize) -> Member {
+    mg(node, 0)
+}
+
+/// Member `node.0.0` of `group`.
+fn mg(node: usize, group: u32) -> Member {
+    Member {
+        node,
+        inc: 0,
+        job: 0,
+        group,
+    }
+}
+
+fn install(t: u64, node: usize, view: u64, nodes: &[usize], members: &[Member]) -> Recorded {
+    at(
         t,
         node,
-        "ce",
-        "install",
-        &[
-            ("view", u(view)),
-            ("coord", u(0)),
-            ("nodes", s(nodes)),
-            ("members", s(members)),
-        ],
+        CeEvent::Install {
+            view,
+            coord: NodeId(0),
+            nodes: nodes.iter().map(|&node| NodeInc { node, inc: 0 }).collect(),
+            members: members.iter().copied().collect(),
+        },
     )
 }
 
 fn job_view(
     t: u64,
-    member: &str,
+    member: Member,
     view: u64,
-    members: &str,
-    left: &str,
-    joined: &str,
-) -> TraceEvent {
-    let node = member.split('.').next().unwrap().parse().unwrap();
-    ev(
+    members: &[Member],
+    left: &[(Member, Reason)],
+    joined: &[Member],
+) -> Recorded {
+    at(
         t,
-        node,
-        "job",
-        "view",
-        &[
-            ("member", s(member)),
-            ("view", u(view)),
-            ("members", s(members)),
-            ("left", s(left)),
-            ("joined", s(joined)),
-        ],
+        member.node,
+        JobEvent::View {
+            member,
+            view,
+            members: members.iter().copied().collect(),
+            left: left
+                .iter()
+                .map(|&(member, reason)| Departure { member, reason })
+                .collect(),
+            joined: joined.to_vec(),
+        },
     )
 }
 
-fn deliver(t: u64, member: &str, view: u64, seq: u64, sender: &str, fifo: u64) -> TraceEvent {
-    let node = member.split('.').next().unwrap().parse().unwrap();
-    ev(
+fn deliver(t: u64, member: Member, view: u64, seq: u64, sender: Member, fifo: u64) -> Recorded {
+    at(
         t,
-        node,
-        "job",
-        "deliver",
-        &[
-            ("member", s(member)),
-            ("view", u(view)),
-            ("seq", u(seq)),
-            ("sender", s(sender)),
-            ("fifo", u(fifo)),
-        ],
+        member.node,
+        JobEvent::Deliver {
+            member,
+            view,
+            seq,
+            sender,
+            fifo,
+        },
     )
 }
 
-const N3: &str = "0:0,1:0,2:0";
-const M3: &str = "0.0.0,1.0.0,2.0.0";
-
-/// Three members in view 1, with deliveries `d0`, `d1` at 0.0.0 and 1.0.0, then view 2.
-fn history(d0: &[(u64, &str, u64)], d1: &[(u64, &str, u64)]) -> Vec<TraceEvent> {
+/// Three members in view 1, with deliveries `d0`, `d1` (seq, sender node, fifo) at 0.0.0
+/// and 1.0.0, then view 2 without n2.
+fn history(d0: &[(u64, usize, u64)], d1: &[(u64, usize, u64)]) -> Vec<Recorded> {
+    let m3 = [m(0), m(1), m(2)];
     let mut e = vec![
-        ev(0, u64::MAX, "world", "start", &[("nodes", u(3))]),
-        install(1, 0, 1, N3, M3),
-        job_view(1, "0.0.0", 1, M3, "", "1.0.0,2.0.0"),
-        job_view(1, "1.0.0", 1, M3, "", "0.0.0,2.0.0"),
+        at(
+            0,
+            NodeId::WORLD,
+            WorldEvent::Start {
+                nodes: 3,
+                faults: 0,
+            },
+        ),
+        install(1, 0, 1, &[0, 1, 2], &m3),
+        job_view(1, m(0), 1, &m3, &[], &[m(1), m(2)]),
+        job_view(1, m(1), 1, &m3, &[], &[m(0), m(2)]),
     ];
     for (seq, snd, f) in d0 {
-        e.push(deliver(2, "0.0.0", 1, *seq, snd, *f));
+        e.push(deliver(2, m(0), 1, *seq, m(*snd), *f));
     }
     for (seq, snd, f) in d1 {
-        e.push(deliver(2, "1.0.0", 1, *seq, snd, *f));
+        e.push(deliver(2, m(1), 1, *seq, m(*snd), *f));
     }
-    e.push(install(3, 0, 2, "0:0,1:0", "0.0.0,1.0.0"));
-    e.push(job_view(3, "0.0.0", 2, "0.0.0,1.0.0", "2.0.0:NodeDown", ""));
-    e.push(job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "2.0.0:NodeDown", ""));
+    let m2 = [m(0), m(1)];
+    let gone = [(m(2), Reason::NodeDown)];
+    e.push(install(3, 0, 2, &[0, 1], &m2));
+    e.push(job_view(3, m(0), 2, &m2, &gone, &[]));
+    e.push(job_view(3, m(1), 2, &m2, &gone, &[]));
     e
 }
 
 #[test]
 fn virtual_synchrony_rejects_different_deliveries_between_the_same_views() {
-    let same = history(&[(1, "2.0.0", 1)], &[(1, "2.0.0", 1)]);
+    let same = history(&[(1, 2, 1)], &[(1, 2, 1)]);
     assert!(violations(Box::new(VirtualSynchrony::default()), &same).is_empty());
-    let diff = history(&[(1, "2.0.0", 1), (2, "2.0.0", 2)], &[(1, "2.0.0", 1)]);
+    let diff = history(&[(1, 2, 1), (2, 2, 2)], &[(1, 2, 1)]);
     let v = violations(Box::new(VirtualSynchrony::default()), &diff);
-    assert!(v[0].contains("delivered different messages"), "{v:?}");
+    assert_eq!(
+        v,
+        [
+            "1.0.0 and 0.0.0 both went from view 1 to view 2, but delivered different \
+          messages in 1 (1 vs 2 messages)"
+        ]
+    );
 }
 
 #[test]
 fn agreed_order_rejects_a_different_message_at_one_sequence_number_and_gaps() {
-    let ok = history(
-        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
-        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
-    );
+    let ok = history(&[(1, 2, 1), (2, 1, 1)], &[(1, 2, 1), (2, 1, 1)]);
     assert!(violations(Box::new(AgreedOrder::default()), &ok).is_empty());
-    let swapped = history(
-        &[(1, "2.0.0", 1), (2, "1.0.0", 1)],
-        &[(1, "1.0.0", 1), (2, "2.0.0", 1)],
+    let swapped = history(&[(1, 2, 1), (2, 1, 1)], &[(1, 1, 1), (2, 2, 1)]);
+    assert_eq!(
+        violations(Box::new(AgreedOrder::default()), &swapped),
+        ["view 1 seq 1: 1.0.0 delivered 1.0.0#1, another member delivered 2.0.0#1"]
     );
-    assert!(!violations(Box::new(AgreedOrder::default()), &swapped).is_empty());
-    let gap = history(&[(1, "2.0.0", 1), (3, "1.0.0", 1)], &[]);
-    assert!(violations(Box::new(AgreedOrder::default()), &gap)[0].contains("expected seq 2"));
+    let gap = history(&[(1, 2, 1), (3, 1, 1)], &[]);
+    assert_eq!(
+        violations(Box::new(AgreedOrder::default()), &gap),
+        ["0.0.0 delivered seq 3 of view 1, expected seq 2"]
+    );
 }
 
 #[test]
 fn fifo_rejects_reordering_and_gaps_and_no_duplicates_rejects_repeats() {
-    let ok = history(&[(1, "2.0.0", 1), (2, "2.0.0", 2)], &[]);
+    let ok = history(&[(1, 2, 1), (2, 2, 2)], &[]);
     assert!(violations(Box::new(FifoPerSender::default()), &ok).is_empty());
-    let reordered = history(&[(1, "2.0.0", 2), (2, "2.0.0", 1)], &[]);
-    assert!(!violations(Box::new(FifoPerSender::default()), &reordered).is_empty());
-    let gap = history(&[(1, "2.0.0", 1), (2, "2.0.0", 3)], &[]);
+    let reordered = history(&[(1, 2, 2), (2, 2, 1)], &[]);
+    assert_eq!(
+        violations(Box::new(FifoPerSender::default()), &reordered),
+        ["0.0.0 delivered 2.0.0#1 after 2.0.0#2"]
+    );
+    let gap = history(&[(1, 2, 1), (2, 2, 3)], &[]);
     assert!(violations(Box::new(FifoPerSender::default()), &gap)[0].contains("gap"));
-    let twice = history(&[(1, "2.0.0", 1), (2, "2.0.0", 1)], &[]);
-    assert!(!violations(Box::new(NoDuplicates::default()), &twice).is_empty());
+    let twice = history(&[(1, 2, 1), (2, 2, 1)], &[]);
+    assert_eq!(
+        violations(Box::new(NoDuplicates::default()), &twice),
+        ["0.0.0 delivered 2.0.0#1 twice"]
+    );
 }
 
 #[test]
 fn no_ghosts_rejects_delivery_to_a_job_that_left_or_from_a_non_member() {
-    let mut e = history(&[(1, "2.0.0", 1)], &[]);
+    let mut e = history(&[(1, 2, 1)], &[]);
     assert!(violations(Box::new(NoGhosts::default()), &e).is_empty());
-    e.push(ev(
+    e.push(at(
         4,
         1,
-        "job",
-        "unregister",
-        &[("member", s("1.0.0")), ("why", s("panic"))],
+        JobEvent::Unregister {
+            member: m(1),
+            why: "panic",
+        },
     ));
-    e.push(deliver(5, "1.0.0", 2, 1, "0.0.0", 1));
-    assert!(violations(Box::new(NoGhosts::default()), &e)[0].contains("after it unregistered"));
-    let from_outsider = history(&[(1, "3.0.0", 1)], &[]);
-    assert!(!violations(Box::new(NoGhosts::default()), &from_outsider).is_empty());
+    e.push(deliver(5, m(1), 2, 1, m(0), 1));
+    assert_eq!(
+        violations(Box::new(NoGhosts::default()), &e),
+        ["1.0.0 got 0.0.0#1 in view 2 after it unregistered"]
+    );
+    let from_outsider = history(&[(1, 3, 1)], &[]);
+    assert_eq!(
+        violations(Box::new(NoGhosts::default()), &from_outsider),
+        ["0.0.0 got a message from 3.0.0 in view 1, which 3.0.0 is not a member of"]
+    );
 }
 
 #[test]
 fn notified_once_rejects_a_missing_or_wrong_departure() {
     let ok = history(&[], &[]);
     assert!(violations(Box::new(NotifiedOnce::default()), &ok).is_empty());
+    let m2 = [m(0), m(1)];
     let mut missing = history(&[], &[]);
     let last = missing.len() - 1;
-    missing[last] = job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "", "");
-    assert!(
-        violations(Box::new(NotifiedOnce::default()), &missing)[0].contains("without being told")
+    missing[last] = job_view(3, m(1), 2, &m2, &[], &[]);
+    assert_eq!(
+        violations(Box::new(NotifiedOnce::default()), &missing),
+        ["1.0.0 went to view 2 without being told that 2.0.0 left"]
     );
     let mut wrong = history(&[], &[]);
-    wrong[last] = job_view(3, "1.0.0", 2, "0.0.0,1.0.0", "2.0.0:Left", "");
-    assert!(violations(Box::new(NotifiedOnce::default()), &wrong)[0].contains("wrong reason"));
+    wrong[last] = job_view(3, m(1), 2, &m2, &[(m(2), Reason::Left)], &[]);
+    assert_eq!(
+        violations(Box::new(NotifiedOnce::default()), &wrong),
+        ["1.0.0 was told in view 2 that 2.0.0 left with the wrong reason Left"]
+    );
 }
 
 #[test]
@@ -164,42 +212,85 @@ fn view_agreement_and_primary_component_reject_split_brain() {
     let mut e = history(&[], &[]);
     assert!(violations(Box::new(ViewAgreement::default()), &e).is_empty());
     assert!(violations(Box::new(PrimaryComponent::default()), &e).is_empty());
-    e.push(install(4, 2, 2, "2:0", "2.0.0"));
-    assert!(!violations(Box::new(ViewAgreement::default()), &e).is_empty());
-    assert!(violations(Box::new(PrimaryComponent::default()), &e)[0].contains("not a majority"));
+    e.push(install(4, 2, 2, &[2], &[m(2)]));
+    assert_eq!(
+        violations(Box::new(ViewAgreement::default()), &e),
+        [
+            "view 2: n0 installed nodes [0:0,1:0] members [0.0.0,1.0.0], \
+          n2 installed nodes [2:0] members [2.0.0]"
+        ]
+    );
+    assert_eq!(
+        violations(Box::new(PrimaryComponent::default()), &e),
+        ["n2 installed view 2 with 1 of 3 nodes [2:0]: not a majority (split brain)"]
+    );
 }
 
-fn pause(t: u64, fault: u64, node: u64) -> TraceEvent {
-    let fields = [
-        ("fault", u(fault)),
-        ("kind", s("pause")),
-        ("target", u(node)),
-    ];
-    ev(t, WORLD_NODE, "fault", "start", &fields)
+/// A `fault.start` with no kind-specific field set.
+fn fault_start(fault: u64, kind: FaultKind) -> FaultEvent {
+    FaultEvent::Start {
+        fault,
+        kind,
+        target: None,
+        side_a: None,
+        one_way: None,
+        a: None,
+        b: None,
+        probability: None,
+        extra_latency: None,
+        thread: None,
+        mode: None,
+    }
 }
 
-fn fault_end(t: u64, fault: u64) -> TraceEvent {
-    ev(
+fn pause(t: u64, fault: u64, node: u64) -> Recorded {
+    let mut f = fault_start(fault, FaultKind::Pause);
+    if let FaultEvent::Start { target, .. } = &mut f {
+        *target = Some(NodeId(node));
+    }
+    at(t, NodeId::WORLD, f)
+}
+
+fn fault_end(t: u64, fault: u64) -> Recorded {
+    at(
         t,
-        WORLD_NODE,
-        "fault",
-        "end",
-        &[("fault", u(fault)), ("kind", s("pause"))],
+        NodeId::WORLD,
+        FaultEvent::End {
+            fault,
+            kind: FaultKind::Pause,
+        },
     )
 }
 
-fn round(t: u64, node: u64, event: &str) -> TraceEvent {
-    ev(
-        t,
-        node,
-        "ack",
-        event,
-        &[("round", u(1)), ("phase", s("prepare"))],
-    )
+/// Round 1/1 of view 1 in the first group: `event` is `start`, `done` or `abandon`.
+fn round_of(t: u64, node: u64, round: RoundId, phase: RoundPhase, event: &str) -> Recorded {
+    let ev = match event {
+        "start" => AckEvent::RoundStart {
+            round,
+            phase,
+            view: round.view(),
+            attempt: 0,
+        },
+        "done" => AckEvent::RoundDone {
+            round,
+            phase,
+            latency: sim::time::SimDuration(0),
+            view: round.view(),
+            attempts: 1,
+            members: 3,
+        },
+        "abandon" => AckEvent::RoundAbandon { round, phase },
+        other => panic!("no round event {other}"),
+    };
+    at(t, node, ev)
+}
+
+fn round(t: u64, node: u64, event: &str) -> Recorded {
+    round_of(t, node, RoundId::new(1, 0, 1), RoundPhase::Prepare, event)
 }
 
 /// With the `fast` preset a round has 7 s (6 failure timeouts and 4 s).
-fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
+fn progress_violations(events: &[Recorded]) -> Vec<String> {
     violations(
         Box::new(AckRoundProgress::new(5, &CeConfig::fast(), false)),
         events,
@@ -208,13 +299,13 @@ fn progress_violations(events: &[TraceEvent]) -> Vec<String> {
 
 /// `history`, then `on_time`, passes `ack_round_progress`; `history`, then `too_late`,
 /// fails it, blaming the round's coordinator `node`.
-fn assert_round_due(history: &[TraceEvent], on_time: TraceEvent, too_late: TraceEvent, node: u64) {
+fn assert_round_due(history: &[Recorded], on_time: Recorded, too_late: Recorded, node: u64) {
     let mut in_time = history.to_vec();
     in_time.push(on_time);
     assert!(progress_violations(&in_time).is_empty());
     let mut late = history.to_vec();
     late.push(too_late);
-    assert!(progress_violations(&late)[0].contains(&format!("coordinated by n{node}")));
+    assert!(progress_violations(&late)[0].contains(&format!("coordinated by {}", NodeId(node))));
 }
 
 #[test]
@@ -222,7 +313,7 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     // n0 is frozen from 1.5 s to 7 s by two overlapping pauses: 5.5 s off the clock, so
     // the round started at 1 s is due at 13.5 s.
     let paused = [
-        round(1_000, 0, "round_start"),
+        round(1_000, 0, "start"),
         pause(1_500, 0, 0),
         pause(4_000, 1, 0),
         fault_end(4_500, 0),
@@ -230,51 +321,54 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     ];
     assert_round_due(
         &paused,
-        round(13_400, 0, "round_abandon"),
-        round(13_600, 0, "round_abandon"),
+        round(13_400, 0, "abandon"),
+        round(13_600, 0, "abandon"),
         0,
     );
-    // Another node's pause does not stop the bound of n0's round.
+    // Another node's pause does not stop the bound of n0's round; the verdict names the
+    // round as the trace prints it.
     let mut other = paused.to_vec();
-    for e in &mut other[1..3] {
-        e.fields[2].1 = u(1);
-    }
-    other.push(round(8_500, 0, "round_abandon"));
-    assert!(progress_violations(&other)[0].contains("coordinated by n0"));
+    other[1] = pause(1_500, 0, 1);
+    other[2] = pause(4_000, 1, 1);
+    other.push(round(8_500, 0, "abandon"));
+    assert_eq!(
+        progress_violations(&other),
+        [
+            "prepare round 1/1 coordinated by n0 neither completed nor was abandoned by \
+          8.000000s"
+        ]
+    );
+    assert_eq!(
+        other[0].view(0).to_string(),
+        "#0 1.000000s n0 ack.round_start round=1/1 phase=prepare view=1 attempt=0"
+    );
     // A run that ends with the coordinator still paused does not blame it.
-    let frozen = [round(1_000, 0, "round_start"), pause(2_000, 0, 0)];
+    let frozen = [round(1_000, 0, "start"), pause(2_000, 0, 0)];
     assert!(progress_violations(&frozen).is_empty());
 }
 
-fn clog(t: u64, fault: u64, a: u64, b: u64) -> TraceEvent {
-    let fields = [
-        ("fault", u(fault)),
-        ("kind", s("clog")),
-        ("a", u(a)),
-        ("b", u(b)),
-    ];
-    ev(t, WORLD_NODE, "fault", "start", &fields)
+fn clog(t: u64, fault: u64, x: u64, y: u64) -> Recorded {
+    let mut f = fault_start(fault, FaultKind::Clog);
+    if let FaultEvent::Start { a, b, .. } = &mut f {
+        *a = Some(NodeId(x));
+        *b = Some(NodeId(y));
+    }
+    at(t, NodeId::WORLD, f)
 }
 
-/// A round of group 1 in view 1 (the group sits in bits 24..32 of a round id).
-fn group_round(t: u64, node: u64, event: &str) -> TraceEvent {
-    let id = (1 << 32) | (1 << 24) | 5;
-    ev(
-        t,
-        node,
-        "ack",
-        event,
-        &[("round", u(id)), ("phase", s("commit"))],
-    )
+/// Round 1/5 of group 1 in view 1.
+fn group_round(t: u64, node: u64, event: &str) -> Recorded {
+    round_of(t, node, RoundId::new(1, 1, 5), RoundPhase::Commit, event)
 }
 
 #[test]
 fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_member() {
     // n1 coordinates group 1 with n3. Two overlapping clogs cut them apart from 2 s to
     // 12 s: 10 s off the clock, so the round started at 1 s is due at 18 s.
+    let (g1, g3) = (mg(1, 1), mg(3, 1));
     let cut = [
-        job_view(500, "1.0.0@1", 1, "1.0.0@1,3.0.0@1", "", "3.0.0@1"),
-        group_round(1_000, 1, "round_start"),
+        job_view(500, g1, 1, &[g1, g3], &[], &[g3]),
+        group_round(1_000, 1, "start"),
         clog(2_000, 0, 3, 1),
         clog(5_000, 1, 1, 3),
         fault_end(6_000, 0),
@@ -282,36 +376,43 @@ fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_m
     ];
     assert_round_due(
         &cut,
-        group_round(17_900, 1, "round_done"),
-        group_round(18_100, 1, "round_done"),
+        group_round(17_900, 1, "done"),
+        group_round(18_100, 1, "done"),
         1,
     );
     // A clog between the coordinator and a node outside its view does not stop the bound.
     let mut outside = cut.to_vec();
     outside[2] = clog(2_000, 0, 1, 2);
     outside[3] = clog(5_000, 1, 2, 1);
-    outside.push(group_round(8_100, 1, "round_done"));
-    assert!(progress_violations(&outside)[0].contains("coordinated by n1"));
+    outside.push(group_round(8_100, 1, "done"));
+    assert_eq!(
+        progress_violations(&outside),
+        [
+            "commit round 1/5@1 coordinated by n1 neither completed nor was abandoned by \
+          8.000000s"
+        ]
+    );
     // Nor does a clog between two other members: the ACKs still reach the coordinator.
-    let wide = job_view(500, "1.0.0@1", 1, "1.0.0@1,2.0.0@1,3.0.0@1", "", "");
+    let g2 = mg(2, 1);
+    let wide = job_view(500, g1, 1, &[g1, g2, g3], &[], &[]);
     let others = [
         wide,
-        group_round(1_000, 1, "round_start"),
+        group_round(1_000, 1, "start"),
         clog(2_000, 0, 2, 3),
-        group_round(8_100, 1, "round_done"),
+        group_round(8_100, 1, "done"),
     ];
     assert!(progress_violations(&others)[0].contains("coordinated by n1"));
     // A view without n3 ends the hold-up: cut from 2 s to 4 s, the round is due at 10 s.
     let mut dropped = cut[..4].to_vec();
     dropped.push(job_view(
         4_000,
-        "1.0.0@1",
+        g1,
         2,
-        "1.0.0@1",
-        "3.0.0@1:NodeDown",
-        "",
+        &[g1],
+        &[(g3, Reason::NodeDown)],
+        &[],
     ));
-    dropped.push(group_round(10_100, 1, "round_done"));
+    dropped.push(group_round(10_100, 1, "done"));
     assert!(progress_violations(&dropped)[0].contains("coordinated by n1"));
     // A run that ends with the pair still cut does not blame the coordinator.
     assert!(progress_violations(&cut[..4]).is_empty());
@@ -323,22 +424,31 @@ fn a_crash_ends_a_pause_for_the_round_bound_and_the_probe_limit() {
     // so its new round has its whole bound and no more, and its main thread must answer.
     let mut e = vec![
         pause(1_000, 0, 0),
-        ev(2_000, 0, "node", "crash", &[]),
-        ev(3_000, 0, "node", "restart", &[("incarnation", u(1))]),
-        round(4_000, 0, "round_start"),
+        at(2_000, 0, NodeEvent::Crash),
+        at(3_000, 0, NodeEvent::Restart { incarnation: 1 }),
+        round(4_000, 0, "start"),
     ];
-    e.push(round(11_500, 0, "round_abandon"));
+    e.push(round(11_500, 0, "abandon"));
     assert!(progress_violations(&e)[0].contains("coordinated by n0"));
-    let unresponsive = ev(
+    let unresponsive = at(
         9_000,
         0,
-        "ce",
-        "job_unresponsive",
-        &[("member", s("0.1.0")), ("since_ns", u(8_000_000_000))],
+        CeEvent::JobUnresponsive {
+            member: Member {
+                node: 0,
+                inc: 1,
+                job: 0,
+                group: 0,
+            },
+            since: SimTime(8_000_000_000),
+        },
     );
     let probe = [e[0].clone(), e[1].clone(), e[2].clone(), unresponsive];
     let v = violations(Box::new(MainThreadResponsive::default()), &probe);
-    assert!(v[0].contains("has not answered a CE probe"), "{v:?}");
+    assert_eq!(
+        v,
+        ["the main thread of job 0.1.0 on n0 has not answered a CE probe for 1.000000s"]
+    );
     // Without the crash the node is still paused: the missed probe is excused.
     let still_paused = [probe[0].clone(), probe[3].clone()];
     assert!(violations(Box::new(MainThreadResponsive::default()), &still_paused).is_empty());

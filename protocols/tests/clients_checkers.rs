@@ -2,75 +2,93 @@
 //! and rejects the broken histories it exists for.
 
 mod common;
-use common::{end, ev, s, u, violations};
+use common::{end, unregister, violations};
 use protocols::clients::checkers::{
     single_master, DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree, StackOrder,
 };
+use protocols::clients::events::{ClientEvent, CmEvent, TaskEvent};
+use protocols::clients::manager::{EventId, TaskAddr};
 use sim::check::Checker;
-use sim::{TraceEvent, Value};
+use sim::time::SimTime;
+use sim::world::NodeEvent;
+use sim::Recorded;
 
 const CLIENT_NODE: u64 = 5;
 
-fn store(t: u64, node: u64, client: u64, context: u64, seq: u64, event: u64) -> TraceEvent {
-    ev(
-        t,
+fn ms(t: u64) -> u64 {
+    t * 1_000_000
+}
+
+fn store(t: u64, node: u64, client: u64, context: u32, seq: u64, event: u64) -> Recorded {
+    Recorded::new(
+        ms(t),
         node,
-        "cm",
-        "store",
-        &[
-            ("client", u(client)),
-            ("context", u(context)),
-            ("seq", u(seq)),
-            ("event", u(event)),
-            ("code", s("CLU0101")),
-        ],
+        CmEvent::Store {
+            client,
+            context,
+            seq,
+            event: EventId(event),
+            code: "CLU0101".into(),
+        },
     )
 }
 
-fn push(t: u64, node: u64, seq: u64, view: u64) -> TraceEvent {
-    ev(
-        t,
+fn push(t: u64, node: u64, seq: u64, view: u64) -> Recorded {
+    Recorded::new(
+        ms(t),
         node,
-        "cm",
-        "push",
-        &[
-            ("client", u(1)),
-            ("context", u(1)),
-            ("seq", u(seq)),
-            ("event", u(100 + seq)),
-            ("view", u(view)),
-            ("resend", Value::Bool(false)),
-        ],
+        CmEvent::Push {
+            client: 1,
+            context: 1,
+            seq,
+            event: EventId(100 + seq),
+            view,
+            resend: false,
+        },
     )
 }
 
-fn client_ev(t: u64, event: &str, fields: &[(&'static str, Value)]) -> TraceEvent {
-    let mut f = vec![("client", u(1)), ("context", u(1))];
-    f.extend_from_slice(fields);
-    ev(t, CLIENT_NODE, "client", event, &f)
+fn client_ev(t: u64, event: ClientEvent) -> Recorded {
+    Recorded::new(ms(t), CLIENT_NODE, event)
 }
 
-fn deliver(t: u64, seq: u64, event: u64) -> TraceEvent {
+fn deliver(t: u64, seq: u64, event: u64) -> Recorded {
     client_ev(
         t,
-        "deliver",
-        &[
-            ("seq", u(seq)),
-            ("event", u(event)),
-            ("question", Value::Bool(false)),
-        ],
+        ClientEvent::Deliver {
+            client: 1,
+            context: 1,
+            seq,
+            event: EventId(event),
+            question: false,
+            text: String::new(),
+        },
     )
 }
 
-fn list(t: u64, seqs: &str, asked_ms: u64) -> TraceEvent {
+fn list(t: u64, seqs: &[u64], asked_ms: u64) -> Recorded {
     client_ev(
         t,
-        "list",
-        &[("seqs", s(seqs)), ("asked_ns", u(asked_ms * 1_000_000))],
+        ClientEvent::List {
+            client: 1,
+            context: 1,
+            seqs: seqs.to_vec(),
+            asked: SimTime(ms(asked_ms)),
+        },
     )
 }
 
-fn one(c: impl Checker + 'static, events: &[TraceEvent]) -> Vec<String> {
+/// Task `task` of the job `2.0.0`.
+fn task(task: u64) -> TaskAddr {
+    TaskAddr {
+        node: 2,
+        inc: 0,
+        job: 0,
+        task,
+    }
+}
+
+fn one(c: impl Checker + 'static, events: &[Recorded]) -> Vec<String> {
     violations(Box::new(c), events)
 }
 
@@ -81,12 +99,14 @@ fn exactly_once_accepts_one_delivery_of_each_stored_message() {
         store(1, 1, 1, 1, 1, 101),
         push(1, 0, 1, 3),
         deliver(2, 1, 101),
-        ev(
-            3,
-            0,
-            "cm",
-            "ack",
-            &[("client", u(1)), ("context", u(1)), ("upto", u(1))],
+        Recorded::new(
+            ms(3),
+            0u64,
+            CmEvent::Ack {
+                client: 1,
+                context: 1,
+                upto: 1,
+            },
         ),
     ];
     assert!(one(ExactlyOnceToClient::new(5, 1_000), &e).is_empty());
@@ -107,12 +127,14 @@ fn exactly_once_rejects_a_second_delivery_a_lost_message_and_a_resend_after_ack(
     let resent = vec![
         store(1, 0, 1, 1, 1, 101),
         deliver(2, 1, 101),
-        ev(
-            3,
-            2,
-            "cm",
-            "resume",
-            &[("client", u(1)), ("context", u(1)), ("after", u(1))],
+        Recorded::new(
+            ms(3),
+            2u64,
+            CmEvent::Resume {
+                client: 1,
+                context: 1,
+                after: 1,
+            },
         ),
         push(4, 2, 1, 4),
     ];
@@ -134,12 +156,17 @@ fn replicas_agree_rejects_a_replica_that_numbers_an_event_differently() {
 
 #[test]
 fn no_cross_talk_rejects_a_message_filed_under_another_client() {
-    let raise = ev(
+    let raise = Recorded::new(
         0,
-        2,
-        "task",
-        "raise",
-        &[("event", u(101)), ("client", u(1)), ("context", u(1))],
+        2u64,
+        TaskEvent::Raise {
+            event: EventId(101),
+            client: 1,
+            context: 1,
+            code: "CLU0101".into(),
+            task: task(1),
+            question: false,
+        },
     );
     let ok = vec![raise.clone(), store(1, 0, 1, 1, 1, 101), deliver(2, 1, 101)];
     assert!(one(NoCrossTalk::default(), &ok).is_empty());
@@ -150,31 +177,50 @@ fn no_cross_talk_rejects_a_message_filed_under_another_client() {
 #[test]
 fn stack_order_checks_order_completeness_removal_and_top() {
     let base = vec![deliver(1, 1, 101), deliver(2, 2, 102), deliver(3, 3, 103)];
-    let with = |extra: TraceEvent| {
+    let with = |extra: Recorded| {
         let mut e = base.clone();
         e.push(extra);
         one(StackOrder::default(), &e)
     };
-    assert!(with(list(5, "3,2,1", 4)).is_empty());
-    assert!(with(list(5, "1,2,3", 4))[0].contains("not newest first"));
-    assert!(with(list(5, "3,1", 4))[0].contains("without seq 2"));
+    assert!(with(list(5, &[3, 2, 1], 4)).is_empty());
+    assert!(with(list(5, &[1, 2, 3], 4))[0].contains("listed [1,2,3]: not newest first"));
+    assert!(with(list(5, &[3, 1], 4))[0].contains("without seq 2"));
     // Seq 3 arrived after the request was made: the answer may predate it.
-    assert!(with(list(5, "2,1", 3)).is_empty());
+    assert!(with(list(5, &[2, 1], 3)).is_empty());
     let mut removed = base.clone();
-    removed.push(client_ev(4, "remove", &[("seq", u(2))]));
-    removed.push(list(6, "3,2,1", 5));
+    removed.push(client_ev(
+        4,
+        ClientEvent::Remove {
+            client: 1,
+            context: 1,
+            seq: 2,
+        },
+    ));
+    removed.push(list(6, &[3, 2, 1], 5));
     assert!(one(StackOrder::default(), &removed)[0].contains("which it removed"));
     let mut evicted = base.clone();
-    evicted.push(ev(
-        4,
-        0,
-        "cm",
-        "evict",
-        &[("client", u(1)), ("context", u(1)), ("seq", u(1))],
+    evicted.push(Recorded::new(
+        ms(4),
+        0u64,
+        CmEvent::Evict {
+            client: 1,
+            context: 1,
+            seq: 1,
+        },
     ));
-    evicted.push(list(6, "3,2", 5));
+    evicted.push(list(6, &[3, 2], 5));
     assert!(one(StackOrder::default(), &evicted).is_empty());
-    let top = |seq: u64| client_ev(5, "top", &[("seq", u(seq)), ("asked_ns", u(4_000_000))]);
+    let top = |seq: u64| {
+        client_ev(
+            5,
+            ClientEvent::Top {
+                client: 1,
+                context: 1,
+                seq: Some(seq),
+                asked: SimTime(ms(4)),
+            },
+        )
+    };
     assert!(with(top(3)).is_empty());
     assert!(with(top(2))[0].contains("newest it holds is 3"));
 }
@@ -182,12 +228,14 @@ fn stack_order_checks_order_completeness_removal_and_top() {
 #[test]
 fn single_master_rejects_overlapping_service_of_two_nodes() {
     let serve = |t: u64, node: u64, view: u64| {
-        ev(
-            t,
+        Recorded::new(
+            ms(t),
             node,
-            "cm",
-            "serve",
-            &[("client", u(1)), ("what", s("polled")), ("view", u(view))],
+            CmEvent::Serve {
+                client: 1,
+                what: "polled",
+                view,
+            },
         )
     };
     let handover = vec![
@@ -205,56 +253,53 @@ fn single_master_rejects_overlapping_service_of_two_nodes() {
 
 #[test]
 fn dialogue_answered_checks_who_gets_the_answer_and_what_it_is() {
-    let ask = ev(
-        1,
-        2,
-        "task",
-        "ask",
-        &[
-            ("dialogue", u(7)),
-            ("task", s("2.0.0/t1")),
-            ("default", s("no")),
-            ("deadline_ns", u(10_000_000)),
-        ],
+    let ask = Recorded::new(
+        ms(1),
+        2u64,
+        TaskEvent::Ask {
+            dialogue: EventId(7),
+            task: task(1),
+            default: "no".into(),
+            deadline: SimTime(ms(10)),
+        },
     );
     let stored = store(2, 0, 1, 1, 1, 7);
-    let reply = client_ev(3, "reply", &[("dialogue", u(7)), ("reply", s("yes"))]);
-    let answer = |t: u64, task: &str, reply: &str, defaulted: bool| {
-        ev(
-            t,
-            2,
-            "task",
-            "answer",
-            &[
-                ("dialogue", u(7)),
-                ("task", s(task)),
-                ("reply", s(reply)),
-                ("defaulted", Value::Bool(defaulted)),
-            ],
+    let reply = client_ev(
+        3,
+        ClientEvent::Reply {
+            client: 1,
+            dialogue: EventId(7),
+            reply: "yes".into(),
+        },
+    );
+    let answer = |t: u64, to: TaskAddr, reply: &str, defaulted: bool| {
+        Recorded::new(
+            ms(t),
+            2u64,
+            TaskEvent::Answer {
+                dialogue: EventId(7),
+                task: to,
+                reply: reply.into(),
+                defaulted,
+            },
         )
     };
     let base = vec![ask.clone(), stored.clone(), reply.clone()];
-    let run = |extra: Vec<TraceEvent>| {
+    let run = |extra: Vec<Recorded>| {
         let mut e = base.clone();
         e.extend(extra);
         one(DialogueAnswered::new(5, 1_000), &e)
     };
-    assert!(run(vec![answer(4, "2.0.0/t1", "yes", false)]).is_empty());
-    assert!(run(vec![answer(11, "2.0.0/t1", "no", true)]).is_empty());
-    assert!(run(vec![answer(4, "2.0.0/t2", "yes", false)])[0].contains("reached task 2.0.0/t2"));
-    assert!(run(vec![answer(4, "2.0.0/t1", "no", true)])[0].contains("before its deadline"));
-    assert!(run(vec![answer(4, "2.0.0/t1", "maybe", false)])[0].contains("never replied"));
+    assert!(run(vec![answer(4, task(1), "yes", false)]).is_empty());
+    assert!(run(vec![answer(11, task(1), "no", true)]).is_empty());
+    assert!(run(vec![answer(4, task(2), "yes", false)])[0].contains("reached task 2.0.0/t0.0.2"));
+    assert!(run(vec![answer(4, task(1), "no", true)])[0].contains("before its deadline"));
+    assert!(run(vec![answer(4, task(1), "maybe", false)])[0].contains("never replied"));
     assert!(run(vec![])[0].contains("never answered"));
-    // A task whose job died needs no answer.
-    let died = ev(
-        5,
-        2,
-        "job",
-        "unregister",
-        &[("member", s("2.0.0")), ("why", s("panic"))],
-    );
+    // A task whose job died needs no answer (the engine's `job.unregister`).
+    let died = unregister(5, "2.0.0");
     assert!(run(vec![died]).is_empty());
-    let crashed = ev(5, 2, "node", "crash", &[]);
+    let crashed = Recorded::new(ms(5), 2u64, NodeEvent::Crash);
     assert!(run(vec![crashed]).is_empty());
 }
 

@@ -7,16 +7,16 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let nodes: Option<usize> = std::env::var("NODES").ok().map(|n| n.parse().unwrap());
     let preset = std::env::var("PRESET").ok();
-    let s: Box<dyn Scenario> = if nodes.is_some() || preset.is_some() {
+    let s: std::sync::Arc<dyn Scenario> = if nodes.is_some() || preset.is_some() {
         let n = nodes.unwrap_or(5);
         let ce = CeConfig::preset(preset.as_deref().unwrap_or("fast"), n).expect("known preset");
         match args[1].as_str() {
-            "membership" => Box::new(scenarios::membership::Membership {
+            "membership" => std::sync::Arc::new(scenarios::membership::Membership {
                 nodes: n,
                 ce,
                 ..Default::default()
             }),
-            "ack-rounds" => Box::new(scenarios::ack_rounds::AckRounds {
+            "ack-rounds" => std::sync::Arc::new(scenarios::ack_rounds::AckRounds {
                 nodes: n,
                 ce,
                 ..Default::default()

@@ -8,7 +8,6 @@
 //! since on a shared machine `--jobs 2` may not get two.
 
 use sim::sweep::{self, SeedRange, SweepConfig, SweepTarget};
-use std::sync::Arc;
 
 /// This process's CPU time (user + system) so far, from `/proc/self/stat` (Linux; 0
 /// elsewhere). Compared with wall time it shows how many cores a sweep actually got, which
@@ -35,7 +34,7 @@ fn main() {
     let seeds: u64 = args.next().and_then(|x| x.parse().ok()).unwrap_or(2000);
     let rounds: usize = args.next().and_then(|x| x.parse().ok()).unwrap_or(3);
     let scenario: sweep::ScenarioRef = match scenarios::find(&name) {
-        Ok(s) => Arc::from(s),
+        Ok(s) => s,
         Err(e) => {
             eprintln!("error: {e}");
             std::process::exit(2);

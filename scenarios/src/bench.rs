@@ -398,6 +398,7 @@ impl AckBench {
             seed: self.seed,
             plan,
             keep_events: false,
+            detail: sim::Detail::Protocol,
         };
         let mut cfg = scenario.config();
         cfg.round_gap_ms = 0;
@@ -454,6 +455,7 @@ impl AckBench {
             seed: self.seed,
             plan: PlanSource::Given(FaultPlan::empty()),
             keep_events: false,
+            detail: sim::Detail::Protocol,
         };
         let t0 = Instant::now();
         let r = engine_common::run(&world, scenario.config(), &spec, None)?;
@@ -715,6 +717,7 @@ pub fn membership_run(nodes: usize, sim_ms: u64, seed: u64) -> Result<RunReport,
         seed,
         plan: PlanSource::Given(FaultPlan::empty()),
         keep_events: false,
+        detail: sim::Detail::Protocol,
     };
     engine_common::run(&world, scenario.config(), &spec, None)
 }

@@ -11,8 +11,10 @@ use protocols::clients::client::{run_client, ClientConfig};
 use protocols::clients::manager::FormatMode;
 use protocols::clients::service::{ClientMutants, ClientService, ClientsConfig};
 use protocols::engine::{CeConfig, Mutants};
+use protocols::service::events::SvcEvent;
 use protocols::service::replica::ReplicaDisk;
 use protocols::service::shell::{run_node, ServiceConfig, SvcMsg};
+use sim::event::NodeId;
 use sim::world::{RunReport, RunSpec, WorldConfig};
 use sim::{Mutant, Scenario};
 use std::future::Future;
@@ -172,13 +174,15 @@ impl ClientFailover {
 /// How many times the serving master moved to another node in a run (its trace must have
 /// been kept): a failover, or a failback when a lower node returns.
 pub fn master_moves(trace: &sim::Trace) -> usize {
-    let mut last: Option<u64> = None;
+    let mut last: Option<NodeId> = None;
     let mut moves = 0;
-    for ev in trace.events.iter().filter(|e| e.is("svc", "master_up")) {
-        if last.is_some_and(|n| n != ev.node) {
-            moves += 1;
+    for ev in &trace.events {
+        if let Some(SvcEvent::MasterUp { .. }) = ev.get::<SvcEvent>() {
+            if last.is_some_and(|n| n != ev.node) {
+                moves += 1;
+            }
+            last = Some(ev.node);
         }
-        last = Some(ev.node);
     }
     moves
 }

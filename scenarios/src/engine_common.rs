@@ -29,7 +29,7 @@ pub fn service_world(
 ) -> WorldConfig {
     let n = engine_nodes + clients;
     let mut w = world(n, safety_ms, liveness_ms);
-    w.plan.immune_nodes = (engine_nodes..n).collect();
+    w.plan.never_down_nodes = (engine_nodes..n).collect();
     w.plan.focus_node = Some(0);
     w.plan.focus_probability = 0.5;
     w

@@ -3,7 +3,6 @@
 //! (a bug that hangs the simulation) as a timeout, and the same seeds pass without it.
 
 use sim::sweep::{run_seed, SeedJob, Verdict};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Far above any seed's CPU time here; a seed that spins for ever is given up after it.
@@ -12,7 +11,6 @@ const SEED_LIMIT: Duration = Duration::from_secs(10);
 #[test]
 fn every_listed_planted_bug_is_caught_within_1000_seeds() {
     for scenario in scenarios::catalog() {
-        let scenario: sim::sweep::ScenarioRef = Arc::from(scenario);
         let names = scenario.checkers();
         for mutant in scenario.mutants() {
             let caught = (0..1_000u64).find_map(|seed| {

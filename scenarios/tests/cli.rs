@@ -395,7 +395,7 @@ fn run_prints_plan_verdict_and_hash_and_machine_traces_are_alone_on_stdout() {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     assert!(events.len() > 100);
-    assert_eq!(events[0]["event"], "start");
+    assert_eq!(events[0]["event"], "world.start");
     assert_eq!(line_with(&o.stderr, "trace-hash: "), hash);
     assert!(o.stderr.contains("verdict: PASS") && o.stderr.contains("fault plan:"));
 
@@ -417,6 +417,9 @@ fn run_prints_plan_verdict_and_hash_and_machine_traces_are_alone_on_stdout() {
     assert_eq!(line_with(&o.stdout, "trace-hash: "), hash);
     let jsonl = std::fs::read_to_string(dir.join("t.jsonl")).unwrap();
     assert_eq!(jsonl.lines().count(), events.len());
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["event"], "world.start");
+    assert_eq!(first["index"], 0);
 
     // --no-swarm enables every fault kind.
     let o = clustersim(&dir, &["run", "demo", "--seed", "3", "--no-swarm"]);
@@ -550,7 +553,7 @@ fn exit_1_and_3_a_planted_bug_is_found_replayed_and_shrunk() {
         o.stdout.contains("demo.request"),
         "the replay prints the trace"
     );
-    let at = line_with(&o.stdout, "  at event #");
+    let at = line_with(&o.stdout, "  at #");
     assert!(at.contains("demo.answered"), "the violating event: {at}");
 
     // A replay whose trace hash differs from the artifact's is not exact: exit 3.

@@ -3,12 +3,13 @@
 //! unknown codes and missing parameters; dialogue timeouts; a full list; and every planted
 //! bug caught by the checker named after the guarantee it breaks.
 
-use protocols::clients::manager::FormatMode;
+use protocols::clients::events::{ClientEvent, CmEvent, TaskEvent};
+use protocols::clients::manager::{EventId, FormatMode};
 use scenarios::client_failover::{
     master_moves, ClientFailover, MUTANT_CROSS_TALK, MUTANT_LOSE_LAST, MUTANT_RESEND_ACKED,
     MUTANT_TWO_MASTERS, MUTANT_WRONG_TASK,
 };
-use sim::{Fault, PartitionSymmetry, RunReport, RunSpec, Scenario, TraceEvent};
+use sim::{Fault, PartitionSymmetry, Recorded, RunReport, RunSpec, Scenario};
 use std::collections::BTreeMap;
 
 fn short() -> ClientFailover {
@@ -27,7 +28,7 @@ fn assert_passes(r: &RunReport) {
     assert!(r.passed(), "{}", r.violations[0]);
 }
 
-fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a TraceEvent> {
+fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a Recorded> {
     r.trace
         .events
         .iter()
@@ -36,11 +37,11 @@ fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a T
 }
 
 /// When each node served clients first and last (any master action).
-fn first_service_after(r: &RunReport, t_ns: u64) -> Option<&TraceEvent> {
+fn first_service_after(r: &RunReport, t_ns: u64) -> Option<&Recorded> {
     r.trace
         .events
         .iter()
-        .find(|e| e.t_ns > t_ns && e.is("cm", "serve"))
+        .find(|e| e.t_ns > t_ns && matches!(e.get::<CmEvent>(), Some(CmEvent::Serve { .. })))
 }
 
 const CRASH_MS: u64 = 5_000;
@@ -63,10 +64,16 @@ fn a_crashed_master_fails_over_and_clients_resume_without_losing_a_message() {
     assert_passes(&r);
     let crash_ns = CRASH_MS * 1_000_000;
     let next = first_service_after(&r, crash_ns).expect("someone serves after the crash");
-    assert_eq!(next.node, 1, "the next lowest node takes over");
-    let resumed: Vec<&TraceEvent> = events(&r, "client", "welcome")
+    assert_eq!(next.node.0, 1, "the next lowest node takes over");
+    let resumed: Vec<&Recorded> = events(&r, "client", "welcome")
         .into_iter()
-        .filter(|e| e.t_ns > crash_ns && e.bool("resumed") == Some(true))
+        .filter(|e| {
+            e.t_ns > crash_ns
+                && matches!(
+                    e.get::<ClientEvent>(),
+                    Some(ClientEvent::Welcome { resumed: true, .. })
+                )
+        })
         .collect();
     assert_eq!(
         resumed.len(),
@@ -107,18 +114,22 @@ fn a_paused_master_stops_serving_and_the_new_one_waits_out_its_lease() {
         .trace
         .events
         .iter()
-        .filter(|e| e.node == 0 && e.is("cm", "serve") && e.t_ns < resume)
+        .filter(|e| {
+            e.node.0 == 0
+                && e.t_ns < resume
+                && matches!(e.get::<CmEvent>(), Some(CmEvent::Serve { .. }))
+        })
         .map(|e| e.t_ns)
         .max()
         .expect("n0 served before its pause");
     let first_new = first_service_after(&r, start).expect("a new master serves");
-    assert_eq!(first_new.node, 1);
+    assert_eq!(first_new.node.0, 1);
     assert!(last_old < first_new.t_ns);
     // After the pause n0 returns to a newer view, as master again: a failback.
     assert!(master_moves(&r.trace) >= 2, "failover and failback");
     let down = events(&r, "svc", "master_down")
         .into_iter()
-        .find(|e| e.node == 0 && e.t_ns >= resume)
+        .find(|e| e.node.0 == 0 && e.t_ns >= resume)
         .expect("n0 notices on resuming that it no longer serves");
     assert!(first_service_after(&r, resume).is_some());
     assert!(down.t_ns < resume + 1_000_000, "at once on resuming");
@@ -142,11 +153,11 @@ fn an_old_master_in_a_minority_stops_serving_before_the_new_one_starts() {
     let cut = CRASH_MS * 1_000_000;
     let old_down = events(&r, "svc", "master_down")
         .into_iter()
-        .find(|e| e.node == 0 && e.t_ns > cut)
+        .find(|e| e.node.0 == 0 && e.t_ns > cut)
         .expect("n0 stops serving");
     let new_up = events(&r, "svc", "master_up")
         .into_iter()
-        .find(|e| e.node != 0 && e.t_ns > cut)
+        .find(|e| e.node.0 != 0 && e.t_ns > cut)
         .expect("another node takes over");
     assert!(
         old_down.t_ns < new_up.t_ns,
@@ -173,11 +184,17 @@ fn contexts_keep_separate_stacks_listed_newest_first() {
     let r = run(&short(), &RunSpec::scripted(4, vec![]), None);
     assert_passes(&r);
     // Each (client, context) numbers its own stream from 1, without gaps, exactly once.
-    let mut seqs: BTreeMap<(u64, u64), Vec<u64>> = BTreeMap::new();
-    for e in events(&r, "client", "deliver") {
-        seqs.entry((e.u64("client").unwrap(), e.u64("context").unwrap()))
-            .or_default()
-            .push(e.u64("seq").unwrap());
+    let mut seqs: BTreeMap<(u64, u32), Vec<u64>> = BTreeMap::new();
+    for e in &r.trace.events {
+        if let Some(ClientEvent::Deliver {
+            client,
+            context,
+            seq,
+            ..
+        }) = e.get::<ClientEvent>()
+        {
+            seqs.entry((*client, *context)).or_default().push(*seq);
+        }
     }
     assert_eq!(
         seqs.len(),
@@ -188,28 +205,31 @@ fn contexts_keep_separate_stacks_listed_newest_first() {
         s.sort();
         assert_eq!(s, (1..=s.len() as u64).collect::<Vec<_>>(), "{key:?}");
     }
-    let lists = events(&r, "client", "list");
-    let long = lists
+    let lists: Vec<&Vec<u64>> = r
+        .trace
+        .events
         .iter()
-        .filter(|e| e.str("seqs").unwrap().split(',').count() >= 3)
-        .count();
+        .filter_map(|e| match e.get::<ClientEvent>() {
+            Some(ClientEvent::List { seqs, .. }) => Some(seqs),
+            _ => None,
+        })
+        .collect();
+    let long = lists.iter().filter(|s| s.len() >= 3).count();
     assert!(long > 5, "lists long enough to show their order");
-    for e in lists {
-        let s: Vec<u64> = e
-            .str("seqs")
-            .unwrap()
-            .split(',')
-            .filter_map(|x| x.parse().ok())
-            .collect();
+    for s in lists {
         assert!(s.windows(2).all(|w| w[0] > w[1]), "newest first: {s:?}");
     }
 }
 
 /// The texts clients received, by event.
-fn texts(r: &RunReport) -> BTreeMap<u64, String> {
-    events(r, "client", "deliver")
-        .into_iter()
-        .map(|e| (e.u64("event").unwrap(), e.str("text").unwrap().to_string()))
+fn texts(r: &RunReport) -> BTreeMap<EventId, String> {
+    r.trace
+        .events
+        .iter()
+        .filter_map(|e| match e.get::<ClientEvent>() {
+            Some(ClientEvent::Deliver { event, text, .. }) => Some((*event, text.clone())),
+            _ => None,
+        })
         .collect()
 }
 
@@ -244,23 +264,43 @@ fn both_format_modes_give_clients_the_same_text_including_for_malformed_events()
 
 /// (asked at, deadline, answered at, reply, defaulted) per dialogue.
 fn dialogues(r: &RunReport) -> Vec<(u64, u64, u64, String, bool)> {
-    let answers: BTreeMap<u64, &TraceEvent> = events(r, "task", "answer")
-        .into_iter()
-        .map(|e| (e.u64("dialogue").unwrap(), e))
+    let answers: BTreeMap<EventId, (u64, &String, bool)> = r
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match e.get::<TaskEvent>() {
+            Some(TaskEvent::Answer {
+                dialogue,
+                reply,
+                defaulted,
+                ..
+            }) => Some((*dialogue, (e.t_ns, reply, *defaulted))),
+            _ => None,
+        })
         .collect();
-    events(r, "task", "ask")
-        .into_iter()
+    r.trace
+        .events
+        .iter()
         .filter_map(|a| {
-            let ans = answers.get(&a.u64("dialogue").unwrap())?;
-            Some((
-                a.t_ns,
-                a.u64("deadline_ns").unwrap(),
-                ans.t_ns,
-                ans.str("reply").unwrap().to_string(),
-                ans.bool("defaulted").unwrap(),
-            ))
+            let Some(TaskEvent::Ask {
+                dialogue, deadline, ..
+            }) = a.get::<TaskEvent>()
+            else {
+                return None;
+            };
+            let (t, reply, defaulted) = answers.get(dialogue)?;
+            Some((a.t_ns, deadline.0, *t, reply.to_string(), *defaulted))
         })
         .collect()
+}
+
+/// The dialogue of a `task.ask`, `task.answer` or `cm.timeout`.
+fn dialogue_of(e: &Recorded) -> Option<EventId> {
+    match (e.get::<TaskEvent>(), e.get::<CmEvent>()) {
+        (Some(TaskEvent::Ask { dialogue, .. } | TaskEvent::Answer { dialogue, .. }), _)
+        | (_, Some(CmEvent::Timeout { dialogue, .. })) => Some(*dialogue),
+        _ => None,
+    }
 }
 
 #[test]
@@ -307,14 +347,14 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
     let r = run(&silent, &RunSpec::scripted(3, cut), None);
     assert_passes(&r);
     let ms = 1_000_000;
-    let timed_out_while_away: Vec<u64> = events(&r, "cm", "timeout")
+    let timed_out_while_away: Vec<EventId> = events(&r, "cm", "timeout")
         .into_iter()
         .filter(|e| e.t_ns > cut_ms * ms && e.t_ns < heal_ms * ms)
-        .map(|e| e.u64("dialogue").unwrap())
+        .filter_map(dialogue_of)
         .filter(|d| {
             events(&r, "task", "ask")
                 .iter()
-                .any(|a| a.u64("dialogue") == Some(*d) && a.node == 3)
+                .any(|a| dialogue_of(a) == Some(*d) && a.node.0 == 3)
         })
         .collect();
     assert!(
@@ -324,10 +364,16 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
     for d in timed_out_while_away {
         let answer = events(&r, "task", "answer")
             .into_iter()
-            .find(|e| e.u64("dialogue") == Some(d))
+            .find(|e| dialogue_of(e) == Some(d))
             .unwrap_or_else(|| panic!("dialogue {d} was never answered"));
-        assert_eq!(answer.node, 3);
-        assert!(answer.bool("defaulted").unwrap());
+        assert_eq!(answer.node.0, 3);
+        assert!(matches!(
+            answer.get::<TaskEvent>(),
+            Some(TaskEvent::Answer {
+                defaulted: true,
+                ..
+            })
+        ));
         assert!(
             answer.t_ns > heal_ms * ms && answer.t_ns < (heal_ms + 3_000) * ms,
             "dialogue {d} answered at {} ns",
@@ -361,10 +407,10 @@ fn a_client_cut_off_fills_its_lists_then_gets_everything_once_back() {
         !refused.is_empty(),
         "a full list of unacknowledged messages refuses"
     );
-    assert!(refused[0]
-        .str("reason")
-        .unwrap()
-        .starts_with("CLU0900 Message list of context"));
+    let Some(TaskEvent::Refused { reason, .. }) = refused[0].get::<TaskEvent>() else {
+        panic!("a task.refused event");
+    };
+    assert!(reason.starts_with("CLU0900 Message list of context"));
     assert!(
         !events(&r, "cm", "evict").is_empty(),
         "acknowledged messages make room"

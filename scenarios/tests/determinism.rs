@@ -16,6 +16,7 @@ fn all_kinds(seed: u64) -> RunSpec {
         seed,
         plan: PlanSource::Generate { swarm: false },
         keep_events: false,
+        detail: sim::Detail::Protocol,
     }
 }
 
@@ -99,6 +100,7 @@ fn a_plan_round_trips_through_json_and_replays_to_the_same_hash() {
             seed,
             plan: PlanSource::Given(parsed),
             keep_events: false,
+            detail: sim::Detail::Protocol,
         };
         let again = demo.run(&replay, None).unwrap();
         assert_eq!(first.trace.hash, again.trace.hash, "seed {seed}");
@@ -120,6 +122,7 @@ fn an_edited_plan_is_applied_as_given() {
         seed: 3,
         plan: PlanSource::Given(plan.clone()),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     };
     let r = demo.run(&spec, None).unwrap();
     assert_eq!(r.plan.faults, plan.faults);

@@ -3,14 +3,17 @@
 //! after the guarantee it breaks, a moderate swarm sweep of both engine scenarios, and
 //! determinism of a replayed seed.
 
+use protocols::engine::ack_round::AckEvent;
+use protocols::engine::job::JobEvent;
+use protocols::engine::membership::CeEvent;
 use protocols::engine::{
-    CeConfig, Member, MUTANT_DELIVER_TO_LEFT, MUTANT_MAIN_AWAITS_LOCK, MUTANT_MINORITY_KEEPS_GROUP,
-    MUTANT_ROUND_WAITS_DEPARTED, MUTANT_SKIP_NOTIFY_ONE,
+    CeConfig, Member, Reason, MUTANT_DELIVER_TO_LEFT, MUTANT_MAIN_AWAITS_LOCK,
+    MUTANT_MINORITY_KEEPS_GROUP, MUTANT_ROUND_WAITS_DEPARTED, MUTANT_SKIP_NOTIFY_ONE,
 };
 use scenarios::ack_rounds::AckRounds;
 use scenarios::groups::Groups;
 use scenarios::membership::Membership;
-use sim::{Fault, PartitionSymmetry, RunSpec, Scenario, TraceEvent, WorkFaultMode};
+use sim::{Fault, PartitionSymmetry, Recorded, RunSpec, Scenario, WorkFaultMode};
 use std::collections::BTreeSet;
 
 fn scripted(faults: Vec<Fault>) -> RunSpec {
@@ -27,63 +30,56 @@ fn small() -> Membership {
 }
 
 /// The members of the last view installed before `t_ns`.
-fn view_before(events: &[TraceEvent], t_ns: u64) -> BTreeSet<Member> {
+fn view_before(events: &[Recorded], t_ns: u64) -> BTreeSet<Member> {
     events
         .iter()
-        .filter(|e| e.is("ce", "install") && e.t_ns < t_ns)
-        .max_by_key(|e| e.u64("view"))
-        .map(|e| protocols::engine::parse_members(e.str("members").unwrap()))
+        .filter(|e| e.t_ns < t_ns)
+        .filter_map(|e| match e.get::<CeEvent>() {
+            Some(CeEvent::Install { view, members, .. }) => Some((*view, members)),
+            _ => None,
+        })
+        .max_by_key(|(view, _)| *view)
+        .map(|(_, members)| members.clone())
         .expect("a view before the fault")
 }
 
 /// For each survivor, how long after `cause_ns` its job was told that a member of
 /// `departed_node` left, with the reason given.
 fn notification_delays(
-    events: &[TraceEvent],
+    events: &[Recorded],
     cause_ns: u64,
     departed_node: usize,
     survivors: &BTreeSet<Member>,
-) -> Vec<(Member, u64, String)> {
+) -> Vec<(Member, u64, Reason)> {
     let mut out = Vec::new();
     for s in survivors {
-        let told = events.iter().find(|e| {
-            e.is("job", "view")
-                && e.t_ns >= cause_ns
-                && e.str("member") == Some(&s.to_string())
-                && e.str("left").unwrap_or("").split(',').any(|d| {
-                    d.split(':')
-                        .next()
-                        .and_then(Member::parse)
-                        .map(|m| m.node == departed_node)
-                        .unwrap_or(false)
-                })
-        });
-        let e = told.unwrap_or_else(|| {
+        let told =
+            events
+                .iter()
+                .filter(|e| e.t_ns >= cause_ns)
+                .find_map(|e| match e.get::<JobEvent>() {
+                    Some(JobEvent::View { member, left, .. }) if member == s => left
+                        .iter()
+                        .find(|d| d.member.node == departed_node)
+                        .map(|d| (e.t_ns, d.reason)),
+                    _ => None,
+                });
+        let (t_ns, reason) = told.unwrap_or_else(|| {
             panic!("survivor {s} was never told that n{departed_node}'s job left")
         });
-        let reason = e
-            .str("left")
-            .unwrap()
-            .split(',')
-            .find(|d| d.starts_with(&format!("{departed_node}.")))
-            .unwrap()
-            .split(':')
-            .nth(1)
-            .unwrap()
-            .to_string();
-        out.push((*s, e.t_ns - cause_ns, reason));
+        out.push((*s, t_ns - cause_ns, reason));
     }
     out
 }
 
-fn check_delays(what: &str, delays: &[(Member, u64, String)], reason: &str, bound_ms: u64) {
+fn check_delays(what: &str, delays: &[(Member, u64, Reason)], reason: Reason, bound_ms: u64) {
     let ms: Vec<String> = delays
         .iter()
         .map(|(m, d, r)| format!("{m}: {:.1}ms {r}", *d as f64 / 1e6))
         .collect();
     println!("{what}: notification delays {}", ms.join(", "));
     for (m, d, r) in delays {
-        assert_eq!(r, reason, "{what}: {m} was told the wrong reason");
+        assert_eq!(*r, reason, "{what}: {m} was told the wrong reason");
         assert!(
             *d <= bound_ms * 1_000_000,
             "{what}: {m} was told after {:.1}ms, beyond the {bound_ms}ms bound",
@@ -110,11 +106,11 @@ fn work_thread_panic_notifies_every_survivor_with_left() {
     let ev = &r.trace.events;
     let unreg = ev
         .iter()
-        .find(|e| e.is("job", "unregister"))
+        .find(|e| matches!(e.get::<JobEvent>(), Some(JobEvent::Unregister { .. })))
         .expect("the job unregistered");
     let fault = ev
         .iter()
-        .find(|e| e.is("job", "work_fault"))
+        .find(|e| matches!(e.get::<JobEvent>(), Some(JobEvent::WorkFault { .. })))
         .expect("the fault hit");
     let survivors: BTreeSet<Member> = view_before(ev, unreg.t_ns)
         .into_iter()
@@ -130,14 +126,14 @@ fn work_thread_panic_notifies_every_survivor_with_left() {
     check_delays(
         "work-thread panic (from unregister)",
         &delays,
-        "Left",
+        Reason::Left,
         CeConfig::fast().notify_bound_ms(),
     );
     let from_fault = notification_delays(ev, fault.t_ns, 2, &survivors);
     check_delays(
         "work-thread panic (from the panic)",
         &from_fault,
-        "Left",
+        Reason::Left,
         CeConfig::fast().notify_bound_ms(),
     );
 }
@@ -164,7 +160,12 @@ fn node_crash_notifies_every_survivor_within_the_detection_bound() {
         .collect();
     let delays = notification_delays(ev, crash.t_ns, 3, &survivors);
     let cfg = CeConfig::fast();
-    check_delays("node crash", &delays, "NodeDown", cfg.notify_bound_ms());
+    check_delays(
+        "node crash",
+        &delays,
+        Reason::NodeDown,
+        cfg.notify_bound_ms(),
+    );
     assert!(delays.iter().all(|(_, d, _)| *d
         >= cfg.failure_timeout_ms * 1_000_000 - cfg.heartbeat_interval_ms * 1_000_000));
 }
@@ -193,7 +194,7 @@ fn node_restart_before_detection_is_process_down() {
     check_delays(
         "crash and quick restart",
         &delays,
-        "ProcessDown",
+        Reason::ProcessDown,
         CeConfig::fast().notify_bound_ms(),
     );
 }
@@ -224,12 +225,16 @@ fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
     let d1 = notification_delays(ev, start.t_ns, 1, &survivors);
     let d4 = notification_delays(ev, start.t_ns, 4, &survivors);
     let bound = CeConfig::fast().notify_bound_ms();
-    check_delays("partition {n1,n4} (n1's job)", &d1, "NodeDown", bound);
-    check_delays("partition {n1,n4} (n4's job)", &d4, "NodeDown", bound);
+    check_delays("partition {n1,n4} (n1's job)", &d1, Reason::NodeDown, bound);
+    check_delays("partition {n1,n4} (n4's job)", &d4, Reason::NodeDown, bound);
     for node in [1u64, 4] {
         let lost = ev
             .iter()
-            .find(|e| e.is("job", "quorum_lost") && e.node == node && e.t_ns > start.t_ns)
+            .find(|e| {
+                matches!(e.get::<JobEvent>(), Some(JobEvent::QuorumLost { .. }))
+                    && e.node.0 == node
+                    && e.t_ns > start.t_ns
+            })
             .unwrap_or_else(|| panic!("n{node} was never told QuorumLost"));
         println!(
             "n{node} told QuorumLost after {:.1}ms",
@@ -238,11 +243,11 @@ fn partition_notifies_the_majority_and_the_minority_loses_quorum() {
     }
     // After the heal both come back: Joined.
     let heal = ev.iter().find(|e| e.is("fault", "end")).unwrap().t_ns;
-    let rejoined = ev.iter().any(|e| {
-        e.is("job", "view")
-            && e.t_ns > heal
-            && e.node == 0
-            && e.str("joined").unwrap_or("").contains("1.0.0")
+    let rejoined = ev.iter().any(|e| match e.get::<JobEvent>() {
+        Some(JobEvent::View { joined, .. }) => {
+            e.t_ns > heal && e.node.0 == 0 && joined.iter().any(|m| m.node == 1)
+        }
+        _ => false,
     });
     assert!(
         rejoined,
@@ -280,7 +285,7 @@ fn every_preset_detects_a_crash_within_its_bound() {
         check_delays(
             &format!("crash, timeout {}ms", ce.failure_timeout_ms),
             &delays,
-            "NodeDown",
+            Reason::NodeDown,
             ce.notify_bound_ms(),
         );
     }
@@ -404,15 +409,21 @@ fn named_groups_see_only_their_own_members_and_messages() {
     let r = Groups::default().run(&scripted(vec![]), None).unwrap();
     assert!(r.passed(), "{}", r.violations[0]);
     let ev = &r.trace.events;
-    for e in ev.iter().filter(|e| e.is("job", "view")) {
-        let me = Member::parse(e.str("member").unwrap()).unwrap();
-        let members = protocols::engine::parse_members(e.str("members").unwrap());
-        assert!(members.iter().all(|m| m.group == me.group), "{e:?}");
+    for e in ev {
+        if let Some(JobEvent::View {
+            member, members, ..
+        }) = e.get::<JobEvent>()
+        {
+            assert!(members.iter().all(|m| m.group == member.group), "{e:?}");
+        }
     }
-    let mut groups_with_rounds = BTreeSet::new();
-    for e in ev.iter().filter(|e| e.is("ack", "txn_done")) {
-        groups_with_rounds.insert((e.u64("round").unwrap() >> 24) & 0xff);
-    }
+    let groups_with_rounds: BTreeSet<u32> = ev
+        .iter()
+        .filter_map(|e| match e.get::<AckEvent>() {
+            Some(AckEvent::TxnDone { round, .. }) => Some(round.group()),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
         groups_with_rounds.len(),
         2,
@@ -420,8 +431,10 @@ fn named_groups_see_only_their_own_members_and_messages() {
     );
     let registered: BTreeSet<&str> = ev
         .iter()
-        .filter(|e| e.is("job", "register"))
-        .filter_map(|e| e.str("group"))
+        .filter_map(|e| match e.get::<JobEvent>() {
+            Some(JobEvent::Register { group, .. }) => Some(*group),
+            _ => None,
+        })
         .collect();
     assert_eq!(registered, BTreeSet::from(["alpha", "beta"]));
 }
@@ -439,7 +452,7 @@ fn a_seed_replays_to_the_same_trace() {
         .trace
         .events
         .iter()
-        .filter(|e| e.is("ack", "txn_done"))
+        .filter(|e| matches!(e.get::<AckEvent>(), Some(AckEvent::TxnDone { .. })))
         .count();
     assert!(done > 50, "only {done} transactions in a fault-free run");
 }
@@ -494,7 +507,7 @@ fn a_coordinator_whose_proposals_went_unanswered_still_notices_a_departure() {
     check_delays(
         "partition after a one-way cut",
         &delays,
-        "NodeDown",
+        Reason::NodeDown,
         CeConfig::fast().notify_bound_ms(),
     );
     assert!(r.passed(), "{}", r.violations[0]);

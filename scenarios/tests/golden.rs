@@ -1,5 +1,5 @@
-//! Golden traces: two pinned seeds of every catalog scenario, their text traces snapshotted
-//! under the top-level `snapshots/`. Any change to a trace (protocol behaviour, fault plan
+//! Golden traces: the pinned seeds of every catalog scenario that opts in
+//! ([`sim::Entry::golden`]), their text traces snapshotted under the top-level `snapshots/`. Any change to a trace (protocol behaviour, fault plan
 //! generation, network model, trace format) fails here; review the diff with
 //! `cargo insta review`, or regenerate deliberately with
 //! `INSTA_UPDATE=always cargo test -p scenarios --test golden` and read the result.
@@ -9,9 +9,6 @@
 //! lines, so the snapshot stays reviewable.
 
 use sim::world::RunSpec;
-
-/// The seeds every scenario is pinned at.
-const GOLDEN_SEEDS: [u64; 2] = [7, 42];
 
 /// Traces up to this size are snapshotted whole.
 const FULL_TRACE_LIMIT: usize = 300 * 1024;
@@ -60,8 +57,9 @@ fn golden_text(scenario: &dyn sim::Scenario, seed: u64) -> String {
 
 #[test]
 fn golden_traces() {
-    for scenario in scenarios::catalog() {
-        for seed in GOLDEN_SEEDS {
+    for entry in scenarios::catalog().entries() {
+        let scenario = entry.scenario();
+        for &seed in entry.golden_seeds() {
             let text = golden_text(scenario.as_ref(), seed);
             insta::with_settings!({
                 snapshot_path => "../../snapshots",
@@ -72,4 +70,37 @@ fn golden_traces() {
             });
         }
     }
+}
+
+/// Golden snapshots are opt-in: every file in `snapshots/` is the snapshot of a seed its
+/// scenario pins, so a scenario that drops out (or was never in) leaves none behind.
+#[test]
+fn every_snapshot_belongs_to_a_pinned_seed() {
+    let catalog = scenarios::catalog();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../snapshots");
+    let mut pinned = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        let Some(stem) = name.strip_suffix(".snap") else {
+            continue;
+        };
+        let (scenario, seed) = stem
+            .rsplit_once("-seed")
+            .unwrap_or_else(|| panic!("{name} is not NAME-seedN.snap"));
+        let seed: u64 = seed.parse().unwrap();
+        let e = catalog
+            .entry(scenario)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            e.golden_seeds().contains(&seed),
+            "{name}: {scenario} does not pin seed {seed}"
+        );
+        pinned += 1;
+    }
+    let expected: usize = catalog
+        .entries()
+        .iter()
+        .map(|e| e.golden_seeds().len())
+        .sum();
+    assert_eq!(pinned, expected, "a pinned seed has no snapshot");
 }

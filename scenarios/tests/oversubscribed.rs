@@ -6,7 +6,7 @@
 //! nearly every seed.
 
 use scenarios::cli::json::SweepJson;
-use sim::sweep::{self, ScenarioRef, SeedRange, SweepConfig, SweepTarget, Verdict};
+use sim::sweep::{self, SeedRange, SweepConfig, SweepTarget, Verdict};
 use std::process::Command;
 use std::time::Duration;
 
@@ -82,7 +82,7 @@ fn every_seed_has_the_same_verdict_and_trace_hash_at_64_workers_as_at_2() {
     let targets: Vec<SweepTarget> = scenarios::catalog()
         .into_iter()
         .map(|s| SweepTarget {
-            scenario: ScenarioRef::from(s),
+            scenario: s,
             mutant: None,
         })
         .collect();

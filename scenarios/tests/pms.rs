@@ -5,6 +5,7 @@
 //! after the guarantee it breaks.
 
 use protocols::pms::checkers::StatusFresh;
+use protocols::pms::events::{PmsEvent, StateName, UiEvent};
 use protocols::pms::service::PmsConfig;
 use protocols::pms::status::Action;
 use protocols::pms::ui::ScriptSpec;
@@ -13,7 +14,7 @@ use scenarios::process_status::{
     scripts, ProcessStatus, User, MUTANT_LOST_STAY_RUNNING, MUTANT_PRIVATE_LEAK,
     MUTANT_STATUS_REWIND, MUTANT_VIEWER_CANCELS,
 };
-use sim::{Checker, Fault, PartitionSymmetry, RunReport, RunSpec, Scenario, TraceEvent};
+use sim::{Checker, Fault, PartitionSymmetry, Recorded, RunReport, RunSpec, Scenario};
 
 /// The node of the first UI client (five engine nodes come first).
 const UI: usize = 5;
@@ -72,7 +73,7 @@ fn run(s: &ProcessStatus, seed: u64, faults: Vec<Fault>) -> RunReport {
     r
 }
 
-fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a TraceEvent> {
+fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a Recorded> {
     r.trace
         .events
         .iter()
@@ -80,18 +81,37 @@ fn events<'a>(r: &'a RunReport, component: &'a str, event: &'a str) -> Vec<&'a T
         .collect()
 }
 
+/// A `pms.status` event's process, thread, state and detail.
+fn status(e: &Recorded) -> Option<(u64, u64, StateName, &str)> {
+    match e.get::<PmsEvent>()? {
+        PmsEvent::Status {
+            thread,
+            state,
+            detail,
+            ..
+        } => Some((thread.process, u64::from(thread.thread), *state, detail)),
+        _ => None,
+    }
+}
+
 /// The replicated records of one thread, as the primary of the moment applied them.
 fn recorded(r: &RunReport, process: u64, thread: u64) -> Vec<(String, u64, String)> {
     let mut v: Vec<(String, u64, String)> = Vec::new();
-    for e in events(r, "pms", "status") {
-        if e.u64("process") != Some(process) || e.u64("thread") != Some(thread) {
+    for e in &r.trace.events {
+        let Some(PmsEvent::Status {
+            thread: t,
+            attempt,
+            state,
+            host,
+            ..
+        }) = e.get::<PmsEvent>()
+        else {
+            continue;
+        };
+        if (t.process, u64::from(t.thread)) != (process, thread) {
             continue;
         }
-        let rec = (
-            e.str("state").unwrap().to_string(),
-            e.u64("attempt").unwrap(),
-            e.str("host").unwrap().to_string(),
-        );
+        let rec = (state.to_string(), u64::from(*attempt), host.to_string());
         // Every replica records it; keep one copy of each change.
         if v.last() != Some(&rec) {
             v.push(rec);
@@ -102,17 +122,29 @@ fn recorded(r: &RunReport, process: u64, thread: u64) -> Vec<(String, u64, Strin
 
 /// What the scripted client was answered, by request number: (outcome, data, threads, text).
 fn replies(r: &RunReport, node: usize) -> Vec<(u64, String, bool, String, String)> {
-    events(r, "ui", "reply")
-        .into_iter()
-        .filter(|e| e.node == node as u64)
-        .map(|e| {
-            (
-                e.u64("req").unwrap(),
-                e.str("outcome").unwrap().to_string(),
-                e.bool("data").unwrap(),
-                e.str("threads").unwrap().to_string(),
-                e.str("text").unwrap().to_string(),
-            )
+    r.trace
+        .events
+        .iter()
+        .filter(|e| e.node.0 == node as u64)
+        .filter_map(|e| match e.get::<UiEvent>()? {
+            UiEvent::Reply {
+                req,
+                outcome,
+                data,
+                threads,
+                text,
+                ..
+            } => {
+                let threads: Vec<String> = threads.iter().map(|t| t.to_string()).collect();
+                Some((
+                    req.req,
+                    outcome.to_string(),
+                    *data,
+                    threads.join(","),
+                    text.clone(),
+                ))
+            }
+            _ => None,
         })
         .collect()
 }
@@ -161,7 +193,12 @@ fn cancel_ends_every_thread_and_their_hosts_stop_them() {
     }
     let stopped = events(&r, "pms", "local")
         .into_iter()
-        .filter(|e| e.u64("process") == Some(p) && e.str("state") == Some("stopped"))
+        .filter(|e| {
+            matches!(
+                e.get::<PmsEvent>(),
+                Some(PmsEvent::Local { thread, state: StateName::Stopped, .. }) if thread.process == p
+            )
+        })
         .count();
     assert_eq!(stopped, 3, "each host stopped its thread");
     let answers = replies(&r, UI);
@@ -248,26 +285,28 @@ fn a_script_error_fails_its_thread_with_the_scripts_message() {
     plan.extend(polls(p, 2_000, 5_000, 500));
     let r = run(&scenario(plan, vec![]), 5, vec![]);
     for t in 0..2 {
-        let last = events(&r, "pms", "status")
-            .into_iter()
-            .rfind(|e| e.u64("process") == Some(p) && e.u64("thread") == Some(t))
+        let (_, _, state, detail) = r
+            .trace
+            .events
+            .iter()
+            .filter_map(status)
+            .rfind(|(process, thread, _, _)| (*process, *thread) == (p, t))
             .unwrap();
-        assert_eq!(last.str("state"), Some("failed"));
-        let detail = last.str("detail").unwrap();
+        assert_eq!(state, StateName::Failed);
         assert!(
             detail.starts_with("script error at line ")
                 && detail.ends_with(&format!("disk full on thread {t}")),
             "{detail}"
         );
     }
-    let broken = events(&r, "pms", "status")
-        .into_iter()
-        .rfind(|e| e.u64("process") == Some(PmsConfig::process_id(UI, 2)))
+    let broken = r
+        .trace
+        .events
+        .iter()
+        .filter_map(status)
+        .rfind(|(process, ..)| *process == PmsConfig::process_id(UI, 2))
         .unwrap();
-    assert!(broken
-        .str("detail")
-        .unwrap()
-        .starts_with("script does not compile"));
+    assert!(broken.3.starts_with("script does not compile"));
     assert_eq!(replies(&r, UI).last().unwrap().3, "failed/0/30,failed/0/40");
 }
 
@@ -279,13 +318,14 @@ fn a_runaway_script_is_stopped_by_the_operation_limit() {
     let r = run(&scenario(plan, vec![]), 6, vec![]);
     let states = recorded(&r, p, 0);
     assert_eq!(states.last().unwrap().0, "failed");
-    let detail = events(&r, "pms", "status")
-        .into_iter()
-        .rfind(|e| e.u64("process") == Some(p))
+    let detail = r
+        .trace
+        .events
+        .iter()
+        .filter_map(status)
+        .rfind(|(process, ..)| *process == p)
         .unwrap()
-        .str("detail")
-        .unwrap()
-        .to_string();
+        .3;
     assert!(
         detail.starts_with("runaway script stopped: operation limit reached"),
         "{detail}"
@@ -297,8 +337,8 @@ fn a_runaway_script_is_stopped_by_the_operation_limit() {
 /// Runs the freshness checker over a kept trace: (when the host saw it, lag) per check.
 fn fresh_delays(s: &ProcessStatus, r: &RunReport) -> Vec<(u64, u64)> {
     let mut c = StatusFresh::new(s.engine_nodes, s.freshness());
-    for e in &r.trace.events {
-        c.on_event(e).unwrap();
+    for e in r.trace.iter() {
+        c.on_event(&e).unwrap();
     }
     c.delays
 }
@@ -406,7 +446,7 @@ fn a_new_primary_resumes_polling_and_ends_the_old_primarys_threads() {
     let polls_after: Vec<u64> = events(&r, "pms", "poll")
         .into_iter()
         .filter(|e| e.t_ns > crash_ns)
-        .map(|e| e.node)
+        .map(|e| e.node.0)
         .collect();
     assert!(polls_after.len() > 10 && polls_after.iter().all(|n| *n == 1));
     // Each process had one thread on n0: the one without retry is lost, the other moved.
@@ -419,11 +459,18 @@ fn a_new_primary_resumes_polling_and_ends_the_old_primarys_threads() {
     assert_eq!((l.0.as_str(), l.1), ("lost", 0));
     let m = recorded(&r, retried, on_n0(retried)).pop().unwrap();
     assert_eq!((m.0.as_str(), m.1), ("done", 1));
-    let down = events(&r, "pms", "down");
-    assert_eq!(down.len(), 1);
+    let down: Vec<(u64, String)> = r
+        .trace
+        .events
+        .iter()
+        .filter_map(|e| match e.get::<PmsEvent>()? {
+            PmsEvent::Down { host, .. } => Some((e.node.0, host.to_string())),
+            _ => None,
+        })
+        .collect();
     assert_eq!(
-        (down[0].node, down[0].str("host")),
-        (1, Some("0.0.0")),
+        down,
+        [(1, "0.0.0".to_string())],
         "the new primary buried the old one's host"
     );
 }

@@ -6,7 +6,7 @@
 //! to job, job to work thread and back), so their cost is paid several times a message.
 //! tokio's channel is built for many threads: a block list, a semaphore and an atomic
 //! waker, each with its atomics. Inside madsim a seed runs on one OS thread, so a queue
-//! in a [`SeedCell`](crate::local::SeedCell) (no atomics at all) does the same job.
+//! in a [`SeedCell`] (no atomics at all) does the same job.
 //!
 //! The wakeups must be exactly tokio's, because madsim picks the next task to poll at
 //! random among the woken ones: one wakeup more or less changes the seed's schedule and

@@ -4,8 +4,14 @@
 //! event that breaks it) and gets a last look when the run ends (an *eventually* property
 //! fails there if what it waited for never came). A violation names the checker, the event
 //! index, the simulated time and a one-line explanation.
+//!
+//! A checker reads typed events: `ev.get::<MyEvents>()` is its component's enum (see
+//! [`crate::event`]). Events reach only the checkers that [want](Checker::wants) their
+//! name; the recorder keeps each run's routes in a table indexed by component and
+//! variant, so routing costs no string comparison once a name has been seen.
 
-use crate::trace::TraceEvent;
+use crate::event::{Event, EventRef, Recorded};
+use crate::time::SimTime;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -36,7 +42,7 @@ pub trait Checker: Send {
 
     /// Sees each event it [wants](Checker::wants) in order; `Err` is a violation at this
     /// event.
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String>;
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String>;
 
     /// Sees the end of the run; `Err` is a violation of an eventually property.
     fn on_end(&mut self, _end: &RunEnd) -> Result<(), String> {
@@ -58,10 +64,10 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} violated at event #{} (t={:.3}ms): {}",
+            "{} violated at event #{} (t={}): {}",
             self.checker,
             self.event_index,
-            self.t_ns as f64 / 1e6,
+            SimTime(self.t_ns),
             self.explanation
         )
     }
@@ -74,12 +80,15 @@ pub struct CheckerSet {
     checkers: Vec<(Box<dyn Checker>, bool)>,
     violations: Vec<Violation>,
     routes: Vec<Route>,
+    /// Route numbers by event [slot](crate::event::Slot) and kind, plus one; 0 where the
+    /// route is not known yet.
+    by_slot: Vec<Vec<u32>>,
 }
 
 /// The checkers that want events of one name, in the set's order.
 struct Route {
-    component: String,
-    event: String,
+    component: &'static str,
+    event: &'static str,
     checkers: Vec<usize>,
 }
 
@@ -89,6 +98,7 @@ impl CheckerSet {
             checkers: checkers.into_iter().map(|c| (c, false)).collect(),
             violations: vec![],
             routes: vec![],
+            by_slot: vec![],
         }
     }
 
@@ -97,7 +107,7 @@ impl CheckerSet {
     }
 
     /// The route of events named `component.event`, made on first sight of the name.
-    pub(crate) fn route(&mut self, component: &str, event: &str) -> usize {
+    fn route(&mut self, component: &'static str, event: &'static str) -> usize {
         if let Some(i) = self
             .routes
             .iter()
@@ -113,26 +123,46 @@ impl CheckerSet {
             .map(|(i, _)| i)
             .collect();
         self.routes.push(Route {
-            component: component.to_string(),
-            event: event.to_string(),
+            component,
+            event,
             checkers,
         });
         self.routes.len() - 1
     }
 
-    /// Whether `route` is the route of events named `component.event`.
-    pub(crate) fn route_is(&self, route: usize, component: &str, event: &str) -> bool {
-        let r = &self.routes[route];
-        r.component == component && r.event == event
+    /// The route of `ev`: from the slot table once the run has seen its kind, by its names
+    /// before that (and always for an event without a slot).
+    #[inline]
+    pub(crate) fn route_of<E: Event + ?Sized>(&mut self, ev: &E) -> usize {
+        let Some(slot) = ev.slot() else {
+            return self.route(ev.component(), ev.name());
+        };
+        let kind = ev.kind();
+        if let Some(&r) = self.by_slot.get(slot).and_then(|k| k.get(kind)) {
+            if r != 0 {
+                return r as usize - 1;
+            }
+        }
+        let r = self.route(ev.component(), ev.name());
+        if self.by_slot.len() <= slot {
+            self.by_slot.resize_with(slot + 1, Vec::new);
+        }
+        let kinds = &mut self.by_slot[slot];
+        if kinds.len() <= kind {
+            kinds.resize(kind + 1, 0);
+        }
+        kinds[kind] = u32::try_from(r + 1).expect("fewer than 2^32 event names");
+        r
     }
 
-    pub(crate) fn observe(&mut self, index: u64, ev: &TraceEvent) {
-        let route = self.route(&ev.component, &ev.event);
-        self.observe_route(route, index, ev);
+    /// Shows `ev` to every checker that wants it.
+    pub(crate) fn observe(&mut self, ev: &EventRef<'_>) {
+        let route = self.route_of(ev.event);
+        self.observe_route(route, ev);
     }
 
     /// Shows `ev` to the checkers of `route`, which must be the route of its name.
-    pub(crate) fn observe_route(&mut self, route: usize, index: u64, ev: &TraceEvent) {
+    pub(crate) fn observe_route(&mut self, route: usize, ev: &EventRef<'_>) {
         for &i in &self.routes[route].checkers {
             let (c, failed) = &mut self.checkers[i];
             if *failed {
@@ -142,7 +172,7 @@ impl CheckerSet {
                 *failed = true;
                 self.violations.push(Violation {
                     checker: c.name().to_string(),
-                    event_index: index,
+                    event_index: ev.index,
                     t_ns: ev.t_ns,
                     explanation,
                 });
@@ -173,15 +203,16 @@ impl CheckerSet {
 }
 
 /// Runs checkers over a finished list of events, outside any simulation; used by tests
-/// that feed hand-written traces to a checker to show it has teeth.
+/// that feed hand-written traces to a checker to show it has teeth. An event's index is
+/// its position in `events`.
 pub fn check_events(
     checkers: Vec<Box<dyn Checker>>,
-    events: &[TraceEvent],
+    events: &[Recorded],
     end: &RunEnd,
 ) -> Vec<Violation> {
     let mut set = CheckerSet::new(checkers);
     for (i, ev) in events.iter().enumerate() {
-        set.observe(i as u64, ev);
+        set.observe(&ev.view(i as u64));
     }
     set.finish(events.len() as u64, end);
     set.take_violations()

@@ -9,7 +9,7 @@
 //! The clock is read several times for every message (each trace event, each send and
 //! receive), and finding it through madsim's runtime context costs a thread-local lookup
 //! and two reference-count round trips each time. So a world keeps its runtime's time
-//! handle in a thread-local of its own for the length of the run ([`use_runtime_clock`]);
+//! handle in a thread-local of its own for the length of the run (`use_runtime_clock`);
 //! outside a world the clock is looked up as before.
 
 use std::cell::RefCell;

@@ -5,6 +5,7 @@
 //! and replayed as given. Swarm mode lets the seed also choose which fault kinds a run
 //! enables, so that different seeds stress different combinations.
 
+use crate::time::{SimDuration, SimTime};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -64,6 +65,8 @@ impl fmt::Display for FaultKind {
         f.write_str(self.name())
     }
 }
+
+crate::trace_field_by_name!(FaultKind);
 
 /// What a work thread is told to do by an injected work-thread fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,21 +269,24 @@ impl Fault {
 }
 
 impl fmt::Display for Fault {
+    /// `{at} {what}`, times and durations as every output prints them (`5.754000s`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at = SimTime::from_ms(self.at_ms());
+        let dur = SimDuration::from_ms;
         match self {
             Fault::Crash {
-                at_ms,
                 node,
                 restart_after_ms,
+                ..
             } => match restart_after_ms {
-                Some(r) => write!(f, "{at_ms}ms crash n{node}, restart after {r}ms"),
-                None => write!(f, "{at_ms}ms crash n{node} for good"),
+                Some(r) => write!(f, "{at} crash n{node}, restart after {}", dur(*r)),
+                None => write!(f, "{at} crash n{node} for good"),
             },
             Fault::Partition {
-                at_ms,
                 duration_ms,
                 side_a,
                 symmetry,
+                ..
             } => {
                 let side: Vec<String> = side_a.iter().map(|n| format!("n{n}")).collect();
                 let how = match symmetry {
@@ -289,60 +295,59 @@ impl fmt::Display for Fault {
                 };
                 write!(
                     f,
-                    "{at_ms}ms partition {how} {{{}}} for {duration_ms}ms",
-                    side.join(",")
+                    "{at} partition {how} [{}] for {}",
+                    side.join(","),
+                    dur(*duration_ms)
                 )
             }
             Fault::Clog {
-                at_ms,
-                duration_ms,
-                a,
-                b,
-            } => write!(f, "{at_ms}ms clog n{a}<->n{b} for {duration_ms}ms"),
+                duration_ms, a, b, ..
+            } => write!(f, "{at} clog n{a}<->n{b} for {}", dur(*duration_ms)),
             Fault::PacketLoss {
-                at_ms,
                 duration_ms,
                 probability,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms packet loss p={probability:.2} for {duration_ms}ms"
+                "{at} packet loss p={probability:.2} for {}",
+                dur(*duration_ms)
             ),
             Fault::Duplicate {
-                at_ms,
                 duration_ms,
                 probability,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms duplication p={probability:.2} for {duration_ms}ms"
+                "{at} duplication p={probability:.2} for {}",
+                dur(*duration_ms)
             ),
             Fault::LatencySpike {
-                at_ms,
                 duration_ms,
                 node,
                 extra_latency_ms,
+                ..
             } => write!(
                 f,
-                "{at_ms}ms latency +{extra_latency_ms}ms at n{node} for {duration_ms}ms"
+                "{at} latency +{} at n{node} for {}",
+                dur(*extra_latency_ms),
+                dur(*duration_ms)
             ),
             Fault::Pause {
-                at_ms,
-                duration_ms,
-                node,
-            } => write!(f, "{at_ms}ms pause n{node} for {duration_ms}ms"),
+                duration_ms, node, ..
+            } => write!(f, "{at} pause n{node} for {}", dur(*duration_ms)),
             Fault::WorkThread {
-                at_ms,
-                node,
-                thread,
-                mode,
+                node, thread, mode, ..
             } => match mode {
                 WorkFaultMode::Slow {
                     delay_ms,
                     duration_ms,
                 } => write!(
                     f,
-                    "{at_ms}ms work thread n{node}/w{thread} slow +{delay_ms}ms for {duration_ms}ms"
+                    "{at} work thread n{node}/w{thread} slow +{} per step for {}",
+                    dur(*delay_ms),
+                    dur(*duration_ms)
                 ),
-                m => write!(f, "{at_ms}ms work thread n{node}/w{thread} {}", m.name()),
+                m => write!(f, "{at} work thread n{node}/w{thread} {}", m.name()),
             },
         }
     }
@@ -357,7 +362,36 @@ pub struct FaultPlan {
     pub enabled: Vec<FaultKind>,
 }
 
-/// Knobs for generating a plan.
+/// Knobs for generating a plan: which faults a scenario admits, where and when.
+///
+/// # The fault model
+///
+/// A run has a *safety phase* (`[0, safety_ms)`), in which the plan's faults happen, then a
+/// fault-free *liveness phase* (see [`crate::Phase`]). [`FaultPlan::generate`] draws the
+/// plan from the seed before the run starts (the plan is printed, stored in artifacts, and
+/// can be edited, shrunk and replayed as given):
+///
+/// - **Which kinds**: with swarm mode (what `sweep` and `run` use) the seed enables each
+///   kind of [`allowed`](Self::allowed) with probability ½ (at least one), so seeds stress
+///   different mixes; without it (`--no-swarm`) every allowed kind is enabled.
+/// - **How many, when, how long**: 1 to [`max_faults`](Self::max_faults) faults (default
+///   6), each of an enabled kind drawn uniformly, starting uniformly in
+///   `[fault_start_ms, safety_ms)` (by default from a tenth of the safety phase, so the
+///   system is up first). Windows last from 200 ms to a third of that span; a pause at most
+///   3 s. Every window still open when the safety phase ends heals then.
+/// - **Where**: a fault aimed at one node (crash, pause, latency spike, work-thread
+///   fault, one end of a clog, an isolated partition side) picks
+///   [`focus_node`](Self::focus_node) with probability
+///   [`focus_probability`](Self::focus_probability), otherwise a node uniformly, never one
+///   of [`never_down_nodes`](Self::never_down_nodes) or
+///   [`untouched_nodes`](Self::untouched_nodes). A partition isolates that node (half the
+///   time) or a random side; three in four partitions are symmetric, the rest one-way.
+///   Packet loss and duplication (probability 0.05 to 0.5) apply to every link.
+/// - **Crashes**: a crashed node restarts after its window, or, with probability ¼ when
+///   [`allow_permanent_crash`](Self::allow_permanent_crash), never.
+///
+/// What each fault does to a node (its memory, tasks and messages) is described on
+/// [`crate::NodeCtx`].
 #[derive(Clone, Debug)]
 pub struct PlanConfig {
     pub nodes: usize,
@@ -366,9 +400,21 @@ pub struct PlanConfig {
     pub safety_ms: u64,
     /// The kinds this scenario can use; swarm mode picks a subset of these.
     pub allowed: Vec<FaultKind>,
+    /// At most this many faults a plan (at least one is drawn when any kind is enabled).
     pub max_faults: usize,
-    /// Nodes that faults never touch (e.g. a client's own node), by index.
-    pub immune_nodes: Vec<usize>,
+    /// Nodes never crashed, paused, given a latency spike or a work-thread fault: no
+    /// fault aimed at one node picks them (e.g. client nodes that record a history). Their
+    /// links are not protected: a partition or a clog may cut them off, and packet loss,
+    /// duplication and another node's latency spike reach their messages. See
+    /// [`PlanConfig::untouched_nodes`] for nodes no fault reaches at all.
+    pub never_down_nodes: Vec<usize>,
+    /// Nodes no fault of any kind touches, nor any of their links: never the target of a
+    /// node fault, never an end of a clog, never on a partition's listed side; and the
+    /// network exempts every message to or from them from partitions, clogs, packet loss,
+    /// duplication and latency spikes (a partition splits the other nodes, and these hear
+    /// both sides). A given plan (a replayed or edited artifact) that aims a node fault or
+    /// a clog at one is refused.
+    pub untouched_nodes: Vec<usize>,
     /// A node that faults aimed at one node hit more often (e.g. where a master runs),
     /// with the chance `focus_probability`; otherwise they pick uniformly.
     pub focus_node: Option<usize>,
@@ -387,7 +433,8 @@ impl PlanConfig {
             safety_ms,
             allowed: FaultKind::ALL.to_vec(),
             max_faults: 6,
-            immune_nodes: vec![],
+            never_down_nodes: vec![],
+            untouched_nodes: vec![],
             focus_node: None,
             focus_probability: 0.0,
             work_threads: 1,
@@ -401,8 +448,22 @@ impl FaultPlan {
         FaultPlan::default()
     }
 
-    /// The seed's plan. With `swarm`, the seed first picks a random non-empty subset of the
-    /// allowed kinds; without it every allowed kind is enabled.
+    /// The seed's plan, drawn on its own ChaCha stream (never madsim's), so it is known
+    /// before the run and the same on every machine. With `swarm`, the seed first picks a
+    /// random non-empty subset of the allowed kinds; without it every allowed kind is
+    /// enabled. How kinds, times, durations and nodes are drawn is described on
+    /// [`PlanConfig`]; no fault is aimed at a node the config spares.
+    ///
+    /// ```
+    /// use sim::{FaultPlan, PlanConfig};
+    ///
+    /// let mut cfg = PlanConfig::new(5, 20_000); // 5 nodes, 20 s of safety phase
+    /// cfg.never_down_nodes = vec![4]; // say, a client recording the history
+    /// let plan = FaultPlan::generate(42, &cfg, true);
+    /// assert_eq!(plan, FaultPlan::generate(42, &cfg, true));
+    /// assert!(plan.faults.iter().all(|f| f.at_ms() >= 2_000 && f.at_ms() < 20_000));
+    /// println!("{}", plan.summary());
+    /// ```
     pub fn generate(seed: u64, cfg: &PlanConfig, swarm: bool) -> FaultPlan {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(PLAN_STREAM);
@@ -420,7 +481,11 @@ impl FaultPlan {
         }
         enabled.sort();
         let targets: Vec<usize> = (0..cfg.nodes)
-            .filter(|n| !cfg.immune_nodes.contains(n))
+            .filter(|n| !cfg.never_down_nodes.contains(n) && !cfg.untouched_nodes.contains(n))
+            .collect();
+        // The nodes a link fault may name.
+        let linkable: Vec<usize> = (0..cfg.nodes)
+            .filter(|n| !cfg.untouched_nodes.contains(n))
             .collect();
         let mut faults = Vec::new();
         if enabled.is_empty() || targets.is_empty() || cfg.safety_ms <= cfg.fault_start_ms {
@@ -449,13 +514,13 @@ impl FaultPlan {
                     },
                 },
                 FaultKind::Partition => {
-                    let isolate = rng.gen_bool(0.5) || targets.len() < 2;
+                    let isolate = rng.gen_bool(0.5) || targets.len() < 2 || linkable.len() < 2;
                     let side_a = if isolate {
                         vec![node]
                     } else {
-                        let mut all: Vec<usize> = (0..cfg.nodes).collect();
+                        let mut all = linkable.clone();
                         all.shuffle(&mut rng);
-                        let k = rng.gen_range(1..cfg.nodes.max(2));
+                        let k = rng.gen_range(1..all.len());
                         let mut side: Vec<usize> = all.into_iter().take(k).collect();
                         side.sort();
                         side
@@ -471,11 +536,14 @@ impl FaultPlan {
                         },
                     }
                 }
+                FaultKind::Clog if linkable.len() < 2 => continue,
                 FaultKind::Clog => {
-                    let mut b = rng.gen_range(0..cfg.nodes);
-                    if b == node {
-                        b = (b + 1) % cfg.nodes;
+                    // With every node linkable this is `linkable[i] == i`: the same draw.
+                    let mut i = rng.gen_range(0..linkable.len());
+                    if linkable[i] == node {
+                        i = (i + 1) % linkable.len();
                     }
+                    let b = linkable[i];
                     Fault::Clog {
                         at_ms,
                         duration_ms,
@@ -565,6 +633,32 @@ impl FaultPlan {
         Ok(())
     }
 
+    /// Refuses a plan that aims a fault at a node `cfg` spares: a node fault at one of
+    /// [`PlanConfig::never_down_nodes`] or [`PlanConfig::untouched_nodes`], a clog or a
+    /// partition's listed side naming an untouched node. Generated plans never do; an
+    /// edited artifact might.
+    pub fn check_spared(&self, cfg: &PlanConfig) -> Result<(), String> {
+        for (i, f) in self.faults.iter().enumerate() {
+            let named = f.nodes();
+            let node_fault = matches!(
+                f,
+                Fault::Crash { .. }
+                    | Fault::Pause { .. }
+                    | Fault::LatencySpike { .. }
+                    | Fault::WorkThread { .. }
+            );
+            let spared = named.iter().find(|n| {
+                cfg.untouched_nodes.contains(n) || (node_fault && cfg.never_down_nodes.contains(n))
+            });
+            if let Some(n) = spared {
+                return Err(format!(
+                    "fault {i} ({f}) names n{n}, a node this scenario's faults never touch"
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// One line per fault, for printing before a run.
     pub fn summary(&self) -> String {
         if self.faults.is_empty() {
@@ -634,22 +728,82 @@ mod tests {
         );
     }
 
+    /// Over 10,000 plans (swarm and not, focus on a spared node or not), every fault
+    /// starts inside the safety phase and keeps each knob's promise: no node fault at a
+    /// never-down or untouched node, no clog or partition side naming an untouched node.
+    /// Every kind is seen, and spared nodes' links are still cut by some faults when only
+    /// never-down (that knob's documented limit).
     #[test]
-    fn faults_stay_inside_the_safety_phase_and_off_immune_nodes() {
-        let mut cfg = PlanConfig::new(6, 10_000);
-        cfg.immune_nodes = vec![5];
-        for seed in 0..300 {
-            for f in FaultPlan::generate(seed, &cfg, false).faults {
+    fn spared_nodes_keep_their_promise_over_10000_plans() {
+        let mut cfg = PlanConfig::new(7, 10_000);
+        cfg.never_down_nodes = vec![5];
+        cfg.untouched_nodes = vec![6];
+        cfg.work_threads = 2;
+        let mut seen: BTreeSet<FaultKind> = BTreeSet::new();
+        let mut never_down_link_cut = 0;
+        for seed in 0..10_000u64 {
+            cfg.focus_node = (seed % 3 == 0).then_some(6).or(Some(5));
+            cfg.focus_probability = if seed % 2 == 0 { 0.9 } else { 0.0 };
+            let plan = FaultPlan::generate(seed, &cfg, seed % 4 != 0);
+            plan.validate(cfg.nodes).unwrap();
+            plan.check_spared(&cfg).unwrap();
+            for f in &plan.faults {
+                seen.insert(f.kind());
                 assert!(f.at_ms() >= cfg.fault_start_ms && f.at_ms() < cfg.safety_ms);
-                match &f {
+                match f {
                     Fault::Crash { node, .. }
                     | Fault::Pause { node, .. }
                     | Fault::LatencySpike { node, .. }
-                    | Fault::WorkThread { node, .. } => assert_ne!(*node, 5, "{f}"),
-                    _ => {}
+                    | Fault::WorkThread { node, .. } => {
+                        assert!(*node != 5 && *node != 6, "seed {seed}: {f}")
+                    }
+                    Fault::Clog { a, b, .. } => {
+                        assert!(*a != 6 && *b != 6 && a != b, "seed {seed}: {f}");
+                        never_down_link_cut += usize::from(*a == 5 || *b == 5);
+                    }
+                    Fault::Partition { side_a, .. } => {
+                        assert!(!side_a.contains(&6), "seed {seed}: {f}");
+                        never_down_link_cut += 1;
+                    }
+                    // Network-wide: the network exempts the untouched node's links
+                    // (`net::tests::untouched_nodes_escape_network_faults`).
+                    Fault::PacketLoss { .. } | Fault::Duplicate { .. } => {}
                 }
             }
         }
+        assert_eq!(seen, FaultKind::ALL.into_iter().collect());
+        assert!(never_down_link_cut > 100, "{never_down_link_cut}");
+    }
+
+    #[test]
+    fn check_spared_refuses_a_given_plan_that_aims_at_a_spared_node() {
+        let mut cfg = PlanConfig::new(4, 10_000);
+        cfg.never_down_nodes = vec![2];
+        cfg.untouched_nodes = vec![3];
+        let plan = |f: Fault| FaultPlan {
+            faults: vec![f],
+            enabled: vec![],
+        };
+        let crash = |node| Fault::Crash {
+            at_ms: 1,
+            node,
+            restart_after_ms: None,
+        };
+        let clog = |a, b| Fault::Clog {
+            at_ms: 1,
+            duration_ms: 5,
+            a,
+            b,
+        };
+        assert!(plan(crash(2)).check_spared(&cfg).is_err());
+        assert!(plan(crash(3)).check_spared(&cfg).is_err());
+        assert!(plan(crash(1)).check_spared(&cfg).is_ok());
+        // A never-down node's links may be cut; an untouched node's may not.
+        assert!(plan(clog(0, 2)).check_spared(&cfg).is_ok());
+        assert!(plan(clog(0, 3))
+            .check_spared(&cfg)
+            .unwrap_err()
+            .contains("n3"));
     }
 
     #[test]

@@ -3,13 +3,14 @@
 //! that a busy machine never decides whether a seed passes.
 //!
 //! madsim's runtime is single-threaded and keeps thread-local state, and the trace
-//! recorder is a thread-local `tracing` dispatcher: one thread per seed keeps seeds apart.
+//! recorder is a thread-local of its own: one thread per seed keeps seeds apart.
 //!
 //! The limit counts the CPU time of the seed's thread, not wall time: a sweep with more
 //! workers than cores, or a machine busy with other work, stretches a seed's wall time but
 //! not the CPU time it needs, so the verdict does not depend on the load. A thread that
-//! uses no CPU at all for as long as the limit is blocked (no simulated run ever waits on
-//! the operating system) and times out too. A timed-out thread cannot be killed: it is
+//! uses no CPU at all for as long as the limit, and is not waiting for a core all that
+//! while, is blocked (no simulated run ever waits on the operating system) and times out
+//! too: a runnable thread the scheduler has not reached is never counted as blocked. A timed-out thread cannot be killed: it is
 //! left to end with the process, moved to the idle scheduling class so that it only takes
 //! CPU time no other thread wants.
 

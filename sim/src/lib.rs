@@ -1,6 +1,6 @@
 //! The clustersim harness on madsim: a seeded world of named nodes, a network model with
-//! faults, serializable fault plans, a deterministic trace recorded through `tracing`, and
-//! checkers that observe it.
+//! faults, serializable fault plans, a deterministic trace of typed events, and checkers
+//! that observe it.
 //!
 //! Everything here runs inside madsim's simulator and must be compiled with
 //! `--cfg madsim` (the workspace's `.cargo/config.toml` sets it).
@@ -21,11 +21,18 @@ pub mod chan;
 #[cfg(madsim)]
 pub mod check;
 #[cfg(madsim)]
-pub mod clock;
+pub mod chrome;
 #[cfg(madsim)]
+pub mod clock;
 pub mod cost;
 #[cfg(madsim)]
+pub mod event;
+#[cfg(madsim)]
+pub mod explain;
+#[cfg(madsim)]
 pub mod fault;
+#[cfg(madsim)]
+pub mod html;
 #[cfg(madsim)]
 pub mod isolate;
 // Checks a finished history: needs no simulator.
@@ -37,7 +44,11 @@ pub mod net;
 #[cfg(madsim)]
 pub mod scenario;
 #[cfg(madsim)]
+pub mod shell;
+#[cfg(madsim)]
 pub mod sweep;
+#[cfg(madsim)]
+pub mod time;
 #[cfg(madsim)]
 pub mod trace;
 #[cfg(madsim)]
@@ -45,20 +56,26 @@ pub mod world;
 
 #[cfg(madsim)]
 pub use check::{Checker, RunEnd, Violation};
-#[cfg(madsim)]
 pub use cost::{CostModel, ServiceTime};
+#[cfg(madsim)]
+pub use event::{Event, EventRef, NodeId, Recorded, TraceField};
 #[cfg(madsim)]
 pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 #[cfg(madsim)]
-pub use net::{DeliveryObserver, Envelope, LinkLatency, NetConfig, NetStats};
+pub use net::{
+    DeliveryObserver, DropCause, Envelope, LinkLatency, MsgId, NetConfig, NetEvent, NetStats,
+};
 #[cfg(madsim)]
-pub use scenario::{check_mutant, Mutant, Scenario};
+pub use scenario::{check_mutant, run_checked, Catalog, Entry, Mutant, Scenario, ScenarioRef};
 #[cfg(madsim)]
-pub use trace::{hash_hex, Trace, TraceEvent, Value, WORLD_NODE};
+pub use time::{SimDuration, SimTime};
+#[cfg(madsim)]
+pub use trace::{hash_hex, Detail, Trace, WORLD_NODE};
 #[cfg(madsim)]
 pub use world::{
-    report_phase, run_work_thread, run_world, NodeCtx, Phase, PlanSource, RunReport, RunSpec,
-    StopSignal, WorkFault, WorkFaultHook, WorkFaultResponse, WorldConfig,
+    report_phase, run_work_thread, run_world, FaultEvent, NodeCtx, NodeEvent, Phase, PlanSource,
+    ProtoEvent, RunReport, RunSpec, StopSignal, WorkFault, WorkFaultHook, WorkFaultResponse,
+    WorldConfig, WorldEvent,
 };
 
 /// Marks a panic as injected by the fault plan, so the process's panic hook stays quiet

@@ -13,14 +13,24 @@
 //! 50-100 ns of scheduling per task poll), and the latency a protocol measures is the
 //! modelled one. Messages are checked against partitions both when sent and when
 //! delivered, so a partition that starts while a message is in flight drops it.
+//!
+//! At `--detail net` ([`Detail::Net`](crate::trace::Detail)) the model records a
+//! [`NetEvent`] for every send, extra delay, duplicate, delivery and drop, each naming the
+//! message by a [`MsgId`] that links its send to its delivery. These events are kept beside
+//! the trace, never hashed and never shown to checkers, and recording them draws nothing
+//! from the RNG and wakes no task: a run is the same run at every detail level.
 
 use crate::chan::Wakeup;
+use crate::event::NodeId;
 use crate::local::SeedCell;
+use crate::time::SimDuration;
+use crate::trace::record_detail;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::cell::RefMut;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -69,6 +79,151 @@ pub struct NetStats {
     pub dropped_down: u64,
 }
 
+/// A message as the network saw it at `--detail net`: `m17` is the 17th send of the run.
+/// A duplicate's two copies share their message's id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MsgId(pub u64);
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "m{}", self.0)
+    }
+}
+
+crate::trace_field_by_display!(MsgId => |m| [m.0]);
+
+/// Why the network dropped a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropCause {
+    /// A partition cut the link, at the send or while the message was in flight.
+    Partition,
+    /// A clog blocked the link.
+    Clog,
+    /// A packet-loss window took it.
+    Loss,
+    /// Its receiver was down when it was sent, or crashed while it was in flight.
+    Crash,
+}
+
+impl DropCause {
+    pub fn name(self) -> &'static str {
+        match self {
+            DropCause::Partition => "partition",
+            DropCause::Clog => "clog",
+            DropCause::Loss => "loss",
+            DropCause::Crash => "crash",
+        }
+    }
+}
+
+crate::trace_field_by_name!(DropCause);
+
+crate::trace_events! {
+    /// Every message the network model handles, recorded only at `--detail net`: beside
+    /// the trace, without an index of their own, never hashed, never seen by checkers.
+    pub enum NetEvent in "net" {
+        /// A node sent a message (recorded at the sender).
+        Send as "send" {
+            /// The message.
+            msg: MsgId,
+            /// Its receiver.
+            to: NodeId,
+            /// What it is: the message's variant names, outermost first.
+            kind: String,
+        },
+        /// A latency spike delayed a copy beyond its link's own latency (at the sender).
+        Delay as "delay" {
+            /// The message.
+            msg: MsgId,
+            /// The delay added to the sampled latency.
+            extra: SimDuration,
+        },
+        /// The network made a second copy of a message (at the sender).
+        Duplicate as "duplicate" {
+            /// The message.
+            msg: MsgId,
+        },
+        /// A copy reached its receiver (recorded at the receiver).
+        Deliver as "deliver" {
+            /// The message.
+            msg: MsgId,
+            /// Its sender.
+            from: NodeId,
+            /// What it is.
+            kind: String,
+            /// From its send to now.
+            latency: SimDuration,
+        },
+        /// The network dropped a copy: at the send (recorded at the sender) or in flight
+        /// (at the receiver).
+        Drop as "drop" {
+            /// The message.
+            msg: MsgId,
+            /// Its sender.
+            from: NodeId,
+            /// Its receiver.
+            to: NodeId,
+            /// Why.
+            cause: DropCause,
+        },
+    }
+}
+
+/// A message's kind for a net event: the type and variant names its `Debug` form opens
+/// with, outermost first (`Data.Submit.SubmitMsg`, `External.Client.Hello`), at most three,
+/// read from at most its first 160 bytes so a large message costs no more than a small one.
+fn kind_of<M: fmt::Debug>(msg: &M) -> String {
+    const PREFIX_BYTES: usize = 160;
+    struct Prefix(String);
+    impl fmt::Write for Prefix {
+        fn write_str(&mut self, s: &str) -> fmt::Result {
+            let room = PREFIX_BYTES.saturating_sub(self.0.len());
+            let take = s.char_indices().nth(room).map_or(s.len(), |(i, _)| i);
+            self.0.push_str(&s[..take]);
+            if take < s.len() {
+                Err(fmt::Error)
+            } else {
+                Ok(())
+            }
+        }
+    }
+    let mut text = Prefix(String::new());
+    let _ = fmt::write(&mut text, format_args!("{msg:?}"));
+    // Follow the message's envelope: a tuple variant's content, or a struct variant's
+    // `msg` or `payload` field; anything else ends the kind.
+    let mut names: Vec<&str> = vec![];
+    let mut rest = text.0.as_str();
+    while names.len() < 3 {
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(rest.len());
+        let name = &rest[..end];
+        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            break;
+        }
+        if names.last() != Some(&name) {
+            names.push(name);
+        }
+        rest = &rest[end..];
+        if let Some(inner) = rest.strip_prefix('(') {
+            rest = inner;
+        } else if let Some(at) = ["msg: ", "payload: "]
+            .iter()
+            .filter_map(|f| rest.find(f).map(|i| i + f.len()))
+            .min()
+        {
+            rest = &rest[at..];
+        } else {
+            break;
+        }
+    }
+    if names.is_empty() {
+        "message".to_string()
+    } else {
+        names.join(".")
+    }
+}
+
 /// Sees every message as the network delivers it: a benchmark reconstructs from the
 /// sampled latencies what the network alone contributed to a protocol's latency.
 pub type DeliveryObserver<M> = Box<dyn FnMut(&Envelope<M>) + Send>;
@@ -92,6 +247,7 @@ struct Pending {
     at_ns: u64,
     seq: u64,
     slot: usize,
+    msg: MsgId,
 }
 
 impl PartialEq for Pending {
@@ -128,7 +284,7 @@ impl<M> Inbox<M> {
         }
     }
 
-    fn push(&mut self, at_ns: u64, seq: u64, env: Envelope<M>) {
+    fn push(&mut self, at_ns: u64, seq: u64, msg: MsgId, env: Envelope<M>) {
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slots[slot] = Some(env);
@@ -139,7 +295,12 @@ impl<M> Inbox<M> {
                 self.slots.len() - 1
             }
         };
-        self.heap.push(Pending { at_ns, seq, slot });
+        self.heap.push(Pending {
+            at_ns,
+            seq,
+            slot,
+            msg,
+        });
     }
 
     /// When the earliest message is due.
@@ -148,22 +309,26 @@ impl<M> Inbox<M> {
     }
 
     /// Takes the earliest message.
-    fn pop(&mut self) -> Option<Envelope<M>> {
+    fn pop(&mut self) -> Option<(MsgId, Envelope<M>)> {
         let p = self.heap.pop()?;
         self.free.push(p.slot);
-        Some(
-            self.slots[p.slot]
-                .take()
-                .expect("a pending message has its slot"),
-        )
+        let env = self.slots[p.slot]
+            .take()
+            .expect("a pending message has its slot");
+        Some((p.msg, env))
     }
 
     fn len(&self) -> usize {
         self.heap.len()
     }
 
-    fn clear(&mut self) {
-        self.heap.clear();
+    /// Empties the inbox, handing each message that was in flight to `dropped`.
+    fn clear(&mut self, mut dropped: impl FnMut(MsgId, &Envelope<M>)) {
+        for p in self.heap.drain() {
+            if let Some(env) = &self.slots[p.slot] {
+                dropped(p.msg, env);
+            }
+        }
         self.slots.clear();
         self.free.clear();
     }
@@ -174,9 +339,13 @@ struct NetState<M> {
     cfg: NetConfig,
     link_latency: Vec<LinkLatency>,
     up: Vec<bool>,
+    /// Nodes whose links no fault reaches ([`crate::PlanConfig::untouched_nodes`]).
+    untouched: Vec<bool>,
     /// How many active partitions or clogs block each directed link (`from * n + to`);
     /// counts, so overlapping faults heal independently.
     blocked: Vec<u32>,
+    /// How many of those blocks are clogs (the rest are partitions).
+    clogged: Vec<u32>,
     /// Active loss windows, by fault id.
     loss: Vec<(usize, f64)>,
     dup: Vec<(usize, f64)>,
@@ -188,6 +357,8 @@ struct NetState<M> {
     /// only if its message is due earlier; skipping the rest halves the polls per message.
     waiting_until: Vec<Option<u64>>,
     seq: u64,
+    /// The ids given to messages so far (every send, delivered or not).
+    msgs: u64,
     stats: NetStats,
     observer: Option<DeliveryObserver<M>>,
 }
@@ -208,6 +379,16 @@ impl<M> NetState<M> {
     fn is_blocked(&self, from: usize, to: usize) -> bool {
         self.blocked[from * self.n + to] > 0
     }
+
+    /// What blocks the link `from -> to` (a partition, when one does).
+    fn block_cause(&self, from: usize, to: usize) -> DropCause {
+        let i = from * self.n + to;
+        if self.blocked[i] > self.clogged[i] {
+            DropCause::Partition
+        } else {
+            DropCause::Clog
+        }
+    }
 }
 
 /// The shared network of one world; cheap to clone.
@@ -225,7 +406,7 @@ impl<M> Clone for Net<M> {
     }
 }
 
-impl<M: Clone + Send + 'static> Net<M> {
+impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
     pub fn new(n: usize, cfg: NetConfig) -> Self {
         let mut link_latency = vec![cfg.latency; n * n];
         for o in &cfg.overrides {
@@ -239,13 +420,16 @@ impl<M: Clone + Send + 'static> Net<M> {
                 cfg,
                 link_latency,
                 up: vec![true; n],
+                untouched: vec![false; n],
                 blocked: vec![0; n * n],
+                clogged: vec![0; n * n],
                 loss: vec![],
                 dup: vec![],
                 spikes: vec![],
                 inboxes: (0..n).map(|_| Inbox::new()).collect(),
                 waiting_until: vec![None; n],
                 seq: 0,
+                msgs: 0,
                 stats: NetStats::default(),
                 observer: None,
             })),
@@ -275,28 +459,54 @@ impl<M: Clone + Send + 'static> Net<M> {
             "send {from}->{to} outside the world"
         );
         st.stats.sent += 1;
+        st.msgs += 1;
+        let id = MsgId(st.msgs);
+        let (src, dst) = (NodeId::from(from), NodeId::from(to));
+        record_detail(src, || NetEvent::Send {
+            msg: id,
+            to: dst,
+            kind: kind_of(&msg),
+        });
+        let dropped = |cause| NetEvent::Drop {
+            msg: id,
+            from: src,
+            to: dst,
+            cause,
+        };
         if !st.up[to] {
             st.stats.dropped_down += 1;
+            record_detail(src, || dropped(DropCause::Crash));
             return;
         }
         if st.is_blocked(from, to) {
             st.stats.dropped_partition += 1;
+            let cause = st.block_cause(from, to);
+            record_detail(src, || dropped(cause));
             return;
         }
+        // A message to or from an untouched node escapes every network fault (and draws
+        // nothing for them).
+        let exempt = st.untouched[from] || st.untouched[to];
         let loss = NetState::<M>::combined(&st.loss);
-        if loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
+        if !exempt && loss > 0.0 && rng.gen_bool(loss.min(1.0)) {
             st.stats.dropped_loss += 1;
+            record_detail(src, || dropped(DropCause::Loss));
             return;
         }
         let dup = NetState::<M>::combined(&st.dup);
-        let copies = if dup > 0.0 && rng.gen_bool(dup.min(1.0)) {
+        let copies = if !exempt && dup > 0.0 && rng.gen_bool(dup.min(1.0)) {
             st.stats.duplicated += 1;
+            record_detail(src, || NetEvent::Duplicate { msg: id });
             2
         } else {
             1
         };
         let link = st.link_latency[from * st.n + to];
-        let extra = st.extra_latency_ns(from) + st.extra_latency_ns(to);
+        let extra = if exempt {
+            0
+        } else {
+            st.extra_latency_ns(from) + st.extra_latency_ns(to)
+        };
         let mut enqueue = |st: &mut NetState<M>, msg: M| {
             let base_us = if link.max_us > link.min_us {
                 rng.gen_range(link.min_us..=link.max_us)
@@ -304,11 +514,18 @@ impl<M: Clone + Send + 'static> Net<M> {
                 link.min_us
             };
             let latency_ns = base_us * 1_000 + extra;
+            if extra > 0 {
+                record_detail(src, || NetEvent::Delay {
+                    msg: id,
+                    extra: SimDuration(extra),
+                });
+            }
             st.seq += 1;
             let seq = st.seq;
             st.inboxes[to].push(
                 now + latency_ns,
                 seq,
+                id,
                 Envelope {
                     from,
                     to,
@@ -344,12 +561,25 @@ impl<M: Clone + Send + 'static> Net<M> {
                 loop {
                     match st.inboxes[me].next_due() {
                         Some(at) if at <= now => {
-                            let env = st.inboxes[me].pop().expect("one is due");
+                            let (id, env) = st.inboxes[me].pop().expect("one is due");
                             if st.is_blocked(env.from, me) {
                                 st.stats.dropped_partition += 1;
+                                let cause = st.block_cause(env.from, me);
+                                record_detail(NodeId::from(me), || NetEvent::Drop {
+                                    msg: id,
+                                    from: NodeId::from(env.from),
+                                    to: NodeId::from(me),
+                                    cause,
+                                });
                                 continue;
                             }
                             st.stats.delivered += 1;
+                            record_detail(NodeId::from(me), || NetEvent::Deliver {
+                                msg: id,
+                                from: NodeId::from(env.from),
+                                kind: kind_of(&env.msg),
+                                latency: SimDuration(now - env.sent_ns),
+                            });
                             if let Some(observe) = st.observer.as_mut() {
                                 observe(&env);
                             }
@@ -387,7 +617,14 @@ impl<M: Clone + Send + 'static> Net<M> {
         if !up {
             let dropped = st.inboxes[node].len() as u64;
             st.stats.dropped_down += dropped;
-            st.inboxes[node].clear();
+            st.inboxes[node].clear(|id, env| {
+                record_detail(NodeId::from(node), || NetEvent::Drop {
+                    msg: id,
+                    from: NodeId::from(env.from),
+                    to: NodeId::from(node),
+                    cause: DropCause::Crash,
+                })
+            });
         }
     }
 
@@ -395,14 +632,36 @@ impl<M: Clone + Send + 'static> Net<M> {
         self.lock().up[node]
     }
 
-    /// Blocks (or unblocks) the directed link `from -> to`; calls nest.
+    /// Exempts every link to or from `node` from network faults: partitions and clogs do
+    /// not block them, and loss, duplication and latency spikes do not apply to them.
+    pub fn set_untouched(&self, node: usize) {
+        self.lock().untouched[node] = true;
+    }
+
+    /// Blocks (or unblocks) the directed link `from -> to` for a partition; calls nest. A
+    /// link with an untouched end is never blocked.
     pub fn block(&self, from: usize, to: usize, on: bool) {
+        self.block_for(from, to, on, DropCause::Partition);
+    }
+
+    /// Blocks (or unblocks) the directed link `from -> to` for a clog; calls nest.
+    pub fn clog(&self, from: usize, to: usize, on: bool) {
+        self.block_for(from, to, on, DropCause::Clog);
+    }
+
+    fn block_for(&self, from: usize, to: usize, on: bool, cause: DropCause) {
         let mut st = self.lock();
+        if st.untouched[from] || st.untouched[to] {
+            return;
+        }
         let i = from * st.n + to;
+        let clog = u32::from(cause == DropCause::Clog);
         if on {
             st.blocked[i] += 1;
+            st.clogged[i] += clog;
         } else {
             st.blocked[i] = st.blocked[i].saturating_sub(1);
+            st.clogged[i] = st.clogged[i].saturating_sub(clog);
         }
     }
 
@@ -438,6 +697,7 @@ impl<M: Clone + Send + 'static> Net<M> {
     pub fn heal_all(&self) {
         let mut st = self.lock();
         st.blocked.iter_mut().for_each(|b| *b = 0);
+        st.clogged.iter_mut().for_each(|b| *b = 0);
         st.loss.clear();
         st.dup.clear();
         st.spikes.clear();

@@ -24,8 +24,7 @@ pub use shrink::{shrink, ShrinkError, ShrinkOutcome};
 use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
 use crate::isolate::{run_isolated, Isolated, Timeout};
-use crate::scenario::Scenario;
-use crate::trace::Trace;
+use crate::trace::{Detail, Trace};
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,7 +34,7 @@ use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A scenario shared between the worker threads and the seed threads.
-pub type ScenarioRef = Arc<dyn Scenario>;
+pub use crate::scenario::ScenarioRef;
 
 /// The name a timeout goes by where a checker's name would stand (artifacts, summaries). It
 /// is no checker: a timeout is its own outcome.
@@ -223,6 +222,8 @@ pub struct SeedJob {
     pub keep_events: bool,
     /// Hand the whole [`RunReport`] back in the outcome (a sweep drops it to save memory).
     pub keep_report: bool,
+    /// What the trace records beyond the protocol-level events (see [`Detail`]).
+    pub detail: Detail,
 }
 
 impl SeedJob {
@@ -240,6 +241,7 @@ impl SeedJob {
             plan: PlanSource::Generate { swarm },
             keep_events: false,
             keep_report: false,
+            detail: Detail::Protocol,
         }
     }
 
@@ -349,15 +351,49 @@ impl SeedOutcome {
 /// Runs one seed on its own OS thread, with at most `cpu_limit` of CPU time; an interrupt
 /// through `cancel` gives [`Verdict::Interrupted`].
 pub fn run_seed(job: &SeedJob, cpu_limit: Duration, cancel: Option<&AtomicBool>) -> SeedOutcome {
+    run_seed_on(job, cpu_limit, cancel, SeedThread::Fresh)
+}
+
+/// The OS thread a seed runs on, as std's hash maps see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SeedThread {
+    /// A thread that has run nothing: madsim hands the seed itself to std as the thread's
+    /// hash keys, so a std `HashMap`'s order is a function of the seed.
+    Fresh,
+    /// A thread whose std hash keys were already taken (from the operating system) before
+    /// the seed's runtime started, as on a thread that ran another seed before. A run whose
+    /// trace depends on a std `HashMap`/`HashSet` iteration order differs here from its run
+    /// on a fresh thread; a sound run does not.
+    Used,
+}
+
+/// Takes this thread's std hash keys, so that every later `RandomState` on the thread
+/// derives from them rather than from a madsim seed (see [`SeedThread::Used`]).
+#[allow(clippy::disallowed_types)] // the one place that asks for std's random keys, on purpose
+fn use_up_std_hash_keys() {
+    std::hint::black_box(std::hash::RandomState::new());
+}
+
+/// [`run_seed`] on a thread of the given kind.
+pub fn run_seed_on(
+    job: &SeedJob,
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
+    thread: SeedThread,
+) -> SeedOutcome {
     let scenario = job.scenario.clone();
     let spec = RunSpec {
         seed: job.seed,
         plan: job.plan.clone(),
         keep_events: job.keep_events,
+        detail: job.detail,
     };
     let mutant = job.mutant.clone();
     let isolated = run_isolated(cpu_limit, cancel, move || {
-        scenario.run(&spec, mutant.as_deref())
+        if thread == SeedThread::Used {
+            use_up_std_hash_keys();
+        }
+        crate::scenario::run_checked(scenario.as_ref(), &spec, mutant.as_deref())
     });
     let mut out = SeedOutcome {
         scenario: job.scenario.name().to_string(),
@@ -609,9 +645,19 @@ fn run_seed_retrying(
     cancel: Option<&AtomicBool>,
     gate: &Gate,
 ) -> SeedOutcome {
-    let o = run_seed(job, cpu_limit, cancel);
+    run_seed_retrying_on(job, cpu_limit, cancel, gate, SeedThread::Fresh)
+}
+
+fn run_seed_retrying_on(
+    job: &SeedJob,
+    cpu_limit: Duration,
+    cancel: Option<&AtomicBool>,
+    gate: &Gate,
+    thread: SeedThread,
+) -> SeedOutcome {
+    let o = run_seed_on(job, cpu_limit, cancel, thread);
     if o.verdict.is_timeout() {
-        gate.alone(|| run_seed(job, cpu_limit, cancel))
+        gate.alone(|| run_seed_on(job, cpu_limit, cancel, thread))
     } else {
         o
     }
@@ -1049,7 +1095,10 @@ pub struct Divergence {
     pub lines: [Option<String>; 2],
 }
 
-/// Runs `job` twice (each on its own thread) and compares the traces event by event.
+/// Runs `job` twice, each on its own thread, and compares the traces event by event: once
+/// on a fresh thread, as every sweep runs a seed, and once on a [used](SeedThread::Used)
+/// one, so that a trace that depends on a std hash map's order diverges too, not only one
+/// that depends on time, threads or I/O.
 pub fn check_seed_determinism(job: &SeedJob, cpu_limit: Duration) -> DeterminismOutcome {
     // Alone from the start: the gate holds this one job.
     let gate = Gate::default();
@@ -1069,8 +1118,8 @@ fn check_seed_determinism_in(
     let mut job = job.clone();
     job.keep_events = true;
     job.keep_report = true;
-    let a = run_seed_retrying(&job, cpu_limit, cancel, gate);
-    let b = run_seed_retrying(&job, cpu_limit, cancel, gate);
+    let a = run_seed_retrying_on(&job, cpu_limit, cancel, gate, SeedThread::Fresh);
+    let b = run_seed_retrying_on(&job, cpu_limit, cancel, gate, SeedThread::Used);
     if a.verdict == Verdict::Interrupted || b.verdict == Verdict::Interrupted {
         return None;
     }
@@ -1081,7 +1130,7 @@ fn check_seed_determinism_in(
     let divergence = match (a.trace(), b.trace()) {
         (Some(ta), Some(tb)) => ta.first_divergence(tb).map(|i| Divergence {
             event_index: i,
-            lines: [line_at(ta, i), line_at(tb, i)],
+            lines: [ta.line(i), tb.line(i)],
         }),
         // A run that never finished has no trace to compare: a timeout is reported as
         // such, and two panics outside the simulation that ended alike are consistent.
@@ -1089,10 +1138,7 @@ fn check_seed_determinism_in(
         (None, None) if a.verdict == b.verdict => None,
         (ta, tb) => Some(Divergence {
             event_index: 0,
-            lines: [
-                ta.and_then(|t| line_at(t, 0)),
-                tb.and_then(|t| line_at(t, 0)),
-            ],
+            lines: [ta.and_then(|t| t.line(0)), tb.and_then(|t| t.line(0))],
         }),
     };
     Some(DeterminismOutcome {
@@ -1104,14 +1150,6 @@ fn check_seed_determinism_in(
         timeout,
         sim_ns: a.sim_ns,
         cpu: a.cpu + b.cpu,
-    })
-}
-
-fn line_at(t: &Trace, i: usize) -> Option<String> {
-    t.events.get(i).map(|e| {
-        let mut s = String::new();
-        e.write_line(&mut s);
-        s.trim_end().to_string()
     })
 }
 
@@ -1178,6 +1216,7 @@ pub fn check_determinism(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scenario;
 
     #[test]
     fn ranges_parse_and_reject_bad_input() {
@@ -1516,6 +1555,22 @@ mod tests {
 
     static LEAK: AtomicUsize = AtomicUsize::new(0);
 
+    crate::trace_events! {
+        /// The leaky scenario's node.
+        enum LeakyEvent in "leaky" {
+            /// The same in every run.
+            Same as "same" {
+                /// Always 1.
+                x: u64,
+            },
+            /// A process-wide counter: different in every run.
+            Counter as "counter" {
+                /// The counter's value.
+                n: u64,
+            },
+        }
+    }
+
     impl Scenario for Leaky {
         fn name(&self) -> &'static str {
             "leaky"
@@ -1533,11 +1588,72 @@ mod tests {
             let mut world = self.world();
             world.plan.allowed.clear();
             crate::run_world::<(), _, _>(&world, spec, vec![], |ctx| async move {
-                crate::emit!(ctx.id, "leaky", "same", x = 1u64);
+                crate::emit!(ctx.id, LeakyEvent::Same { x: 1 });
                 let n = LEAK.fetch_add(1, Ordering::SeqCst) as u64;
-                crate::emit!(ctx.id, "leaky", "counter", n = n);
+                crate::emit!(ctx.id, LeakyEvent::Counter { n });
             })
         }
+    }
+
+    /// A protocol with a planted std `HashSet` dependence: a node picks the order in which
+    /// it greets its peers by iterating a `HashSet`, so its trace follows std's hash keys.
+    struct HashOrder;
+
+    crate::trace_events! {
+        /// The hash-order scenario's node.
+        enum HashOrderEvent in "hash_order" {
+            /// A peer greeted, in the order the set gave.
+            Greet as "greet" {
+                /// The peer.
+                peer: u64,
+            },
+        }
+    }
+
+    impl Scenario for HashOrder {
+        fn name(&self) -> &'static str {
+            "hash-order"
+        }
+        fn description(&self) -> &'static str {
+            "iterates a std HashSet on purpose"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(1, 100, 100)
+        }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
+        #[allow(clippy::disallowed_types)] // the planted bug
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            let mut world = self.world();
+            world.plan.allowed.clear();
+            crate::run_world::<(), _, _>(&world, spec, vec![], |ctx| async move {
+                let peers: std::collections::HashSet<u64> = (0..16).collect();
+                for peer in peers {
+                    crate::emit!(ctx.id, HashOrderEvent::Greet { peer });
+                }
+            })
+        }
+    }
+
+    #[test]
+    fn a_hash_set_order_dependence_passes_on_fresh_threads_and_diverges_on_a_used_one() {
+        let mut job = SeedJob::generated(Arc::new(HashOrder), 11, None, true);
+        job.keep_events = true;
+        job.keep_report = true;
+        let limit = Duration::from_secs(30);
+        let hash = |thread| run_seed_on(&job, limit, None, thread).trace_hash.unwrap();
+        // On fresh threads madsim keys std's hashers from the seed: the dependence hides.
+        assert_eq!(hash(SeedThread::Fresh), hash(SeedThread::Fresh));
+        // The determinism check runs its second copy on a used thread, and sees it.
+        let o = check_seed_determinism(&job, limit);
+        let d = o.divergence.expect("the hash-order dependence diverges");
+        let [a, b] = d.lines;
+        assert!(a.unwrap().contains("hash_order.greet"));
+        assert!(b.unwrap().contains("hash_order.greet"));
+        // A sound scenario passes the same check.
+        let sound = SeedJob::generated(Arc::new(Unruly), 3, None, true);
+        assert!(check_seed_determinism(&sound, limit).divergence.is_none());
     }
 
     #[test]

@@ -9,9 +9,11 @@
 use crate::check::{Checker, CheckerSet, RunEnd, Violation};
 use crate::cost::{Cores, CostModel};
 use crate::emit;
-use crate::fault::{Fault, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
+use crate::event::{ComponentSchema, EventRef, NodeId};
+use crate::fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
 use crate::net::{Envelope, Net, NetConfig, NetStats};
-use crate::trace::{Recorder, Trace, WORLD_NODE};
+use crate::time::SimDuration;
+use crate::trace::{Detail, Recording, Trace};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
@@ -101,6 +103,9 @@ pub struct RunSpec {
     pub plan: PlanSource,
     /// Keep the full event list (for printing); a sweep keeps only hashes.
     pub keep_events: bool,
+    /// What the trace records beyond the protocol-level events (which alone are hashed
+    /// and checked, so the run is the same at every level).
+    pub detail: Detail,
 }
 
 impl RunSpec {
@@ -109,6 +114,7 @@ impl RunSpec {
             seed,
             plan: PlanSource::Generate { swarm: true },
             keep_events: false,
+            detail: Detail::Protocol,
         }
     }
 
@@ -121,17 +127,184 @@ impl RunSpec {
                 enabled: vec![],
             }),
             keep_events: true,
+            detail: Detail::Protocol,
         }
     }
 }
 
-/// The phase of the run, readable by node code.
+/// The phase of the run, readable by node code ([`NodeCtx::phase`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
+    /// `[0, safety_ms)`: the fault plan runs. Checkers of "always" properties hold here.
     Safety,
+    /// `[safety_ms, safety_ms + liveness_ms)`: every fault has healed (windows closed,
+    /// paused nodes resumed, nodes due to restart restarted; nodes crashed for good stay
+    /// down) and no new one starts: the system has this long to converge, and end-of-run
+    /// ("eventually") checks judge what it reached.
     Liveness,
+    /// The run is over and being judged; the nodes are killed right after. Node loops
+    /// should start no new work (no new requests, no new timeouts): work begun now cannot
+    /// finish, and an end-of-run check would count it as unanswered. Messages may still be
+    /// delivered. [`crate::shell`] stops ticks here by itself.
     Ended,
+}
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Safety => "safety",
+            Phase::Liveness => "liveness",
+            Phase::Ended => "ended",
+        }
+    }
+}
+
+crate::trace_field_by_name!(Phase);
+
+crate::trace_events! {
+    /// The run itself: its start, its phases and its end.
+    pub enum WorldEvent in "world" {
+        /// The run started.
+        Start as "start" {
+            /// Nodes in the world.
+            nodes: u64,
+            /// Faults in the plan.
+            faults: u64,
+        },
+        /// The run entered a phase: `safety` (the fault plan) or `liveness` (every fault
+        /// healed, the system must converge).
+        Phase as "phase" {
+            /// The phase entered.
+            phase: Phase,
+        },
+        /// Code inside the run stopped it early: no liveness phase, no end-of-run checks.
+        Stop as "stop",
+        /// The run ended, with the network's counts.
+        End as "end" {
+            /// Messages sent.
+            sent: u64,
+            /// Messages delivered (duplicates included).
+            delivered: u64,
+            /// Extra copies the network made.
+            duplicated: u64,
+            /// Messages a partition or clog dropped.
+            dropped_partition: u64,
+            /// Messages packet loss dropped.
+            dropped_loss: u64,
+            /// Messages dropped because their sender or receiver was down.
+            dropped_down: u64,
+            /// Nodes up at the end.
+            live: u64,
+        },
+    }
+}
+
+crate::trace_events! {
+    /// The fault plan as the world applies it. A fault's number is its index in the plan;
+    /// `fault.start` names what it hits with the fields of its kind (the others are left
+    /// off).
+    pub enum FaultEvent in "fault" {
+        /// A fault took effect.
+        Start as "start" {
+            /// The fault's index in the plan.
+            fault: u64,
+            /// Its kind.
+            kind: FaultKind,
+            /// The node it hits (crash, latency spike, pause, work thread).
+            target: Option<NodeId>,
+            /// The side a partition cuts off.
+            side_a: Option<Vec<NodeId>>,
+            /// Whether a partition drops only the messages leaving `side_a`.
+            one_way: Option<bool>,
+            /// One end of a clogged link.
+            a: Option<NodeId>,
+            /// The other end of a clogged link.
+            b: Option<NodeId>,
+            /// The chance a message is dropped (packet loss) or doubled (duplication).
+            probability: Option<f64>,
+            /// The latency a spike adds to the target's messages.
+            extra_latency: Option<SimDuration>,
+            /// The work thread told to misbehave.
+            thread: Option<u32>,
+            /// How the work thread misbehaves: panic, error, hang, slow.
+            mode: Option<&'static str>,
+        },
+        /// A fault did nothing: its node was already down.
+        Skip as "skip" {
+            /// The fault's index in the plan.
+            fault: u64,
+            /// Its kind.
+            kind: FaultKind,
+            /// Why it was skipped.
+            why: &'static str,
+        },
+        /// A fault's window closed.
+        End as "end" {
+            /// The fault's index in the plan.
+            fault: u64,
+            /// Its kind.
+            kind: FaultKind,
+        },
+        /// The safety phase ended: every open window closed, paused nodes resumed, crashed
+        /// nodes due to restart came back.
+        HealAll as "heal_all",
+    }
+}
+
+crate::trace_events! {
+    /// A node going down and coming back, as the fault plan makes it.
+    pub enum NodeEvent in "node" {
+        /// The node crashed: every task on it is gone.
+        Crash as "crash",
+        /// The node started again.
+        Restart as "restart" {
+            /// How many times it has restarted, this time included.
+            incarnation: u64,
+        },
+    }
+}
+
+crate::trace_events! {
+    /// What a node's protocol is doing, for the sweep's coverage table (which fault kinds
+    /// hit which protocol phases).
+    pub enum ProtoEvent in "proto" {
+        /// The node's protocol entered a phase.
+        Phase as "phase" {
+            /// The phase's name, the protocol's own.
+            phase: &'static str,
+        },
+    }
+}
+
+/// The schemas of the world's own events (`world.*`, `fault.*`, `node.*`, `proto.*`), for
+/// generated documentation and listings.
+pub fn event_schemas() -> [&'static ComponentSchema; 4] {
+    [
+        WorldEvent::schema(),
+        FaultEvent::schema(),
+        NodeEvent::schema(),
+        ProtoEvent::schema(),
+    ]
+}
+
+impl FaultEvent {
+    /// A `fault.start` of fault `fault` with no kind-specific field set yet.
+    fn start(fault: usize, kind: FaultKind) -> FaultEvent {
+        FaultEvent::Start {
+            fault: fault as u64,
+            kind,
+            target: None,
+            side_a: None,
+            one_way: None,
+            a: None,
+            b: None,
+            probability: None,
+            extra_latency: None,
+            thread: None,
+            mode: None,
+        }
+    }
 }
 
 /// A work-thread fault as the job sees it.
@@ -246,6 +419,39 @@ struct Shared<M> {
 }
 
 /// What node code gets: its identity, the network, its fault hook, the run's phase.
+///
+/// # Node lifecycle
+///
+/// [`run_world`] calls the node's init function (`node_main`) with a fresh `NodeCtx` when
+/// the run starts, and again after every restart. Everything the node's tasks own, its
+/// memory, lives only as long as that incarnation:
+///
+/// - **Crash**: every task of the node is killed at once (futures dropped mid-await, no
+///   clean-up code runs), so its in-memory state is gone. Its inbox is emptied and messages
+///   sent to it while it is down are dropped; messages it sent before the crash are still
+///   delivered. Pending work-thread faults for it are forgotten. Nothing is recorded for
+///   the dead incarnation after the `node.crash` event.
+/// - **Restart**: the node comes back with [`incarnation`](Self::incarnation) one higher
+///   and runs its init function from scratch, with fresh cores; it must rebuild its state
+///   (from its durable state, see below, or from its peers). A crash whose window outlives
+///   the safety phase restarts when the phase ends; a permanent one never does.
+/// - **Pause**: every task of the node freezes (not polled) for the window, then resumes
+///   where it was, with its memory intact: timers that came due fire at once, and the
+///   messages that arrived meanwhile wait in its inbox and are delivered after (the network
+///   does not drop them). Peers see a node that stops answering, then answers late. A crash
+///   during a pause ends the pause.
+/// - **Network faults** (partition, clog, loss, duplication, latency spike) act on
+///   messages in the network model, not on the node: a partition drops messages on a cut
+///   link when sent and again when due for delivery.
+///
+/// **Durable state** (a disk, a write-ahead log) is modelled by keeping it outside the
+/// nodes, per run: create it in [`crate::Scenario::run`] (so each seed starts with empty
+/// disks), capture it in the `node_main` closure given to [`run_world`], index it by
+/// [`id`](Self::id), and have the node read it when it boots and write it *before* it
+/// acknowledges anything that depends on it. A crash then loses exactly what a real
+/// crash loses: what was not yet written. Use `std::sync::Mutex` or a `BTreeMap`, never
+/// anything that iterates in a random order. `examples/register` does this with a
+/// replica's `(tag, value)`.
 pub struct NodeCtx<M> {
     pub id: usize,
     /// How many times this node has started (0 for the first boot).
@@ -265,7 +471,7 @@ impl<M> Clone for NodeCtx<M> {
     }
 }
 
-impl<M: Clone + Send + 'static> NodeCtx<M> {
+impl<M: Clone + Send + std::fmt::Debug + 'static> NodeCtx<M> {
     pub fn nodes(&self) -> usize {
         self.shared.n
     }
@@ -274,6 +480,12 @@ impl<M: Clone + Send + 'static> NodeCtx<M> {
         self.shared.net.send(self.id, to, msg);
     }
 
+    /// Waits for the next message the network delivers to this node, in delivery order
+    /// (due time, then send order). Call it from exactly one task of the node, the one
+    /// that feeds the protocol: two receivers would split the messages between them in an
+    /// order that depends on the scheduler. A crash kills the receiving task with the rest;
+    /// the next incarnation calls it afresh. [`crate::shell::run`] owns this task for a
+    /// protocol written as a [`crate::shell::Machine`].
     pub async fn recv(&self) -> Envelope<M> {
         self.shared.net.recv(self.id).await
     }
@@ -330,7 +542,7 @@ impl RunReport {
 
 /// Observes `proto.phase` and `fault.start` events to fill the coverage table.
 struct CoverageObserver {
-    node_phase: BTreeMap<u64, String>,
+    node_phase: BTreeMap<NodeId, &'static str>,
     out: Arc<Mutex<Coverage>>,
 }
 
@@ -343,24 +555,22 @@ impl Checker for CoverageObserver {
         matches!((component, event), ("proto", "phase") | ("fault", "start"))
     }
 
-    fn on_event(&mut self, ev: &crate::trace::TraceEvent) -> Result<(), String> {
-        if ev.is("proto", "phase") {
-            if let Some(p) = ev.str("phase") {
-                self.node_phase.insert(ev.node, p.to_string());
-            }
-        } else if ev.is("fault", "start") {
-            let kind = ev.str("kind").unwrap_or("?").to_string();
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(ProtoEvent::Phase { phase }) = ev.get() {
+            self.node_phase.insert(ev.node, phase);
+        } else if let Some(FaultEvent::Start { kind, target, .. }) = ev.get() {
+            let kind = kind.name().to_string();
             let mut out = self.out.lock().expect("coverage lock");
             // A fault on one node hits that node's phase; a network-wide one hits all.
-            let phases: Vec<String> = match ev.u64("target") {
-                Some(n) => self.node_phase.get(&n).cloned().into_iter().collect(),
-                None => self.node_phase.values().cloned().collect(),
+            let phases: Vec<&str> = match target {
+                Some(n) => self.node_phase.get(n).copied().into_iter().collect(),
+                None => self.node_phase.values().copied().collect(),
             };
             if phases.is_empty() {
                 out.insert((kind.clone(), "idle".to_string()));
             }
             for p in phases {
-                out.insert((kind.clone(), p));
+                out.insert((kind.clone(), p.to_string()));
             }
         }
         Ok(())
@@ -368,8 +578,8 @@ impl Checker for CoverageObserver {
 }
 
 /// Records which phase a node's protocol is in, for the coverage table.
-pub fn report_phase(node: usize, phase: &str) {
-    emit!(node, "proto", "phase", phase = phase);
+pub fn report_phase(node: usize, phase: &'static str) {
+    emit!(node, ProtoEvent::Phase { phase });
 }
 
 enum Action {
@@ -378,7 +588,22 @@ enum Action {
 }
 
 /// Runs one seed of a world. `node_main` is each node's init task; it runs again, with a
-/// higher incarnation, whenever a crashed node restarts.
+/// higher incarnation, whenever a crashed node restarts (see [`NodeCtx`] for what a crash,
+/// a restart and a pause do to a node).
+///
+/// Per seed, everything is set up and torn down here: the plan is generated from
+/// `spec.seed` (or validated against the world, when given), a fresh madsim runtime is
+/// seeded with `spec.seed`, and the nodes boot at time 0 in index order. The safety phase
+/// applies the plan on the simulated clock; at `safety_ms` every fault heals and the
+/// liveness phase runs for `liveness_ms` (a [`StopSignal`] can end the run earlier).
+/// Then the phase becomes [`Phase::Ended`], `world.end` is recorded, every node is
+/// killed, and the runtime is dropped with every task, channel and queued message, so
+/// nothing of one seed reaches the next. The checkers see every event as it is recorded,
+/// and their end-of-run checks run once the world has ended; a panic anywhere in the run
+/// becomes a `no_panic` violation rather than unwinding into the caller.
+///
+/// `Err` is bad input only: a given plan that names nodes outside the world, or aims a
+/// fault at a node the plan config spares.
 pub fn run_world<M, F, Fut>(
     cfg: &WorldConfig,
     spec: &RunSpec,
@@ -386,7 +611,7 @@ pub fn run_world<M, F, Fut>(
     node_main: F,
 ) -> Result<RunReport, String>
 where
-    M: Clone + Send + 'static,
+    M: Clone + Send + std::fmt::Debug + 'static,
     F: Fn(NodeCtx<M>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + 'static,
 {
@@ -394,6 +619,7 @@ where
         PlanSource::Generate { swarm } => FaultPlan::generate(spec.seed, &cfg.plan, *swarm),
         PlanSource::Given(p) => {
             p.validate(cfg.nodes)?;
+            p.check_spared(&cfg.plan)?;
             let mut p = p.clone();
             p.sort();
             p
@@ -407,9 +633,7 @@ where
         out: coverage.clone(),
     })];
     all.extend(checkers);
-    let recorder = Recorder::new(spec.keep_events, CheckerSet::new(all));
-    let dispatch = tracing::Dispatch::new(recorder.clone());
-    let _guard = tracing::dispatcher::set_default(&dispatch);
+    let recording = Recording::start(spec.keep_events, spec.detail, CheckerSet::new(all));
 
     let mut rt = madsim::runtime::Runtime::with_seed_and_config(spec.seed, Default::default());
     // A task that spins without ever letting time reach the end is a hang: madsim panics
@@ -423,6 +647,9 @@ where
         phase: AtomicU8::new(0),
         n: cfg.nodes,
     });
+    for &n in cfg.plan.untouched_nodes.iter().filter(|&&n| n < cfg.nodes) {
+        shared.net.set_untouched(n);
+    }
     let node_main = Arc::new(node_main);
     let cfg2 = cfg.clone();
     let plan2 = plan.clone();
@@ -433,13 +660,18 @@ where
             crate::clock::use_runtime_clock();
             let handle = madsim::runtime::Handle::current();
             emit!(
-                WORLD_NODE,
-                "world",
-                "start",
-                nodes = cfg2.nodes as u64,
-                faults = plan2.faults.len() as u64
+                NodeId::WORLD,
+                WorldEvent::Start {
+                    nodes: cfg2.nodes as u64,
+                    faults: plan2.faults.len() as u64,
+                }
             );
-            emit!(WORLD_NODE, "world", "phase", phase = "safety");
+            emit!(
+                NodeId::WORLD,
+                WorldEvent::Phase {
+                    phase: Phase::Safety
+                }
+            );
             let mut ids = Vec::with_capacity(cfg2.nodes);
             for i in 0..cfg2.nodes {
                 let shared = shared2.clone();
@@ -475,7 +707,12 @@ where
                 driver.run_safety(cfg2.safety_ms).await;
                 driver.heal_all();
                 shared2.phase.store(1, Ordering::Relaxed);
-                emit!(WORLD_NODE, "world", "phase", phase = "liveness");
+                emit!(
+                    NodeId::WORLD,
+                    WorldEvent::Phase {
+                        phase: Phase::Liveness
+                    }
+                );
                 madsim::time::sleep(Duration::from_millis(cfg2.liveness_ms)).await;
             };
             let stopped = async {
@@ -489,22 +726,22 @@ where
                 futures::future::Either::Right(_)
             );
             if stopped_early {
-                emit!(WORLD_NODE, "world", "stop");
+                emit!(NodeId::WORLD, WorldEvent::Stop);
             }
             shared2.phase.store(2, Ordering::Relaxed);
             let live: Vec<usize> = (0..cfg2.nodes).filter(|&i| shared2.net.is_up(i)).collect();
             let stats = shared2.net.stats();
             emit!(
-                WORLD_NODE,
-                "world",
-                "end",
-                sent = stats.sent,
-                delivered = stats.delivered,
-                duplicated = stats.duplicated,
-                dropped_partition = stats.dropped_partition,
-                dropped_loss = stats.dropped_loss,
-                dropped_down = stats.dropped_down,
-                live = live.len() as u64
+                NodeId::WORLD,
+                WorldEvent::End {
+                    sent: stats.sent,
+                    delivered: stats.delivered,
+                    duplicated: stats.duplicated,
+                    dropped_partition: stats.dropped_partition,
+                    dropped_loss: stats.dropped_loss,
+                    dropped_down: stats.dropped_down,
+                    live: live.len() as u64,
+                }
             );
             let end_ns = crate::clock::now_ns();
             // Teardown: kill every node and give the executor one turn to drop their tasks.
@@ -530,7 +767,7 @@ where
                 liveness_start_ns: cfg.safety_ms * 1_000_000,
                 live_nodes: vec![],
             };
-            let (trace, mut violations) = recorder.finish(&end, true);
+            let (trace, mut violations) = recording.finish(&end, true);
             violations.retain(|v| v.checker != "panic");
             violations.insert(
                 0,
@@ -558,7 +795,7 @@ where
         liveness_start_ns: cfg.safety_ms * 1_000_000,
         live_nodes: live,
     };
-    let (trace, violations) = recorder.finish(&end, !stopped_early);
+    let (trace, violations) = recording.finish(&end, !stopped_early);
     let cov = coverage.lock().expect("coverage").clone();
     Ok(RunReport {
         seed: spec.seed,
@@ -595,7 +832,7 @@ struct Driver<M> {
     safety_ms: u64,
 }
 
-impl<M: Clone + Send + 'static> Driver<M> {
+impl<M: Clone + Send + std::fmt::Debug + 'static> Driver<M> {
     async fn run_safety(&mut self, safety_ms: u64) {
         let mut timeline: Vec<(u64, usize, Action)> = Vec::new();
         for (i, f) in self.plan.faults.iter().enumerate() {
@@ -630,58 +867,55 @@ impl<M: Clone + Send + 'static> Driver<M> {
     fn start(&mut self, i: usize) {
         let f = self.plan.faults[i].clone();
         let net = &self.shared.net;
-        let kind = f.kind().name();
+        let kind = f.kind();
+        let mut ev = FaultEvent::start(i, kind);
+        let FaultEvent::Start {
+            target,
+            side_a: side,
+            one_way,
+            a: end_a,
+            b: end_b,
+            probability: p,
+            extra_latency,
+            thread: thread_field,
+            mode: mode_field,
+            ..
+        } = &mut ev
+        else {
+            unreachable!("FaultEvent::start makes a start event")
+        };
         match &f {
             Fault::Crash { node, .. } => {
                 if self.down_by[*node].is_some() {
-                    emit!(
-                        WORLD_NODE,
-                        "fault",
-                        "skip",
-                        fault = i as u64,
-                        kind = kind,
-                        why = "node already down"
-                    );
+                    self.skip(i, kind, "node already down");
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64
-                );
+                *target = Some(NodeId::from(*node));
+                emit!(NodeId::WORLD, ev);
                 self.crash(*node, i);
             }
             Fault::Partition {
                 side_a, symmetry, ..
             } => {
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    side_a = %fmt_nodes(side_a),
-                    one_way = (*symmetry == PartitionSymmetry::OneWay));
+                *side = Some(side_a.iter().map(|&n| NodeId::from(n)).collect());
+                *one_way = Some(*symmetry == PartitionSymmetry::OneWay);
+                emit!(NodeId::WORLD, ev);
                 self.block_links(&f, true);
             }
             Fault::Clog { a, b, .. } => {
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    a = *a as u64,
-                    b = *b as u64
-                );
+                *end_a = Some(NodeId::from(*a));
+                *end_b = Some(NodeId::from(*b));
+                emit!(NodeId::WORLD, ev);
                 self.block_links(&f, true);
             }
             Fault::PacketLoss { probability, .. } => {
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    probability = %probability);
+                *p = Some(*probability);
+                emit!(NodeId::WORLD, ev);
                 net.set_loss(i, Some(*probability));
             }
             Fault::Duplicate { probability, .. } => {
-                emit!(WORLD_NODE, "fault", "start", fault = i as u64, kind = kind,
-                    probability = %probability);
+                *p = Some(*probability);
+                emit!(NodeId::WORLD, ev);
                 net.set_duplication(i, Some(*probability));
             }
             Fault::LatencySpike {
@@ -689,29 +923,17 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 extra_latency_ms,
                 ..
             } => {
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64,
-                    extra_latency_ms = *extra_latency_ms
-                );
+                *target = Some(NodeId::from(*node));
+                *extra_latency = Some(SimDuration::from_ms(*extra_latency_ms));
+                emit!(NodeId::WORLD, ev);
                 net.set_spike(i, *node, Some(*extra_latency_ms));
             }
             Fault::Pause { node, .. } => {
                 if self.skip_if_down(i, kind, *node) {
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64
-                );
+                *target = Some(NodeId::from(*node));
+                emit!(NodeId::WORLD, ev);
                 self.paused[*node] += 1;
                 if self.paused[*node] == 1 {
                     self.handle.pause(self.ids[*node]);
@@ -723,16 +945,10 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 if self.skip_if_down(i, kind, *node) {
                     return;
                 }
-                emit!(
-                    WORLD_NODE,
-                    "fault",
-                    "start",
-                    fault = i as u64,
-                    kind = kind,
-                    target = *node as u64,
-                    thread = *thread as u64,
-                    mode = mode.name()
-                );
+                *target = Some(NodeId::from(*node));
+                *thread_field = Some(*thread);
+                *mode_field = Some(mode.name());
+                emit!(NodeId::WORLD, ev);
                 // The work thread times a slow window itself, from when it takes the fault,
                 // so it must not be told a window that outlives the safety phase, and it
                 // ends the window at the heal if it took the fault late.
@@ -773,33 +989,37 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
             }
             Fault::Clog { a, b, .. } => {
-                net.block(*a, *b, on);
-                net.block(*b, *a, on);
+                net.clog(*a, *b, on);
+                net.clog(*b, *a, on);
             }
             _ => {}
         }
     }
 
     /// A node fault on a node that is down does nothing; the trace says so.
-    fn skip_if_down(&self, i: usize, kind: &str, node: usize) -> bool {
+    fn skip_if_down(&self, i: usize, kind: FaultKind, node: usize) -> bool {
         let down = self.down_by[node].is_some();
         if down {
-            emit!(
-                WORLD_NODE,
-                "fault",
-                "skip",
-                fault = i as u64,
-                kind = kind,
-                why = "node down"
-            );
+            self.skip(i, kind, "node down");
         }
         down
+    }
+
+    fn skip(&self, i: usize, kind: FaultKind, why: &'static str) {
+        emit!(
+            NodeId::WORLD,
+            FaultEvent::Skip {
+                fault: i as u64,
+                kind,
+                why
+            }
+        );
     }
 
     fn end(&mut self, i: usize) {
         let f = self.plan.faults[i].clone();
         let net = &self.shared.net;
-        let kind = f.kind().name();
+        let kind = f.kind();
         match &f {
             Fault::Crash { node, .. } => {
                 if self.down_by[*node] != Some(i) {
@@ -823,7 +1043,13 @@ impl<M: Clone + Send + 'static> Driver<M> {
             // A slow work thread times its own slowness; nothing to undo here.
             Fault::WorkThread { .. } => return,
         }
-        emit!(WORLD_NODE, "fault", "end", fault = i as u64, kind = kind);
+        emit!(
+            NodeId::WORLD,
+            FaultEvent::End {
+                fault: i as u64,
+                kind
+            }
+        );
     }
 
     fn crash(&mut self, node: usize, fault: usize) {
@@ -832,7 +1058,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
         self.shared.net.set_up(node, false);
         self.shared.hooks[node].clear();
         self.handle.kill(self.ids[node]);
-        emit!(node, "node", "crash");
+        emit!(node, NodeEvent::Crash);
     }
 
     fn restart(&mut self, node: usize) {
@@ -840,7 +1066,7 @@ impl<M: Clone + Send + 'static> Driver<M> {
         self.shared.incarnation.lock().expect("lock")[node] += 1;
         let inc = self.shared.incarnation.lock().expect("lock")[node];
         self.shared.net.set_up(node, true);
-        emit!(node, "node", "restart", incarnation = inc);
+        emit!(node, NodeEvent::Restart { incarnation: inc });
         self.handle.restart(self.ids[node]);
     }
 
@@ -867,11 +1093,6 @@ impl<M: Clone + Send + 'static> Driver<M> {
                 }
             }
         }
-        emit!(WORLD_NODE, "fault", "heal_all");
+        emit!(NodeId::WORLD, FaultEvent::HealAll);
     }
-}
-
-fn fmt_nodes(nodes: &[usize]) -> String {
-    let v: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
-    v.join(",")
 }

@@ -41,6 +41,7 @@ fn mean_sojourn_us(service: ServiceTime, rho: f64, customers: u64, seed: u64) ->
         seed,
         plan: PlanSource::Given(FaultPlan::empty()),
         keep_events: false,
+        detail: sim::Detail::Protocol,
     };
     let out = Arc::new(Mutex::new(Sojourns::default()));
     let seen = out.clone();
@@ -167,6 +168,7 @@ fn threads_wait_for_a_free_core_first_come_first_served() {
         seed: 5,
         plan: PlanSource::Given(FaultPlan::empty()),
         keep_events: false,
+        detail: sim::Detail::Protocol,
     };
     let finished = Arc::new(Mutex::new(Vec::new()));
     let seen = finished.clone();

@@ -2,30 +2,76 @@
 //! fault plan, checked against the recorded trace.
 
 use sim::fault::{Fault, FaultPlan, PartitionSymmetry, WorkFaultMode};
-use sim::trace::TraceEvent;
-use sim::world::{NodeCtx, PlanSource, RunReport, RunSpec, WorldConfig};
-use sim::{emit, NetConfig};
+use sim::world::{NodeCtx, PlanSource, RunReport, RunSpec, WorldConfig, WorldEvent};
+use sim::{emit, NetConfig, NodeId, Recorded, SimDuration, SimTime};
 use std::time::Duration;
 
 const SEND_EVERY_MS: u64 = 10;
+
+sim::trace_events! {
+    /// What the test nodes do.
+    enum T in "t" {
+        /// A node started.
+        Boot as "boot" {
+            /// Its restarts so far.
+            incarnation: u64,
+        },
+        /// A message arrived.
+        Recv as "recv" {
+            /// Its sender.
+            from: NodeId,
+            /// Its number.
+            seq: u64,
+            /// When it was sent.
+            sent: SimTime,
+            /// The latency the network model gave it.
+            latency: SimDuration,
+        },
+        /// The node took a work-thread fault from its hook.
+        WorkFault as "work_fault" {
+            /// The work thread named.
+            thread: u32,
+            /// What it is told to do.
+            mode: &'static str,
+            /// How long a slow window lasts (0 for other modes).
+            window: SimDuration,
+        },
+        /// A message left.
+        Send as "send" {
+            /// Its receiver.
+            to: NodeId,
+            /// Its number.
+            seq: u64,
+        },
+        /// The node looked for work faults.
+        Looked as "looked",
+        /// A step of the work thread was no longer slowed.
+        FastAgain as "fast_again",
+    }
+}
 
 /// Every node sends a numbered message to every other node each 10 ms and records each
 /// send and each delivery; it also polls its work-fault hook.
 async fn chatter(ctx: NodeCtx<u64>) {
     let me = ctx.id;
-    emit!(me, "t", "boot", incarnation = ctx.incarnation);
+    emit!(
+        me,
+        T::Boot {
+            incarnation: ctx.incarnation
+        }
+    );
     let rx = ctx.clone();
     madsim::task::spawn_local(async move {
         loop {
             let env = rx.recv().await;
             emit!(
                 rx.id,
-                "t",
-                "recv",
-                from = env.from as u64,
-                seq = env.msg,
-                sent_ns = env.sent_ns,
-                latency_ns = env.latency_ns
+                T::Recv {
+                    from: env.from.into(),
+                    seq: env.msg,
+                    sent: SimTime(env.sent_ns),
+                    latency: SimDuration(env.latency_ns),
+                }
             );
         }
     });
@@ -38,17 +84,17 @@ async fn chatter(ctx: NodeCtx<u64>) {
             };
             emit!(
                 me,
-                "t",
-                "work_fault",
-                thread = f.thread as u64,
-                mode = f.mode.name(),
-                window_ms = window_ms
+                T::WorkFault {
+                    thread: f.thread,
+                    mode: f.mode.name(),
+                    window: SimDuration::from_ms(window_ms),
+                }
             );
         }
         for to in 0..ctx.nodes() {
             if to != me {
                 seq += 1;
-                emit!(me, "t", "send", to = to as u64, seq = seq);
+                emit!(me, T::Send { to: to.into(), seq });
                 ctx.send(to, seq);
             }
         }
@@ -65,6 +111,7 @@ fn given(faults: Vec<Fault>) -> RunSpec {
             enabled: vec![],
         }),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     }
 }
 
@@ -74,20 +121,51 @@ fn run(nodes: usize, faults: Vec<Fault>, net: NetConfig) -> RunReport {
     sim::run_world(&cfg, &given(faults), vec![], chatter).expect("valid plan")
 }
 
-fn recvs(r: &RunReport) -> impl Iterator<Item = &TraceEvent> {
-    r.trace.events.iter().filter(|e| e.is("t", "recv"))
+/// The test nodes' events, each with its record.
+fn t_events(r: &RunReport) -> impl Iterator<Item = (&Recorded, &T)> {
+    r.trace
+        .events
+        .iter()
+        .filter_map(|e| Some((e, e.get::<T>()?)))
 }
 
-fn ms(e: &TraceEvent) -> u64 {
+/// Each delivery: where and when it arrived, its sender, when it was sent, its latency.
+struct Delivery {
+    node: NodeId,
+    t_ns: u64,
+    from: NodeId,
+    sent_ns: u64,
+    latency_ns: u64,
+}
+
+fn recvs(r: &RunReport) -> impl Iterator<Item = Delivery> + '_ {
+    t_events(r).filter_map(|(e, t)| match t {
+        T::Recv {
+            from,
+            sent,
+            latency,
+            ..
+        } => Some(Delivery {
+            node: e.node,
+            t_ns: e.t_ns,
+            from: *from,
+            sent_ns: sent.ns(),
+            latency_ns: latency.ns(),
+        }),
+        _ => None,
+    })
+}
+
+fn ms(e: &Recorded) -> u64 {
     e.t_ns / 1_000_000
 }
 
 /// Deliveries from `from` to `to` whose *send* happened inside [lo, hi) ms.
 fn delivered_sent_between(r: &RunReport, from: u64, to: u64, lo: u64, hi: u64) -> usize {
     recvs(r)
-        .filter(|e| e.node == to && e.u64("from") == Some(from))
-        .filter(|e| {
-            let sent = e.u64("sent_ns").unwrap() / 1_000_000;
+        .filter(|d| d.node == NodeId(to) && d.from == NodeId(from))
+        .filter(|d| {
+            let sent = d.sent_ns / 1_000_000;
             sent >= lo && sent < hi
         })
         .count()
@@ -178,20 +256,15 @@ fn crash_stops_a_nodes_events_until_its_restart() {
         }],
         NetConfig::default(),
     );
-    let n1: Vec<&TraceEvent> = r
-        .trace
-        .events
-        .iter()
-        .filter(|e| e.node == 1 && e.component == "t")
-        .collect();
-    assert!(n1.iter().any(|e| ms(e) < 1_000));
+    let n1: Vec<(&Recorded, &T)> = t_events(&r).filter(|(e, _)| e.node == NodeId(1)).collect();
+    assert!(n1.iter().any(|(e, _)| ms(e) < 1_000));
     assert!(
-        n1.iter().all(|e| ms(e) < 1_000 || ms(e) >= 2_000),
+        n1.iter().all(|(e, _)| ms(e) < 1_000 || ms(e) >= 2_000),
         "n1 emitted while down"
     );
-    let reboot = n1
+    let (reboot, _) = n1
         .iter()
-        .find(|e| e.event == "boot" && e.u64("incarnation") == Some(1))
+        .find(|(_, t)| **t == T::Boot { incarnation: 1 })
         .expect("n1 restarted");
     assert_eq!(ms(reboot), 2_000);
     // Messages to the down node are lost, not queued for its next life.
@@ -211,18 +284,17 @@ fn a_permanent_crash_stays_down_through_the_liveness_phase() {
         }],
         NetConfig::default(),
     );
-    assert!(!r
+    assert!(!t_events(&r).any(|(e, _)| e.node == NodeId(2) && ms(e) >= 500));
+    let live = r
         .trace
         .events
         .iter()
-        .any(|e| e.node == 2 && e.component == "t" && ms(e) >= 500));
-    let end = r
-        .trace
-        .events
-        .iter()
-        .find(|e| e.is("world", "end"))
+        .find_map(|e| match e.get::<WorldEvent>() {
+            Some(WorldEvent::End { live, .. }) => Some(*live),
+            _ => None,
+        })
         .unwrap();
-    assert_eq!(end.u64("live"), Some(2));
+    assert_eq!(live, 2);
 }
 
 #[test]
@@ -236,21 +308,18 @@ fn duplication_delivers_twice() {
         }],
         NetConfig::default(),
     );
-    let sent = r
-        .trace
-        .events
-        .iter()
-        .filter(|e| e.is("t", "send") && e.node == 0 && (1_000..2_000).contains(&ms(e)))
-        .count();
+    let sends = |r: &RunReport, lo: u64, hi: u64| {
+        t_events(r)
+            .filter(|(e, t)| {
+                matches!(t, T::Send { .. }) && e.node == NodeId(0) && (lo..hi).contains(&ms(e))
+            })
+            .count()
+    };
+    let sent = sends(&r, 1_000, 2_000);
     assert!(sent >= 95);
     assert_eq!(delivered_sent_between(&r, 0, 1, 1_000, 2_000), 2 * sent);
     // Outside the window, exactly once.
-    let before = r
-        .trace
-        .events
-        .iter()
-        .filter(|e| e.is("t", "send") && e.node == 0 && ms(e) < 990)
-        .count();
+    let before = sends(&r, 0, 990);
     assert_eq!(delivered_sent_between(&r, 0, 1, 0, 990), before);
 }
 
@@ -289,14 +358,13 @@ fn latency_comes_from_the_model_and_spikes_add_to_it() {
         }],
         net,
     );
-    for e in recvs(&r) {
-        let sent = e.u64("sent_ns").unwrap();
-        let modelled = e.u64("latency_ns").unwrap();
-        let observed = e.t_ns - sent;
+    for d in recvs(&r) {
+        let (sent, modelled) = (d.sent_ns, d.latency_ns);
+        let observed = d.t_ns - sent;
         // Delivery happens at the modelled time, up to madsim's per-poll scheduling steps.
         assert!(
             observed >= modelled && observed - modelled < 20_000,
-            "{e:?}"
+            "{sent} {modelled} {observed}"
         );
         let spiked = (1_000..2_000).contains(&(sent / 1_000_000));
         let (lo, hi) = if spiked {
@@ -304,7 +372,7 @@ fn latency_comes_from_the_model_and_spikes_add_to_it() {
         } else {
             (2_000_000, 4_000_000)
         };
-        assert!(modelled >= lo && modelled <= hi, "{e:?}");
+        assert!(modelled >= lo && modelled <= hi, "{sent} {modelled}");
     }
 }
 
@@ -320,21 +388,19 @@ fn pause_delays_a_nodes_work_and_its_deliveries() {
         NetConfig::default(),
     );
     let n1 = |lo, hi| {
-        r.trace
-            .events
-            .iter()
-            .filter(|e| e.node == 1 && e.component == "t" && (lo..hi).contains(&ms(e)))
+        t_events(&r)
+            .filter(|(e, _)| e.node == NodeId(1) && (lo..hi).contains(&ms(e)))
             .count()
     };
     assert_eq!(n1(1_001, 1_500), 0, "a paused node does nothing");
     assert!(n1(1_500, 1_510) > 0, "it resumes");
     // What was sent to it while paused arrives late, not never.
     let late = recvs(&r)
-        .filter(|e| e.node == 1)
-        .filter(|e| (1_010..1_490).contains(&(e.u64("sent_ns").unwrap() / 1_000_000)))
+        .filter(|d| d.node == NodeId(1))
+        .filter(|d| (1_010..1_490).contains(&(d.sent_ns / 1_000_000)))
         .collect::<Vec<_>>();
     assert!(late.len() >= 45);
-    assert!(late.iter().all(|e| ms(e) >= 1_500));
+    assert!(late.iter().all(|d| d.t_ns >= 1_500_000_000));
 }
 
 #[test]
@@ -360,17 +426,16 @@ fn a_work_thread_fault_reaches_the_hook() {
         ],
         NetConfig::default(),
     );
-    let got: Vec<(u64, u64, &str)> = r
-        .trace
-        .events
-        .iter()
-        .filter(|e| e.is("t", "work_fault"))
-        .map(|e| (e.node, ms(e), e.str("mode").unwrap()))
+    let got: Vec<(NodeId, u64, &str)> = t_events(&r)
+        .filter_map(|(e, t)| match t {
+            T::WorkFault { mode, .. } => Some((e.node, ms(e), *mode)),
+            _ => None,
+        })
         .collect();
     assert_eq!(got.len(), 2, "{got:?}");
-    assert_eq!((got[0].0, got[0].2), (1, "hang"));
+    assert_eq!((got[0].0, got[0].2), (NodeId(1), "hang"));
     assert!((1_234..1_245).contains(&got[0].1));
-    assert_eq!((got[1].0, got[1].2), (0, "slow"));
+    assert_eq!((got[1].0, got[1].2), (NodeId(0), "slow"));
 }
 
 #[test]
@@ -401,22 +466,29 @@ fn a_slow_window_is_clipped_to_the_safety_phase() {
         }],
         NetConfig::default(),
     );
-    let f = r
-        .trace
-        .events
-        .iter()
-        .find(|e| e.is("t", "work_fault"))
+    let window = t_events(&r)
+        .find_map(|(_, t)| match t {
+            T::WorkFault { window, .. } => Some(*window),
+            _ => None,
+        })
         .unwrap();
-    assert_eq!(f.u64("window_ms"), Some(500));
+    assert_eq!(window, SimDuration::from_ms(500));
 }
 
 /// A node whose work thread first looks for faults at `MS`, then takes all it finds.
 async fn takes_work_faults_at<const MS: u64>(ctx: NodeCtx<u64>) {
     madsim::time::sleep(Duration::from_millis(MS)).await;
     while let Some(f) = ctx.hook().take() {
-        emit!(ctx.id, "t", "work_fault", mode = f.mode.name());
+        emit!(
+            ctx.id,
+            T::WorkFault {
+                thread: f.thread,
+                mode: f.mode.name(),
+                window: SimDuration(0),
+            }
+        );
     }
-    emit!(ctx.id, "t", "looked");
+    emit!(ctx.id, T::Looked);
 }
 
 #[test]
@@ -439,11 +511,9 @@ fn a_work_thread_fault_not_taken_in_the_safety_phase_never_fires() {
             sim::run_world(&cfg, &spec, vec![], takes_work_faults_at::<2_500>)
         }
         .expect("valid plan");
-        assert!(r.trace.events.iter().any(|e| e.is("t", "looked")));
-        r.trace
-            .events
-            .iter()
-            .filter(|e| e.is("t", "work_fault"))
+        assert!(t_events(&r).any(|(_, t)| *t == T::Looked));
+        t_events(&r)
+            .filter(|(_, t)| matches!(t, T::WorkFault { .. }))
             .count()
     };
     assert_eq!(taken(false), 1, "taken in the safety phase, it fires");
@@ -464,7 +534,7 @@ async fn slowed_from_2_5s(ctx: NodeCtx<u64>) {
         let before = sim::clock::now_ns();
         faults.apply(None).await.expect("no fault");
         if sim::clock::now_ns() == before {
-            emit!(ctx.id, "t", "fast_again");
+            emit!(ctx.id, T::FastAgain);
             return;
         }
     }
@@ -485,11 +555,8 @@ fn a_slow_window_taken_late_still_ends_when_every_fault_heals() {
         },
     }]);
     let r = sim::run_world(&cfg, &spec, vec![], slowed_from_2_5s).expect("valid plan");
-    let fast = r
-        .trace
-        .events
-        .iter()
-        .find(|e| e.is("t", "fast_again"))
+    let (fast, _) = t_events(&r)
+        .find(|(_, t)| **t == T::FastAgain)
         .expect("the window ends within the run");
     assert!(
         (3_000..3_060).contains(&ms(fast)),

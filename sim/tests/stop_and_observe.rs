@@ -2,11 +2,21 @@
 //! with its sampled latency, and a stop signal ends a run early without judging its end.
 
 use sim::check::{Checker, RunEnd};
-use sim::trace::TraceEvent;
 use sim::world::{NodeCtx, PlanSource, RunSpec, WorldConfig};
-use sim::{emit, StopSignal};
+use sim::{emit, EventRef, StopSignal};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+sim::trace_events! {
+    /// The ponging node.
+    enum T in "t" {
+        /// A ping arrived.
+        Pong as "pong" {
+            /// The ping's number.
+            i: u64,
+        },
+    }
+}
 
 async fn ping_pong(ctx: NodeCtx<u64>, seen: Arc<Mutex<Vec<u64>>>) {
     if ctx.id == 0 {
@@ -20,7 +30,7 @@ async fn ping_pong(ctx: NodeCtx<u64>, seen: Arc<Mutex<Vec<u64>>>) {
     } else {
         loop {
             let env = ctx.recv().await;
-            emit!(ctx.id, "t", "pong", i = env.msg);
+            emit!(ctx.id, T::Pong { i: env.msg });
         }
     }
 }
@@ -36,8 +46,8 @@ impl Checker for StopAtFive {
         "stop_at_five"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("t", "pong") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(T::Pong { .. }) = ev.get() {
             self.pongs += 1;
             if self.pongs == 5 {
                 self.stop.stop();
@@ -60,6 +70,7 @@ fn a_stopped_run_ends_early_and_the_observer_saw_every_delivery() {
         seed: 3,
         plan: PlanSource::Given(sim::FaultPlan::empty()),
         keep_events: true,
+        detail: sim::Detail::Protocol,
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen2 = seen.clone();

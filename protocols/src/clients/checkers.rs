@@ -1,4 +1,4 @@
-//! The guarantees of DESIGN.md §B, one checker each, observing only the trace.
+//! The guarantees of docs/ARCHITECTURE.md §B, one checker each, observing only the trace.
 //!
 //! Events they read: `task.raise`, `task.ask`, `task.answer` from the tasks; `cm.store`
 //! and `cm.evict` from every replica; `cm.push`, `cm.ack`, `cm.resume`, `cm.serve`,
@@ -6,35 +6,41 @@
 //! `client.top`, `client.remove` from the clients; the engine's `job.unregister` and the
 //! world's `node.crash` and `node.restart`.
 
+use super::events::{ClientEvent, CmEvent, TaskEvent};
+use super::manager::{ClientId, EventId, TaskAddr};
 pub use crate::service::checkers::SingleMaster;
 use crate::service::checkers::{owed_before, JobDeaths};
 use sim::check::{Checker, RunEnd};
-use sim::trace::TraceEvent;
+use sim::event::NodeId;
+use sim::time::SimTime;
+use sim::trace::EventRef;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// (client, context, seq): one message slot.
-type Slot = (u64, u64, u64);
-
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-fn slot(ev: &TraceEvent) -> Slot {
-    (
-        ev.u64("client").unwrap_or(0),
-        ev.u64("context").unwrap_or(0),
-        ev.u64("seq").unwrap_or(0),
-    )
-}
+type Slot = (ClientId, u32, u64);
 
 fn fmt_slot((c, x, s): Slot) -> String {
     format!("client {c} context {x} seq {s}")
 }
 
+/// A list of sequence numbers as the trace prints it: `[5,3,2]`.
+fn fmt_seqs(seqs: &[u64]) -> String {
+    let items: Vec<String> = seqs.iter().map(u64::to_string).collect();
+    format!("[{}]", items.join(","))
+}
+
 /// `single_master` over the client service's master actions: serving a request, pushing
 /// a message, timing a dialogue out.
 pub fn single_master() -> SingleMaster {
-    SingleMaster::new(&[("cm", "serve"), ("cm", "push"), ("cm", "timeout")])
+    SingleMaster::new(
+        &[("cm", "serve"), ("cm", "push"), ("cm", "timeout")],
+        |ev| match ev.get::<CmEvent>()? {
+            CmEvent::Serve { view, .. }
+            | CmEvent::Push { view, .. }
+            | CmEvent::Timeout { view, .. } => Some(*view),
+            _ => None,
+        },
+    )
 }
 
 /// Every checker of the client system, for a world whose first `engine_nodes` nodes run
@@ -60,10 +66,11 @@ pub fn all(engine_nodes: usize, settle_ms: u64) -> Vec<Box<dyn Checker>> {
 pub struct ExactlyOnceToClient {
     engine_nodes: usize,
     settle_ns: u64,
-    stored: BTreeMap<Slot, (u64, u64)>,
+    /// Slot -> (the event stored there, when first stored).
+    stored: BTreeMap<Slot, (EventId, u64)>,
     delivered: BTreeSet<Slot>,
     /// (node, client, context) -> what the client told that node it received.
-    known_ack: BTreeMap<(u64, u64, u64), u64>,
+    known_ack: BTreeMap<(NodeId, ClientId, u32), u64>,
 }
 
 impl ExactlyOnceToClient {
@@ -74,6 +81,34 @@ impl ExactlyOnceToClient {
             stored: BTreeMap::new(),
             delivered: BTreeSet::new(),
             known_ack: BTreeMap::new(),
+        }
+    }
+
+    fn on_client(&mut self, ev: &ClientEvent) -> Result<(), String> {
+        let ClientEvent::Deliver {
+            client,
+            context,
+            seq,
+            event,
+            ..
+        } = ev
+        else {
+            return Ok(());
+        };
+        let sl = (*client, *context, *seq);
+        if !self.delivered.insert(sl) {
+            return Err(format!("{} reached its client twice", fmt_slot(sl)));
+        }
+        match self.stored.get(&sl) {
+            None => Err(format!(
+                "{} reached its client but was never stored",
+                fmt_slot(sl)
+            )),
+            Some((e, _)) if e != event => Err(format!(
+                "the client received event {event} as {}, which holds event {e}",
+                fmt_slot(sl)
+            )),
+            _ => Ok(()),
         }
     }
 }
@@ -90,51 +125,60 @@ impl Checker for ExactlyOnceToClient {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("cm", "store") {
-            self.stored
-                .entry(slot(ev))
-                .or_insert((ev.u64("event").unwrap_or(0), ev.t_ns));
-        } else if ev.is("cm", "ack") || ev.is("cm", "resume") {
-            let key = (
-                ev.node,
-                ev.u64("client").unwrap_or(0),
-                ev.u64("context").unwrap_or(0),
-            );
-            let upto = ev.u64("upto").or(ev.u64("after")).unwrap_or(0);
-            let e = self.known_ack.entry(key).or_insert(0);
-            *e = (*e).max(upto);
-        } else if ev.is("cm", "push") {
-            let (c, x, s) = slot(ev);
-            let acked = self.known_ack.get(&(ev.node, c, x)).copied().unwrap_or(0);
-            if s <= acked {
-                return Err(format!(
-                    "n{} sent {} again after the client told it it received everything up to {acked}",
-                    ev.node,
-                    fmt_slot((c, x, s))
-                ));
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if let Some(c) = ev.get::<ClientEvent>() {
+            return self.on_client(c);
+        }
+        match ev.get::<CmEvent>() {
+            Some(CmEvent::Store {
+                client,
+                context,
+                seq,
+                event,
+                ..
+            }) => {
+                self.stored
+                    .entry((*client, *context, *seq))
+                    .or_insert((*event, ev.t_ns));
             }
-        } else if ev.is("client", "deliver") {
-            let sl = slot(ev);
-            let event = ev.u64("event").unwrap_or(0);
-            if !self.delivered.insert(sl) {
-                return Err(format!("{} reached its client twice", fmt_slot(sl)));
-            }
-            match self.stored.get(&sl) {
-                None => {
-                    return Err(format!(
-                        "{} reached its client but was never stored",
-                        fmt_slot(sl)
-                    ))
+            Some(
+                CmEvent::Ack {
+                    client,
+                    context,
+                    upto,
                 }
-                Some((e, _)) if *e != event => {
-                    return Err(format!(
-                        "the client received event {event:#x} as {}, which holds event {e:#x}",
-                        fmt_slot(sl)
-                    ))
-                }
-                _ => {}
+                | CmEvent::Resume {
+                    client,
+                    context,
+                    after: upto,
+                },
+            ) => {
+                let e = self
+                    .known_ack
+                    .entry((ev.node, *client, *context))
+                    .or_insert(0);
+                *e = (*e).max(*upto);
             }
+            Some(CmEvent::Push {
+                client,
+                context,
+                seq,
+                ..
+            }) => {
+                let acked = self
+                    .known_ack
+                    .get(&(ev.node, *client, *context))
+                    .copied()
+                    .unwrap_or(0);
+                if *seq <= acked {
+                    return Err(format!(
+                        "{} sent {} again after the client told it it received everything up to {acked}",
+                        ev.node,
+                        fmt_slot((*client, *context, *seq))
+                    ));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -149,9 +193,9 @@ impl Checker for ExactlyOnceToClient {
             .find(|(sl, (_, t))| *t < cutoff && !self.delivered.contains(sl))
         {
             Some((sl, (e, t))) => Err(format!(
-                "{} (event {e:#x}, stored at {:.3}ms) never reached its client",
+                "{} (event {e}, stored at {}) never reached its client",
                 fmt_slot(*sl),
-                ms(*t)
+                SimTime(*t)
             )),
             None => Ok(()),
         }
@@ -163,8 +207,10 @@ impl Checker for ExactlyOnceToClient {
 /// Always: every replica stores an event in the same slot, and a slot holds one event.
 #[derive(Default)]
 pub struct ReplicasAgree {
-    by_event: BTreeMap<u64, (Slot, u64)>,
-    by_slot: BTreeMap<Slot, (u64, u64)>,
+    /// Event -> (its slot, the node that stored it first).
+    by_event: BTreeMap<EventId, (Slot, NodeId)>,
+    /// Slot -> (its event, the node that stored it first).
+    by_slot: BTreeMap<Slot, (EventId, NodeId)>,
 }
 
 impl Checker for ReplicasAgree {
@@ -176,16 +222,22 @@ impl Checker for ReplicasAgree {
         (component, event) == ("cm", "store")
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if !ev.is("cm", "store") {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        let Some(CmEvent::Store {
+            client,
+            context,
+            seq,
+            event,
+            ..
+        }) = ev.get::<CmEvent>()
+        else {
             return Ok(());
-        }
-        let sl = slot(ev);
-        let event = ev.u64("event").unwrap_or(0);
+        };
+        let (sl, event) = ((*client, *context, *seq), *event);
         let (first, by) = *self.by_event.entry(event).or_insert((sl, ev.node));
         if first != sl {
             return Err(format!(
-                "n{} stored event {event:#x} as {}, n{by} as {}",
+                "{} stored event {event} as {}, {by} as {}",
                 ev.node,
                 fmt_slot(sl),
                 fmt_slot(first)
@@ -194,7 +246,7 @@ impl Checker for ReplicasAgree {
         let (held, by) = *self.by_slot.entry(sl).or_insert((event, ev.node));
         if held != event {
             return Err(format!(
-                "n{} stored event {event:#x} as {}, where n{by} stored event {held:#x}",
+                "{} stored event {event} as {}, where {by} stored event {held}",
                 ev.node,
                 fmt_slot(sl)
             ));
@@ -209,7 +261,8 @@ impl Checker for ReplicasAgree {
 /// raised for.
 #[derive(Default)]
 pub struct NoCrossTalk {
-    raised: BTreeMap<u64, (u64, u64)>,
+    /// Event -> the client and context it was raised for.
+    raised: BTreeMap<EventId, (ClientId, u32)>,
 }
 
 impl Checker for NoCrossTalk {
@@ -224,32 +277,44 @@ impl Checker for NoCrossTalk {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("task", "raise") {
-            self.raised.insert(
-                ev.u64("event").unwrap_or(0),
-                (
-                    ev.u64("client").unwrap_or(0),
-                    ev.u64("context").unwrap_or(0),
-                ),
-            );
-        } else if ev.is("cm", "store") || ev.is("client", "deliver") {
-            let event = ev.u64("event").unwrap_or(0);
-            let (c, x, _) = slot(ev);
-            if let Some((rc, rx)) = self.raised.get(&event) {
-                if (*rc, *rx) != (c, x) {
-                    let what = if ev.component == "cm" {
-                        format!("n{} stored it for", ev.node)
-                    } else {
-                        "it reached".to_string()
-                    };
-                    return Err(format!(
-                        "event {event:#x} was raised for client {rc} context {rx}, but {what} client {c} context {x}"
-                    ));
-                }
-            }
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if let Some(TaskEvent::Raise {
+            event,
+            client,
+            context,
+            ..
+        }) = ev.get::<TaskEvent>()
+        {
+            self.raised.insert(*event, (*client, *context));
+            return Ok(());
         }
-        Ok(())
+        let (event, c, x, what) = match (ev.get::<CmEvent>(), ev.get::<ClientEvent>()) {
+            (
+                Some(CmEvent::Store {
+                    client,
+                    context,
+                    event,
+                    ..
+                }),
+                _,
+            ) => (event, client, context, format!("{} stored it for", ev.node)),
+            (
+                _,
+                Some(ClientEvent::Deliver {
+                    client,
+                    context,
+                    event,
+                    ..
+                }),
+            ) => (event, client, context, "it reached".to_string()),
+            _ => return Ok(()),
+        };
+        match self.raised.get(event) {
+            Some((rc, rx)) if (rc, rx) != (c, x) => Err(format!(
+                "event {event} was raised for client {rc} context {rx}, but {what} client {c} context {x}"
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -261,14 +326,14 @@ impl Checker for NoCrossTalk {
 #[derive(Default)]
 pub struct StackOrder {
     /// Per (client, context): received seq -> when.
-    received: BTreeMap<(u64, u64), BTreeMap<u64, u64>>,
-    removed: BTreeMap<(u64, u64), BTreeSet<u64>>,
+    received: BTreeMap<(ClientId, u32), BTreeMap<u64, u64>>,
+    removed: BTreeMap<(ClientId, u32), BTreeSet<u64>>,
     evicted: BTreeSet<Slot>,
 }
 
 impl StackOrder {
     /// What must be in the list answered to a request made at `asked_ns`.
-    fn required(&self, key: (u64, u64), asked_ns: u64) -> Vec<u64> {
+    fn required(&self, key: (ClientId, u32), asked_ns: u64) -> Vec<u64> {
         let removed = self.removed.get(&key);
         self.received
             .get(&key)
@@ -284,6 +349,35 @@ impl StackOrder {
             })
             .unwrap_or_default()
     }
+
+    fn on_list(&self, key: (ClientId, u32), seqs: &[u64], asked: SimTime) -> Result<(), String> {
+        let (c, x) = key;
+        if seqs.windows(2).any(|w| w[0] <= w[1]) {
+            return Err(format!(
+                "client {c} context {x} listed {}: not newest first",
+                fmt_seqs(seqs)
+            ));
+        }
+        if let Some(s) = seqs
+            .iter()
+            .find(|s| self.removed.get(&key).is_some_and(|r| r.contains(s)))
+        {
+            return Err(format!(
+                "client {c} context {x} listed seq {s}, which it removed"
+            ));
+        }
+        if let Some(s) = self
+            .required(key, asked.0)
+            .into_iter()
+            .find(|s| !seqs.contains(s))
+        {
+            return Err(format!(
+                "client {c} context {x} listed {} without seq {s}, which it received before asking",
+                fmt_seqs(seqs)
+            ));
+        }
+        Ok(())
+    }
 }
 
 impl Checker for StackOrder {
@@ -298,67 +392,61 @@ impl Checker for StackOrder {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        let key = (
-            ev.u64("client").unwrap_or(0),
-            ev.u64("context").unwrap_or(0),
-        );
-        if ev.is("client", "deliver") {
-            self.received
-                .entry(key)
-                .or_default()
-                .insert(ev.u64("seq").unwrap_or(0), ev.t_ns);
-        } else if ev.is("client", "remove") {
-            self.removed
-                .entry(key)
-                .or_default()
-                .insert(ev.u64("seq").unwrap_or(0));
-        } else if ev.is("cm", "evict") {
-            self.evicted.insert(slot(ev));
-        } else if ev.is("client", "list") {
-            let seqs: Vec<u64> = ev
-                .str("seqs")
-                .unwrap_or("")
-                .split(',')
-                .filter_map(|s| s.parse().ok())
-                .collect();
-            let (c, x) = key;
-            if seqs.windows(2).any(|w| w[0] <= w[1]) {
-                return Err(format!(
-                    "client {c} context {x} listed [{}]: not newest first",
-                    ev.str("seqs").unwrap_or("")
-                ));
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if let Some(CmEvent::Evict {
+            client,
+            context,
+            seq,
+        }) = ev.get::<CmEvent>()
+        {
+            self.evicted.insert((*client, *context, *seq));
+            return Ok(());
+        }
+        match ev.get::<ClientEvent>() {
+            Some(ClientEvent::Deliver {
+                client,
+                context,
+                seq,
+                ..
+            }) => {
+                self.received
+                    .entry((*client, *context))
+                    .or_default()
+                    .insert(*seq, ev.t_ns);
             }
-            if let Some(s) = seqs
-                .iter()
-                .find(|s| self.removed.get(&key).is_some_and(|r| r.contains(s)))
-            {
-                return Err(format!(
-                    "client {c} context {x} listed seq {s}, which it removed"
-                ));
+            Some(ClientEvent::Remove {
+                client,
+                context,
+                seq,
+            }) => {
+                self.removed
+                    .entry((*client, *context))
+                    .or_default()
+                    .insert(*seq);
             }
-            let asked = ev.u64("asked_ns").unwrap_or(0);
-            if let Some(s) = self
-                .required(key, asked)
-                .into_iter()
-                .find(|s| !seqs.contains(s))
-            {
-                return Err(format!(
-                    "client {c} context {x} listed [{}] without seq {s}, which it received before asking",
-                    ev.str("seqs").unwrap_or("")
-                ));
+            Some(ClientEvent::List {
+                client,
+                context,
+                seqs,
+                asked,
+            }) => return self.on_list((*client, *context), seqs, *asked),
+            Some(ClientEvent::Top {
+                client,
+                context,
+                seq,
+                asked,
+            }) => {
+                let key = (*client, *context);
+                let top = seq.unwrap_or(0);
+                let newest = self.required(key, asked.0).into_iter().max().unwrap_or(0);
+                let removed = self.removed.get(&key).is_some_and(|r| r.contains(&top));
+                if top < newest || removed {
+                    return Err(format!(
+                        "client {client} context {context} read top seq {top}; the newest it holds is {newest}"
+                    ));
+                }
             }
-        } else if ev.is("client", "top") {
-            let (c, x) = key;
-            let top = ev.u64("seq").unwrap_or(0);
-            let asked = ev.u64("asked_ns").unwrap_or(0);
-            let newest = self.required(key, asked).into_iter().max().unwrap_or(0);
-            let removed = self.removed.get(&key).is_some_and(|r| r.contains(&top));
-            if top < newest || removed {
-                return Err(format!(
-                    "client {c} context {x} read top seq {top}; the newest it holds is {newest}"
-                ));
-            }
+            _ => {}
         }
         Ok(())
     }
@@ -367,9 +455,9 @@ impl Checker for StackOrder {
 // ------------------------------------------------------------------ dialogue_answered
 
 struct Ask {
-    task: String,
+    task: TaskAddr,
     default: String,
-    deadline_ns: u64,
+    deadline: SimTime,
     t_ns: u64,
 }
 
@@ -380,10 +468,10 @@ struct Ask {
 pub struct DialogueAnswered {
     engine_nodes: usize,
     settle_ns: u64,
-    asks: BTreeMap<u64, Ask>,
-    replies: BTreeMap<u64, String>,
-    stored: BTreeSet<u64>,
-    answered: BTreeSet<u64>,
+    asks: BTreeMap<EventId, Ask>,
+    replies: BTreeMap<EventId, String>,
+    stored: BTreeSet<EventId>,
+    answered: BTreeSet<EventId>,
     deaths: JobDeaths,
 }
 
@@ -400,10 +488,55 @@ impl DialogueAnswered {
         }
     }
 
-    /// A task `node.inc.job/tN` dies with its job or its node.
-    fn alive(&self, task: &str) -> bool {
-        let job = task.split('/').next().unwrap_or("");
-        self.deaths.died(job).is_none()
+    /// A task dies with its job or its node.
+    fn alive(&self, task: &TaskAddr) -> bool {
+        self.deaths
+            .died(task.node as u64, task.inc, task.job)
+            .is_none()
+    }
+
+    fn on_answer(
+        &mut self,
+        t_ns: u64,
+        d: EventId,
+        task: &TaskAddr,
+        reply: &str,
+        defaulted: bool,
+    ) -> Result<(), String> {
+        let Some(ask) = self.asks.get(&d) else {
+            return Err(format!(
+                "task {task} got an answer to dialogue {d}, which nobody asked"
+            ));
+        };
+        if ask.task != *task {
+            return Err(format!(
+                "the answer to dialogue {d}, asked by task {}, reached task {task}",
+                ask.task
+            ));
+        }
+        if !self.answered.insert(d) {
+            return Err(format!("task {task} got a second answer to dialogue {d}"));
+        }
+        if defaulted {
+            if reply != ask.default {
+                return Err(format!(
+                    "dialogue {d} defaulted to '{reply}', its default is '{}'",
+                    ask.default
+                ));
+            }
+            if self.stored.contains(&d) && t_ns < ask.deadline.0 {
+                return Err(format!(
+                    "dialogue {d} defaulted at {}, before its deadline {}",
+                    SimTime(t_ns),
+                    ask.deadline
+                ));
+            }
+        } else if self.replies.get(&d).map(String::as_str) != Some(reply) {
+            return Err(format!(
+                "dialogue {d} was answered '{reply}', which its client never replied"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -420,65 +553,44 @@ impl Checker for DialogueAnswered {
             )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
         self.deaths.observe(ev);
-        if ev.is("task", "ask") {
-            self.asks.insert(
-                ev.u64("dialogue").unwrap_or(0),
-                Ask {
-                    task: ev.str("task").unwrap_or("").to_string(),
-                    default: ev.str("default").unwrap_or("").to_string(),
-                    deadline_ns: ev.u64("deadline_ns").unwrap_or(0),
-                    t_ns: ev.t_ns,
-                },
-            );
-        } else if ev.is("cm", "store") {
-            self.stored.insert(ev.u64("event").unwrap_or(0));
-        } else if ev.is("client", "reply") {
+        if let Some(CmEvent::Store { event, .. }) = ev.get::<CmEvent>() {
+            self.stored.insert(*event);
+        } else if let Some(ClientEvent::Reply {
+            dialogue, reply, ..
+        }) = ev.get::<ClientEvent>()
+        {
             self.replies
-                .entry(ev.u64("dialogue").unwrap_or(0))
-                .or_insert_with(|| ev.str("reply").unwrap_or("").to_string());
-        } else if ev.is("task", "answer") {
-            let d = ev.u64("dialogue").unwrap_or(0);
-            let task = ev.str("task").unwrap_or("");
-            let reply = ev.str("reply").unwrap_or("");
-            let Some(ask) = self.asks.get(&d) else {
-                return Err(format!(
-                    "task {task} got an answer to dialogue {d:#x}, which nobody asked"
-                ));
-            };
-            if ask.task != task {
-                return Err(format!(
-                    "the answer to dialogue {d:#x}, asked by task {}, reached task {task}",
-                    ask.task
-                ));
-            }
-            if !self.answered.insert(d) {
-                return Err(format!(
-                    "task {task} got a second answer to dialogue {d:#x}"
-                ));
-            }
-            if ev.bool("defaulted") == Some(true) {
-                if reply != ask.default {
-                    return Err(format!(
-                        "dialogue {d:#x} defaulted to '{reply}', its default is '{}'",
-                        ask.default
-                    ));
-                }
-                if self.stored.contains(&d) && ev.t_ns < ask.deadline_ns {
-                    return Err(format!(
-                        "dialogue {d:#x} defaulted at {:.3}ms, before its deadline {:.3}ms",
-                        ms(ev.t_ns),
-                        ms(ask.deadline_ns)
-                    ));
-                }
-            } else if self.replies.get(&d).map(String::as_str) != Some(reply) {
-                return Err(format!(
-                    "dialogue {d:#x} was answered '{reply}', which its client never replied"
-                ));
-            }
+                .entry(*dialogue)
+                .or_insert_with(|| reply.clone());
         }
-        Ok(())
+        match ev.get::<TaskEvent>() {
+            Some(TaskEvent::Ask {
+                dialogue,
+                task,
+                default,
+                deadline,
+            }) => {
+                self.asks.insert(
+                    *dialogue,
+                    Ask {
+                        task: *task,
+                        default: default.clone(),
+                        deadline: *deadline,
+                        t_ns: ev.t_ns,
+                    },
+                );
+                Ok(())
+            }
+            Some(TaskEvent::Answer {
+                dialogue,
+                task,
+                reply,
+                defaulted,
+            }) => self.on_answer(ev.t_ns, *dialogue, task, reply, *defaulted),
+            _ => Ok(()),
+        }
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
@@ -491,9 +603,9 @@ impl Checker for DialogueAnswered {
             .find(|(d, a)| a.t_ns < cutoff && !self.answered.contains(d) && self.alive(&a.task))
         {
             Some((d, a)) => Err(format!(
-                "dialogue {d:#x} asked by task {} at {:.3}ms was never answered",
+                "dialogue {d} asked by task {} at {} was never answered",
                 a.task,
-                ms(a.t_ns)
+                SimTime(a.t_ns)
             )),
             None => Ok(()),
         }

@@ -13,16 +13,15 @@
 //! sequence numbers it received per context and hands each message to its user once.
 //! Acknowledgements are cumulative: "everything up to n".
 //!
-//! Trace events: `client.welcome client master resumed`, `client.lost master`,
-//! `client.deliver client context seq event question text`, `client.dup client context seq`,
-//! `client.reply client dialogue reply`, `client.list client context seqs asked_ns`,
-//! `client.top client context seq asked_ns`, `client.remove client context seq`.
+//! Trace events: [`ClientEvent`] (`client.*`).
 
-use super::manager::ClientId;
+use super::events::ClientEvent;
+use super::manager::{ClientId, EventId};
 use super::wire::{ClientWire, Request, Response};
 use crate::service::external::{run_external, External, MasterGuess};
 use madsim::rand::Rng;
 use sim::emit;
+use sim::time::SimTime;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How a client behaves.
@@ -161,9 +160,9 @@ impl Client {
         if self.connected && now > self.last_heard_ns + self.cfg.session_timeout_ms * 1_000_000 {
             emit!(
                 self.me,
-                "client",
-                "lost",
-                master = self.master.target() as u64
+                ClientEvent::Lost {
+                    master: self.master.target().into()
+                }
             );
             self.connected = false;
             self.master.skip();
@@ -220,11 +219,11 @@ impl Client {
             self.replies.remove(&dialogue);
             emit!(
                 self.me,
-                "client",
-                "reply",
-                client = client,
-                dialogue = dialogue,
-                reply = reply.as_str()
+                ClientEvent::Reply {
+                    client,
+                    dialogue: EventId(dialogue),
+                    reply: reply.clone(),
+                }
             );
             self.next_req += 1;
             return Some(Request::Reply {
@@ -305,11 +304,11 @@ impl Client {
                 }
                 emit!(
                     self.me,
-                    "client",
-                    "welcome",
-                    client = client,
-                    master = from as u64,
-                    resumed = resumed
+                    ClientEvent::Welcome {
+                        client,
+                        master: from.into(),
+                        resumed,
+                    }
                 );
                 // A request in flight to the old master goes to the new one now.
                 if let Some(p) = &mut self.op {
@@ -340,25 +339,25 @@ impl Client {
                 if x.received(seq) {
                     emit!(
                         self.me,
-                        "client",
-                        "dup",
-                        client = client,
-                        context = u64::from(context),
-                        seq = seq
+                        ClientEvent::Dup {
+                            client,
+                            context,
+                            seq,
+                        }
                     );
                     return;
                 }
                 x.receive(seq);
                 emit!(
                     self.me,
-                    "client",
-                    "deliver",
-                    client = client,
-                    context = u64::from(context),
-                    seq = seq,
-                    event = event_id,
-                    question = question.is_some(),
-                    text = text.as_str()
+                    ClientEvent::Deliver {
+                        client,
+                        context,
+                        seq,
+                        event: EventId(event_id),
+                        question: question.is_some(),
+                        text,
+                    }
                 );
                 if let Some(q) = question {
                     if rng.gen_bool(self.cfg.reply_probability) {
@@ -384,21 +383,27 @@ impl Client {
                 messages,
             } => {
                 if let Some(asked) = self.finish_req(req) {
-                    let seqs: Vec<String> = messages.iter().map(|(s, _)| s.to_string()).collect();
-                    emit!(self.me, "client", "list", client = client,
-                        context = u64::from(context), seqs = %seqs.join(","), asked_ns = asked);
+                    emit!(
+                        self.me,
+                        ClientEvent::List {
+                            client,
+                            context,
+                            seqs: messages.iter().map(|(s, _)| *s).collect(),
+                            asked: SimTime(asked),
+                        }
+                    );
                 }
             }
             Response::Topped { context, req, top } => {
                 if let Some(asked) = self.finish_req(req) {
                     emit!(
                         self.me,
-                        "client",
-                        "top",
-                        client = client,
-                        context = u64::from(context),
-                        seq = top.map(|t| t.0).unwrap_or(0),
-                        asked_ns = asked
+                        ClientEvent::Top {
+                            client,
+                            context,
+                            seq: top.map(|t| t.0),
+                            asked: SimTime(asked),
+                        }
                     );
                 }
             }
@@ -420,11 +425,11 @@ impl Client {
         }
         emit!(
             self.me,
-            "client",
-            "remove",
-            client = client,
-            context = u64::from(context),
-            seq = seq
+            ClientEvent::Remove {
+                client,
+                context,
+                seq,
+            }
         );
     }
 

@@ -49,6 +49,53 @@ pub fn event_id(node: usize, inc: u64, job: u64, counter: u64) -> u64 {
     ((node as u64) << 56) | ((inc & 0xffff) << 40) | ((job & 0xffff) << 24) | counter
 }
 
+/// An event id (see [`event_id`]) as the trace and the checkers show it: the job that
+/// raised it and its counter there, `node.inc.job/eN` (`2.1.0/e17`), beside the
+/// `node.inc.job/tC.X.I` of the task that raised it. A dialogue is named by its event's id.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId(pub u64);
+
+impl EventId {
+    pub fn node(self) -> u64 {
+        self.0 >> 56
+    }
+
+    /// The node's incarnation, modulo 2^16.
+    pub fn inc(self) -> u64 {
+        (self.0 >> 40) & 0xffff
+    }
+
+    /// The job's incarnation, modulo 2^16.
+    pub fn job(self) -> u64 {
+        (self.0 >> 24) & 0xffff
+    }
+
+    pub fn counter(self) -> u64 {
+        self.0 & 0xff_ffff
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}.{}.{}/e{}",
+            self.node(),
+            self.inc(),
+            self.job(),
+            self.counter()
+        )
+    }
+}
+
+impl std::fmt::Debug for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+sim::trace_field_by_display!(EventId => |id| [id.0]);
+
 /// Where a dialogue reply must go: the asking task, wherever it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TaskAddr {
@@ -56,14 +103,29 @@ pub struct TaskAddr {
     /// The node's incarnation and the job's: a task dies with either.
     pub inc: u64,
     pub job: u64,
+    /// The task's number: the client and context it works for and its index among that
+    /// context's tasks, packed `client << 32 | context << 8 | index`.
     pub task: u64,
 }
 
+/// `node.inc.job/tC.X.I`: the job it runs on, then the client, context and index of the
+/// task (`2.1.0/t3.1.0`).
 impl std::fmt::Display for TaskAddr {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}.{}/t{}", self.node, self.inc, self.job, self.task)
+        write!(
+            f,
+            "{}.{}.{}/t{}.{}.{}",
+            self.node,
+            self.inc,
+            self.job,
+            self.task >> 32,
+            (self.task >> 8) & 0xff_ffff,
+            self.task & 0xff
+        )
     }
 }
+
+sim::trace_field_by_display!(TaskAddr => |a| [a.node as u64, a.inc, a.job, a.task]);
 
 /// A question a message asks its client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,24 +17,21 @@
 //! out dialogues. A reconnecting client names what it received; the master resends only
 //! what follows.
 //!
-//! Trace events: `task.raise event client context code task question`, `task.refused
-//! event reason`,
-//! `task.ask dialogue task default deadline_ns`, `task.answer dialogue task reply
-//! defaulted`; `cm.store client context seq event code` and `cm.evict client context
-//! seq` (every replica);
-//! `cm.push client context seq event view resend`, `cm.ack client context upto`,
-//! `cm.resume client context after`, `cm.serve client what view`, `cm.timeout dialogue
-//! view` (the master); `cm.forgot client context seq` (planted bug).
+//! Trace events: [`TaskEvent`] (`task.*`, the tasks' events and dialogues) and
+//! [`CmEvent`] (`cm.*`: `store` and `evict` on every replica, the rest on the master;
+//! `forgot` is a planted bug's).
 
 use super::catalog::params;
+use super::events::{CmEvent, TaskEvent};
 use super::manager::{
-    event_id, ClientId, ClientManager, Command, Delivery, Effect, Event, FormatMode, Outcome,
-    TaskAddr,
+    event_id, ClientId, ClientManager, Command, Delivery, Effect, Event, EventId, FormatMode,
+    Outcome, TaskAddr,
 };
 use super::wire::{ClientWire, Request, Response};
 use crate::service::shell::{App, Applied, Env, ServiceConfig};
 use madsim::rand::Rng;
 use sim::emit;
+use sim::time::SimTime;
 use std::collections::BTreeMap;
 
 /// The planted bugs of the client service.
@@ -235,9 +232,17 @@ impl ClientService {
         self.next_event += 1;
         let id = event_id(m.node, m.inc, m.job, self.next_event);
         let now = env.now();
-        emit!(env.node(), "task", "raise", event = id, client = key.client,
-            context = u64::from(key.context), code = code.as_str(), task = %addr,
-            question = default.is_some());
+        emit!(
+            env.node(),
+            TaskEvent::Raise {
+                event: EventId(id),
+                client: key.client,
+                context: key.context,
+                code: code.clone(),
+                task: addr,
+                question: default.is_some(),
+            }
+        );
         let event = Event {
             event_id: id,
             code,
@@ -251,8 +256,15 @@ impl ClientService {
             },
             Some(default_reply) => {
                 let deadline_ns = now + self.cfg.dialogue_timeout_ms * 1_000_000;
-                emit!(env.node(), "task", "ask", dialogue = id, task = %addr,
-                    default = default_reply.as_str(), deadline_ns = deadline_ns);
+                emit!(
+                    env.node(),
+                    TaskEvent::Ask {
+                        dialogue: EventId(id),
+                        task: addr,
+                        default: default_reply.clone(),
+                        deadline: SimTime(deadline_ns),
+                    }
+                );
                 if let Some(run) = self.tasks.get_mut(&key) {
                     run.waiting = Some(id);
                 }
@@ -296,8 +308,15 @@ impl ClientService {
         let Some(addr) = Self::task_addr(env, key) else {
             return;
         };
-        emit!(env.node(), "task", "answer", dialogue = dialogue, task = %addr, reply = reply,
-            defaulted = defaulted);
+        emit!(
+            env.node(),
+            TaskEvent::Answer {
+                dialogue: EventId(dialogue),
+                task: addr,
+                reply: reply.to_string(),
+                defaulted,
+            }
+        );
         if let Some(run) = self.tasks.get_mut(&key) {
             run.waiting = None;
         }
@@ -329,10 +348,10 @@ impl ClientService {
         if let Some(Some(Outcome::Refused(reason))) = env.state(|s| s.outcome(id).cloned()) {
             emit!(
                 env.node(),
-                "task",
-                "refused",
-                event = id,
-                reason = reason.as_str()
+                TaskEvent::Refused {
+                    event: EventId(id),
+                    reason,
+                }
             );
             // A question that was refused is answered by its default through the group.
             if let Some(Some((reply, defaulted))) = env.state(|s| s.answer(id).cloned()) {
@@ -360,11 +379,11 @@ impl ClientService {
         };
         emit!(
             env.node(),
-            "cm",
-            "serve",
-            client = client,
-            what = what,
-            view = env.serving_view().unwrap_or(0)
+            CmEvent::Serve {
+                client,
+                what,
+                view: env.serving_view().unwrap_or(0),
+            }
         );
         self.send(env, to, r);
     }
@@ -380,14 +399,14 @@ impl ClientService {
         };
         emit!(
             env.node(),
-            "cm",
-            "push",
-            client = d.client,
-            context = u64::from(d.context),
-            seq = d.seq,
-            event = d.event_id,
-            view = env.serving_view().unwrap_or(0),
-            resend = resend
+            CmEvent::Push {
+                client: d.client,
+                context: d.context,
+                seq: d.seq,
+                event: EventId(d.event_id),
+                view: env.serving_view().unwrap_or(0),
+                resend,
+            }
         );
         let now = env.now();
         if let Some(s) = self.sessions.get_mut(&d.client) {
@@ -423,20 +442,20 @@ impl ClientService {
             if resume {
                 emit!(
                     env.node(),
-                    "cm",
-                    "resume",
-                    client = client,
-                    context = u64::from(*context),
-                    after = *upto
+                    CmEvent::Resume {
+                        client,
+                        context: *context,
+                        after: *upto,
+                    }
                 );
             } else if *upto > *known {
                 emit!(
                     env.node(),
-                    "cm",
-                    "ack",
-                    client = client,
-                    context = u64::from(*context),
-                    upto = *upto
+                    CmEvent::Ack {
+                        client,
+                        context: *context,
+                        upto: *upto,
+                    }
                 );
             }
             *known = (*known).max(*upto);
@@ -600,10 +619,10 @@ impl ClientService {
             if again {
                 emit!(
                     env.node(),
-                    "cm",
-                    "timeout",
-                    dialogue = d,
-                    view = env.serving_view().unwrap_or(0)
+                    CmEvent::Timeout {
+                        dialogue: EventId(d),
+                        view: env.serving_view().unwrap_or(0),
+                    }
                 );
                 self.timeouts.insert(d, now);
                 env.propose(Command::Timeout { dialogue: d });
@@ -739,13 +758,13 @@ impl App for ClientService {
                     };
                     emit!(
                         node,
-                        "cm",
-                        "store",
-                        client = d.client,
-                        context = u64::from(d.context),
-                        seq = d.seq,
-                        event = d.event_id,
-                        code = code.as_str()
+                        CmEvent::Store {
+                            client: d.client,
+                            context: d.context,
+                            seq: d.seq,
+                            event: EventId(d.event_id),
+                            code,
+                        }
                     );
                     if serving {
                         self.push(env, &d, false);
@@ -758,11 +777,11 @@ impl App for ClientService {
                 } => {
                     emit!(
                         node,
-                        "cm",
-                        "evict",
-                        client = client,
-                        context = u64::from(context),
-                        seq = seq
+                        CmEvent::Evict {
+                            client,
+                            context,
+                            seq,
+                        }
                     );
                 }
                 Effect::RouteReply {
@@ -859,11 +878,11 @@ impl App for ClientService {
             if let Some((client, context, seq)) = forgot {
                 emit!(
                     env.node(),
-                    "cm",
-                    "forgot",
-                    client = client,
-                    context = u64::from(context),
-                    seq = seq
+                    CmEvent::Forgot {
+                        client,
+                        context,
+                        seq,
+                    }
                 );
             }
         }

@@ -15,12 +15,85 @@
 //! coordinator (the default) the protocol is the plain one above.
 //!
 //! This module is a plain state machine: inputs are views, deliveries, ACKs and ticks;
-//! the effects are the round messages to send. Round events carry simulated-time latencies
-//! for the ACK-round benchmark.
+//! the effects are the round messages to send. Round events ([`AckEvent`]) carry
+//! simulated-time latencies for the ACK-round benchmark.
 
-use super::Member;
+use super::{Member, RoundId};
 use sim::emit;
+use sim::time::SimDuration;
 use std::collections::{BTreeMap, BTreeSet};
+
+sim::trace_events! {
+    /// The ACK rounds, as their coordinators run them. A round is one phase (prepare or
+    /// commit) of a transaction; the commit round keeps its prepare round's id.
+    pub enum AckEvent in "ack" {
+        /// A coordinator started a round: a new transaction's prepare, or the commit of
+        /// one whose prepare completed.
+        RoundStart as "round_start" {
+            /// The round.
+            round: RoundId,
+            /// Its phase.
+            phase: RoundPhase,
+            /// The coordinator's view.
+            view: u64,
+            /// The attempt, from 0.
+            attempt: u32,
+        },
+        /// A view change left members of the round's view un-ACKed: the coordinator sent
+        /// the round again to the new view.
+        RoundRestart as "round_restart" {
+            /// The round.
+            round: RoundId,
+            /// Its phase.
+            phase: RoundPhase,
+            /// The new view.
+            view: u64,
+            /// The new attempt.
+            attempt: u32,
+        },
+        /// A new coordinator took over a prepare round its departed predecessor left open.
+        RoundAdopt as "round_adopt" {
+            /// The round.
+            round: RoundId,
+            /// Its phase.
+            phase: RoundPhase,
+            /// The view it took over in.
+            view: u64,
+            /// The new attempt.
+            attempt: u32,
+        },
+        /// Every member of the coordinator's current view ACKed the round.
+        RoundDone as "round_done" {
+            /// The round.
+            round: RoundId,
+            /// Its phase.
+            phase: RoundPhase,
+            /// From the phase's start to its last ACK.
+            latency: SimDuration,
+            /// The view it completed in.
+            view: u64,
+            /// How many attempts it took.
+            attempts: u32,
+            /// How many members ACKed it.
+            members: u64,
+        },
+        /// The coordinator stopped coordinating (it left the primary view or is no longer
+        /// among the lowest members) with the round open.
+        RoundAbandon as "round_abandon" {
+            /// The round.
+            round: RoundId,
+            /// Its phase.
+            phase: RoundPhase,
+        },
+        /// A transaction's commit round completed.
+        TxnDone as "txn_done" {
+            /// The transaction's round.
+            round: RoundId,
+            /// From its prepare round's start to its commit's last ACK.
+            latency: SimDuration,
+        },
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RoundPhase {
@@ -37,10 +110,12 @@ impl RoundPhase {
     }
 }
 
+sim::trace_field_by_name!(RoundPhase);
+
 /// The coordinator's multicast for one round.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundMsg {
-    pub round: u64,
+    pub round: RoundId,
     pub phase: RoundPhase,
     pub attempt: u32,
     /// When the transaction's prepare round started (simulated ns).
@@ -52,7 +127,7 @@ pub struct RoundMsg {
 /// A member's ACK of a round message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RoundAck {
-    pub round: u64,
+    pub round: RoundId,
     pub phase: RoundPhase,
     pub from: Member,
 }
@@ -101,12 +176,12 @@ pub struct AckRounds {
     coordinators: usize,
     view: Option<(u64, BTreeSet<Member>)>,
     /// The rounds this job coordinates, by round id.
-    open: BTreeMap<u64, Active>,
+    open: BTreeMap<RoundId, Active>,
     next_start_ns: u64,
     counter: u64,
     /// The newest rounds delivered to this job, as many as can be open at once, each in
     /// the latest phase seen: what it adopts if it becomes the coordinator.
-    seen: BTreeMap<u64, Seen>,
+    seen: BTreeMap<RoundId, Seen>,
 }
 
 impl AckRounds {
@@ -178,7 +253,7 @@ impl AckRounds {
                 // Planted bug: the rounds keep waiting for the view they started in.
                 return;
             }
-            let ids: Vec<u64> = self.open.keys().copied().collect();
+            let ids: Vec<RoundId> = self.open.keys().copied().collect();
             for id in ids {
                 let Some(a) = self.open.get_mut(&id) else {
                     continue;
@@ -192,12 +267,12 @@ impl AckRounds {
                     a.acked.clear();
                     emit!(
                         self.me.node,
-                        "ack",
-                        "round_restart",
-                        round = a.msg.round,
-                        phase = a.msg.phase.name(),
-                        view = view,
-                        attempt = a.msg.attempt
+                        AckEvent::RoundRestart {
+                            round: a.msg.round,
+                            phase: a.msg.phase,
+                            view,
+                            attempt: a.msg.attempt,
+                        }
                     );
                     out.push(a.msg.clone());
                 }
@@ -230,12 +305,12 @@ impl AckRounds {
             msg.attempt += 1;
             emit!(
                 self.me.node,
-                "ack",
-                "round_adopt",
-                round = msg.round,
-                phase = msg.phase.name(),
-                view = view,
-                attempt = msg.attempt
+                AckEvent::RoundAdopt {
+                    round: msg.round,
+                    phase: msg.phase,
+                    view,
+                    attempt: msg.attempt,
+                }
             );
             sim::report_phase(self.node(), msg.phase.name());
             out.push(msg.clone());
@@ -269,10 +344,10 @@ impl AckRounds {
         for a in std::mem::take(&mut self.open).into_values() {
             emit!(
                 self.me.node,
-                "ack",
-                "round_abandon",
-                round = a.msg.round,
-                phase = a.msg.phase.name()
+                AckEvent::RoundAbandon {
+                    round: a.msg.round,
+                    phase: a.msg.phase,
+                }
             );
         }
         sim::report_phase(self.node(), "idle");
@@ -313,19 +388,19 @@ impl AckRounds {
         }
     }
 
-    fn complete(&mut self, id: u64, now: u64, out: &mut Vec<RoundMsg>) {
+    fn complete(&mut self, id: RoundId, now: u64, out: &mut Vec<RoundMsg>) {
         let view = self.view_id();
         let a = self.open.get_mut(&id).expect("an open round");
         emit!(
             self.me.node,
-            "ack",
-            "round_done",
-            round = a.msg.round,
-            phase = a.msg.phase.name(),
-            latency_ns = now - a.msg.phase_start_ns,
-            view = view,
-            attempts = u64::from(a.msg.attempt) + 1,
-            members = a.expected.len() as u64
+            AckEvent::RoundDone {
+                round: a.msg.round,
+                phase: a.msg.phase,
+                latency: SimDuration(now - a.msg.phase_start_ns),
+                view,
+                attempts: a.msg.attempt + 1,
+                members: a.expected.len() as u64,
+            }
         );
         match a.msg.phase {
             RoundPhase::Prepare => {
@@ -340,12 +415,12 @@ impl AckRounds {
                 }
                 emit!(
                     self.me.node,
-                    "ack",
-                    "round_start",
-                    round = a.msg.round,
-                    phase = "commit",
-                    view = view,
-                    attempt = 0u64
+                    AckEvent::RoundStart {
+                        round: a.msg.round,
+                        phase: RoundPhase::Commit,
+                        view,
+                        attempt: 0,
+                    }
                 );
                 sim::report_phase(self.me.node, "commit");
                 out.push(a.msg.clone());
@@ -353,10 +428,10 @@ impl AckRounds {
             RoundPhase::Commit => {
                 emit!(
                     self.me.node,
-                    "ack",
-                    "txn_done",
-                    round = a.msg.round,
-                    latency_ns = now - a.msg.txn_start_ns
+                    AckEvent::TxnDone {
+                        round: a.msg.round,
+                        latency: SimDuration(now - a.msg.txn_start_ns),
+                    }
                 );
                 self.open.remove(&id);
                 self.next_start_ns = now + self.round_gap_ms * 1_000_000;
@@ -389,8 +464,7 @@ impl AckRounds {
         let rank = members.iter().position(|m| *m == self.me).unwrap_or(0) as u64;
         self.counter += 1;
         self.counter += (rank + c - self.counter % c) % c;
-        // Unique across views and groups: view, group, then the counter.
-        let round = (view << 32) | (u64::from(self.me.group) << 24) | (self.counter & 0xff_ffff);
+        let round = RoundId::new(view, self.me.group, self.counter);
         let msg = RoundMsg {
             round,
             phase: RoundPhase::Prepare,
@@ -400,12 +474,12 @@ impl AckRounds {
         };
         emit!(
             self.me.node,
-            "ack",
-            "round_start",
-            round = round,
-            phase = "prepare",
-            view = view,
-            attempt = 0u64
+            AckEvent::RoundStart {
+                round,
+                phase: RoundPhase::Prepare,
+                view,
+                attempt: 0,
+            }
         );
         sim::report_phase(self.me.node, "prepare");
         out.push(msg.clone());
@@ -491,8 +565,8 @@ mod tests {
             // The three lowest coordinate; the fourth only takes part.
             assert_eq!(out.len(), if me < 3 { 2 } else { 0 }, "member {me}");
             for x in out {
-                assert_eq!(x.round >> 32, 7, "the view is in the id");
-                assert!(ids.insert(x.round), "round {:#x} twice", x.round);
+                assert_eq!(x.round.view(), 7, "the view is in the id");
+                assert!(ids.insert(x.round), "round {} twice", x.round);
             }
         }
         assert_eq!(ids.len(), 6);
@@ -534,7 +608,7 @@ mod tests {
         let mut out = vec![];
         r.on_view(1, &view(&[0, 1]), 0, &mut out);
         let open = RoundMsg {
-            round: (1 << 32) | 1,
+            round: RoundId::new(1, 0, 1),
             phase: RoundPhase::Prepare,
             attempt: 0,
             txn_start_ns: 0,

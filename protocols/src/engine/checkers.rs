@@ -1,73 +1,87 @@
-//! The guarantees of DESIGN.md §A, one checker each, observing only the trace.
+//! The guarantees of docs/ARCHITECTURE.md §A, one checker each, observing only the trace.
 //!
-//! Events they read: `ce.install` (view, nodes, members) and `ce.quorum_lost` from the CEs;
-//! `job.register`, `job.unregister`, `job.view` (members, left with reasons, joined),
-//! `job.quorum_lost` and `job.deliver` (view, seq, sender, fifo) from the jobs' main
-//! threads; `ce.job_unresponsive` from the CE's probe of its main thread; `ack.*` from the
-//! round coordinator; and the world's `node.crash`, `node.restart` and `fault.*` events.
+//! Events they read: [`CeEvent`]s `ce.install` (view, nodes, members), `ce.quorum_lost`
+//! and `ce.job_unresponsive` (the CE's probe of its job's main thread); [`JobEvent`]s
+//! `job.register`, `job.unregister`, `job.view` (members, departures with reasons,
+//! joiners), `job.quorum_lost` and `job.deliver` (view, seq, sender, fifo) from the jobs'
+//! main threads; [`AckEvent`]s from the round coordinators; and the world's `world.*`,
+//! `node.*` and `fault.*` events.
 
-use super::{parse_members, parse_nodes, CeConfig, Member, Reason};
+use super::ack_round::{AckEvent, RoundPhase};
+use super::job::JobEvent;
+use super::membership::CeEvent;
+use super::{CeConfig, Member, NodeInc, Reason, RoundId};
 use sim::check::{Checker, RunEnd};
-use sim::trace::TraceEvent;
+use sim::event::{EventRef, NodeId, Text};
+use sim::time::{SimDuration, SimTime};
+use sim::world::{FaultEvent, NodeEvent, Phase, WorldEvent};
+use sim::FaultKind;
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
-fn member(ev: &TraceEvent, key: &str) -> Result<Member, String> {
-    ev.str(key).and_then(Member::parse).ok_or_else(|| {
-        format!(
-            "event {}.{} has no member field '{key}'",
-            ev.component, ev.event
-        )
-    })
+/// The side a `fault.start` of a partition cuts off.
+fn partition_side<'a>(ev: &EventRef<'a>) -> &'a [NodeId] {
+    match ev.event.get::<FaultEvent>() {
+        Some(FaultEvent::Start {
+            side_a: Some(side), ..
+        }) => side,
+        _ => &[],
+    }
 }
 
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-/// Parses `job.view`'s `left` field: `member:Reason,...`.
-fn parse_left(s: &str) -> Result<Vec<(Member, Reason)>, String> {
-    s.split(',')
-        .filter(|x| !x.is_empty())
-        .map(|x| {
-            let (m, r) = x
-                .split_once(':')
-                .ok_or_else(|| format!("bad departure '{x}'"))?;
-            Ok((
-                Member::parse(m).ok_or_else(|| format!("bad member '{m}'"))?,
-                Reason::parse(r).ok_or_else(|| format!("bad reason '{r}'"))?,
-            ))
-        })
-        .collect()
+fn fmt_side(side: &[NodeId]) -> String {
+    let v: Vec<String> = side.iter().map(|n| n.to_string()).collect();
+    v.join(",")
 }
 
 /// Which node incarnations ever crashed, and each node's current incarnation.
 #[derive(Default)]
 struct Incarnations {
-    current: BTreeMap<u64, u64>,
-    crashed: BTreeSet<(usize, u64)>,
+    current: BTreeMap<NodeId, u64>,
+    crashed: BTreeSet<NodeInc>,
 }
 
 impl Incarnations {
-    fn observe(&mut self, ev: &TraceEvent) {
-        if ev.is("node", "crash") {
-            let inc = self.current.get(&ev.node).copied().unwrap_or(0);
-            self.crashed.insert((ev.node as usize, inc));
-        } else if ev.is("node", "restart") {
-            self.current
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
+    fn observe(&mut self, ev: &EventRef<'_>) {
+        match ev.event.get::<NodeEvent>() {
+            Some(NodeEvent::Crash) => {
+                let inc = self.current.get(&ev.node).copied().unwrap_or(0);
+                self.crashed.insert(NodeInc {
+                    node: ev.node.index(),
+                    inc,
+                });
+            }
+            Some(NodeEvent::Restart { incarnation }) => {
+                self.current.insert(ev.node, *incarnation);
+            }
+            None => {}
+        }
+    }
+
+    /// The node's incarnation now.
+    fn of(&self, node: NodeId) -> NodeInc {
+        NodeInc {
+            node: node.index(),
+            inc: self.current.get(&node).copied().unwrap_or(0),
         }
     }
 }
 
 // ------------------------------------------------------------------ view_agreement
 
+/// What a CE installed as view v: its nodes and members, and which node installed it first.
+struct Installed {
+    nodes: Vec<NodeInc>,
+    members: BTreeSet<Member>,
+    first: NodeId,
+}
+
 /// Always: every node that installs view v installs the same nodes and members, each node's
 /// view ids only grow, and a job's view is the view its CE installed.
 #[derive(Default)]
 pub struct ViewAgreement {
-    views: BTreeMap<u64, (String, String, u64)>,
-    last: BTreeMap<u64, u64>,
+    views: BTreeMap<u64, Installed>,
+    last: BTreeMap<NodeId, u64>,
 }
 
 impl Checker for ViewAgreement {
@@ -79,49 +93,68 @@ impl Checker for ViewAgreement {
         matches!((component, event), ("ce", "install") | ("job", "view"))
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("ce", "install") {
-            let v = ev.u64("view").unwrap_or(0);
-            let nodes = ev.str("nodes").unwrap_or("").to_string();
-            let members = ev.str("members").unwrap_or("").to_string();
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(CeEvent::Install {
+            view: v,
+            nodes,
+            members,
+            ..
+        }) = ev.event.get::<CeEvent>()
+        {
+            let v = *v;
             if let Some(prev) = self.last.get(&ev.node) {
                 if v <= *prev {
-                    return Err(format!("n{} installed view {v} after view {prev}", ev.node));
+                    return Err(format!("{} installed view {v} after view {prev}", ev.node));
                 }
             }
             self.last.insert(ev.node, v);
             match self.views.get(&v) {
-                Some((n, m, first)) if *n != nodes || *m != members => {
+                Some(i) if i.nodes != *nodes || i.members != *members => {
                     return Err(format!(
-                        "view {v}: n{first} installed nodes [{n}] members [{m}], n{} installed nodes [{nodes}] members [{members}]",
-                        ev.node
-                    ))
+                    "view {v}: {} installed nodes {} members {}, {} installed nodes {} members {}",
+                    i.first,
+                    Text(&i.nodes),
+                    Text(&i.members),
+                    ev.node,
+                    Text(nodes),
+                    Text(members)
+                ))
                 }
                 Some(_) => {}
                 None => {
-                    self.views.insert(v, (nodes, members, ev.node));
+                    self.views.insert(
+                        v,
+                        Installed {
+                            nodes: nodes.clone(),
+                            members: members.clone(),
+                            first: ev.node,
+                        },
+                    );
                 }
             }
-        } else if ev.is("job", "view") {
-            let v = ev.u64("view").unwrap_or(0);
-            let members = ev.str("members").unwrap_or("");
-            let group = member(ev, "member")?.group;
-            match self.views.get(&v) {
-                Some((_, m, _))
-                    if parse_members(m)
-                        .into_iter()
-                        .filter(|x| x.group == group)
-                        .eq(parse_members(members)) => {}
-                Some((_, m, _)) => {
+        } else if let Some(JobEvent::View {
+            member,
+            view: v,
+            members,
+            ..
+        }) = ev.event.get::<JobEvent>()
+        {
+            match self.views.get(v) {
+                Some(i)
+                    if i.members
+                        .iter()
+                        .filter(|x| x.group == member.group)
+                        .eq(members.iter()) => {}
+                Some(i) => {
                     return Err(format!(
-                    "job {} was given view {v} with members [{members}], the CEs installed [{m}]",
-                    ev.str("member").unwrap_or("?")
-                ))
+                        "job {member} was given view {v} with members {}, the CEs installed {}",
+                        Text(members),
+                        Text(&i.members)
+                    ))
                 }
                 None => {
                     return Err(format!(
-                        "job {} was given view {v}, which no CE installed",
-                        ev.str("member").unwrap_or("?")
+                        "job {member} was given view {v}, which no CE installed"
                     ))
                 }
             }
@@ -165,37 +198,42 @@ impl Checker for PrimaryComponent {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("world", "start") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(WorldEvent::Start { nodes, .. }) = ev.event.get::<WorldEvent>() {
             if self.n == 0 {
-                self.n = ev.u64("nodes").unwrap_or(0);
+                self.n = *nodes;
             }
-        } else if ev.is("ce", "install") {
-            let nodes = parse_nodes(ev.str("nodes").unwrap_or(""));
-            if 2 * nodes.len() as u64 <= self.n {
+            return Ok(());
+        }
+        if let Some(CeEvent::Install { view, nodes, .. }) = ev.event.get::<CeEvent>() {
+            let distinct = nodes.iter().collect::<BTreeSet<_>>().len();
+            if 2 * distinct as u64 <= self.n {
                 return Err(format!(
-                    "n{} installed view {} with {} of {} nodes [{}]: not a majority (split brain)",
+                    "{} installed view {view} with {distinct} of {} nodes {}: not a majority (split brain)",
                     ev.node,
-                    ev.u64("view").unwrap_or(0),
-                    nodes.len(),
                     self.n,
-                    ev.str("nodes").unwrap_or("")
+                    Text(nodes)
                 ));
             }
-        } else if ev.is("job", "quorum_lost") {
-            self.out
-                .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
-        } else if ev.is("job", "view") {
-            self.out.remove(&member(ev, "member")?);
-        } else if ev.is("job", "deliver") {
-            let m = member(ev, "member")?;
-            let v = ev.u64("view").unwrap_or(0);
-            if let Some(lost) = self.out.get(&m).filter(|lost| **lost != v) {
-                return Err(format!(
-                    "{m} delivered seq {} of view {v} after it was told QuorumLost in view {lost}",
-                    ev.u64("seq").unwrap_or(0),
-                ));
+            return Ok(());
+        }
+        match ev.event.get::<JobEvent>() {
+            Some(JobEvent::QuorumLost { member, view }) => {
+                self.out.insert(*member, *view);
             }
+            Some(JobEvent::View { member, .. }) => {
+                self.out.remove(member);
+            }
+            Some(JobEvent::Deliver {
+                member, view, seq, ..
+            }) => {
+                if let Some(lost) = self.out.get(member).filter(|lost| **lost != *view) {
+                    return Err(format!(
+                        "{member} delivered seq {seq} of view {view} after it was told QuorumLost in view {lost}"
+                    ));
+                }
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -235,44 +273,50 @@ impl Checker for VirtualSynchrony {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("job", "deliver") {
-            let m = member(ev, "member")?;
-            let v = ev.u64("view").unwrap_or(0);
-            if let Some((cv, h, c)) = self.cur.get_mut(&m) {
-                if *cv == v {
-                    let s = member(ev, "sender")?;
-                    *h = fnv(
-                        fnv(
-                            fnv(*h, ev.u64("seq").unwrap_or(0)),
-                            s.node as u64 ^ (s.job << 32),
-                        ),
-                        ev.u64("fifo").unwrap_or(0),
-                    );
-                    *c += 1;
-                }
-            }
-        } else if ev.is("job", "view") {
-            let m = member(ev, "member")?;
-            let v = ev.u64("view").unwrap_or(0);
-            if let Some((w, h, c)) = self.cur.remove(&m) {
-                match self.seen.get(&(w, v, m.group)) {
-                    Some((other, h2, c2)) if (*h2, *c2) != (h, c) => {
-                        return Err(format!(
-                            "{m} and {other} both went from view {w} to view {v}, but delivered different messages in {w} ({c} vs {c2} messages)"
-                        ))
-                    }
-                    Some(_) => {}
-                    None => {
-                        self.seen.insert((w, v, m.group), (m, h, c));
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
+            self.cur.retain(|m, _| m.node != ev.node.index());
+            return Ok(());
+        }
+        match ev.event.get::<JobEvent>() {
+            Some(JobEvent::Deliver {
+                member,
+                view,
+                seq,
+                sender,
+                fifo,
+            }) => {
+                if let Some((cv, h, c)) = self.cur.get_mut(member) {
+                    if cv == view {
+                        *h = fnv(
+                            fnv(fnv(*h, *seq), sender.node as u64 ^ (sender.job << 32)),
+                            *fifo,
+                        );
+                        *c += 1;
                     }
                 }
             }
-            self.cur.insert(m, (v, 0xcbf2_9ce4_8422_2325, 0));
-        } else if ev.is("job", "unregister") {
-            self.cur.remove(&member(ev, "member")?);
-        } else if ev.is("node", "crash") {
-            self.cur.retain(|m, _| m.node as u64 != ev.node);
+            Some(JobEvent::View { member, view, .. }) => {
+                let (m, v) = (*member, *view);
+                if let Some((w, h, c)) = self.cur.remove(&m) {
+                    match self.seen.get(&(w, v, m.group)) {
+                        Some((other, h2, c2)) if (*h2, *c2) != (h, c) => {
+                            return Err(format!(
+                                "{m} and {other} both went from view {w} to view {v}, but delivered different messages in {w} ({c} vs {c2} messages)"
+                            ))
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.seen.insert((w, v, m.group), (m, h, c));
+                        }
+                    }
+                }
+                self.cur.insert(m, (v, 0xcbf2_9ce4_8422_2325, 0));
+            }
+            Some(JobEvent::Unregister { member, .. }) => {
+                self.cur.remove(member);
+            }
+            _ => {}
         }
         Ok(())
     }
@@ -316,6 +360,20 @@ impl SeqSlots {
     }
 }
 
+/// A delivery's fields, if the event is one.
+fn delivery(ev: &EventRef<'_>) -> Option<(Member, u64, u64, Member, u64)> {
+    match ev.event.get::<JobEvent>()? {
+        JobEvent::Deliver {
+            member,
+            view,
+            seq,
+            sender,
+            fifo,
+        } => Some((*member, *view, *seq, *sender, *fifo)),
+        _ => None,
+    }
+}
+
 impl Checker for AgreedOrder {
     fn name(&self) -> &'static str {
         "agreed_order"
@@ -325,17 +383,10 @@ impl Checker for AgreedOrder {
         (component, event) == ("job", "deliver")
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if !ev.is("job", "deliver") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let Some((m, v, seq, s, fifo)) = delivery(ev) else {
             return Ok(());
-        }
-        let m = member(ev, "member")?;
-        let s = member(ev, "sender")?;
-        let (v, seq, fifo) = (
-            ev.u64("view").unwrap_or(0),
-            ev.u64("seq").unwrap_or(0),
-            ev.u64("fifo").unwrap_or(0),
-        );
+        };
         let slots = self.msgs.entry((v, m.group)).or_default();
         match slots.get(seq) {
             Some((s2, f2)) if (*s2, *f2) != (s, fifo) => {
@@ -385,13 +436,10 @@ impl Checker for FifoPerSender {
         (component, event) == ("job", "deliver")
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if !ev.is("job", "deliver") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let Some((m, v, _, s, fifo)) = delivery(ev) else {
             return Ok(());
-        }
-        let m = member(ev, "member")?;
-        let s = member(ev, "sender")?;
-        let (v, fifo) = (ev.u64("view").unwrap_or(0), ev.u64("fifo").unwrap_or(0));
+        };
         // One lookup for the check and the update: every delivery passes here.
         match self.last.entry((m, s)) {
             Entry::Occupied(mut e) => {
@@ -413,7 +461,6 @@ impl Checker for FifoPerSender {
         Ok(())
     }
 }
-
 // ------------------------------------------------------------------ no_duplicates
 
 /// Always: no member delivers the same message (sender, number) twice.
@@ -461,13 +508,10 @@ impl Checker for NoDuplicates {
         (component, event) == ("job", "deliver")
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if !ev.is("job", "deliver") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let Some((m, _, _, s, fifo)) = delivery(ev) else {
             return Ok(());
-        }
-        let m = member(ev, "member")?;
-        let s = member(ev, "sender")?;
-        let fifo = ev.u64("fifo").unwrap_or(0);
+        };
         if !insert_in_ranges(self.seen.entry((m, s)).or_default(), fifo) {
             return Err(format!("{m} delivered {s}#{fifo} twice"));
         }
@@ -497,22 +541,15 @@ impl Checker for NoGhosts {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("ce", "install") {
-            let v = ev.u64("view").unwrap_or(0);
-            self.views
-                .entry(v)
-                .or_insert_with(|| parse_members(ev.str("members").unwrap_or("")));
-        } else if ev.is("job", "unregister") {
-            self.left.insert(member(ev, "member")?);
-        } else if ev.is("job", "deliver") {
-            let m = member(ev, "member")?;
-            let s = member(ev, "sender")?;
-            let v = ev.u64("view").unwrap_or(0);
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
+            self.views.entry(*view).or_insert_with(|| members.clone());
+            return Ok(());
+        }
+        if let Some((m, v, _, s, fifo)) = delivery(ev) {
             if self.left.contains(&m) {
                 return Err(format!(
-                    "{m} got {s}#{} in view {v} after it unregistered",
-                    ev.u64("fifo").unwrap_or(0)
+                    "{m} got {s}#{fifo} in view {v} after it unregistered"
                 ));
             }
             let Some(members) = self.views.get(&v) else {
@@ -522,8 +559,7 @@ impl Checker for NoGhosts {
             };
             if !members.contains(&m) {
                 return Err(format!(
-                    "{m} got {s}#{} in view {v}, which it is not a member of",
-                    ev.u64("fifo").unwrap_or(0)
+                    "{m} got {s}#{fifo} in view {v}, which it is not a member of"
                 ));
             }
             if s.group != m.group {
@@ -536,6 +572,8 @@ impl Checker for NoGhosts {
                     "{m} got a message from {s} in view {v}, which {s} is not a member of"
                 ));
             }
+        } else if let Some(JobEvent::Unregister { member, .. }) = ev.event.get::<JobEvent>() {
+            self.left.insert(*member);
         }
         Ok(())
     }
@@ -550,7 +588,7 @@ impl Checker for NoGhosts {
 #[derive(Default)]
 pub struct NotifiedOnce {
     prev: BTreeMap<Member, BTreeSet<Member>>,
-    nodes: BTreeMap<u64, BTreeSet<(usize, u64)>>,
+    nodes: BTreeMap<u64, BTreeSet<NodeInc>>,
     unregistered: BTreeSet<Member>,
     incs: Incarnations,
 }
@@ -569,80 +607,92 @@ impl Checker for NotifiedOnce {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         self.incs.observe(ev);
-        if ev.is("ce", "install") {
-            let v = ev.u64("view").unwrap_or(0);
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
+            self.prev.retain(|m, _| m.node != ev.node.index());
+            return Ok(());
+        }
+        if let Some(CeEvent::Install { view, nodes, .. }) = ev.event.get::<CeEvent>() {
             self.nodes
-                .entry(v)
-                .or_insert_with(|| parse_nodes(ev.str("nodes").unwrap_or("")));
-        } else if ev.is("job", "unregister") {
-            let m = member(ev, "member")?;
-            self.unregistered.insert(m);
-            self.prev.remove(&m);
-        } else if ev.is("job", "quorum_lost") {
-            self.prev.remove(&member(ev, "member")?);
-        } else if ev.is("node", "crash") {
-            self.prev.retain(|m, _| m.node as u64 != ev.node);
-        } else if ev.is("job", "view") {
-            let me = member(ev, "member")?;
-            let v = ev.u64("view").unwrap_or(0);
-            let new = parse_members(ev.str("members").unwrap_or(""));
-            let left = parse_left(ev.str("left").unwrap_or(""))?;
-            let joined: Vec<Member> = ev
-                .str("joined")
-                .unwrap_or("")
-                .split(',')
-                .filter_map(Member::parse)
-                .collect();
-            let prev = self.prev.remove(&me).unwrap_or_default();
-            let nodes = self.nodes.get(&v).cloned().unwrap_or_default();
-            let mut told = BTreeSet::new();
-            for (d, r) in &left {
-                if !told.insert(*d) {
-                    return Err(format!("{me} was told twice in view {v} that {d} left"));
-                }
-                if !prev.contains(d) || new.contains(d) {
-                    return Err(format!(
-                        "{me} was told in view {v} that {d} left ({}), but it was not in its previous view or is still a member",
-                        r.name()
-                    ));
-                }
-                let node_in = nodes.contains(&(d.node, d.inc));
-                let ok = match r {
-                    Reason::Left => self.unregistered.contains(d) && node_in,
-                    Reason::ProcessDown => self.incs.crashed.contains(&(d.node, d.inc)),
-                    Reason::NodeDown => !node_in,
-                };
-                if !ok {
-                    return Err(format!(
-                        "{me} was told in view {v} that {d} left with the wrong reason {}",
-                        r.name()
-                    ));
-                }
+                .entry(*view)
+                .or_insert_with(|| nodes.iter().copied().collect());
+            return Ok(());
+        }
+        let (me, v, new, left, joined) = match ev.event.get::<JobEvent>() {
+            Some(JobEvent::Unregister { member, .. }) => {
+                self.unregistered.insert(*member);
+                self.prev.remove(member);
+                return Ok(());
             }
-            for d in prev.iter().filter(|d| !new.contains(d) && **d != me) {
-                if !told.contains(d) {
-                    return Err(format!(
-                        "{me} went to view {v} without being told that {d} left"
-                    ));
-                }
+            Some(JobEvent::QuorumLost { member, .. }) => {
+                self.prev.remove(member);
+                return Ok(());
             }
-            let expected_joined: BTreeSet<Member> = new
-                .iter()
-                .filter(|x| !prev.contains(x) && **x != me)
-                .copied()
-                .collect();
-            let joined_set: BTreeSet<Member> = joined.iter().copied().collect();
-            if joined_set.len() != joined.len() || joined_set != expected_joined {
+            _ => match ev.event.get::<JobEvent>() {
+                Some(JobEvent::View {
+                    member,
+                    view,
+                    members,
+                    left,
+                    joined,
+                }) => (*member, *view, members, left, joined),
+                _ => return Ok(()),
+            },
+        };
+        let prev = self.prev.remove(&me).unwrap_or_default();
+        let no_nodes = BTreeSet::new();
+        let nodes = self.nodes.get(&v).unwrap_or(&no_nodes);
+        let mut told = BTreeSet::new();
+        for d in left {
+            let (d, r) = (d.member, d.reason);
+            if !told.insert(d) {
+                return Err(format!("{me} was told twice in view {v} that {d} left"));
+            }
+            if !prev.contains(&d) || new.contains(&d) {
                 return Err(format!(
-                    "{me} was told in view {v} that [{}] joined, expected [{}]",
-                    super::fmt_members(&joined),
-                    super::fmt_members(&expected_joined)
+                    "{me} was told in view {v} that {d} left ({r}), but it was not in its previous view or is still a member"
                 ));
             }
-            self.prev.insert(me, new);
+            let node_in = nodes.contains(&NodeInc {
+                node: d.node,
+                inc: d.inc,
+            });
+            let ok = match r {
+                Reason::Left => self.unregistered.contains(&d) && node_in,
+                Reason::ProcessDown => self.incs.crashed.contains(&NodeInc {
+                    node: d.node,
+                    inc: d.inc,
+                }),
+                Reason::NodeDown => !node_in,
+            };
+            if !ok {
+                return Err(format!(
+                    "{me} was told in view {v} that {d} left with the wrong reason {r}"
+                ));
+            }
         }
+        for d in prev.iter().filter(|d| !new.contains(d) && **d != me) {
+            if !told.contains(d) {
+                return Err(format!(
+                    "{me} went to view {v} without being told that {d} left"
+                ));
+            }
+        }
+        let expected_joined: BTreeSet<Member> = new
+            .iter()
+            .filter(|x| !prev.contains(x) && **x != me)
+            .copied()
+            .collect();
+        let joined_set: BTreeSet<Member> = joined.iter().copied().collect();
+        if joined_set.len() != joined.len() || joined_set != expected_joined {
+            return Err(format!(
+                "{me} was told in view {v} that {} joined, expected {}",
+                Text(joined),
+                Text(&expected_joined)
+            ));
+        }
+        self.prev.insert(me, new.clone());
         Ok(())
     }
 }
@@ -724,54 +774,76 @@ impl NotifyWithin {
             }
         }
     }
+
+    /// A symmetric partition starts: its minority side's members of the latest view depart.
+    fn partition(&mut self, t: u64, id: u64, side_a: &[NodeId]) {
+        let side: BTreeSet<usize> = side_a
+            .iter()
+            .map(|x| x.index())
+            .filter(|x| *x < self.n)
+            .collect();
+        let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
+            side
+        } else if 2 * (self.n - side.len()) < self.n {
+            (0..self.n).filter(|x| !side.contains(x)).collect()
+        } else {
+            BTreeSet::new()
+        };
+        let departed: Vec<Member> = self
+            .latest
+            .as_ref()
+            .map(|(_, m)| {
+                m.iter()
+                    .filter(|m| minority.contains(&m.node))
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.oblige(
+            t,
+            &departed,
+            format!("partition {}", fmt_side(side_a)),
+            Some(id),
+        );
+    }
 }
 
-const DISRUPTIVE: [&str; 5] = ["partition", "clog", "packet_loss", "latency_spike", "pause"];
+/// Whether a fault of this kind disrupts the CEs' traffic (a departure's notification may
+/// then take longer than the bound).
+fn disruptive(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Partition
+            | FaultKind::Clog
+            | FaultKind::PacketLoss
+            | FaultKind::LatencySpike
+            | FaultKind::Pause
+    )
+}
 
 impl Checker for NotifyWithin {
     fn name(&self) -> &'static str {
         "notify_within"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         if let Some(o) = self.obligations.iter().find(|o| o.deadline_ns < t) {
             return Err(format!(
-                "{} was not told within {:.0}ms that {} left ({} at {:.3}ms)",
+                "{} was not told within {} that {} left ({} at {})",
                 o.survivor,
-                ms(self.bound_ns),
+                SimDuration(self.bound_ns),
                 o.departed,
                 o.cause,
-                ms(o.cause_ns)
+                SimTime(o.cause_ns)
             ));
         }
-        if ev.is("ce", "install") {
-            let v = ev.u64("view").unwrap_or(0);
-            if self.latest.as_ref().map(|(l, _)| v > *l).unwrap_or(true) {
-                self.latest = Some((v, parse_members(ev.str("members").unwrap_or(""))));
+        if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
+            if self.latest.as_ref().map(|(l, _)| view > l).unwrap_or(true) {
+                self.latest = Some((*view, members.clone()));
             }
-        } else if ev.is("job", "view") {
-            let s = member(ev, "member")?;
-            self.job_view.insert(s, ev.u64("view").unwrap_or(0));
-            let left = parse_left(ev.str("left").unwrap_or(""))?;
-            let mut delays = Vec::new();
-            self.obligations.retain(|o| {
-                let done = o.survivor == s && left.iter().any(|(d, _)| *d == o.departed);
-                if done {
-                    delays.push((o.cause.clone(), t - o.cause_ns));
-                }
-                !done
-            });
-            self.delays.extend(delays);
-        } else if ev.is("job", "quorum_lost") || ev.is("job", "unregister") {
-            let m = member(ev, "member")?;
-            self.job_view.remove(&m);
-            self.obligations.retain(|o| o.survivor != m);
-            if ev.is("job", "unregister") && self.quiet(t) {
-                self.oblige(t, &[m], format!("{m} unregistered"), None);
-            }
-        } else if ev.is("node", "crash") {
-            let node = ev.node as usize;
+        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
+            let node = ev.node.index();
             self.job_view.retain(|m, _| m.node != node);
             self.obligations.retain(|o| o.survivor.node != node);
             let quiet = self.quiet(t);
@@ -782,60 +854,67 @@ impl Checker for NotifyWithin {
                     .as_ref()
                     .map(|(_, m)| m.iter().filter(|m| m.node == node).copied().collect())
                     .unwrap_or_default();
-                self.oblige(t, &departed, format!("n{node} crashed"), None);
+                self.oblige(t, &departed, format!("{} crashed", ev.node), None);
             }
-        } else if ev.is("fault", "start") {
-            let kind = ev.str("kind").unwrap_or("");
-            let id = ev.u64("fault").unwrap_or(u64::MAX);
-            if DISRUPTIVE.contains(&kind) {
-                let quiet = self.quiet(t);
-                self.disrupt(t);
-                self.active.insert(id);
-                if kind == "partition" && quiet && ev.bool("one_way") == Some(false) {
-                    let side: BTreeSet<usize> = ev
-                        .str("side_a")
-                        .unwrap_or("")
-                        .split(',')
-                        .filter_map(|x| x.trim_start_matches('n').parse().ok())
-                        .filter(|x| *x < self.n)
-                        .collect();
-                    let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
-                        side
-                    } else if 2 * (self.n - side.len()) < self.n {
-                        (0..self.n).filter(|x| !side.contains(x)).collect()
-                    } else {
-                        BTreeSet::new()
-                    };
-                    let departed: Vec<Member> = self
-                        .latest
-                        .as_ref()
-                        .map(|(_, m)| {
-                            m.iter()
-                                .filter(|m| minority.contains(&m.node))
-                                .copied()
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    self.oblige(
-                        t,
-                        &departed,
-                        format!("partition {}", ev.str("side_a").unwrap_or("")),
-                        Some(id),
-                    );
+        } else if let Some(f) = ev.event.get::<FaultEvent>() {
+            match f {
+                FaultEvent::Start {
+                    fault,
+                    kind,
+                    one_way,
+                    ..
+                } if disruptive(*kind) => {
+                    let quiet = self.quiet(t);
+                    self.disrupt(t);
+                    self.active.insert(*fault);
+                    if *kind == FaultKind::Partition && quiet && *one_way == Some(false) {
+                        self.partition(t, *fault, partition_side(ev));
+                    }
                 }
-            }
-        } else if ev.is("fault", "end") {
-            let id = ev.u64("fault").unwrap_or(u64::MAX);
-            if self.active.remove(&id) {
                 // A window that closes before its departures were announced voids them;
                 // stale suspicions linger a failure timeout after any window.
-                self.obligations.retain(|o| o.fault != Some(id));
-                self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+                FaultEvent::End { fault, .. } if self.active.remove(fault) => {
+                    self.obligations.retain(|o| o.fault != Some(*fault));
+                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+                }
+                FaultEvent::HealAll => {
+                    self.active.clear();
+                    self.obligations.clear();
+                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+                }
+                _ => {}
             }
-        } else if ev.is("fault", "heal_all") {
-            self.active.clear();
-            self.obligations.clear();
-            self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
+        } else {
+            match ev.event.get::<JobEvent>() {
+                Some(JobEvent::View {
+                    member, view, left, ..
+                }) => {
+                    let s = *member;
+                    self.job_view.insert(s, *view);
+                    let mut delays = Vec::new();
+                    self.obligations.retain(|o| {
+                        let done = o.survivor == s && left.iter().any(|d| d.member == o.departed);
+                        if done {
+                            delays.push((o.cause.clone(), t - o.cause_ns));
+                        }
+                        !done
+                    });
+                    self.delays.extend(delays);
+                }
+                Some(JobEvent::QuorumLost { member, .. }) => {
+                    self.job_view.remove(member);
+                    self.obligations.retain(|o| o.survivor != *member);
+                }
+                Some(JobEvent::Unregister { member, .. }) => {
+                    let m = *member;
+                    self.job_view.remove(&m);
+                    self.obligations.retain(|o| o.survivor != m);
+                    if self.quiet(t) {
+                        self.oblige(t, &[m], format!("{m} unregistered"), None);
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -843,11 +922,11 @@ impl Checker for NotifyWithin {
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
         match self.obligations.iter().find(|o| o.deadline_ns < end.t_ns) {
             Some(o) => Err(format!(
-                "{} was never told that {} left ({} at {:.3}ms)",
+                "{} was never told that {} left ({} at {})",
                 o.survivor,
                 o.departed,
                 o.cause,
-                ms(o.cause_ns)
+                SimTime(o.cause_ns)
             )),
             None => Ok(()),
         }
@@ -860,13 +939,15 @@ impl Checker for NotifyWithin {
 /// every CE message promptly (a pause of the whole node excepted).
 #[derive(Default)]
 pub struct MainThreadResponsive {
-    open_pauses: BTreeMap<u64, (u64, u64)>,
-    pauses: Vec<(u64, u64, u64)>,
+    /// Open pauses by fault id: (node, since).
+    open_pauses: BTreeMap<u64, (NodeId, u64)>,
+    /// Closed pauses: (node, from, to).
+    pauses: Vec<(NodeId, u64, u64)>,
 }
 
 impl MainThreadResponsive {
     /// Closes at `t` the open pauses `ends(fault id, node)` picks.
-    fn end_pauses(&mut self, t: u64, ends: impl Fn(u64, u64) -> bool) {
+    fn end_pauses(&mut self, t: u64, ends: impl Fn(u64, NodeId) -> bool) {
         let ended: Vec<u64> = self
             .open_pauses
             .iter()
@@ -895,21 +976,29 @@ impl Checker for MainThreadResponsive {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("fault", "start") && ev.str("kind") == Some("pause") {
-            let id = ev.u64("fault").unwrap_or(0);
-            self.open_pauses
-                .insert(id, (ev.u64("target").unwrap_or(0), ev.t_ns));
-        } else if ev.is("fault", "end") {
-            let id = ev.u64("fault");
-            self.end_pauses(ev.t_ns, |fault, _| Some(fault) == id);
-        } else if ev.is("fault", "heal_all") {
-            self.end_pauses(ev.t_ns, |_, _| true);
-        } else if ev.is("node", "crash") {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        match ev.event.get::<FaultEvent>() {
+            Some(FaultEvent::Start {
+                fault,
+                kind: FaultKind::Pause,
+                target,
+                ..
+            }) => {
+                self.open_pauses
+                    .insert(*fault, (target.unwrap_or(NodeId(0)), ev.t_ns));
+            }
+            Some(FaultEvent::End { fault, .. }) => {
+                self.end_pauses(ev.t_ns, |id, _| id == *fault);
+            }
+            Some(FaultEvent::HealAll) => self.end_pauses(ev.t_ns, |_, _| true),
+            Some(_) => {}
+            None => {}
+        }
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             // A crash ends the node's pauses without a fault end: the node restarts running.
             self.end_pauses(ev.t_ns, |_, node| node == ev.node);
-        } else if ev.is("ce", "job_unresponsive") {
-            let since = ev.u64("since_ns").unwrap_or(0);
+        } else if let Some(CeEvent::JobUnresponsive { member, since }) = ev.event.get::<CeEvent>() {
+            let since = since.0;
             let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node)
                 || self
                     .pauses
@@ -917,10 +1006,9 @@ impl Checker for MainThreadResponsive {
                     .any(|(n, s, e)| *n == ev.node && *s <= ev.t_ns && *e >= since);
             if !paused {
                 return Err(format!(
-                    "the main thread of job {} on n{} has not answered a CE probe for {:.0}ms",
-                    ev.str("member").unwrap_or("?"),
+                    "the main thread of job {member} on {} has not answered a CE probe for {}",
                     ev.node,
-                    ms(ev.t_ns - since)
+                    SimDuration(ev.t_ns - since)
                 ));
             }
         }
@@ -933,7 +1021,7 @@ impl Checker for MainThreadResponsive {
 /// An open round: who coordinates it, for which group, when it is due, and since when its
 /// bound has been stopped (while nothing the protocol does could bring it to an end).
 struct OpenRound {
-    node: u64,
+    node: NodeId,
     group: u32,
     deadline_ns: u64,
     stopped_since_ns: Option<u64>,
@@ -951,15 +1039,15 @@ pub struct AckRoundProgress {
     require_after_heal: bool,
     settle_ns: u64,
     /// Open rounds by (round, phase).
-    open: BTreeMap<(u64, String), OpenRound>,
+    open: BTreeMap<(RoundId, RoundPhase), OpenRound>,
     /// Open packet-loss windows by fault id.
     loss: BTreeSet<u64>,
     /// Open pauses by fault id, with their node (pauses of one node may overlap).
-    pauses: BTreeMap<u64, u64>,
+    pauses: BTreeMap<u64, NodeId>,
     /// Open clogs by fault id, with the two nodes they cut apart.
-    clogs: BTreeMap<u64, (u64, u64)>,
+    clogs: BTreeMap<u64, (NodeId, NodeId)>,
     /// Per (node, group): the nodes of the members in that node's job's latest view.
-    views: BTreeMap<(u64, u32), BTreeSet<u64>>,
+    views: BTreeMap<(NodeId, u32), BTreeSet<NodeId>>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
@@ -986,7 +1074,7 @@ impl AckRoundProgress {
     }
 
     /// Whether a round of `group` coordinated by `node` is held up by a fault right now.
-    fn stopped(&self, node: u64, group: u32) -> bool {
+    fn stopped(&self, node: NodeId, group: u32) -> bool {
         if !self.loss.is_empty() || self.pauses.values().any(|n| *n == node) {
             return true;
         }
@@ -1019,18 +1107,51 @@ impl AckRoundProgress {
         }
     }
 
-    fn overdue(round: &(u64, String), r: &OpenRound) -> String {
+    fn overdue(round: &(RoundId, RoundPhase), r: &OpenRound) -> String {
         let (id, phase) = round;
         format!(
-            "{phase} round {id:#x} coordinated by n{} neither completed nor was abandoned by {:.3}ms",
+            "{} round {id} coordinated by {} neither completed nor was abandoned by {}",
+            phase.name(),
             r.node,
-            ms(r.deadline_ns)
+            SimTime(r.deadline_ns)
         )
+    }
+
+    /// A round event: opens, closes or counts a round.
+    fn on_round(&mut self, ev: &EventRef<'_>, a: &AckEvent) {
+        let t = ev.t_ns;
+        match a {
+            AckEvent::RoundStart { round, phase, .. }
+            | AckEvent::RoundRestart { round, phase, .. }
+            | AckEvent::RoundAdopt { round, phase, .. } => {
+                let group = round.group();
+                let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
+                let r = OpenRound {
+                    node: ev.node,
+                    group,
+                    deadline_ns: t + self.bound_ns,
+                    stopped_since_ns,
+                };
+                self.open.insert((*round, *phase), r);
+            }
+            AckEvent::RoundDone { round, phase, .. } | AckEvent::RoundAbandon { round, phase } => {
+                self.open.remove(&(*round, *phase));
+            }
+            AckEvent::TxnDone { .. }
+                if self
+                    .liveness_start_ns
+                    .map(|l| t >= l + self.settle_ns)
+                    .unwrap_or(false) =>
+            {
+                self.done_after_heal += 1;
+            }
+            AckEvent::TxnDone { .. } => {}
+        }
     }
 
     /// The bound check at this event's time, then what the event says about rounds, views
     /// and crashes.
-    fn check_and_observe(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         if let Some((round, r)) = self
             .open
@@ -1039,52 +1160,23 @@ impl AckRoundProgress {
         {
             return Err(Self::overdue(round, r));
         }
-        if ev.is("world", "start") {
-            if self.n == 0 {
-                self.n = ev.u64("nodes").unwrap_or(0) as usize;
-            }
-        } else if ev.is("world", "phase") && ev.str("phase") == Some("liveness") {
-            self.liveness_start_ns = Some(t);
+        match ev.event.get::<WorldEvent>() {
+            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => self.n = *nodes as usize,
+            Some(WorldEvent::Phase {
+                phase: Phase::Liveness,
+            }) => self.liveness_start_ns = Some(t),
+            _ => {}
         }
-        if ev.component == "ack" {
-            let round = ev.u64("round").unwrap_or(0);
-            let key = (round, ev.str("phase").unwrap_or("").to_string());
-            match ev.event.as_str() {
-                "round_start" | "round_restart" | "round_adopt" => {
-                    // A round id carries its group in bits 24..32 (see `ack_round`).
-                    let group = ((round >> 24) & 0xff) as u32;
-                    let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
-                    let r = OpenRound {
-                        node: ev.node,
-                        group,
-                        deadline_ns: t + self.bound_ns,
-                        stopped_since_ns,
-                    };
-                    self.open.insert(key, r);
-                }
-                "round_done" | "round_abandon" => {
-                    self.open.remove(&key);
-                }
-                "txn_done"
-                    if self
-                        .liveness_start_ns
-                        .map(|l| t >= l + self.settle_ns)
-                        .unwrap_or(false) =>
-                {
-                    self.done_after_heal += 1;
-                }
-                _ => {}
-            }
-        } else if ev.is("job", "view") {
-            if let Some(me) = ev.str("member").and_then(Member::parse) {
-                let nodes = parse_members(ev.str("members").unwrap_or(""))
-                    .into_iter()
-                    .map(|m| m.node as u64)
-                    .collect();
-                self.views.insert((ev.node, me.group), nodes);
-                self.restamp(t);
-            }
-        } else if ev.is("node", "crash") {
+        if let Some(a) = ev.event.get::<AckEvent>() {
+            self.on_round(ev, a);
+        } else if let Some(JobEvent::View {
+            member, members, ..
+        }) = ev.event.get::<JobEvent>()
+        {
+            let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
+            self.views.insert((ev.node, member.group), nodes);
+            self.restamp(t);
+        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             // A crash ends the node's rounds, its view and its pauses too (the world emits
             // no end for them): the node restarts running.
             self.open.retain(|_, r| r.node != ev.node);
@@ -1101,37 +1193,47 @@ impl Checker for AckRoundProgress {
         "ack_round_progress"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
-        if ev.is("fault", "start") {
-            let id = ev.u64("fault").unwrap_or(0);
-            match ev.str("kind") {
-                Some("packet_loss") => {
-                    self.loss.insert(id);
+        match ev.event.get::<FaultEvent>() {
+            Some(FaultEvent::Start {
+                fault,
+                kind,
+                target,
+                a,
+                b,
+                ..
+            }) => {
+                match kind {
+                    FaultKind::PacketLoss => {
+                        self.loss.insert(*fault);
+                    }
+                    FaultKind::Pause => {
+                        self.pauses.insert(*fault, target.unwrap_or(NodeId::WORLD));
+                    }
+                    FaultKind::Clog => {
+                        let a = a.unwrap_or(NodeId::WORLD);
+                        let b = b.unwrap_or(NodeId::WORLD);
+                        self.clogs.insert(*fault, (a, b));
+                    }
+                    // Other faults hold no round up; restamping then changes nothing.
+                    _ => {}
                 }
-                Some("pause") => {
-                    self.pauses.insert(id, ev.u64("target").unwrap_or(u64::MAX));
-                }
-                Some("clog") => {
-                    let a = ev.u64("a").unwrap_or(u64::MAX);
-                    let b = ev.u64("b").unwrap_or(u64::MAX);
-                    self.clogs.insert(id, (a, b));
-                }
-                // Other faults hold no round up; restamping then changes nothing.
-                _ => {}
+                self.restamp(t);
             }
-            self.restamp(t);
-        } else if ev.is("fault", "end") {
-            let id = ev.u64("fault").unwrap_or(u64::MAX);
-            self.loss.remove(&id);
-            self.pauses.remove(&id);
-            self.clogs.remove(&id);
-            self.restamp(t);
-        } else if ev.is("fault", "heal_all") {
-            self.loss.clear();
-            self.pauses.clear();
-            self.clogs.clear();
-            self.restamp(t);
+            Some(FaultEvent::End { fault, .. }) => {
+                self.loss.remove(fault);
+                self.pauses.remove(fault);
+                self.clogs.remove(fault);
+                self.restamp(t);
+            }
+            Some(FaultEvent::HealAll) => {
+                self.loss.clear();
+                self.pauses.clear();
+                self.clogs.clear();
+                self.restamp(t);
+            }
+            _ => {}
         }
         self.check_and_observe(ev)
     }
@@ -1162,15 +1264,15 @@ impl Checker for AckRoundProgress {
 // ------------------------------------------------------------------ liveness
 
 /// A view's node incarnations and members.
-type ViewShape = (BTreeSet<(usize, u64)>, BTreeSet<Member>);
+type ViewShape = (BTreeSet<NodeInc>, BTreeSet<Member>);
 
 /// Eventually: once the faults heal, all live nodes form one view that holds every live
 /// job, and every live job has been given that view, before the run ends.
 #[derive(Default)]
 pub struct Liveness {
-    view_of: BTreeMap<u64, u64>,
+    view_of: BTreeMap<NodeId, u64>,
     views: BTreeMap<u64, ViewShape>,
-    job: BTreeMap<u64, Member>,
+    job: BTreeMap<NodeId, Member>,
     job_view: BTreeMap<Member, u64>,
     incs: Incarnations,
     /// The engine's configured nodes; 0 until known (then the world's node count is used).
@@ -1202,52 +1304,66 @@ impl Checker for Liveness {
         )
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         self.incs.observe(ev);
-        if ev.is("world", "start") {
+        if let Some(WorldEvent::Start { nodes, .. }) = ev.event.get::<WorldEvent>() {
             if self.n == 0 {
-                self.n = ev.u64("nodes").unwrap_or(0) as usize;
+                self.n = *nodes as usize;
             }
-        } else if ev.is("ce", "install") {
-            let v = ev.u64("view").unwrap_or(0);
-            self.view_of.insert(ev.node, v);
-            self.views.entry(v).or_insert_with(|| {
-                (
-                    parse_nodes(ev.str("nodes").unwrap_or("")),
-                    parse_members(ev.str("members").unwrap_or("")),
-                )
-            });
-        } else if ev.is("ce", "quorum_lost") {
-            self.view_of.remove(&ev.node);
-        } else if ev.is("node", "crash") {
+        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             self.view_of.remove(&ev.node);
             self.job.remove(&ev.node);
-        } else if ev.is("job", "register") {
-            self.job.insert(ev.node, member(ev, "member")?);
-        } else if ev.is("job", "unregister") {
-            self.job.remove(&ev.node);
-        } else if ev.is("job", "view") {
-            self.job_view
-                .insert(member(ev, "member")?, ev.u64("view").unwrap_or(0));
-        } else if ev.is("job", "quorum_lost") {
-            self.job_view.remove(&member(ev, "member")?);
+        } else if let Some(ce) = ev.event.get::<CeEvent>() {
+            match ce {
+                CeEvent::Install {
+                    view,
+                    nodes,
+                    members,
+                    ..
+                } => {
+                    self.view_of.insert(ev.node, *view);
+                    self.views
+                        .entry(*view)
+                        .or_insert_with(|| (nodes.iter().copied().collect(), members.clone()));
+                }
+                CeEvent::QuorumLost { .. } => {
+                    self.view_of.remove(&ev.node);
+                }
+                _ => {}
+            }
+        } else {
+            match ev.event.get::<JobEvent>() {
+                Some(JobEvent::Register { member, .. }) => {
+                    self.job.insert(ev.node, *member);
+                }
+                Some(JobEvent::Unregister { .. }) => {
+                    self.job.remove(&ev.node);
+                }
+                Some(JobEvent::View { member, view, .. }) => {
+                    self.job_view.insert(*member, *view);
+                }
+                Some(JobEvent::QuorumLost { member, .. }) => {
+                    self.job_view.remove(member);
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
         // Nodes outside the engine (clients) hold no views.
-        let live: Vec<u64> = end
+        let live: Vec<NodeId> = end
             .live_nodes
             .iter()
             .filter(|n| **n < self.n)
-            .map(|n| *n as u64)
+            .map(|n| NodeId::from(*n))
             .collect();
         if 2 * live.len() <= self.n {
             // No majority is left: no live node may still think it is in the group.
             return match live.iter().find(|n| self.view_of.contains_key(n)) {
                 Some(n) => Err(format!(
-                    "only {} of {} nodes are live, yet n{n} ended in view {}",
+                    "only {} of {} nodes are live, yet {n} ended in view {}",
                     live.len(),
                     self.n,
                     self.view_of[n]
@@ -1261,23 +1377,25 @@ impl Checker for Liveness {
                 Some(v) => {
                     ids.insert(*v);
                 }
-                None => return Err(format!("live node n{n} ended outside any view")),
+                None => return Err(format!("live node {n} ended outside any view")),
             }
         }
         if ids.len() > 1 {
-            return Err(format!("live nodes ended in different views {ids:?}"));
+            return Err(format!(
+                "live nodes ended in different views {}",
+                Text(&ids)
+            ));
         }
         let Some(v) = ids.into_iter().next() else {
             return Ok(());
         };
         let (nodes, members) = &self.views[&v];
-        let want_nodes: BTreeSet<(usize, u64)> = live
-            .iter()
-            .map(|n| (*n as usize, self.incs.current.get(n).copied().unwrap_or(0)))
-            .collect();
+        let want_nodes: BTreeSet<NodeInc> = live.iter().map(|n| self.incs.of(*n)).collect();
         if *nodes != want_nodes {
             return Err(format!(
-                "the final view {v} has nodes {nodes:?}, the live nodes are {want_nodes:?}"
+                "the final view {v} has nodes {}, the live nodes are {}",
+                Text(nodes),
+                Text(&want_nodes)
             ));
         }
         let jobs: BTreeSet<Member> = live
@@ -1286,9 +1404,9 @@ impl Checker for Liveness {
             .collect();
         if *members != jobs {
             return Err(format!(
-                "the final view {v} has members [{}], the live jobs are [{}]",
-                super::fmt_members(members),
-                super::fmt_members(&jobs)
+                "the final view {v} has members {}, the live jobs are {}",
+                Text(members),
+                Text(&jobs)
             ));
         }
         if let Some(j) = jobs.iter().find(|j| self.job_view.get(j) != Some(&v)) {

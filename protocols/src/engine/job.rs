@@ -13,7 +13,7 @@
 use super::ack_round::{AckRounds, RoundAck, RoundLoad, RoundMsg};
 use super::direct::{self, RoundVariant};
 use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, Wire};
-use super::{fmt_members, AppPayload, CeConfig, Member, Mutants, Payload};
+use super::{AppPayload, CeConfig, Departure, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::chan;
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
@@ -21,6 +21,76 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
+
+sim::trace_events! {
+    /// Each node's job, as its main thread sees it: what it registers and unregisters,
+    /// and what its CE tells it (views, quorum losses, deliveries). The jobs of the
+    /// systems built on the engine (`protocols::service`) record the same events.
+    pub enum JobEvent in "job" {
+        /// The job registered with its CE as a new member.
+        Register as "register" {
+            /// The member it registered as.
+            member: Member,
+            /// The name of the group it joined.
+            group: &'static str,
+        },
+        /// The job unregistered (a work thread failed); it comes back later as the next
+        /// job incarnation.
+        Unregister as "unregister" {
+            /// The member that left.
+            member: Member,
+            /// Why: the work thread's `panic`, `error` or `hang`.
+            why: &'static str,
+        },
+        /// A work thread took a fault from the plan.
+        WorkFault as "work_fault" {
+            /// The job's member.
+            member: Member,
+            /// Which work thread.
+            thread: u32,
+            /// What it does: panic, error, hang or slow.
+            mode: &'static str,
+        },
+        /// The job was given a view: the membership-change message.
+        View as "view" {
+            /// The member told.
+            member: Member,
+            /// The view's id.
+            view: u64,
+            /// The view's members of the job's group.
+            members: BTreeSet<Member>,
+            /// The members of its previous view that left, each with its reason.
+            left: Vec<Departure>,
+            /// The members that joined since its previous view.
+            joined: Vec<Member>,
+        },
+        /// The job was told its node left the primary component.
+        QuorumLost as "quorum_lost" {
+            /// The member told.
+            member: Member,
+            /// The view it lost.
+            view: u64,
+        },
+        /// The CE delivered a multicast to the job, in agreed order.
+        Deliver as "deliver" {
+            /// The member it was delivered to.
+            member: Member,
+            /// The view it was delivered in.
+            view: u64,
+            /// Its sequence number in the view's agreed order, from 1.
+            seq: u64,
+            /// The member that multicast it.
+            sender: Member,
+            /// The sender's own number for it, from 1.
+            fifo: u64,
+        },
+        /// The main thread's watchdog found a work thread holding work without progress.
+        HangDetected as "hang_detected" {
+            /// Which work thread.
+            thread: u32,
+        },
+    }
+}
 
 /// How a node's engine and job behave.
 #[derive(Clone, Debug)]
@@ -335,29 +405,34 @@ impl<T> WorkThreads<T> {
 /// Records a membership change as a job received it (`job.view`, which the engine's
 /// checkers read).
 pub fn emit_view(node: usize, c: &Change) {
-    let left: Vec<String> = c
-        .left
-        .iter()
-        .map(|(m, r)| format!("{m}:{}", r.name()))
-        .collect();
-    emit!(node, "job", "view", member = %c.to, view = c.view,
-        members = %fmt_members(&c.members), left = %left.join(","),
-        joined = %fmt_members(&c.joined));
+    emit!(
+        node,
+        JobEvent::View {
+            member: c.to,
+            view: c.view,
+            members: c.members.clone(),
+            left: c
+                .left
+                .iter()
+                .map(|&(member, reason)| Departure { member, reason })
+                .collect(),
+            joined: c.joined.clone(),
+        }
+    );
 }
 
 /// Records a delivery as a job received it (`job.deliver`), for whichever member the CE
 /// addressed: a delivery to a member that left is exactly what `no_ghosts` must see.
 pub fn emit_deliver<P>(node: usize, to: &Member, msg: &Ordered<P>) {
-    let (to, sender) = (to.text(), msg.sender.text());
     emit!(
         node,
-        "job",
-        "deliver",
-        member = to.as_str(),
-        view = msg.view,
-        seq = msg.gseq,
-        sender = sender.as_str(),
-        fifo = msg.fifo
+        JobEvent::Deliver {
+            member: *to,
+            view: msg.view,
+            seq: msg.gseq,
+            sender: msg.sender,
+            fifo: msg.fifo,
+        }
     );
 }
 
@@ -480,7 +555,7 @@ impl JobMain {
                 if self.member != Some(to) {
                     return;
                 }
-                emit!(node, "job", "quorum_lost", member = %to, view = view);
+                emit!(node, JobEvent::QuorumLost { member: to, view });
                 self.view = None;
                 if let Some(r) = self.rounds.as_mut() {
                     r.on_lost();
@@ -527,7 +602,7 @@ impl JobMain {
         if let Some(r) = self.rounds.as_mut() {
             r.on_deliver(rm, coord);
         }
-        let idx = (rm.round % u64::from(self.cfg.work_threads)) as u32;
+        let idx = (rm.round.bits() % u64::from(self.cfg.work_threads)) as u32;
         self.workers.dispatch(
             idx,
             WorkItem::Round {
@@ -546,7 +621,7 @@ impl JobMain {
             }
         }
         if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, "job", "hang_detected", thread = u64::from(idx));
+            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
             self.fault("hang", now);
             return;
         }
@@ -622,8 +697,13 @@ impl JobMain {
             )
             .with_load(self.cfg.load),
         );
-        emit!(self.ctx.id, "job", "register", member = %member,
-            group = self.cfg.groups.get(group).copied().unwrap_or("cluster"));
+        emit!(
+            self.ctx.id,
+            JobEvent::Register {
+                member,
+                group: self.cfg.groups.get(group).copied().unwrap_or("cluster"),
+            }
+        );
         self.to_ce(JobToCe::Register(member));
     }
 
@@ -633,7 +713,7 @@ impl JobMain {
         let Some(member) = self.member.take() else {
             return;
         };
-        emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
+        emit!(self.ctx.id, JobEvent::Unregister { member, why });
         self.to_ce(JobToCe::Unregister(member));
         self.leaving.insert(member);
         self.workers.stop();
@@ -669,8 +749,14 @@ async fn work_thread(
         let mut guard = store.lock().await;
         let fault = ctx.hook().take_for(idx, count);
         if let Some(f) = &fault {
-            emit!(ctx.id, "job", "work_fault", member = %member, thread = u64::from(idx),
-                mode = f.mode.name());
+            emit!(
+                ctx.id,
+                JobEvent::WorkFault {
+                    member,
+                    thread: idx,
+                    mode: f.mode.name(),
+                }
+            );
         }
         faults.apply(fault).await?;
         *guard += 1;

@@ -39,10 +39,90 @@
 //! each sender's delivered high-water mark), so nothing is ever delivered twice.
 
 use super::link::{LinkIn, LinkOut, ACK_DELAY_NS};
-use super::{fmt_members, fmt_nodes, AppPayload, CeConfig, Member, Mutants, Reason};
+use super::{AppPayload, CeConfig, Member, Mutants, NodeInc, Reason};
+use sim::event::NodeId;
+use sim::time::{SimDuration, SimTime};
 use sim::{emit, Envelope};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
+
+sim::trace_events! {
+    /// The cluster engine of each node: its failure detection, the views it proposes and
+    /// installs, and its probes of the local job's main thread.
+    pub enum CeEvent in "ce" {
+        /// The CE started, as this node incarnation.
+        Boot as "boot" {
+            /// How many times the node restarted before.
+            incarnation: u64,
+            /// How often it sends heartbeats.
+            heartbeat_interval: SimDuration,
+            /// How long a silent peer takes to be suspected.
+            failure_timeout: SimDuration,
+        },
+        /// A node this coordinator proposed to had promised a higher id: the proposal is
+        /// dropped.
+        ProposalRejected as "proposal_rejected" {
+            /// The proposal's view id.
+            id: u64,
+            /// The node that rejected it.
+            by: NodeId,
+            /// The id that node had promised.
+            promised: u64,
+        },
+        /// The node installed a view.
+        Install as "install" {
+            /// The view's id.
+            view: u64,
+            /// Its coordinator (the lowest node), which sequences its messages.
+            coord: NodeId,
+            /// Its node incarnations, in view order.
+            nodes: Vec<NodeInc>,
+            /// Its members, of every group.
+            members: BTreeSet<Member>,
+        },
+        /// The node left its view: it no longer hears a majority, or it was left out of a
+        /// newer view. Its jobs are told `QuorumLost`.
+        QuorumLost as "quorum_lost" {
+            /// The view it left.
+            view: u64,
+            /// Why: `quorum` (no majority heard) or `excluded` (a newer view left it out).
+            why: &'static str,
+        },
+        /// The node stopped hearing a peer's heartbeats for the failure timeout.
+        Suspect as "suspect" {
+            /// The silent peer.
+            peer: NodeId,
+        },
+        /// The local job's main thread has not answered a probe in time.
+        JobUnresponsive as "job_unresponsive" {
+            /// The job.
+            member: Member,
+            /// When the unanswered probe was sent.
+            since: SimTime,
+        },
+        /// The coordinator gave up its proposal: a proposed node is suspected or restarted.
+        ProposalAbort as "proposal_abort" {
+            /// The proposal's view id.
+            id: u64,
+            /// The node that can no longer report.
+            suspect: NodeId,
+        },
+        /// The coordinator's proposal went without every flush report for too long.
+        ProposalTimeout as "proposal_timeout" {
+            /// The proposal's view id.
+            id: u64,
+            /// The proposed nodes that did not report.
+            silent: Vec<NodeId>,
+        },
+        /// The coordinator proposed a view.
+        Propose as "propose" {
+            /// The proposed view id.
+            id: u64,
+            /// The node incarnations it proposed, in view order.
+            nodes: Vec<NodeInc>,
+        },
+    }
+}
 
 /// How long the coordinator waits for flush reports, as a multiple of the failure timeout:
 /// a node whose heartbeats arrive in time must not be dropped for a slow round trip.
@@ -451,11 +531,11 @@ impl<P: AppPayload> Ce<P> {
     ) -> Self {
         emit!(
             me,
-            "ce",
-            "boot",
-            incarnation = inc,
-            heartbeat_interval_ms = cfg.heartbeat_interval_ms,
-            failure_timeout_ms = cfg.failure_timeout_ms
+            CeEvent::Boot {
+                incarnation: inc,
+                heartbeat_interval: SimDuration::from_ms(cfg.heartbeat_interval_ms),
+                failure_timeout: SimDuration::from_ms(cfg.failure_timeout_ms),
+            }
         );
         Ce {
             peers: (0..n)
@@ -914,11 +994,11 @@ impl<P: AppPayload> Ce<P> {
                 if self.proposal.as_ref().map(|p| p.id) == Some(id) {
                     emit!(
                         self.me,
-                        "ce",
-                        "proposal_rejected",
-                        id = id,
-                        by = from as u64,
-                        promised = promised
+                        CeEvent::ProposalRejected {
+                            id,
+                            by: from.into(),
+                            promised,
+                        }
                     );
                     self.proposal = None;
                     // Backing off settles contention between rival coordinators; once
@@ -1331,8 +1411,15 @@ impl<P: AppPayload> Ce<P> {
         {
             self.proposal = None;
         }
-        emit!(self.me, "ce", "install", view = inst.id, coord = coord as u64,
-            nodes = %fmt_nodes(&inst.nodes), members = %fmt_members(&members));
+        emit!(
+            self.me,
+            CeEvent::Install {
+                view: inst.id,
+                coord: coord.into(),
+                nodes: NodeInc::list(&inst.nodes),
+                members: members.clone(),
+            }
+        );
         // Tell every local member of the new view what changed from what it last knew.
         let reasons: BTreeMap<Member, Reason> = inst.departures.iter().copied().collect();
         let skip_here = self.mutants.skip_notify_one
@@ -1424,7 +1511,7 @@ impl<P: AppPayload> Ce<P> {
     /// Leaves the current view: the jobs are told they are out of the primary component.
     fn lose_view(&mut self, why: &'static str, out: &mut Vec<Effect<P>>) {
         let Some(v) = self.view.take() else { return };
-        emit!(self.me, "ce", "quorum_lost", view = v.id, why = why);
+        emit!(self.me, CeEvent::QuorumLost { view: v.id, why });
         sim::report_phase(self.me, "quorum_lost");
         let id = v.id;
         self.lost = Some(LostView {
@@ -1498,7 +1585,7 @@ impl<P: AppPayload> Ce<P> {
                 peer.suspected = !up;
                 if !up {
                     peer.hb_fresh = false;
-                    emit!(self.me, "ce", "suspect", peer = p as u64);
+                    emit!(self.me, CeEvent::Suspect { peer: p.into() });
                 }
             }
             // Give up on messages to a node that has been silent for long, unless it is in
@@ -1569,7 +1656,13 @@ impl<P: AppPayload> Ce<P> {
                 Some((t, false)) if now - t > PROBE_LATE_NS => {
                     self.probe = Some((t, true));
                     let member = self.registered.iter().next().copied().expect("registered");
-                    emit!(self.me, "ce", "job_unresponsive", member = %member, since_ns = t);
+                    emit!(
+                        self.me,
+                        CeEvent::JobUnresponsive {
+                            member,
+                            since: SimTime(t),
+                        }
+                    );
                 }
                 _ => {}
             }
@@ -1638,10 +1731,10 @@ impl<P: AppPayload> Ce<P> {
             }) {
                 emit!(
                     self.me,
-                    "ce",
-                    "proposal_abort",
-                    id = p.id,
-                    suspect = *gone as u64
+                    CeEvent::ProposalAbort {
+                        id: p.id,
+                        suspect: (*gone).into(),
+                    }
                 );
                 self.proposal = None;
             }
@@ -1654,8 +1747,13 @@ impl<P: AppPayload> Ce<P> {
                     .map(|(n, _)| *n)
                     .filter(|n| !p.reports.contains_key(n))
                     .collect();
-                emit!(self.me, "ce", "proposal_timeout", id = p.id,
-                    silent = ?silent);
+                emit!(
+                    self.me,
+                    CeEvent::ProposalTimeout {
+                        id: p.id,
+                        silent: silent.iter().map(|&n| NodeId::from(n)).collect(),
+                    }
+                );
                 // Shutting the silent nodes out only helps if the rest can still form a
                 // majority. If not, it is this node that is cut off (its messages do not
                 // get through); shut out, the others would leave it alone and unable to
@@ -1707,7 +1805,13 @@ impl<P: AppPayload> Ce<P> {
             .max(self.view_id().unwrap_or(0))
             + 1;
         self.max_id = id;
-        emit!(self.me, "ce", "propose", id = id, nodes = %fmt_nodes(&nodes));
+        emit!(
+            self.me,
+            CeEvent::Propose {
+                id,
+                nodes: NodeInc::list(&nodes),
+            }
+        );
         self.proposal = Some(Proposal {
             id,
             nodes: nodes.clone(),

@@ -5,11 +5,12 @@
 //! shown, delivered and notified only what concerns its own group (its members, their
 //! multicasts in a per-group sequence, their departures).
 //!
-//! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy
-//! network; [`membership`] is the CE state machine (failure detection, views, flush,
-//! primary component, ordering); [`ack_round`] is the two-phase ACK-round protocol as a
-//! pure state machine, and [`direct`] how its messages travel (ordered or direct); [`job`] is the thin async shell: the CE task, the job's main thread
-//! and its work threads; [`checkers`] are the guarantees of DESIGN.md §A as trace observers.
+//! Module map: [`link`] makes node-to-node channels reliable and FIFO over the lossy network;
+//! [`membership`] is the CE state machine (failure detection, views, flush, primary component,
+//! ordering); [`ack_round`] is the two-phase ACK-round protocol as a pure state machine, and
+//! [`direct`] how its messages travel (ordered or direct); [`job`] is the thin async shell: the CE
+//! task, the job's main thread and its work threads; [`checkers`] are the guarantees of
+//! docs/ARCHITECTURE.md §A as trace observers.
 //!
 //! The engine is generic over what its jobs multicast ([`AppPayload`]): the ACK-round jobs
 //! use [`Payload`], and each system built on the engine brings its own. Such a system
@@ -17,18 +18,15 @@
 //! it; nodes outside the engine (clients, numbered from `CeSetup::engine_nodes` up) reach
 //! those jobs through unreliable `External` datagrams that the CE passes through.
 //!
-//! Trace events (members are written `node.incarnation.job`, with `@group` for groups other
-//! than the first; node sets `node:incarnation`):
-//! - `ce.install view coord nodes members`, `ce.quorum_lost view why`, `ce.propose id nodes`,
-//!   `ce.suspect peer`, `ce.job_unresponsive member since_ns` (a main thread missed a probe);
-//! - `job.register member group`, `job.unregister member why`, `job.work_fault member thread mode`,
-//!   `job.view member view members left joined` (the membership-change message: `left` is
-//!   `member:Reason,...`), `job.quorum_lost member view`,
-//!   `job.deliver member view seq sender fifo`;
-//! - `ack.round_start round phase view attempt`, `ack.round_restart`, `ack.round_adopt`,
-//!   `ack.round_done round phase latency_ns view attempts members`, `ack.round_abandon`,
-//!   `ack.txn_done round latency_ns` (prepare start to commit done). Latencies are simulated
-//!   ns from the modelled network; delivery is safe (one extra round trip to the sequencer).
+//! Trace events: [`membership::CeEvent`] (`ce.*`, the CEs' views and failure detection),
+//! [`job::JobEvent`] (`job.*`, what each job registers and is told) and
+//! [`ack_round::AckEvent`] (`ack.*`, the rounds of the coordinators), listed with their
+//! fields by [`event_schemas`]. Their ids print one way everywhere, in trace fields and in
+//! checker messages: a [`Member`] as `node.inc.job` (with `@group` for groups other than
+//! the first), a node incarnation ([`NodeInc`]) as `node:inc`, a departure ([`Departure`])
+//! as `member:Reason`, a view as its number and an ACK round ([`RoundId`]) as
+//! `view/round` (with `@group` likewise). Latencies are simulated time from the modelled
+//! network; delivery is safe (one extra round trip to the sequencer).
 
 pub mod ack_round;
 pub mod checkers;
@@ -37,7 +35,6 @@ pub mod job;
 pub mod link;
 pub mod membership;
 
-use std::collections::BTreeSet;
 use std::fmt;
 
 /// A group member: a job incarnation on a node incarnation, in one named group.
@@ -54,90 +51,40 @@ pub struct Member {
 
 impl fmt::Display for Member {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.text().as_str())
-    }
-}
-
-/// A member's text, `node.inc.job` and `@group` for groups other than the first, in a
-/// buffer of its own: every delivery's trace event carries two members, and a `&str`
-/// field is recorded without the formatting machinery a `Display` field goes through.
-/// The digits are written by hand rather than through four `fmt` calls.
-pub struct MemberText {
-    buf: [u8; 4 * 20 + 3],
-    len: usize,
-}
-
-impl MemberText {
-    pub fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.buf[..self.len]).expect("ASCII digits")
-    }
-}
-
-/// Writes `x` in decimal into `buf` at `at`; returns where the digits end.
-fn push_decimal(buf: &mut [u8], at: usize, mut x: u64) -> usize {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (x % 10) as u8;
-        x /= 10;
-        if x == 0 {
-            break;
-        }
-    }
-    let n = digits.len() - i;
-    buf[at..at + n].copy_from_slice(&digits[i..]);
-    at + n
-}
-
-impl Member {
-    /// The text [`Display`](fmt::Display) writes.
-    pub fn text(&self) -> MemberText {
-        let mut buf = [0u8; 4 * 20 + 3];
-        let mut len = push_decimal(&mut buf, 0, self.node as u64);
-        buf[len] = b'.';
-        len = push_decimal(&mut buf, len + 1, self.inc);
-        buf[len] = b'.';
-        len = push_decimal(&mut buf, len + 1, self.job);
+        write!(f, "{}.{}.{}", self.node, self.inc, self.job)?;
         if self.group != 0 {
-            buf[len] = b'@';
-            len = push_decimal(&mut buf, len + 1, u64::from(self.group));
+            write!(f, "@{}", self.group)?;
         }
-        MemberText { buf, len }
-    }
-
-    /// Parses the `node.inc.job[@group]` form used in trace events. Checkers parse the
-    /// members of every delivery event, so this is one scan over the bytes rather than
-    /// split-and-parse (which was a tenth of a sweep's instructions).
-    pub fn parse(s: &str) -> Option<Member> {
-        // node, inc, job, group
-        let mut nums = [0u64; 4];
-        let mut part = 0;
-        let mut digits = 0;
-        for b in s.bytes() {
-            match b {
-                b'0'..=b'9' => {
-                    nums[part] = nums[part]
-                        .checked_mul(10)?
-                        .checked_add(u64::from(b - b'0'))?;
-                    digits += 1;
-                }
-                b'.' if part < 2 && digits > 0 => (part, digits) = (part + 1, 0),
-                b'@' if part == 2 && digits > 0 => (part, digits) = (3, 0),
-                _ => return None,
-            }
-        }
-        if part < 2 || digits == 0 {
-            return None;
-        }
-        Some(Member {
-            node: usize::try_from(nums[0]).ok()?,
-            inc: nums[1],
-            job: nums[2],
-            group: u32::try_from(nums[3]).ok()?,
-        })
+        Ok(())
     }
 }
+
+sim::trace_field_by_display!(Member => |m| [m.node as u64, m.inc, m.job, u64::from(m.group)]);
+
+/// A node incarnation: a node, and how many times it restarted. Prints `node:inc`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeInc {
+    pub node: usize,
+    pub inc: u64,
+}
+
+impl NodeInc {
+    /// The node incarnations of a view, as the CE keeps them: `(node, incarnation)` pairs.
+    pub fn list(nodes: &[(usize, u64)]) -> Vec<NodeInc> {
+        nodes
+            .iter()
+            .map(|&(node, inc)| NodeInc { node, inc })
+            .collect()
+    }
+}
+
+impl fmt::Display for NodeInc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.node, self.inc)
+    }
+}
+
+sim::trace_field_by_display!(NodeInc => |n| [n.node as u64, n.inc]);
 
 /// Why a member left a view (Corosync CPG: LEAVE, PROCDOWN, NODEDOWN).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -158,42 +105,93 @@ impl Reason {
             Reason::NodeDown => "NodeDown",
         }
     }
+}
 
-    pub fn parse(s: &str) -> Option<Reason> {
-        match s {
-            "Left" => Some(Reason::Left),
-            "ProcessDown" => Some(Reason::ProcessDown),
-            "NodeDown" => Some(Reason::NodeDown),
-            _ => None,
-        }
+sim::trace_field_by_name!(Reason);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
-/// Formats members as `a,b,c` for trace fields.
-pub fn fmt_members<'a>(members: impl IntoIterator<Item = &'a Member>) -> String {
-    let v: Vec<String> = members.into_iter().map(|m| m.to_string()).collect();
-    v.join(",")
+/// A member that left a view, and why: one entry of a membership-change message. Prints
+/// `member:Reason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Departure {
+    pub member: Member,
+    pub reason: Reason,
 }
 
-/// Parses a `fmt_members` list; empty string is the empty set.
-pub fn parse_members(s: &str) -> BTreeSet<Member> {
-    s.split(',').filter_map(Member::parse).collect()
+impl fmt::Display for Departure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.member, self.reason)
+    }
 }
 
-/// Formats `(node, incarnation)` pairs as `n:i,...`.
-pub fn fmt_nodes(nodes: &[(usize, u64)]) -> String {
-    let v: Vec<String> = nodes.iter().map(|(n, i)| format!("{n}:{i}")).collect();
-    v.join(",")
+sim::trace_field_by_display!(Departure => |d| [
+    d.member.node as u64,
+    d.member.inc,
+    d.member.job,
+    u64::from(d.member.group),
+    d.reason as u64,
+]);
+
+/// An ACK round: the view its coordinator started it in, the coordinator's group, and the
+/// coordinator's count of rounds. Unique across views and groups (coordinators of one
+/// group number their rounds apart, see [`ack_round`]). Prints `view/round`, with `@group`
+/// for groups other than the first, as members do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RoundId(u64);
+
+impl RoundId {
+    /// The most rounds one coordinator starts in one view.
+    pub const MAX_ROUND: u64 = 0xff_ffff;
+
+    /// Round `round` (at most [`RoundId::MAX_ROUND`], taken modulo it past that) of a
+    /// coordinator of `group` in `view`.
+    pub const fn new(view: u64, group: u32, round: u64) -> RoundId {
+        RoundId((view << 32) | (((group & 0xff) as u64) << 24) | (round & Self::MAX_ROUND))
+    }
+
+    pub fn view(self) -> u64 {
+        self.0 >> 32
+    }
+
+    pub fn group(self) -> u32 {
+        ((self.0 >> 24) & 0xff) as u32
+    }
+
+    /// The coordinator's count.
+    pub fn round(self) -> u64 {
+        self.0 & Self::MAX_ROUND
+    }
+
+    /// The id as one number: what picks the work thread that processes the round.
+    pub fn bits(self) -> u64 {
+        self.0
+    }
 }
 
-/// Parses a `fmt_nodes` list.
-pub fn parse_nodes(s: &str) -> BTreeSet<(usize, u64)> {
-    s.split(',')
-        .filter_map(|x| {
-            let (n, i) = x.split_once(':')?;
-            Some((n.parse().ok()?, i.parse().ok()?))
-        })
-        .collect()
+impl fmt::Display for RoundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.view(), self.round())?;
+        if self.group() != 0 {
+            write!(f, "@{}", self.group())?;
+        }
+        Ok(())
+    }
+}
+
+sim::trace_field_by_display!(RoundId => |r| [r.0]);
+
+/// The engine's events (`ce.*`, `job.*`, `ack.*`): names, fields and docs.
+pub fn event_schemas() -> [&'static sim::event::ComponentSchema; 3] {
+    [
+        membership::CeEvent::schema(),
+        job::JobEvent::schema(),
+        ack_round::AckEvent::schema(),
+    ]
 }
 
 /// Failure-detection and protocol timing of the CE.
@@ -372,45 +370,29 @@ mod tests {
     }
 
     #[test]
-    fn members_read_back_what_they_print() {
-        for m in [
-            Member {
-                node: 0,
-                inc: 0,
-                job: 0,
-                group: 0,
-            },
-            Member {
-                node: 64,
-                inc: 3,
-                job: 17,
-                group: 2,
-            },
-            Member {
-                node: 7,
-                inc: u64::MAX,
-                job: 1,
-                group: u32::MAX,
-            },
-        ] {
-            assert_eq!(Member::parse(&m.to_string()), Some(m));
-        }
-        for bad in [
-            "",
-            "1",
-            "1.2",
-            "1.2.",
-            ".1.2",
-            "1..2",
-            "1.2.3@",
-            "1.2@3",
-            "1.2.3@4@5",
-            "1.2.3.4",
-            "a.2.3",
-            "1.2.3 ",
-            "1.2.99999999999999999999",
-        ] {
-            assert_eq!(Member::parse(bad), None, "{bad:?}");
-        }
+    fn ids_print_as_the_trace_and_the_checkers_write_them() {
+        let m = Member {
+            node: 2,
+            inc: 1,
+            job: 3,
+            group: 1,
+        };
+        assert_eq!(NodeInc { node: 2, inc: 1 }.to_string(), "2:1");
+        let d = Departure {
+            member: m,
+            reason: Reason::ProcessDown,
+        };
+        assert_eq!(d.to_string(), "2.1.3@1:ProcessDown");
+        assert_eq!(RoundId::new(4, 0, 1).to_string(), "4/1");
+        assert_eq!(RoundId::new(7, 1, 12).to_string(), "7/12@1");
+    }
+
+    #[test]
+    fn round_ids_keep_their_parts_and_order_by_view_first() {
+        let r = RoundId::new(9, 3, RoundId::MAX_ROUND);
+        assert_eq!((r.view(), r.group(), r.round()), (9, 3, RoundId::MAX_ROUND));
+        assert_eq!(RoundId::new(1, 0, 1).bits(), (1 << 32) | 1);
+        assert!(RoundId::new(1, 5, 99) < RoundId::new(2, 0, 1));
+        assert!(RoundId::new(2, 0, 7) < RoundId::new(2, 1, 1));
     }
 }

@@ -1,4 +1,4 @@
-//! The guarantees of DESIGN.md §C, one checker each, observing only the trace.
+//! The guarantees of docs/ARCHITECTURE.md §C, one checker each, observing only the trace.
 //!
 //! Events they read: `pms.status` (every replica's record of a thread) and `pms.local` (a
 //! host running a thread) from the nodes; `pms.serve`, `pms.poll` and `pms.down` from the
@@ -8,29 +8,23 @@
 //! `fault.heal_all`.
 
 use super::authz::{AuthDb, Credential, Permission};
-use super::status::ThreadState;
+use super::events::{PmsEvent, RequestId, StateName, ThreadRef, UiEvent, UiOutcome, Verdict};
+use super::status::Host;
+use crate::engine::job::JobEvent;
+use crate::engine::membership::CeEvent;
 use crate::service::checkers::{owed_before, JobDeaths, SingleMaster};
+use crate::service::events::SvcEvent;
 use sim::check::{Checker, RunEnd};
-use sim::trace::{TraceEvent, Value};
+use sim::event::NodeId;
+use sim::time::{SimDuration, SimTime};
+use sim::trace::EventRef;
+use sim::world::{FaultEvent, NodeEvent};
+use sim::FaultKind;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Every private value the scenario's scripts write starts with this mark, so that a
 /// checker can recognise private data wherever it turns up.
 pub const PRIVATE_MARK: &str = "PRIVATE:";
-
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
-
-/// (process, thread).
-type ThreadId = (u64, u64);
-
-fn thread_id(ev: &TraceEvent) -> ThreadId {
-    (
-        ev.u64("process").unwrap_or(0),
-        ev.u64("thread").unwrap_or(0),
-    )
-}
 
 /// How the freshness of polled status is judged; see [`StatusFresh`].
 #[derive(Clone, Copy, Debug)]
@@ -63,7 +57,15 @@ pub fn all(
 /// `single_master` over the PMS's primary actions: answering a request, polling a host,
 /// burying a dead one.
 pub fn single_master() -> SingleMaster {
-    SingleMaster::new(&[("pms", "serve"), ("pms", "poll"), ("pms", "down")])
+    SingleMaster::new(
+        &[("pms", "serve"), ("pms", "poll"), ("pms", "down")],
+        |ev| match ev.get::<PmsEvent>()? {
+            PmsEvent::Serve { view, .. }
+            | PmsEvent::Poll { view, .. }
+            | PmsEvent::Down { view, .. } => Some(*view),
+            _ => None,
+        },
+    )
 }
 
 // ------------------------------------------------------------------ status_monotonic
@@ -71,9 +73,9 @@ pub fn single_master() -> SingleMaster {
 /// What one observer last saw of a thread.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Seen {
-    state: String,
-    attempt: u64,
-    progress: u64,
+    state: StateName,
+    attempt: u32,
+    progress: u8,
 }
 
 /// Always: a thread's status, as each replica records it and as each UI client is shown
@@ -81,19 +83,16 @@ struct Seen {
 /// never decrease, its progress never drops, and a final state never changes.
 #[derive(Default)]
 pub struct StatusMonotonic {
-    /// (observer node, process, thread) -> what it saw last.
-    seen: BTreeMap<(u64, u64, u64), Seen>,
+    /// (observer node, thread) -> what it saw last.
+    seen: BTreeMap<(NodeId, ThreadRef), Seen>,
 }
 
 impl StatusMonotonic {
-    fn observe(&mut self, who: String, key: (u64, u64, u64), now: Seen) -> Result<(), String> {
+    fn observe(&mut self, who: String, key: (NodeId, ThreadRef), now: Seen) -> Result<(), String> {
         let Some(before) = self.seen.insert(key, now.clone()) else {
             return Ok(());
         };
-        let (rb, rn) = (
-            ThreadState::rank_of(&before.state),
-            ThreadState::rank_of(&now.state),
-        );
+        let (rb, rn) = (before.state.rank(), now.state.rank());
         let went = if rn < rb || (rb == 2 && now.state != before.state) {
             "its state"
         } else if now.attempt < before.attempt {
@@ -104,9 +103,8 @@ impl StatusMonotonic {
             return Ok(());
         };
         Err(format!(
-            "{who} thread {}/{}: {went} went from {}/{}/{}% to {}/{}/{}%",
+            "{who} thread {}: {went} went from {}/{}/{}% to {}/{}/{}%",
             key.1,
-            key.2,
             before.state,
             before.attempt,
             before.progress,
@@ -122,34 +120,42 @@ impl Checker for StatusMonotonic {
         "status_monotonic"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("pms", "status") {
-            let (p, t) = thread_id(ev);
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if let Some(PmsEvent::Status {
+            thread,
+            attempt,
+            state,
+            ..
+        }) = ev.get::<PmsEvent>()
+        {
             let seen = Seen {
-                state: ev.str("state").unwrap_or("").to_string(),
-                attempt: ev.u64("attempt").unwrap_or(0),
+                state: *state,
+                attempt: *attempt,
                 progress: 0,
             };
-            let who = format!("n{}'s replica records", ev.node);
-            self.observe(who, (ev.node, p, t), seen)?;
-        } else if ev.is("ui", "reply")
-            && ev.str("op") == Some("status")
-            && ev.str("outcome") == Some("ok")
+            let who = format!("{}'s replica records", ev.node);
+            self.observe(who, (ev.node, *thread), seen)?;
+        } else if let Some(UiEvent::Reply {
+            op: "status",
+            outcome: UiOutcome::Ok,
+            process,
+            threads,
+            ..
+        }) = ev.get::<UiEvent>()
         {
-            let p = ev.u64("process").unwrap_or(0);
-            for (i, t) in ev.str("threads").unwrap_or("").split(',').enumerate() {
-                let mut parts = t.split('/');
-                let (Some(state), Some(a), Some(pr)) = (parts.next(), parts.next(), parts.next())
-                else {
-                    continue;
-                };
+            let process = process.unwrap_or(0);
+            for (i, t) in threads.iter().enumerate() {
                 let seen = Seen {
-                    state: state.to_string(),
-                    attempt: a.parse().unwrap_or(0),
-                    progress: pr.parse().unwrap_or(0),
+                    state: t.state,
+                    attempt: t.attempt,
+                    progress: t.progress,
                 };
-                let who = format!("client n{} was shown", ev.node);
-                self.observe(who, (ev.node, p, i as u64), seen)?;
+                let who = format!("client {} was shown", ev.node);
+                let thread = ThreadRef {
+                    process,
+                    thread: i as u32,
+                };
+                self.observe(who, (ev.node, thread), seen)?;
             }
         }
         Ok(())
@@ -159,9 +165,9 @@ impl Checker for StatusMonotonic {
 // ------------------------------------------------------------------ every_thread_accounted
 
 struct Record {
-    state: String,
-    attempt: u64,
-    host: String,
+    state: StateName,
+    attempt: u32,
+    host: Host,
     /// When the current attempt was first recorded: a thread placed again owes its start
     /// from then, not from its first placement.
     placed_ns: u64,
@@ -175,7 +181,7 @@ pub struct EveryThreadAccounted {
     engine_nodes: usize,
     settle_ns: u64,
     /// The most advanced record of each thread, over every replica.
-    threads: BTreeMap<ThreadId, Record>,
+    threads: BTreeMap<ThreadRef, Record>,
     deaths: JobDeaths,
 }
 
@@ -195,22 +201,26 @@ impl Checker for EveryThreadAccounted {
         "every_thread_accounted"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
         self.deaths.observe(ev);
-        if ev.is("pms", "status") {
-            let state = ev.str("state").unwrap_or("").to_string();
-            let attempt = ev.u64("attempt").unwrap_or(0);
-            let host = ev.str("host").unwrap_or("").to_string();
-            let rec = self.threads.entry(thread_id(ev)).or_insert(Record {
-                state: String::new(),
+        if let Some(PmsEvent::Status {
+            thread,
+            attempt,
+            state,
+            host,
+            ..
+        }) = ev.get::<PmsEvent>()
+        {
+            let (state, attempt, host) = (*state, *attempt, *host);
+            let rec = self.threads.entry(*thread).or_insert(Record {
+                state: StateName::Pending,
                 attempt,
-                host: host.clone(),
+                host,
                 placed_ns: ev.t_ns,
             });
             // Replicas apply at slightly different times: keep the most advanced record.
-            let newer = (attempt, ThreadState::rank_of(&state))
-                >= (rec.attempt, ThreadState::rank_of(&rec.state));
-            if newer {
+            // (A new record's state ranks as pending until this event sets it.)
+            if (attempt, state.rank()) >= (rec.attempt, rec.state.rank()) {
                 if attempt > rec.attempt {
                     rec.placed_ns = ev.t_ns;
                 }
@@ -224,24 +234,27 @@ impl Checker for EveryThreadAccounted {
         let Some(cutoff) = owed_before(self.engine_nodes, self.settle_ns, end) else {
             return Ok(());
         };
-        for ((p, t), r) in &self.threads {
-            if ThreadState::rank_of(&r.state) == 2 {
+        for (thread, r) in &self.threads {
+            if r.state.rank() == 2 {
                 continue;
             }
-            if let Some(died) = self.deaths.died(&r.host).filter(|d| *d < cutoff) {
+            let h = r.host;
+            if let Some(died) = self
+                .deaths
+                .died(h.node as u64, h.inc, h.job)
+                .filter(|d| *d < cutoff)
+            {
                 return Err(format!(
-                    "thread {p}/{t} is still {} (attempt {}) on host {}, which died at {:.3}ms",
+                    "thread {thread} is still {} (attempt {}) on host {h}, which died at {}",
                     r.state,
                     r.attempt,
-                    r.host,
-                    ms(died)
+                    SimTime(died)
                 ));
             }
-            if r.state == "pending" && r.placed_ns < cutoff {
+            if r.state == StateName::Pending && r.placed_ns < cutoff {
                 return Err(format!(
-                    "thread {p}/{t}, placed on live host {} at {:.3}ms, never started",
-                    r.host,
-                    ms(r.placed_ns)
+                    "thread {thread}, placed on live host {h} at {}, never started",
+                    SimTime(r.placed_ns)
                 ));
             }
         }
@@ -252,11 +265,11 @@ impl Checker for EveryThreadAccounted {
 // ------------------------------------------------------------------ status_fresh
 
 struct Obligation {
-    thread: ThreadId,
-    attempt: u64,
+    thread: ThreadRef,
+    attempt: u32,
     rank: u8,
-    state: String,
-    node: u64,
+    state: StateName,
+    node: NodeId,
     since_ns: u64,
 }
 
@@ -272,14 +285,14 @@ pub struct StatusFresh {
     engine_nodes: usize,
     bound_ns: u64,
     settle_ns: u64,
-    master: Option<u64>,
+    master: Option<NodeId>,
     quiet_after_ns: u64,
     /// Open symmetric partitions: one side each.
-    partitions: BTreeMap<u64, BTreeSet<u64>>,
+    partitions: BTreeMap<u64, BTreeSet<NodeId>>,
     /// Open fault windows of any other kind.
     other: BTreeSet<u64>,
     /// The most advanced recorded (attempt, rank) of each thread.
-    recorded: BTreeMap<ThreadId, (u64, u8)>,
+    recorded: BTreeMap<ThreadRef, (u32, u8)>,
     obligations: Vec<Obligation>,
     pub delays: Vec<(u64, u64)>,
 }
@@ -307,24 +320,21 @@ impl StatusFresh {
     }
 
     /// Whether a host on `node` can be polled by the primary now.
-    fn pollable(&self, t: u64, node: u64) -> bool {
+    fn pollable(&self, t: u64, node: NodeId) -> bool {
         let Some(master) = self.master else {
             return false;
         };
         if t < self.quiet_after_ns || !self.other.is_empty() {
             return false;
         }
+        let engine = |n: &NodeId| n.index() < self.engine_nodes;
         self.partitions.values().all(|side| {
             let master_side = side.contains(&master);
             let majority = if master_side {
-                2 * side
-                    .iter()
-                    .filter(|n| **n < self.engine_nodes as u64)
-                    .count()
-                    > self.engine_nodes
+                2 * side.iter().filter(|n| engine(n)).count() > self.engine_nodes
             } else {
-                2 * (0..self.engine_nodes as u64)
-                    .filter(|n| !side.contains(n))
+                2 * (0..self.engine_nodes)
+                    .filter(|n| !side.contains(&NodeId::from(*n)))
                     .count()
                     > self.engine_nodes
             };
@@ -332,8 +342,64 @@ impl StatusFresh {
         })
     }
 
-    fn satisfied(recorded: Option<&(u64, u8)>, attempt: u64, rank: u8) -> bool {
+    fn satisfied(recorded: Option<&(u32, u8)>, attempt: u32, rank: u8) -> bool {
         recorded.is_some_and(|(a, r)| *a > attempt || (*a == attempt && *r >= rank))
+    }
+
+    /// The world's events and the service's: who is master, which fault windows are open,
+    /// when the system is quiet again.
+    fn on_disruption(&mut self, ev: &EventRef) {
+        let (t, bound) = (ev.t_ns, self.bound_ns);
+        if let Some(e) = ev.get::<SvcEvent>() {
+            match e {
+                SvcEvent::MasterUp { .. } => {
+                    self.master = Some(ev.node);
+                    self.disrupt(t, bound);
+                }
+                SvcEvent::MasterDown { .. } => {
+                    if self.master == Some(ev.node) {
+                        self.master = None;
+                    }
+                    self.disrupt(t, bound);
+                }
+                _ => {}
+            }
+        } else if ev.get::<NodeEvent>().is_some()
+            || matches!(ev.get::<CeEvent>(), Some(CeEvent::Install { .. }))
+            || matches!(ev.get::<JobEvent>(), Some(JobEvent::Unregister { .. }))
+        {
+            self.disrupt(t, bound);
+        } else if let Some(f) = ev.get::<FaultEvent>() {
+            match f {
+                FaultEvent::Start {
+                    fault,
+                    kind,
+                    side_a,
+                    one_way,
+                    ..
+                } => {
+                    if *kind == FaultKind::Partition && *one_way == Some(false) {
+                        let side = side_a.iter().flatten().copied().collect();
+                        self.partitions.insert(*fault, side);
+                    } else if *kind != FaultKind::Crash {
+                        // A crash is over when its node is down; windows last until they end.
+                        self.other.insert(*fault);
+                    }
+                    self.disrupt(t, bound);
+                }
+                FaultEvent::End { fault, .. } => {
+                    self.partitions.remove(fault);
+                    self.other.remove(fault);
+                    self.disrupt(t, self.settle_ns);
+                }
+                FaultEvent::HealAll => {
+                    self.partitions.clear();
+                    self.other.clear();
+                    self.disrupt(t, self.settle_ns);
+                }
+                FaultEvent::Skip { .. } => {}
+            }
+        }
     }
 }
 
@@ -342,7 +408,7 @@ impl Checker for StatusFresh {
         "status_fresh"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
         let t = ev.t_ns;
         if let Some(o) = self
             .obligations
@@ -350,92 +416,60 @@ impl Checker for StatusFresh {
             .find(|o| o.since_ns + self.bound_ns < t)
         {
             return Err(format!(
-                "thread {}/{} (attempt {}) was {} on n{} at {:.3}ms, and the status recorded {:.0}ms later still lags it (bound {:.0}ms)",
-                o.thread.0,
-                o.thread.1,
+                "thread {} (attempt {}) was {} on {} at {}, and the status recorded {} later still lags it (bound {})",
+                o.thread,
                 o.attempt,
                 o.state,
                 o.node,
-                ms(o.since_ns),
-                ms(t - o.since_ns),
-                ms(self.bound_ns)
+                SimTime(o.since_ns),
+                SimDuration(t - o.since_ns),
+                SimDuration(self.bound_ns)
             ));
         }
-        let bound = self.bound_ns;
-        if ev.is("svc", "master_up") {
-            self.master = Some(ev.node);
-            self.disrupt(t, bound);
-        } else if ev.is("svc", "master_down") {
-            if self.master == Some(ev.node) {
-                self.master = None;
-            }
-            self.disrupt(t, bound);
-        } else if ev.is("ce", "install")
-            || ev.is("job", "unregister")
-            || ev.is("node", "crash")
-            || ev.is("node", "restart")
-        {
-            self.disrupt(t, bound);
-        } else if ev.is("fault", "start") {
-            let id = ev.u64("fault").unwrap_or(u64::MAX);
-            if ev.str("kind") == Some("partition") && ev.bool("one_way") == Some(false) {
-                let side = ev
-                    .str("side_a")
-                    .unwrap_or("")
-                    .split(',')
-                    .filter_map(|x| x.trim_start_matches('n').parse().ok())
-                    .collect();
-                self.partitions.insert(id, side);
-            } else if ev.str("kind") != Some("crash") {
-                // A crash is over when its node is down; windows last until they end.
-                self.other.insert(id);
-            }
-            self.disrupt(t, bound);
-        } else if ev.is("fault", "end") {
-            let id = ev.u64("fault").unwrap_or(u64::MAX);
-            self.partitions.remove(&id);
-            self.other.remove(&id);
-            self.disrupt(t, self.settle_ns);
-        } else if ev.is("fault", "heal_all") {
-            self.partitions.clear();
-            self.other.clear();
-            self.disrupt(t, self.settle_ns);
-        } else if ev.is("pms", "status") {
-            let id = thread_id(ev);
-            let now = (
-                ev.u64("attempt").unwrap_or(0),
-                ThreadState::rank_of(ev.str("state").unwrap_or("")),
-            );
-            let r = self.recorded.entry(id).or_insert(now);
-            *r = (*r).max(now);
-            let r = *r;
-            let mut delays = Vec::new();
-            self.obligations.retain(|o| {
-                let done = o.thread == id && Self::satisfied(Some(&r), o.attempt, o.rank);
-                if done {
-                    delays.push((o.since_ns, t - o.since_ns));
-                }
-                !done
-            });
-            self.delays.extend(delays);
-        } else if ev.is("pms", "local") {
-            let state = ev.str("state").unwrap_or("");
-            let rank = ThreadState::rank_of(state);
-            if rank == 0 || !self.pollable(t, ev.node) {
-                return Ok(());
-            }
-            let id = thread_id(ev);
-            let attempt = ev.u64("attempt").unwrap_or(0);
-            if !Self::satisfied(self.recorded.get(&id), attempt, rank) {
-                self.obligations.push(Obligation {
-                    thread: id,
-                    attempt,
-                    rank,
-                    state: state.to_string(),
-                    node: ev.node,
-                    since_ns: t,
+        match ev.get::<PmsEvent>() {
+            Some(PmsEvent::Status {
+                thread,
+                attempt,
+                state,
+                ..
+            }) => {
+                let now = (*attempt, state.rank());
+                let r = self.recorded.entry(*thread).or_insert(now);
+                *r = (*r).max(now);
+                let r = *r;
+                let mut delays = Vec::new();
+                self.obligations.retain(|o| {
+                    let done = o.thread == *thread && Self::satisfied(Some(&r), o.attempt, o.rank);
+                    if done {
+                        delays.push((o.since_ns, t - o.since_ns));
+                    }
+                    !done
                 });
+                self.delays.extend(delays);
             }
+            Some(PmsEvent::Local {
+                thread,
+                attempt,
+                state,
+                ..
+            }) => {
+                let rank = state.rank();
+                if rank == 0 || !self.pollable(t, ev.node) {
+                    return Ok(());
+                }
+                if !Self::satisfied(self.recorded.get(thread), *attempt, rank) {
+                    self.obligations.push(Obligation {
+                        thread: *thread,
+                        attempt: *attempt,
+                        rank,
+                        state: *state,
+                        node: ev.node,
+                        since_ns: t,
+                    });
+                }
+            }
+            Some(_) => {}
+            None => self.on_disruption(ev),
         }
         Ok(())
     }
@@ -447,13 +481,12 @@ impl Checker for StatusFresh {
             .find(|o| o.since_ns + self.bound_ns < end.t_ns)
         {
             Some(o) => Err(format!(
-                "thread {}/{} (attempt {}) was {} on n{} at {:.3}ms, and the status never showed it",
-                o.thread.0,
-                o.thread.1,
+                "thread {} (attempt {}) was {} on {} at {}, and the status never showed it",
+                o.thread,
                 o.attempt,
                 o.state,
                 o.node,
-                ms(o.since_ns)
+                SimTime(o.since_ns)
             )),
             None => Ok(()),
         }
@@ -475,8 +508,8 @@ fn permission(op: &str) -> Permission {
 /// answered with an error and no data; one it authorizes is not refused.
 pub struct Authz {
     db: AuthDb,
-    /// (client node, request) -> (operation, the table's verdict).
-    expected: BTreeMap<(u64, u64), (String, Result<(), String>)>,
+    /// Request -> (operation, the table's verdict).
+    expected: BTreeMap<RequestId, (&'static str, Result<(), String>)>,
 }
 
 impl Authz {
@@ -487,10 +520,10 @@ impl Authz {
         }
     }
 
-    fn expected(&self, client: u64, req: u64) -> Result<&(String, Result<(), String>), String> {
+    fn expected(&self, req: RequestId) -> Result<&(&'static str, Result<(), String>), String> {
         self.expected
-            .get(&(client, req))
-            .ok_or_else(|| format!("request {req} of client n{client} was answered but never made"))
+            .get(&req)
+            .ok_or_else(|| format!("request {req} was answered but never made"))
     }
 }
 
@@ -499,60 +532,66 @@ impl Checker for Authz {
         "authz"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.is("ui", "request") {
-            let (user, secret) = (ev.str("user").unwrap_or(""), ev.str("secret").unwrap_or(""));
-            let cred = (!user.is_empty() || !secret.is_empty()).then(|| Credential {
-                user: user.to_string(),
-                secret: secret.to_string(),
-            });
-            let op = ev.str("op").unwrap_or("").to_string();
-            let verdict = self
-                .db
-                .authorize(cred.as_ref(), permission(&op))
-                .map(|_| ())
-                .map_err(|d| d.to_string());
-            self.expected
-                .insert((ev.node, ev.u64("req").unwrap_or(0)), (op, verdict));
-        } else if ev.is("pms", "serve") {
-            let (client, req) = (ev.u64("client").unwrap_or(0), ev.u64("req").unwrap_or(0));
-            let (op, verdict) = self.expected(client, req)?;
-            match (ev.str("verdict"), verdict) {
-                (Some("allowed"), Err(why)) => {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if let Some(PmsEvent::Serve { req, verdict, .. }) = ev.get::<PmsEvent>() {
+            let (op, expected) = self.expected(*req)?;
+            match (verdict, expected) {
+                (Verdict::Allowed, Err(why)) => {
                     return Err(format!(
-                        "n{} granted {op} request {req} of client n{client}, which the user table refuses ({why})",
+                        "{} granted {op} request {req}, which the user table refuses ({why})",
                         ev.node
                     ))
                 }
-                (Some("denied"), Ok(())) => {
+                (Verdict::Denied, Ok(())) => {
                     return Err(format!(
-                        "n{} refused {op} request {req} of client n{client}, which the user table allows",
+                        "{} refused {op} request {req}, which the user table allows",
                         ev.node
                     ))
                 }
                 _ => {}
             }
-        } else if ev.is("ui", "reply") {
-            let req = ev.u64("req").unwrap_or(0);
-            let (op, verdict) = self.expected(ev.node, req)?;
-            let outcome = ev.str("outcome").unwrap_or("");
-            let data = ev.bool("data") == Some(true);
-            match verdict {
-                Err(why) if outcome != "denied" || data => {
-                    return Err(format!(
-                        "client n{} got '{outcome}'{} for {op} request {req}, which the user table refuses ({why})",
-                        ev.node,
-                        if data { " with data" } else { "" }
-                    ))
-                }
-                Ok(()) if outcome == "denied" => {
-                    return Err(format!(
-                        "client n{} was denied {op} request {req}, which the user table allows",
-                        ev.node
-                    ))
-                }
-                _ => {}
+            return Ok(());
+        }
+        match ev.get::<UiEvent>() {
+            Some(UiEvent::Request {
+                req,
+                op,
+                user,
+                secret,
+                ..
+            }) => {
+                let cred = (!user.is_empty() || !secret.is_empty()).then(|| Credential {
+                    user: user.clone(),
+                    secret: secret.clone(),
+                });
+                let verdict = self
+                    .db
+                    .authorize(cred.as_ref(), permission(op))
+                    .map(|_| ())
+                    .map_err(|d| d.to_string());
+                self.expected.insert(*req, (op, verdict));
             }
+            Some(UiEvent::Reply {
+                req, outcome, data, ..
+            }) => {
+                let (op, verdict) = self.expected(*req)?;
+                let denied = *outcome == UiOutcome::Denied;
+                match verdict {
+                    Err(why) if !denied || *data => {
+                        return Err(format!(
+                            "request {req} got '{outcome}'{} for {op}, which the user table refuses ({why})",
+                            if *data { " with data" } else { "" }
+                        ))
+                    }
+                    Ok(()) if denied => {
+                        return Err(format!(
+                            "request {req} was denied {op}, which the user table allows"
+                        ))
+                    }
+                    _ => {}
+                }
+            }
+            None => {}
         }
         Ok(())
     }
@@ -569,21 +608,25 @@ impl Checker for PrivateIsolation {
         "private_isolation"
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if ev.component != "ui" {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        if ev.get::<UiEvent>().is_none() {
             return Ok(());
         }
-        for (key, v) in &ev.fields {
-            if let Value::Str(s) = v {
+        let mut leak = None;
+        ev.visit_fields(&mut |key, v| {
+            if let (None, Some(s)) = (&leak, v.as_str()) {
                 if let Some(at) = s.find(PRIVATE_MARK) {
-                    let snippet: String = s[at..].chars().take(40).collect();
-                    return Err(format!(
-                        "client n{} received private data in ui.{} {key}: '{snippet}'",
-                        ev.node, ev.event
-                    ));
+                    leak = Some((key, s[at..].chars().take(40).collect::<String>()));
                 }
             }
+        });
+        match leak {
+            Some((key, snippet)) => Err(format!(
+                "client {} received private data in ui.{} {key}: '{snippet}'",
+                ev.node,
+                ev.name()
+            )),
+            None => Ok(()),
         }
-        Ok(())
     }
 }

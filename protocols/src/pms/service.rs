@@ -34,13 +34,13 @@
 //! (even whether the process exists): reads need a viewer, starting and actions an
 //! operator; a denied request gets an error and no data.
 //!
-//! Trace events: `pms.status process thread attempt state host detail` (every replica, when
-//! a thread's state, host or attempt changes); `pms.local process thread attempt state
-//! detail` (a host, when a thread it runs starts, finishes, fails or is stopped);
-//! `pms.poll view host round threads`, `pms.serve client req op process verdict view`,
-//! `pms.down host spare view` (the primary); `pms.rewound process thread` (planted bug).
+//! Trace events: [`PmsEvent`]: `pms.status` (every replica, when a thread's state, host or
+//! attempt changes); `pms.local` (a host, when a thread it runs starts, finishes, fails or
+//! is stopped); `pms.poll`, `pms.serve` and `pms.down` (the primary); `pms.rewound` (a
+//! planted bug).
 
 use super::authz::{AuthDb, Permission};
+use super::events::{PmsEvent, RequestId, StateName, ThreadRef, Verdict};
 use super::script::{ScriptThread, StepOutcome, ThreadIdentity, ThreadOutput, Val};
 use super::status::{Action, Command, Effect, Host, ProcessTable, Reported, ThreadReport};
 use super::wire::{Op, PeerMsg, PmsWire, PollItem, UiRequest, UiResponse};
@@ -175,16 +175,18 @@ impl PmsService {
         }
     }
 
-    fn local_event(env: &Env<'_, Self>, key: ThreadKey, state: &str, detail: &str) {
+    fn local_event(env: &Env<'_, Self>, key: ThreadKey, state: StateName, detail: String) {
         emit!(
             env.node(),
-            "pms",
-            "local",
-            process = key.0,
-            thread = u64::from(key.1),
-            attempt = u64::from(key.2),
-            state = state,
-            detail = detail
+            PmsEvent::Local {
+                thread: ThreadRef {
+                    process: key.0,
+                    thread: key.1,
+                },
+                attempt: key.2,
+                state,
+                detail,
+            }
         );
     }
 
@@ -214,7 +216,7 @@ impl PmsService {
         for key in ended {
             let t = self.threads.remove(&key).expect("listed");
             if matches!(t.run, Run::Starting | Run::Running) {
-                Self::local_event(env, key, "stopped", "");
+                Self::local_event(env, key, StateName::Stopped, String::new());
             }
         }
         let now = env.now();
@@ -378,8 +380,15 @@ impl PmsService {
             if items.is_empty() {
                 continue;
             }
-            emit!(env.node(), "pms", "poll", view = view, host = %host, round = self.round,
-                threads = items.len() as u64);
+            emit!(
+                env.node(),
+                PmsEvent::Poll {
+                    view,
+                    host,
+                    round: self.round,
+                    threads: items.len() as u64,
+                }
+            );
             if m == me {
                 let answer = self.answer_poll(env, self.round, items, private);
                 self.on_peer_msg(env, m, answer);
@@ -455,23 +464,31 @@ impl PmsService {
                 .iter()
                 .min_by_key(|m| (load.get(m).copied().unwrap_or(0), **m))
                 .copied();
-            emit!(env.node(), "pms", "down", host = %host,
-                spare = %spare.map(|s| s.to_string()).unwrap_or_default(), view = view);
+            emit!(
+                env.node(),
+                PmsEvent::Down {
+                    host: *host,
+                    spare,
+                    view,
+                }
+            );
             env.propose(Command::NodeDown { host: *host, spare });
         }
     }
 
-    fn serve(&mut self, env: &mut Env<'_, Self>, from: usize, req: &UiRequest, verdict: &str) {
+    fn serve(&mut self, env: &mut Env<'_, Self>, from: usize, req: &UiRequest, verdict: Verdict) {
         emit!(
             env.node(),
-            "pms",
-            "serve",
-            client = from as u64,
-            req = req.req,
-            op = req.op.name(),
-            process = req.op.process().unwrap_or(0),
-            verdict = verdict,
-            view = env.serving_view().unwrap_or(0)
+            PmsEvent::Serve {
+                req: RequestId {
+                    client: from.into(),
+                    req: req.req,
+                },
+                op: req.op.name(),
+                process: req.op.process(),
+                verdict,
+                view: env.serving_view().unwrap_or(0),
+            }
         );
     }
 
@@ -494,7 +511,7 @@ impl PmsService {
             Op::Status { .. } | Op::List => Permission::Read,
         };
         if let Err(denied) = self.cfg.auth.authorize(r.cred.as_ref(), need) {
-            self.serve(env, from, &r, "denied");
+            self.serve(env, from, &r, Verdict::Denied);
             let req = r.req;
             Self::send(
                 env,
@@ -506,7 +523,7 @@ impl PmsService {
             );
             return;
         }
-        self.serve(env, from, &r, "allowed");
+        self.serve(env, from, &r, Verdict::Allowed);
         let req = r.req;
         let user = r.cred.map(|c| c.user).unwrap_or_default();
         let missing = |process: u64| UiResponse::Error {
@@ -672,10 +689,16 @@ impl App for PmsService {
                     thread,
                     status,
                 } => {
-                    emit!(env.node(), "pms", "status", process = process,
-                        thread = u64::from(thread), attempt = u64::from(status.attempt),
-                        state = status.state.name(), host = %status.host,
-                        detail = status.state.detail());
+                    emit!(
+                        env.node(),
+                        PmsEvent::Status {
+                            thread: ThreadRef { process, thread },
+                            attempt: status.attempt,
+                            state: (&status.state).into(),
+                            host: status.host,
+                            detail: status.state.detail().to_string(),
+                        }
+                    );
                 }
                 Effect::Started {
                     process,
@@ -733,13 +756,12 @@ impl App for PmsService {
         };
         if t.run != before {
             let (state, detail) = match &t.run {
-                Run::Running => ("running", ""),
-                Run::Done => ("done", ""),
-                Run::Failed(msg) => ("failed", msg.as_str()),
+                Run::Running => (StateName::Running, String::new()),
+                Run::Done => (StateName::Done, String::new()),
+                Run::Failed(msg) => (StateName::Failed, msg.clone()),
                 Run::Starting => unreachable!("a step never returns to starting"),
             };
-            let detail = detail.to_string();
-            Self::local_event(env, key, state, &detail);
+            Self::local_event(env, key, state, detail);
         }
     }
 
@@ -756,10 +778,9 @@ impl App for PmsService {
             for (process, thread) in rewound {
                 emit!(
                     env.node(),
-                    "pms",
-                    "rewound",
-                    process = process,
-                    thread = u64::from(thread)
+                    PmsEvent::Rewound {
+                        thread: ThreadRef { process, thread },
+                    }
                 );
             }
         }

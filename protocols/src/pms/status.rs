@@ -13,6 +13,7 @@
 //! there), an action carries its client's request number (a replayed one is ignored), and
 //! a thread's script output travels as numbered pieces (a piece applies once, in order).
 
+use super::events::StateName;
 use super::script::{ThreadOutput, Val};
 use crate::service::replica::StateMachine;
 use serde::{Deserialize, Serialize};
@@ -63,11 +64,7 @@ pub enum ThreadState {
 impl ThreadState {
     /// Pending 0, Running/Paused 1, final 2: a thread's rank never decreases.
     pub fn rank(&self) -> u8 {
-        match self {
-            ThreadState::Pending => 0,
-            ThreadState::Running | ThreadState::Paused => 1,
-            _ => 2,
-        }
+        StateName::from(self).rank()
     }
 
     pub fn is_final(&self) -> bool {
@@ -75,24 +72,7 @@ impl ThreadState {
     }
 
     pub fn name(&self) -> &'static str {
-        match self {
-            ThreadState::Pending => "pending",
-            ThreadState::Running => "running",
-            ThreadState::Paused => "paused",
-            ThreadState::Done => "done",
-            ThreadState::Failed(_) => "failed",
-            ThreadState::Lost => "lost",
-            ThreadState::Cancelled => "cancelled",
-        }
-    }
-
-    /// The rank of a state by its name (as the trace writes it); unknown names rank 0.
-    pub fn rank_of(name: &str) -> u8 {
-        match name {
-            "running" | "paused" => 1,
-            "done" | "failed" | "lost" | "cancelled" => 2,
-            _ => 0,
-        }
+        StateName::from(self).name()
     }
 
     /// The error text of a failed thread, empty otherwise.

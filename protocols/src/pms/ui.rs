@@ -12,13 +12,11 @@
 //! right to do something try it anyway (a viewer cancels, an unknown user polls a process
 //! id it guessed): the PMS must refuse them.
 //!
-//! Trace events: `ui.request req op process user secret` (once per request, as first
-//! sent); `ui.reply req op process outcome data threads text` (the answer it took:
-//! `outcome` is ok, denied or error; `data` whether it carried process data; `threads`
-//! each thread's `state/attempt/progress`; `text` everything else it carried, as
-//! received).
+//! Trace events: [`UiEvent`] (`ui.request` once per request, as first sent; `ui.reply`
+//! for the answer it took).
 
 use super::authz::Credential;
+use super::events::{RequestId, ThreadView, UiEvent, UiOutcome};
 use super::status::Action;
 use super::wire::{Op, UiRequest, UiResponse};
 use crate::service::external::{External, MasterGuess};
@@ -169,18 +167,28 @@ impl Ui {
         }
     }
 
-    fn reply(&self, req: &UiRequest, outcome: &str, data: bool, threads: &str, text: &str) {
+    fn reply(
+        &self,
+        req: &UiRequest,
+        outcome: UiOutcome,
+        data: bool,
+        threads: Vec<ThreadView>,
+        text: String,
+    ) {
         emit!(
             self.me,
-            "ui",
-            "reply",
-            req = req.req,
-            op = req.op.name(),
-            process = req.op.process().unwrap_or(0),
-            outcome = outcome,
-            data = data,
-            threads = threads,
-            text = text
+            UiEvent::Reply {
+                req: RequestId {
+                    client: self.me.into(),
+                    req: req.req,
+                },
+                op: req.op.name(),
+                process: req.op.process(),
+                outcome,
+                data,
+                threads,
+                text,
+            }
         );
     }
 }
@@ -232,13 +240,16 @@ impl External for Ui {
             .map_or(("", ""), |c| (c.user.as_str(), c.secret.as_str()));
         emit!(
             self.me,
-            "ui",
-            "request",
-            req = req.req,
-            op = req.op.name(),
-            process = req.op.process().unwrap_or(0),
-            user = user,
-            secret = secret
+            UiEvent::Request {
+                req: RequestId {
+                    client: self.me.into(),
+                    req: req.req,
+                },
+                op: req.op.name(),
+                process: req.op.process(),
+                user: user.to_string(),
+                secret: secret.to_string(),
+            }
         );
         out.push((self.master.target(), req.clone()));
         self.pending = Some(Pending {
@@ -285,17 +296,29 @@ impl External for Ui {
         match r {
             UiResponse::Started { process, .. } => {
                 self.known.insert(process);
-                self.reply(&p.req, "ok", false, "", &process.to_string());
+                self.reply(
+                    &p.req,
+                    UiOutcome::Ok,
+                    false,
+                    Vec::new(),
+                    process.to_string(),
+                );
             }
-            UiResponse::Acted { .. } => self.reply(&p.req, "ok", false, "", ""),
+            UiResponse::Acted { .. } => {
+                self.reply(&p.req, UiOutcome::Ok, false, Vec::new(), String::new())
+            }
             UiResponse::Status { status, values, .. } => {
-                let threads: Vec<String> = status
+                let threads = status
                     .threads
                     .iter()
-                    .map(|t| format!("{}/{}/{}", t.state.name(), t.attempt, t.progress))
+                    .map(|t| ThreadView {
+                        state: (&t.state).into(),
+                        attempt: t.attempt,
+                        progress: t.progress,
+                    })
                     .collect();
                 let text = format!("public={:?} values={:?}", status.public, values);
-                self.reply(&p.req, "ok", true, &threads.join(","), &text);
+                self.reply(&p.req, UiOutcome::Ok, true, threads, text);
             }
             UiResponse::Listed { processes, .. } => {
                 self.known.extend(processes.iter().map(|(id, _, _)| *id));
@@ -303,14 +326,16 @@ impl External for Ui {
                     .iter()
                     .map(|(id, name, owner)| format!("{id}:{name}:{owner}"))
                     .collect();
-                self.reply(&p.req, "ok", true, "", &text.join(","));
+                self.reply(&p.req, UiOutcome::Ok, true, Vec::new(), text.join(","));
             }
-            UiResponse::Denied { reason, .. } => self.reply(&p.req, "denied", false, "", &reason),
+            UiResponse::Denied { reason, .. } => {
+                self.reply(&p.req, UiOutcome::Denied, false, Vec::new(), reason)
+            }
             UiResponse::Error { reason, .. } => {
                 if let Some(process) = p.req.op.process() {
                     self.known.remove(&process);
                 }
-                self.reply(&p.req, "error", false, "", &reason);
+                self.reply(&p.req, UiOutcome::Error, false, Vec::new(), reason);
             }
             UiResponse::Redirect { .. } | UiResponse::NotReady => unreachable!("handled above"),
         }

@@ -1,13 +1,13 @@
 //! Guarantees every replicated service owes, whatever its state machine: one master
 //! serving at a time, and what an eventually-property may demand when the run ends.
 
+use crate::engine::job::JobEvent;
 use sim::check::{Checker, RunEnd};
-use sim::trace::TraceEvent;
+use sim::event::NodeId;
+use sim::time::SimTime;
+use sim::trace::EventRef;
+use sim::world::NodeEvent;
 use std::collections::BTreeMap;
-
-fn ms(ns: u64) -> f64 {
-    ns as f64 / 1e6
-}
 
 /// What an eventually-property may demand at the end of a run: whatever was due
 /// `settle_ns` before the end, and only while a primary component remains (a majority of
@@ -17,13 +17,16 @@ pub fn owed_before(engine_nodes: usize, settle_ns: u64, end: &RunEnd) -> Option<
     (2 * live > engine_nodes).then(|| end.t_ns.saturating_sub(settle_ns))
 }
 
-/// When each job (`node.inc.job`) and node incarnation (`node.inc`) died, from the
-/// trace's `node.crash`, `node.restart` and `job.unregister` events: checkers whose
-/// demands end with the job or node that owes them.
+/// When each job (`node.inc.job`) and node incarnation died, from the trace's
+/// `node.crash`, `node.restart` and `job.unregister` events: checkers whose demands end
+/// with the job or node that owes them.
 #[derive(Default)]
 pub struct JobDeaths {
-    incarnation: BTreeMap<u64, u64>,
-    dead: BTreeMap<String, u64>,
+    incarnation: BTreeMap<NodeId, u64>,
+    /// (node, incarnation) -> when it crashed.
+    nodes: BTreeMap<(u64, u64), u64>,
+    /// The member unregistered (node, incarnation, job) -> when.
+    jobs: BTreeMap<(u64, u64, u64), u64>,
 }
 
 impl JobDeaths {
@@ -35,44 +38,53 @@ impl JobDeaths {
         )
     }
 
-    pub fn observe(&mut self, ev: &TraceEvent) {
-        if ev.is("node", "restart") {
-            self.incarnation
-                .insert(ev.node, ev.u64("incarnation").unwrap_or(0));
-        } else if ev.is("node", "crash") {
-            let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
-            self.dead
-                .entry(format!("{}.{inc}", ev.node))
-                .or_insert(ev.t_ns);
-        } else if ev.is("job", "unregister") {
-            self.dead
-                .entry(ev.str("member").unwrap_or("").to_string())
-                .or_insert(ev.t_ns);
+    pub fn observe(&mut self, ev: &EventRef) {
+        match ev.get::<NodeEvent>() {
+            Some(NodeEvent::Restart { incarnation }) => {
+                self.incarnation.insert(ev.node, *incarnation);
+            }
+            Some(NodeEvent::Crash) => {
+                let inc = self.incarnation.get(&ev.node).copied().unwrap_or(0);
+                self.nodes.entry((ev.node.0, inc)).or_insert(ev.t_ns);
+            }
+            None => {
+                if let Some(JobEvent::Unregister { member, .. }) = ev.get::<JobEvent>() {
+                    self.jobs
+                        .entry((member.node as u64, member.inc, member.job))
+                        .or_insert(ev.t_ns);
+                }
+            }
         }
     }
 
-    /// When the job `node.inc.job` died, with itself or its node, if it did.
-    pub fn died(&self, job: &str) -> Option<u64> {
-        let node_inc = job.rsplit_once('.').map(|x| x.0).unwrap_or("");
-        let a = self.dead.get(job).copied();
-        let b = self.dead.get(node_inc).copied();
+    /// When the job `job` of incarnation `inc` of `node` died, with itself or its node, if
+    /// it did.
+    pub fn died(&self, node: u64, inc: u64, job: u64) -> Option<u64> {
+        let a = self.jobs.get(&(node, inc, job)).copied();
+        let b = self.nodes.get(&(node, inc)).copied();
         a.into_iter().chain(b).min()
     }
 }
 
 /// Always: no two nodes serve clients at once: the spans between a node's first and last
 /// master action in a view never overlap another node's. A service names its master
-/// actions (`component`, `event`), each with a `view` field.
+/// actions (`component`, `event`) and reads the view each was taken in.
 pub struct SingleMaster {
     actions: &'static [(&'static str, &'static str)],
+    /// The view of a master action, `None` for any other event.
+    view_of: fn(&EventRef) -> Option<u64>,
     /// (node, view) -> (first action, last action).
-    spans: BTreeMap<(u64, u64), (u64, u64)>,
+    spans: BTreeMap<(NodeId, u64), (u64, u64)>,
 }
 
 impl SingleMaster {
-    pub fn new(actions: &'static [(&'static str, &'static str)]) -> Self {
+    pub fn new(
+        actions: &'static [(&'static str, &'static str)],
+        view_of: fn(&EventRef) -> Option<u64>,
+    ) -> Self {
         SingleMaster {
             actions,
+            view_of,
             spans: BTreeMap::new(),
         }
     }
@@ -89,11 +101,11 @@ impl Checker for SingleMaster {
             .any(|(c, e)| *c == component && *e == event)
     }
 
-    fn on_event(&mut self, ev: &TraceEvent) -> Result<(), String> {
-        if !self.actions.iter().any(|(c, e)| ev.is(c, e)) {
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        let Some(view) = (self.view_of)(ev) else {
             return Ok(());
-        }
-        let key = (ev.node, ev.u64("view").unwrap_or(0));
+        };
+        let key = (ev.node, view);
         let t = ev.t_ns;
         let span = self.spans.entry(key).or_insert((t, t));
         span.1 = t;
@@ -104,13 +116,12 @@ impl Checker for SingleMaster {
             .find(|((n, _), (_, l))| *n != key.0 && *l >= first)
         {
             return Err(format!(
-                "n{} (master of view {}) served from {:.3}ms to {:.3}ms while n{n} (view {v}) served from {:.3}ms to {:.3}ms",
-                key.0,
-                key.1,
-                ms(first),
-                ms(t),
-                ms(*f),
-                ms(*l)
+                "{} (master of view {view}) served from {} to {} while {n} (view {v}) served from {} to {}",
+                ev.node,
+                SimTime(first),
+                SimTime(t),
+                SimTime(*f),
+                SimTime(*l)
             ));
         }
         Ok(())

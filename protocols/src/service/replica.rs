@@ -53,6 +53,7 @@
 //! with the commands it kept, so a whole-cluster restart resumes from the most advanced
 //! survivor, and a stale member's job that dies before the election loses nothing.
 
+use super::events::SvcEvent;
 use crate::engine::Member;
 use sim::emit;
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +82,8 @@ impl fmt::Display for Pos {
         write!(f, "{}:{}", self.view, self.seq)
     }
 }
+
+sim::trace_field_by_display!(Pos => |p| [p.view, p.seq]);
 
 /// The group's state, for members that lack it.
 #[derive(Clone, Debug)]
@@ -571,8 +574,15 @@ impl<S: StateMachine> Replica<S> {
             } if self.view_id() == Some(view)
                 && (has > self.frontier() || self.peers_synced.contains(&member)) =>
             {
-                emit!(self.me.node, "svc", "step_down", member = %self.me,
-                    at = %self.frontier(), behind = %member, has = %has);
+                emit!(
+                    self.me.node,
+                    SvcEvent::StepDown {
+                        member: self.me,
+                        at: self.frontier(),
+                        behind: member,
+                        has,
+                    }
+                );
                 self.note_ask(pos, member, has, kept);
                 self.step_down(out);
                 return;

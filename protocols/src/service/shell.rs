@@ -15,12 +15,14 @@
 //! master's lease has surely run out. Two masters therefore never serve at once, whatever
 //! partitions, pauses or clock-free races happen.
 //!
-//! Trace events, besides the engine's `job.*` (which the engine's checkers read):
-//! `svc.synced member at from_election`, `svc.master_up view`, `svc.master_down view why`.
+//! Trace events: [`SvcEvent`] (`svc.synced`, `svc.master_up`, `svc.master_down`; a
+//! replica's `svc.step_down`), besides the engine's `job.*` (which the engine's checkers
+//! read).
 
+use super::events::{ServeStop, SvcEvent};
 use super::replica::{Pos, Replica, ReplicaDisk, ReplicaMsg, ReplicaOut, StateMachine, Stored};
 use crate::engine::job::{
-    emit_deliver, emit_view, run_ce, start_ce, CeHandle, CeSetup, Disk, WorkThreads,
+    emit_deliver, emit_view, run_ce, start_ce, CeHandle, CeSetup, Disk, JobEvent, WorkThreads,
 };
 use crate::engine::membership::{CeToJob, JobToCe, Wire};
 use crate::engine::{master_of, CeConfig, Member, Mutants};
@@ -396,8 +398,14 @@ impl<A: App> Core<A> {
                     }
                     ReplicaOut::Synced { at, from_election } => {
                         if let Some(member) = self.member {
-                            emit!(self.ctx.id, "svc", "synced", member = %member,
-                                at = %at, from_election = from_election);
+                            emit!(
+                                self.ctx.id,
+                                SvcEvent::Synced {
+                                    member,
+                                    at,
+                                    from_election,
+                                }
+                            );
                         }
                         app.on_synced(&mut Env { core: self });
                     }
@@ -433,9 +441,9 @@ impl<A: App> Core<A> {
                     // backs the new view too.
                     self.lease = (c.view, self.lease.1);
                     self.serving = Some(c.view);
-                    emit!(node, "svc", "master_up", view = c.view);
+                    emit!(node, SvcEvent::MasterUp { view: c.view });
                 } else {
-                    self.stop_serving(app, "view_change");
+                    self.stop_serving(app, ServeStop::ViewChange);
                 }
                 self.view = Some((c.view, c.members.clone()));
                 if let Some(r) = self.replica.as_mut() {
@@ -449,14 +457,14 @@ impl<A: App> Core<A> {
                 if self.member != Some(to) {
                     return;
                 }
-                emit!(node, "job", "quorum_lost", member = %to, view = view);
+                emit!(node, JobEvent::QuorumLost { member: to, view });
                 if let Some(r) = self.replica.as_mut() {
                     r.on_quorum_lost();
                 }
                 if !self.cfg.stale_master {
                     self.view = None;
                     self.serve_from_ns = None;
-                    self.stop_serving(app, "quorum_lost");
+                    self.stop_serving(app, ServeStop::QuorumLost);
                 }
             }
             CeToJob::Unregistered { member } => {
@@ -500,7 +508,7 @@ impl<A: App> Core<A> {
             }
         }
         if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, "job", "hang_detected", thread = u64::from(idx));
+            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
             self.fault(app, "hang", now);
             return;
         }
@@ -527,17 +535,17 @@ impl<A: App> Core<A> {
             (None, true) if current => {
                 let v = view.expect("a view");
                 self.serving = Some(v);
-                emit!(self.ctx.id, "svc", "master_up", view = v);
+                emit!(self.ctx.id, SvcEvent::MasterUp { view: v });
                 self.report_phase("master");
                 app.on_role(&mut Env { core: self }, true);
             }
             (Some(_), false) if !self.cfg.stale_master => {
                 let why = if !synced {
-                    "not_synced"
+                    ServeStop::NotSynced
                 } else if !holds_lease {
-                    "lease_expired"
+                    ServeStop::LeaseExpired
                 } else {
-                    "not_master"
+                    ServeStop::NotMaster
                 };
                 self.stop_serving(app, why);
             }
@@ -556,9 +564,9 @@ impl<A: App> Core<A> {
         }
     }
 
-    fn stop_serving(&mut self, app: &mut A, why: &'static str) {
+    fn stop_serving(&mut self, app: &mut A, why: ServeStop) {
         if let Some(v) = self.serving.take() {
-            emit!(self.ctx.id, "svc", "master_down", view = v, why = why);
+            emit!(self.ctx.id, SvcEvent::MasterDown { view: v, why });
             app.on_role(&mut Env { core: self }, false);
         }
     }
@@ -582,6 +590,7 @@ impl<A: App> Core<A> {
         self.workers = WorkThreads::start(count, now, |idx, rx| {
             let fut = work_thread::<A>(
                 ctx.clone(),
+                member,
                 idx,
                 count,
                 app.new_worker(idx),
@@ -603,7 +612,13 @@ impl<A: App> Core<A> {
         self.member = Some(member);
         self.view = None;
         self.replica = Some(Replica::new(member, self.store.clone()));
-        emit!(self.ctx.id, "job", "register", member = %member, group = self.cfg.group);
+        emit!(
+            self.ctx.id,
+            JobEvent::Register {
+                member,
+                group: self.cfg.group,
+            }
+        );
         self.ce.send(JobToCe::Register(member));
     }
 
@@ -613,7 +628,7 @@ impl<A: App> Core<A> {
         let Some(member) = self.member.take() else {
             return;
         };
-        emit!(self.ctx.id, "job", "unregister", member = %member, why = why);
+        emit!(self.ctx.id, JobEvent::Unregister { member, why });
         self.ce.send(JobToCe::Unregister(member));
         self.leaving.insert(member);
         self.workers.stop();
@@ -622,7 +637,7 @@ impl<A: App> Core<A> {
         self.replica = None;
         self.pending.clear();
         self.serve_from_ns = None;
-        self.stop_serving(app, "unregistered");
+        self.stop_serving(app, ServeStop::Unregistered);
         app.on_reset();
         let delay_ms = madsim::rand::thread_rng().gen_range(100..=self.cfg.rejoin_max_ms.max(100));
         self.rejoin_at_ns = Some(now + delay_ms * 1_000_000);
@@ -630,8 +645,10 @@ impl<A: App> Core<A> {
 }
 
 /// A work thread: the app's local processing, misbehaving as the fault hook says.
+#[allow(clippy::too_many_arguments)] // the thread's whole world, passed once at its start
 async fn work_thread<A: App>(
     ctx: NodeCtx<SvcWire<A>>,
+    member: Member,
     idx: u32,
     count: u32,
     mut worker: A::Worker,
@@ -646,10 +663,11 @@ async fn work_thread<A: App>(
         if let Some(f) = &fault {
             emit!(
                 ctx.id,
-                "job",
-                "work_fault",
-                thread = u64::from(idx),
-                mode = f.mode.name()
+                JobEvent::WorkFault {
+                    member,
+                    thread: idx,
+                    mode: f.mode.name(),
+                }
             );
         }
         faults.apply(fault).await?;

@@ -3,30 +3,31 @@
 #![allow(dead_code)]
 
 use sim::check::{check_events, Checker, RunEnd};
-use sim::{TraceEvent, Value};
+use sim::event::{AsNode, Event};
+use sim::Recorded;
 
-pub fn ev(
-    t_ms: u64,
-    node: u64,
-    component: &str,
-    event: &str,
-    fields: &[(&'static str, Value)],
-) -> TraceEvent {
-    TraceEvent {
-        t_ns: t_ms * 1_000_000,
-        node,
-        component: component.into(),
-        event: event.into(),
-        fields: fields.to_vec(),
-    }
+/// A typed event at `t_ms` on `node`.
+pub fn at(t_ms: u64, node: impl AsNode, event: impl Event) -> Recorded {
+    Recorded::new(t_ms * 1_000_000, node, event)
 }
 
-pub fn s(x: &str) -> Value {
-    Value::Str(x.into())
-}
-
-pub fn u(x: u64) -> Value {
-    Value::U64(x)
+/// The engine's `job.unregister` of `member` (`node.inc.job`) at `t_ms` on its node.
+pub fn unregister(t_ms: u64, member: &str) -> Recorded {
+    let n: Vec<u64> = member.split('.').map(|x| x.parse().unwrap()).collect();
+    let member = protocols::engine::Member {
+        node: n[0] as usize,
+        inc: n[1],
+        job: n[2],
+        group: 0,
+    };
+    at(
+        t_ms,
+        n[0],
+        protocols::engine::job::JobEvent::Unregister {
+            member,
+            why: "hang",
+        },
+    )
 }
 
 pub fn end() -> RunEnd {
@@ -37,7 +38,7 @@ pub fn end() -> RunEnd {
     }
 }
 
-pub fn violations(c: Box<dyn Checker>, events: &[TraceEvent]) -> Vec<String> {
+pub fn violations(c: Box<dyn Checker>, events: &[Recorded]) -> Vec<String> {
     check_events(vec![c], events, &end())
         .into_iter()
         .map(|v| v.explanation)

@@ -1,5 +1,10 @@
-//! `clustersim`: the command line over the scenario catalog (see `scenarios::cli`).
+//! `clustersim`: the command line (the `clustersim` library) over the built-in catalog, with
+//! the ACK-round benchmark as one more command.
 
 fn main() -> std::process::ExitCode {
-    std::process::ExitCode::from(scenarios::cli::main_with_args(std::env::args_os()))
+    std::process::ExitCode::from(clustersim::main_with_extension(
+        std::env::args_os(),
+        &scenarios::catalog(),
+        scenarios::bench_cli::run,
+    ))
 }

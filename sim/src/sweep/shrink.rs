@@ -12,6 +12,7 @@
 use super::{run_seed, ScenarioRef, SeedJob, SeedOutcome, Verdict};
 use crate::fault::{Fault, FaultPlan};
 use crate::isolate::Timeout;
+use crate::trace::Detail;
 use crate::world::PlanSource;
 use std::fmt;
 use std::sync::atomic::AtomicBool;
@@ -84,6 +85,7 @@ impl Shrinker<'_> {
             plan: PlanSource::Given(FaultPlan { faults, enabled }),
             keep_events: false,
             keep_report: false,
+            detail: Detail::Protocol,
         };
         let o = run_seed(&job, self.cpu_limit, self.cancel);
         if o.verdict == Verdict::Interrupted {
@@ -212,6 +214,7 @@ pub fn shrink(
         plan: PlanSource::Given(plan),
         keep_events: false,
         keep_report: false,
+        detail: Detail::Protocol,
         ..job.clone()
     };
     let first = run_seed(&job, cpu_limit, cancel);
@@ -360,6 +363,7 @@ mod tests {
             }),
             keep_events: false,
             keep_report: false,
+            detail: Detail::Protocol,
         };
         let limit = Duration::from_secs(10);
         let s = shrink(&job(faults), "pause_seen", 200, limit, None).unwrap();

@@ -29,6 +29,9 @@ pub struct ScenarioJson {
     pub description: String,
     /// The checkers a run applies: the names a failure can carry.
     pub checkers: Vec<String>,
+    /// Left out of `--all` (it runs only when named); absent means false.
+    #[serde(default)]
+    pub experimental: bool,
 }
 
 /// One planted bug.

@@ -6,7 +6,7 @@
 //! file, a malformed line), reported as one line on standard error. The verdict and its
 //! explanation go to standard output, or with `--json` one JSON object alone.
 
-use crate::cli::{out_str, shell_quote, EXIT_FAIL, EXIT_PASS};
+use crate::{out_str, shell_quote, EXIT_FAIL, EXIT_PASS};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use sim::linearizability::{
@@ -51,7 +51,8 @@ pub struct CheckHistoryArgs {
 }
 
 /// Runs `check-history`: the exit code, or the one-line message of bad input.
-pub fn check_history(args: &CheckHistoryArgs) -> Result<u8, String> {
+/// Checks the history file; `program` is what the reproducing command calls the tool.
+pub fn check_history(program: &str, args: &CheckHistoryArgs) -> Result<u8, String> {
     let name = args.file.display().to_string();
     let bytes = std::fs::read(&args.file).map_err(|e| format!("cannot read {name}: {e}"))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -70,7 +71,7 @@ pub fn check_history(args: &CheckHistoryArgs) -> Result<u8, String> {
     if args.json {
         out_str(&format!("{}\n", json_report(args, &report)));
     } else {
-        out_str(&human_report(args, &report));
+        out_str(&human_report(program, args, &report));
     }
     Ok(if report.is_linearizable() {
         EXIT_PASS
@@ -80,15 +81,15 @@ pub fn check_history(args: &CheckHistoryArgs) -> Result<u8, String> {
 }
 
 /// The command that checks this history again.
-fn reproduce(args: &CheckHistoryArgs) -> String {
+fn reproduce(program: &str, args: &CheckHistoryArgs) -> String {
     format!(
-        "clustersim check-history --model {} {}",
+        "{program} check-history --model {} {}",
         args.model.name(),
         shell_quote(&args.file)
     )
 }
 
-fn human_report(args: &CheckHistoryArgs, r: &CheckReport) -> String {
+fn human_report(program: &str, args: &CheckHistoryArgs, r: &CheckReport) -> String {
     let s = &r.stats;
     let mut out = format!(
         "history: {} ({} operations, {} part{}, model {})\n",
@@ -110,7 +111,7 @@ fn human_report(args: &CheckHistoryArgs, r: &CheckReport) -> String {
         s.steps, s.configurations, s.parts_decided, s.parts
     ));
     if !r.is_linearizable() {
-        out.push_str(&format!("reproduce: {}\n", reproduce(args)));
+        out.push_str(&format!("reproduce: {}\n", reproduce(program, args)));
     }
     out
 }

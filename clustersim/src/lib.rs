@@ -1,7 +1,22 @@
-//! The `clustersim` command line: list, run, sweep, replay, shrink and check-determinism over
-//! a scenario catalog, and bench (the ACK-round benchmark, see [`crate::bench`]). The binary
-//! is a thin `main` around [`main_with_args`]; [`main_with_catalog`] runs the same command
-//! line over any catalog, and every command finds its scenarios through that [`Catalog`].
+//! The clustersim command line as a library: list, run, sweep, replay, shrink,
+//! check-determinism and check-history over any scenario catalog ([`Catalog`]).
+//!
+//! A program of its own runs the whole command line over its own scenarios with one call,
+//! [`main`], and gets every subcommand, flag, JSON shape ([`json`]), exit code and artifact
+//! format; it names itself (its file name) in `--help` and in every command it prints to
+//! reproduce a finding:
+//!
+//! ```no_run
+//! fn main() -> std::process::ExitCode {
+//!     let catalog = sim::Catalog::new(); // .with(MyScenario) ...
+//!     clustersim::main(catalog)
+//! }
+//! ```
+//!
+//! [`main_with_args`] takes the arguments explicitly and returns the exit code;
+//! [`main_with_extension`] adds a program's own subcommands (the built-in `clustersim`
+//! binary adds `bench` this way). Scenarios marked experimental ([`Entry::experimental`])
+//! are left out of `--all`.
 //!
 //! Exit codes are one table for every command, [`EXIT_CODES`] (printed by `--help`). Bad
 //! input is one line on stderr. Every failure and timeout prints the one command that
@@ -15,7 +30,10 @@
 //! seeds in flight are dropped whole, what finished is reported (with the seed to resume
 //! from), and the exit code is 130. A second signal ends the process at once.
 
+pub mod history_cmd;
 pub mod json;
+
+pub use sim::{Catalog, Entry};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
@@ -101,32 +119,63 @@ pub enum Command {
     Sweep(SweepArgs),
     /// Rerun a failure artifact exactly, with its own fault plan.
     Replay(ReplayArgs),
+    /// Rerun a failure artifact and print the causal slice of its violation: the events
+    /// that led to it, through each node's order and message send -> delivery, with the
+    /// faults active at each.
+    Explain(ExplainArgs),
     /// Shrink a failure artifact's fault plan while the same checker still fails.
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
-    /// Benchmark ACK rounds: latency in simulated time beside its two floors, and the
-    /// simulator's own speed beside its baselines.
-    Bench(BenchArgs),
     /// Check a client history file for linearizability (exit 0 linearizable, 1 not).
-    CheckHistory(crate::history_cmd::CheckHistoryArgs),
+    CheckHistory(history_cmd::CheckHistoryArgs),
 }
 
 /// How a trace is printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum TraceFormat {
-    /// One line per event, the form the trace hash is computed over.
+    /// One line per event: `#index time node component.event key=value ...`.
     Text,
     /// One JSON object per event, one per line.
     Json,
-    /// Chrome trace-event JSON (Perfetto, chrome://tracing).
+    /// Chrome trace-event JSON (Perfetto, chrome://tracing): spans for faults, nodes
+    /// down and phases, flow arrows for messages (with `--detail net`), the violation
+    /// marked.
     Chrome,
+    /// A self-contained HTML page with a space-time diagram: lanes per node, messages
+    /// as arrows (with `--detail net`), fault windows, the violation and its causal slice.
+    Html,
+    /// No trace: the verdict and the trace hash only.
+    None,
+}
+
+/// What a printed trace records beyond the protocol-level events (`--detail`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum DetailLevel {
+    /// The protocol-level events: what the checkers see and the trace hash covers.
+    #[default]
+    Protocol,
+    /// Also every network send, delivery, drop (with its cause), duplicate and extra
+    /// delay, each naming its message (`m17`); the run and its hash do not change.
+    Net,
+}
+
+impl From<DetailLevel> for sim::Detail {
+    fn from(d: DetailLevel) -> Self {
+        match d {
+            DetailLevel::Protocol => sim::Detail::Protocol,
+            DetailLevel::Net => sim::Detail::Net,
+        }
+    }
 }
 
 impl TraceFormat {
     /// Whether the format is for programs: printed to standard output, it is alone there.
     pub fn is_machine(self) -> bool {
-        !matches!(self, TraceFormat::Text)
+        matches!(
+            self,
+            TraceFormat::Json | TraceFormat::Chrome | TraceFormat::Html
+        )
     }
 }
 
@@ -143,6 +192,9 @@ pub struct RunArgs {
     /// Write the trace to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// What the trace records beyond the protocol-level events.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "protocol")]
+    pub detail: DetailLevel,
     /// Switch on a planted bug.
     #[arg(long, value_name = "BUG")]
     pub mutant: Option<String>,
@@ -194,10 +246,29 @@ pub struct ReplayArgs {
     /// Write the trace to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// What the trace records beyond the protocol-level events.
+    #[arg(long, value_enum, value_name = "LEVEL", default_value = "protocol")]
+    pub detail: DetailLevel,
     /// The failure should be gone (after a fix): exit 0 if the run passes, 1 if a checker
     /// still fails, whatever the trace hash.
     #[arg(long)]
     pub expect_pass: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// A failure artifact written by `sweep` or `shrink`.
+    pub artifact: PathBuf,
+    /// Print at most N lines.
+    #[arg(long, value_name = "N", default_value_t = 40)]
+    pub events: usize,
+    /// Also print the run's trace in this format (html: the space-time diagram with the
+    /// slice emphasised).
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub trace: Option<TraceFormat>,
+    /// Write the trace to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -223,146 +294,11 @@ pub struct CheckArgs {
     pub seeds: SeedRange,
 }
 
-/// The benchmarks `clustersim bench` runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum BenchKind {
-    /// Two-phase ACK rounds over the cluster engine.
-    AckRounds,
-}
-
-#[derive(Args, Debug)]
-pub struct BenchArgs {
-    /// The benchmark.
-    #[arg(value_enum)]
-    pub which: BenchKind,
-    /// Cluster size.
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = parse_bench_nodes)]
-    pub nodes: usize,
-    /// How many rounds to measure (a transaction is a prepare and a commit round).
-    #[arg(long, value_name = "R", default_value_t = 1_000, value_parser = parse_bench_rounds)]
-    pub rounds: u64,
-    /// Which faults to inject.
-    #[arg(long, value_enum, value_name = "FAULTS", default_value = "none")]
-    pub faults: crate::bench::BenchFaults,
-    /// Link latency in ms, drawn uniformly per message: LO..HI (inclusive).
-    #[arg(long, value_name = "LO..HI", default_value = "1..5", value_parser = parse_latency_ms)]
-    pub latency_ms: sim::LinkLatency,
-    /// The seed (network sampling, task order, fault plan).
-    #[arg(long, value_name = "S", default_value_t = 1)]
-    pub seed: u64,
-    /// How round messages reach the members.
-    #[arg(long, value_enum, value_name = "VARIANT", default_value = "ordered")]
-    pub variant: crate::bench::BenchVariant,
-    /// Transactions each coordinator keeps in flight.
-    #[arg(long, value_name = "K", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub concurrency: u32,
-    /// How many of the view's lowest members coordinate rounds (at most --nodes).
-    #[arg(long, value_name = "C", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000))]
-    pub coordinators: u32,
-    /// A work thread's handling of a message takes this long in simulated time: US, or
-    /// LO..HI (µs). Without it, processing costs nothing.
-    #[arg(long, value_name = "US", value_parser = crate::bench::parse_service_us)]
-    pub service_us: Option<crate::bench::ServiceUs>,
-    /// The service time's distribution (default: constant for US, uniform for LO..HI).
-    #[arg(long, value_enum, value_name = "DIST")]
-    pub service_dist: Option<crate::bench::ServiceDist>,
-    /// Simulated cores per node, shared by its work threads (default 1).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_024))]
-    pub cores: Option<u32>,
-    /// Also write report.md, report.json, latency.hlog and SVG charts to DIR, with both
-    /// variants side by side, the throughput–latency curve (with --service-us) and a
-    /// sweep over 3, 5, 9, 17, 33 and 65 nodes.
-    #[arg(long, value_name = "DIR")]
-    pub report: Option<PathBuf>,
-    /// Print the report as JSON (the shape of report.json) instead of the summary.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// The largest cluster `bench` accepts.
-pub const BENCH_MAX_NODES: usize = 1_000;
-
-fn parse_bench_nodes(s: &str) -> Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n < 2 => Err("an ACK round needs at least 2 nodes".to_string()),
-        Ok(n) if n > BENCH_MAX_NODES => Err(format!("at most {BENCH_MAX_NODES} nodes")),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{s}' is not a number of nodes")),
-    }
-}
-
-fn parse_bench_rounds(s: &str) -> Result<u64, String> {
-    match s.trim().parse::<u64>() {
-        Ok(0) => Err("the number of rounds must be at least 1".to_string()),
-        Ok(n) if n > 10_000_000 => Err("at most 10000000 rounds".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("'{s}' is not a number of rounds")),
-    }
-}
-
-/// `LO..HI` in milliseconds (fractions allowed down to the model's microsecond).
-pub fn parse_latency_ms(s: &str) -> Result<sim::LinkLatency, String> {
-    let (lo, hi) = s
-        .split_once("..")
-        .ok_or_else(|| format!("'{s}' is not a latency range LO..HI in ms"))?;
-    let ms = |x: &str| -> Result<u64, String> {
-        let v: f64 = x
-            .trim()
-            .parse()
-            .map_err(|_| format!("'{x}' is not a latency in ms"))?;
-        if !(0.001..=60_000.0).contains(&v) {
-            return Err(format!("latency {x} ms is outside 0.001..60000 ms"));
-        }
-        Ok((v * 1_000.0).round() as u64)
-    };
-    let (min_us, max_us) = (ms(lo)?, ms(hi)?);
-    if min_us > max_us {
-        return Err(format!("reversed latency range {s}: LO must not exceed HI"));
-    }
-    Ok(sim::LinkLatency { min_us, max_us })
-}
-
 fn parse_jobs(s: &str) -> Result<usize, String> {
     match s.trim().parse::<usize>() {
         Ok(0) => Err("the number of jobs must be at least 1".to_string()),
         Ok(n) => Ok(n),
         Err(_) => Err(format!("'{s}' is not a number of jobs")),
-    }
-}
-
-/// The scenarios a command line works on, and the one place the commands look them up.
-#[derive(Clone)]
-pub struct Catalog {
-    scenarios: Vec<ScenarioRef>,
-}
-
-impl Catalog {
-    pub fn new(scenarios: Vec<Box<dyn sim::Scenario>>) -> Catalog {
-        Catalog {
-            scenarios: scenarios.into_iter().map(ScenarioRef::from).collect(),
-        }
-    }
-
-    /// This crate's catalog, [`crate::catalog`].
-    pub fn builtin() -> Catalog {
-        Catalog::new(crate::catalog())
-    }
-
-    /// Every scenario, in the order `list` shows them.
-    pub fn all(&self) -> &[ScenarioRef] {
-        &self.scenarios
-    }
-
-    /// The scenario called `name`; the error names the known ones.
-    pub fn find(&self, name: &str) -> Result<ScenarioRef, String> {
-        self.scenarios
-            .iter()
-            .find(|s| s.name() == name)
-            .cloned()
-            .ok_or_else(|| {
-                let names: Vec<&str> = self.scenarios.iter().map(|s| s.name()).collect();
-                format!("unknown scenario '{name}' (known: {})", names.join(", "))
-            })
     }
 }
 
@@ -374,7 +310,8 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn usage(message: impl Into<String>) -> Failure {
+    /// Bad input: exit 2, with this line on standard error.
+    pub fn usage(message: impl Into<String>) -> Failure {
         Failure {
             code: EXIT_USAGE,
             message: Some(message.into()),
@@ -387,6 +324,8 @@ type CmdResult = Result<u8, Failure>;
 /// What every command gets besides its own arguments.
 struct Ctx<'a> {
     catalog: &'a Catalog,
+    /// What the program calls itself in the commands it prints.
+    program: &'a str,
     seed_limit: Duration,
     /// Set by SIGINT or SIGTERM, for the commands that run seeds.
     cancel: Option<Arc<AtomicBool>>,
@@ -402,51 +341,60 @@ impl Ctx<'_> {
     }
 }
 
-/// Parses `args` (the program name first) and runs the command over this crate's catalog;
-/// returns the exit code.
-pub fn main_with_args<I, T>(args: I) -> u8
-where
-    I: IntoIterator<Item = T>,
-    T: Into<std::ffi::OsString> + Clone,
-{
-    main_with_catalog(args, &Catalog::builtin())
+/// Runs the whole command line over `catalog` with this process's arguments: what a
+/// program's `main` returns. The program calls itself by its own file name (argv\[0\]) in
+/// `--help` and in the commands it prints to reproduce a finding.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     let catalog = sim::Catalog::new(); // .with(MyScenario) ...
+///     clustersim::main(catalog)
+/// }
+/// ```
+pub fn main(catalog: Catalog) -> std::process::ExitCode {
+    std::process::ExitCode::from(main_with_args(std::env::args_os(), &catalog))
 }
 
 /// Parses `args` (the program name first) and runs the command over `catalog`; returns the
 /// exit code.
-pub fn main_with_catalog<I, T>(args: I, catalog: &Catalog) -> u8
+pub fn main_with_args<I, T>(args: I, catalog: &Catalog) -> u8
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            return match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                    let _ = e.print();
-                    EXIT_PASS
-                }
-                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-                    eprintln!(
-                        "error: no command given: one of list, run, sweep, replay, shrink, \
-                         check-determinism, bench, check-history (see clustersim --help)"
-                    );
-                    EXIT_USAGE
-                }
-                _ => {
-                    eprintln!("{}", one_line_clap_error(&e.to_string()));
-                    EXIT_USAGE
-                }
-            };
-        }
+    main_with_extension::<NoExtension, _, _>(args, catalog, |x| match x {})
+}
+
+/// No subcommands beyond the built-in ones.
+#[derive(Subcommand, Debug)]
+pub enum NoExtension {}
+
+/// [`main_with_args`] with a program's own subcommands `X` beside the built-in ones (they
+/// appear in `--help`); `run_extension` runs one and returns its exit code or [`Failure`].
+/// The `clustersim` binary adds `bench` this way.
+pub fn main_with_extension<X, I, T>(
+    args: I,
+    catalog: &Catalog,
+    run_extension: impl FnOnce(X) -> Result<u8, Failure>,
+) -> u8
+where
+    X: Subcommand,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    let program = program_name(args.first());
+    let parsed = parse_args::<X>(&program, args);
+    let (cli, extension) = match parsed {
+        Ok(p) => p,
+        Err(e) => return clap_exit(&program, &command_names::<X>(), e),
     };
     sim::install_panic_filter();
-    let runs_seeds = !matches!(
-        cli.command,
-        Command::List { .. } | Command::Bench(_) | Command::CheckHistory(_)
-    );
+    let Some(cli) = cli else {
+        let x = extension.expect("an extension command");
+        return finish(run_extension(x));
+    };
+    let runs_seeds = !matches!(cli.command, Command::List { .. } | Command::CheckHistory(_));
     let cancel = if runs_seeds {
         match interrupt_flag() {
             Ok(flag) => Some(flag),
@@ -460,10 +408,87 @@ where
     };
     let ctx = Ctx {
         catalog,
+        program: &program,
         seed_limit: cli.seed_timeout_s,
         cancel,
     };
-    match run_command(cli.command, &ctx) {
+    finish(run_command(cli.command, &ctx))
+}
+
+/// The name a program goes by: its file name without directory or extension.
+fn program_name(argv0: Option<&std::ffi::OsString>) -> String {
+    argv0
+        .and_then(|a| Path::new(a).file_stem())
+        .map(|s| s.to_string_lossy().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "clustersim".to_string())
+}
+
+/// Parses the built-in commands and `X`'s together: one of the two comes back.
+fn parse_args<X: Subcommand>(
+    program: &str,
+    args: Vec<std::ffi::OsString>,
+) -> Result<(Option<Cli>, Option<X>), clap::Error> {
+    use clap::{CommandFactory, FromArgMatches};
+    // clap names a command with a `&'static str` (without its `string` feature); a
+    // process parses its command line once.
+    let name: &'static str = Box::leak(program.to_string().into_boxed_str());
+    let base = Cli::command().name(name).bin_name(name);
+    let about = base.get_about().cloned();
+    // Augmenting with a derived enum also sets its doc comment as the program's about.
+    let mut cmd = X::augment_subcommands(base);
+    if let Some(about) = about {
+        cmd = cmd.about(about);
+    }
+    let mut matches = cmd.clone().try_get_matches_from(args)?;
+    let extension = matches.subcommand_name().is_some_and(X::has_subcommand);
+    let fix = |e: clap::Error| e.format(&mut cmd.clone());
+    if extension {
+        Ok((
+            None,
+            Some(X::from_arg_matches_mut(&mut matches).map_err(fix)?),
+        ))
+    } else {
+        Ok((
+            Some(Cli::from_arg_matches_mut(&mut matches).map_err(fix)?),
+            None,
+        ))
+    }
+}
+
+/// The names of every command, built-in and `X`'s, as `--help` lists them.
+fn command_names<X: Subcommand>() -> Vec<String> {
+    use clap::CommandFactory;
+    X::augment_subcommands(Cli::command())
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// Help and version go to standard output with exit 0; any other parse error is one line.
+fn clap_exit(program: &str, commands: &[String], e: clap::Error) -> u8 {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            EXIT_PASS
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            eprintln!(
+                "error: no command given: one of {} (see {program} --help)",
+                commands.join(", ")
+            );
+            EXIT_USAGE
+        }
+        _ => {
+            eprintln!("{}", one_line_clap_error(&e.to_string()));
+            EXIT_USAGE
+        }
+    }
+}
+
+fn finish(r: CmdResult) -> u8 {
+    match r {
         Ok(code) => code,
         Err(f) => {
             if let Some(m) = f.message {
@@ -529,10 +554,12 @@ fn run_command(cmd: Command, ctx: &Ctx) -> CmdResult {
         Command::Run(a) => run(ctx, a),
         Command::Sweep(a) => sweep_cmd(ctx, a),
         Command::Replay(a) => replay(ctx, a),
+        Command::Explain(a) => explain(ctx, a),
         Command::Shrink(a) => shrink_cmd(ctx, a),
         Command::CheckDeterminism(a) => check_determinism(ctx, a),
-        Command::Bench(a) => bench_cmd(a),
-        Command::CheckHistory(a) => crate::history_cmd::check_history(&a).map_err(Failure::usage),
+        Command::CheckHistory(a) => {
+            history_cmd::check_history(ctx.program, &a).map_err(Failure::usage)
+        }
     }
 }
 
@@ -546,7 +573,7 @@ macro_rules! outln {
     }};
 }
 
-pub(crate) fn out_str(s: &str) {
+pub fn out_str(s: &str) {
     let mut out = std::io::stdout().lock();
     if out
         .write_all(s.as_bytes())
@@ -615,8 +642,13 @@ fn ms(d: Duration) -> f64 {
 
 /// The scenarios a sweep or determinism check covers, sorted by name, without repeats.
 fn select_scenarios(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<ScenarioRef>, Failure> {
+    if all && ctx.catalog.gating().next().is_none() && !ctx.catalog.is_empty() {
+        return Err(Failure::usage(
+            "--all runs no scenario: every scenario of the catalog is experimental (name them)",
+        ));
+    }
     let mut out: Vec<ScenarioRef> = if all {
-        ctx.catalog.all().to_vec()
+        ctx.catalog.gating().cloned().collect()
     } else {
         names
             .iter()
@@ -624,9 +656,10 @@ fn select_scenarios(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Scenar
             .collect::<Result<_, _>>()?
     };
     if out.is_empty() {
-        return Err(Failure::usage(
-            "no scenario given: name one or more (see clustersim list), or pass --all",
-        ));
+        return Err(Failure::usage(format!(
+            "no scenario given: name one or more (see {} list), or pass --all",
+            ctx.program
+        )));
     }
     out.sort_by_key(|s| s.name());
     out.dedup_by_key(|s| s.name());
@@ -634,7 +667,12 @@ fn select_scenarios(ctx: &Ctx, names: &[String], all: bool) -> Result<Vec<Scenar
 }
 
 fn list(ctx: &Ctx, json: bool) -> CmdResult {
-    let cat = ctx.catalog.all();
+    let cat: Vec<ScenarioRef> = ctx.catalog.scenarios().cloned().collect();
+    let experimental = |s: &ScenarioRef| {
+        ctx.catalog
+            .entry(s.name())
+            .is_ok_and(|e| e.is_experimental())
+    };
     if json {
         let doc = ListJson {
             version: json::JSON_VERSION,
@@ -644,6 +682,7 @@ fn list(ctx: &Ctx, json: bool) -> CmdResult {
                     name: s.name().to_string(),
                     description: s.description().to_string(),
                     checkers: s.checkers().iter().map(|c| c.to_string()).collect(),
+                    experimental: experimental(s),
                 })
                 .collect(),
             mutants: cat
@@ -662,8 +701,14 @@ fn list(ctx: &Ctx, json: bool) -> CmdResult {
     }
     let w = cat.iter().map(|s| s.name().len()).max().unwrap_or(0);
     outln!("scenarios:");
-    for s in cat {
-        outln!("  {:<w$}  {}", s.name(), s.description());
+    for s in &cat {
+        let tag = if experimental(s) {
+            " [experimental: not in --all]"
+        } else {
+            ""
+        };
+        outln!("  {:<w$}  {}{tag}", s.name(), s.description());
+        outln!("  {:<w$}    checkers: {}", "", s.checkers().join(", "));
     }
     let bugs: Vec<(String, &'static str, String)> = cat
         .iter()
@@ -700,47 +745,76 @@ fn shell_word(s: &str) -> String {
     }
 }
 
-pub(crate) fn shell_quote(p: &Path) -> String {
+pub fn shell_quote(p: &Path) -> String {
     shell_word(&p.display().to_string())
 }
 
 /// The command that replays an artifact.
-pub fn replay_command(path: &Path) -> String {
-    format!("clustersim replay {}", shell_quote(path))
+pub fn replay_command(program: &str, path: &Path) -> String {
+    format!("{} replay {}", shell_word(program), shell_quote(path))
 }
 
-fn render_trace(trace: &Trace, format: TraceFormat) -> String {
+fn render_trace(
+    o: &SeedOutcome,
+    trace: &Trace,
+    violations: &[sim::Violation],
+    format: TraceFormat,
+) -> String {
     match format {
+        TraceFormat::Html => {
+            let slice = violations
+                .first()
+                .map(|v| sim::explain::slice(trace, v, 40))
+                .unwrap_or_default();
+            let title = format!(
+                "clustersim {} seed {}{}",
+                o.scenario,
+                o.seed,
+                mutant_suffix(&o.mutant)
+            );
+            sim::html::render(trace, &o.plan, violations, &slice, &title)
+        }
         TraceFormat::Text => trace.text(),
         TraceFormat::Json => trace.json_lines(),
         TraceFormat::Chrome => {
-            let mut s = trace.chrome();
+            let mut s = trace.chrome_with(violations);
             s.push('\n');
             s
         }
+        TraceFormat::None => String::new(),
     }
 }
 
-/// Prints (to standard output) or writes a finished run's trace.
-fn emit_trace(
-    out: Out,
-    trace: &Trace,
-    format: TraceFormat,
-    to: Option<&Path>,
-) -> Result<(), Failure> {
-    let text = render_trace(trace, format);
+/// Prints (to standard output) or writes a finished run's trace, after its verdict.
+fn emit_trace(o: &SeedOutcome, out: Out, format: TraceFormat, to: Option<&Path>) -> CmdResult {
+    let Some(trace) = o.trace() else {
+        return Ok(EXIT_PASS);
+    };
+    if format == TraceFormat::None {
+        return Ok(EXIT_PASS);
+    }
+    let violations = match &o.verdict {
+        Verdict::Failed(v) => v.as_slice(),
+        _ => &[],
+    };
+    let text = render_trace(o, trace, violations, format);
     match to {
         Some(path) => {
             sweep::artifact::write_atomically(path, text.as_bytes()).map_err(Failure::usage)?;
+            let detail = if trace.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" and {}", count(trace.detail.len() as u64, "net event"))
+            };
             out.line(format_args!(
-                "trace: {} written to {}",
+                "trace: {}{detail} written to {}",
                 count(trace.event_count, "event"),
                 path.display()
             ));
         }
         None => out_str(&text),
     }
-    Ok(())
+    Ok(EXIT_PASS)
 }
 
 fn verdict_line(v: &Verdict) -> String {
@@ -766,14 +840,8 @@ fn print_violating_event(out: Out, o: &SeedOutcome) {
     let (Some(v), Some(trace)) = (o.verdict.first_violation(), o.trace()) else {
         return;
     };
-    if let Some(ev) = trace.events.get(v.event_index as usize) {
-        let mut line = String::new();
-        ev.write_line(&mut line);
-        out.line(format_args!(
-            "  at event #{}: {}",
-            v.event_index,
-            line.trim()
-        ));
+    if let Some(line) = trace.line(v.event_index as usize) {
+        out.line(format_args!("  at {line}"));
     }
 }
 
@@ -808,8 +876,9 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
         seed: a.seed,
         mutant: a.mutant.clone(),
         plan: PlanSource::Generate { swarm: !a.no_swarm },
-        keep_events: format.is_some(),
+        keep_events: format.is_some_and(|f| f != TraceFormat::None),
         keep_report: true,
+        detail: a.detail.into(),
     };
     let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
@@ -826,20 +895,17 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
             .unwrap_or_default()
     ));
     out.line(o.plan.summary());
-    if let (Some(format), Some(trace)) = (format, o.trace()) {
-        emit_trace(out, trace, format, a.out.as_deref())?;
-    }
     out.line(verdict_line(&o.verdict));
     print_violating_event(out, &o);
     out.line(format_args!(
-        "events: {}, simulated time: {:.3}s, CPU time: {:.1}ms",
+        "events: {}, simulated time: {}, CPU time: {:.1}ms",
         o.event_count,
-        o.sim_ns as f64 / 1e9,
+        sim::SimTime(o.sim_ns),
         ms(o.cpu)
     ));
     out.line(hash_line(o.trace_hash));
     if o.verdict.is_finding() {
-        let mut cmd = format!("clustersim run {} --seed {}", o.scenario, o.seed);
+        let mut cmd = format!("{} run {} --seed {}", ctx.program, o.scenario, o.seed);
         if let Some(m) = &a.mutant {
             cmd.push_str(&format!(" --mutant {m}"));
         }
@@ -850,6 +916,9 @@ fn run(ctx: &Ctx, a: RunArgs) -> CmdResult {
             cmd.push_str(" --trace text");
         }
         out.line(format_args!("reproduce: {cmd}"));
+    }
+    if let Some(format) = format {
+        emit_trace(&o, out, format, a.out.as_deref())?;
     }
     Ok(verdict_code(&o.verdict))
 }
@@ -946,7 +1015,7 @@ fn mutant_suffix(m: &Option<String>) -> String {
 /// The sweep command that runs `seeds` with the same scenarios and options as `a` (and the
 /// per-seed limit, when it is not the default): how an interrupted sweep is resumed.
 fn sweep_command(ctx: &Ctx, a: &SweepArgs, names: &[&str], seeds: SeedRange) -> String {
-    let mut s = String::from("clustersim sweep");
+    let mut s = format!("{} sweep", ctx.program);
     if a.all {
         s.push_str(" --all");
     } else {
@@ -999,7 +1068,7 @@ fn finding_line(o: &SeedOutcome) -> String {
     )
 }
 
-fn finding_json(o: &SeedOutcome) -> FindingJson {
+fn finding_json(program: &str, o: &SeedOutcome) -> FindingJson {
     let v = o.verdict.finding().expect("a finding");
     FindingJson {
         scenario: o.scenario.clone(),
@@ -1007,7 +1076,7 @@ fn finding_json(o: &SeedOutcome) -> FindingJson {
         checker: v.checker,
         explanation: v.explanation,
         artifact: o.artifact.as_ref().map(|p| p.display().to_string()),
-        replay: o.artifact.as_deref().map(replay_command),
+        replay: o.artifact.as_deref().map(|p| replay_command(program, p)),
     }
 }
 
@@ -1019,7 +1088,8 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
             scenarios.retain(|s| sim::check_mutant(s.as_ref(), Some(m)).is_ok());
             if scenarios.is_empty() {
                 return Err(Failure::usage(format!(
-                    "unknown planted bug '{m}': no scenario has it (see clustersim list)"
+                    "unknown planted bug '{m}': no scenario has it (see {} list)",
+                    ctx.program
                 )));
             }
         } else {
@@ -1089,7 +1159,7 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
                 p.outcome
                     .artifact
                     .as_ref()
-                    .map(|path| format!(" -> {}", replay_command(path)))
+                    .map(|path| format!(" -> {}", replay_command(ctx.program, path)))
                     .unwrap_or_default()
             ));
         }
@@ -1118,7 +1188,7 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
     for o in result.failures().chain(result.timeouts()) {
         out.line(finding_line(o));
         match &o.artifact {
-            Some(p) => out.line(format_args!("  replay: {}", replay_command(p))),
+            Some(p) => out.line(format_args!("  replay: {}", replay_command(ctx.program, p))),
             None => out.line("  (no artifact was written)"),
         }
     }
@@ -1144,8 +1214,14 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
             interrupted: result.interrupted,
             next_seed: result.next_seed,
             resume,
-            failures: result.failures().map(finding_json).collect(),
-            timeouts: result.timeouts().map(finding_json).collect(),
+            failures: result
+                .failures()
+                .map(|o| finding_json(ctx.program, o))
+                .collect(),
+            timeouts: result
+                .timeouts()
+                .map(|o| finding_json(ctx.program, o))
+                .collect(),
             per_scenario: stats
                 .per_scenario
                 .iter()
@@ -1240,6 +1316,7 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
         plan: PlanSource::Given(plan),
         keep_events: true,
         keep_report: true,
+        detail: a.detail.into(),
     };
     let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     if let Verdict::BadInput(e) = &o.verdict {
@@ -1256,25 +1333,89 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
         a.artifact.display()
     ));
     out.line(o.plan.summary());
-    if let Some(trace) = o.trace() {
-        emit_trace(out, trace, a.trace, a.out.as_deref())?;
-    }
     out.line(verdict_line(&o.verdict));
     print_violating_event(out, &o);
     out.line(hash_line(o.trace_hash));
+    // The verdict and what it means for the artifact first, then the trace.
+    let code = replay_outcome(out, &art, &o, a.expect_pass);
+    emit_trace(&o, out, a.trace, a.out.as_deref())?;
+    Ok(code)
+}
+
+/// `explain`: the artifact's run again, at net detail, and the causal slice of its
+/// violation. Exit 1 when the failure reproduced (and is explained), 3 when it did not,
+/// 4 when the seed timed out.
+fn explain(ctx: &Ctx, a: ExplainArgs) -> CmdResult {
+    let (art, scenario, plan) = load_artifact(ctx, &a.artifact)?;
+    if let Some(path) = &a.out {
+        sweep::artifact::check_writable(path).map_err(Failure::usage)?;
+    }
+    if a.events < 3 {
+        return Err(Failure::usage(format!(
+            "--events {}: a slice needs at least 3 lines",
+            a.events
+        )));
+    }
+    let job = SeedJob {
+        scenario,
+        seed: art.seed,
+        mutant: art.mutant.clone(),
+        plan: PlanSource::Given(plan),
+        keep_events: true,
+        keep_report: true,
+        detail: sim::Detail::Net,
+    };
+    let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
     match &o.verdict {
+        Verdict::BadInput(e) => {
+            return Err(Failure::usage(format!(
+                "artifact {}: {e}",
+                a.artifact.display()
+            )))
+        }
         Verdict::Interrupted => return Ok(EXIT_INTERRUPTED),
+        Verdict::TimedOut(t) => {
+            eprintln!("the seed timed out ({t}): no violation to explain");
+            return Ok(EXIT_TIMEOUT);
+        }
+        Verdict::Passed => {
+            eprintln!(
+                "NOT reproduced: the run passed, {} did not fail: nothing to explain",
+                art.checker
+            );
+            return Ok(EXIT_NOT_REPRODUCED);
+        }
+        Verdict::Failed(_) => {}
+    }
+    let v = o
+        .verdict
+        .first_violation()
+        .expect("a failed verdict has a violation");
+    let trace = o.trace().expect("the run kept its trace");
+    let out = Out::new(a.out.is_none() && a.trace.is_some_and(TraceFormat::is_machine));
+    out.line(sim::explain::explain(trace, &o.plan, v, a.events).trim_end());
+    eprintln!("full trace: {}", replay_command(ctx.program, &a.artifact));
+    if let Some(format) = a.trace {
+        emit_trace(&o, out, format, a.out.as_deref())?;
+    }
+    Ok(EXIT_FAIL)
+}
+
+/// Says whether the replay reproduced the artifact's finding, and gives the exit code.
+fn replay_outcome(out: Out, art: &Artifact, o: &SeedOutcome, expect_pass: bool) -> u8 {
+    match &o.verdict {
+        Verdict::Interrupted => return EXIT_INTERRUPTED,
         Verdict::TimedOut(_) if !art.is_timeout() => {
             out.line(format_args!(
                 "NOT reproduced: the seed timed out instead of failing {}",
                 art.checker
             ));
-            return Ok(EXIT_TIMEOUT);
+            return EXIT_TIMEOUT;
         }
         _ => {}
     }
-    if a.expect_pass {
-        return Ok(match &o.verdict {
+    if expect_pass {
+        return match &o.verdict {
             Verdict::Passed => {
                 out.line(format_args!("the failure is gone: {} passed", art.checker));
                 EXIT_PASS
@@ -1286,16 +1427,16 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
                 ));
                 verdict_code(v)
             }
-        });
+        };
     }
     if art.is_timeout() {
-        return Ok(if o.verdict.is_timeout() {
+        return if o.verdict.is_timeout() {
             out.line("reproduced: the seed timed out again");
             EXIT_TIMEOUT
         } else {
             out.line("NOT reproduced: the seed finished this time (see the verdict above)");
             EXIT_NOT_REPRODUCED
-        });
+        };
     }
     let got = o.trace_hash.map(hash_hex);
     let same_hash = got == art.trace_hash;
@@ -1316,11 +1457,11 @@ fn replay(ctx: &Ctx, a: ReplayArgs) -> CmdResult {
             art.checker
         ));
     }
-    Ok(if same_checker && same_hash {
+    if same_checker && same_hash {
         EXIT_FAIL
     } else {
         EXIT_NOT_REPRODUCED
-    })
+    }
 }
 
 /// `NAME.json` -> `NAME.shrunk.json`, beside the original (`x.shrunk.json` ->
@@ -1357,6 +1498,7 @@ fn shrink_cmd(ctx: &Ctx, a: ShrinkArgs) -> CmdResult {
         plan: PlanSource::Given(plan),
         keep_events: false,
         keep_report: false,
+        detail: sim::Detail::Protocol,
     };
     let s = sweep::shrink(
         &job,
@@ -1404,7 +1546,7 @@ fn shrink_cmd(ctx: &Ctx, a: ShrinkArgs) -> CmdResult {
     );
     outln!("faults remaining: {}", s.smallest.plan.faults.len());
     outln!("wrote {}", out_path.display());
-    outln!("replay: {}", replay_command(&out_path));
+    outln!("replay: {}", replay_command(ctx.program, &out_path));
     Ok(if s.interrupted {
         EXIT_INTERRUPTED
     } else {
@@ -1442,7 +1584,8 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
     let (mut bad, mut slow) = (0, 0);
     for o in outcomes {
         let reproduce = format!(
-            "  reproduce: clustersim check-determinism {} --seeds {}..{}",
+            "  reproduce: {} check-determinism {} --seeds {}..{}",
+            ctx.program,
             o.scenario,
             o.seed,
             u128::from(o.seed) + 1
@@ -1495,8 +1638,9 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
             names.join(" ")
         };
         outln!(
-            "interrupted: the seeds from {next} on did not run; resume with: clustersim \
+            "interrupted: the seeds from {next} on did not run; resume with: {} \
              check-determinism {what} --seeds {}",
+            ctx.program,
             a.seeds.from_seed(next)
         );
     }
@@ -1509,103 +1653,6 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
     } else {
         EXIT_PASS
     })
-}
-
-/// The command that reproduces a benchmark run's simulated figures.
-fn bench_command(b: &crate::bench::AckBench, a: &BenchArgs) -> String {
-    let mut s = b.command();
-    if let Some(d) = &a.report {
-        s.push_str(&format!(" --report {}", shell_quote(d)));
-    }
-    s
-}
-
-/// Fails early, before a long run, when the report directory cannot be written.
-fn check_report_dir(dir: &Path) -> Result<(), Failure> {
-    let bad = |e: std::io::Error| {
-        Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
-    };
-    std::fs::create_dir_all(dir).map_err(bad)?;
-    let probe = dir.join(".clustersim-write-probe");
-    std::fs::write(&probe, b"").map_err(bad)?;
-    std::fs::remove_file(&probe).map_err(bad)
-}
-
-/// A benchmark run that broke a guarantee measured nothing worth reporting.
-fn bench_violations(run: &crate::bench::AckRun, b: &crate::bench::AckBench) -> Option<u8> {
-    let v = run.violations.first()?;
-    outln!("FAIL bench ack-rounds at {} nodes: {v}", b.nodes);
-    outln!("reproduce: {}", b.command());
-    Some(EXIT_FAIL)
-}
-
-fn bench_cmd(a: BenchArgs) -> CmdResult {
-    use crate::bench::{self, AckBench, Baselines};
-    let BenchKind::AckRounds = a.which;
-    if a.coordinators as usize > a.nodes {
-        return Err(Failure::usage(format!(
-            "--coordinators {} exceeds --nodes {}: coordinators are members",
-            a.coordinators, a.nodes
-        )));
-    }
-    let cost = bench::cost_model(a.service_us, a.service_dist, a.cores).map_err(Failure::usage)?;
-    if let Some(dir) = &a.report {
-        check_report_dir(dir)?;
-    }
-    let b = AckBench {
-        variant: a.variant.into(),
-        load: protocols::engine::ack_round::RoundLoad {
-            concurrency: a.concurrency,
-            coordinators: a.coordinators,
-        },
-        cost,
-        ..AckBench::new(a.nodes, a.rounds, a.faults, a.latency_ms, a.seed)
-    };
-    let cmd = bench_command(&b, &a);
-    eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
-    let run = b.run().map_err(Failure::usage)?;
-    if let Some(code) = bench_violations(&run, &b) {
-        return Ok(code);
-    }
-    eprintln!("bench: baselines");
-    let base = Baselines::measure(&b).map_err(Failure::usage)?;
-    let extras = if a.report.is_some() {
-        match bench::extras(&b, &run, |step| eprintln!("bench: {step}")).map_err(Failure::usage)? {
-            Ok(x) => x,
-            Err((at, r)) => return Ok(bench_violations(&r, &at).unwrap_or(EXIT_FAIL)),
-        }
-    } else {
-        bench::Extras::default()
-    };
-    let report = bench::report(&cmd, &b, &run, &base, extras);
-    if a.json {
-        let json = serde_json::to_string(&report)
-            .map_err(|e| Failure::usage(format!("cannot encode the report: {e}")))?;
-        outln!("{json}");
-    } else {
-        out_str(&report.summary());
-    }
-    if run.stats.floor_above_measured > 0 {
-        eprintln!(
-            "warning: {} rounds measured faster than their floors: the floor replay is wrong",
-            run.stats.floor_above_measured
-        );
-    }
-    if let Some(dir) = &a.report {
-        let h = benches::report::RunHistograms {
-            latency: &run.stats.latency,
-            critical: &run.stats.critical,
-            independent: &run.stats.independent,
-        };
-        benches::report::write_report_dir(dir, &report, &h, Duration::from_nanos(run.sim_ns))
-            .map_err(|e| {
-                Failure::usage(format!("cannot write the report to {}: {e}", dir.display()))
-            })?;
-        if !a.json {
-            outln!("report: {}", dir.join("report.md").display());
-        }
-    }
-    Ok(EXIT_PASS)
 }
 
 #[cfg(test)]
@@ -1639,11 +1686,11 @@ mod tests {
             PathBuf::from("a/x.shrunk.shrunk.json")
         );
         assert_eq!(
-            replay_command(Path::new("artifacts/demo-6.json")),
+            replay_command("clustersim", Path::new("artifacts/demo-6.json")),
             "clustersim replay artifacts/demo-6.json"
         );
         assert_eq!(
-            replay_command(Path::new("my dir/a'b.json")),
+            replay_command("clustersim", Path::new("my dir/a'b.json")),
             r"clustersim replay 'my dir/a'\''b.json'"
         );
     }
