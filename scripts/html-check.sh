@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 
 CLUSTERSIM=${1:-target/debug/clustersim}
 SHOT=${2:-target/html-check/space-time.png}
+case "$SHOT" in /*) ;; *) SHOT="$PWD/$SHOT" ;; esac
 WORK=target/html-check
 mkdir -p "$WORK"
 
@@ -40,7 +41,23 @@ chrome() {
         --virtual-time-budget=5000 "$@" "file://$PWD/$WORK/trace.html" 2>/dev/null
 }
 chrome --dump-dom > "$WORK/dom.html"
-chrome --screenshot="$PWD/$SHOT" >/dev/null
+chrome --screenshot="$SHOT" >/dev/null
+
+# A wide cluster: 65 nodes, every message drawn; the page must load and draw every lane.
+cargo run -q -p sim --example wide_html -- "$WORK/wide.html" 65
+start=$(date +%s%N)
+timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --user-data-dir="$WORK/profile" --window-size=1600,1000 --virtual-time-budget=10000 \
+    --dump-dom "file://$PWD/$WORK/wide.html" 2>/dev/null > "$WORK/wide-dom.html"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+wide_lanes=$(grep -o 'data-lane="[^"]*"' "$WORK/wide-dom.html" | sort -u | wc -l)
+wide_arrows=$(grep -o '<line class="msg' "$WORK/wide-dom.html" | wc -l)
+if [ "$wide_lanes" != 65 ] || [ "$wide_arrows" -lt 1000 ]; then
+    echo "html-check: FAIL: the 65-node page drew $wide_lanes lanes and $wide_arrows arrows" >&2
+    exit 1
+fi
+echo "html-check: 65-node page: $wide_lanes lanes, $wide_arrows message arrows, loaded and drawn in ${ms} ms" >&2
 
 python3 - "$WORK/dom.html" "$SHOT" <<'PY'
 import re, struct, sys, zlib

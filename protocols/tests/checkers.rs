@@ -228,19 +228,7 @@ fn view_agreement_and_primary_component_reject_split_brain() {
 
 /// A `fault.start` with no kind-specific field set.
 fn fault_start(fault: u64, kind: FaultKind) -> FaultEvent {
-    FaultEvent::Start {
-        fault,
-        kind,
-        target: None,
-        side_a: None,
-        one_way: None,
-        a: None,
-        b: None,
-        probability: None,
-        extra_latency: None,
-        thread: None,
-        mode: None,
-    }
+    FaultEvent::start(fault as usize, kind)
 }
 
 fn pause(t: u64, fault: u64, node: u64) -> Recorded {

@@ -47,6 +47,16 @@ fn span(name: String, cat: &str, tid: u64, from_ns: u64, to_ns: u64, args: Value
         "ts": us(from_ns), "dur": us(to_ns.saturating_sub(from_ns)), "args": args})
 }
 
+/// A fault window open since `from` on `lane`, titled, with its start event's args.
+type OpenFault = (u64, u64, String, Map<String, Value>);
+
+/// The span of a fault window that closes at `to_ns`; none for a crash, which is drawn as
+/// its node's time down.
+fn fault_span((from, lane, title, args): OpenFault, to_ns: u64) -> Option<Value> {
+    (!title.ends_with(" crash"))
+        .then(|| span(title, "fault", lane, from, to_ns, Value::Object(args)))
+}
+
 /// The Chrome trace of `trace`, with `violations` marked.
 pub fn render(trace: &Trace, violations: &[Violation]) -> String {
     let end_ns = trace
@@ -74,7 +84,7 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
     out.push(json!({"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "run"}}));
 
     // Open spans: fault windows by fault index, nodes down, the current phase.
-    let mut faults: BTreeMap<u64, (u64, u64, String, Map<String, Value>)> = BTreeMap::new();
+    let mut faults: BTreeMap<u64, OpenFault> = BTreeMap::new();
     let mut down: BTreeMap<NodeId, u64> = BTreeMap::new();
     let mut phase: Option<(u64, String)> = None;
     // Views by node, rounds by (node, round, phase): where and since when each is open.
@@ -137,30 +147,14 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
                 faults.insert(*fault, (e.t_ns, lane, title, args_of(&e, sub)));
             }
             Some(FaultEvent::End { fault, .. }) => {
-                if let Some((from, lane, title, args)) = faults.remove(fault) {
-                    out.push(span(
-                        title,
-                        "fault",
-                        lane,
-                        from,
-                        e.t_ns,
-                        Value::Object(args),
-                    ));
+                if let Some(open) = faults.remove(fault) {
+                    out.extend(fault_span(open, e.t_ns));
                 }
             }
             Some(FaultEvent::HealAll) => {
-                // Every window closes here; a crash is drawn as its node's time down.
-                for (_, (from, lane, title, args)) in std::mem::take(&mut faults) {
-                    if !title.ends_with(" crash") {
-                        out.push(span(
-                            title,
-                            "fault",
-                            lane,
-                            from,
-                            e.t_ns,
-                            Value::Object(args),
-                        ));
-                    }
+                // Every window closes here.
+                for (_, open) in std::mem::take(&mut faults) {
+                    out.extend(fault_span(open, e.t_ns));
                 }
             }
             _ => {}
@@ -232,17 +226,8 @@ pub fn render(trace: &Trace, violations: &[Violation]) -> String {
     }
     // What was still open when the trace ended: faults that never closed (a crash is
     // drawn as its node's time down), nodes that never came back, the last phase.
-    for (_, (from, lane, title, args)) in faults {
-        if !title.ends_with(" crash") {
-            out.push(span(
-                title,
-                "fault",
-                lane,
-                from,
-                end_ns,
-                Value::Object(args),
-            ));
-        }
+    for (_, open) in faults {
+        out.extend(fault_span(open, end_ns));
     }
     for (node, from) in down {
         out.push(span(

@@ -245,8 +245,8 @@ impl Fault {
         }
     }
 
-    /// Every node index the fault names, for validation against the world's size.
-    fn nodes(&self) -> Vec<usize> {
+    /// Every node index the fault names (none: it reaches every node).
+    pub fn nodes(&self) -> Vec<usize> {
         match self {
             Fault::Crash { node, .. }
             | Fault::LatencySpike { node, .. }

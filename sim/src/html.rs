@@ -31,19 +31,6 @@ fn fields_text(e: &EventRef<'_>) -> String {
     s
 }
 
-/// The lanes a fault's band covers (empty: every lane).
-fn fault_lanes(f: &Fault) -> Vec<usize> {
-    match f {
-        Fault::Crash { node, .. }
-        | Fault::LatencySpike { node, .. }
-        | Fault::Pause { node, .. }
-        | Fault::WorkThread { node, .. } => vec![*node],
-        Fault::Partition { side_a, .. } => side_a.clone(),
-        Fault::Clog { a, b, .. } => vec![*a, *b],
-        Fault::PacketLoss { .. } | Fault::Duplicate { .. } => vec![],
-    }
-}
-
 /// The page for `trace`. `slice` holds the labels (`#12`, `#12.3`) of the violation's
 /// causal slice, emphasised in the diagram.
 pub fn render(
@@ -141,7 +128,7 @@ pub fn render(
             let what = what
                 .split_once(' ')
                 .map_or(what.clone(), |(_, w)| w.to_string());
-            json!({"from": from, "to": to, "lanes": fault_lanes(f), "what": format!("#{i} {what}")})
+            json!({"from": from, "to": to, "lanes": f.nodes(), "what": format!("#{i} {what}")})
         })
         .collect();
     let violation = violations.first().map(|v| {

@@ -290,7 +290,7 @@ pub fn event_schemas() -> [&'static ComponentSchema; 4] {
 
 impl FaultEvent {
     /// A `fault.start` of fault `fault` with no kind-specific field set yet.
-    fn start(fault: usize, kind: FaultKind) -> FaultEvent {
+    pub fn start(fault: usize, kind: FaultKind) -> FaultEvent {
         FaultEvent::Start {
             fault: fault as u64,
             kind,
