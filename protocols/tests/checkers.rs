@@ -4,8 +4,8 @@
 
 use protocols::engine::ack_round::{AckEvent, RoundPhase};
 use protocols::engine::checkers::{
-    AckRoundProgress, AgreedOrder, FifoPerSender, MainThreadResponsive, NoDuplicates, NoGhosts,
-    NotifiedOnce, PrimaryComponent, ViewAgreement, VirtualSynchrony,
+    AckRoundProgress, AgreedOrder, FifoPerSender, Identity, MainThreadResponsive, NoDuplicates,
+    NoGhosts, NotifiedOnce, PrimaryComponent, ViewAgreement, VirtualSynchrony,
 };
 use protocols::engine::job::JobEvent;
 use protocols::engine::membership::CeEvent;
@@ -440,4 +440,68 @@ fn a_crash_ends_a_pause_for_the_round_bound_and_the_probe_limit() {
     // Without the crash the node is still paused: the missed probe is excused.
     let still_paused = [probe[0].clone(), probe[3].clone()];
     assert!(violations(Box::new(MainThreadResponsive::default()), &still_paused).is_empty());
+}
+
+fn register(t: u64, member: Member) -> Recorded {
+    at(t, member.node, JobEvent::Register { member, group: "g" })
+}
+
+fn boot(t: u64, node: usize, incarnation: u64) -> Recorded {
+    at(
+        t,
+        node,
+        CeEvent::Boot {
+            incarnation,
+            heartbeat_interval: sim::SimDuration::from_ms(100),
+            failure_timeout: sim::SimDuration::from_ms(500),
+        },
+    )
+}
+
+#[test]
+fn identity_holds_when_every_life_takes_a_new_identity() {
+    let second_life = Member { inc: 1, ..m(1) };
+    let e = vec![
+        boot(0, 1, 0),
+        register(1, m(1)),
+        register(1, m(2)),
+        deliver(5, m(2), 1, 1, m(1), 1),
+        at(10, 1usize, NodeEvent::Crash),
+        at(20, 1usize, NodeEvent::Restart { incarnation: 1 }),
+        boot(20, 1, 1),
+        register(21, second_life),
+        deliver(25, m(2), 2, 1, second_life, 1),
+    ];
+    assert!(violations(Box::new(Identity::default()), &e).is_empty());
+}
+
+#[test]
+fn identity_catches_a_reused_incarnation_a_reused_member_and_an_unknown_sender() {
+    let restarted = vec![
+        boot(0, 1, 0),
+        at(20, 1usize, NodeEvent::Restart { incarnation: 1 }),
+        boot(20, 1, 0),
+    ];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &restarted),
+        ["n1's engine booted as incarnation 0 in the node's life 1"]
+    );
+    let twice = vec![register(1, m(1)), register(9, m(1))];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &twice),
+        ["1.0.0 registered again: two lives share one identity"]
+    );
+    let old_life = vec![
+        at(20, 1usize, NodeEvent::Restart { incarnation: 1 }),
+        register(21, m(1)),
+    ];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &old_life),
+        ["a job registered as 1.0.0 in life 1 of n1"]
+    );
+    let forged = vec![register(1, m(2)), deliver(5, m(2), 1, 1, m(3), 1)];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &forged),
+        ["2.0.0 was delivered a message from 3.0.0, which never registered"]
+    );
 }

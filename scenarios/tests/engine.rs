@@ -326,6 +326,16 @@ fn main_thread_awaiting_a_lock_is_caught() {
 }
 
 #[test]
+fn a_restart_that_reuses_its_identity_is_caught() {
+    caught_by(
+        &Membership::default(),
+        protocols::engine::MUTANT_REUSE_IDENTITY,
+        "identity",
+        100,
+    );
+}
+
+#[test]
 fn skipped_notification_is_caught() {
     caught_by(
         &Membership::default(),

@@ -248,10 +248,20 @@ fn render(
 
 /// The sentence at the top: the checker, what it holds, what it saw, where.
 fn header_lines(v: &Violation, target: &Item<'_>) -> Vec<String> {
+    // An end-of-run check names the event count, one past the last event: its slice ends
+    // at the last event.
+    let at = if target.label == format!("#{}", v.event_index) {
+        target.label.clone()
+    } else {
+        format!(
+            "the end of the run (event #{}, after {})",
+            v.event_index, target.label
+        )
+    };
     vec![format!(
         "{} violated at {} ({}): {}",
         v.checker,
-        target.label,
+        at,
         crate::time::SimTime(v.t_ns),
         v.explanation
     )]

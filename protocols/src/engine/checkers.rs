@@ -519,6 +519,87 @@ impl Checker for NoDuplicates {
     }
 }
 
+// ------------------------------------------------------------------ identity
+
+/// Always: every life has an identity of its own. A node's engine boots with the
+/// incarnation the world gave that life (0, then one more per restart), so incarnations on
+/// a node strictly increase; a job registers as a member (node, incarnation, job) that no
+/// earlier life used, with its node's current incarnation; and a delivery names as its
+/// sender only a member that registered.
+///
+/// `no_ghosts`, `notified_once` and `virtual_synchrony` tell lives apart by these
+/// identities and rely on this one: with an identity reused, a dead life's messages and
+/// departures would pass as the new life's.
+#[derive(Default)]
+pub struct Identity {
+    /// The incarnation of each node's current life, as the world numbers them.
+    life: BTreeMap<NodeId, u64>,
+    /// The incarnation each node's engine last booted with.
+    booted: BTreeMap<NodeId, u64>,
+    /// Every member that ever registered.
+    registered: BTreeSet<Member>,
+}
+
+impl Checker for Identity {
+    fn name(&self) -> &'static str {
+        "identity"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("node", "restart") | ("ce", "boot") | ("job", "register" | "deliver")
+        )
+    }
+
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        if let Some(NodeEvent::Restart { incarnation }) = ev.get::<NodeEvent>() {
+            self.life.insert(ev.node, *incarnation);
+            return Ok(());
+        }
+        let life = self.life.get(&ev.node).copied().unwrap_or(0);
+        if let Some(CeEvent::Boot { incarnation, .. }) = ev.get::<CeEvent>() {
+            if *incarnation != life {
+                return Err(format!(
+                    "{}'s engine booted as incarnation {incarnation} in the node's life {life}",
+                    ev.node
+                ));
+            }
+            if let Some(before) = self.booted.insert(ev.node, *incarnation) {
+                if *incarnation <= before {
+                    return Err(format!(
+                        "{}'s engine booted as incarnation {incarnation} after {before}",
+                        ev.node
+                    ));
+                }
+            }
+            return Ok(());
+        }
+        match ev.get::<JobEvent>() {
+            Some(JobEvent::Register { member, .. }) => {
+                if member.inc != life {
+                    return Err(format!(
+                        "a job registered as {member} in life {life} of {}",
+                        ev.node
+                    ));
+                }
+                if !self.registered.insert(*member) {
+                    return Err(format!(
+                        "{member} registered again: two lives share one identity"
+                    ));
+                }
+            }
+            Some(JobEvent::Deliver { member, sender, .. }) if !self.registered.contains(sender) => {
+                return Err(format!(
+                    "{member} was delivered a message from {sender}, which never registered"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
 // ------------------------------------------------------------------ no_ghosts
 
 /// Always: a message is delivered only to a member of the view it is delivered in, only
@@ -1426,6 +1507,7 @@ pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
         Box::new(FifoPerSender::default()),
         Box::new(NoDuplicates::default()),
         Box::new(NoGhosts::default()),
+        Box::new(Identity::default()),
         Box::new(NotifiedOnce::default()),
         Box::new(NotifyWithin::new(n, cfg)),
         Box::new(MainThreadResponsive::default()),

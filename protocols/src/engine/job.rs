@@ -260,9 +260,15 @@ pub async fn run_ce<P: AppPayload>(
     let me = ctx.id;
     let mut ce_rx = inbox.0;
     let mut durable = setup.disk.read(me);
+    // The planted bug: a restarted node boots as its first life.
+    let incarnation = if setup.mutants.reuse_identity {
+        0
+    } else {
+        ctx.incarnation
+    };
     let mut ce = Ce::new(
         me,
-        ctx.incarnation,
+        incarnation,
         setup.engine_nodes,
         setup.ce.clone(),
         setup.mutants,
@@ -648,9 +654,10 @@ impl JobMain {
 
     fn register(&mut self, now: u64) {
         let group = self.ctx.id % self.cfg.groups.len().max(1);
+        let reuse = self.cfg.mutants.reuse_identity;
         let member = Member {
             node: self.ctx.id,
-            inc: self.ctx.incarnation,
+            inc: if reuse { 0 } else { self.ctx.incarnation },
             job: self.next_job_inc,
             group: group as u32,
         };

@@ -268,6 +268,9 @@ pub struct Mutants {
     pub deliver_to_left: bool,
     /// A minority component keeps the group (no majority check).
     pub minority_keeps_group: bool,
+    /// A restarted node's engine and job take their first life's identity again
+    /// (incarnation 0, job 0) instead of new ones.
+    pub reuse_identity: bool,
 }
 
 pub const MUTANT_MAIN_AWAITS_LOCK: &str = "main-awaits-lock";
@@ -275,6 +278,7 @@ pub const MUTANT_SKIP_NOTIFY_ONE: &str = "skip-notify-one";
 pub const MUTANT_ROUND_WAITS_DEPARTED: &str = "round-waits-departed";
 pub const MUTANT_DELIVER_TO_LEFT: &str = "deliver-to-left";
 pub const MUTANT_MINORITY_KEEPS_GROUP: &str = "minority-keeps-group";
+pub const MUTANT_REUSE_IDENTITY: &str = "reuse-identity";
 
 impl Mutants {
     pub fn from_name(name: Option<&str>) -> Result<Mutants, String> {
@@ -286,6 +290,7 @@ impl Mutants {
             Some(MUTANT_ROUND_WAITS_DEPARTED) => m.round_waits_departed = true,
             Some(MUTANT_DELIVER_TO_LEFT) => m.deliver_to_left = true,
             Some(MUTANT_MINORITY_KEEPS_GROUP) => m.minority_keeps_group = true,
+            Some(MUTANT_REUSE_IDENTITY) => m.reuse_identity = true,
             Some(other) => return Err(format!("unknown engine planted bug '{other}'")),
         }
         Ok(m)
@@ -313,6 +318,10 @@ impl Mutants {
             (
                 MUTANT_MINORITY_KEEPS_GROUP,
                 "a minority partition keeps the group (no majority check)",
+            ),
+            (
+                MUTANT_REUSE_IDENTITY,
+                "a restarted node takes its first life's identity again",
             ),
         ]
     }
