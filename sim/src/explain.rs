@@ -22,7 +22,7 @@ use crate::check::Violation;
 use crate::event::{EventRef, NodeId};
 use crate::fault::FaultPlan;
 use crate::net::NetEvent;
-use crate::trace::Trace;
+use crate::trace::{event_label, write_fields, Trace};
 use crate::world::{FaultEvent, NodeEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -42,6 +42,8 @@ struct Item<'a> {
     ev: EventRef<'a>,
     /// `#12` or `#12.3`.
     label: String,
+    /// A protocol-level event (its index is its own), not a detail one.
+    protocol: bool,
 }
 
 /// The labels (`#12`, `#12.3`) of the events of the causal slice of `violation`, as
@@ -56,10 +58,8 @@ fn items_of(trace: &Trace) -> Vec<Item<'_>> {
     trace
         .iter_all()
         .map(|(ev, sub)| Item {
-            label: match sub {
-                None => format!("#{}", ev.index),
-                Some(k) => format!("#{}.{k}", ev.index),
-            },
+            label: event_label(ev.index, sub),
+            protocol: sub.is_none(),
             ev,
         })
         .collect()
@@ -79,7 +79,7 @@ fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTree
     // judged after the last event).
     let target = items
         .iter()
-        .position(|it| it.label == format!("#{}", violation.event_index))
+        .position(|it| it.protocol && it.ev.index == violation.event_index)
         .unwrap_or(items.len().saturating_sub(1));
 
     let mut sends: BTreeMap<u64, usize> = BTreeMap::new();
@@ -222,11 +222,7 @@ fn render(
         let it = &items[i];
         let mark = if i == target { ">" } else { " " };
         let mut event = format!("{}.{}", it.ev.component(), it.ev.name());
-        it.ev.visit_fields(&mut |k, v| {
-            if !v.is_absent() {
-                let _ = write!(event, " {k}={}", crate::event::Text(v));
-            }
-        });
+        write_fields(&mut event, it.ev.event).expect("a String takes any text");
         let faults = &active[i];
         writeln!(
             out,
@@ -250,7 +246,7 @@ fn render(
 fn header_lines(v: &Violation, target: &Item<'_>) -> Vec<String> {
     // An end-of-run check names the event count, one past the last event: its slice ends
     // at the last event.
-    let at = if target.label == format!("#{}", v.event_index) {
+    let at = if target.protocol && target.ev.index == v.event_index {
         target.label.clone()
     } else {
         format!(

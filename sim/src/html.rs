@@ -13,7 +13,7 @@ use crate::check::Violation;
 use crate::event::{EventRef, NodeId};
 use crate::fault::{Fault, FaultPlan};
 use crate::net::NetEvent;
-use crate::trace::Trace;
+use crate::trace::{event_label, write_fields, Trace};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -23,11 +23,7 @@ fn lane_of(node: NodeId, lanes: &BTreeMap<NodeId, usize>) -> usize {
 
 fn fields_text(e: &EventRef<'_>) -> String {
     let mut s = String::new();
-    e.visit_fields(&mut |k, v| {
-        if !v.is_absent() {
-            s.push_str(&format!(" {k}={}", crate::event::Text(v)));
-        }
-    });
+    write_fields(&mut s, e.event).expect("a String takes any text");
     s
 }
 
@@ -56,10 +52,7 @@ pub fn render(
     let mut end_ns = 0;
     for (e, sub) in trace.iter_all() {
         end_ns = end_ns.max(e.t_ns);
-        let label = match sub {
-            None => format!("#{}", e.index),
-            Some(k) => format!("#{}.{k}", e.index),
-        };
+        let label = event_label(e.index, sub);
         let name = format!("{}.{}", e.component(), e.name());
         if let Some(net) = e.get::<NetEvent>() {
             match net {
@@ -132,7 +125,7 @@ pub fn render(
         })
         .collect();
     let violation = violations.first().map(|v| {
-        json!({"t": v.t_ns, "l": format!("#{}", v.event_index), "checker": v.checker,
+        json!({"t": v.t_ns, "l": event_label(v.event_index, None), "checker": v.checker,
             "text": v.to_string()})
     });
     let data = json!({

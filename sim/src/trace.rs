@@ -20,7 +20,7 @@
 
 use crate::check::{CheckerSet, Violation};
 use crate::event::{event_hash, Event, Text};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::{self, Write as _};
 
 pub use crate::event::{EventRef, NodeId, Recorded, TraceHasher};
@@ -101,6 +101,27 @@ struct Columns {
     node: usize,
 }
 
+/// An event's place as every output prints it: `#12` for protocol event 12, `#12.3` for
+/// the third detail event after it.
+pub fn event_label(index: u64, sub: Option<u64>) -> String {
+    match sub {
+        None => format!("#{index}"),
+        Some(k) => format!("#{index}.{k}"),
+    }
+}
+
+/// Writes an event's fields as a trace line prints them: ` key=value` for each field that
+/// is present, in declaration order.
+pub fn write_fields(out: &mut dyn fmt::Write, ev: &dyn Event) -> fmt::Result {
+    let mut result = Ok(());
+    ev.visit_fields(&mut |k, v| {
+        if result.is_ok() && !v.is_absent() {
+            result = write!(out, " {k}={}", Text(v));
+        }
+    });
+    result
+}
+
 /// Writes one event's line: `#index time node component.event key=value ...`, the index
 /// and time right-aligned and the node left-aligned in `cols`. A detail event's index is
 /// `#i.k`, its place after protocol event `#i`.
@@ -110,10 +131,7 @@ fn write_line(
     sub: Option<u64>,
     cols: Columns,
 ) -> fmt::Result {
-    let index = match sub {
-        None => format!("#{}", ev.index),
-        Some(k) => format!("#{}.{k}", ev.index),
-    };
+    let index = event_label(ev.index, sub);
     write!(
         out,
         "{index:>iw$} {:>tw$} {:<nw$} {}.{}",
@@ -125,13 +143,7 @@ fn write_line(
         tw = cols.time,
         nw = cols.node,
     )?;
-    let mut result = Ok(());
-    ev.visit_fields(&mut |k, v| {
-        if result.is_ok() && !v.is_absent() {
-            result = write!(out, " {k}={}", Text(v));
-        }
-    });
-    result
+    write_fields(out, ev.event)
 }
 
 impl fmt::Display for EventRef<'_> {
@@ -318,7 +330,6 @@ impl Trace {
 /// The state a run's recorder mutates on every event.
 struct RecorderState {
     keep_events: bool,
-    detail: Detail,
     trace: Trace,
     /// Folds the events' hashes into the trace hash.
     hasher: TraceHasher,
@@ -328,6 +339,11 @@ struct RecorderState {
 thread_local! {
     /// The recorder of the run on this thread, if one is running.
     static RECORDER: RefCell<Option<RecorderState>> = const { RefCell::new(None) };
+
+    /// The detail level of the run recording on this thread, apart from the recorder so
+    /// that the network, which asks on every send and delivery, learns that a run records
+    /// no detail without borrowing the recorder.
+    static DETAIL: Cell<Detail> = const { Cell::new(Detail::Protocol) };
 }
 
 impl RecorderState {
@@ -388,18 +404,19 @@ pub fn record<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
 /// checkers. `make` runs only then.
 #[inline]
 pub fn record_detail<E: Event>(node: NodeId, make: impl FnOnce() -> E) {
+    if DETAIL.with(Cell::get) != Detail::Net {
+        return;
+    }
     with_recorder(|st| {
-        if st.detail == Detail::Net {
-            let t_ns = crate::clock::now_ns();
-            st.trace.detail.push(DetailEvent {
-                after: st.trace.event_count,
-                event: Recorded {
-                    t_ns,
-                    node,
-                    event: Box::new(make()),
-                },
-            });
-        }
+        let t_ns = crate::clock::now_ns();
+        st.trace.detail.push(DetailEvent {
+            after: st.trace.event_count,
+            event: Recorded {
+                t_ns,
+                node,
+                event: Box::new(make()),
+            },
+        });
     });
 }
 
@@ -420,12 +437,12 @@ impl Recording {
             );
             *slot = Some(RecorderState {
                 keep_events,
-                detail,
                 trace: Trace::default(),
                 hasher: TraceHasher::new(),
                 checkers,
             });
         });
+        DETAIL.with(|d| d.set(detail));
         Recording {
             _on_this_thread: std::marker::PhantomData,
         }
@@ -458,6 +475,7 @@ impl Drop for Recording {
                 slot.take();
             }
         });
+        let _ = DETAIL.try_with(|d| d.set(Detail::Protocol));
     }
 }
 
