@@ -65,6 +65,18 @@ pub fn assert_mutant_caught(name: &str, bug: &str, checker: &str, seed: u64) {
     assert_seed_passes(name, seed);
 }
 
+/// Runs `spec` of the catalog scenario `name` (with planted bug `mutant`) on an OS thread
+/// of its own, as a sweep runs a seed, and hands back its report: what tests that read a
+/// run's trace call.
+pub fn run_alone(name: &str, spec: sim::RunSpec, mutant: Option<&'static str>) -> sim::RunReport {
+    let s = find(name).unwrap_or_else(|e| panic!("{e}"));
+    let what = format!("{name} seed {}", spec.seed);
+    std::thread::spawn(move || sim::scenario::run_checked(s.as_ref(), &spec, mutant))
+        .join()
+        .unwrap_or_else(|_| panic!("{what}: the run panicked"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
 /// Looks a scenario up by name.
 pub fn find(name: &str) -> Result<ScenarioRef, String> {
     catalog().find(name)

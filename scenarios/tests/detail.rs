@@ -19,20 +19,13 @@ fn seeds() -> u64 {
 }
 
 fn run(scenario: &str, seed: u64, detail: Detail) -> RunReport {
-    let scenario = scenario.to_string();
-    // One OS thread per run, as a sweep runs seeds.
-    std::thread::spawn(move || {
-        let s = scenarios::find(&scenario).unwrap();
-        let spec = RunSpec {
-            seed,
-            plan: PlanSource::Generate { swarm: true },
-            keep_events: true,
-            detail,
-        };
-        s.run(&spec, None).unwrap()
-    })
-    .join()
-    .unwrap()
+    let spec = RunSpec {
+        seed,
+        plan: PlanSource::Generate { swarm: true },
+        keep_events: true,
+        detail,
+    };
+    scenarios::run_alone(scenario, spec, None)
 }
 
 /// The run with net detail is the run without it, and its net events hang together.
@@ -189,12 +182,7 @@ fn the_chrome_trace_has_spans_flows_and_the_violation_and_is_valid() {
         keep_events: true,
         detail: Detail::Net,
     };
-    let r = std::thread::spawn(move || {
-        let demo = scenarios::find("demo").unwrap();
-        demo.run(&spec, Some("demo-double-answer")).unwrap()
-    })
-    .join()
-    .unwrap();
+    let r = scenarios::run_alone("demo", spec, Some("demo-double-answer"));
     assert!(!r.violations.is_empty(), "demo-double-answer seed 1 fails");
     let doc: serde_json::Value = serde_json::from_str(&r.trace.chrome_with(&r.violations)).unwrap();
     assert_valid_trace_event_format(&doc);

@@ -8,18 +8,13 @@ use sim::Detail;
 /// The first of seeds 0..100 that `mutant` makes fail, run at net detail.
 fn first_failure(scenario: &'static str, mutant: &'static str) -> (u64, RunReport) {
     for seed in 0..100 {
-        let r = std::thread::spawn(move || {
-            let s = scenarios::find(scenario).unwrap();
-            let spec = RunSpec {
-                seed,
-                plan: PlanSource::Generate { swarm: true },
-                keep_events: true,
-                detail: Detail::Net,
-            };
-            s.run(&spec, Some(mutant)).unwrap()
-        })
-        .join()
-        .unwrap();
+        let spec = RunSpec {
+            seed,
+            plan: PlanSource::Generate { swarm: true },
+            keep_events: true,
+            detail: Detail::Net,
+        };
+        let r = scenarios::run_alone(scenario, spec, Some(mutant));
         if !r.violations.is_empty() {
             return (seed, r);
         }

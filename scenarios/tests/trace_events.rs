@@ -40,18 +40,13 @@ fn every_recorded_event_is_listed() {
             (0..4).map(|seed| (seed, None, seed % 2 == 0)).collect();
         runs.extend(s.mutants().into_iter().map(|m| (1, Some(m.name), true)));
         for (seed, mutant, swarm) in runs {
-            let s = s.clone();
-            let r = std::thread::spawn(move || {
-                let spec = RunSpec {
-                    seed,
-                    plan: PlanSource::Generate { swarm },
-                    keep_events: true,
-                    detail: Detail::Net,
-                };
-                sim::scenario::run_checked(s.as_ref(), &spec, mutant).unwrap()
-            })
-            .join()
-            .unwrap();
+            let spec = RunSpec {
+                seed,
+                plan: PlanSource::Generate { swarm },
+                keep_events: true,
+                detail: Detail::Net,
+            };
+            let r = scenarios::run_alone(s.name(), spec, mutant);
             for (e, _) in r.trace.iter_all() {
                 let name = (e.component().to_string(), e.name().to_string());
                 assert!(

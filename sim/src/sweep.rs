@@ -639,15 +639,6 @@ fn whole_seeds<T>(
 
 /// Runs `job`; if it timed out, runs it again with no other job of the pool running, so
 /// that a seed is never reported as a timeout only because it shared the machine.
-fn run_seed_retrying(
-    job: &SeedJob,
-    cpu_limit: Duration,
-    cancel: Option<&AtomicBool>,
-    gate: &Gate,
-) -> SeedOutcome {
-    run_seed_retrying_on(job, cpu_limit, cancel, gate, SeedThread::Fresh)
-}
-
 fn run_seed_retrying_on(
     job: &SeedJob,
     cpu_limit: Duration,
@@ -790,7 +781,8 @@ pub fn sweep(
         cfg.keep_going,
         cancel,
         |i, gate| {
-            let o = run_seed_retrying(&job(i), cfg.seed_cpu_limit, cancel, gate);
+            let o =
+                run_seed_retrying_on(&job(i), cfg.seed_cpu_limit, cancel, gate, SeedThread::Fresh);
             if o.verdict == Verdict::Interrupted {
                 return None;
             }
