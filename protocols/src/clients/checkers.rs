@@ -265,10 +265,12 @@ impl ClientStream {
                     fmt_slot(sl)
                 ))
             }
-            Some(e) if *e != event => return Err(format!(
+            Some(e) if *e != event => {
+                return Err(format!(
                 "{} reached its client from {master} as event {event}; the slot holds event {e}",
                 fmt_slot(sl)
-            )),
+            ))
+            }
             _ => {}
         }
         let st = self.streams.entry((c, x)).or_default();
