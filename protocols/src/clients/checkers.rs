@@ -29,6 +29,24 @@ fn fmt_seqs(seqs: &[u64]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// What a master learned a client received of a context, everything up to a seq, from
+/// an acknowledgement or from a reconnecting client's hello: (client, context, seq).
+fn learned_ack(ev: &CmEvent) -> Option<(ClientId, u32, u64)> {
+    match ev {
+        CmEvent::Ack {
+            client,
+            context,
+            upto,
+        }
+        | CmEvent::Resume {
+            client,
+            context,
+            after: upto,
+        } => Some((*client, *context, *upto)),
+        _ => None,
+    }
+}
+
 /// `single_master` over the client service's master actions: serving a request, pushing
 /// a message, timing a dialogue out.
 pub fn single_master() -> SingleMaster {
@@ -130,6 +148,14 @@ impl Checker for ExactlyOnceToClient {
         if let Some(c) = ev.get::<ClientEvent>() {
             return self.on_client(c);
         }
+        if let Some((client, context, upto)) = ev.get::<CmEvent>().and_then(learned_ack) {
+            let e = self
+                .known_ack
+                .entry((ev.node, client, context))
+                .or_insert(0);
+            *e = (*e).max(upto);
+            return Ok(());
+        }
         match ev.get::<CmEvent>() {
             Some(CmEvent::Store {
                 client,
@@ -141,24 +167,6 @@ impl Checker for ExactlyOnceToClient {
                 self.stored
                     .entry((*client, *context, *seq))
                     .or_insert((*event, ev.t_ns));
-            }
-            Some(
-                CmEvent::Ack {
-                    client,
-                    context,
-                    upto,
-                }
-                | CmEvent::Resume {
-                    client,
-                    context,
-                    after: upto,
-                },
-            ) => {
-                let e = self
-                    .known_ack
-                    .entry((ev.node, *client, *context))
-                    .or_insert(0);
-                *e = (*e).max(*upto);
             }
             Some(CmEvent::Push {
                 client,
@@ -353,6 +361,21 @@ impl Checker for ClientStream {
             }) => return self.on_deliver((*client, *context, *seq), *event),
             _ => {}
         }
+        if let Some((client, context, upto)) = ev.get::<CmEvent>().and_then(learned_ack) {
+            let a = self.acked.entry((client, context)).or_insert(Acked {
+                upto: 0,
+                by: ev.node,
+                t_ns: ev.t_ns,
+            });
+            if upto > a.upto {
+                *a = Acked {
+                    upto,
+                    by: ev.node,
+                    t_ns: ev.t_ns,
+                };
+            }
+            return Ok(());
+        }
         match ev.get::<CmEvent>() {
             Some(CmEvent::Store {
                 client,
@@ -364,31 +387,6 @@ impl Checker for ClientStream {
                 self.stored
                     .entry((*client, *context, *seq))
                     .or_insert(*event);
-            }
-            Some(
-                CmEvent::Ack {
-                    client,
-                    context,
-                    upto,
-                }
-                | CmEvent::Resume {
-                    client,
-                    context,
-                    after: upto,
-                },
-            ) => {
-                let a = self.acked.entry((*client, *context)).or_insert(Acked {
-                    upto: 0,
-                    by: ev.node,
-                    t_ns: ev.t_ns,
-                });
-                if *upto > a.upto {
-                    *a = Acked {
-                        upto: *upto,
-                        by: ev.node,
-                        t_ns: ev.t_ns,
-                    };
-                }
             }
             Some(CmEvent::Push {
                 client,
