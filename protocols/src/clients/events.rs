@@ -26,7 +26,8 @@ sim::trace_events! {
             /// The master given up on.
             master: NodeId,
         },
-        /// A pushed message arrived from a node (every copy, duplicates included).
+        /// A pushed message arrived from a node: every copy, duplicates included, from the
+        /// client's first welcome on (before it, the client cannot tell whose it is).
         Receive as "receive" {
             /// The client.
             client: ClientId,
