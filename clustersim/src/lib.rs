@@ -127,6 +127,11 @@ pub enum Command {
     Shrink(ShrinkArgs),
     /// Run each seed twice and compare the traces event by event.
     CheckDeterminism(CheckArgs),
+    /// Internal: run one seed as `check-determinism --child-process` asks a child process
+    /// to, and print its trace hash and event count as one JSON line (then, with
+    /// `--lines`, the trace's lines).
+    #[command(name = CHILD_COMMAND, hide = true)]
+    SeedCopy(SeedCopyArgs),
     /// Check a client history file for linearizability (exit 0 linearizable, 1 not).
     CheckHistory(history_cmd::CheckHistoryArgs),
 }
@@ -292,6 +297,32 @@ pub struct CheckArgs {
     /// The seeds, half-open: A..B.
     #[arg(long, value_name = "A..B", value_parser = SeedRange::parse)]
     pub seeds: SeedRange,
+    /// Also run a third copy of each seed in a child process (this program, started
+    /// again) and compare it: catches what one process hides, such as hashing by address
+    /// or a dependence on the allocator's state. Costs a process start per seed.
+    #[arg(long)]
+    pub child_process: bool,
+}
+
+/// The hidden command a child process of `check-determinism --child-process` runs.
+const CHILD_COMMAND: &str = "seed-copy";
+
+#[derive(Args, Debug)]
+pub struct SeedCopyArgs {
+    pub scenario: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// Print the trace's lines after the summary.
+    #[arg(long)]
+    pub lines: bool,
+}
+
+/// What a child process says of its copy of a seed.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SeedCopyJson {
+    /// Hex, as every command prints it; absent when the run never finished.
+    trace_hash: Option<String>,
+    events: u64,
 }
 
 fn parse_jobs(s: &str) -> Result<usize, String> {
@@ -461,6 +492,7 @@ fn command_names<X: Subcommand>() -> Vec<String> {
     use clap::CommandFactory;
     X::augment_subcommands(Cli::command())
         .get_subcommands()
+        .filter(|c| !c.is_hide_set())
         .map(|c| c.get_name().to_string())
         .collect()
 }
@@ -545,7 +577,10 @@ fn quiet_seed_panics() {
 fn run_command(cmd: Command, ctx: &Ctx) -> CmdResult {
     if matches!(
         cmd,
-        Command::Sweep(_) | Command::Shrink(_) | Command::CheckDeterminism(_)
+        Command::Sweep(_)
+            | Command::Shrink(_)
+            | Command::CheckDeterminism(_)
+            | Command::SeedCopy(_)
     ) {
         quiet_seed_panics();
     }
@@ -557,6 +592,7 @@ fn run_command(cmd: Command, ctx: &Ctx) -> CmdResult {
         Command::Explain(a) => explain(ctx, a),
         Command::Shrink(a) => shrink_cmd(ctx, a),
         Command::CheckDeterminism(a) => check_determinism(ctx, a),
+        Command::SeedCopy(a) => seed_copy(ctx, a),
         Command::CheckHistory(a) => {
             history_cmd::check_history(ctx.program, &a).map_err(Failure::usage)
         }
@@ -1554,13 +1590,104 @@ fn shrink_cmd(ctx: &Ctx, a: ShrinkArgs) -> CmdResult {
     })
 }
 
+/// The seed job a determinism check runs, in this process or in a child.
+fn determinism_job(scenario: ScenarioRef, seed: u64) -> SeedJob {
+    SeedJob::generated(scenario, seed, None, true)
+}
+
+/// `seed-copy`: one seed as a determinism check runs it, for a parent process to compare.
+fn seed_copy(ctx: &Ctx, a: SeedCopyArgs) -> CmdResult {
+    let mut job = determinism_job(ctx.find(&a.scenario)?, a.seed);
+    job.keep_events = a.lines;
+    job.keep_report = a.lines;
+    let o = sweep::run_seed(&job, ctx.seed_limit, ctx.cancel());
+    if let Verdict::BadInput(e) = &o.verdict {
+        return Err(Failure::usage(e.clone()));
+    }
+    let doc = SeedCopyJson {
+        trace_hash: o.trace_hash.map(hash_hex),
+        events: o.event_count,
+    };
+    outln!("{}", serde_json::to_string(&doc).expect("JSON"));
+    if let Some(t) = o.trace() {
+        for i in 0..t.events.len() {
+            outln!("{}", t.line(i).unwrap_or_default());
+        }
+    }
+    Ok(EXIT_PASS)
+}
+
+/// Runs `job` in a child process: this program again, with the hidden `seed-copy`.
+fn run_child_copy(
+    program: &Path,
+    seed_limit: Duration,
+    job: &SeedJob,
+    lines: bool,
+) -> Result<sweep::ChildCopy, String> {
+    let mut cmd = std::process::Command::new(program);
+    cmd.arg("--seed-timeout-s")
+        .arg(seed_limit.as_secs_f64().to_string())
+        .arg(CHILD_COMMAND)
+        .arg(job.scenario.name())
+        .arg("--seed")
+        .arg(job.seed.to_string());
+    if lines {
+        cmd.arg("--lines");
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut it = stdout.lines();
+    let doc: SeedCopyJson = it
+        .next()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .ok_or_else(|| {
+            format!(
+                "the child process ({}) printed no summary: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        })?;
+    let trace_hash = match doc.trace_hash {
+        Some(h) => Some(
+            u64::from_str_radix(&h, 16)
+                .map_err(|_| format!("the child process printed a bad trace hash '{h}'"))?,
+        ),
+        None => None,
+    };
+    Ok(sweep::ChildCopy {
+        trace_hash,
+        event_count: doc.events,
+        lines: lines.then(|| it.map(str::to_string).collect()),
+    })
+}
+
 fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
     let scenarios = select_scenarios(ctx, &a.scenarios, a.all)?;
     sweep::check_run_size(a.seeds.len(), scenarios.len()).map_err(Failure::usage)?;
     let names: Vec<&str> = scenarios.iter().map(|s| s.name()).collect();
     let total = a.seeds.len() as usize * scenarios.len();
+    let program = if a.child_process {
+        Some(std::env::current_exe().map_err(|e| {
+            Failure::usage(format!("cannot find this program to start it again: {e}"))
+        })?)
+    } else {
+        None
+    };
+    let seed_limit = ctx.seed_limit;
+    let runner = program
+        .as_deref()
+        .map(|p| move |job: &SeedJob, lines: bool| run_child_copy(p, seed_limit, job, lines));
+    let child: Option<sweep::ChildRunner<'_>> = runner.as_ref().map(|r| r as _);
+    let copies = if a.child_process {
+        "three times, the third in a child process"
+    } else {
+        "twice"
+    };
     outln!(
-        "check-determinism: {}, seeds {}, each run twice",
+        "check-determinism: {}, seeds {}, each run {copies}",
         names.join(", "),
         a.seeds
     );
@@ -1573,8 +1700,9 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
         sweep::default_jobs(total),
         ctx.seed_limit,
         ctx.cancel(),
+        child,
         |done, total, o| {
-            diverged += usize::from(o.divergence.is_some());
+            diverged += usize::from(o.diverged());
             timeouts += usize::from(o.timeout.is_some());
             progress.update(done, total, &findings(diverged, timeouts, "divergence"));
         },
@@ -1599,8 +1727,8 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
             );
             outln!("{reproduce}");
         }
+        bad += usize::from(o.diverged());
         if let Some(d) = &o.divergence {
-            bad += 1;
             outln!(
                 "DIVERGED {} seed {}: the traces first differ at event #{} (hashes {} vs {}, {} vs {} events)",
                 o.scenario,
@@ -1620,6 +1748,31 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
             }
             outln!("{reproduce}");
         }
+        if let Some(c) = &o.child {
+            if let Some(e) = &c.error {
+                outln!(
+                    "DIVERGED {} seed {}: the copy in a child process failed: {e}",
+                    o.scenario,
+                    o.seed
+                );
+                outln!("{reproduce} --child-process");
+            } else if let Some(d) = &c.divergence {
+                outln!(
+                    "DIVERGED {} seed {}: the copy in a child process first differs at event #{} (hashes {} vs {}, {} vs {} events)",
+                    o.scenario,
+                    o.seed,
+                    d.event_index,
+                    o.hashes[0].map(hash_hex).unwrap_or_else(|| "none".into()),
+                    c.trace_hash.map(hash_hex).unwrap_or_else(|| "none".into()),
+                    o.event_counts[0],
+                    c.event_count
+                );
+                for (who, line) in ["this process", "child process"].iter().zip(&d.lines) {
+                    outln!("  {who}: {}", line.as_deref().unwrap_or("(no event)"));
+                }
+                outln!("{reproduce} --child-process");
+            }
+        }
     }
     let sim_s: f64 = outcomes.iter().map(|o| o.sim_ns as f64 / 1e9).sum();
     let verdict = match (bad, slow) {
@@ -1627,8 +1780,13 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
         _ => findings(bad, slow, "divergence"),
     };
     outln!(
-        "checked {} twice in {:.2}s ({sim_s:.1}s simulated each time): {verdict}",
+        "checked {} {} in {:.2}s ({sim_s:.1}s simulated each time): {verdict}",
         count(outcomes.len() as u128, "seed"),
+        if a.child_process {
+            "three times"
+        } else {
+            "twice"
+        },
         t0.elapsed().as_secs_f64(),
     );
     if let Some(next) = run.next_seed {
@@ -1639,9 +1797,14 @@ fn check_determinism(ctx: &Ctx, a: CheckArgs) -> CmdResult {
         };
         outln!(
             "interrupted: the seeds from {next} on did not run; resume with: {} \
-             check-determinism {what} --seeds {}",
+             check-determinism {what} --seeds {}{}",
             ctx.program,
-            a.seeds.from_seed(next)
+            a.seeds.from_seed(next),
+            if a.child_process {
+                " --child-process"
+            } else {
+                ""
+            }
         );
     }
     Ok(if run.interrupted {

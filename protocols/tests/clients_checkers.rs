@@ -4,7 +4,8 @@
 mod common;
 use common::{end, unregister, violations};
 use protocols::clients::checkers::{
-    single_master, DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree, StackOrder,
+    single_master, ClientStream, DialogueAnswered, ExactlyOnceToClient, NoCrossTalk, ReplicasAgree,
+    StackOrder,
 };
 use protocols::clients::events::{ClientEvent, CmEvent, TaskEvent};
 use protocols::clients::manager::{EventId, TaskAddr};
@@ -64,6 +65,43 @@ fn deliver(t: u64, seq: u64, event: u64) -> Recorded {
             text: String::new(),
         },
     )
+}
+
+/// Client 1 received context 1's `seq` (event `100 + seq`, or `event`) from `master`.
+fn receive(t: u64, master: u64, seq: u64, duplicate: bool) -> Recorded {
+    receive_as(t, master, seq, 100 + seq, duplicate)
+}
+
+fn receive_as(t: u64, master: u64, seq: u64, event: u64, duplicate: bool) -> Recorded {
+    client_ev(
+        t,
+        ClientEvent::Receive {
+            client: 1,
+            context: 1,
+            seq,
+            event: EventId(event),
+            master: sim::event::NodeId(master),
+            duplicate,
+        },
+    )
+}
+
+/// Client 1 told `node` it received context 1 up to `upto` (by a poll, or by its hello).
+fn ack(t: u64, node: u64, upto: u64, hello: bool) -> Recorded {
+    let e = if hello {
+        CmEvent::Resume {
+            client: 1,
+            context: 1,
+            after: upto,
+        }
+    } else {
+        CmEvent::Ack {
+            client: 1,
+            context: 1,
+            upto,
+        }
+    };
+    Recorded::new(ms(t), node, e)
 }
 
 fn list(t: u64, seqs: &[u64], asked_ms: u64) -> Recorded {
@@ -142,6 +180,90 @@ fn exactly_once_rejects_a_second_delivery_a_lost_message_and_a_resend_after_ack(
 
     let swapped = vec![store(1, 0, 1, 1, 1, 101), deliver(2, 1, 999)];
     assert!(one(ExactlyOnceToClient::new(5, 1_000), &swapped)[0].contains("holds event"));
+}
+
+/// Master n0 pushes seqs 1 to 3; seq 2 is lost and arrives after 3 on the poll's resend,
+/// and seq 3 arrives twice; the client acknowledges to n0, which fails over to n1; the
+/// client says hello to n1, which sends only seq 4.
+fn failover_history() -> Vec<Recorded> {
+    let mut e: Vec<Recorded> = (1..=4).map(|s| store(1, 0, 1, 1, s, 100 + s)).collect();
+    e.extend([
+        push(1, 0, 1, 3),
+        push(1, 0, 2, 3),
+        push(1, 0, 3, 3),
+        receive(2, 0, 1, false),
+        deliver(2, 1, 101),
+        receive(3, 0, 3, false),
+        receive(3, 0, 3, true),
+        ack(4, 0, 1, false),
+        push(5, 0, 2, 3),
+        receive(6, 0, 2, false),
+        deliver(6, 2, 102),
+        deliver(6, 3, 103),
+        ack(7, 0, 3, false),
+        ack(20, 1, 3, true),
+        push(20, 1, 4, 5),
+        receive(21, 1, 4, false),
+        deliver(21, 4, 104),
+    ]);
+    e
+}
+
+#[test]
+fn client_stream_accepts_reordered_and_duplicated_copies_across_a_failover() {
+    assert_eq!(
+        one(ClientStream::default(), &failover_history()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn client_stream_rejects_a_copy_acknowledged_to_another_master_that_the_old_checker_misses() {
+    // n1 takes over and pushes seqs 1 to 3 before the hello: the client acknowledged them
+    // to n0, drops the copies, and n1 itself was never told.
+    let mut e = failover_history();
+    let hello = e.len() - 4;
+    e.splice(hello..hello, [push(19, 1, 2, 5), receive(19, 1, 2, true)]);
+    let v = one(ClientStream::default(), &e);
+    assert!(
+        v[0].contains("seq 2 reached its client again from n1, which sent it at 0.019000s after the client told n0 at 0.007000s it received everything up to 3"),
+        "{v:?}"
+    );
+    assert!(one(ExactlyOnceToClient::new(5, 1_000), &e).is_empty());
+    // A copy n1 sent before anyone learned the client had it is only late, not wrong.
+    let mut e = failover_history();
+    e.insert(7, push(3, 1, 3, 2));
+    e.push(receive(22, 1, 3, true));
+    assert_eq!(one(ClientStream::default(), &e), Vec::<String>::new());
+}
+
+#[test]
+fn client_stream_rejects_a_wrong_duplicate_verdict_a_swapped_event_and_an_early_delivery() {
+    let base = vec![store(1, 0, 1, 1, 1, 101), store(1, 0, 1, 1, 2, 102)];
+    let with = |extra: &[Recorded]| {
+        let mut e = base.clone();
+        e.extend_from_slice(extra);
+        one(ClientStream::default(), &e)
+    };
+    let twice = with(&[receive(2, 0, 1, false), receive(3, 0, 1, false)]);
+    assert!(
+        twice[0].contains("again from n0 and was taken as new"),
+        "{twice:?}"
+    );
+    let dropped = with(&[receive(2, 0, 1, true)]);
+    assert!(
+        dropped[0].contains("the first time and was dropped"),
+        "{dropped:?}"
+    );
+    let swapped = with(&[receive_as(2, 0, 1, 999, false)]);
+    assert!(swapped[0].contains("the slot holds event"), "{swapped:?}");
+    let early = with(&[receive(2, 0, 2, false), deliver(2, 2, 102)]);
+    assert!(
+        early[0].contains("after seq 0: out of the list's order"),
+        "{early:?}"
+    );
+    let unseen = with(&[deliver(2, 1, 101)]);
+    assert!(unseen[0].contains("never arrived"), "{unseen:?}");
 }
 
 #[test]

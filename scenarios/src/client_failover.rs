@@ -26,6 +26,7 @@ pub const MUTANT_RESEND_ACKED: &str = "resend-acked";
 pub const MUTANT_CROSS_TALK: &str = "cross-talk";
 pub const MUTANT_TWO_MASTERS: &str = "two-masters";
 pub const MUTANT_WRONG_TASK: &str = "wrong-task";
+pub const MUTANT_RESEND_ON_TAKEOVER: &str = "resend-on-takeover";
 
 /// The catalog entry; its fields are knobs for scripted tests.
 pub struct ClientFailover {
@@ -72,6 +73,7 @@ impl ClientFailover {
             Some(MUTANT_CROSS_TALK) => mutants.cross_talk = true,
             Some(MUTANT_TWO_MASTERS) => service.stale_master = true,
             Some(MUTANT_WRONG_TASK) => mutants.wrong_task = true,
+            Some(MUTANT_RESEND_ON_TAKEOVER) => mutants.resend_on_takeover = true,
             Some(other) => return Err(format!("unknown client planted bug '{other}'")),
         }
         service.engine_mutants = Mutants::default();
@@ -124,6 +126,10 @@ impl Scenario for ClientFailover {
             Mutant {
                 name: MUTANT_WRONG_TASK,
                 description: "a dialogue reply reaches another task of the asking node",
+            },
+            Mutant {
+                name: MUTANT_RESEND_ON_TAKEOVER,
+                description: "a new master resends messages before its clients' hello, including ones acknowledged to the old master",
             },
         ]
     }

@@ -725,6 +725,25 @@ fn exit_0_check_determinism_passes() {
     let o = clustersim(&dir, &["check-determinism", "--all", "--seeds", "0..8"]);
     assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
     assert!(o.stdout.contains("every trace identical"), "{}", o.stdout);
+    // A third copy in a child process (the hidden `seed-copy`) matches too.
+    let o = clustersim(
+        &dir,
+        &[
+            "check-determinism",
+            "client-failover",
+            "demo",
+            "--seeds",
+            "0..3",
+            "--child-process",
+        ],
+    );
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("checked 6 seeds three times")
+            && o.stdout.contains("every trace identical"),
+        "{}",
+        o.stdout
+    );
 }
 
 /// Sends `signal` to the child once it has run a while, and waits for it.

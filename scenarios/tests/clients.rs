@@ -7,7 +7,7 @@ use protocols::clients::events::{ClientEvent, CmEvent, TaskEvent};
 use protocols::clients::manager::{EventId, FormatMode};
 use scenarios::client_failover::{
     master_moves, ClientFailover, MUTANT_CROSS_TALK, MUTANT_LOSE_LAST, MUTANT_RESEND_ACKED,
-    MUTANT_TWO_MASTERS, MUTANT_WRONG_TASK,
+    MUTANT_RESEND_ON_TAKEOVER, MUTANT_TWO_MASTERS, MUTANT_WRONG_TASK,
 };
 use sim::{Fault, PartitionSymmetry, Recorded, RunReport, RunSpec, Scenario};
 use std::collections::BTreeMap;
@@ -425,8 +425,58 @@ fn every_planted_bug_is_caught_by_its_checker() {
         (MUTANT_CROSS_TALK, "no_cross_talk", 0),
         (MUTANT_TWO_MASTERS, "single_master", 0),
         (MUTANT_WRONG_TASK, "dialogue_answered", 0),
+        (MUTANT_RESEND_ON_TAKEOVER, "client_stream", 23),
     ] {
         scenarios::assert_mutant_caught("client-failover", bug, checker, seed);
+    }
+}
+
+/// A new master that resends every unacknowledged message as it takes over, before its
+/// clients' hello, sends what a client acknowledged to the old master and the group has not
+/// recorded yet. The client drops those copies, and the new master was never told: only
+/// `client_stream`, which reads every copy the client received, sees it.
+/// `CLUSTERSIM_CATCH_SEEDS=200` measures the catch rates over that many seeds (default 24).
+#[test]
+fn a_resend_before_the_hello_is_caught_by_the_client_stream_alone() {
+    let n: u64 = std::env::var("CLUSTERSIM_CATCH_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24);
+    let mut by_checker: BTreeMap<String, u64> = BTreeMap::new();
+    let mut stream_alone = Vec::new();
+    for seed in 0..n {
+        let r = scenarios::run_alone(
+            "client-failover",
+            RunSpec::swarm(seed),
+            Some(MUTANT_RESEND_ON_TAKEOVER),
+        );
+        let names: Vec<&str> = r.violations.iter().map(|v| v.checker.as_str()).collect();
+        for c in &names {
+            *by_checker.entry(c.to_string()).or_default() += 1;
+        }
+        if names == ["client_stream"] {
+            stream_alone.push(seed);
+        }
+    }
+    eprintln!(
+        "{MUTANT_RESEND_ON_TAKEOVER} over seeds 0..{n}: seeds failing each checker {by_checker:?}; client_stream alone in {} seeds: {stream_alone:?}",
+        stream_alone.len()
+    );
+    let first = *stream_alone
+        .first()
+        .expect("client_stream alone catches the bug in a few seeds");
+    let r = scenarios::run_alone(
+        "client-failover",
+        RunSpec::swarm(first),
+        Some(MUTANT_RESEND_ON_TAKEOVER),
+    );
+    let v = &r.violations[0];
+    assert!(
+        v.explanation.contains("reached its client again from"),
+        "{v}; reproduce: clustersim run client-failover --seed {first} --mutant {MUTANT_RESEND_ON_TAKEOVER}"
+    );
+    for seed in stream_alone {
+        scenarios::assert_seed_passes("client-failover", seed);
     }
 }
 

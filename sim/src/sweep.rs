@@ -1077,6 +1077,46 @@ pub struct DeterminismOutcome {
     pub sim_ns: u64,
     /// CPU time of both runs.
     pub cpu: Duration,
+    /// The third copy, in a child process, when the check runs one.
+    pub child: Option<ChildOutcome>,
+}
+
+impl DeterminismOutcome {
+    /// Whether the seed broke determinism: its copies differ, or its child copy could not
+    /// be compared.
+    pub fn diverged(&self) -> bool {
+        self.divergence.is_some()
+            || self
+                .child
+                .as_ref()
+                .is_some_and(|c| c.divergence.is_some() || c.error.is_some())
+    }
+}
+
+/// A seed's copy run in another process, as that process reports it (see
+/// [`ChildRunner`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildCopy {
+    pub trace_hash: Option<u64>,
+    pub event_count: u64,
+    /// The trace's lines, when they were asked for.
+    pub lines: Option<Vec<String>>,
+}
+
+/// Runs a seed's copy in a child process (`true`: with its trace's lines). A program's
+/// command line provides it, since only the program knows how to re-invoke itself.
+pub type ChildRunner<'a> = &'a (dyn Fn(&SeedJob, bool) -> Result<ChildCopy, String> + Sync);
+
+/// How a seed's copy in a child process compared with its first copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChildOutcome {
+    pub trace_hash: Option<u64>,
+    pub event_count: u64,
+    /// Where the child's trace first differs from the first copy's: the first copy's line,
+    /// then the child's.
+    pub divergence: Option<Divergence>,
+    /// The child could not be run, or said something unreadable.
+    pub error: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1092,11 +1132,60 @@ pub struct Divergence {
 /// one, so that a trace that depends on a std hash map's order diverges too, not only one
 /// that depends on time, threads or I/O.
 pub fn check_seed_determinism(job: &SeedJob, cpu_limit: Duration) -> DeterminismOutcome {
+    check_seed_determinism_with(job, cpu_limit, None)
+}
+
+/// [`check_seed_determinism`], and with `child` a third copy in a child process, whose
+/// trace must match the first copy's too: that catches what one process hides, such as
+/// hashing by address or a dependence on the allocator's state.
+pub fn check_seed_determinism_with(
+    job: &SeedJob,
+    cpu_limit: Duration,
+    child: Option<ChildRunner<'_>>,
+) -> DeterminismOutcome {
     // Alone from the start: the gate holds this one job.
     let gate = Gate::default();
     gate.enter();
-    check_seed_determinism_in(job, cpu_limit, None, &gate)
+    check_seed_determinism_in(job, cpu_limit, None, &gate, child)
         .expect("no interrupt without a cancel flag")
+}
+
+/// Runs `job`'s copy in a child process and compares it with `first`'s trace.
+fn compare_child(job: &SeedJob, first: &Trace, child: ChildRunner<'_>) -> ChildOutcome {
+    let failed = |e: String| ChildOutcome {
+        trace_hash: None,
+        event_count: 0,
+        divergence: None,
+        error: Some(e),
+    };
+    let c = match child(job, false) {
+        Ok(c) => c,
+        Err(e) => return failed(e),
+    };
+    let mut out = ChildOutcome {
+        trace_hash: c.trace_hash,
+        event_count: c.event_count,
+        divergence: None,
+        error: None,
+    };
+    if c.trace_hash == Some(first.hash) && c.event_count == first.events.len() as u64 {
+        return out;
+    }
+    // The hashes differ: ask again for the lines to name the first event that differs.
+    let lines = match child(job, true).map(|c| c.lines) {
+        Ok(Some(lines)) => lines,
+        Ok(None) => return failed("the child printed no trace lines".to_string()),
+        Err(e) => return failed(e),
+    };
+    let n = first.events.len().max(lines.len());
+    let i = (0..n)
+        .find(|&i| first.line(i) != lines.get(i).cloned())
+        .unwrap_or(n.min(lines.len()));
+    out.divergence = Some(Divergence {
+        event_index: i,
+        lines: [first.line(i), lines.get(i).cloned()],
+    });
+    out
 }
 
 /// [`check_seed_determinism`] inside a pool: a run that timed out is retried alone, and
@@ -1106,6 +1195,7 @@ fn check_seed_determinism_in(
     cpu_limit: Duration,
     cancel: Option<&AtomicBool>,
     gate: &Gate,
+    child: Option<ChildRunner<'_>>,
 ) -> Option<DeterminismOutcome> {
     let mut job = job.clone();
     job.keep_events = true;
@@ -1133,6 +1223,10 @@ fn check_seed_determinism_in(
             lines: [ta.and_then(|t| t.line(0)), tb.and_then(|t| t.line(0))],
         }),
     };
+    let child = match (child, a.trace()) {
+        (Some(run), Some(first)) if timeout.is_none() => Some(compare_child(&job, first, run)),
+        _ => None,
+    };
     Some(DeterminismOutcome {
         scenario: a.scenario.clone(),
         seed: a.seed,
@@ -1142,6 +1236,7 @@ fn check_seed_determinism_in(
         timeout,
         sim_ns: a.sim_ns,
         cpu: a.cpu + b.cpu,
+        child,
     })
 }
 
@@ -1154,14 +1249,16 @@ pub struct DeterminismRun {
     pub next_seed: Option<u64>,
 }
 
-/// Checks every seed of every scenario twice, in parallel; results in (scenario, seed)
-/// order. Every seed is checked even after a divergence.
+/// Checks every seed of every scenario twice, in parallel (and a third time in a child
+/// process, with `child`); results in (scenario, seed) order. Every seed is checked even
+/// after a divergence.
 pub fn check_determinism(
     scenarios: &[ScenarioRef],
     seeds: SeedRange,
     workers: usize,
     cpu_limit: Duration,
     cancel: Option<&AtomicBool>,
+    child: Option<ChildRunner<'_>>,
     mut on_progress: impl FnMut(usize, usize, &DeterminismOutcome),
 ) -> DeterminismRun {
     let per_seed = scenarios.len();
@@ -1184,8 +1281,8 @@ pub fn check_determinism(
         true,
         cancel,
         |i, gate| {
-            let o = check_seed_determinism_in(&job(i), cpu_limit, cancel, gate)?;
-            let finding = o.divergence.is_some() || o.timeout.is_some();
+            let o = check_seed_determinism_in(&job(i), cpu_limit, cancel, gate, child)?;
+            let finding = o.diverged() || o.timeout.is_some();
             Some((o, finding))
         },
         |_, o| {

@@ -2,9 +2,9 @@
 //!
 //! Events they read: `task.raise`, `task.ask`, `task.answer` from the tasks; `cm.store`
 //! and `cm.evict` from every replica; `cm.push`, `cm.ack`, `cm.resume`, `cm.serve`,
-//! `cm.timeout` from the master; `client.deliver`, `client.reply`, `client.list`,
-//! `client.top`, `client.remove` from the clients; the engine's `job.unregister` and the
-//! world's `node.crash` and `node.restart`.
+//! `cm.timeout` from the master; `client.receive`, `client.deliver`, `client.reply`,
+//! `client.list`, `client.top`, `client.remove` from the clients; the engine's
+//! `job.unregister` and the world's `node.crash` and `node.restart`.
 
 use super::events::{ClientEvent, CmEvent, TaskEvent};
 use super::manager::{ClientId, EventId, TaskAddr};
@@ -29,6 +29,24 @@ fn fmt_seqs(seqs: &[u64]) -> String {
     format!("[{}]", items.join(","))
 }
 
+/// What a master learned a client received of a context, everything up to a seq, from
+/// an acknowledgement or from a reconnecting client's hello: (client, context, seq).
+fn learned_ack(ev: &CmEvent) -> Option<(ClientId, u32, u64)> {
+    match ev {
+        CmEvent::Ack {
+            client,
+            context,
+            upto,
+        }
+        | CmEvent::Resume {
+            client,
+            context,
+            after: upto,
+        } => Some((*client, *context, *upto)),
+        _ => None,
+    }
+}
+
 /// `single_master` over the client service's master actions: serving a request, pushing
 /// a message, timing a dialogue out.
 pub fn single_master() -> SingleMaster {
@@ -49,6 +67,7 @@ pub fn single_master() -> SingleMaster {
 pub fn all(engine_nodes: usize, settle_ms: u64) -> Vec<Box<dyn Checker>> {
     vec![
         Box::new(ExactlyOnceToClient::new(engine_nodes, settle_ms)),
+        Box::new(ClientStream::default()),
         Box::new(ReplicasAgree::default()),
         Box::new(NoCrossTalk::default()),
         Box::new(StackOrder::default()),
@@ -129,6 +148,14 @@ impl Checker for ExactlyOnceToClient {
         if let Some(c) = ev.get::<ClientEvent>() {
             return self.on_client(c);
         }
+        if let Some((client, context, upto)) = ev.get::<CmEvent>().and_then(learned_ack) {
+            let e = self
+                .known_ack
+                .entry((ev.node, client, context))
+                .or_insert(0);
+            *e = (*e).max(upto);
+            return Ok(());
+        }
         match ev.get::<CmEvent>() {
             Some(CmEvent::Store {
                 client,
@@ -140,24 +167,6 @@ impl Checker for ExactlyOnceToClient {
                 self.stored
                     .entry((*client, *context, *seq))
                     .or_insert((*event, ev.t_ns));
-            }
-            Some(
-                CmEvent::Ack {
-                    client,
-                    context,
-                    upto,
-                }
-                | CmEvent::Resume {
-                    client,
-                    context,
-                    after: upto,
-                },
-            ) => {
-                let e = self
-                    .known_ack
-                    .entry((ev.node, *client, *context))
-                    .or_insert(0);
-                *e = (*e).max(*upto);
             }
             Some(CmEvent::Push {
                 client,
@@ -199,6 +208,203 @@ impl Checker for ExactlyOnceToClient {
             )),
             None => Ok(()),
         }
+    }
+}
+
+// ------------------------------------------------------------------ client_stream
+
+/// What a client received of one context, as the checker follows it.
+#[derive(Default)]
+struct Stream {
+    /// Seq -> the event first received in that place.
+    received: BTreeMap<u64, EventId>,
+    /// The last seq handed to the user.
+    delivered: u64,
+}
+
+/// The newest acknowledgement a master learned for one context.
+#[derive(Clone, Copy)]
+struct Acked {
+    upto: u64,
+    by: NodeId,
+    t_ns: u64,
+}
+
+/// Always: what each client receives of a context, across masters and failovers, is the
+/// stored stack: every copy of a place carries the event stored there, the client drops
+/// exactly the copies of places it already received and hands each message to its user
+/// once, in the list's order, and no copy reaches it from a master that sent it after the
+/// client had told a master (itself or another) that it received it.
+#[derive(Default)]
+pub struct ClientStream {
+    /// Slot -> the event stored there.
+    stored: BTreeMap<Slot, EventId>,
+    streams: BTreeMap<(ClientId, u32), Stream>,
+    /// (client, context) -> the newest acknowledgement any master learned.
+    acked: BTreeMap<(ClientId, u32), Acked>,
+    /// (sending node, slot) -> when that node first sent the slot after a master had
+    /// learned that the client received it, and that acknowledgement.
+    sent_after_ack: BTreeMap<(NodeId, Slot), (u64, Acked)>,
+}
+
+impl ClientStream {
+    fn on_receive(
+        &mut self,
+        sl: Slot,
+        event: EventId,
+        master: NodeId,
+        duplicate: bool,
+    ) -> Result<(), String> {
+        let (c, x, s) = sl;
+        if let Some((sent_ns, a)) = self.sent_after_ack.get(&(master, sl)) {
+            return Err(format!(
+                "{} reached its client again from {master}, which sent it at {} after the client told {} at {} it received everything up to {}",
+                fmt_slot(sl),
+                SimTime(*sent_ns),
+                a.by,
+                SimTime(a.t_ns),
+                a.upto
+            ));
+        }
+        match self.stored.get(&sl) {
+            None => {
+                return Err(format!(
+                    "{} reached its client from {master} but was never stored",
+                    fmt_slot(sl)
+                ))
+            }
+            Some(e) if *e != event => {
+                return Err(format!(
+                "{} reached its client from {master} as event {event}; the slot holds event {e}",
+                fmt_slot(sl)
+            ))
+            }
+            _ => {}
+        }
+        let st = self.streams.entry((c, x)).or_default();
+        match (st.received.get(&s), duplicate) {
+            (Some(first), _) if *first != event => Err(format!(
+                "{} reached its client from {master} as event {event}, after it received event {first} there",
+                fmt_slot(sl)
+            )),
+            (Some(_), false) => Err(format!(
+                "{} reached its client again from {master} and was taken as new",
+                fmt_slot(sl)
+            )),
+            (None, true) => Err(format!(
+                "{} reached its client from {master} the first time and was dropped as a duplicate",
+                fmt_slot(sl)
+            )),
+            (None, false) => {
+                st.received.insert(s, event);
+                Ok(())
+            }
+            (Some(_), true) => Ok(()),
+        }
+    }
+
+    fn on_deliver(&mut self, sl: Slot, event: EventId) -> Result<(), String> {
+        let (c, x, s) = sl;
+        let st = self.streams.entry((c, x)).or_default();
+        if s != st.delivered + 1 {
+            return Err(format!(
+                "{} reached its client's user after seq {}: out of the list's order",
+                fmt_slot(sl),
+                st.delivered
+            ));
+        }
+        match st.received.get(&s) {
+            None => Err(format!(
+                "{} reached its client's user but never arrived",
+                fmt_slot(sl)
+            )),
+            Some(e) if *e != event => Err(format!(
+                "{} reached its client's user as event {event}; it arrived as event {e}",
+                fmt_slot(sl)
+            )),
+            _ => {
+                st.delivered = s;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl Checker for ClientStream {
+    fn name(&self) -> &'static str {
+        "client_stream"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!(
+            (component, event),
+            ("cm", "store" | "ack" | "resume" | "push") | ("client", "receive" | "deliver")
+        )
+    }
+
+    fn on_event(&mut self, ev: &EventRef) -> Result<(), String> {
+        match ev.get::<ClientEvent>() {
+            Some(ClientEvent::Receive {
+                client,
+                context,
+                seq,
+                event,
+                master,
+                duplicate,
+            }) => return self.on_receive((*client, *context, *seq), *event, *master, *duplicate),
+            Some(ClientEvent::Deliver {
+                client,
+                context,
+                seq,
+                event,
+                ..
+            }) => return self.on_deliver((*client, *context, *seq), *event),
+            _ => {}
+        }
+        if let Some((client, context, upto)) = ev.get::<CmEvent>().and_then(learned_ack) {
+            let a = self.acked.entry((client, context)).or_insert(Acked {
+                upto: 0,
+                by: ev.node,
+                t_ns: ev.t_ns,
+            });
+            if upto > a.upto {
+                *a = Acked {
+                    upto,
+                    by: ev.node,
+                    t_ns: ev.t_ns,
+                };
+            }
+            return Ok(());
+        }
+        match ev.get::<CmEvent>() {
+            Some(CmEvent::Store {
+                client,
+                context,
+                seq,
+                event,
+                ..
+            }) => {
+                self.stored
+                    .entry((*client, *context, *seq))
+                    .or_insert(*event);
+            }
+            Some(CmEvent::Push {
+                client,
+                context,
+                seq,
+                ..
+            }) => {
+                if let Some(a) = self.acked.get(&(*client, *context)) {
+                    if *seq <= a.upto {
+                        self.sent_after_ack
+                            .entry((ev.node, (*client, *context, *seq)))
+                            .or_insert((ev.t_ns, *a));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 }
 

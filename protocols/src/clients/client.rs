@@ -9,14 +9,17 @@
 //! `NotReady`. Silence is met with the next node, with exponential backoff. A master that
 //! stays silent past the session timeout is given up on the same way.
 //!
-//! Exactly once: pushes and resends may arrive twice or out of order; the client keeps the
-//! sequence numbers it received per context and hands each message to its user once.
-//! Acknowledgements are cumulative: "everything up to n".
+//! Exactly once, in order: pushes and resends may arrive twice or out of order; the client
+//! keeps the sequence numbers it received per context, holds a message back until every
+//! one below it arrived, and hands each to its user once, in the list's order.
+//! Acknowledgements are cumulative: "everything up to n". Every copy that arrives is
+//! reported (`client.receive`, duplicates included), so the checkers judge the stream the
+//! client received and not only what it kept.
 //!
 //! Trace events: [`ClientEvent`] (`client.*`).
 
 use super::events::ClientEvent;
-use super::manager::{ClientId, EventId};
+use super::manager::{ClientId, EventId, Question};
 use super::wire::{ClientWire, Request, Response};
 use crate::service::external::{run_external, External, MasterGuess};
 use madsim::rand::Rng;
@@ -63,26 +66,37 @@ impl ClientConfig {
     }
 }
 
+/// A message received above a gap, waiting for the messages below it.
+struct Held {
+    event_id: u64,
+    question: Option<Question>,
+    text: String,
+}
+
 #[derive(Default)]
 struct Ctx {
     opened: bool,
-    /// Everything up to here was received.
+    /// Everything up to here was received and handed to the user.
     contiguous: u64,
-    /// Received sequence numbers above `contiguous`.
-    ahead: BTreeSet<u64>,
+    /// Messages received above `contiguous`, held back until the gap below them fills.
+    ahead: BTreeMap<u64, Held>,
     removed: BTreeSet<u64>,
 }
 
 impl Ctx {
     fn received(&self, seq: u64) -> bool {
-        seq <= self.contiguous || self.ahead.contains(&seq)
+        seq <= self.contiguous || self.ahead.contains_key(&seq)
     }
 
-    fn receive(&mut self, seq: u64) {
-        self.ahead.insert(seq);
-        while self.ahead.remove(&(self.contiguous + 1)) {
+    /// Takes `seq`; returns the messages now handed over, in order.
+    fn receive(&mut self, seq: u64, held: Held) -> Vec<(u64, Held)> {
+        self.ahead.insert(seq, held);
+        let mut ready = Vec::new();
+        while let Some(m) = self.ahead.remove(&(self.contiguous + 1)) {
             self.contiguous += 1;
+            ready.push((self.contiguous, m));
         }
+        ready
     }
 }
 
@@ -336,38 +350,48 @@ impl Client {
                 let Some(x) = self.contexts.get_mut(&context) else {
                     return;
                 };
-                if x.received(seq) {
-                    emit!(
-                        self.me,
-                        ClientEvent::Dup {
-                            client,
-                            context,
-                            seq,
-                        }
-                    );
-                    return;
-                }
-                x.receive(seq);
+                let duplicate = x.received(seq);
                 emit!(
                     self.me,
-                    ClientEvent::Deliver {
+                    ClientEvent::Receive {
                         client,
                         context,
                         seq,
                         event: EventId(event_id),
-                        question: question.is_some(),
-                        text,
+                        master: from.into(),
+                        duplicate,
                     }
                 );
-                if let Some(q) = question {
-                    if rng.gen_bool(self.cfg.reply_probability) {
-                        let at = now + rng.gen_range(0..=self.cfg.think_max_ms) * 1_000_000;
-                        let reply = if q.default_reply == "yes" {
-                            "no"
-                        } else {
-                            "yes"
-                        };
-                        self.replies.insert(q.dialogue, (at, reply.to_string()));
+                if duplicate {
+                    return;
+                }
+                let held = Held {
+                    event_id,
+                    question,
+                    text,
+                };
+                for (seq, m) in x.receive(seq, held) {
+                    emit!(
+                        self.me,
+                        ClientEvent::Deliver {
+                            client,
+                            context,
+                            seq,
+                            event: EventId(m.event_id),
+                            question: m.question.is_some(),
+                            text: m.text,
+                        }
+                    );
+                    if let Some(q) = m.question {
+                        if rng.gen_bool(self.cfg.reply_probability) {
+                            let at = now + rng.gen_range(0..=self.cfg.think_max_ms) * 1_000_000;
+                            let reply = if q.default_reply == "yes" {
+                                "no"
+                            } else {
+                                "yes"
+                            };
+                            self.replies.insert(q.dialogue, (at, reply.to_string()));
+                        }
                     }
                 }
             }

@@ -26,7 +26,24 @@ sim::trace_events! {
             /// The master given up on.
             master: NodeId,
         },
-        /// A pushed message reached the client's user, the first time it arrived.
+        /// A pushed message arrived from a node: every copy, duplicates included, from the
+        /// client's first welcome on (before it, the client cannot tell whose it is).
+        Receive as "receive" {
+            /// The client.
+            client: ClientId,
+            /// The message's context.
+            context: u32,
+            /// The message's place in its context's list.
+            seq: u64,
+            /// The event the message reports.
+            event: EventId,
+            /// The node that sent it (the master, as that node believed).
+            master: NodeId,
+            /// Whether the client had received this place already and dropped the copy.
+            duplicate: bool,
+        },
+        /// A received message reached the client's user: once, and only after every message
+        /// below it in its context's list.
         Deliver as "deliver" {
             /// The client.
             client: ClientId,
@@ -40,15 +57,6 @@ sim::trace_events! {
             question: bool,
             /// The message as the catalog formatted it.
             text: String,
-        },
-        /// A pushed message arrived again and was dropped.
-        Dup as "dup" {
-            /// The client.
-            client: ClientId,
-            /// The message's context.
-            context: u32,
-            /// The message's place in its list.
-            seq: u64,
         },
         /// The client answered a dialogue's question.
         Reply as "reply" {

@@ -41,6 +41,10 @@ pub struct ClientMutants {
     pub lose_last: bool,
     /// A reconnecting client is sent what it acknowledged, from the group's lagging record.
     pub resend_acked: bool,
+    /// A new master resends every client's unacknowledged messages as it takes over,
+    /// before the client's hello says what it received: what the client acknowledged to
+    /// the old master and the group has not recorded yet goes again.
+    pub resend_on_takeover: bool,
     /// A message lands in another client's list.
     pub cross_talk: bool,
     /// A dialogue reply reaches another waiting task of the asking node.
@@ -501,6 +505,32 @@ impl ClientService {
         }
     }
 
+    /// Planted bug: pushes every client's unacknowledged messages at once, trusting the
+    /// group's record and this node's sessions for what each client received, without
+    /// waiting for the client's hello.
+    fn resend_on_takeover(&mut self, env: &mut Env<'_, Self>) {
+        let contexts = env.state(|st| st.all_contexts()).unwrap_or_default();
+        let mut due = Vec::new();
+        for (client, context) in contexts {
+            let recorded = env
+                .state(|st| st.acked_upto(client, context))
+                .flatten()
+                .unwrap_or(0);
+            let told = self
+                .sessions
+                .get(&client)
+                .and_then(|s| s.acked.get(&context).copied())
+                .unwrap_or(0);
+            due.extend(
+                env.state(|st| st.unacked_after(client, context, told.max(recorded)))
+                    .unwrap_or_default(),
+            );
+        }
+        for d in due {
+            self.push(env, &d, true);
+        }
+    }
+
     fn on_request(&mut self, env: &mut Env<'_, Self>, from: usize, req: Request) {
         if !env.serving() {
             let me = env.node();
@@ -872,6 +902,9 @@ impl App for ClientService {
 
     fn on_role(&mut self, env: &mut Env<'_, Self>, serving: bool) {
         // Sessions hold what clients told this node; that stays true whatever its role.
+        if serving && self.cfg.mutants.resend_on_takeover {
+            self.resend_on_takeover(env);
+        }
         if serving && self.cfg.mutants.lose_last {
             let mut forgot = None;
             env.corrupt_state_for_planted_bug(|s| forgot = s.forget_newest());
