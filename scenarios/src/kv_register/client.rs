@@ -220,7 +220,10 @@ impl External for KvClient {
             (KvInput::Get { key }, KvEvent::Ok { value: Some(v), .. }) => {
                 self.seen.insert(key.clone(), v.clone());
             }
-            (KvInput::Put { key, value } | KvInput::Cas { key, to: value, .. }, KvEvent::Ok { .. }) => {
+            (
+                KvInput::Put { key, value } | KvInput::Cas { key, to: value, .. },
+                KvEvent::Ok { .. },
+            ) => {
                 self.seen.insert(key.clone(), value.clone());
             }
             _ => {}

@@ -92,7 +92,8 @@ impl Scenario for KvRegister {
             },
             Mutant {
                 name: MUTANT_CAS_ACK_EARLY,
-                description: "the master acknowledges a compare-and-set before the group applies it",
+                description:
+                    "the master acknowledges a compare-and-set before the group applies it",
             },
         ]
     }
@@ -115,24 +116,29 @@ impl Scenario for KvRegister {
         let service = Arc::new(service);
         let disk: ReplicaDisk<KvState> = ReplicaDisk::default();
         let client = KvClientConfig::new(e);
-        sim::run_world(&self.world(), spec, self.checker_set(), move |ctx| -> NodeFuture {
-            if ctx.id < e {
-                let app = KvService { bugs };
-                Box::pin(run_node(ctx, service.clone(), disk.clone(), app))
-            } else {
-                let tick_ms = client.tick_ms;
-                let me = KvClient::new(client.clone(), ctx.id);
-                Box::pin(run_external(
-                    ctx,
-                    tick_ms,
-                    me,
-                    |r| SvcMsg::Ext(KvWire::Req(r)),
-                    |p| match p {
-                        SvcMsg::Ext(KvWire::Resp(r)) => Some(r),
-                        _ => None,
-                    },
-                ))
-            }
-        })
+        sim::run_world(
+            &self.world(),
+            spec,
+            self.checker_set(),
+            move |ctx| -> NodeFuture {
+                if ctx.id < e {
+                    let app = KvService { bugs };
+                    Box::pin(run_node(ctx, service.clone(), disk.clone(), app))
+                } else {
+                    let tick_ms = client.tick_ms;
+                    let me = KvClient::new(client.clone(), ctx.id);
+                    Box::pin(run_external(
+                        ctx,
+                        tick_ms,
+                        me,
+                        |r| SvcMsg::Ext(KvWire::Req(r)),
+                        |p| match p {
+                            SvcMsg::Ext(KvWire::Resp(r)) => Some(r),
+                            _ => None,
+                        },
+                    ))
+                }
+            },
+        )
     }
 }

@@ -185,7 +185,10 @@ impl App for KvService {
             return Err((item, format!("a key takes 1 to {MAX_KEY_BYTES} bytes")));
         }
         if value.len() > MAX_VALUE_BYTES {
-            return Err((item, format!("a value takes at most {MAX_VALUE_BYTES} bytes")));
+            return Err((
+                item,
+                format!("a value takes at most {MAX_VALUE_BYTES} bytes"),
+            ));
         }
         Ok(item)
     }
@@ -232,7 +235,10 @@ impl App for KvService {
             return Self::answer(env, from, KvResponse::Done { req, output });
         }
         if self.bugs.cas_ack_early {
-            if let KvInput::Cas { key, from: expect, .. } = &request.op {
+            if let KvInput::Cas {
+                key, from: expect, ..
+            } = &request.op
+            {
                 if env.state(|s| s.get(key) == *expect) == Some(true) {
                     let output = KvOutput::Ok;
                     Self::answer(env, from, KvResponse::Done { req, output });
@@ -283,4 +289,45 @@ impl App for KvService {
     }
 
     fn on_tick(&mut self, _env: &mut Env<'_, Self>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cmd(client: usize, req: u64, op: KvInput) -> KvCommand {
+        KvCommand { client, req, op }
+    }
+
+    fn cas(from: &str, to: &str) -> KvInput {
+        KvInput::Cas {
+            key: "k".into(),
+            from: from.into(),
+            to: to.into(),
+        }
+    }
+
+    #[test]
+    fn a_command_proposed_twice_takes_effect_once_and_answers_alike() {
+        let mut s = KvState::default();
+        let mut out = vec![];
+        s.apply(&cmd(7, 1, cas("", "a")), &mut out);
+        // Another client writes in between; then the retried copy arrives.
+        s.apply(&cmd(8, 1, cas("a", "b")), &mut out);
+        s.apply(&cmd(7, 1, cas("", "a")), &mut out);
+        let outputs: Vec<_> = out.iter().map(|a| (a.client, a.output.clone())).collect();
+        assert_eq!(
+            outputs,
+            [(7, KvOutput::Ok), (8, KvOutput::Ok), (7, KvOutput::Ok)]
+        );
+        assert_eq!(s.get("k"), "b");
+        // An older request of a client that moved on is dropped without an answer.
+        out.clear();
+        s.apply(&cmd(7, 2, cas("b", "c")), &mut out);
+        s.apply(&cmd(7, 1, cas("", "a")), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(s.get("k"), "c");
+        s.apply(&cmd(8, 2, cas("b", "d")), &mut out);
+        assert_eq!(out[1].output, KvOutput::Failed);
+    }
 }
