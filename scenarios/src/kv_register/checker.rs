@@ -4,7 +4,7 @@
 use super::events::KvEvent;
 use protocols::service::checkers::owed_before;
 use sim::check::{Checker, RunEnd};
-use sim::linearizability::{Clock, HistoryRecorder, KvInput, KvOutput, KvStore, OpId};
+use sim::linearizability::{Clock, HistoryRecorder, KvInput, KvOutput, KvStore};
 use sim::time::SimTime;
 use sim::trace::EventRef;
 use std::collections::BTreeMap;
@@ -15,15 +15,12 @@ use std::collections::BTreeMap;
 #[derive(Debug)]
 pub struct Linearizable {
     history: HistoryRecorder<KvInput, KvOutput>,
-    /// (client node, request) -> the operation waiting for its completion.
-    open: BTreeMap<(u64, u64), OpId>,
 }
 
 impl Default for Linearizable {
     fn default() -> Self {
         Linearizable {
             history: HistoryRecorder::new(Clock::SimNanos),
-            open: BTreeMap::new(),
         }
     }
 }
@@ -55,8 +52,7 @@ impl Checker for Linearizable {
                     ("cas", Some(to), Some(from)) => KvInput::Cas { key, from, to },
                     _ => return Err(format!("client n{client} invoked a malformed {op}")),
                 };
-                let id = self.history.invoke(client, ev.t_ns, input);
-                self.open.insert((client, *req), id);
+                self.history.invoke_request(client, *req, ev.t_ns, input);
                 return Ok(());
             }
             Some(KvEvent::Ok { req, value }) => (
@@ -68,15 +64,7 @@ impl Checker for Linearizable {
             Some(KvEvent::Rejected { req, .. }) => (*req, None),
             _ => return Ok(()),
         };
-        let id = self
-            .open
-            .remove(&(client, req))
-            .ok_or_else(|| format!("client n{client} completed request {req}, never invoked"))?;
-        match output {
-            Some(output) => self.history.complete(id, ev.t_ns, output),
-            None => self.history.fail(id),
-        }
-        Ok(())
+        self.history.complete_request(client, req, ev.t_ns, output)
     }
 
     fn on_end(&mut self, _end: &RunEnd) -> Result<(), String> {
