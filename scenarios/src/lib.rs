@@ -34,7 +34,7 @@ pub fn catalog() -> Catalog {
             client_failover::ClientFailover::default(),
         )))
         .with(golden(Entry::new(process_status::ProcessStatus::default())))
-        .with(Entry::new(kv_register::KvRegister::default()))
+        .with(golden(Entry::new(kv_register::KvRegister::default())))
 }
 
 /// Runs swarm seed `seed` of the catalog scenario `name` and panics, naming the command
