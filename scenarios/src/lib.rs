@@ -7,6 +7,7 @@ pub mod client_failover;
 pub mod demo;
 mod engine_common;
 pub mod groups;
+pub mod kv_register;
 pub mod membership;
 pub mod process_status;
 
@@ -33,6 +34,7 @@ pub fn catalog() -> Catalog {
             client_failover::ClientFailover::default(),
         )))
         .with(golden(Entry::new(process_status::ProcessStatus::default())))
+        .with(golden(Entry::new(kv_register::KvRegister::default())))
 }
 
 /// Runs swarm seed `seed` of the catalog scenario `name` and panics, naming the command
@@ -93,6 +95,7 @@ pub fn event_schemas() -> Vec<&'static sim::event::ComponentSchema> {
     all.extend(protocols::service::event_schemas());
     all.extend(protocols::clients::event_schemas());
     all.extend(protocols::pms::event_schemas());
+    all.push(kv_register::KvEvent::schema());
     all
 }
 

@@ -18,7 +18,7 @@
 
 use sim::check::{Checker, RunEnd};
 use sim::event::EventRef;
-use sim::linearizability::{CasInput, CasOutput, CasRegister, Clock, HistoryRecorder, OpId};
+use sim::linearizability::{CasInput, CasOutput, CasRegister, Clock, HistoryRecorder};
 use sim::shell::{self, Machine, Node, Ticks};
 use sim::world::{NodeCtx, RunReport, RunSpec, WorldConfig};
 use sim::{emit, Catalog, Entry, Envelope, FaultKind, Mutant, Scenario};
@@ -352,14 +352,12 @@ async fn node_main(ctx: NodeCtx<Msg>, disk: Disk, o: Options) {
 /// that timed out may have taken effect at any point after its invocation, or never).
 pub struct Linearizable {
     history: HistoryRecorder<CasInput, CasOutput>,
-    open: BTreeMap<(u64, u64), OpId>,
 }
 
 impl Default for Linearizable {
     fn default() -> Self {
         Linearizable {
             history: HistoryRecorder::new(Clock::SimNanos),
-            open: BTreeMap::new(),
         }
     }
 }
@@ -381,20 +379,15 @@ impl Checker for Linearizable {
                     Some(v) => CasInput::Write(*v),
                     None => CasInput::Read,
                 };
-                let id = self.history.invoke(client, ev.t_ns, input);
-                self.open.insert((client, *op), id);
+                self.history.invoke_request(client, *op, ev.t_ns, input);
                 return Ok(());
             }
             Some(RegisterEvent::ReadOk { op, value }) => (*op, CasOutput::Read(*value)),
             Some(RegisterEvent::WriteOk { op }) => (*op, CasOutput::Ok),
             _ => return Ok(()),
         };
-        let id = self
-            .open
-            .remove(&(client, op))
-            .ok_or_else(|| format!("client n{client} completed op {op}, never invoked"))?;
-        self.history.complete(id, ev.t_ns, output);
-        Ok(())
+        self.history
+            .complete_request(client, op, ev.t_ns, Some(output))
     }
 
     fn on_end(&mut self, _end: &RunEnd) -> Result<(), String> {

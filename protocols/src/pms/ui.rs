@@ -202,12 +202,9 @@ impl External for Ui {
             if now < p.resend_at_ns {
                 return;
             }
-            if !p.redirected {
-                // Silence: the node may be down or cut off; try the next one, backing off.
-                self.master.move_on();
-            }
+            // Silence (the node may be down or cut off) moves on to the next node.
+            let wait_ms = self.master.resend(p.redirected, self.cfg.request_retry_ms);
             p.redirected = false;
-            let wait_ms = self.cfg.request_retry_ms.max(self.master.backoff_ms());
             p.resend_at_ns = now + wait_ms * 1_000_000;
             out.push((self.master.target(), p.req.clone()));
             return;

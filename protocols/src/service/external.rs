@@ -77,6 +77,17 @@ impl MasterGuess {
         pause
     }
 
+    /// The request to the target is due to be sent again: unless the target answered
+    /// without serving since the last send (`redirected`), its silence gives it up for the
+    /// next node, backing off. Returns how long to wait for an answer to the next send:
+    /// `retry_ms`, or the backoff if that is longer.
+    pub fn resend(&mut self, redirected: bool, retry_ms: u64) -> u64 {
+        if !redirected {
+            self.move_on();
+        }
+        retry_ms.max(self.backoff_ms)
+    }
+
     /// `from` says it is not master and names `master`, if it knows one (never itself):
     /// that one, or else the node after `from`.
     pub fn redirected(&mut self, from: usize, master: Option<usize>) {

@@ -375,6 +375,7 @@ pub fn parse_kv(file: &str, text: &str) -> Result<History<KvInput, KvOutput>, Pa
                         }
                         KvOutput::Ok
                     }
+                    KvInput::Cas { .. } => unreachable!("the kv format has no compare-and-set"),
                 };
                 b.ops[slot].as_mut().expect("an open slot").completed = Some(Completion {
                     at: line_no as u64,

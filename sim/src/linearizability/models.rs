@@ -116,12 +116,21 @@ pub enum KvInput {
         key: String,
         value: String,
     },
+    /// Sets the key to `to` if it holds `from` (the empty string: a key never written).
+    Cas {
+        key: String,
+        from: String,
+        to: String,
+    },
 }
 
 impl KvInput {
     pub fn key(&self) -> &str {
         match self {
-            KvInput::Get { key } | KvInput::Put { key, .. } | KvInput::Append { key, .. } => key,
+            KvInput::Get { key }
+            | KvInput::Put { key, .. }
+            | KvInput::Append { key, .. }
+            | KvInput::Cas { key, .. } => key,
         }
     }
 }
@@ -131,12 +140,15 @@ impl KvInput {
 pub enum KvOutput {
     /// A get's value.
     Value(String),
-    /// A put or an append took effect.
+    /// A put, an append or a compare-and-set took effect.
     Ok,
+    /// A compare-and-set did not take effect: the key did not hold `from`.
+    Failed,
 }
 
-/// A key-value store of strings with get, put and append, where a key never written reads
-/// as the empty string. Keys are independent, so the history is checked one key at a time,
+/// A key-value store of strings with get, put, append and compare-and-set, where a key
+/// never written reads as the empty string. A failed compare-and-set is an observation
+/// (the key did not hold `from`), not an operation that never happened. Keys are independent, so the history is checked one key at a time,
 /// and the state of a part is the value of its key.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KvStore;
@@ -161,6 +173,15 @@ impl Model for KvStore {
                 s.push_str(value);
                 Some(s)
             }
+            (KvInput::Cas { from, to, .. }, None) => {
+                Some(if state == from { to } else { state }.clone())
+            }
+            (KvInput::Cas { from, to, .. }, Some(KvOutput::Ok)) => {
+                (state == from).then(|| to.clone())
+            }
+            (KvInput::Cas { from, .. }, Some(KvOutput::Failed)) => {
+                (state != from).then(|| state.clone())
+            }
             _ => None,
         }
     }
@@ -180,8 +201,11 @@ impl Model for KvStore {
             .collect()
     }
 
-    fn is_read_only(&self, input: &KvInput, _output: &KvOutput) -> bool {
-        matches!(input, KvInput::Get { .. })
+    fn is_read_only(&self, input: &KvInput, output: &KvOutput) -> bool {
+        matches!(
+            (input, output),
+            (KvInput::Get { .. }, _) | (KvInput::Cas { .. }, KvOutput::Failed)
+        )
     }
 
     fn describe_operation(&self, input: &KvInput, output: Option<&KvOutput>) -> String {
@@ -189,11 +213,13 @@ impl Model for KvStore {
             None => "?".to_string(),
             Some(KvOutput::Value(v)) => format!("{v:?}"),
             Some(KvOutput::Ok) => "ok".to_string(),
+            Some(KvOutput::Failed) => "fail".to_string(),
         };
         match input {
             KvInput::Get { key } => format!("get({key:?}) -> {out}"),
             KvInput::Put { key, value } => format!("put({key:?}, {value:?}) -> {out}"),
             KvInput::Append { key, value } => format!("append({key:?}, {value:?}) -> {out}"),
+            KvInput::Cas { key, from, to } => format!("cas({key:?}, {from:?}, {to:?}) -> {out}"),
         }
     }
 

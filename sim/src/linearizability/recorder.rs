@@ -7,13 +7,13 @@
 //! becomes a violation of a `linearizable` checker, with a one-line explanation:
 //!
 //! ```text
-//! struct Linearizable { history: HistoryRecorder<KvInput, KvOutput>, open: BTreeMap<(u64, u64), OpId> }
+//! struct Linearizable { history: HistoryRecorder<KvInput, KvOutput> }
 //!
 //! impl Checker for Linearizable {
 //!     fn name(&self) -> &'static str { "linearizable" }
-//!     // on a client's request event:  open[(client, request)] = history.invoke(client, t_ns, input)
-//!     // on its reply event:           history.complete(open.remove(&(client, request)), t_ns, output)
-//!     // on a definite rejection:      history.fail(op)  (it never took effect)
+//!     // on a client's request event:  history.invoke_request(client, request, t_ns, input)
+//!     // on its reply event:           history.complete_request(client, request, t_ns, Some(output))
+//!     // on a definite rejection:      history.complete_request(client, request, t_ns, None)
 //!     // a request that times out or whose client dies stays open: its outcome is unknown
 //!     fn on_end(&mut self, _: &RunEnd) -> Result<(), String> { self.history.check(&KvStore) }
 //! }
@@ -25,6 +25,7 @@
 //! both.
 
 use super::{check, Clock, Completion, History, Model, Operation, Verdict};
+use std::collections::BTreeMap;
 
 /// An operation being recorded, as [`HistoryRecorder::invoke`] numbered it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -36,6 +37,8 @@ pub struct HistoryRecorder<I, O> {
     clock: Clock,
     /// Every invocation, in order; `None` once it is known never to have happened.
     ops: Vec<Option<Operation<I, O>>>,
+    /// (client, request) -> the operation [`invoke_request`](Self::invoke_request) opened.
+    requests: BTreeMap<(u64, u64), OpId>,
 }
 
 impl<I, O> HistoryRecorder<I, O> {
@@ -43,6 +46,7 @@ impl<I, O> HistoryRecorder<I, O> {
         HistoryRecorder {
             clock,
             ops: Vec::new(),
+            requests: BTreeMap::new(),
         }
     }
 
@@ -79,6 +83,34 @@ impl<I, O> HistoryRecorder<I, O> {
     pub fn fail(&mut self, op: OpId) {
         let o = self.ops[op.0].take().expect("failing an operation twice");
         assert!(o.completed.is_none(), "failing a completed operation");
+    }
+
+    /// [`invoke`](Self::invoke), for a client that numbers its requests: `request` is the
+    /// number [`complete_request`](Self::complete_request) finds it by.
+    pub fn invoke_request(&mut self, client: u64, request: u64, at: u64, input: I) {
+        let op = self.invoke(client, at, input);
+        self.requests.insert((client, request), op);
+    }
+
+    /// Completes `client`'s request `request`: at `at` with `output`, or, with `None`, as
+    /// certainly never taken effect ([`fail`](Self::fail)). `Err` if the client has no
+    /// such request open: what a checker reports as a client that completed a request it
+    /// never invoked.
+    pub fn complete_request(
+        &mut self,
+        client: u64,
+        request: u64,
+        at: u64,
+        output: Option<O>,
+    ) -> Result<(), String> {
+        let op = self.requests.remove(&(client, request)).ok_or_else(|| {
+            format!("client n{client} completed request {request}, which it never invoked")
+        })?;
+        match output {
+            Some(output) => self.complete(op, at, output),
+            None => self.fail(op),
+        }
+        Ok(())
     }
 
     /// Operations recorded so far (failed ones excepted).

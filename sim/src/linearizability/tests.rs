@@ -341,6 +341,48 @@ fn kv_keys_are_checked_apart_and_the_failing_key_is_named() {
     assert!(e.one_line().starts_with("key \"b\": not linearizable"));
 }
 
+fn kv_cas(
+    client: u64,
+    from: u64,
+    to: Option<u64>,
+    k: &str,
+    expect: &str,
+    new: &str,
+    out: Option<KvOutput>,
+) -> Row<KvInput, KvOutput> {
+    let input = KvInput::Cas {
+        key: k.into(),
+        from: expect.into(),
+        to: new.into(),
+    };
+    (client, from, to, input, out)
+}
+
+#[test]
+fn kv_cas_takes_effect_only_from_the_value_it_names() {
+    // Two compare-and-sets from the same value, concurrent: one may succeed, not both.
+    let one_wins = vec![
+        kv_cas(1, 0, Some(5), "k", "", "a", Some(KvOutput::Ok)),
+        kv_cas(2, 1, Some(6), "k", "", "b", Some(KvOutput::Failed)),
+        get(3, 7, 8, "k", "a"),
+    ];
+    assert!(check(&KvStore, &history(one_wins.clone())).is_linearizable());
+    let mut both = one_wins.clone();
+    both[1].4 = Some(KvOutput::Ok);
+    let r = check(&KvStore, &history(both));
+    assert!(explanation(&r).one_line().contains("cas(\"k\", \"\", "));
+    // A failed compare-and-set is a read that the key did not hold `from`.
+    let failed_on_match = vec![kv_cas(1, 0, Some(1), "k", "", "a", Some(KvOutput::Failed))];
+    assert!(!check(&KvStore, &history(failed_on_match)).is_linearizable());
+    // One of unknown outcome may or may not take effect.
+    let unknown = vec![
+        kv_cas(1, 0, None, "k", "", "a", None),
+        get(2, 1, 2, "k", ""),
+        get(2, 3, 4, "k", "a"),
+    ];
+    assert!(check(&KvStore, &history(unknown)).is_linearizable());
+}
+
 #[test]
 fn kv_put_and_unknown_append() {
     let rows = vec![
@@ -435,6 +477,11 @@ fn atomic_kv_history(
                     value.push_str(v);
                     KvOutput::Ok
                 }
+                KvInput::Cas { from, to, .. } if value == from => {
+                    *value = to.clone();
+                    KvOutput::Ok
+                }
+                KvInput::Cas { .. } => KvOutput::Failed,
             };
             Operation {
                 client,
