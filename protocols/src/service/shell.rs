@@ -667,6 +667,7 @@ async fn work_thread<A: App>(
                     member,
                     thread: idx,
                     mode: f.mode.name(),
+                    queued: rx.len() as u64,
                 }
             );
         }
