@@ -102,7 +102,9 @@ impl Load {
 }
 
 /// Counts the work-thread faults of a run by mode, and those that met a non-empty queue
-/// (`job.work_fault` with `queued` above zero): how often a fault held work up.
+/// (`job.work_fault` with `queued` above zero); and the hangs the watchdogs found, and
+/// those with work queued behind them by then (`job.hang_detected`): how often a fault
+/// held work up.
 struct WorkFaultQueues(Arc<Mutex<Counters>>);
 
 impl Checker for WorkFaultQueues {
@@ -111,17 +113,22 @@ impl Checker for WorkFaultQueues {
     }
 
     fn wants(&self, component: &str, event: &str) -> bool {
-        (component, event) == ("job", "work_fault")
+        matches!((component, event), ("job", "work_fault" | "hang_detected"))
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        if let Some(JobEvent::WorkFault { mode, queued, .. }) = ev.event.get::<JobEvent>() {
-            let mut c = self.0.lock().expect("counters");
-            *c.entry(format!("work_fault.{mode}")).or_insert(0) += 1;
-            if *queued > 0 {
-                *c.entry(format!("work_fault.{mode}.queued")).or_insert(0) += 1;
+        let (name, queued) = match ev.event.get::<JobEvent>() {
+            Some(JobEvent::WorkFault { mode, queued, .. }) => {
+                (format!("work_fault.{mode}"), *queued)
             }
+            Some(JobEvent::HangDetected { queued, .. }) => ("hang_detected".to_string(), *queued),
+            _ => return Ok(()),
+        };
+        let mut c = self.0.lock().expect("counters");
+        if queued > 0 {
+            *c.entry(format!("{name}.queued")).or_insert(0) += 1;
         }
+        *c.entry(name).or_insert(0) += 1;
         Ok(())
     }
 }

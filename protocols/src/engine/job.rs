@@ -91,6 +91,8 @@ sim::trace_events! {
         HangDetected as "hang_detected" {
             /// Which work thread.
             thread: u32,
+            /// How many items waited behind the one it hangs on.
+            queued: u64,
         },
     }
 }
@@ -410,6 +412,13 @@ impl<T> WorkThreads<T> {
         }
     }
 
+    /// How many items thread `idx` holds beyond the one it is working on.
+    pub fn queued(&self, idx: u32) -> u64 {
+        self.threads
+            .get(idx as usize)
+            .map_or(0, |w| w.outstanding.saturating_sub(1))
+    }
+
     /// The first thread that holds work and made no progress for longer than `watchdog_ns`.
     pub fn hung(&self, now: u64, watchdog_ns: u64) -> Option<u32> {
         self.threads
@@ -659,7 +668,14 @@ impl JobMain {
             }
         }
         if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
+            let queued = self.workers.queued(idx);
+            emit!(
+                self.ctx.id,
+                JobEvent::HangDetected {
+                    thread: idx,
+                    queued
+                }
+            );
             self.fault("hang", now);
             return;
         }

@@ -508,7 +508,14 @@ impl<A: App> Core<A> {
             }
         }
         if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
+            let queued = self.workers.queued(idx);
+            emit!(
+                self.ctx.id,
+                JobEvent::HangDetected {
+                    thread: idx,
+                    queued
+                }
+            );
             self.fault(app, "hang", now);
             return;
         }
