@@ -793,7 +793,7 @@ pub fn sweep(
     let (mut done, mut failures, mut timeouts) = (0, 0, 0);
     let mut pairs = CoverageIndex::default();
     let mut counter_names = NameIndex::default();
-    let mut covered: Vec<(usize, Vec<u16>, Vec<(u16, u64)>)> = Vec::new();
+    let mut covered: Vec<SeedTally> = Vec::new();
     let pool = run_pool(
         total,
         cfg.workers,
@@ -844,7 +844,11 @@ pub fn sweep(
                 .into_iter()
                 .map(|(name, n)| (counter_names.intern(name), n))
                 .collect();
-            covered.push((i, interned, counted));
+            covered.push(SeedTally {
+                job: i,
+                coverage: interned,
+                counters: counted,
+            });
             if !o.verdict.is_finding() {
                 o.plan = FaultPlan::empty();
             }
@@ -856,7 +860,12 @@ pub fn sweep(
     let kept = results.len();
     let mut coverage = BTreeMap::new();
     let mut counters: BTreeMap<String, BTreeMap<String, CounterTotal>> = BTreeMap::new();
-    for (i, interned, counted) in covered {
+    for SeedTally {
+        job: i,
+        coverage: interned,
+        counters: counted,
+    } in covered
+    {
         if i < kept {
             for p in interned {
                 *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
@@ -921,6 +930,14 @@ impl CoverageIndex {
         self.index.insert(pair, i);
         i
     }
+}
+
+/// What a sweep keeps of one seed's run until it knows whether the seed counts: its
+/// coverage pairs and its counters, by their numbers.
+struct SeedTally {
+    job: usize,
+    coverage: Vec<u16>,
+    counters: Vec<(u16, u64)>,
 }
 
 /// Numbers the counter names a sweep meets, as [`CoverageIndex`] numbers coverage pairs.
@@ -1566,6 +1583,66 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             Ok(report(spec, spec.seed))
         }
+    }
+
+    /// Passes every seed, reporting two counters of the seed.
+    struct Counting(&'static str);
+
+    impl Scenario for Counting {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            "counts"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(3, 1_000, 1_000)
+        }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            let mut r = report(spec, 1);
+            r.counters
+                .insert("even".into(), u64::from(spec.seed % 2 == 0));
+            r.counters.insert("mod3".into(), spec.seed % 3);
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_sweep_sums_each_scenarios_counters_and_counts_the_seeds_that_had_them() {
+        let targets: Vec<SweepTarget> = ["count-a", "count-b"]
+            .into_iter()
+            .map(|name| SweepTarget {
+                scenario: Arc::new(Counting(name)),
+                mutant: None,
+            })
+            .collect();
+        let cfg = SweepConfig {
+            workers: 3,
+            keep_going: true,
+            ..SweepConfig::default()
+        };
+        let r = sweep(&targets, SeedRange { start: 0, end: 12 }, &cfg, |_| {});
+        let stats = r.stats();
+        for name in ["count-a", "count-b"] {
+            let c = &stats.per_scenario[name].counters;
+            assert_eq!(c["even"], CounterTotal { total: 6, seeds: 6 }, "{name}");
+            // 0..12 % 3 sums to 12 over the 8 seeds not divisible by 3.
+            assert_eq!(
+                c["mod3"],
+                CounterTotal {
+                    total: 12,
+                    seeds: 8
+                },
+                "{name}"
+            );
+        }
+        // Counted once: the sweep took the counters off the outcomes it folded them from.
+        assert!(r.outcomes.iter().all(|o| o.counters.is_empty()));
+        let alone = SweepStats::of(&r.outcomes, r.wall);
+        assert!(alone.per_scenario["count-a"].counters.is_empty());
     }
 
     #[test]
