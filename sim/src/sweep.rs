@@ -1604,7 +1604,7 @@ mod tests {
         fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
             let mut r = report(spec, 1);
             r.counters
-                .insert("even".into(), u64::from(spec.seed % 2 == 0));
+                .insert("even".into(), u64::from(spec.seed.is_multiple_of(2)));
             r.counters.insert("mod3".into(), spec.seed % 3);
             Ok(r)
         }

@@ -412,11 +412,22 @@ impl<T> WorkThreads<T> {
         }
     }
 
-    /// How many items thread `idx` holds beyond the one it is working on.
-    pub fn queued(&self, idx: u32) -> u64 {
-        self.threads
-            .get(idx as usize)
-            .map_or(0, |w| w.outstanding.saturating_sub(1))
+    /// The watchdog: whether a thread holds work and made no progress for longer than
+    /// `watchdog_ms`; the first such thread is recorded (`job.hang_detected` on `node`,
+    /// with the items it holds beyond the one it hangs on).
+    pub fn watchdog(&self, node: usize, now: u64, watchdog_ms: u64) -> bool {
+        let Some(idx) = self.hung(now, watchdog_ms * 1_000_000) else {
+            return false;
+        };
+        let queued = self.threads[idx as usize].outstanding.saturating_sub(1);
+        emit!(
+            node,
+            JobEvent::HangDetected {
+                thread: idx,
+                queued
+            }
+        );
+        true
     }
 
     /// The first thread that holds work and made no progress for longer than `watchdog_ns`.
@@ -667,15 +678,10 @@ impl JobMain {
                 self.register(now);
             }
         }
-        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            let queued = self.workers.queued(idx);
-            emit!(
-                self.ctx.id,
-                JobEvent::HangDetected {
-                    thread: idx,
-                    queued
-                }
-            );
+        if self
+            .workers
+            .watchdog(self.ctx.id, now, self.cfg.watchdog_ms)
+        {
             self.fault("hang", now);
             return;
         }

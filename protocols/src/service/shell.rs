@@ -507,15 +507,10 @@ impl<A: App> Core<A> {
                 self.register(app, now);
             }
         }
-        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            let queued = self.workers.queued(idx);
-            emit!(
-                self.ctx.id,
-                JobEvent::HangDetected {
-                    thread: idx,
-                    queued
-                }
-            );
+        if self
+            .workers
+            .watchdog(self.ctx.id, now, self.cfg.watchdog_ms)
+        {
             self.fault(app, "hang", now);
             return;
         }
