@@ -116,4 +116,19 @@ pub struct ScenarioRunJson {
     pub median_ms: f64,
     /// 99th percentile of one seed's CPU time, in milliseconds.
     pub p99_ms: f64,
+    /// The scenario's own per-run counters (`sim::Counters`), by name: each summed over
+    /// the seeds run, with how many seeds reported it above zero. Empty for a scenario
+    /// that reports none; absent from documents written before it existed.
+    #[serde(default)]
+    pub counters: BTreeMap<String, CounterJson>,
+}
+
+/// One counter over a scenario's seeds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CounterJson {
+    /// The sum over the seeds run.
+    pub total: u64,
+    /// How many seeds counted it at least once.
+    pub seeds: u64,
 }

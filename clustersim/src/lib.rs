@@ -37,7 +37,9 @@ pub use sim::{Catalog, Entry};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressState, ProgressStyle};
-use json::{FindingJson, ListJson, MutantJson, ScenarioJson, ScenarioRunJson, SweepJson};
+use json::{
+    CounterJson, FindingJson, ListJson, MutantJson, ScenarioJson, ScenarioRunJson, SweepJson,
+};
 use sim::sweep::{
     self, Artifact, ScenarioRef, SeedJob, SeedOutcome, SeedRange, Shard, ShrinkError, SweepConfig,
     SweepStats, SweepTarget, Verdict,
@@ -1268,6 +1270,17 @@ fn sweep_cmd(ctx: &Ctx, a: SweepArgs) -> CmdResult {
                         timeouts: s.timeouts as u64,
                         median_ms: ms(s.cpu_median),
                         p99_ms: ms(s.cpu_p99),
+                        counters: s
+                            .counters
+                            .iter()
+                            .map(|(name, c)| {
+                                let c = CounterJson {
+                                    total: c.total,
+                                    seeds: c.seeds,
+                                };
+                                (name.clone(), c)
+                            })
+                            .collect(),
                     };
                     (name.clone(), run)
                 })
@@ -1326,6 +1339,23 @@ fn print_summary(out: Out, stats: &SweepStats, planned: usize, stopped_early: bo
     ));
     out.line("coverage (seeds in which a fault of each kind started during each protocol phase):");
     out.text(&stats.coverage_table());
+    for (name, s) in stats
+        .per_scenario
+        .iter()
+        .filter(|(_, s)| !s.counters.is_empty())
+    {
+        out.line(format_args!(
+            "{name} counters (total over the seeds, in how many seeds):"
+        ));
+        let w = s.counters.keys().map(|k| k.len()).max().unwrap_or(0);
+        for (counter, c) in &s.counters {
+            out.line(format_args!(
+                "  {counter:<w$}  {:>7}  in {}",
+                c.total,
+                count(u128::from(c.seeds), "seed")
+            ));
+        }
+    }
 }
 
 /// Loads an artifact and checks it against the catalog: its scenario, mutant and checker

@@ -505,3 +505,67 @@ fn identity_catches_a_reused_incarnation_a_reused_member_and_an_unknown_sender()
         ["2.0.0 was delivered a message from 3.0.0, which never registered"]
     );
 }
+
+fn slow(t: u64, fault: u64, node: u64) -> Recorded {
+    let mut f = fault_start(fault, FaultKind::WorkThread);
+    if let FaultEvent::Start {
+        target,
+        mode,
+        thread,
+        ..
+    } = &mut f
+    {
+        *target = Some(NodeId(node));
+        *thread = Some(0);
+        *mode = Some("slow");
+    }
+    at(t, NodeId::WORLD, f)
+}
+
+#[test]
+fn ack_round_progress_stops_the_bound_while_a_node_of_the_view_may_be_slow() {
+    // n1, in n0's view, gets a slow work thread at 2 s; the thread times its window from
+    // when it takes the fault, so the end of the fault's window does not end the hold-up:
+    // only the heal at 10 s does. 8 s off the clock: the round started at 1 s is due at
+    // 16 s.
+    let (m0, m1) = (m(0), m(1));
+    let slowed = [
+        job_view(500, m0, 1, &[m0, m1], &[], &[m1]),
+        round(1_000, 0, "start"),
+        slow(2_000, 0, 1),
+        fault_end(3_000, 0),
+        at(10_000, NodeId::WORLD, FaultEvent::HealAll),
+    ];
+    assert_round_due(
+        &slowed,
+        round(15_900, 0, "done"),
+        round(16_100, 0, "done"),
+        0,
+    );
+    // A crash of the slow node ends its window: held from 2 s to 5 s, due at 11 s.
+    let mut crashed = slowed[..4].to_vec();
+    crashed.push(at(5_000, 1, NodeEvent::Crash));
+    assert_round_due(
+        &crashed,
+        round(10_900, 0, "done"),
+        round(11_100, 0, "done"),
+        0,
+    );
+    // A slow thread on a node outside the view holds nothing up: due at 8 s.
+    let mut outside = slowed.to_vec();
+    outside[2] = slow(2_000, 0, 3);
+    outside.push(round(8_100, 0, "done"));
+    assert!(progress_violations(&outside)[0].contains("coordinated by n0"));
+    // Nor does a thread that is not slow.
+    let mut hang = slowed.to_vec();
+    hang[2] = {
+        let mut f = fault_start(0, FaultKind::WorkThread);
+        if let FaultEvent::Start { target, mode, .. } = &mut f {
+            *target = Some(NodeId(1));
+            *mode = Some("hang");
+        }
+        at(2_000, NodeId::WORLD, f)
+    };
+    hang.push(round(8_100, 0, "done"));
+    assert!(progress_violations(&hang)[0].contains("coordinated by n0"));
+}

@@ -1,11 +1,12 @@
 //! What the engine scenarios share: building the world and running one seed of it.
 
 use protocols::engine::checkers;
-use protocols::engine::job::{node_main, EngineConfig};
+use protocols::engine::job::{node_main, Bursts, EngineConfig, JobEvent};
 use protocols::engine::membership::Wire;
 use protocols::engine::{Mutants, Payload};
+use rand::Rng;
 use sim::world::{RunReport, RunSpec, WorldConfig};
-use sim::{Checker, DeliveryObserver, FaultKind, Mutant};
+use sim::{Checker, Counters, DeliveryObserver, EventRef, FaultKind, Mutant};
 use std::sync::{Arc, Mutex};
 
 /// The world of an engine scenario: `nodes` nodes, every fault kind, two work threads.
@@ -51,7 +52,109 @@ pub fn checker_names(nodes: usize, cfg: &EngineConfig) -> Vec<&'static str> {
         .collect()
 }
 
-/// Runs one seed of `world` with `cfg` (the mutant is applied on top).
+/// How much background traffic a run of an engine scenario carries, as its seed picks it
+/// (as swarm testing picks fault kinds): some seeds stay idle, so the scenario's own
+/// traffic alone is tested too; others trickle; the rest multicast in bursts large enough
+/// to queue work behind a slow or hung work thread before its watchdog fires.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    Idle,
+    Steady(Bursts),
+    Bursty(Bursts),
+}
+
+/// The seed's stream for its background load (see [`sim::seed_stream`]).
+const LOAD_STREAM: u64 = 0x10ad;
+
+impl Load {
+    /// The load of `seed`: a quarter idle, a quarter steady (one message every 100 to
+    /// 300 ms from every job), half bursty (4 to 24 messages at once from every job, every
+    /// 0.4 to 2 s).
+    pub fn of_seed(seed: u64) -> Load {
+        let mut rng = sim::seed_stream(seed, LOAD_STREAM);
+        match rng.gen_range(0..4) {
+            0 => Load::Idle,
+            1 => Load::Steady(Bursts {
+                every_ms: rng.gen_range(100..=300),
+                size: 1,
+            }),
+            _ => Load::Bursty(Bursts {
+                every_ms: rng.gen_range(400..=2_000),
+                size: rng.gen_range(4..=24),
+            }),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Load::Idle => "idle",
+            Load::Steady(_) => "steady",
+            Load::Bursty(_) => "bursty",
+        }
+    }
+
+    pub fn bursts(self) -> Option<Bursts> {
+        match self {
+            Load::Idle => None,
+            Load::Steady(b) | Load::Bursty(b) => Some(b),
+        }
+    }
+}
+
+/// Counts the work-thread faults of a run by mode, and those that met a non-empty queue
+/// (`job.work_fault` with `queued` above zero); and the hangs the watchdogs found, and
+/// those with work queued behind them by then (`job.hang_detected`): how often a fault
+/// held work up.
+struct WorkFaultQueues(Arc<Mutex<Counters>>);
+
+impl Checker for WorkFaultQueues {
+    fn name(&self) -> &'static str {
+        "work_fault_queues"
+    }
+
+    fn wants(&self, component: &str, event: &str) -> bool {
+        matches!((component, event), ("job", "work_fault" | "hang_detected"))
+    }
+
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let (name, queued) = match ev.event.get::<JobEvent>() {
+            Some(JobEvent::WorkFault { mode, queued, .. }) => {
+                (format!("work_fault.{mode}"), *queued)
+            }
+            Some(JobEvent::HangDetected { queued, .. }) => ("hang_detected".to_string(), *queued),
+            _ => return Ok(()),
+        };
+        let mut c = self.0.lock().expect("counters");
+        if queued > 0 {
+            *c.entry(format!("{name}.queued")).or_insert(0) += 1;
+        }
+        *c.entry(name).or_insert(0) += 1;
+        Ok(())
+    }
+}
+
+/// Runs one seed as the catalog does: [`run`] with the background load the seed picks,
+/// reporting the load (`load.<name>`) and the work-thread faults that met a non-empty
+/// queue (`work_fault.<mode>` and `work_fault.<mode>.queued`) as the run's counters.
+pub fn run_loaded(
+    world: &WorldConfig,
+    mut cfg: EngineConfig,
+    spec: &RunSpec,
+    mutant: Option<&str>,
+) -> Result<RunReport, String> {
+    let load = Load::of_seed(spec.seed);
+    cfg.bursts = load.bursts();
+    let counters = Arc::new(Mutex::new(Counters::new()));
+    let observer = Box::new(WorkFaultQueues(counters.clone()));
+    let mut report = run_observed(world, cfg, spec, mutant, vec![observer], None)?;
+    let mut counters = std::mem::take(&mut *counters.lock().expect("counters"));
+    counters.insert(format!("load.{}", load.name()), 1);
+    report.counters = counters;
+    Ok(report)
+}
+
+/// Runs one seed of `world` with `cfg` (the mutant is applied on top), with no
+/// background load beyond what `cfg` says.
 pub fn run(
     world: &WorldConfig,
     cfg: EngineConfig,

@@ -5,7 +5,7 @@ pub mod bench;
 pub mod bench_cli;
 pub mod client_failover;
 pub mod demo;
-mod engine_common;
+pub mod engine_common;
 pub mod groups;
 pub mod kv_register;
 pub mod membership;

@@ -68,6 +68,6 @@ impl Scenario for Membership {
 
     fn run(&self, spec: &RunSpec, mutant: Option<&str>) -> Result<RunReport, String> {
         sim::check_mutant(self, mutant)?;
-        engine_common::run(&self.world(), self.config(), spec, mutant)
+        engine_common::run_loaded(&self.world(), self.config(), spec, mutant)
     }
 }

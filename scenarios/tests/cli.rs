@@ -455,6 +455,21 @@ fn exit_0_a_passing_sweep_shards_partition_the_range_and_json_has_the_documented
     assert_eq!(j.per_scenario.len() as u64, n);
     assert!(j.per_scenario.values().all(|s| s.seeds_run == 6));
     assert!(j.failures.is_empty() && j.timeouts.is_empty());
+    // Every engine scenario reports the load each seed picked, one level per seed, and
+    // counts work-thread faults; the others report no counters.
+    for (name, s) in &j.per_scenario {
+        let loads: u64 = ["load.idle", "load.steady", "load.bursty"]
+            .iter()
+            .filter_map(|k| s.counters.get(*k))
+            .map(|c| c.total)
+            .sum();
+        if ["membership", "ack-rounds", "ack-rounds-direct", "groups"].contains(&name.as_str()) {
+            assert_eq!(loads, 6, "{name}: {:?}", s.counters);
+            assert!(s.counters.iter().all(|(_, c)| c.seeds <= c.total), "{name}");
+        } else {
+            assert!(s.counters.is_empty(), "{name}: {:?}", s.counters);
+        }
+    }
     assert!(!j.stopped_early && !j.interrupted && j.next_seed.is_none());
     assert_eq!((j.mutant, j.seeds.as_str()), (None, "0..6"));
     assert_eq!(j.coverage.len(), sim::FaultKind::ALL.len());

@@ -522,3 +522,62 @@ fn a_coordinator_whose_proposals_went_unanswered_still_notices_a_departure() {
     );
     assert!(r.passed(), "{}", r.violations[0]);
 }
+
+/// Over seeds `0..seeds`: the seeds where `mutant` is caught without background load
+/// (the scenario's own traffic only) and with the load each seed picks, as the catalog
+/// runs it.
+fn caught_with_and_without_load(
+    s: &dyn Scenario,
+    cfg: protocols::engine::job::EngineConfig,
+    mutant: &str,
+    seeds: u64,
+) -> (Vec<u64>, Vec<u64>) {
+    let (mut quiet, mut loaded) = (Vec::new(), Vec::new());
+    for seed in 0..seeds {
+        let spec = RunSpec::swarm(seed);
+        let r =
+            scenarios::engine_common::run(&s.world(), cfg.clone(), &spec, Some(mutant)).unwrap();
+        if !r.passed() {
+            quiet.push(seed);
+        }
+        let r = s.run(&spec, Some(mutant)).unwrap();
+        if !r.passed() {
+            assert_eq!(
+                r.violations[0].checker, "main_thread_responsive",
+                "seed {seed}"
+            );
+            loaded.push(seed);
+        }
+    }
+    println!(
+        "{} {mutant}: caught in {} of {seeds} seeds without load, {} with it",
+        s.name(),
+        quiet.len(),
+        loaded.len()
+    );
+    (quiet, loaded)
+}
+
+/// A main thread that waits for room in a full work queue behind a hung work thread is
+/// only caught if work piles up behind the hang before the watchdog notices it. The ACK
+/// rounds alone never queue that much; the background bursts some seeds carry do.
+#[test]
+fn a_main_thread_blocked_on_a_full_work_queue_is_caught_under_load() {
+    let seeds = std::env::var("CLUSTERSIM_LOAD_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let mutant = protocols::engine::MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE;
+    let s = AckRounds::default();
+    let (quiet, loaded) = caught_with_and_without_load(&s, s.config(), mutant, seeds);
+    assert!(quiet.is_empty(), "caught without load at seeds {quiet:?}");
+    assert!(!loaded.is_empty(), "not caught under load in {seeds} seeds");
+    if seeds > 30 {
+        let s = AckRounds::direct();
+        caught_with_and_without_load(&s, s.config(), mutant, seeds);
+        let s = Membership::default();
+        caught_with_and_without_load(&s, s.config(), mutant, seeds);
+        let s = Groups::default();
+        caught_with_and_without_load(&s, s.config(), mutant, seeds);
+    }
+}

@@ -97,6 +97,15 @@ impl<T> UnboundedSender<T> {
         }
         Ok(())
     }
+
+    /// How many messages are queued, sent and not yet received.
+    pub fn len(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl<T> Clone for UnboundedSender<T> {
@@ -140,6 +149,15 @@ impl<T> UnboundedReceiver<T> {
     /// The next message, or `None` once every sender is gone and the queue is empty.
     pub fn recv(&mut self) -> Recv<'_, T> {
         Recv { rx: self }
+    }
+
+    /// How many messages are queued, sent and not yet received.
+    pub fn len(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {

@@ -16,6 +16,17 @@ use std::fmt;
 /// The ChaCha stream reserved for fault-plan generation; madsim never touches it.
 const PLAN_STREAM: u64 = 0x0fa1_7b1a;
 
+/// A random stream of `seed` for a scenario's own per-run choices (how much background
+/// load a run carries, say), known before the run starts. `stream` names the choice; each
+/// is a ChaCha stream apart from the fault plan's and from madsim's, so drawing from it
+/// moves neither the plan nor the run's schedule.
+pub fn seed_stream(seed: u64, stream: u64) -> ChaCha8Rng {
+    assert_ne!(stream, PLAN_STREAM, "the fault plan's stream is taken");
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    rng
+}
+
 /// Every kind of fault the simulator can inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -60,13 +60,17 @@ pub use cost::{CostModel, ServiceTime};
 #[cfg(madsim)]
 pub use event::{Event, EventRef, NodeId, Recorded, TraceField};
 #[cfg(madsim)]
-pub use fault::{Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode};
+pub use fault::{
+    seed_stream, Fault, FaultKind, FaultPlan, PartitionSymmetry, PlanConfig, WorkFaultMode,
+};
 #[cfg(madsim)]
 pub use net::{
     DeliveryObserver, DropCause, Envelope, LinkLatency, MsgId, NetConfig, NetEvent, NetStats,
 };
 #[cfg(madsim)]
-pub use scenario::{check_mutant, run_checked, Catalog, Entry, Mutant, Scenario, ScenarioRef};
+pub use scenario::{
+    check_mutant, run_checked, Catalog, Counters, Entry, Mutant, Scenario, ScenarioRef,
+};
 #[cfg(madsim)]
 pub use time::{SimDuration, SimTime};
 #[cfg(madsim)]

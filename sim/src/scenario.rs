@@ -2,6 +2,14 @@
 //! that run, sweep, replay and shrink can drive it without knowing its message types.
 
 use crate::world::{RunReport, RunSpec, WorldConfig};
+use std::collections::BTreeMap;
+
+/// Named counts one run reports beside its verdict, e.g. how many work-thread faults met
+/// a non-empty queue (`RunReport::counters`). The harness knows no names: a scenario fills
+/// them in from its own observers, and a sweep sums each name over the scenario's seeds
+/// and counts the seeds where it was above zero. Names are dotted paths, lowest level
+/// last (`work_fault.hang.queued`).
+pub type Counters = BTreeMap<String, u64>;
 
 /// A deliberately broken variant of a protocol, switched on per run, so that a sweep can
 /// show the checkers catch it.

@@ -24,6 +24,7 @@ pub use shrink::{shrink, ShrinkError, ShrinkOutcome};
 use crate::check::Violation;
 use crate::fault::{FaultKind, FaultPlan};
 use crate::isolate::{run_isolated, Isolated, Timeout};
+use crate::scenario::Counters;
 use crate::trace::{Detail, Trace};
 use crate::world::{Coverage, PlanSource, RunReport, RunSpec};
 use std::collections::BTreeMap;
@@ -336,6 +337,8 @@ pub struct SeedOutcome {
     /// CPU time of the seed's thread (the limit when it timed out).
     pub cpu: Duration,
     pub coverage: Coverage,
+    /// The counters the scenario reported for the run (see [`crate::scenario::Counters`]).
+    pub counters: Counters,
     /// The full report, if the job asked to keep it and the run finished.
     pub report: Option<Box<RunReport>>,
     /// Where the artifact of a failure or timeout was written, once it was.
@@ -406,6 +409,7 @@ pub fn run_seed_on(
         sim_ns: 0,
         cpu: cpu_limit,
         coverage: Coverage::new(),
+        counters: Counters::new(),
         report: None,
         artifact: None,
     };
@@ -424,6 +428,7 @@ pub fn run_seed_on(
             out.event_count = report.trace.event_count;
             out.sim_ns = report.sim_ns;
             out.cpu = cpu;
+            out.counters = report.counters.clone();
             if job.keep_report {
                 out.coverage = report.coverage.clone();
                 out.report = Some(Box::new(report));
@@ -715,6 +720,8 @@ pub struct SweepResult {
     pub next_seed: Option<u64>,
     /// How many of the seeds run had each (fault kind, protocol phase) pair.
     pub coverage: BTreeMap<(String, String), u64>,
+    /// Per scenario, each counter its seeds reported, summed.
+    pub counters: BTreeMap<String, BTreeMap<String, CounterTotal>>,
 }
 
 impl SweepResult {
@@ -739,6 +746,16 @@ impl SweepResult {
         for (pair, n) in &self.coverage {
             *stats.coverage.entry(pair.clone()).or_insert(0) += n;
         }
+        for (scenario, counters) in &self.counters {
+            let into = &mut stats
+                .per_scenario
+                .entry(scenario.clone())
+                .or_default()
+                .counters;
+            for (name, c) in counters {
+                into.entry(name.clone()).or_default().add(c);
+            }
+        }
         stats
     }
 }
@@ -749,7 +766,8 @@ impl SweepResult {
 ///
 /// A sweep may cover millions of seeds, so it keeps little per seed: jobs are made when
 /// they start, a passing seed's plan is dropped, and coverage is folded into shared
-/// counters (after the stop point is known, so discarded seeds do not count).
+/// counters (after the stop point is known, so discarded seeds do not count); so are the
+/// scenarios' own counters.
 pub fn sweep(
     targets: &[SweepTarget],
     seeds: SeedRange,
@@ -774,7 +792,8 @@ pub fn sweep(
     let t0 = Instant::now();
     let (mut done, mut failures, mut timeouts) = (0, 0, 0);
     let mut pairs = CoverageIndex::default();
-    let mut covered: Vec<(usize, Vec<u16>)> = Vec::new();
+    let mut counter_names = NameIndex::default();
+    let mut covered: Vec<SeedTally> = Vec::new();
     let pool = run_pool(
         total,
         cfg.workers,
@@ -821,7 +840,15 @@ pub fn sweep(
                 .into_iter()
                 .map(|pair| pairs.intern(pair))
                 .collect();
-            covered.push((i, interned));
+            let counted = std::mem::take(&mut o.counters)
+                .into_iter()
+                .map(|(name, n)| (counter_names.intern(name), n))
+                .collect();
+            covered.push(SeedTally {
+                job: i,
+                coverage: interned,
+                counters: counted,
+            });
             if !o.verdict.is_finding() {
                 o.plan = FaultPlan::empty();
             }
@@ -832,10 +859,23 @@ pub fn sweep(
     let (results, next_seed) = whole_seeds(pool, per_seed, seeds);
     let kept = results.len();
     let mut coverage = BTreeMap::new();
-    for (i, interned) in covered {
+    let mut counters: BTreeMap<String, BTreeMap<String, CounterTotal>> = BTreeMap::new();
+    for SeedTally {
+        job: i,
+        coverage: interned,
+        counters: counted,
+    } in covered
+    {
         if i < kept {
             for p in interned {
                 *coverage.entry(pairs.pairs[p as usize].clone()).or_insert(0) += 1;
+            }
+            let scenario = targets[i % per_seed].scenario.name();
+            let into = counters.entry(scenario.to_string()).or_default();
+            for (name, n) in counted {
+                into.entry(counter_names.names[name as usize].clone())
+                    .or_default()
+                    .count(n);
             }
         }
     }
@@ -868,6 +908,7 @@ pub fn sweep(
         interrupted,
         next_seed,
         coverage,
+        counters,
     }
 }
 
@@ -888,6 +929,56 @@ impl CoverageIndex {
         self.pairs.push(pair.clone());
         self.index.insert(pair, i);
         i
+    }
+}
+
+/// What a sweep keeps of one seed's run until it knows whether the seed counts: its
+/// coverage pairs and its counters, by their numbers.
+struct SeedTally {
+    job: usize,
+    coverage: Vec<u16>,
+    counters: Vec<(u16, u64)>,
+}
+
+/// Numbers the counter names a sweep meets, as [`CoverageIndex`] numbers coverage pairs.
+#[derive(Default)]
+struct NameIndex {
+    names: Vec<String>,
+    index: BTreeMap<String, u16>,
+}
+
+impl NameIndex {
+    fn intern(&mut self, name: String) -> u16 {
+        if let Some(&i) = self.index.get(&name) {
+            return i;
+        }
+        let i = u16::try_from(self.names.len()).expect("fewer than 65536 counter names");
+        self.names.push(name.clone());
+        self.index.insert(name, i);
+        i
+    }
+}
+
+/// One counter over a sweep's seeds of one scenario.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CounterTotal {
+    /// The sum over the seeds.
+    pub total: u64,
+    /// How many seeds reported it above zero.
+    pub seeds: u64,
+}
+
+impl CounterTotal {
+    /// Adds one seed's count.
+    pub fn count(&mut self, n: u64) {
+        self.total += n;
+        self.seeds += u64::from(n > 0);
+    }
+
+    /// Adds another total.
+    pub fn add(&mut self, other: &CounterTotal) {
+        self.total += other.total;
+        self.seeds += other.seeds;
     }
 }
 
@@ -913,6 +1004,8 @@ pub struct ScenarioStats {
     /// Median and 99th percentile of one seed's CPU time.
     pub cpu_median: Duration,
     pub cpu_p99: Duration,
+    /// The counters the scenario reported (see [`crate::scenario::Counters`]), by name.
+    pub counters: BTreeMap<String, CounterTotal>,
 }
 
 /// The summary figures of a set of seeds.
@@ -944,12 +1037,17 @@ impl SweepStats {
             .map(|(name, os)| {
                 let mut cpu: Vec<Duration> = os.iter().map(|o| o.cpu).collect();
                 let (cpu_median, cpu_p99) = median_p99(&mut cpu);
+                let mut counters: BTreeMap<String, CounterTotal> = BTreeMap::new();
+                for (name, n) in os.iter().flat_map(|o| &o.counters) {
+                    counters.entry(name.clone()).or_default().count(*n);
+                }
                 let stats = ScenarioStats {
                     seeds_run: os.len(),
                     failures: os.iter().filter(|o| o.verdict.is_failure()).count(),
                     timeouts: os.iter().filter(|o| o.verdict.is_timeout()).count(),
                     cpu_median,
                     cpu_p99,
+                    counters,
                 };
                 (name.to_string(), stats)
             })
@@ -1471,6 +1569,7 @@ mod tests {
             net: Default::default(),
             sim_ns,
             coverage: Default::default(),
+            counters: Default::default(),
         }
     }
 
@@ -1581,6 +1680,66 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             Ok(report(spec, spec.seed))
         }
+    }
+
+    /// Passes every seed, reporting two counters of the seed.
+    struct Counting(&'static str);
+
+    impl Scenario for Counting {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn description(&self) -> &'static str {
+            "counts"
+        }
+        fn world(&self) -> crate::world::WorldConfig {
+            crate::world::WorldConfig::new(3, 1_000, 1_000)
+        }
+        fn checkers(&self) -> Vec<&'static str> {
+            vec![]
+        }
+        fn run(&self, spec: &RunSpec, _mutant: Option<&str>) -> Result<RunReport, String> {
+            let mut r = report(spec, 1);
+            r.counters
+                .insert("even".into(), u64::from(spec.seed.is_multiple_of(2)));
+            r.counters.insert("mod3".into(), spec.seed % 3);
+            Ok(r)
+        }
+    }
+
+    #[test]
+    fn a_sweep_sums_each_scenarios_counters_and_counts_the_seeds_that_had_them() {
+        let targets: Vec<SweepTarget> = ["count-a", "count-b"]
+            .into_iter()
+            .map(|name| SweepTarget {
+                scenario: Arc::new(Counting(name)),
+                mutant: None,
+            })
+            .collect();
+        let cfg = SweepConfig {
+            workers: 3,
+            keep_going: true,
+            ..SweepConfig::default()
+        };
+        let r = sweep(&targets, SeedRange { start: 0, end: 12 }, &cfg, |_| {});
+        let stats = r.stats();
+        for name in ["count-a", "count-b"] {
+            let c = &stats.per_scenario[name].counters;
+            assert_eq!(c["even"], CounterTotal { total: 6, seeds: 6 }, "{name}");
+            // 0..12 % 3 sums to 12 over the 8 seeds not divisible by 3.
+            assert_eq!(
+                c["mod3"],
+                CounterTotal {
+                    total: 12,
+                    seeds: 8
+                },
+                "{name}"
+            );
+        }
+        // Counted once: the sweep took the counters off the outcomes it folded them from.
+        assert!(r.outcomes.iter().all(|o| o.counters.is_empty()));
+        let alone = SweepStats::of(&r.outcomes, r.wall);
+        assert!(alone.per_scenario["count-a"].counters.is_empty());
     }
 
     #[test]

@@ -532,6 +532,9 @@ pub struct RunReport {
     pub net: NetStats,
     pub sim_ns: u64,
     pub coverage: Coverage,
+    /// Named counts the scenario reports for this run (see [`crate::scenario::Counters`]);
+    /// empty unless the scenario's `run` fills them in.
+    pub counters: crate::scenario::Counters,
 }
 
 impl RunReport {
@@ -787,6 +790,7 @@ where
                 net: shared.net.stats(),
                 sim_ns: 0,
                 coverage: cov,
+                counters: Default::default(),
             });
         }
     };
@@ -805,6 +809,7 @@ where
         net: stats,
         sim_ns: end_ns,
         coverage: cov,
+        counters: Default::default(),
     })
 }
 

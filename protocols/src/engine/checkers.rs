@@ -1113,8 +1113,12 @@ struct OpenRound {
 /// hold: under a packet-loss window (half the messages vanish), while the coordinator is
 /// paused (a frozen node can neither finish a round nor give it up), and while a clog cuts
 /// the coordinator from a member of its view (a clogged pair stays in the view, since the
-/// others still hear both, and the link keeps the ACK until the clog heals). Eventually:
-/// after the faults heal, rounds complete again.
+/// others still hear both, and the link keeps the ACK until the clog heals), and while a
+/// node of its view may have a slow work thread (a slow thread makes progress, so no
+/// watchdog removes it, yet a round message queued behind background work waits for all
+/// of it; the thread times its window from when it takes the fault, which may be well
+/// after the fault starts, so the window counts as open until the faults heal or the node
+/// crashes). Eventually: after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
     bound_ns: u64,
     require_after_heal: bool,
@@ -1127,6 +1131,8 @@ pub struct AckRoundProgress {
     pauses: BTreeMap<u64, NodeId>,
     /// Open clogs by fault id, with the two nodes they cut apart.
     clogs: BTreeMap<u64, (NodeId, NodeId)>,
+    /// Slow work-thread faults that may still be slowing their node, by fault id.
+    slow: BTreeMap<u64, NodeId>,
     /// Per (node, group): the nodes of the members in that node's job's latest view.
     views: BTreeMap<(NodeId, u32), BTreeSet<NodeId>>,
     liveness_start_ns: Option<u64>,
@@ -1147,6 +1153,7 @@ impl AckRoundProgress {
             loss: BTreeSet::new(),
             pauses: BTreeMap::new(),
             clogs: BTreeMap::new(),
+            slow: BTreeMap::new(),
             views: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
@@ -1159,9 +1166,15 @@ impl AckRoundProgress {
         if !self.loss.is_empty() || self.pauses.values().any(|n| *n == node) {
             return true;
         }
+        if self.slow.values().any(|n| *n == node) {
+            return true;
+        }
         let Some(members) = self.views.get(&(node, group)) else {
             return false;
         };
+        if self.slow.values().any(|n| members.contains(n)) {
+            return true;
+        }
         self.clogs.values().any(|&(a, b)| {
             (a == node && b != node && members.contains(&b))
                 || (b == node && a != node && members.contains(&a))
@@ -1262,6 +1275,7 @@ impl AckRoundProgress {
             // no end for them): the node restarts running.
             self.open.retain(|_, r| r.node != ev.node);
             self.pauses.retain(|_, n| *n != ev.node);
+            self.slow.retain(|_, n| *n != ev.node);
             self.views.retain(|(n, _), _| *n != ev.node);
             self.restamp(t);
         }
@@ -1283,9 +1297,13 @@ impl Checker for AckRoundProgress {
                 target,
                 a,
                 b,
+                mode,
                 ..
             }) => {
                 match kind {
+                    FaultKind::WorkThread if *mode == Some("slow") => {
+                        self.slow.insert(*fault, target.unwrap_or(NodeId::WORLD));
+                    }
                     FaultKind::PacketLoss => {
                         self.loss.insert(*fault);
                     }
@@ -1312,6 +1330,7 @@ impl Checker for AckRoundProgress {
                 self.loss.clear();
                 self.pauses.clear();
                 self.clogs.clear();
+                self.slow.clear();
                 self.restamp(t);
             }
             _ => {}

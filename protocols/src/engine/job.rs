@@ -50,6 +50,9 @@ sim::trace_events! {
             thread: u32,
             /// What it does: panic, error, hang or slow.
             mode: &'static str,
+            /// How many items waited in the thread's queue behind the one it took the
+            /// fault on: work that a hung or slow thread holds up.
+            queued: u64,
         },
         /// The job was given a view: the membership-change message.
         View as "view" {
@@ -88,6 +91,8 @@ sim::trace_events! {
         HangDetected as "hang_detected" {
             /// Which work thread.
             thread: u32,
+            /// How many items waited behind the one it hangs on.
+            queued: u64,
         },
     }
 }
@@ -107,6 +112,8 @@ pub struct EngineConfig {
     pub variant: RoundVariant,
     /// Background multicast from every job, if any.
     pub app_interval_ms: Option<u64>,
+    /// Background multicast in bursts from every job, if any.
+    pub bursts: Option<Bursts>,
     /// A work thread with work and no progress for this long is hung.
     pub watchdog_ms: u64,
     pub job_tick_ms: u64,
@@ -118,6 +125,18 @@ pub struct EngineConfig {
     /// The named groups; the job on node n joins `groups[n % len]`.
     pub groups: Vec<&'static str>,
 }
+
+/// Background traffic in bursts: every job in a view multicasts `size` messages at once,
+/// a burst every `every_ms` plus up to half that again (jitter). Each message is work for
+/// one work thread, so a burst queues work behind a slow or hung one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bursts {
+    pub every_ms: u64,
+    pub size: u32,
+}
+
+/// The capacity of a work queue in the planted bug `main-blocks-on-full-queue`.
+pub const WORK_QUEUE_BOUND: usize = 8;
 
 /// Stable storage of every node of one run: the highest view id each CE saw.
 #[derive(Clone, Debug, Default)]
@@ -148,6 +167,7 @@ impl EngineConfig {
             load: RoundLoad::default(),
             variant: RoundVariant::Ordered,
             app_interval_ms: None,
+            bursts: None,
             watchdog_ms: 600,
             job_tick_ms: 50,
             rejoin_max_ms: 1_000,
@@ -392,12 +412,35 @@ impl<T> WorkThreads<T> {
         }
     }
 
+    /// The watchdog: whether a thread holds work and made no progress for longer than
+    /// `watchdog_ms`; the first such thread is recorded (`job.hang_detected` on `node`,
+    /// with the items it holds beyond the one it hangs on).
+    pub fn watchdog(&self, node: usize, now: u64, watchdog_ms: u64) -> bool {
+        let Some(idx) = self.hung(now, watchdog_ms * 1_000_000) else {
+            return false;
+        };
+        let queued = self.threads[idx as usize].outstanding.saturating_sub(1);
+        emit!(
+            node,
+            JobEvent::HangDetected {
+                thread: idx,
+                queued
+            }
+        );
+        true
+    }
+
     /// The first thread that holds work and made no progress for longer than `watchdog_ns`.
     pub fn hung(&self, now: u64, watchdog_ns: u64) -> Option<u32> {
         self.threads
             .iter()
             .position(|w| w.outstanding > 0 && now - w.last_progress_ns > watchdog_ns)
             .map(|i| i as u32)
+    }
+
+    /// The most items queued for one thread, not yet taken.
+    pub fn longest_queue(&self) -> usize {
+        self.threads.iter().map(|w| w.tx.len()).max().unwrap_or(0)
     }
 
     /// Aborts every thread.
@@ -456,6 +499,7 @@ struct JobMain {
     gen: u64,
     rejoin_at_ns: Option<u64>,
     next_app_ns: u64,
+    next_burst_ns: u64,
     app_n: u64,
     /// The work threads' local store; the main thread never touches it (unless planted).
     store: Arc<Mutex<u64>>,
@@ -483,6 +527,7 @@ impl JobMain {
             gen: 0,
             rejoin_at_ns: Some(0),
             next_app_ns: 0,
+            next_burst_ns: 0,
             app_n: 0,
             store: Arc::new(Mutex::new(0)),
             leaving: BTreeSet::new(),
@@ -502,6 +547,13 @@ impl JobMain {
                 self.step(input);
             } else {
                 self.step(input);
+            }
+            if self.cfg.mutants.main_blocks_on_full_queue {
+                // Planted bug: work goes over bounded queues, and the main thread waits for
+                // room in a full one as a bounded send would.
+                while self.workers.longest_queue() >= WORK_QUEUE_BOUND {
+                    madsim::time::sleep(Duration::from_millis(1)).await;
+                }
             }
         }
     }
@@ -626,8 +678,10 @@ impl JobMain {
                 self.register(now);
             }
         }
-        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
+        if self
+            .workers
+            .watchdog(self.ctx.id, now, self.cfg.watchdog_ms)
+        {
             self.fault("hang", now);
             return;
         }
@@ -648,6 +702,24 @@ impl JobMain {
                 });
                 let jitter = madsim::rand::thread_rng().gen_range(0..=interval / 2);
                 self.next_app_ns = now + (interval + jitter) * 1_000_000;
+            }
+        }
+        if let (Some(b), Some(member), Some((_, members))) =
+            (self.cfg.bursts, self.member, &self.view)
+        {
+            if now >= self.next_burst_ns
+                && members.contains(&member)
+                && self.ctx.phase() != Phase::Ended
+            {
+                for _ in 0..b.size {
+                    self.app_n += 1;
+                    self.to_ce(JobToCe::Multicast {
+                        member,
+                        payload: Payload::App { n: self.app_n },
+                    });
+                }
+                let jitter = madsim::rand::thread_rng().gen_range(0..=b.every_ms / 2);
+                self.next_burst_ns = now + (b.every_ms + jitter) * 1_000_000;
             }
         }
     }
@@ -762,6 +834,7 @@ async fn work_thread(
                     member,
                     thread: idx,
                     mode: f.mode.name(),
+                    queued: rx.len() as u64,
                 }
             );
         }

@@ -271,6 +271,8 @@ pub struct Mutants {
     /// A restarted node's engine and job take their first life's identity again
     /// (incarnation 0, job 0) instead of new ones.
     pub reuse_identity: bool,
+    /// The main thread hands work over bounded queues and waits for room in a full one.
+    pub main_blocks_on_full_queue: bool,
 }
 
 pub const MUTANT_MAIN_AWAITS_LOCK: &str = "main-awaits-lock";
@@ -279,6 +281,7 @@ pub const MUTANT_ROUND_WAITS_DEPARTED: &str = "round-waits-departed";
 pub const MUTANT_DELIVER_TO_LEFT: &str = "deliver-to-left";
 pub const MUTANT_MINORITY_KEEPS_GROUP: &str = "minority-keeps-group";
 pub const MUTANT_REUSE_IDENTITY: &str = "reuse-identity";
+pub const MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE: &str = "main-blocks-on-full-queue";
 
 impl Mutants {
     pub fn from_name(name: Option<&str>) -> Result<Mutants, String> {
@@ -291,6 +294,7 @@ impl Mutants {
             Some(MUTANT_DELIVER_TO_LEFT) => m.deliver_to_left = true,
             Some(MUTANT_MINORITY_KEEPS_GROUP) => m.minority_keeps_group = true,
             Some(MUTANT_REUSE_IDENTITY) => m.reuse_identity = true,
+            Some(MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE) => m.main_blocks_on_full_queue = true,
             Some(other) => return Err(format!("unknown engine planted bug '{other}'")),
         }
         Ok(m)
@@ -322,6 +326,10 @@ impl Mutants {
             (
                 MUTANT_REUSE_IDENTITY,
                 "a restarted node takes its first life's identity again",
+            ),
+            (
+                MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE,
+                "the main thread blocks on a full bounded work queue behind a hung work thread",
             ),
         ]
     }

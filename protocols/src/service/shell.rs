@@ -507,8 +507,10 @@ impl<A: App> Core<A> {
                 self.register(app, now);
             }
         }
-        if let Some(idx) = self.workers.hung(now, self.cfg.watchdog_ms * 1_000_000) {
-            emit!(self.ctx.id, JobEvent::HangDetected { thread: idx });
+        if self
+            .workers
+            .watchdog(self.ctx.id, now, self.cfg.watchdog_ms)
+        {
             self.fault(app, "hang", now);
             return;
         }
@@ -667,6 +669,7 @@ async fn work_thread<A: App>(
                     member,
                     thread: idx,
                     mode: f.mode.name(),
+                    queued: rx.len() as u64,
                 }
             );
         }

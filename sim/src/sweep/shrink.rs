@@ -319,6 +319,7 @@ mod tests {
                 net: Default::default(),
                 sim_ns: 0,
                 coverage: Default::default(),
+                counters: Default::default(),
             })
         }
     }
