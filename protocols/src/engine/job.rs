@@ -1,9 +1,11 @@
 //! The async shell of a node: the CE task that runs the [`Ce`] state machine, and one job
 //! made of a main thread and N work threads, all separate madsim tasks.
 //!
-//! The main thread owns one unbounded inbox. Everything reaches it there: CE events
-//! (membership changes, deliveries, unicasts, probes), work-thread results and exits, and
-//! its own ticks. It routes protocol messages to work threads over unbounded channels and
+//! The CE task is the node's receiving task: it waits on its jobs' requests, its tick and
+//! the network at once ([`sim::shell::Inbox`]), so a message from the network reaches the
+//! CE in one task poll. The main thread owns one unbounded inbox and its tick, waited on
+//! together on one timer. Everything reaches it there: CE events (membership changes,
+//! deliveries, unicasts, probes), work-thread results and exits. It routes protocol messages to work threads over unbounded channels and
 //! never awaits anything but its inbox, so a CE message is always taken promptly (the CE
 //! probes this and the `main_thread_responsive` checker holds it to it). On a work-thread
 //! fault (a panic caught at the task boundary, an error, or a hang its watchdog notices)
@@ -16,6 +18,8 @@ use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, 
 use super::{AppPayload, CeConfig, Departure, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::chan;
+use sim::clock::Ticker;
+use sim::shell::{self, Inbox, Input, Local, Ticks};
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -200,7 +204,7 @@ pub struct CeSetup {
 
 /// The local side of a node's CE: what its jobs send requests through.
 pub struct CeHandle<P> {
-    tx: chan::UnboundedSender<CeInput<P>>,
+    tx: Local<Wire<P>, JobToCe<P>>,
 }
 
 impl<P> Clone for CeHandle<P> {
@@ -213,40 +217,26 @@ impl<P> Clone for CeHandle<P> {
 
 impl<P: AppPayload> CeHandle<P> {
     pub fn send(&self, req: JobToCe<P>) {
-        let _ = self.tx.send(CeInput::Job(req));
+        let _ = self.tx.send(req);
     }
 }
 
-/// The CE's end of the channel that [`CeHandle`] feeds.
-pub struct CeInbox<P>(chan::UnboundedReceiver<CeInput<P>>);
+/// What the CE task waits on: its jobs' requests, its tick and the node's network, all in
+/// the one task (see [`sim::shell::Inbox`]).
+pub struct CeInbox<P>(Inbox<Wire<P>, JobToCe<P>>);
 
-/// Starts a node's CE: spawns its network receiver and its ticks, and returns the handle
-/// jobs talk to it through and the inbox [`run_ce`] consumes. Jobs are spawned between
-/// the two calls, so they exist before the CE produces its first event.
+/// Opens a node's CE: returns the handle jobs talk to it through and the inbox [`run_ce`]
+/// consumes. Jobs are spawned between the two calls, so they exist before the CE produces
+/// its first event.
 pub fn start_ce<P: AppPayload>(
     ctx: &NodeCtx<Wire<P>>,
     setup: &CeSetup,
 ) -> (CeHandle<P>, CeInbox<P>) {
-    let (ce_tx, ce_rx) = chan::unbounded_channel::<CeInput<P>>();
-    let net_ctx = ctx.clone();
-    let net_tx = ce_tx.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if net_tx.send(CeInput::Net(env)).is_err() {
-                return;
-            }
-        }
-    });
-    let tick = setup.ce.tick_ms;
-    let offset = madsim::rand::thread_rng().gen_range(0..tick);
-    let tick_tx = ce_tx.clone();
-    sim::clock::spawn_ticks(
-        Some(Duration::from_millis(offset)),
-        Duration::from_millis(tick),
-        move || tick_tx.send(CeInput::Tick).is_ok(),
+    let (node, inbox) = shell::open(
+        ctx.clone(),
+        Ticks::every(Duration::from_millis(setup.ce.tick_ms)),
     );
-    (CeHandle { tx: ce_tx }, CeInbox(ce_rx))
+    (CeHandle { tx: node.local() }, CeInbox(inbox))
 }
 
 /// Runs a node's CE until the node dies, handing every event for jobs to `to_job` and
@@ -258,7 +248,7 @@ pub async fn run_ce<P: AppPayload>(
     mut to_job: impl FnMut(CeToJob<P>),
 ) {
     let me = ctx.id;
-    let mut ce_rx = inbox.0;
+    let mut inbox = inbox.0;
     let mut durable = setup.disk.read(me);
     // The planted bug: a restarted node boots as its first life.
     let incarnation = if setup.mutants.reuse_identity {
@@ -282,7 +272,12 @@ pub async fn run_ce<P: AppPayload>(
         ce = ce.with_held_unicasts();
     }
     let mut effects = Vec::new();
-    while let Some(input) = ce_rx.recv().await {
+    while let Some(input) = inbox.next().await {
+        let input = match input {
+            Input::Message(env) => CeInput::Net(env),
+            Input::Tick => CeInput::Tick,
+            Input::Local(req) => CeInput::Job(req),
+        };
         ce.handle(input, ctx.now_ns(), &mut effects);
         if ce.durable_id() != durable {
             durable = ce.durable_id();
@@ -311,13 +306,8 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
     let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
-    let job_tick = Duration::from_millis(cfg.job_tick_ms);
-    let jt_tx = job_tx.clone();
-    sim::clock::spawn_ticks(Some(job_tick), job_tick, move || {
-        jt_tx.send(JobInput::Tick).is_ok()
-    });
     let main = JobMain::new(ctx.clone(), cfg.clone(), ce, job_tx.clone());
-    madsim::task::spawn_local(main.run(job_rx));
+    sim::task::spawn_local(main.run(job_rx));
     run_ce(ctx, &setup, inbox, |ev| {
         let _ = job_tx.send(JobInput::Ce(ev));
     })
@@ -494,7 +484,9 @@ impl JobMain {
     }
 
     async fn run(mut self, mut rx: chan::UnboundedReceiver<JobInput>) {
-        while let Some(input) = rx.recv().await {
+        let tick = Duration::from_millis(self.cfg.job_tick_ms);
+        let mut ticker = Ticker::new(tick, tick);
+        while let Some(input) = shell::recv_or_tick(&mut rx, &mut ticker, || JobInput::Tick).await {
             if self.cfg.mutants.main_awaits_lock {
                 // Planted bug: the main thread reads the work threads' store under their lock.
                 let store = self.store.clone();
@@ -683,7 +675,7 @@ impl JobMain {
                 store.clone(),
             );
             let main = main.clone();
-            madsim::task::spawn_local(async move {
+            sim::task::spawn_local(async move {
                 if let Some(why) = sim::run_work_thread(fut).await {
                     let _ = main.send(JobInput::Worker {
                         gen,
