@@ -352,7 +352,7 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
         side_a: vec![3],
         symmetry: PartitionSymmetry::Symmetric,
     }];
-    let r = run(&silent, &RunSpec::scripted(3, cut), None);
+    let r = run(&silent, &RunSpec::scripted(5, cut), None);
     assert_passes(&r);
     let ms = 1_000_000;
     let timed_out_while_away: Vec<EventId> = events(&r, "cm", "timeout")

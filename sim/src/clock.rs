@@ -66,8 +66,8 @@ fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
 /// given to it must wake that task.
 #[derive(Debug, Default)]
 pub struct Alarm {
-    /// When the registered timers fire, in ns since the run started; those at or before
-    /// the clock have fired already (madsim fires a timer whenever time reaches it).
+    /// When the registered timers fire, in ns since the run started, in ascending order;
+    /// those at or before the clock have fired already (madsim fires a timer whenever time reaches it).
     armed: Vec<u64>,
 }
 
@@ -78,16 +78,21 @@ impl Alarm {
 
     /// Makes sure `waker` is woken at `at_ns` or earlier (at once if `at_ns` has come).
     pub fn arm(&mut self, waker: &Waker, at_ns: u64) {
-        let now = now_ns();
+        self.arm_at(waker, at_ns, now_ns());
+    }
+
+    fn arm_at(&mut self, waker: &Waker, at_ns: u64, now: u64) {
         if at_ns <= now {
             waker.wake_by_ref();
             return;
         }
-        self.armed.retain(|&t| t > now);
-        if self.armed.iter().any(|&t| t <= at_ns) {
+        // Ascending, so the fired ones are at the front and the first left is the next.
+        let fired = self.armed.iter().take_while(|&&t| t <= now).count();
+        self.armed.drain(..fired);
+        if self.armed.first().is_some_and(|&t| t <= at_ns) {
             return;
         }
-        self.armed.push(at_ns);
+        self.armed.insert(0, at_ns);
         on_clock(|th| {
             let deadline = th.now_instant() + Duration::from_nanos(at_ns - now);
             let mut sleep = std::pin::pin!(th.sleep_until(deadline));
@@ -100,17 +105,12 @@ impl Alarm {
 
     /// Ready once `at_ns` has come; otherwise makes sure the polling task is woken then.
     pub fn poll_until(&mut self, cx: &mut Context<'_>, at_ns: u64) -> Poll<()> {
-        if now_ns() >= at_ns {
+        let now = now_ns();
+        if now >= at_ns {
             return Poll::Ready(());
         }
-        self.arm(cx.waker(), at_ns);
+        self.arm_at(cx.waker(), at_ns, now);
         Poll::Pending
-    }
-
-    /// The earliest registered timer still to fire, if any.
-    pub fn next_ns(&self) -> Option<u64> {
-        let now = now_ns();
-        self.armed.iter().copied().filter(|&t| t > now).min()
     }
 
     /// Forgets every timer (their task is gone; a new task starts without any).

@@ -19,9 +19,11 @@ use super::{AppPayload, CeConfig, Departure, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::chan;
 use sim::clock::Ticker;
-use sim::shell::{self, Inbox, Input, Local, Ticks};
+use sim::shell::{self, Inbox, Input, Ticks};
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -203,53 +205,82 @@ pub struct CeSetup {
 }
 
 /// The local side of a node's CE: what its jobs send requests through.
+///
+/// A request is handled at once, in the calling job's task: for the CE, a job's request is
+/// a local call, not a message, so it costs no hop through a queue and no poll of the CE's
+/// task. What the CE has for jobs still goes through their inboxes, and the CE's own task
+/// takes the network and the ticks, so a job whose main thread blocks holds up nothing
+/// but itself.
 pub struct CeHandle<P> {
-    tx: Local<Wire<P>, JobToCe<P>>,
+    core: Rc<RefCell<CeCore<P>>>,
 }
 
 impl<P> Clone for CeHandle<P> {
     fn clone(&self) -> Self {
         CeHandle {
-            tx: self.tx.clone(),
+            core: self.core.clone(),
         }
     }
 }
 
 impl<P: AppPayload> CeHandle<P> {
     pub fn send(&self, req: JobToCe<P>) {
-        let _ = self.tx.send(req);
+        self.core.borrow_mut().handle(CeInput::Job(req));
     }
 }
 
-/// What the CE task waits on: its jobs' requests, its tick and the node's network, all in
-/// the one task (see [`sim::shell::Inbox`]).
-pub struct CeInbox<P>(Inbox<Wire<P>, JobToCe<P>>);
+/// A node's CE state machine with what acting on its effects needs.
+struct CeCore<P> {
+    ctx: NodeCtx<Wire<P>>,
+    ce: Ce<P>,
+    disk: Disk,
+    durable: u64,
+    effects: Vec<Effect<P>>,
+    /// Where events for jobs go, once [`run_ce`] says; until then they wait in `early`.
+    to_job: Option<Box<dyn FnMut(CeToJob<P>)>>,
+    early: Vec<CeToJob<P>>,
+}
 
-/// Opens a node's CE: returns the handle jobs talk to it through and the inbox [`run_ce`]
+impl<P: AppPayload> CeCore<P> {
+    /// Hands `input` to the state machine, writes the highest view id it saw to stable
+    /// storage before acting on it, then sends and hands on what it produced.
+    fn handle(&mut self, input: CeInput<P>) {
+        self.ce.handle(input, self.ctx.now_ns(), &mut self.effects);
+        if self.ce.durable_id() != self.durable {
+            self.durable = self.ce.durable_id();
+            self.disk.write(self.ctx.id, self.durable);
+        }
+        for e in self.effects.drain(..) {
+            match e {
+                Effect::Send { to, wire } => self.ctx.send(to, wire),
+                Effect::ToJob(ev) => match self.to_job.as_mut() {
+                    Some(to_job) => to_job(ev),
+                    None => self.early.push(ev),
+                },
+            }
+        }
+    }
+}
+
+/// What the CE task waits on: its tick and the node's network, in the one task (see
+/// [`sim::shell::Inbox`]).
+pub struct CeInbox<P> {
+    inbox: Inbox<Wire<P>, ()>,
+    core: Rc<RefCell<CeCore<P>>>,
+}
+
+/// Boots a node's CE: returns the handle jobs talk to it through and the inbox [`run_ce`]
 /// consumes. Jobs are spawned between the two calls, so they exist before the CE produces
 /// its first event.
 pub fn start_ce<P: AppPayload>(
     ctx: &NodeCtx<Wire<P>>,
     setup: &CeSetup,
 ) -> (CeHandle<P>, CeInbox<P>) {
-    let (node, inbox) = shell::open(
+    let (_, inbox) = shell::open(
         ctx.clone(),
         Ticks::every(Duration::from_millis(setup.ce.tick_ms)),
     );
-    (CeHandle { tx: node.local() }, CeInbox(inbox))
-}
-
-/// Runs a node's CE until the node dies, handing every event for jobs to `to_job` and
-/// writing the highest view id it sees to stable storage before acting on it.
-pub async fn run_ce<P: AppPayload>(
-    ctx: NodeCtx<Wire<P>>,
-    setup: &CeSetup,
-    inbox: CeInbox<P>,
-    mut to_job: impl FnMut(CeToJob<P>),
-) {
-    let me = ctx.id;
-    let mut inbox = inbox.0;
-    let mut durable = setup.disk.read(me);
+    let durable = setup.disk.read(ctx.id);
     // The planted bug: a restarted node boots as its first life.
     let incarnation = if setup.mutants.reuse_identity {
         0
@@ -257,7 +288,7 @@ pub async fn run_ce<P: AppPayload>(
         ctx.incarnation
     };
     let mut ce = Ce::new(
-        me,
+        ctx.id,
         incarnation,
         setup.engine_nodes,
         setup.ce.clone(),
@@ -271,24 +302,38 @@ pub async fn run_ce<P: AppPayload>(
     if setup.hold_unicasts {
         ce = ce.with_held_unicasts();
     }
-    let mut effects = Vec::new();
+    let core = Rc::new(RefCell::new(CeCore {
+        ctx: ctx.clone(),
+        ce,
+        disk: setup.disk.clone(),
+        durable,
+        effects: Vec::new(),
+        to_job: None,
+        early: Vec::new(),
+    }));
+    (CeHandle { core: core.clone() }, CeInbox { inbox, core })
+}
+
+/// Runs a node's CE until the node dies, handing every event for jobs to `to_job`.
+pub async fn run_ce<P: AppPayload>(
+    inbox: CeInbox<P>,
+    mut to_job: impl FnMut(CeToJob<P>) + 'static,
+) {
+    let CeInbox { mut inbox, core } = inbox;
+    {
+        let mut c = core.borrow_mut();
+        for ev in std::mem::take(&mut c.early) {
+            to_job(ev);
+        }
+        c.to_job = Some(Box::new(to_job));
+    }
     while let Some(input) = inbox.next().await {
         let input = match input {
             Input::Message(env) => CeInput::Net(env),
             Input::Tick => CeInput::Tick,
-            Input::Local(req) => CeInput::Job(req),
+            Input::Local(()) => continue,
         };
-        ce.handle(input, ctx.now_ns(), &mut effects);
-        if ce.durable_id() != durable {
-            durable = ce.durable_id();
-            setup.disk.write(me, durable);
-        }
-        for e in effects.drain(..) {
-            match e {
-                Effect::Send { to, wire } => ctx.send(to, wire),
-                Effect::ToJob(ev) => to_job(ev),
-            }
-        }
+        core.borrow_mut().handle(input);
     }
 }
 
@@ -308,7 +353,7 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
     let main = JobMain::new(ctx.clone(), cfg.clone(), ce, job_tx.clone());
     sim::task::spawn_local(main.run(job_rx));
-    run_ce(ctx, &setup, inbox, |ev| {
+    run_ce(inbox, move |ev| {
         let _ = job_tx.send(JobInput::Ce(ev));
     })
     .await;

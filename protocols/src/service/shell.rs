@@ -337,7 +337,7 @@ pub async fn run_node<A: App>(
         leaving: BTreeSet::new(),
     };
     sim::task::spawn_local(main_thread(core, app, rx));
-    run_ce(ctx, &setup, ce_inbox, move |ev| {
+    run_ce(ce_inbox, move |ev| {
         let _ = tx.send(Input::Ce(ev));
     })
     .await;
