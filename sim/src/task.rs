@@ -18,15 +18,13 @@ pub fn polls() -> u64 {
 }
 
 /// `fut`, counting each of its polls in [`polls`].
-pub fn counted<F: Future>(fut: F) -> impl Future<Output = F::Output> {
-    async move {
-        let mut fut = std::pin::pin!(fut);
-        std::future::poll_fn(|cx| {
-            POLLS.with(|p| p.set(p.get() + 1));
-            fut.as_mut().poll(cx)
-        })
-        .await
-    }
+pub async fn counted<F: Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    std::future::poll_fn(|cx| {
+        POLLS.with(|p| p.set(p.get() + 1));
+        fut.as_mut().poll(cx)
+    })
+    .await
 }
 
 /// madsim's `spawn_local` on the current node, with the task's polls counted.
