@@ -8,8 +8,9 @@
 //!
 //! The model is built on madsim's timers rather than on its `Endpoint`, which adds at least
 //! 1 ms of simulated time to every send and every receive. Each node has one inbox, a heap
-//! ordered by delivery time, and a single receiving future that sleeps until the earliest
-//! delivery; so a delivery happens exactly at `sent + sampled latency` (plus madsim's
+//! ordered by delivery time, and a single receiving task; a send arms that task's timer
+//! for the message's delivery time (`sim::clock::Alarm`), so the task is polled once, when
+//! the message is due; so a delivery happens exactly at `sent + sampled latency` (plus madsim's
 //! 50-100 ns of scheduling per task poll), and the latency a protocol measures is the
 //! modelled one. Messages are checked against partitions both when sent and when
 //! delivered, so a partition that starts while a message is in flight drops it.
