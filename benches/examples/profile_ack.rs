@@ -28,15 +28,18 @@ fn main() {
         }
         return;
     }
+    let polls = sim::task::polls();
     let r = b.run().expect("run");
+    let polls = sim::task::polls() - polls;
     println!(
-        "{} rounds, {} events, {:.3} sim s, {:.3} wall s, {:.0}x, {} delivered, {:.0} msgs/wall-s",
+        "{} rounds, {} events, {:.3} sim s, {:.3} wall s, {:.0}x, {} delivered, {:.0} msgs/wall-s, {:.2} polls/msg",
         r.stats.rounds,
         r.events,
         r.sim_ns as f64 / 1e9,
         r.wall.as_secs_f64(),
         r.sim_per_wall(),
         r.net.delivered,
-        r.msgs_per_wall_s()
+        r.msgs_per_wall_s(),
+        polls as f64 / r.net.delivered.max(1) as f64
     );
 }

@@ -206,6 +206,12 @@ pub struct Speed {
     /// Our network model alone, on the `Endpoint` baseline's pattern.
     pub net_model_msgs_per_wall_s: f64,
     pub bare_heap_events_per_wall_s: f64,
+    /// Task polls per delivered message (madsim's cost is paid per poll).
+    #[serde(default)]
+    pub polls_per_msg: f64,
+    /// Allocations per delivered message, when the program counted them.
+    #[serde(default)]
+    pub allocations_per_msg: Option<f64>,
 }
 
 impl Speed {
@@ -644,7 +650,7 @@ impl Report {
     }
 
     /// The simulator-speed lines: (what, value, ratio of ours to it).
-    fn speed_rows(&self) -> [(&'static str, f64, Option<f64>); 6] {
+    fn speed_rows(&self) -> [(&'static str, f64, Option<f64>); 7] {
         let s = &self.speed;
         [
             ("simulated seconds per wall second", s.sim_per_wall, None),
@@ -669,11 +675,31 @@ impl Report {
                 ratio(s.msgs_per_wall_s, s.net_model_msgs_per_wall_s),
             ),
             (
+                "network-model ceiling: simulated seconds per wall second if each message cost \
+                 what it costs the model alone (ratio: the share of it reached)",
+                s.net_model_ceiling_sim_per_wall().unwrap_or(0.0),
+                s.net_model_ceiling_sim_per_wall()
+                    .and_then(|c| ratio(s.sim_per_wall, c)),
+            ),
+            (
                 "baseline: bare binary-heap event loop, events per wall second",
                 s.bare_heap_events_per_wall_s,
                 ratio(s.msgs_per_wall_s, s.bare_heap_events_per_wall_s),
             ),
         ]
+    }
+
+    /// What a delivered message costs the simulator, in counts that do not move with the
+    /// machine: task polls, and allocations when the program counted them.
+    fn per_msg_line(&self) -> String {
+        let s = &self.speed;
+        let allocs = s
+            .allocations_per_msg
+            .map_or("not counted".to_string(), |a| format!("{a:.2}"));
+        format!(
+            "per delivered message: {:.2} task polls, allocations {allocs}",
+            s.polls_per_msg
+        )
     }
 
     fn scaling_line(&self) -> Option<String> {
@@ -744,6 +770,8 @@ impl Report {
             }
             s.push('\n');
         }
+        s.push_str(&self.per_msg_line());
+        s.push('\n');
         if let Some(line) = self.scaling_line() {
             s.push_str(&line);
             s.push('\n');
@@ -929,6 +957,7 @@ impl Report {
         for (what, v, r) in self.speed_rows() {
             let _ = writeln!(s, "| {what} | {v:.0} | {} |", fmt_opt(r, 3));
         }
+        let _ = writeln!(s, "\n{}.", self.per_msg_line());
         let _ = writeln!(
             s,
             "\nThe baselines run in the same invocation, with the message pattern of a {}-node \
@@ -1644,6 +1673,8 @@ mod tests {
                 endpoint_msgs_per_wall_s: 8e5,
                 net_model_msgs_per_wall_s: 1.6e6,
                 bare_heap_events_per_wall_s: 4e7,
+                polls_per_msg: 2.5,
+                allocations_per_msg: Some(3.0),
             },
             sizes,
             targets: vec![],

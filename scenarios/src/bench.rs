@@ -281,9 +281,24 @@ pub struct AckRun {
     pub plan: FaultPlan,
     /// Broken guarantees: a benchmark of a run that broke one measures nothing.
     pub violations: Vec<Violation>,
+    /// Task polls during the run ([`sim::task::polls`]).
+    pub polls: u64,
+    /// Allocations during the run, 0 unless the program counts them
+    /// ([`benches::alloc::Counting`]).
+    pub allocations: u64,
 }
 
 impl AckRun {
+    /// Task polls per delivered message.
+    pub fn polls_per_msg(&self) -> f64 {
+        self.polls as f64 / self.net.delivered.max(1) as f64
+    }
+
+    /// Allocations per delivered message, when the program counts them.
+    pub fn allocations_per_msg(&self) -> Option<f64> {
+        (self.allocations > 0).then(|| self.allocations as f64 / self.net.delivered.max(1) as f64)
+    }
+
     pub fn sim_per_wall(&self) -> f64 {
         self.sim_ns as f64 / 1e9 / self.wall.as_secs_f64().max(1e-9)
     }
@@ -408,6 +423,7 @@ impl AckBench {
         // Throughput counts from the completion that ends the pipeline's first filling.
         let warmup = u64::from(self.load.concurrency * self.load.coordinators);
         let checker = measure.checker(self.rounds, warmup, Some(stop));
+        let (polls, allocations) = (sim::task::polls(), benches::alloc::allocations());
         let t0 = Instant::now();
         let r = engine_common::run_observed(
             &world,
@@ -418,7 +434,13 @@ impl AckBench {
             Some(measure.observer()),
         )?;
         let wall = t0.elapsed();
+        let (polls, allocations) = (
+            sim::task::polls() - polls,
+            benches::alloc::allocations() - allocations,
+        );
         Ok(AckRun {
+            polls,
+            allocations,
             stats: measure.take(),
             sim_ns: r.sim_ns,
             wall,
@@ -695,6 +717,8 @@ pub fn report(
             endpoint_msgs_per_wall_s: base.endpoint_msgs_per_wall_s,
             net_model_msgs_per_wall_s: base.net_model_msgs_per_wall_s,
             bare_heap_events_per_wall_s: base.bare_heap_events_per_wall_s,
+            polls_per_msg: run.polls_per_msg(),
+            allocations_per_msg: run.allocations_per_msg(),
         },
         sizes: extras.sizes,
         targets: Vec::new(),

@@ -238,7 +238,7 @@ fn spawn_worker(
     let main = node.local();
     let busy_hang = mutant == Some(MUTANT_BUSY_HANG);
     let fut = work_thread(node.ctx().clone(), rx, main.clone(), busy_hang);
-    let handle = madsim::task::spawn_local(async move {
+    let handle = sim::task::spawn_local(async move {
         if let Some(reason) = sim::run_work_thread(fut).await {
             let _ = main.send(WorkerNote::Exit(reason));
         }

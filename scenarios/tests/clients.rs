@@ -243,20 +243,28 @@ fn both_format_modes_give_clients_the_same_text_including_for_malformed_events()
         format: FormatMode::AtDelivery,
         ..short()
     };
-    let a = run(&store, &RunSpec::scripted(5, vec![]), None);
-    let b = run(&deliver, &RunSpec::scripted(5, vec![]), None);
-    assert_passes(&a);
-    assert_passes(&b);
-    let (ta, tb) = (texts(&a), texts(&b));
-    assert!(ta.len() > 50);
-    assert_eq!(ta, tb);
-    let unknown = ta
-        .values()
-        .find(|t| t.starts_with("CLU0999 [unformatted: unknown message code CLU0999]"));
-    let missing = ta.values().find(|t| {
-        t.starts_with("CLU0102 [unformatted: message CLU0102 is missing parameter 'timeout_ms']")
-    });
-    assert!(unknown.is_some() && missing.is_some(), "{ta:?}");
+    // Malformed events are rare: the first fault-free seed from 5 on that raises both
+    // kinds (an unknown code, a missing parameter) shows them formatted alike.
+    let ta = (5..45)
+        .find_map(|seed| {
+            let a = run(&store, &RunSpec::scripted(seed, vec![]), None);
+            let b = run(&deliver, &RunSpec::scripted(seed, vec![]), None);
+            assert_passes(&a);
+            assert_passes(&b);
+            let (ta, tb) = (texts(&a), texts(&b));
+            assert!(ta.len() > 50);
+            assert_eq!(ta, tb, "seed {seed}");
+            let unknown = ta
+                .values()
+                .any(|t| t.starts_with("CLU0999 [unformatted: unknown message code CLU0999]"));
+            let missing = ta.values().any(|t| {
+                t.starts_with(
+                    "CLU0102 [unformatted: message CLU0102 is missing parameter 'timeout_ms']",
+                )
+            });
+            (unknown && missing).then_some(ta)
+        })
+        .expect("a seed in 5..45 raises both kinds of malformed event");
     assert!(ta
         .values()
         .any(|t| t.starts_with("CLU0101 Task c") && t.ends_with(" failed: exit 3")));
@@ -344,7 +352,7 @@ fn a_task_whose_node_was_cut_off_when_its_dialogue_timed_out_gets_the_default_on
         side_a: vec![3],
         symmetry: PartitionSymmetry::Symmetric,
     }];
-    let r = run(&silent, &RunSpec::scripted(3, cut), None);
+    let r = run(&silent, &RunSpec::scripted(5, cut), None);
     assert_passes(&r);
     let ms = 1_000_000;
     let timed_out_while_away: Vec<EventId> = events(&r, "cm", "timeout")

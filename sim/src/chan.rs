@@ -160,7 +160,8 @@ impl<T> UnboundedReceiver<T> {
         self.len() == 0
     }
 
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    /// [`recv`](Self::recv) as a poll, for a task that waits on more than this channel.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut st = self.shared.lock();
         if let Some(msg) = st.queue.pop_front() {
             return Poll::Ready(Some(msg));

@@ -11,8 +11,16 @@
 //! and two reference-count round trips each time. So a world keeps its runtime's time
 //! handle in a thread-local of its own for the length of the run (`use_runtime_clock`);
 //! outside a world the clock is looked up as before.
+//!
+//! A madsim timer cannot be cancelled: every poll of a pending `Sleep` registers a boxed
+//! timer that fires (and wakes its task) whether or not anyone still waits for it. A task
+//! that waits for several things at once (its inbox, the network, its next tick) would
+//! register a timer on every poll. [`Alarm`] keeps, per task, the times its registered
+//! timers will fire, and registers a new one only when a deadline comes before all of
+//! them; [`Ticker`] is a task's periodic deadline on an alarm of its own.
 
 use std::cell::RefCell;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 thread_local! {
@@ -43,13 +51,6 @@ pub(crate) fn forget_runtime_clock() {
     CLOCK.with(|c| c.borrow_mut().take());
 }
 
-/// madsim's `sleep(d)` (at least 1 ms, as tokio), on the world's clock: periodic tasks
-/// sleep once per tick, and finding the runtime's clock through its context costs a
-/// thread-local lookup and four reference-count updates each time.
-pub fn sleep(d: Duration) -> madsim::time::Sleep {
-    on_clock(|th| th.sleep(d))
-}
-
 /// Calls `f` with the world's time handle, or outside a world with the current runtime's.
 fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
     CLOCK.with(|c| match &*c.borrow() {
@@ -58,22 +59,96 @@ fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
     })
 }
 
-/// Spawns a node's ticker: a task that calls `tick` after `first` (at once if `None`), then
-/// every `every`, until `tick` returns false (its receiver is gone). The sleeps are
-/// [`sleep`]'s, so each waits at least 1 ms.
-pub fn spawn_ticks(
-    first: Option<Duration>,
-    every: Duration,
-    mut tick: impl FnMut() -> bool + 'static,
-) {
-    madsim::task::spawn_local(async move {
-        if let Some(first) = first {
-            sleep(first).await;
+/// The madsim timers that will wake one task: registers a timer only for a deadline no
+/// registered timer already covers (one that fires at or before it, but after now).
+///
+/// An alarm belongs to one task (it remembers its timers, not whom they wake): every waker
+/// given to it must wake that task.
+#[derive(Debug, Default)]
+pub struct Alarm {
+    /// When the registered timers fire, in ns since the run started, in ascending order;
+    /// those at or before the clock have fired already (madsim fires a timer whenever time reaches it).
+    armed: Vec<u64>,
+}
+
+impl Alarm {
+    pub fn new() -> Self {
+        Alarm::default()
+    }
+
+    /// Makes sure `waker` is woken at `at_ns` or earlier (at once if `at_ns` has come).
+    pub fn arm(&mut self, waker: &Waker, at_ns: u64) {
+        self.arm_at(waker, at_ns, now_ns());
+    }
+
+    fn arm_at(&mut self, waker: &Waker, at_ns: u64, now: u64) {
+        if at_ns <= now {
+            waker.wake_by_ref();
+            return;
         }
-        while tick() {
-            sleep(every).await;
+        // Ascending, so the fired ones are at the front and the first left is the next.
+        let fired = self.armed.iter().take_while(|&&t| t <= now).count();
+        self.armed.drain(..fired);
+        if self.armed.first().is_some_and(|&t| t <= at_ns) {
+            return;
         }
-    });
+        self.armed.insert(0, at_ns);
+        on_clock(|th| {
+            let deadline = th.now_instant() + Duration::from_nanos(at_ns - now);
+            let mut sleep = std::pin::pin!(th.sleep_until(deadline));
+            // `reset` keeps the deadline exact, without madsim's 1 ms floor.
+            sleep.as_mut().reset(deadline);
+            // Polled once: that registers the timer, which outlives the `Sleep`.
+            let _ = std::future::Future::poll(sleep, &mut Context::from_waker(waker));
+        });
+    }
+
+    /// Ready once `at_ns` has come; otherwise makes sure the polling task is woken then.
+    pub fn poll_until(&mut self, cx: &mut Context<'_>, at_ns: u64) -> Poll<()> {
+        let now = now_ns();
+        if now >= at_ns {
+            return Poll::Ready(());
+        }
+        self.arm_at(cx.waker(), at_ns, now);
+        Poll::Pending
+    }
+
+    /// Forgets every timer (their task is gone; a new task starts without any).
+    pub fn clear(&mut self) {
+        self.armed.clear();
+    }
+}
+
+/// A task's periodic deadline: due first after a given offset, then a period after each
+/// tick is taken (as a task that sleeps a period after each tick would tick), so two ticks
+/// are never less than a period apart and ticks a paused node missed are not made up.
+#[derive(Debug)]
+pub struct Ticker {
+    every_ns: u64,
+    next_ns: u64,
+    alarm: Alarm,
+}
+
+impl Ticker {
+    /// Due first `first` from now, then every `every` (at least 1 ms, as madsim's sleeps).
+    pub fn new(first: Duration, every: Duration) -> Ticker {
+        Ticker {
+            every_ns: (every.as_nanos() as u64).max(1_000_000),
+            next_ns: now_ns() + first.as_nanos() as u64,
+            alarm: Alarm::new(),
+        }
+    }
+
+    /// Ready when a tick is due (and schedules the next); otherwise arms the task's wakeup.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match self.alarm.poll_until(cx, self.next_ns) {
+            Poll::Ready(()) => {
+                self.next_ns = now_ns() + self.every_ns;
+                Poll::Ready(())
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
 }
 
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).

@@ -48,6 +48,8 @@ pub mod shell;
 #[cfg(madsim)]
 pub mod sweep;
 #[cfg(madsim)]
+pub mod task;
+#[cfg(madsim)]
 pub mod time;
 #[cfg(madsim)]
 pub mod trace;

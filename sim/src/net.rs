@@ -8,8 +8,9 @@
 //!
 //! The model is built on madsim's timers rather than on its `Endpoint`, which adds at least
 //! 1 ms of simulated time to every send and every receive. Each node has one inbox, a heap
-//! ordered by delivery time, and a single receiving future that sleeps until the earliest
-//! delivery; so a delivery happens exactly at `sent + sampled latency` (plus madsim's
+//! ordered by delivery time, and a single receiving task; a send arms that task's timer
+//! for the message's delivery time (`sim::clock::Alarm`), so the task is polled once, when
+//! the message is due; so a delivery happens exactly at `sent + sampled latency` (plus madsim's
 //! 50-100 ns of scheduling per task poll), and the latency a protocol measures is the
 //! modelled one. Messages are checked against partitions both when sent and when
 //! delivered, so a partition that starts while a message is in flight drops it.
@@ -20,7 +21,7 @@
 //! the trace, never hashed and never shown to checkers, and recording them draws nothing
 //! from the RNG and wakes no task: a run is the same run at every detail level.
 
-use crate::chan::Wakeup;
+use crate::clock::Alarm;
 use crate::event::NodeId;
 use crate::local::SeedCell;
 use crate::time::SimDuration;
@@ -32,7 +33,7 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
 
 /// Latency of one directed link, in simulated microseconds, drawn uniformly per message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -352,15 +353,22 @@ struct NetState<M> {
     /// Active latency spikes per node, by fault id.
     spikes: Vec<(usize, usize, u64)>,
     inboxes: Vec<Inbox<M>>,
-    /// When each node's receiver will next wake by itself (`u64::MAX`: only when
-    /// notified), or `None` while it is not waiting. A send needs to wake the receiver
-    /// only if its message is due earlier; skipping the rest halves the polls per message.
-    waiting_until: Vec<Option<u64>>,
+    /// Each node's receiving task, as the senders wake it.
+    receivers: Vec<Receiver>,
     seq: u64,
     /// The ids given to messages so far (every send, delivered or not).
     msgs: u64,
     stats: NetStats,
     observer: Option<DeliveryObserver<M>>,
+}
+
+impl Receiver {
+    fn register(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(w) if w.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
 }
 
 impl<M> NetState<M> {
@@ -391,17 +399,26 @@ impl<M> NetState<M> {
     }
 }
 
+/// A node's receiving task as the network sees it: a send arms the task's own timer for
+/// the message's delivery time, so the task is polled once, when the message is due,
+/// rather than woken at the send only to go back to sleep.
+#[derive(Default)]
+struct Receiver {
+    /// The task's waker, from its first wait; `None` until then and after a crash.
+    waker: Option<Waker>,
+    /// The timers that will wake it.
+    alarm: Alarm,
+}
+
 /// The shared network of one world; cheap to clone.
 pub struct Net<M> {
     state: Arc<SeedCell<NetState<M>>>,
-    notify: Arc<Vec<Wakeup>>,
 }
 
 impl<M> Clone for Net<M> {
     fn clone(&self) -> Self {
         Net {
             state: self.state.clone(),
-            notify: self.notify.clone(),
         }
     }
 }
@@ -427,13 +444,12 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
                 dup: vec![],
                 spikes: vec![],
                 inboxes: (0..n).map(|_| Inbox::new()).collect(),
-                waiting_until: vec![None; n],
+                receivers: (0..n).map(|_| Receiver::default()).collect(),
                 seq: 0,
                 msgs: 0,
                 stats: NetStats::default(),
                 observer: None,
             })),
-            notify: Arc::new((0..n).map(|_| Wakeup::new()).collect()),
         }
     }
 
@@ -522,6 +538,10 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
             }
             st.seq += 1;
             let seq = st.seq;
+            let Receiver { waker, alarm } = &mut st.receivers[to];
+            if let Some(waker) = waker {
+                alarm.arm(waker, now + latency_ns);
+            }
             st.inboxes[to].push(
                 now + latency_ns,
                 seq,
@@ -540,72 +560,53 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
             enqueue(&mut st, msg.clone());
         }
         enqueue(&mut st, msg);
-        let due = st.inboxes[to].next_due().unwrap_or(u64::MAX);
-        let wake = matches!(st.waiting_until[to], Some(w) if due < w);
-        if wake {
-            st.waiting_until[to] = Some(due);
-        }
-        drop(st);
-        if wake {
-            self.notify[to].notify_one();
-        }
     }
 
     /// Waits for the next message to `me`. Only one task per node should call this.
     pub async fn recv(&self, me: usize) -> Envelope<M> {
+        std::future::poll_fn(|cx| self.poll_recv(me, cx)).await
+    }
+
+    /// The next message to `me` that is due, if any; otherwise makes sure the polling
+    /// task is woken when one is (the earliest in flight now, or one sent later). Only
+    /// one task per node should call this, always the same one.
+    pub fn poll_recv(&self, me: usize, cx: &mut Context<'_>) -> Poll<Envelope<M>> {
+        let now = crate::clock::now_ns();
+        let mut st = self.lock();
         loop {
-            let now = crate::clock::now_ns();
-            let wait_ns = {
-                let mut st = self.lock();
-                st.waiting_until[me] = None;
-                loop {
-                    match st.inboxes[me].next_due() {
-                        Some(at) if at <= now => {
-                            let (id, env) = st.inboxes[me].pop().expect("one is due");
-                            if st.is_blocked(env.from, me) {
-                                st.stats.dropped_partition += 1;
-                                let cause = st.block_cause(env.from, me);
-                                record_detail(NodeId::from(me), || NetEvent::Drop {
-                                    msg: id,
-                                    from: NodeId::from(env.from),
-                                    to: NodeId::from(me),
-                                    cause,
-                                });
-                                continue;
-                            }
-                            st.stats.delivered += 1;
-                            record_detail(NodeId::from(me), || NetEvent::Deliver {
-                                msg: id,
-                                from: NodeId::from(env.from),
-                                kind: kind_of(&env.msg),
-                                latency: SimDuration(now - env.sent_ns),
-                            });
-                            if let Some(observe) = st.observer.as_mut() {
-                                observe(&env);
-                            }
-                            return env;
-                        }
-                        Some(at) => {
-                            st.waiting_until[me] = Some(at);
-                            break Some(at - now);
-                        }
-                        None => {
-                            st.waiting_until[me] = Some(u64::MAX);
-                            break None;
-                        }
-                    }
-                }
+            let Some(at) = st.inboxes[me].next_due() else {
+                st.receivers[me].register(cx.waker());
+                return Poll::Pending;
             };
-            let notified = self.notify[me].notified();
-            match wait_ns {
-                Some(ns) => {
-                    // Pinned in place: a receiver waits once per message, and boxing both
-                    // futures cost two allocations each time.
-                    let sleep = std::pin::pin!(crate::clock::sleep_exact(Duration::from_nanos(ns)));
-                    futures::future::select(sleep, std::pin::pin!(notified)).await;
-                }
-                None => notified.await,
+            if at > now {
+                let r = &mut st.receivers[me];
+                r.register(cx.waker());
+                r.alarm.arm(cx.waker(), at);
+                return Poll::Pending;
             }
+            let (id, env) = st.inboxes[me].pop().expect("one is due");
+            if st.is_blocked(env.from, me) {
+                st.stats.dropped_partition += 1;
+                let cause = st.block_cause(env.from, me);
+                record_detail(NodeId::from(me), || NetEvent::Drop {
+                    msg: id,
+                    from: NodeId::from(env.from),
+                    to: NodeId::from(me),
+                    cause,
+                });
+                continue;
+            }
+            st.stats.delivered += 1;
+            record_detail(NodeId::from(me), || NetEvent::Deliver {
+                msg: id,
+                from: NodeId::from(env.from),
+                kind: kind_of(&env.msg),
+                latency: SimDuration(now - env.sent_ns),
+            });
+            if let Some(observe) = st.observer.as_mut() {
+                observe(&env);
+            }
+            return Poll::Ready(env);
         }
     }
 
@@ -615,6 +616,8 @@ impl<M: Clone + Send + fmt::Debug + 'static> Net<M> {
         let mut st = self.lock();
         st.up[node] = up;
         if !up {
+            // Its receiving task died with it; the next incarnation's registers afresh.
+            st.receivers[node] = Receiver::default();
             let dropped = st.inboxes[node].len() as u64;
             st.stats.dropped_down += dropped;
             st.inboxes[node].clear(|id, env| {

@@ -1,11 +1,11 @@
 //! The thin async shell around a node's state machine: one inbox fed by the network, a
 //! ticker and the node's own tasks, handed to [`Machine`]'s handlers one input at a time.
 //!
-//! A protocol written as a [`Machine`] needs no task of its own: [`run`] spawns the task
-//! that moves the node's network messages into the inbox (the one task of the node that
-//! calls [`NodeCtx::recv`]), the ticker, and applies the phase guard (no tick is handed on
-//! once the run has [`Phase::Ended`], so a node stops starting new work while the world
-//! judges the run). Handlers act through [`Node`]: [`Node::send`] sends at once, in the
+//! A protocol written as a [`Machine`] needs no task of its own: [`run`] waits, in the
+//! node's init task, on the node's [`Inbox`] (the network, the ticker and the node's own
+//! tasks at once, so an input costs one task poll and no hop through a queue), and applies
+//! the phase guard (no tick is handed on once the run has [`Phase::Ended`], so a node
+//! stops starting new work while the world judges the run). Handlers act through [`Node`]: [`Node::send`] sends at once, in the
 //! order called; other tasks of the node (a work thread, a timer) post to the machine
 //! through [`Node::local`].
 //!
@@ -40,9 +40,11 @@
 //! ```
 
 use crate::chan::{self, UnboundedReceiver, UnboundedSender};
+use crate::clock::Ticker;
 use crate::net::Envelope;
 use crate::world::{NodeCtx, Phase};
 use madsim::rand::Rng;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// One input of a node's inbox.
@@ -60,6 +62,8 @@ pub enum Input<M, L> {
 pub struct Ticks {
     /// The period; `None`: no ticker.
     every: Option<Duration>,
+    /// The first tick comes at once rather than after a random offset.
+    at_once: bool,
 }
 
 impl Ticks {
@@ -67,12 +71,26 @@ impl Ticks {
     /// milliseconds below `every`, drawn from the seed: nodes that boot together do not
     /// tick in lockstep.
     pub fn every(every: Duration) -> Ticks {
-        Ticks { every: Some(every) }
+        Ticks {
+            every: Some(every),
+            at_once: false,
+        }
+    }
+
+    /// A tick at once, when the node starts, then every `every` (at least 1 ms).
+    pub fn at_once_then_every(every: Duration) -> Ticks {
+        Ticks {
+            every: Some(every),
+            at_once: true,
+        }
     }
 
     /// No ticker: the machine acts only on messages and local inputs.
     pub fn none() -> Ticks {
-        Ticks { every: None }
+        Ticks {
+            every: None,
+            at_once: false,
+        }
     }
 }
 
@@ -80,7 +98,7 @@ impl Ticks {
 /// and a way for the node's other tasks to post to the machine.
 pub struct Node<M, L = ()> {
     ctx: NodeCtx<M>,
-    inbox: UnboundedSender<Input<M, L>>,
+    inbox: UnboundedSender<L>,
 }
 
 impl<M: Clone + Send + std::fmt::Debug + 'static, L: 'static> Node<M, L> {
@@ -106,23 +124,23 @@ impl<M: Clone + Send + std::fmt::Debug + 'static, L: 'static> Node<M, L> {
 
     /// A handle the node's other tasks use to post inputs to the machine.
     pub fn local(&self) -> Local<M, L> {
-        Local(self.inbox.clone())
+        Local(self.inbox.clone(), std::marker::PhantomData)
     }
 }
 
 /// Posts [`Input::Local`] inputs to a node's machine from another task of the node.
-pub struct Local<M, L>(UnboundedSender<Input<M, L>>);
+pub struct Local<M, L>(UnboundedSender<L>, std::marker::PhantomData<fn() -> M>);
 
 impl<M, L> Clone for Local<M, L> {
     fn clone(&self) -> Self {
-        Local(self.0.clone())
+        Local(self.0.clone(), std::marker::PhantomData)
     }
 }
 
 impl<M, L> Local<M, L> {
     /// Posts `input`; false once the machine is gone (its node crashed or the run ended).
     pub fn send(&self, input: L) -> bool {
-        self.0.send(Input::Local(input)).is_ok()
+        self.0.send(input).is_ok()
     }
 }
 
@@ -147,19 +165,21 @@ pub trait Machine: 'static {
     }
 }
 
-/// Runs a node's machine until the node crashes or the run ends: starts the inbox (the
-/// network receiver, then the ticker), builds the machine with `init` (which may spawn the
-/// node's other tasks with [`Node::local`]) and hands it every input. Call it from the
-/// node's init task, once per incarnation.
+/// Runs a node's machine until the node crashes or the run ends: opens the node's inbox
+/// (the network, the ticker and the node's own tasks, all waited on by this one task),
+/// builds the machine with `init` (which may spawn the node's other tasks with
+/// [`Node::local`]) and hands it every input. Call it from the node's init task, once per
+/// incarnation.
 pub async fn run<P, F>(ctx: NodeCtx<P::Msg>, ticks: Ticks, init: F)
 where
     P: Machine,
     F: FnOnce(&mut Node<P::Msg, P::Local>) -> P,
 {
-    let (mut node, mut rx) = start(ctx, ticks);
+    let (mut node, mut inbox) = open(ctx, ticks);
     let mut machine = init(&mut node);
-    while let Some(input) = next(&node.ctx, &mut rx).await {
+    while let Some(input) = inbox.next().await {
         match input {
+            Input::Tick if node.ctx.phase() == Phase::Ended => {}
             Input::Message(env) => machine.on_message(&mut node, env),
             Input::Tick => machine.on_tick(&mut node),
             Input::Local(l) => machine.on_local(&mut node, l),
@@ -167,44 +187,77 @@ where
     }
 }
 
-type Inbox<M, L> = UnboundedReceiver<Input<M, L>>;
-
-/// Spawns the network receiver and the ticker, both feeding one inbox.
-fn start<M: Clone + Send + std::fmt::Debug + 'static, L: 'static>(
+/// Opens a node's inbox: its handle for the machine, and the [`Inbox`] the node's
+/// receiving task waits on. The first tick comes after a random offset below the period.
+pub fn open<M: Clone + Send + std::fmt::Debug + 'static, L: 'static>(
     ctx: NodeCtx<M>,
     ticks: Ticks,
 ) -> (Node<M, L>, Inbox<M, L>) {
-    let (inbox, rx) = chan::unbounded_channel::<Input<M, L>>();
-    let net_ctx = ctx.clone();
-    let net_tx = inbox.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if net_tx.send(Input::Message(env)).is_err() {
-                return;
-            }
-        }
+    let (tx, rx) = chan::unbounded_channel::<L>();
+    let ticker = ticks.every.map(|every| {
+        let first = if ticks.at_once {
+            Duration::ZERO
+        } else {
+            let every_ms = (every.as_millis() as u64).max(1);
+            Duration::from_millis(madsim::rand::thread_rng().gen_range(0..every_ms))
+        };
+        Ticker::new(first, every)
     });
-    if let Some(every) = ticks.every {
-        let every_ms = (every.as_millis() as u64).max(1);
-        let offset_ms = madsim::rand::thread_rng().gen_range(0..every_ms);
-        let tick_tx = inbox.clone();
-        crate::clock::spawn_ticks(Some(Duration::from_millis(offset_ms)), every, move || {
-            tick_tx.send(Input::Tick).is_ok()
-        });
-    }
-    (Node { ctx, inbox }, rx)
+    let inbox = Inbox {
+        ctx: ctx.clone(),
+        local: rx,
+        ticker,
+    };
+    (Node { ctx, inbox: tx }, inbox)
 }
 
-/// The next input for the machine; the phase guard drops ticks once the run has ended.
-async fn next<M: Clone + Send + std::fmt::Debug + 'static, L>(
-    ctx: &NodeCtx<M>,
-    rx: &mut Inbox<M, L>,
-) -> Option<Input<M, L>> {
-    loop {
-        match rx.recv().await? {
-            Input::Tick if ctx.phase() == Phase::Ended => continue,
-            input => return Some(input),
-        }
+/// Everything a node's receiving task waits for, in one task: the node's posts
+/// ([`Node::local`]), its tick, and the network (it is the task that receives the node's
+/// messages). The task is polled once per input and sleeps on one timer for its next
+/// deadline (see [`crate::clock::Alarm`]); there is no task per source feeding a queue.
+///
+/// When several inputs are ready at once they come in a fixed order: the node's own
+/// posts, then a due tick, then the network's messages in delivery order.
+pub struct Inbox<M, L> {
+    ctx: NodeCtx<M>,
+    local: UnboundedReceiver<L>,
+    ticker: Option<Ticker>,
+}
+
+impl<M: Clone + Send + std::fmt::Debug + 'static, L> Inbox<M, L> {
+    /// The next input; `None` once every [`Node`] and [`Local`] handle is gone and
+    /// nothing else can come (never while the network can deliver).
+    pub async fn next(&mut self) -> Option<Input<M, L>> {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
+
+    /// The next input if one is ready; otherwise arranges to be woken for the next.
+    pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Input<M, L>>> {
+        if let Poll::Ready(Some(l)) = self.local.poll_recv(cx) {
+            return Poll::Ready(Some(Input::Local(l)));
+        }
+        if let Some(t) = self.ticker.as_mut() {
+            if t.poll_tick(cx).is_ready() {
+                return Poll::Ready(Some(Input::Tick));
+            }
+        }
+        self.ctx.poll_recv(cx).map(|env| Some(Input::Message(env)))
+    }
+}
+
+/// The next input of a node's task other than its receiving one (a job's main thread):
+/// the first message of its channel, or else `tick()` when its ticker is due; one wait, on
+/// one timer. `None` once every sender of `rx` is gone.
+pub async fn recv_or_tick<T>(
+    rx: &mut UnboundedReceiver<T>,
+    ticker: &mut Ticker,
+    tick: impl Fn() -> T,
+) -> Option<T> {
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(x) = rx.poll_recv(cx) {
+            return Poll::Ready(x);
+        }
+        ticker.poll_tick(cx).map(|()| Some(tick()))
+    })
+    .await
 }

@@ -490,6 +490,12 @@ impl<M: Clone + Send + std::fmt::Debug + 'static> NodeCtx<M> {
         self.shared.net.recv(self.id).await
     }
 
+    /// [`recv`](Self::recv) as a poll, for the node's receiving task when it waits on
+    /// more than the network (see [`crate::shell::Inbox`]); the same rules apply.
+    pub fn poll_recv(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Envelope<M>> {
+        self.shared.net.poll_recv(self.id, cx)
+    }
+
     pub fn net(&self) -> &Net<M> {
         &self.shared.net
     }
@@ -685,14 +691,14 @@ where
                     .name(format!("n{i}"))
                     .init(move || {
                         let incarnation = shared.incarnation.lock().expect("lock")[i];
-                        f(NodeCtx {
+                        crate::task::counted(f(NodeCtx {
                             id: i,
                             incarnation,
                             shared: shared.clone(),
                             // Each incarnation gets fresh cores: a crash takes the old
                             // ones, and whatever held them, down with it.
                             cores: Cores::new(cost.as_ref()),
-                        })
+                        }))
                     })
                     .build();
                 ids.push(node.id());

@@ -1,9 +1,11 @@
 //! The async shell of a node: the CE task that runs the [`Ce`] state machine, and one job
 //! made of a main thread and N work threads, all separate madsim tasks.
 //!
-//! The main thread owns one unbounded inbox. Everything reaches it there: CE events
-//! (membership changes, deliveries, unicasts, probes), work-thread results and exits, and
-//! its own ticks. It routes protocol messages to work threads over unbounded channels and
+//! The CE task is the node's receiving task: it waits on its jobs' requests, its tick and
+//! the network at once ([`sim::shell::Inbox`]), so a message from the network reaches the
+//! CE in one task poll. The main thread owns one unbounded inbox and its tick, waited on
+//! together on one timer. Everything reaches it there: CE events (membership changes,
+//! deliveries, unicasts, probes), work-thread results and exits. It routes protocol messages to work threads over unbounded channels and
 //! never awaits anything but its inbox, so a CE message is always taken promptly (the CE
 //! probes this and the `main_thread_responsive` checker holds it to it). On a work-thread
 //! fault (a panic caught at the task boundary, an error, or a hang its watchdog notices)
@@ -16,8 +18,12 @@ use super::membership::{Ce, CeInput, CeToJob, Change, Effect, JobToCe, Ordered, 
 use super::{AppPayload, CeConfig, Departure, Member, Mutants, Payload};
 use madsim::rand::Rng;
 use sim::chan;
+use sim::clock::Ticker;
+use sim::shell::{self, Inbox, Input, Ticks};
 use sim::{emit, NodeCtx, Phase, WorkFaultResponse};
+use std::cell::RefCell;
 use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -219,67 +225,82 @@ pub struct CeSetup {
 }
 
 /// The local side of a node's CE: what its jobs send requests through.
+///
+/// A request is handled at once, in the calling job's task: for the CE, a job's request is
+/// a local call, not a message, so it costs no hop through a queue and no poll of the CE's
+/// task. What the CE has for jobs still goes through their inboxes, and the CE's own task
+/// takes the network and the ticks, so a job whose main thread blocks holds up nothing
+/// but itself.
 pub struct CeHandle<P> {
-    tx: chan::UnboundedSender<CeInput<P>>,
+    core: Rc<RefCell<CeCore<P>>>,
 }
 
 impl<P> Clone for CeHandle<P> {
     fn clone(&self) -> Self {
         CeHandle {
-            tx: self.tx.clone(),
+            core: self.core.clone(),
         }
     }
 }
 
 impl<P: AppPayload> CeHandle<P> {
     pub fn send(&self, req: JobToCe<P>) {
-        let _ = self.tx.send(CeInput::Job(req));
+        self.core.borrow_mut().handle(CeInput::Job(req));
     }
 }
 
-/// The CE's end of the channel that [`CeHandle`] feeds.
-pub struct CeInbox<P>(chan::UnboundedReceiver<CeInput<P>>);
+/// A node's CE state machine with what acting on its effects needs.
+struct CeCore<P> {
+    ctx: NodeCtx<Wire<P>>,
+    ce: Ce<P>,
+    disk: Disk,
+    durable: u64,
+    effects: Vec<Effect<P>>,
+    /// Where events for jobs go, once [`run_ce`] says; until then they wait in `early`.
+    to_job: Option<Box<dyn FnMut(CeToJob<P>)>>,
+    early: Vec<CeToJob<P>>,
+}
 
-/// Starts a node's CE: spawns its network receiver and its ticks, and returns the handle
-/// jobs talk to it through and the inbox [`run_ce`] consumes. Jobs are spawned between
-/// the two calls, so they exist before the CE produces its first event.
+impl<P: AppPayload> CeCore<P> {
+    /// Hands `input` to the state machine, writes the highest view id it saw to stable
+    /// storage before acting on it, then sends and hands on what it produced.
+    fn handle(&mut self, input: CeInput<P>) {
+        self.ce.handle(input, self.ctx.now_ns(), &mut self.effects);
+        if self.ce.durable_id() != self.durable {
+            self.durable = self.ce.durable_id();
+            self.disk.write(self.ctx.id, self.durable);
+        }
+        for e in self.effects.drain(..) {
+            match e {
+                Effect::Send { to, wire } => self.ctx.send(to, wire),
+                Effect::ToJob(ev) => match self.to_job.as_mut() {
+                    Some(to_job) => to_job(ev),
+                    None => self.early.push(ev),
+                },
+            }
+        }
+    }
+}
+
+/// What the CE task waits on: its tick and the node's network, in the one task (see
+/// [`sim::shell::Inbox`]).
+pub struct CeInbox<P> {
+    inbox: Inbox<Wire<P>, ()>,
+    core: Rc<RefCell<CeCore<P>>>,
+}
+
+/// Boots a node's CE: returns the handle jobs talk to it through and the inbox [`run_ce`]
+/// consumes. Jobs are spawned between the two calls, so they exist before the CE produces
+/// its first event.
 pub fn start_ce<P: AppPayload>(
     ctx: &NodeCtx<Wire<P>>,
     setup: &CeSetup,
 ) -> (CeHandle<P>, CeInbox<P>) {
-    let (ce_tx, ce_rx) = chan::unbounded_channel::<CeInput<P>>();
-    let net_ctx = ctx.clone();
-    let net_tx = ce_tx.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if net_tx.send(CeInput::Net(env)).is_err() {
-                return;
-            }
-        }
-    });
-    let tick = setup.ce.tick_ms;
-    let offset = madsim::rand::thread_rng().gen_range(0..tick);
-    let tick_tx = ce_tx.clone();
-    sim::clock::spawn_ticks(
-        Some(Duration::from_millis(offset)),
-        Duration::from_millis(tick),
-        move || tick_tx.send(CeInput::Tick).is_ok(),
+    let (_, inbox) = shell::open(
+        ctx.clone(),
+        Ticks::every(Duration::from_millis(setup.ce.tick_ms)),
     );
-    (CeHandle { tx: ce_tx }, CeInbox(ce_rx))
-}
-
-/// Runs a node's CE until the node dies, handing every event for jobs to `to_job` and
-/// writing the highest view id it sees to stable storage before acting on it.
-pub async fn run_ce<P: AppPayload>(
-    ctx: NodeCtx<Wire<P>>,
-    setup: &CeSetup,
-    inbox: CeInbox<P>,
-    mut to_job: impl FnMut(CeToJob<P>),
-) {
-    let me = ctx.id;
-    let mut ce_rx = inbox.0;
-    let mut durable = setup.disk.read(me);
+    let durable = setup.disk.read(ctx.id);
     // The planted bug: a restarted node boots as its first life.
     let incarnation = if setup.mutants.reuse_identity {
         0
@@ -287,7 +308,7 @@ pub async fn run_ce<P: AppPayload>(
         ctx.incarnation
     };
     let mut ce = Ce::new(
-        me,
+        ctx.id,
         incarnation,
         setup.engine_nodes,
         setup.ce.clone(),
@@ -301,19 +322,38 @@ pub async fn run_ce<P: AppPayload>(
     if setup.hold_unicasts {
         ce = ce.with_held_unicasts();
     }
-    let mut effects = Vec::new();
-    while let Some(input) = ce_rx.recv().await {
-        ce.handle(input, ctx.now_ns(), &mut effects);
-        if ce.durable_id() != durable {
-            durable = ce.durable_id();
-            setup.disk.write(me, durable);
+    let core = Rc::new(RefCell::new(CeCore {
+        ctx: ctx.clone(),
+        ce,
+        disk: setup.disk.clone(),
+        durable,
+        effects: Vec::new(),
+        to_job: None,
+        early: Vec::new(),
+    }));
+    (CeHandle { core: core.clone() }, CeInbox { inbox, core })
+}
+
+/// Runs a node's CE until the node dies, handing every event for jobs to `to_job`.
+pub async fn run_ce<P: AppPayload>(
+    inbox: CeInbox<P>,
+    mut to_job: impl FnMut(CeToJob<P>) + 'static,
+) {
+    let CeInbox { mut inbox, core } = inbox;
+    {
+        let mut c = core.borrow_mut();
+        for ev in std::mem::take(&mut c.early) {
+            to_job(ev);
         }
-        for e in effects.drain(..) {
-            match e {
-                Effect::Send { to, wire } => ctx.send(to, wire),
-                Effect::ToJob(ev) => to_job(ev),
-            }
-        }
+        c.to_job = Some(Box::new(to_job));
+    }
+    while let Some(input) = inbox.next().await {
+        let input = match input {
+            Input::Message(env) => CeInput::Net(env),
+            Input::Tick => CeInput::Tick,
+            Input::Local(()) => continue,
+        };
+        core.borrow_mut().handle(input);
     }
 }
 
@@ -331,14 +371,9 @@ pub async fn node_main(ctx: NodeCtx<Wire<Payload>>, cfg: Arc<EngineConfig>) {
     };
     let (ce, inbox) = start_ce(&ctx, &setup);
     let (job_tx, job_rx) = chan::unbounded_channel::<JobInput>();
-    let job_tick = Duration::from_millis(cfg.job_tick_ms);
-    let jt_tx = job_tx.clone();
-    sim::clock::spawn_ticks(Some(job_tick), job_tick, move || {
-        jt_tx.send(JobInput::Tick).is_ok()
-    });
     let main = JobMain::new(ctx.clone(), cfg.clone(), ce, job_tx.clone());
-    madsim::task::spawn_local(main.run(job_rx));
-    run_ce(ctx, &setup, inbox, |ev| {
+    sim::task::spawn_local(main.run(job_rx));
+    run_ce(inbox, move |ev| {
         let _ = job_tx.send(JobInput::Ce(ev));
     })
     .await;
@@ -539,7 +574,9 @@ impl JobMain {
     }
 
     async fn run(mut self, mut rx: chan::UnboundedReceiver<JobInput>) {
-        while let Some(input) = rx.recv().await {
+        let tick = Duration::from_millis(self.cfg.job_tick_ms);
+        let mut ticker = Ticker::new(tick, tick);
+        while let Some(input) = shell::recv_or_tick(&mut rx, &mut ticker, || JobInput::Tick).await {
             if self.cfg.mutants.main_awaits_lock {
                 // Planted bug: the main thread reads the work threads' store under their lock.
                 let store = self.store.clone();
@@ -755,7 +792,7 @@ impl JobMain {
                 store.clone(),
             );
             let main = main.clone();
-            madsim::task::spawn_local(async move {
+            sim::task::spawn_local(async move {
                 if let Some(why) = sim::run_work_thread(fut).await {
                     let _ = main.send(JobInput::Worker {
                         gen,

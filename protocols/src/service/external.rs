@@ -4,6 +4,7 @@
 
 use crate::engine::membership::Wire;
 use crate::engine::AppPayload;
+use sim::shell::{self, Input, Ticks};
 use sim::NodeCtx;
 use std::time::Duration;
 
@@ -106,9 +107,10 @@ impl MasterGuess {
     }
 }
 
-/// Runs `client` on its node: a task receiving datagrams, a task ticking every `tick_ms`
-/// (the first tick at once), and the client between them. `send` wraps a request in the
-/// engine's external payload; `recv` unwraps a response, `None` for anything else.
+/// Runs `client` on its node: one task that waits on the node's datagrams and a tick every
+/// `tick_ms` (the first at once), with the client's state machine between them. `send`
+/// wraps a request in the engine's external payload; `recv` unwraps a response, `None` for
+/// anything else.
 pub async fn run_external<P: AppPayload, C: External>(
     ctx: NodeCtx<Wire<P>>,
     tick_ms: u64,
@@ -116,36 +118,21 @@ pub async fn run_external<P: AppPayload, C: External>(
     send: impl Fn(C::Req) -> P,
     recv: impl Fn(P) -> Option<C::Resp>,
 ) {
-    enum Input<P> {
-        Net(usize, P),
-        Tick,
-    }
-    let (tx, mut rx) = sim::chan::unbounded_channel::<Input<P>>();
-    let net_ctx = ctx.clone();
-    let net_tx = tx.clone();
-    madsim::task::spawn_local(async move {
-        loop {
-            let env = net_ctx.recv().await;
-            if let Wire::External { payload } = env.msg {
-                if net_tx.send(Input::Net(env.from, payload)).is_err() {
-                    return;
-                }
-            }
-        }
-    });
-    sim::clock::spawn_ticks(None, Duration::from_millis(tick_ms), move || {
-        tx.send(Input::Tick).is_ok()
-    });
+    let ticks = Ticks::at_once_then_every(Duration::from_millis(tick_ms));
+    let (_node, mut inbox) = shell::open::<_, ()>(ctx.clone(), ticks);
     let mut out = Vec::new();
-    while let Some(input) = rx.recv().await {
+    while let Some(input) = inbox.next().await {
         let now = ctx.now_ns();
         match input {
             Input::Tick => client.on_tick(now, &mut out),
-            Input::Net(from, p) => {
-                if let Some(r) = recv(p) {
-                    client.on_response(from, r, now, &mut out);
+            Input::Message(env) => {
+                if let Wire::External { payload } = env.msg {
+                    if let Some(r) = recv(payload) {
+                        client.on_response(env.from, r, now, &mut out);
+                    }
                 }
             }
+            Input::Local(()) => {}
         }
         for (to, req) in out.drain(..) {
             ctx.send(to, Wire::External { payload: send(req) });

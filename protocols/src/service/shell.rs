@@ -2,8 +2,8 @@
 //! main thread runs a [`Replica`] of the service's state machine and the service's own
 //! logic (an [`App`]), with work threads for the service's local processing.
 //!
-//! The main thread owns one unbounded inbox (CE events, work-thread results, ticks) and
-//! never awaits anything else, like every job of the engine. On a work-thread fault it
+//! The main thread owns one unbounded inbox (CE events, work-thread results) and its tick,
+//! waited on together, and never awaits anything else, like every job of the engine. On a work-thread fault it
 //! unregisters (the group is told `Left`) and registers again later as the next job
 //! incarnation, which catches up from a snapshot like any newcomer.
 //!
@@ -28,6 +28,8 @@ use crate::engine::membership::{CeToJob, JobToCe, Wire};
 use crate::engine::{master_of, CeConfig, Member, Mutants};
 use madsim::rand::Rng;
 use sim::chan;
+use sim::clock::Ticker;
+use sim::shell;
 use sim::{emit, NodeCtx, WorkFaultResponse};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -313,9 +315,6 @@ pub async fn run_node<A: App>(
     };
     let (ce, ce_inbox) = start_ce(&ctx, &setup);
     let (tx, rx) = chan::unbounded_channel::<Input<A>>();
-    let tick_tx = tx.clone();
-    let tick = Duration::from_millis(cfg.job_tick_ms);
-    sim::clock::spawn_ticks(Some(tick), tick, move || tick_tx.send(Input::Tick).is_ok());
     let store = disk.open(ctx.id, &app.initial_state());
     let core = Core {
         ctx: ctx.clone(),
@@ -337,8 +336,8 @@ pub async fn run_node<A: App>(
         phase: "",
         leaving: BTreeSet::new(),
     };
-    madsim::task::spawn_local(main_thread(core, app, rx));
-    run_ce(ctx, &setup, ce_inbox, move |ev| {
+    sim::task::spawn_local(main_thread(core, app, rx));
+    run_ce(ce_inbox, move |ev| {
         let _ = tx.send(Input::Ce(ev));
     })
     .await;
@@ -349,7 +348,9 @@ async fn main_thread<A: App>(
     mut app: A,
     mut rx: chan::UnboundedReceiver<Input<A>>,
 ) {
-    while let Some(input) = rx.recv().await {
+    let tick = Duration::from_millis(core.cfg.job_tick_ms);
+    let mut ticker = Ticker::new(tick, tick);
+    while let Some(input) = shell::recv_or_tick(&mut rx, &mut ticker, || Input::Tick).await {
         core.step(&mut app, input);
     }
 }
@@ -601,7 +602,7 @@ impl<A: App> Core<A> {
                 gen,
             );
             let main = main.clone();
-            madsim::task::spawn_local(async move {
+            sim::task::spawn_local(async move {
                 if let Some(why) = sim::run_work_thread(fut).await {
                     let _ = main.send(Input::Worker {
                         gen,
