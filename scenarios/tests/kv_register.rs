@@ -107,14 +107,19 @@ fn a_master_in_a_minority_stops_serving_before_the_new_one_starts() {
         old_last.is_none_or(|t| t < new_first),
         "{old_last:?} {new_first}"
     );
-    // The same cut with a master that keeps serving its stale state is a violation.
-    let bad = run(&RunSpec::scripted(2, cut), Some(MUTANT_STALE_READ));
-    assert_eq!(
-        bad.violations.first().map(|v| v.checker.as_str()),
-        Some("linearizable"),
-        "{:?}",
-        bad.violations.first()
-    );
+    // The same cut with a master that keeps serving its stale state is a violation, once
+    // the cut-off client happens to read during the cut: the first such seed is caught
+    // by `linearizable`, and the correct code passes it.
+    let caught = (1..40u64).find_map(|seed| {
+        let bad = run(
+            &RunSpec::scripted(seed, cut.clone()),
+            Some(MUTANT_STALE_READ),
+        );
+        bad.violations.first().map(|v| (seed, v.checker.clone()))
+    });
+    let (seed, checker) = caught.expect("the stale read is caught at some seed of 1..40");
+    assert_eq!(checker, "linearizable", "seed {seed}");
+    assert_passes(&run(&RunSpec::scripted(seed, cut), None));
 }
 
 #[test]
