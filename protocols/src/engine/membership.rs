@@ -1681,8 +1681,21 @@ impl<P: AppPayload> Ce<P> {
     }
 
     /// The view the coordinator wants: the live nodes that see a majority and did not fail
-    /// a recent proposal, with the jobs they host.
+    /// a recent proposal, with the jobs they host. Shutting out the nodes that failed a
+    /// proposal only helps when the rest form a majority without them (as at the timeout
+    /// that shut them out): when they do not, they are proposed again at once rather than
+    /// leaving the group without a view, and every departure unannounced, until their
+    /// exclusion runs out.
     fn desired(&self) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
+        let view = self.desired_with(false);
+        if 2 * view.0.len() > self.n {
+            view
+        } else {
+            self.desired_with(true)
+        }
+    }
+
+    fn desired_with(&self, excluded_too: bool) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
         let mut nodes = Vec::new();
         let mut members: BTreeSet<Member> = BTreeSet::new();
         for p in 0..self.n {
@@ -1698,11 +1711,12 @@ impl<P: AppPayload> Ce<P> {
             if peer.suspected
                 || !peer.hb_fresh
                 || !hb.sees_majority
-                || self
-                    .excluded_until
-                    .get(&p)
-                    .map(|&t| t > self.now)
-                    .unwrap_or(false)
+                || (!excluded_too
+                    && self
+                        .excluded_until
+                        .get(&p)
+                        .map(|&t| t > self.now)
+                        .unwrap_or(false))
             {
                 continue;
             }
@@ -1974,6 +1988,68 @@ mod tests {
         ce.handle(heartbeat(2, 5 * s, true), 5 * s, &mut out);
         let (_, until) = ce.lease_until().expect("a view");
         assert!(until < 5 * s, "promises above the view end it: {until}");
+    }
+
+    /// Pinned from `ack-rounds-direct` seed 21672 (before the one-task-per-node shell): n1
+    /// was shut out for failing a proposal during packet loss, then a partition cut n3 and
+    /// n4 off. n0 and n2 alone are no majority of five, so n0 proposed nothing until n1's
+    /// exclusion ran out, 0.7 s after it suspected n3 and n4: the survivors learnt of the
+    /// departures 1.13 s after the cut, past the 1 s bound. Shutting a node out only helps
+    /// when the rest can form a majority without it; when they cannot, it is proposed.
+    #[test]
+    fn an_excluded_node_is_proposed_when_no_majority_forms_without_it() {
+        let s = 1_000_000_000;
+        let mut ce: Ce<u32> = Ce::new(0, 0, 5, CeConfig::fast(), Mutants::default(), 0, 0);
+        let mut out = Vec::new();
+        let heartbeat = |from: usize, sent_ns: u64| {
+            let hb = Heartbeat {
+                hb: sent_ns,
+                view: None,
+                view_coord: 0,
+                frozen: false,
+                max_id: 0,
+                sees_majority: true,
+                jobs: Vec::new(),
+                delivered: 0,
+                stable: 0,
+                acks: Vec::new(),
+            };
+            CeInput::Net(Envelope {
+                from,
+                to: 0,
+                sent_ns,
+                latency_ns: 0,
+                msg: Wire::Heartbeat {
+                    inc: 0,
+                    hb: Arc::new(hb),
+                },
+            })
+        };
+        ce.excluded_until.insert(1, 10 * s);
+        for t in [s, s + s / 10, s + s / 5] {
+            ce.handle(heartbeat(1, t), t, &mut out);
+            ce.handle(heartbeat(2, t), t, &mut out);
+        }
+        out.clear();
+        ce.handle(CeInput::Tick, s + s / 5, &mut out);
+        let proposed: Vec<Vec<usize>> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send {
+                    wire:
+                        Wire::Data {
+                            msg: CeMsg::Propose { nodes, .. },
+                            ..
+                        },
+                    ..
+                } => Some(nodes.iter().map(|(n, _)| *n).collect()),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            proposed.iter().any(|nodes| nodes == &[0, 1, 2]),
+            "n0 proposes {{n0, n1, n2}} at once: {proposed:?}"
+        );
     }
 
     fn install_of(id: u64, nodes: &[(usize, u64)], continuing: Vec<Member>) -> CeMsg<u32> {
