@@ -1958,28 +1958,7 @@ mod tests {
         ce.handle(data(1, propose), 1_000, &mut out);
         ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
         let heartbeat = |from: usize, sent_ns: u64, frozen: bool| {
-            let hb = Heartbeat {
-                hb: sent_ns,
-                view: Some(1),
-                view_coord: 0,
-                frozen,
-                max_id: 7,
-                sees_majority: true,
-                jobs: Vec::new(),
-                delivered: 0,
-                stable: 0,
-                acks: Vec::new(),
-            };
-            CeInput::Net(Envelope {
-                from,
-                to: 1,
-                sent_ns,
-                latency_ns: 0,
-                msg: Wire::Heartbeat {
-                    inc: 0,
-                    hb: Arc::new(hb),
-                },
-            })
+            heartbeat_to(1, from, sent_ns, Some(1), 7, frozen)
         };
         let s = 1_000_000_000;
         ce.handle(heartbeat(0, 3 * s, false), 3 * s, &mut out);
@@ -1988,6 +1967,39 @@ mod tests {
         ce.handle(heartbeat(2, 5 * s, true), 5 * s, &mut out);
         let (_, until) = ce.lease_until().expect("a view");
         assert!(until < 5 * s, "promises above the view end it: {until}");
+    }
+
+    /// A heartbeat from `from` (incarnation 0, seeing a majority, hosting no jobs) to `to`.
+    fn heartbeat_to(
+        to: usize,
+        from: usize,
+        sent_ns: u64,
+        view: Option<u64>,
+        max_id: u64,
+        frozen: bool,
+    ) -> CeInput<u32> {
+        let hb = Heartbeat {
+            hb: sent_ns,
+            view,
+            view_coord: 0,
+            frozen,
+            max_id,
+            sees_majority: true,
+            jobs: Vec::new(),
+            delivered: 0,
+            stable: 0,
+            acks: Vec::new(),
+        };
+        CeInput::Net(Envelope {
+            from,
+            to,
+            sent_ns,
+            latency_ns: 0,
+            msg: Wire::Heartbeat {
+                inc: 0,
+                hb: Arc::new(hb),
+            },
+        })
     }
 
     /// Pinned from `ack-rounds-direct` seed 21672 (before the one-task-per-node shell): n1
@@ -2001,30 +2013,7 @@ mod tests {
         let s = 1_000_000_000;
         let mut ce: Ce<u32> = Ce::new(0, 0, 5, CeConfig::fast(), Mutants::default(), 0, 0);
         let mut out = Vec::new();
-        let heartbeat = |from: usize, sent_ns: u64| {
-            let hb = Heartbeat {
-                hb: sent_ns,
-                view: None,
-                view_coord: 0,
-                frozen: false,
-                max_id: 0,
-                sees_majority: true,
-                jobs: Vec::new(),
-                delivered: 0,
-                stable: 0,
-                acks: Vec::new(),
-            };
-            CeInput::Net(Envelope {
-                from,
-                to: 0,
-                sent_ns,
-                latency_ns: 0,
-                msg: Wire::Heartbeat {
-                    inc: 0,
-                    hb: Arc::new(hb),
-                },
-            })
-        };
+        let heartbeat = |from: usize, sent_ns: u64| heartbeat_to(0, from, sent_ns, None, 0, false);
         ce.excluded_until.insert(1, 10 * s);
         for t in [s, s + s / 10, s + s / 5] {
             ce.handle(heartbeat(1, t), t, &mut out);
