@@ -335,6 +335,28 @@ fn a_restart_that_reuses_its_identity_is_caught() {
     );
 }
 
+/// A job that re-registers after a work-thread fault sends what its predecessor left
+/// undelivered under its own name: messages of an earlier life delivered as the current
+/// one's. Their numbers run in order from 1 and their sender is a member of the view, so
+/// the ordering and ghost checks have nothing to object to; `identity` holds each delivery
+/// to a multicast the sender really made.
+#[test]
+fn an_earlier_lifes_message_delivered_as_the_current_ones_is_caught() {
+    let s = Membership::default();
+    let seed = caught_by(
+        &s,
+        protocols::engine::MUTANT_INHERIT_PENDING,
+        "identity",
+        200,
+    );
+    let r = s.run(&RunSpec::swarm(seed), None).unwrap();
+    assert!(
+        r.passed(),
+        "the correct engine at seed {seed}: {}",
+        r.violations[0]
+    );
+}
+
 #[test]
 fn skipped_notification_is_caught() {
     caught_by(

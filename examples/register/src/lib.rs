@@ -18,7 +18,7 @@
 
 use sim::check::{Checker, RunEnd};
 use sim::event::EventRef;
-use sim::linearizability::{CasInput, CasOutput, CasRegister, Clock, HistoryRecorder};
+use sim::linearizability::{CasInput, CasOutput, CasRegister, HistoryRecorder};
 use sim::shell::{self, Machine, Node, Ticks};
 use sim::world::{NodeCtx, RunReport, RunSpec, WorldConfig};
 use sim::{emit, Catalog, Entry, Envelope, FaultKind, Mutant, Scenario};
@@ -350,16 +350,9 @@ async fn node_main(ctx: NodeCtx<Msg>, disk: Disk, o: Options) {
 
 /// Always: the clients' reads and writes, as they saw them, are linearizable (an operation
 /// that timed out may have taken effect at any point after its invocation, or never).
+#[derive(Default)]
 pub struct Linearizable {
     history: HistoryRecorder<CasInput, CasOutput>,
-}
-
-impl Default for Linearizable {
-    fn default() -> Self {
-        Linearizable {
-            history: HistoryRecorder::new(Clock::SimNanos),
-        }
-    }
 }
 
 impl Checker for Linearizable {

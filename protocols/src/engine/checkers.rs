@@ -524,8 +524,11 @@ impl Checker for NoDuplicates {
 /// Always: every life has an identity of its own. A node's engine boots with the
 /// incarnation the world gave that life (0, then one more per restart), so incarnations on
 /// a node strictly increase; a job registers as a member (node, incarnation, job) that no
-/// earlier life used, with its node's current incarnation; and a delivery names as its
-/// sender only a member that registered.
+/// earlier life used, with its node's current incarnation; a member multicasts only from
+/// its own node in its own life; and a delivery names as its sender only a member that
+/// registered and as its number only one that member's own call was given
+/// (`job.multicast`), so a message an earlier life (of the node or of the job) sent is never
+/// delivered as the current life's.
 ///
 /// `no_ghosts`, `notified_once` and `virtual_synchrony` tell lives apart by these
 /// identities and rely on this one: with an identity reused, a dead life's messages and
@@ -538,6 +541,8 @@ pub struct Identity {
     booted: BTreeMap<NodeId, u64>,
     /// Every member that ever registered.
     registered: BTreeSet<Member>,
+    /// Per member, the number of its latest multicast (they are numbered 1, 2, ...).
+    multicast: BTreeMap<Member, u64>,
 }
 
 impl Checker for Identity {
@@ -548,7 +553,7 @@ impl Checker for Identity {
     fn wants(&self, component: &str, event: &str) -> bool {
         matches!(
             (component, event),
-            ("node", "restart") | ("ce", "boot") | ("job", "register" | "deliver")
+            ("node", "restart") | ("ce", "boot") | ("job", "register" | "multicast" | "deliver")
         )
     }
 
@@ -589,10 +594,33 @@ impl Checker for Identity {
                     ));
                 }
             }
-            Some(JobEvent::Deliver { member, sender, .. }) if !self.registered.contains(sender) => {
-                return Err(format!(
-                    "{member} was delivered a message from {sender}, which never registered"
-                ));
+            Some(JobEvent::Multicast { member, fifo }) => {
+                if member.node != ev.node.index() || member.inc != life {
+                    return Err(format!(
+                        "{member} multicast #{fifo} from {} in its life {life}",
+                        ev.node
+                    ));
+                }
+                self.multicast.insert(*member, *fifo);
+            }
+            Some(JobEvent::Deliver {
+                member,
+                sender,
+                fifo,
+                ..
+            }) => {
+                if !self.registered.contains(sender) {
+                    return Err(format!(
+                        "{member} was delivered a message from {sender}, which never registered"
+                    ));
+                }
+                let sent = self.multicast.get(sender).copied().unwrap_or(0);
+                if *fifo > sent {
+                    return Err(format!(
+                        "{member} was delivered {sender}#{fifo}, a number {sender} never gave a \
+                         multicast of its own (its latest is #{sent})"
+                    ));
+                }
             }
             _ => {}
         }

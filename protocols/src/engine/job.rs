@@ -80,6 +80,14 @@ sim::trace_events! {
             /// The view it lost.
             view: u64,
         },
+        /// The job asked its CE to multicast, and the CE numbered the message `fifo`: the
+        /// record of who really sent what, which deliveries are checked against.
+        Multicast as "multicast" {
+            /// The member that multicast.
+            member: Member,
+            /// The number the CE gave it among the member's messages, from 1.
+            fifo: u64,
+        },
         /// The CE delivered a multicast to the job, in agreed order.
         Deliver as "deliver" {
             /// The member it was delivered to.
@@ -245,7 +253,21 @@ impl<P> Clone for CeHandle<P> {
 
 impl<P: AppPayload> CeHandle<P> {
     pub fn send(&self, req: JobToCe<P>) {
-        self.core.borrow_mut().handle(CeInput::Job(req));
+        let mut core = self.core.borrow_mut();
+        // A multicast is recorded here, at the job's call, rather than by the CE: the
+        // `identity` checker holds every delivery to a call some job really made, so the
+        // record must not come from the code it checks.
+        let multicast = match &req {
+            JobToCe::Multicast { member, .. } => Some((*member, core.ce.fifo_of(member))),
+            _ => None,
+        };
+        core.handle(CeInput::Job(req));
+        if let Some((member, before)) = multicast {
+            let fifo = core.ce.fifo_of(&member);
+            if fifo != before {
+                emit!(core.ctx.id, JobEvent::Multicast { member, fifo });
+            }
+        }
     }
 }
 

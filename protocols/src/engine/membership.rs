@@ -491,6 +491,9 @@ pub struct Ce<P> {
     // Own multicasts not yet delivered back.
     next_fifo: BTreeMap<Member, u64>,
     pending: BTreeMap<Member, BTreeMap<u64, P>>,
+    /// The planted bug `inherit-pending`: per group, what an unregistered member left
+    /// undelivered, for its successor to send as its own.
+    orphaned: BTreeMap<u32, Vec<P>>,
     // Coordinator state.
     proposal: Option<Proposal<P>>,
     next_propose_ns: u64,
@@ -583,6 +586,7 @@ impl<P: AppPayload> Ce<P> {
             hwm: BTreeMap::new(),
             next_fifo: BTreeMap::new(),
             pending: BTreeMap::new(),
+            orphaned: BTreeMap::new(),
             proposal: None,
             next_propose_ns: 0,
             excluded_until: BTreeMap::new(),
@@ -710,6 +714,12 @@ impl<P: AppPayload> Ce<P> {
     /// stable storage before it sends the effects of an input.
     pub fn durable_id(&self) -> u64 {
         self.max_id.max(self.promised)
+    }
+
+    /// How many multicasts the CE has numbered for local member `m`: the number of its
+    /// latest.
+    pub fn fifo_of(&self, m: &Member) -> u64 {
+        self.next_fifo.get(m).copied().unwrap_or(0)
     }
 
     pub fn view_id(&self) -> Option<u64> {
@@ -919,6 +929,16 @@ impl<P: AppPayload> Ce<P> {
             JobToCe::Register(m) => {
                 self.registered.insert(m);
                 self.routes.insert(m);
+                if let Some(inherited) = self.orphaned.remove(&m.group) {
+                    // Submitted again when the member's first view installs, like any
+                    // pending multicast.
+                    let fifo = self.next_fifo.entry(m).or_insert(0);
+                    let pending = self.pending.entry(m).or_default();
+                    for payload in inherited {
+                        *fifo += 1;
+                        pending.insert(*fifo, payload);
+                    }
+                }
                 self.send_heartbeats(out);
             }
             JobToCe::Unregister(m) => {
@@ -926,7 +946,11 @@ impl<P: AppPayload> Ce<P> {
                 if !self.mutants.deliver_to_left {
                     self.routes.remove(&m);
                 }
-                self.pending.remove(&m);
+                let left = self.pending.remove(&m);
+                if self.mutants.inherit_pending {
+                    let orphaned = self.orphaned.entry(m.group).or_default();
+                    orphaned.extend(left.into_iter().flat_map(|p| p.into_values()));
+                }
                 self.job_view.remove(&m);
                 out.push(Effect::ToJob(CeToJob::Unregistered { member: m }));
                 self.send_heartbeats(out);

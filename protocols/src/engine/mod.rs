@@ -273,6 +273,9 @@ pub struct Mutants {
     pub reuse_identity: bool,
     /// The main thread hands work over bounded queues and waits for room in a full one.
     pub main_blocks_on_full_queue: bool,
+    /// A job that re-registers inherits the multicasts its predecessor on the node had
+    /// not seen delivered, numbered as its own.
+    pub inherit_pending: bool,
 }
 
 pub const MUTANT_MAIN_AWAITS_LOCK: &str = "main-awaits-lock";
@@ -282,6 +285,7 @@ pub const MUTANT_DELIVER_TO_LEFT: &str = "deliver-to-left";
 pub const MUTANT_MINORITY_KEEPS_GROUP: &str = "minority-keeps-group";
 pub const MUTANT_REUSE_IDENTITY: &str = "reuse-identity";
 pub const MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE: &str = "main-blocks-on-full-queue";
+pub const MUTANT_INHERIT_PENDING: &str = "inherit-pending";
 
 impl Mutants {
     pub fn from_name(name: Option<&str>) -> Result<Mutants, String> {
@@ -295,6 +299,7 @@ impl Mutants {
             Some(MUTANT_MINORITY_KEEPS_GROUP) => m.minority_keeps_group = true,
             Some(MUTANT_REUSE_IDENTITY) => m.reuse_identity = true,
             Some(MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE) => m.main_blocks_on_full_queue = true,
+            Some(MUTANT_INHERIT_PENDING) => m.inherit_pending = true,
             Some(other) => return Err(format!("unknown engine planted bug '{other}'")),
         }
         Ok(m)
@@ -330,6 +335,10 @@ impl Mutants {
             (
                 MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE,
                 "the main thread blocks on a full bounded work queue behind a hung work thread",
+            ),
+            (
+                MUTANT_INHERIT_PENDING,
+                "a re-registered job sends its predecessor's undelivered multicasts as its own",
             ),
         ]
     }

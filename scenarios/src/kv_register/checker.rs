@@ -4,7 +4,7 @@
 use super::events::KvEvent;
 use protocols::service::checkers::owed_before;
 use sim::check::{Checker, RunEnd};
-use sim::linearizability::{Clock, HistoryRecorder, KvInput, KvOutput, KvStore};
+use sim::linearizability::{HistoryRecorder, KvInput, KvOutput, KvStore};
 use sim::time::SimTime;
 use sim::trace::EventRef;
 use std::collections::BTreeMap;
@@ -12,17 +12,9 @@ use std::collections::BTreeMap;
 /// Always: the clients' gets, puts and compare-and-sets, as they saw them, are
 /// linearizable against a key-value store (an operation a client gave up on may have
 /// taken effect at any point after its invocation, or never).
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Linearizable {
     history: HistoryRecorder<KvInput, KvOutput>,
-}
-
-impl Default for Linearizable {
-    fn default() -> Self {
-        Linearizable {
-            history: HistoryRecorder::new(Clock::SimNanos),
-        }
-    }
 }
 
 impl Checker for Linearizable {

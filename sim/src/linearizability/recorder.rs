@@ -41,6 +41,14 @@ pub struct HistoryRecorder<I, O> {
     requests: BTreeMap<(u64, u64), OpId>,
 }
 
+/// A recorder of simulated times ([`Clock::SimNanos`]), which is what a checker of a
+/// simulated run records: its events carry simulated nanoseconds.
+impl<I, O> Default for HistoryRecorder<I, O> {
+    fn default() -> Self {
+        HistoryRecorder::new(Clock::SimNanos)
+    }
+}
+
 impl<I, O> HistoryRecorder<I, O> {
     pub fn new(clock: Clock) -> Self {
         HistoryRecorder {
