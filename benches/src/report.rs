@@ -212,6 +212,10 @@ pub struct Speed {
     /// Allocations per delivered message, when the program counted them.
     #[serde(default)]
     pub allocations_per_msg: Option<f64>,
+    /// Instructions per delivered message of the measured run under callgrind, when asked
+    /// for (`--instructions`): a figure that repeats exactly, however loaded the machine.
+    #[serde(default)]
+    pub instructions_per_msg: Option<f64>,
 }
 
 impl Speed {
@@ -696,8 +700,13 @@ impl Report {
         let allocs = s
             .allocations_per_msg
             .map_or("not counted".to_string(), |a| format!("{a:.2}"));
+        let instructions = s.instructions_per_msg.map_or(
+            "not counted (--instructions counts them)".to_string(),
+            |i| format!("{i:.0} (callgrind)"),
+        );
         format!(
-            "per delivered message: {:.2} task polls, allocations {allocs}",
+            "per delivered message: {:.2} task polls, allocations {allocs}, instructions \
+             {instructions}",
             s.polls_per_msg
         )
     }
@@ -1675,6 +1684,7 @@ mod tests {
                 bare_heap_events_per_wall_s: 4e7,
                 polls_per_msg: 2.5,
                 allocations_per_msg: Some(3.0),
+                instructions_per_msg: None,
             },
             sizes,
             targets: vec![],

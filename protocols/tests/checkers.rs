@@ -446,6 +446,10 @@ fn register(t: u64, member: Member) -> Recorded {
     at(t, member.node, JobEvent::Register { member, group: "g" })
 }
 
+fn multicast(t: u64, member: Member, fifo: u64) -> Recorded {
+    at(t, member.node, JobEvent::Multicast { member, fifo })
+}
+
 fn boot(t: u64, node: usize, incarnation: u64) -> Recorded {
     at(
         t,
@@ -465,12 +469,16 @@ fn identity_holds_when_every_life_takes_a_new_identity() {
         boot(0, 1, 0),
         register(1, m(1)),
         register(1, m(2)),
+        multicast(3, m(1), 1),
         deliver(5, m(2), 1, 1, m(1), 1),
         at(10, 1usize, NodeEvent::Crash),
         at(20, 1usize, NodeEvent::Restart { incarnation: 1 }),
         boot(20, 1, 1),
         register(21, second_life),
+        multicast(22, second_life, 1),
         deliver(25, m(2), 2, 1, second_life, 1),
+        // The first life's message, delivered late under its own name, is no violation.
+        deliver(26, m(2), 2, 2, m(1), 1),
     ];
     assert!(violations(Box::new(Identity::default()), &e).is_empty());
 }
@@ -503,6 +511,55 @@ fn identity_catches_a_reused_incarnation_a_reused_member_and_an_unknown_sender()
     assert_eq!(
         violations(Box::new(Identity::default()), &forged),
         ["2.0.0 was delivered a message from 3.0.0, which never registered"]
+    );
+}
+
+#[test]
+fn identity_catches_an_earlier_lifes_message_delivered_as_the_current_ones() {
+    // The job's first incarnation multicast #1 and #2 and then failed; its successor
+    // multicast only #1, yet #2 is delivered as the successor's.
+    let successor = Member { job: 1, ..m(1) };
+    let relabelled = vec![
+        register(1, m(1)),
+        register(1, m(2)),
+        multicast(2, m(1), 1),
+        multicast(3, m(1), 2),
+        register(10, successor),
+        multicast(11, successor, 1),
+        deliver(12, m(2), 2, 1, successor, 1),
+        deliver(13, m(2), 2, 2, successor, 2),
+    ];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &relabelled),
+        [
+            "2.0.0 was delivered 1.0.1#2, a number 1.0.1 never gave a multicast of its own (its \
+          latest is #1)"
+        ]
+    );
+    // A multicast recorded on another node, or by a life that is over, is forged.
+    let elsewhere = vec![
+        register(1, m(1)),
+        at(
+            2,
+            2usize,
+            JobEvent::Multicast {
+                member: m(1),
+                fifo: 1,
+            },
+        ),
+    ];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &elsewhere),
+        ["1.0.0 multicast #1 from n2, whose current life is 0"]
+    );
+    let dead = vec![
+        register(1, m(1)),
+        at(20, 1usize, NodeEvent::Restart { incarnation: 1 }),
+        multicast(21, m(1), 1),
+    ];
+    assert_eq!(
+        violations(Box::new(Identity::default()), &dead),
+        ["1.0.0 multicast #1 from n1, whose current life is 1"]
     );
 }
 

@@ -719,6 +719,7 @@ pub fn report(
             bare_heap_events_per_wall_s: base.bare_heap_events_per_wall_s,
             polls_per_msg: run.polls_per_msg(),
             allocations_per_msg: run.allocations_per_msg(),
+            instructions_per_msg: None,
         },
         sizes: extras.sizes,
         targets: Vec::new(),

@@ -83,6 +83,15 @@ pub struct BenchArgs {
     /// Print the report as JSON (the shape of report.json) instead of the summary.
     #[arg(long)]
     pub json: bool,
+    /// Also count the instructions the measured run executes: runs it once more under
+    /// valgrind's callgrind, counting only the run itself, and reports instructions per
+    /// delivered message. Needs valgrind; a callgrind run is some 50 times slower.
+    #[arg(long)]
+    pub instructions: bool,
+    /// Run only the measured run and print the messages it delivered: what
+    /// `--instructions` runs under callgrind.
+    #[arg(long, hide = true)]
+    pub measured_run_only: bool,
 }
 
 /// The largest cluster `bench` accepts.
@@ -169,6 +178,9 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
     if let Some(dir) = &a.report {
         check_report_dir(dir)?;
     }
+    if a.instructions {
+        check_valgrind()?;
+    }
     let b = AckBench {
         variant: a.variant.into(),
         load: protocols::engine::ack_round::RoundLoad {
@@ -179,11 +191,22 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
         ..AckBench::new(a.nodes, a.rounds, a.faults, a.latency_ms, a.seed)
     };
     let cmd = bench_command(&b, &a);
+    if a.measured_run_only {
+        let run = measured_run(&b).map_err(Failure::usage)?;
+        outln!("delivered {}", run.net.delivered);
+        return Ok(EXIT_PASS);
+    }
     eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
-    let run = b.run().map_err(Failure::usage)?;
+    let run = measured_run(&b).map_err(Failure::usage)?;
     if let Some(code) = bench_violations(&run, &b) {
         return Ok(code);
     }
+    let instructions = if a.instructions {
+        eprintln!("bench: the same run under callgrind");
+        Some(count_instructions(&b, run.net.delivered)?)
+    } else {
+        None
+    };
     eprintln!("bench: baselines");
     let base = Baselines::measure(&b).map_err(Failure::usage)?;
     let extras = if a.report.is_some() {
@@ -196,7 +219,9 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
     } else {
         bench_mod::Extras::default()
     };
-    let report = bench_mod::report(&cmd, &b, &run, &base, extras);
+    let mut report = bench_mod::report(&cmd, &b, &run, &base, extras);
+    report.speed.instructions_per_msg =
+        instructions.map(|i| i as f64 / run.net.delivered.max(1) as f64);
     if a.json {
         let json = serde_json::to_string(&report)
             .map_err(|e| Failure::usage(format!("cannot encode the report: {e}")))?;
@@ -225,4 +250,127 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
         }
     }
     Ok(EXIT_PASS)
+}
+
+/// Fails early, before a long run, when `--instructions` cannot run callgrind.
+fn check_valgrind() -> Result<(), Failure> {
+    match std::process::Command::new("valgrind")
+        .arg("--version")
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => Err(Failure::usage(format!(
+            "--instructions needs valgrind, and `valgrind --version` failed ({})",
+            o.status
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::usage(
+            "--instructions needs valgrind on PATH (e.g. apt-get install valgrind)".to_string(),
+        )),
+        Err(e) => Err(Failure::usage(format!("cannot run valgrind: {e}"))),
+    }
+}
+
+/// The measured run, under a name of its own: `--instructions` has callgrind count this
+/// function and what it calls, not the program's start, argument parsing or baselines.
+#[inline(never)]
+fn callgrind_measured_run(b: &AckBench) -> Result<bench_mod::AckRun, String> {
+    b.run()
+}
+
+fn measured_run(b: &AckBench) -> Result<bench_mod::AckRun, String> {
+    callgrind_measured_run(b)
+}
+
+/// Runs the benchmark's measured run again, in a child process under callgrind that counts
+/// only [`callgrind_measured_run`], and returns the instructions it executed. The child
+/// must deliver the same `delivered` messages: the run is deterministic, and a count of
+/// another run would be no count of this one.
+fn count_instructions(b: &AckBench, delivered: u64) -> Result<u64, Failure> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::usage(format!("cannot find this program to rerun it: {e}")))?;
+    let out_file =
+        std::env::temp_dir().join(format!("clustersim-callgrind-{}.out", std::process::id()));
+    let command = b.command();
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let output = std::process::Command::new("valgrind")
+        .arg("--tool=callgrind")
+        .arg(format!("--callgrind-out-file={}", out_file.display()))
+        .arg("--collect-atstart=no")
+        .arg("--toggle-collect=*callgrind_measured_run*")
+        .arg(&exe)
+        .args(&args)
+        .arg("--measured-run-only")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = match output {
+        Ok(o) => o,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Failure::usage(
+                "--instructions needs valgrind on PATH (e.g. apt-get install valgrind)".to_string(),
+            ))
+        }
+        Err(e) => return Err(Failure::usage(format!("cannot run valgrind: {e}"))),
+    };
+    let counted = std::fs::read_to_string(&out_file);
+    let _ = std::fs::remove_file(&out_file);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(Failure::usage(format!(
+            "the run under callgrind failed ({}): {last}",
+            output.status
+        )));
+    }
+    let child_delivered = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("delivered ")?.trim().parse::<u64>().ok());
+    if child_delivered != Some(delivered) {
+        return Err(Failure::usage(format!(
+            "the run under callgrind delivered {} messages, the measured run {delivered}: \
+             not the same run",
+            child_delivered.map_or("no count of".to_string(), |d| d.to_string())
+        )));
+    }
+    let counted = counted.map_err(|e| {
+        Failure::usage(format!(
+            "cannot read callgrind's output {}: {e}",
+            out_file.display()
+        ))
+    })?;
+    callgrind_total(&counted).ok_or_else(|| {
+        Failure::usage(format!(
+            "callgrind's output {} holds no instruction total",
+            out_file.display()
+        ))
+    })
+}
+
+/// The instructions a callgrind output file counts: its `totals:` line (or, from older
+/// versions, `summary:`), whose first figure is the instructions executed (`Ir`).
+fn callgrind_total(out: &str) -> Option<u64> {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("totals:"))
+        .or_else(|| out.lines().find(|l| l.starts_with("summary:")))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::callgrind_total;
+
+    #[test]
+    fn the_instruction_total_is_read_from_callgrind_output() {
+        let out = "version: 1\ncreator: callgrind-3.19.0\nevents: Ir\nfl=(1) a.rs\n\
+                   fn=(1) f\n3 120\ntotals: 161460000\n";
+        assert_eq!(callgrind_total(out), Some(161_460_000));
+        assert_eq!(callgrind_total("events: Ir\nsummary: 42\n"), Some(42));
+        assert_eq!(callgrind_total("events: Ir\n"), None);
+        assert_eq!(callgrind_total("totals: many\n"), None);
+    }
 }

@@ -1109,6 +1109,19 @@ fn bench_rejects_a_cost_model_it_cannot_build() {
 }
 
 #[test]
+fn bench_instructions_without_valgrind_is_a_usage_error_before_the_run() {
+    let dir = scratch("bench-no-valgrind");
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).unwrap();
+    assert_usage_error_env(
+        &dir,
+        &["bench", "ack-rounds", "--rounds", "5", "--instructions"],
+        &[("PATH", empty.to_str().unwrap())],
+        "--instructions needs valgrind on PATH",
+    );
+}
+
+#[test]
 fn bench_report_writes_every_file() {
     let dir = scratch("bench-report");
     std::fs::create_dir_all(dir.join("rep")).unwrap();

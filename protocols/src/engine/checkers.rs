@@ -597,7 +597,7 @@ impl Checker for Identity {
             Some(JobEvent::Multicast { member, fifo }) => {
                 if member.node != ev.node.index() || member.inc != life {
                     return Err(format!(
-                        "{member} multicast #{fifo} from {} in its life {life}",
+                        "{member} multicast #{fifo} from {}, whose current life is {life}",
                         ev.node
                     ));
                 }
