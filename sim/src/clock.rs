@@ -169,8 +169,10 @@ fn register_timer(waker: &Waker, at_ns: u64, now: u64) {
 /// given to it must wake that task.
 #[derive(Debug, Default)]
 pub struct Alarm {
-    /// When the registered timers fire, in ns since the run started, in ascending order;
-    /// those at or before the clock have fired already (madsim fires a timer whenever time reaches it).
+    /// When the registered timers fire, in ns since the run started, in descending order
+    /// (the next at the end, where it is dropped and added without moving the rest); those
+    /// at or before the clock have fired already (madsim fires a timer whenever time
+    /// reaches it).
     armed: Vec<u64>,
 }
 
@@ -189,13 +191,15 @@ impl Alarm {
             waker.wake_by_ref();
             return;
         }
-        // Ascending, so the fired ones are at the front and the first left is the next.
-        let fired = self.armed.iter().take_while(|&&t| t <= now).count();
-        self.armed.drain(..fired);
-        if self.armed.first().is_some_and(|&t| t <= at_ns) {
+        // Descending, so the fired ones are at the end and the last left is the next.
+        while self.armed.last().is_some_and(|&t| t <= now) {
+            self.armed.pop();
+        }
+        if self.armed.last().is_some_and(|&t| t <= at_ns) {
             return;
         }
-        self.armed.insert(0, at_ns);
+        // Before every timer left: the order stays descending.
+        self.armed.push(at_ns);
         register_timer(waker, at_ns, now);
     }
 
