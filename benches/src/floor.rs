@@ -66,32 +66,53 @@ struct Multicast {
     stable: u64,
 }
 
+/// What the tracker keeps of one round's phase. One entry per round rather than a map per
+/// fact: a delivered message costs one lookup of its round, not one per fact it adds.
+#[derive(Default)]
+struct RoundFloor {
+    /// When the phase started, and whether it is sent directly (from its first message
+    /// seen).
+    start: Option<(u64, bool)>,
+    /// Per node: the sampled latency of the first round message to reach it.
+    out_ns: NodeTimes,
+    /// Per member node: the sampled latency of its first ACK since the round (re)started.
+    ack_ns: NodeTimes,
+    /// The round's multicasts (a restarted round is multicast again).
+    seqs: Vec<SeqKey>,
+    /// When each node first delivered a multicast of the round.
+    delivered: NodeTimes,
+    /// When each member's ACK reached the coordinator.
+    acks: NodeTimes,
+}
+
 /// Replays each ACK round's critical path over the sampled latencies of its messages, and
 /// keeps what its protocol-independent floor needs.
 #[derive(Default)]
 pub struct FloorTracker {
-    /// When each round's phase started, and whether it is sent directly.
-    starts: BTreeMap<RoundKey, (u64, bool)>,
-    /// Per round, per node: the sampled latency of the first round message to reach it.
-    out_ns: BTreeMap<RoundKey, NodeTimes>,
-    /// Per round, per member node: the sampled latency of its first ACK since the round
-    /// (re)started.
-    ack_ns: BTreeMap<RoundKey, NodeTimes>,
+    /// Each round's phase, so that a round is forgotten with one removal.
+    rounds: BTreeMap<RoundKey, RoundFloor>,
     /// Submits that crossed the network: (view, sender, fifo) -> arrival at the sequencer.
     submits: BTreeMap<(u64, Member, u64), u64>,
     multicasts: BTreeMap<SeqKey, Multicast>,
-    /// Each round's multicasts (a restarted round is multicast again).
-    seqs_of: BTreeMap<RoundKey, Vec<SeqKey>>,
     /// Per (node, view): how far it reported receiving, and the floor time of that report.
     reported: BTreeMap<(usize, u64), (u64, u64)>,
     /// Per (node, view): how far it was told the view is stable, and when it could
     /// deliver up to there.
     stable_at: BTreeMap<(usize, u64), (u64, u64)>,
-    /// When each node first delivered a multicast of each round. Per round, a short list
-    /// by node, so that a round is forgotten with one removal.
-    delivered: BTreeMap<RoundKey, NodeTimes>,
-    /// When each member's ACK reached the coordinator.
-    acks: BTreeMap<RoundKey, NodeTimes>,
+}
+
+/// A message of round `rm` reached `node`, `lat` after it was sent: the round's entry.
+fn reached<'a>(
+    rounds: &'a mut BTreeMap<RoundKey, RoundFloor>,
+    rm: &RoundMsg,
+    node: usize,
+    lat: u64,
+    direct: bool,
+) -> &'a mut RoundFloor {
+    let r = rounds.entry((rm.round, rm.phase)).or_default();
+    r.start.get_or_insert((rm.phase_start_ns, direct));
+    first_at(&mut r.out_ns, node, lat);
+    r
 }
 
 impl FloorTracker {
@@ -107,24 +128,24 @@ impl FloorTracker {
                     self.submits
                         .entry((s.view, s.member, s.fifo))
                         .or_insert(rm.phase_start_ns + lat);
-                    self.reached(rm, env.to, lat, false);
+                    reached(&mut self.rounds, rm, env.to, lat, false);
                 }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
                     return;
                 };
-                self.reached(rm, env.to, lat, false);
+                let r = reached(&mut self.rounds, rm, env.to, lat, false);
                 let key = (o.view, o.seq);
                 let round = (rm.round, rm.phase);
+                let submits = &mut self.submits;
                 let m = self.multicasts.entry(key).or_insert_with(|| {
                     // Ordered on arrival of a remote submit, or at once by a coordinator
                     // that is its own sequencer.
-                    let ordered = self
-                        .submits
+                    let ordered = submits
                         .remove(&(o.view, o.sender, o.fifo))
                         .unwrap_or(rm.phase_start_ns);
-                    self.seqs_of.entry(round).or_default().push(key);
+                    r.seqs.push(key);
                     Multicast {
                         round,
                         sequencer: env.from,
@@ -157,7 +178,8 @@ impl FloorTracker {
                 // Delivery is in sequence order: nothing is delivered before its predecessors.
                 for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
                     d.1 = d.1.max(m.stable + lat);
-                    first_at(self.delivered.entry(m.round).or_default(), env.to, d.1);
+                    let r = self.rounds.entry(m.round).or_default();
+                    first_at(&mut r.delivered, env.to, d.1);
                 }
                 d.0 = *upto;
             }
@@ -165,16 +187,15 @@ impl FloorTracker {
                 Payload::Ack(a) => {
                     let round = (a.round, a.phase);
                     if let Some(d) = self.delivery(round, env.from) {
-                        first_at(self.acks.entry(round).or_default(), env.from, d + lat);
-                        first_at(self.ack_ns.entry(round).or_default(), env.from, lat);
+                        let r = self.rounds.entry(round).or_default();
+                        first_at(&mut r.acks, env.from, d + lat);
+                        first_at(&mut r.ack_ns, env.from, lat);
                     }
                 }
                 // A direct round: the member has it on arrival.
                 Payload::Round(rm) => {
-                    self.reached(rm, env.to, lat, true);
-                    let round = (rm.round, rm.phase);
-                    let at = rm.phase_start_ns + lat;
-                    first_at(self.delivered.entry(round).or_default(), env.to, at);
+                    let r = reached(&mut self.rounds, rm, env.to, lat, true);
+                    first_at(&mut r.delivered, env.to, rm.phase_start_ns + lat);
                 }
                 Payload::App { .. } => {}
             },
@@ -182,36 +203,21 @@ impl FloorTracker {
         }
     }
 
-    /// A message of round `rm` reached `node`, `lat` after it was sent.
-    fn reached(&mut self, rm: &RoundMsg, node: usize, lat: u64, direct: bool) {
-        let round = (rm.round, rm.phase);
-        self.starts
-            .entry(round)
-            .or_insert((rm.phase_start_ns, direct));
-        first_at(self.out_ns.entry(round).or_default(), node, lat);
-    }
-
-    /// The multicasts of `round` seen so far.
-    fn multicasts_of(&self, round: RoundKey) -> impl Iterator<Item = &Multicast> {
-        self.seqs_of
-            .get(&round)
-            .into_iter()
-            .flatten()
-            .filter_map(|k| self.multicasts.get(k))
-    }
-
     /// When `node` first delivered a multicast of `round`: on a stability announcement's
     /// arrival, or at once on the sequencer. A restarted round is multicast again, and an
     /// ACK does not say which copy it answers, so the earliest delivery keeps the floor a
     /// lower bound.
     fn delivery(&self, round: RoundKey, node: usize) -> Option<u64> {
-        let at_sequencer = self
-            .multicasts_of(round)
+        let r = self.rounds.get(&round)?;
+        let at_sequencer = r
+            .seqs
+            .iter()
+            .filter_map(|k| self.multicasts.get(k))
             .filter(|m| m.sequencer == node)
             .map(|m| m.stable);
-        self.delivered
-            .get(&round)
-            .and_then(|list| list.iter().find(|(n, _)| *n == node))
+        r.delivered
+            .iter()
+            .find(|(n, _)| *n == node)
             .map(|(_, t)| *t)
             .into_iter()
             .chain(at_sequencer)
@@ -220,8 +226,10 @@ impl FloorTracker {
 
     /// The round restarted (or a new coordinator adopted it): ACKs start over.
     pub fn on_restart(&mut self, round: RoundId, phase: RoundPhase) {
-        self.acks.remove(&(round, phase));
-        self.ack_ns.remove(&(round, phase));
+        if let Some(r) = self.rounds.get_mut(&(round, phase)) {
+            r.acks.clear();
+            r.ack_ns.clear();
+        }
     }
 
     /// The round completed at `coordinator`: its floors, if its messages were seen. The
@@ -233,8 +241,9 @@ impl FloorTracker {
         coordinator: usize,
     ) -> Option<Floors> {
         let k = (round, phase);
-        let floors = self.starts.get(&k).and_then(|&(start, direct)| {
-            let acks = self.acks.get(&k).into_iter().flatten().map(|(_, t)| *t);
+        let floors = self.rounds.get(&k).and_then(|r| {
+            let (start, direct) = r.start?;
+            let acks = r.acks.iter().map(|(_, t)| *t);
             // The coordinator's own ACK is local: it counts from its own delivery, which
             // for a direct round is its own send.
             let own = match self.delivery(k, coordinator) {
@@ -243,15 +252,14 @@ impl FloorTracker {
             };
             let done = acks.chain(own).max()?;
             // Its own round trip costs nothing; every other member's, out and back.
-            let out = self.out_ns.get(&k);
-            let independent = self
+            let independent = r
                 .ack_ns
-                .get(&k)
-                .into_iter()
-                .flatten()
+                .iter()
                 .map(|&(node, back)| {
-                    let there = out
-                        .and_then(|o| o.iter().find(|(n, _)| *n == node))
+                    let there = r
+                        .out_ns
+                        .iter()
+                        .find(|(n, _)| *n == node)
                         .map_or(0, |(_, t)| *t);
                     there + back
                 })
@@ -268,14 +276,11 @@ impl FloorTracker {
 
     /// Drops everything kept about one round.
     pub fn forget(&mut self, k: RoundKey) {
-        for key in self.seqs_of.remove(&k).unwrap_or_default() {
-            self.multicasts.remove(&key);
+        if let Some(r) = self.rounds.remove(&k) {
+            for key in r.seqs {
+                self.multicasts.remove(&key);
+            }
         }
-        self.acks.remove(&k);
-        self.delivered.remove(&k);
-        self.starts.remove(&k);
-        self.out_ns.remove(&k);
-        self.ack_ns.remove(&k);
     }
 }
 
@@ -331,12 +336,18 @@ pub struct RoundStats {
 
 impl Default for RoundStats {
     fn default() -> Self {
+        RoundStats::with_histograms(new_histogram)
+    }
+}
+
+impl RoundStats {
+    fn with_histograms(new: impl Fn() -> Histogram<u64>) -> Self {
         RoundStats {
-            latency: new_histogram(),
-            critical: new_histogram(),
-            independent: new_histogram(),
-            excess: new_histogram(),
-            beyond_independent: new_histogram(),
+            latency: new(),
+            critical: new(),
+            independent: new(),
+            excess: new(),
+            beyond_independent: new(),
             rounds: 0,
             without_floor: 0,
             floor_above_measured: 0,
@@ -420,7 +431,10 @@ impl RoundLatencies {
 
     /// What was measured.
     pub fn take(&self) -> RoundStats {
-        std::mem::take(&mut self.shared.lock().expect("floor lock").stats)
+        // What stays behind is never read: it gets small histograms that grow on demand,
+        // rather than another five of the full range (half a megabyte each, zeroed).
+        let spent = RoundStats::with_histograms(|| Histogram::new(3).expect("valid precision"));
+        std::mem::replace(&mut self.shared.lock().expect("floor lock").stats, spent)
     }
 }
 
@@ -580,8 +594,7 @@ mod tests {
         let mut t = FloorTracker::default();
         three_node_round(&mut t, 100 * MS);
         assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(13, 5));
-        assert!(t.multicasts.is_empty() && t.acks.is_empty() && t.delivered.is_empty());
-        assert!(t.starts.is_empty() && t.out_ns.is_empty() && t.ack_ns.is_empty());
+        assert!(t.multicasts.is_empty() && t.rounds.is_empty());
     }
 
     #[test]

@@ -10,32 +10,102 @@
 //! receive), and finding it through madsim's runtime context costs a thread-local lookup
 //! and two reference-count round trips each time. So a world keeps its runtime's time
 //! handle in a thread-local of its own for the length of the run (`use_runtime_clock`);
-//! outside a world the clock is looked up as before.
+//! outside a world the clock is looked up as before. Even so a read takes madsim's clock
+//! lock, and a task poll reads the clock several times; madsim moves its clock only between
+//! polls (each poll is followed by a step of 50–100 ns, and the executor jumps to the next
+//! timer when no task is ready), so the time a poll first reads is kept for the rest of it
+//! (`PollClock`, entered by every task [`crate::task::counted`] wraps).
 //!
 //! A madsim timer cannot be cancelled: every poll of a pending `Sleep` registers a boxed
 //! timer that fires (and wakes its task) whether or not anyone still waits for it. A task
 //! that waits for several things at once (its inbox, the network, its next tick) would
 //! register a timer on every poll. [`Alarm`] keeps, per task, the times its registered
 //! timers will fire, and registers a new one only when a deadline comes before all of
-//! them; [`Ticker`] is a task's periodic deadline on an alarm of its own.
+//! them; [`Ticker`] is a task's periodic deadline on an alarm of its own. A registration
+//! goes through one `Sleep` the world keeps for the purpose, reset to each deadline, rather
+//! than a new one (and its handle's reference counts) each time.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The world's clock, as the harness reads it.
+struct WorldClock {
+    handle: madsim::time::TimeHandle,
+    /// The instant madsim counts its time from: `handle.now_instant() - handle.elapsed()`.
+    base: Instant,
+    /// The `Sleep` each [`Alarm`] registration resets and polls once.
+    sleep: madsim::time::Sleep,
+}
+
+/// [`POLL_NOW`] outside a task poll: the clock is read each time.
+const NOT_IN_POLL: u64 = u64::MAX;
+/// [`POLL_NOW`] in a poll that has not read the clock yet.
+const UNREAD: u64 = u64::MAX - 1;
 
 thread_local! {
-    /// The time handle of the world running on this thread, if any.
-    static CLOCK: RefCell<Option<madsim::time::TimeHandle>> = const { RefCell::new(None) };
+    /// The clock of the world running on this thread, if any.
+    static CLOCK: RefCell<Option<WorldClock>> = const { RefCell::new(None) };
+    /// During a task poll, the simulated time the poll read first (madsim does not move
+    /// its clock within a poll); [`UNREAD`] before the poll's first read, [`NOT_IN_POLL`]
+    /// between polls. A `Cell<u64>` without a destructor: its reads are a plain load.
+    static POLL_NOW: Cell<u64> = const { Cell::new(NOT_IN_POLL) };
 }
 
 /// Simulated time since the runtime started, or 0 outside a runtime.
+#[inline]
 pub fn now_ns() -> u64 {
+    let cached = POLL_NOW.with(Cell::get);
+    if cached < UNREAD {
+        return cached;
+    }
+    let now = read_clock();
+    if cached == UNREAD {
+        POLL_NOW.with(|c| c.set(now));
+    }
+    now
+}
+
+/// Reads the clock itself.
+#[inline(never)]
+fn read_clock() -> u64 {
     CLOCK.with(|c| match &*c.borrow() {
-        Some(t) => t.elapsed().as_nanos() as u64,
+        Some(w) => w.handle.elapsed().as_nanos() as u64,
         None => madsim::time::TimeHandle::try_current()
             .map(|t| t.elapsed().as_nanos() as u64)
             .unwrap_or(0),
     })
+}
+
+/// The span of one task poll, in which [`now_ns`] reads the clock once: entered by
+/// [`crate::task::counted`] around each poll of the task it wraps. Dropping it (at the
+/// poll's end, or when the poll unwinds) forgets the time read, so that nothing after the
+/// poll reads a time madsim has since moved past.
+pub(crate) struct PollClock {
+    prev: u64,
+}
+
+impl PollClock {
+    #[inline]
+    pub(crate) fn enter() -> PollClock {
+        // A poll inside a poll (a counted future awaited by a counted task) keeps the outer
+        // poll's reading: the clock has not moved in between.
+        let prev = POLL_NOW.with(|c| {
+            let prev = c.get();
+            if prev == NOT_IN_POLL {
+                c.set(UNREAD);
+            }
+            prev
+        });
+        PollClock { prev }
+    }
+}
+
+impl Drop for PollClock {
+    #[inline]
+    fn drop(&mut self) {
+        POLL_NOW.with(|c| c.set(self.prev));
+    }
 }
 
 /// Makes [`now_ns`] and [`sleep_exact`] read the current runtime's clock directly, until
@@ -43,19 +113,52 @@ pub fn now_ns() -> u64 {
 /// handle once its runtime is done, so no later run on the thread can read a dead clock.
 pub(crate) fn use_runtime_clock() {
     let handle = madsim::time::TimeHandle::current();
-    CLOCK.with(|c| *c.borrow_mut() = Some(handle));
+    let base = handle.now_instant() - handle.elapsed();
+    let sleep = handle.sleep_until(base);
+    CLOCK.with(|c| {
+        *c.borrow_mut() = Some(WorldClock {
+            handle,
+            base,
+            sleep,
+        })
+    });
 }
 
 /// Undoes [`use_runtime_clock`].
 pub(crate) fn forget_runtime_clock() {
     CLOCK.with(|c| c.borrow_mut().take());
+    POLL_NOW.with(|c| c.set(NOT_IN_POLL));
 }
 
 /// Calls `f` with the world's time handle, or outside a world with the current runtime's.
 fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
     CLOCK.with(|c| match &*c.borrow() {
-        Some(th) => f(th),
+        Some(w) => f(&w.handle),
         None => f(&madsim::time::TimeHandle::current()),
+    })
+}
+
+/// Registers a madsim timer that wakes `waker` at `at_ns` (after `now`, in ns since the
+/// run started).
+fn register_timer(waker: &Waker, at_ns: u64, now: u64) {
+    CLOCK.with(|c| match &mut *c.borrow_mut() {
+        Some(w) => {
+            // `base + at_ns` is exactly the `now_instant() + (at_ns - now)` of a fresh
+            // `Sleep`: the same timer, registered without cloning the handle.
+            let deadline = w.base + Duration::from_nanos(at_ns);
+            let mut sleep = std::pin::Pin::new(&mut w.sleep);
+            sleep.as_mut().reset(deadline);
+            let _ = std::future::Future::poll(sleep, &mut Context::from_waker(waker));
+        }
+        None => {
+            let th = madsim::time::TimeHandle::current();
+            let deadline = th.now_instant() + Duration::from_nanos(at_ns - now);
+            let mut sleep = std::pin::pin!(th.sleep_until(deadline));
+            // `reset` keeps the deadline exact, without madsim's 1 ms floor.
+            sleep.as_mut().reset(deadline);
+            // Polled once: that registers the timer, which outlives the `Sleep`.
+            let _ = std::future::Future::poll(sleep, &mut Context::from_waker(waker));
+        }
     })
 }
 
@@ -66,8 +169,10 @@ fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
 /// given to it must wake that task.
 #[derive(Debug, Default)]
 pub struct Alarm {
-    /// When the registered timers fire, in ns since the run started, in ascending order;
-    /// those at or before the clock have fired already (madsim fires a timer whenever time reaches it).
+    /// When the registered timers fire, in ns since the run started, in descending order
+    /// (the next at the end, where it is dropped and added without moving the rest); those
+    /// at or before the clock have fired already (madsim fires a timer whenever time
+    /// reaches it).
     armed: Vec<u64>,
 }
 
@@ -86,21 +191,16 @@ impl Alarm {
             waker.wake_by_ref();
             return;
         }
-        // Ascending, so the fired ones are at the front and the first left is the next.
-        let fired = self.armed.iter().take_while(|&&t| t <= now).count();
-        self.armed.drain(..fired);
-        if self.armed.first().is_some_and(|&t| t <= at_ns) {
+        // Descending, so the fired ones are at the end and the last left is the next.
+        while self.armed.last().is_some_and(|&t| t <= now) {
+            self.armed.pop();
+        }
+        if self.armed.last().is_some_and(|&t| t <= at_ns) {
             return;
         }
-        self.armed.insert(0, at_ns);
-        on_clock(|th| {
-            let deadline = th.now_instant() + Duration::from_nanos(at_ns - now);
-            let mut sleep = std::pin::pin!(th.sleep_until(deadline));
-            // `reset` keeps the deadline exact, without madsim's 1 ms floor.
-            sleep.as_mut().reset(deadline);
-            // Polled once: that registers the timer, which outlives the `Sleep`.
-            let _ = std::future::Future::poll(sleep, &mut Context::from_waker(waker));
-        });
+        // Before every timer left: the order stays descending.
+        self.armed.push(at_ns);
+        register_timer(waker, at_ns, now);
     }
 
     /// Ready once `at_ns` has come; otherwise makes sure the polling task is woken then.

@@ -17,11 +17,13 @@ pub fn polls() -> u64 {
     POLLS.with(Cell::get)
 }
 
-/// `fut`, counting each of its polls in [`polls`].
+/// `fut`, counting each of its polls in [`polls`]. Each poll reads the clock once
+/// ([`crate::clock::now_ns`] keeps the poll's first reading).
 pub async fn counted<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     std::future::poll_fn(|cx| {
         POLLS.with(|p| p.set(p.get() + 1));
+        let _clock = crate::clock::PollClock::enter();
         fut.as_mut().poll(cx)
     })
     .await

@@ -163,7 +163,10 @@ impl MessageCatalog {
             .entries
             .get(code)
             .ok_or_else(|| FormatError::UnknownCode(code.to_string()))?;
-        let mut out = String::with_capacity(entry.template.len() + 16);
+        // `CODE text`, written in one buffer: the text is made for every stored message.
+        let mut out = String::with_capacity(code.len() + 1 + entry.template.len() + 16);
+        out.push_str(code);
+        out.push(' ');
         for p in &entry.pieces {
             match p {
                 Piece::Text(t) => out.push_str(t),
@@ -178,7 +181,7 @@ impl MessageCatalog {
                 },
             }
         }
-        Ok(format!("{code} {out}"))
+        Ok(out)
     }
 
     /// Formats, or explains why it could not, keeping the code and the raw parameters so

@@ -537,7 +537,11 @@ impl ClientManager {
             acked: false,
             question,
         };
-        match ctx.stack.push(msg.clone()) {
+        // What the client is sent is made before the message moves into the stack: the
+        // stack keeps the only copy.
+        let seq = msg.seq;
+        let delivery = Self::delivery(client, context, &msg);
+        match ctx.stack.push(msg) {
             Ok(evicted) => {
                 ctx.next_seq += 1;
                 if let Some(e) = evicted {
@@ -552,11 +556,11 @@ impl ClientManager {
                     Outcome::Stored {
                         client,
                         context,
-                        seq: msg.seq,
+                        seq,
                     },
                 );
-                self.newest = Some((client, context, msg.seq));
-                out.push(Effect::Deliver(Self::delivery(client, context, &msg)));
+                self.newest = Some((client, context, seq));
+                out.push(Effect::Deliver(delivery));
                 true
             }
             Err(PushError::Full { bound }) => {
@@ -682,10 +686,16 @@ impl ClientManager {
 
     /// Every open context, as (client, context).
     pub fn all_contexts(&self) -> Vec<(ClientId, u32)> {
-        self.clients
-            .iter()
-            .flat_map(|(id, c)| c.contexts.keys().map(move |x| (*id, *x)))
-            .collect()
+        let mut all = Vec::new();
+        self.extend_contexts(&mut all);
+        all
+    }
+
+    /// Appends every (client, context) to `out`, in [`Self::all_contexts`]'s order.
+    pub fn extend_contexts(&self, out: &mut Vec<(ClientId, u32)>) {
+        for (id, c) in &self.clients {
+            out.extend(c.contexts.keys().map(|x| (*id, *x)));
+        }
     }
 
     pub fn outcome(&self, event_id: u64) -> Option<&Outcome> {

@@ -167,6 +167,9 @@ pub struct ClientService {
     sessions: BTreeMap<ClientId, Session>,
     /// Timeouts submitted, and when.
     timeouts: BTreeMap<u64, u64>,
+    /// The contexts [`Self::step_tasks`] walks, kept between ticks so that a tick, which
+    /// lists every context, allocates nothing.
+    contexts: Vec<(ClientId, u32)>,
 }
 
 impl ClientService {
@@ -178,6 +181,7 @@ impl ClientService {
             next_event: 0,
             sessions: BTreeMap::new(),
             timeouts: BTreeMap::new(),
+            contexts: Vec::new(),
         }
     }
 
@@ -194,11 +198,14 @@ impl ClientService {
     /// Runs the tasks placed here; a context's tasks start once the replica knows it.
     fn step_tasks(&mut self, env: &mut Env<'_, Self>) {
         let node = env.node();
-        let Some(contexts) = env.state(|s| s.all_contexts()) else {
+        let mut contexts = std::mem::take(&mut self.contexts);
+        contexts.clear();
+        if env.state(|s| s.extend_contexts(&mut contexts)).is_none() {
+            self.contexts = contexts;
             return;
-        };
+        }
         let now = env.now();
-        for (client, context) in contexts {
+        for &(client, context) in &contexts {
             for task in 0..self.cfg.tasks_per_context {
                 if self.cfg.task_node(client, context, task) != node {
                     continue;
@@ -224,6 +231,7 @@ impl ClientService {
                 env.dispatch(task + context, step);
             }
         }
+        self.contexts = contexts;
     }
 
     fn submit(&mut self, env: &mut Env<'_, Self>, key: TaskKey, detected: Detected) {

@@ -671,7 +671,8 @@ impl<P: AppPayload> Ce<P> {
     pub fn lease_until(&self) -> Option<(u64, u64)> {
         let lease_ns = self.lease_ns?;
         let v = self.view.as_ref()?;
-        let mut support: Vec<u64> = Vec::new();
+        // At most one entry per node: allocated once, not grown (this runs every tick).
+        let mut support: Vec<u64> = Vec::with_capacity(v.nodes.len() + 1);
         if self.promised <= v.id {
             support.push(self.now);
         }

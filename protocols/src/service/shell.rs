@@ -36,6 +36,15 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// [`master_of`] a view's member set, without walking it: members order by node first,
+/// so the set's first member is on the lowest node. The role is checked at every step of
+/// the job, with the view in hand.
+fn view_master(members: &BTreeSet<Member>) -> Option<usize> {
+    let master = members.first().map(|m| m.node);
+    debug_assert_eq!(master, master_of(members));
+    master
+}
+
 /// What a service's jobs send through the engine: replica traffic (multicast), unicasts
 /// between members, and datagrams with nodes outside the engine.
 #[derive(Clone, Debug)]
@@ -220,7 +229,7 @@ impl<A: App> Env<'_, A> {
 
     /// The master of the current view.
     pub fn master(&self) -> Option<usize> {
-        self.core.view.as_ref().and_then(|(_, m)| master_of(m))
+        self.core.view.as_ref().and_then(|(_, m)| view_master(m))
     }
 
     /// Whether this node serves as master now.
@@ -525,7 +534,7 @@ impl<A: App> Core<A> {
         let synced = self.replica.as_ref().is_some_and(|r| r.is_synced());
         let view = self.view.as_ref().map(|(v, _)| *v);
         let holds_lease = view.is_some_and(|v| self.lease.0 == v && now < self.lease.1);
-        let is_master = self.view.as_ref().and_then(|(_, m)| master_of(m)) == Some(self.ctx.id);
+        let is_master = self.view.as_ref().and_then(|(_, m)| view_master(m)) == Some(self.ctx.id);
         let may = self.member.is_some()
             && is_master
             && synced
