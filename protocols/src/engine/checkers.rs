@@ -780,126 +780,254 @@ impl Checker for NotifiedOnce {
 
 // ------------------------------------------------------------------ notify_within
 
+/// A departure one survivor is still owed.
 struct Obligation {
     departed: Member,
     survivor: Member,
     cause_ns: u64,
     deadline_ns: u64,
     cause: String,
-    fault: Option<u64>,
+    /// Caused by a partition (void if the departed node's side regains the majority).
+    partition: bool,
+    /// Whether its clock was ever stopped.
+    held: bool,
 }
 
-/// Always: after a departure with a single clear cause (a job unregistering, a node crash,
-/// a symmetric partition cutting off a minority) and no other disruption around it, every
-/// survivor of the last view is notified within the detection bound (failure timeout plus
-/// the stated margin, `CeConfig::notify_bound_ms`).
+/// Always: every departure whose cause the fault plan determines is told to every survivor
+/// in time: a job unregistering, a node crashing, and the members cut off from the
+/// majority by symmetric partitions, however other faults overlap them. The deadline is
+/// the later of the cause plus the detection bound and the last disruptive fault event (a
+/// window's start or end, a crash, a restart, the heal) plus the settling bound, both from
+/// [`CeConfig::bounds`] with the latency spikes open at the time; an event after the
+/// cause moves the deadline on, it does not void the obligation.
+///
+/// A survivor is a member of the newest view some CE installed whose job was given a view
+/// that holds the departed member: it must hear of the departure in a later view. What is
+/// not timed, because the plan does not decide it:
+/// - the survivor departs too (its job unregisters, its node crashes or ends on the
+///   minority side of a partition) or its job is told `QuorumLost` (whether it hears of the
+///   departure first is a race);
+/// - a partition's departures once the departed node's side is joined to the majority
+///   again, or when no side holds a majority (no view forms, the survivors lose quorum);
+/// - while a packet-loss window or a one-way partition is open, and while the survivor's
+///   node is paused: their clocks stop (a message can be lost any number of times; who
+///   suspects whom behind a one-way cut depends on timing; a frozen job reads nothing),
+///   and the window's end restarts them;
+/// - a member a survivor's job never had in its view (the survivor joined after it left,
+///   or skipped the view it was in), and departures in a view no survivor has yet.
 pub struct NotifyWithin {
     n: usize,
-    bound_ns: u64,
-    timeout_ns: u64,
+    cfg: CeConfig,
     latest: Option<(u64, BTreeSet<Member>)>,
-    /// The view each job is in now.
-    job_view: BTreeMap<Member, u64>,
-    /// Open disruptive fault windows by id.
-    active: BTreeSet<u64>,
-    quiet_after_ns: u64,
+    /// The view each job is in now: its id and its group's members.
+    job_view: BTreeMap<Member, (u64, BTreeSet<Member>)>,
+    /// Open symmetric partitions: their side, of the engine's nodes.
+    partitions: BTreeMap<u64, BTreeSet<usize>>,
+    /// Open windows that stop every clock: packet loss, one-way partitions.
+    holds: BTreeSet<u64>,
+    /// Open pauses, with their node.
+    pauses: BTreeMap<u64, usize>,
+    /// Open latency spikes: node and extra latency in ns.
+    spikes: BTreeMap<u64, (usize, u64)>,
+    /// The last disruptive event's time plus the settling bound then.
+    settled_ns: u64,
     obligations: Vec<Obligation>,
     /// Measured delays of discharged obligations: (cause, delay ns).
     pub delays: Vec<(String, u64)>,
+    /// Per discharged obligation whose clock never stopped: its cause, its delay and the
+    /// time it was allowed, both from its cause, in ns (what a report of the bounds'
+    /// tightness reads).
+    pub allowed: Vec<(String, u64, u64)>,
 }
 
 impl NotifyWithin {
     pub fn new(n: usize, cfg: &CeConfig) -> Self {
         NotifyWithin {
             n,
-            bound_ns: cfg.notify_bound_ms() * 1_000_000,
-            timeout_ns: cfg.failure_timeout_ms * 1_000_000,
+            cfg: cfg.clone(),
             latest: None,
             job_view: BTreeMap::new(),
-            active: BTreeSet::new(),
-            quiet_after_ns: 0,
+            partitions: BTreeMap::new(),
+            holds: BTreeSet::new(),
+            pauses: BTreeMap::new(),
+            spikes: BTreeMap::new(),
+            settled_ns: 0,
             obligations: Vec::new(),
             delays: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 
-    fn quiet(&self, t: u64) -> bool {
-        self.active.is_empty() && t >= self.quiet_after_ns
+    /// The extra latency the open spikes add to a message, at most.
+    fn spike_ns(&self) -> u64 {
+        self.spikes.values().map(|(_, e)| *e).sum()
     }
 
-    fn disrupt(&mut self, until_ns: u64) {
-        self.obligations.clear();
-        self.quiet_after_ns = self.quiet_after_ns.max(until_ns);
+    /// A disruptive event at `t`: every deadline moves to at least `t` plus the settling
+    /// bound, with the spikes open before or after it (`spike_before_ns`), whichever add
+    /// more (a message sent under a spike that just ended is still on its way).
+    fn disrupt(&mut self, t: u64, spike_before_ns: u64) {
+        let spike = spike_before_ns.max(self.spike_ns());
+        let until = t + self.cfg.bounds(spike).notify_settle_ns;
+        self.settled_ns = self.settled_ns.max(until);
+        for o in &mut self.obligations {
+            o.deadline_ns = o.deadline_ns.max(until);
+        }
     }
 
-    fn oblige(&mut self, t: u64, departed: &[Member], cause: String, fault: Option<u64>) {
-        let Some((v, members)) = &self.latest else {
-            return;
-        };
-        // Survivors: the members of the latest view whose jobs are in it now.
-        let survivors: Vec<Member> = members
-            .iter()
-            .filter(|s| !departed.contains(s) && self.job_view.get(s) == Some(v))
-            .copied()
-            .collect();
-        for d in departed {
-            for s in survivors.iter().copied().filter(|s| s.group == d.group) {
-                self.obligations.push(Obligation {
+    /// The engine nodes joined to a strict majority by the open symmetric partitions, if
+    /// some side holds one: nodes on the same side of every open partition hear each other.
+    fn majority(&self) -> Option<BTreeSet<usize>> {
+        let mut classes: BTreeMap<Vec<bool>, BTreeSet<usize>> = BTreeMap::new();
+        for x in 0..self.n {
+            let key = self.partitions.values().map(|s| s.contains(&x)).collect();
+            classes.entry(key).or_default().insert(x);
+        }
+        classes.into_values().find(|c| 2 * c.len() > self.n)
+    }
+
+    /// Whether survivor `s` may be obliged now: it is a member of the newest view.
+    fn in_latest(&self, s: &Member) -> bool {
+        self.latest.as_ref().is_some_and(|(_, m)| m.contains(s))
+    }
+
+    /// Obliges every survivor `keep` accepts, in the newest view, to hear of each member
+    /// `gone` picks in the survivor's own view, by the detection bound or by `settled_ns`
+    /// (the settling of the disruptions before the cause, not of the cause itself).
+    fn oblige(
+        &mut self,
+        t: u64,
+        settled_ns: u64,
+        keep: impl Fn(&Member) -> bool,
+        gone: impl Fn(&Member) -> bool,
+        cause: String,
+        partition: bool,
+    ) {
+        let deadline_ns = (t + self.cfg.bounds(self.spike_ns()).notify_ns).max(settled_ns);
+        let mut new = Vec::new();
+        for (s, (_, members)) in &self.job_view {
+            if !keep(s) || gone(s) || !self.in_latest(s) {
+                continue;
+            }
+            for d in members.iter().filter(|d| *d != s && gone(d)) {
+                new.push(Obligation {
                     departed: *d,
-                    survivor: s,
+                    survivor: *s,
                     cause_ns: t,
-                    deadline_ns: t + self.bound_ns,
+                    deadline_ns,
                     cause: cause.clone(),
-                    fault,
+                    partition,
+                    held: false,
                 });
             }
         }
+        self.obligations.extend(new);
+        self.mark_held();
     }
 
-    /// A symmetric partition starts: its minority side's members of the latest view depart.
-    fn partition(&mut self, t: u64, id: u64, side_a: &[NodeId]) {
-        let side: BTreeSet<usize> = side_a
+    /// The open symmetric partitions changed: survivors off the majority side depart too,
+    /// and a partition's departures whose node is back on it are void.
+    fn repartition(&mut self, t: u64, settled_ns: u64, cause: Option<String>) {
+        let majority = self.majority();
+        let on = |node: usize| majority.as_ref().is_some_and(|m| m.contains(&node));
+        self.obligations
+            .retain(|o| on(o.survivor.node) && !(o.partition && on(o.departed.node)));
+        if let (Some(cause), Some(m)) = (cause, &majority) {
+            let m = m.clone();
+            let (keep, gone) = (|s: &Member| m.contains(&s.node), |d: &Member| !m.contains(&d.node));
+            self.oblige(t, settled_ns, keep, gone, cause, true);
+        }
+    }
+
+    /// Whether the obligation's clock is stopped now.
+    fn held(&self, o: &Obligation) -> bool {
+        !self.holds.is_empty() || self.pauses.values().any(|n| *n == o.survivor.node)
+    }
+
+    /// Marks the obligations whose clock is stopped now.
+    fn mark_held(&mut self) {
+        let all = !self.holds.is_empty();
+        for o in &mut self.obligations {
+            o.held |= all || self.pauses.values().any(|n| *n == o.survivor.node);
+        }
+    }
+
+    fn overdue(&self, t: u64) -> Option<&Obligation> {
+        self.obligations
             .iter()
-            .map(|x| x.index())
-            .filter(|x| *x < self.n)
-            .collect();
-        let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
-            side
-        } else if 2 * (self.n - side.len()) < self.n {
-            (0..self.n).filter(|x| !side.contains(x)).collect()
-        } else {
-            BTreeSet::new()
-        };
-        let departed: Vec<Member> = self
-            .latest
-            .as_ref()
-            .map(|(_, m)| {
-                m.iter()
-                    .filter(|m| minority.contains(&m.node))
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.oblige(
-            t,
-            &departed,
-            format!("partition {}", fmt_side(side_a)),
-            Some(id),
-        );
+            .find(|o| o.deadline_ns < t && !self.held(o))
     }
-}
 
-/// Whether a fault of this kind disrupts the CEs' traffic (a departure's notification may
-/// then take longer than the bound).
-fn disruptive(kind: FaultKind) -> bool {
-    matches!(
-        kind,
-        FaultKind::Partition
-            | FaultKind::Clog
-            | FaultKind::PacketLoss
-            | FaultKind::LatencySpike
-            | FaultKind::Pause
-    )
+    fn on_fault(&mut self, ev: &EventRef<'_>, f: &FaultEvent) {
+        let t = ev.t_ns;
+        let spike_before = self.spike_ns();
+        let settled_before = self.settled_ns;
+        match f {
+            FaultEvent::Start {
+                fault,
+                kind,
+                one_way,
+                target,
+                extra_latency,
+                ..
+            } => {
+                let node = target.map(|n| n.index()).unwrap_or(usize::MAX);
+                match kind {
+                    FaultKind::Partition if *one_way == Some(false) => {
+                        let side = partition_side(ev)
+                            .iter()
+                            .map(|x| x.index())
+                            .filter(|x| *x < self.n)
+                            .collect();
+                        self.partitions.insert(*fault, side);
+                        self.disrupt(t, spike_before);
+                        let cause = format!("partition {}", fmt_side(partition_side(ev)));
+                        self.repartition(t, settled_before, Some(cause));
+                        return;
+                    }
+                    FaultKind::Partition | FaultKind::PacketLoss => {
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Pause => {
+                        self.pauses.insert(*fault, node);
+                    }
+                    FaultKind::LatencySpike => {
+                        let extra = extra_latency.map(|d| d.0).unwrap_or(0);
+                        self.spikes.insert(*fault, (node, extra));
+                    }
+                    // A crash is disruptive through its node event; a clog through its
+                    // window; duplicates are dropped by the links, and a work-thread
+                    // fault makes its job unregister, which is a departure of its own.
+                    FaultKind::Clog => {}
+                    FaultKind::Crash | FaultKind::Duplicate | FaultKind::WorkThread => return,
+                }
+                self.disrupt(t, spike_before);
+            }
+            FaultEvent::End { fault, kind } => {
+                match kind {
+                    FaultKind::Crash | FaultKind::Duplicate | FaultKind::WorkThread => return,
+                    _ => {}
+                }
+                self.holds.remove(fault);
+                self.pauses.remove(fault);
+                self.spikes.remove(fault);
+                self.disrupt(t, spike_before);
+                if self.partitions.remove(fault).is_some() {
+                    self.repartition(t, settled_before, None);
+                }
+            }
+            FaultEvent::HealAll => {
+                self.holds.clear();
+                self.pauses.clear();
+                self.spikes.clear();
+                self.disrupt(t, spike_before);
+                self.partitions.clear();
+                self.repartition(t, settled_before, None);
+            }
+            FaultEvent::Skip { .. } => {}
+        }
+        self.mark_held();
+    }
 }
 
 impl Checker for NotifyWithin {
@@ -909,11 +1037,11 @@ impl Checker for NotifyWithin {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
-        if let Some(o) = self.obligations.iter().find(|o| o.deadline_ns < t) {
+        if let Some(o) = self.overdue(t) {
             return Err(format!(
                 "{} was not told within {} that {} left ({} at {})",
                 o.survivor,
-                SimDuration(self.bound_ns),
+                SimDuration(o.deadline_ns - o.cause_ns),
                 o.departed,
                 o.cause,
                 SimTime(o.cause_ns)
@@ -923,64 +1051,51 @@ impl Checker for NotifyWithin {
             if self.latest.as_ref().map(|(l, _)| view > l).unwrap_or(true) {
                 self.latest = Some((*view, members.clone()));
             }
-        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
+        } else if let Some(n) = ev.event.get::<NodeEvent>() {
             let node = ev.node.index();
-            self.job_view.retain(|m, _| m.node != node);
-            self.obligations.retain(|o| o.survivor.node != node);
-            let quiet = self.quiet(t);
-            self.disrupt(t + self.bound_ns);
-            if quiet {
-                let departed: Vec<Member> = self
-                    .latest
-                    .as_ref()
-                    .map(|(_, m)| m.iter().filter(|m| m.node == node).copied().collect())
-                    .unwrap_or_default();
-                self.oblige(t, &departed, format!("{} crashed", ev.node), None);
+            let spike = self.spike_ns();
+            let settled_before = self.settled_ns;
+            if let NodeEvent::Crash = n {
+                self.job_view.retain(|m, _| m.node != node);
+                self.obligations.retain(|o| o.survivor.node != node);
+                // A crash ends the node's pauses without a window's end.
+                self.pauses.retain(|_, p| *p != node);
+            }
+            self.disrupt(t, spike);
+            if let NodeEvent::Crash = n {
+                let cause = format!("{} crashed", ev.node);
+                let majority = self.majority();
+                let on = |x: usize| majority.as_ref().is_some_and(|m| m.contains(&x));
+                self.oblige(t, settled_before, |s| on(s.node), |d| d.node == node, cause, false);
             }
         } else if let Some(f) = ev.event.get::<FaultEvent>() {
-            match f {
-                FaultEvent::Start {
-                    fault,
-                    kind,
-                    one_way,
-                    ..
-                } if disruptive(*kind) => {
-                    let quiet = self.quiet(t);
-                    self.disrupt(t);
-                    self.active.insert(*fault);
-                    if *kind == FaultKind::Partition && quiet && *one_way == Some(false) {
-                        self.partition(t, *fault, partition_side(ev));
-                    }
-                }
-                // A window that closes before its departures were announced voids them;
-                // stale suspicions linger a failure timeout after any window.
-                FaultEvent::End { fault, .. } if self.active.remove(fault) => {
-                    self.obligations.retain(|o| o.fault != Some(*fault));
-                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
-                }
-                FaultEvent::HealAll => {
-                    self.active.clear();
-                    self.obligations.clear();
-                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
-                }
-                _ => {}
-            }
+            self.on_fault(ev, f);
         } else {
             match ev.event.get::<JobEvent>() {
                 Some(JobEvent::View {
-                    member, view, left, ..
+                    member,
+                    view,
+                    members,
+                    left,
+                    ..
                 }) => {
                     let s = *member;
-                    self.job_view.insert(s, *view);
-                    let mut delays = Vec::new();
+                    self.job_view.insert(s, (*view, members.clone()));
+                    let mut done = Vec::new();
                     self.obligations.retain(|o| {
-                        let done = o.survivor == s && left.iter().any(|d| d.member == o.departed);
-                        if done {
-                            delays.push((o.cause.clone(), t - o.cause_ns));
+                        let hit = o.survivor == s && left.iter().any(|d| d.member == o.departed);
+                        if hit {
+                            let (delay, allowed) = (t - o.cause_ns, o.deadline_ns - o.cause_ns);
+                            done.push((o.cause.clone(), delay, allowed, o.held));
                         }
-                        !done
+                        !hit
                     });
-                    self.delays.extend(delays);
+                    for (cause, delay, allowed, held) in done {
+                        if !held {
+                            self.allowed.push((cause.clone(), delay, allowed));
+                        }
+                        self.delays.push((cause, delay));
+                    }
                 }
                 Some(JobEvent::QuorumLost { member, .. }) => {
                     self.job_view.remove(member);
@@ -990,9 +1105,11 @@ impl Checker for NotifyWithin {
                     let m = *member;
                     self.job_view.remove(&m);
                     self.obligations.retain(|o| o.survivor != m);
-                    if self.quiet(t) {
-                        self.oblige(t, &[m], format!("{m} unregistered"), None);
-                    }
+                    let majority = self.majority();
+                    let on = |x: usize| majority.as_ref().is_some_and(|g| g.contains(&x));
+                    let cause = format!("{m} unregistered");
+                    let settled = self.settled_ns;
+                    self.oblige(t, settled, |s| on(s.node), |d| *d == m, cause, false);
                 }
                 _ => {}
             }
@@ -1001,7 +1118,7 @@ impl Checker for NotifyWithin {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        match self.obligations.iter().find(|o| o.deadline_ns < end.t_ns) {
+        match self.overdue(end.t_ns) {
             Some(o) => Err(format!(
                 "{} was never told that {} left ({} at {})",
                 o.survivor,

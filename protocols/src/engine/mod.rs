@@ -242,17 +242,88 @@ impl CeConfig {
         }
     }
 
-    /// The stated margin on top of the failure timeout within which every survivor must be
-    /// notified of a departure: a heartbeat interval of detection skew between nodes, a
-    /// tick of timer granularity, one rejected proposal retry, and the flush round trips.
-    pub fn notify_margin_ms(&self) -> u64 {
-        2 * self.heartbeat_interval_ms + 2 * self.tick_ms + 250
+    /// The detection bound: how long after a departure's cause every survivor must be told
+    /// when no disruptive fault event happened since (`notify_within`; see
+    /// [`CeConfig::bounds`] for the derivation and the bound after a disruption).
+    pub fn notify_bound_ms(&self) -> u64 {
+        self.bounds(0).notify_ns / 1_000_000
     }
 
-    /// The detection bound checked by `notify_within`.
-    pub fn notify_bound_ms(&self) -> u64 {
-        self.failure_timeout_ms + self.notify_margin_ms()
+    /// The time bounds `notify_within` and `ack_round_progress` hold the CE to, with `spike_ns`
+    /// the extra latency the latency spikes open at the time add to a message (their sum).
+    ///
+    /// Writing `T` for the failure timeout, `hb` for the heartbeat interval, `tick` for the
+    /// CE's tick and `trip` for one message's way (the network's 1-5 ms, madsim's 1 ms at
+    /// each end, plus `spike_ns`):
+    ///
+    /// **`notify_ns`**, from a departure's cause when no disruptive fault event follows it
+    /// (`T + 2 hb + 2 tick + 250 ms`, 1 s for `fast`, plus four spikes):
+    /// - *detection*, `T + tick + trip`: the departed node's last heartbeat arrives at most a
+    ///   trip after the cause, and it is suspected at the first tick more than `T` later (an
+    ///   unregistering job's CE sends its job list at once instead);
+    /// - *skew*, `hb + tick`: another survivor suspects it up to a heartbeat (and a tick)
+    ///   later, and until then rejects a new coordinator's proposal when the departed node
+    ///   was the coordinator; the coordinator's retries after the first rejections
+    ///   (`RETRY_NS`, doubled: 50 then 100 ms) fall in the margin;
+    /// - *flush*, three trips (propose, report, install), then the job is told at once;
+    /// - a 250 ms margin holds the retries and the trips without spikes; each of the four
+    ///   trips (the last heartbeat and the flush) also carries `spike_ns`.
+    ///
+    /// **`notify_settle_ns`**, from a disruptive fault event (a fault window's start or end,
+    /// a crash or a restart): every departure still owed is told within this after the last
+    /// such event (3.05 s for `fast`, plus four spikes). Terms, in the order they can follow
+    /// one another:
+    /// - `PROPOSAL_TIMEOUT_FACTOR × T + tick`: a proposal begun before the event ends by
+    ///   then: it completes, is given up when a node the event cut off is suspected (`T +
+    ///   tick`), or times out. A node that failed to report is excluded for
+    ///   `EXCLUSION_FACTOR × T`, which delays no survivor: the rest of the proposal forms
+    ///   the next view (else the excluded are proposed again at once), and an excluded node
+    ///   learns from the others' heartbeats that it is out (`QuorumLost`);
+    /// - `hb + tick`: each node heard again after the event has sent a fresh heartbeat (a
+    ///   coordinator proposes only nodes whose last heartbeat says they see a majority);
+    /// - `2 hb + tick`: a coordinator's grace for a node whose view differs from its own
+    ///   (after a merge), or a restarted node's listening period before it proposes;
+    /// - `MAX_RETRY_NS` (1 s): a proposal rejected by a node that had not caught up yet (a
+    ///   rival coordinator, or a promise to one) is retried at most that much later;
+    /// - `MAX_RTO_NS + tick` (400 ms): a message sent into a window the event closed is
+    ///   resent within the link's longest retransmission timeout;
+    /// - the 250 ms margin and four spiked trips of `notify_ns`.
+    ///
+    /// Packet loss and one-way partitions bound nothing: while one is open `notify_within`
+    /// stops its clocks (a message is lost any number of times in a row; a one-way cut's
+    /// effect on who suspects whom depends on timing), and its end restarts them.
+    pub fn bounds(&self, spike_ns: u64) -> Bounds {
+        let ms = 1_000_000;
+        let t = self.failure_timeout_ms * ms;
+        let hb = self.heartbeat_interval_ms * ms;
+        let tick = self.tick_ms * ms;
+        let trips = NOTIFY_MARGIN_NS + 4 * spike_ns;
+        let notify_ns = t + 2 * hb + 2 * tick + trips;
+        let notify_settle_ns = membership::PROPOSAL_TIMEOUT_FACTOR * t
+            + tick
+            + (hb + tick)
+            + (2 * hb + tick)
+            + membership::MAX_RETRY_NS
+            + (link::MAX_RTO_NS + tick)
+            + trips;
+        Bounds {
+            notify_ns,
+            notify_settle_ns,
+        }
     }
+}
+
+/// The margin of [`CeConfig::bounds`] for the flush's round trips and the first proposal
+/// retries.
+const NOTIFY_MARGIN_NS: u64 = 250_000_000;
+
+/// The time bounds of the engine's checkers, from [`CeConfig::bounds`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// `notify_within`: from a departure's cause, with no disruptive fault event since.
+    pub notify_ns: u64,
+    /// `notify_within`: from the last disruptive fault event.
+    pub notify_settle_ns: u64,
 }
 
 /// The planted bugs of the engine, switched on per run; none is on by default.

@@ -1,0 +1,71 @@
+//! How tight the engine's time bounds are: runs seeds of every catalog scenario that runs
+//! the engine, replays each trace into `notify_within`, and prints per scenario the
+//! largest notification delay, the bound it had, and the least slack any obligation had
+//! left. Ignored by default (it measures, it asserts nothing beyond the checker passing):
+//! `BOUNDS_SEEDS=0..500 cargo test --release -p scenarios --test bounds -- --ignored --nocapture`.
+
+use protocols::engine::checkers::NotifyWithin;
+use protocols::engine::CeConfig;
+use sim::{Checker, RunSpec};
+
+const ENGINE: [(&str, usize); 7] = [
+    ("membership", 5),
+    ("ack-rounds", 5),
+    ("ack-rounds-direct", 5),
+    ("groups", 5),
+    ("client-failover", 5),
+    ("process-status", 5),
+    ("kv-register", 5),
+];
+
+fn seeds() -> std::ops::Range<u64> {
+    let s = std::env::var("BOUNDS_SEEDS").unwrap_or_else(|_| "0..50".to_string());
+    let (a, b) = s.split_once("..").expect("BOUNDS_SEEDS=A..B");
+    a.parse().expect("A")..b.parse().expect("B")
+}
+
+#[test]
+#[ignore]
+fn notify_delays_against_their_bounds() {
+    let cfg = CeConfig::fast();
+    for (name, n) in ENGINE {
+        let (mut count, mut max_delay, mut max_allowed_at, mut min_slack) = (0, 0, 0, i64::MAX);
+        let mut slack_seed = 0;
+        for seed in seeds() {
+            let mut spec = RunSpec::swarm(seed);
+            spec.keep_events = true;
+            let r = scenarios::run_alone(name, spec, None);
+            assert!(r.passed(), "{name} seed {seed}: {}", r.violations[0]);
+            let mut c = NotifyWithin::new(n, &cfg);
+            for (i, ev) in r.trace.events.iter().enumerate() {
+                c.on_event(&ev.view(i as u64)).unwrap();
+            }
+            for (cause, delay, allowed) in &c.allowed {
+                let (delay, allowed) = (*delay, *allowed);
+                if (allowed as i64 - delay as i64) < 150_000_000 {
+                    println!(
+                        "  {name} seed {seed}: {cause}: {:.0} of {:.0} ms",
+                        delay as f64 / 1e6,
+                        allowed as f64 / 1e6
+                    );
+                }
+                count += 1;
+                if delay > max_delay {
+                    max_delay = delay;
+                    max_allowed_at = allowed;
+                }
+                let slack = allowed as i64 - delay as i64;
+                if slack < min_slack {
+                    min_slack = slack;
+                    slack_seed = seed;
+                }
+            }
+        }
+        println!(
+            "{name:18} {count:6} timed; largest delay {:.0} ms (allowed {:.0} ms); least slack {:.0} ms (seed {slack_seed})",
+            max_delay as f64 / 1e6,
+            max_allowed_at as f64 / 1e6,
+            min_slack as f64 / 1e6,
+        );
+    }
+}
