@@ -1,10 +1,10 @@
 //! How tight the engine's time bounds are: runs seeds of every catalog scenario that runs
 //! the engine, replays each trace into `notify_within`, and prints per scenario the
-//! largest notification delay, the bound it had, and the least slack any obligation had
-//! left. Ignored by default (it measures, it asserts nothing beyond the checker passing):
+//! largest notification delay and ACK-round phase, the bound each had, and the least
+//! slack any had left (of those whose clock never stopped). Ignored by default (it measures, it asserts nothing beyond the checker passing):
 //! `BOUNDS_SEEDS=0..500 cargo test --release -p scenarios --test bounds -- --ignored --nocapture`.
 
-use protocols::engine::checkers::NotifyWithin;
+use protocols::engine::checkers::{AckRoundProgress, NotifyWithin};
 use protocols::engine::CeConfig;
 use sim::{Checker, RunSpec};
 
@@ -26,19 +26,32 @@ fn seeds() -> std::ops::Range<u64> {
 
 #[test]
 #[ignore]
-fn notify_delays_against_their_bounds() {
+fn delays_against_their_bounds() {
     let cfg = CeConfig::fast();
     for (name, n) in ENGINE {
         let (mut count, mut max_delay, mut max_allowed_at, mut min_slack) = (0, 0, 0, i64::MAX);
         let mut slack_seed = 0;
+        let (mut rounds, mut round_max, mut round_slack) = (0, (0, 0), (i64::MAX, 0));
         for seed in seeds() {
             let mut spec = RunSpec::swarm(seed);
             spec.keep_events = true;
             let r = scenarios::run_alone(name, spec, None);
             assert!(r.passed(), "{name} seed {seed}: {}", r.violations[0]);
             let mut c = NotifyWithin::new(n, &cfg);
+            let mut a = AckRoundProgress::new(n, &cfg, false);
             for (i, ev) in r.trace.events.iter().enumerate() {
                 c.on_event(&ev.view(i as u64)).unwrap();
+                a.on_event(&ev.view(i as u64)).unwrap();
+            }
+            for &(took, allowed) in &a.allowed {
+                rounds += 1;
+                if took > round_max.0 {
+                    round_max = (took, allowed);
+                }
+                let slack = allowed as i64 - took as i64;
+                if slack < round_slack.0 {
+                    round_slack = (slack, seed);
+                }
             }
             for (cause, delay, allowed) in &c.allowed {
                 let (delay, allowed) = (*delay, *allowed);
@@ -67,5 +80,15 @@ fn notify_delays_against_their_bounds() {
             max_allowed_at as f64 / 1e6,
             min_slack as f64 / 1e6,
         );
+        if rounds > 0 {
+            println!(
+                "{:18} {rounds:6} rounds; longest {:.0} ms (allowed {:.0} ms); least slack {:.0} ms (seed {})",
+                "",
+                round_max.0 as f64 / 1e6,
+                round_max.1 as f64 / 1e6,
+                round_slack.0 as f64 / 1e6,
+                round_slack.1,
+            );
+        }
     }
 }

@@ -780,6 +780,33 @@ impl Checker for NotifiedOnce {
 
 // ------------------------------------------------------------------ notify_within
 
+/// The engine nodes (a bit each) that belong to a strict majority of the `n` nodes whose
+/// members are all up (not in `out`) and hear each other directly (`cut` separates no
+/// two of them): only in such a group can a node be sure a view forms with it. A node
+/// that hears a majority which is not such a group (a clog inside it) may wait for a view
+/// that never forms, without losing quorum. Past 20 nodes every node counts as in one.
+fn connected_majority(n: usize, out: &BTreeSet<usize>, cut: impl Fn(usize, usize) -> bool) -> u64 {
+    if n > 20 {
+        return u64::MAX;
+    }
+    let mut found = 0u64;
+    for mask in 0u64..(1 << n) {
+        if 2 * mask.count_ones() as usize <= n || mask & found == mask {
+            continue;
+        }
+        let nodes: Vec<usize> = (0..n).filter(|x| mask >> x & 1 == 1).collect();
+        let ok = nodes.iter().all(|x| !out.contains(x))
+            && nodes
+                .iter()
+                .enumerate()
+                .all(|(i, a)| nodes[i + 1..].iter().all(|b| !cut(*a, *b)));
+        if ok {
+            found |= mask;
+        }
+    }
+    found
+}
+
 /// A departure one survivor is still owed.
 struct Obligation {
     departed: Member,
@@ -823,6 +850,12 @@ pub struct NotifyWithin {
     job_view: BTreeMap<Member, (u64, BTreeSet<Member>)>,
     /// Open symmetric partitions: their side, of the engine's nodes.
     partitions: BTreeMap<u64, BTreeSet<usize>>,
+    /// Open clogs: the two nodes they cut apart.
+    clogs: BTreeMap<u64, (usize, usize)>,
+    /// Nodes down now (crashed, not restarted yet).
+    down: BTreeSet<usize>,
+    /// The nodes in a connected majority (see [`connected_majority`]), a bit each.
+    connected: u64,
     /// Open windows that stop every clock: packet loss, one-way partitions.
     holds: BTreeSet<u64>,
     /// Open pauses, with their node.
@@ -848,6 +881,9 @@ impl NotifyWithin {
             latest: None,
             job_view: BTreeMap::new(),
             partitions: BTreeMap::new(),
+            clogs: BTreeMap::new(),
+            down: BTreeSet::new(),
+            connected: u64::MAX,
             holds: BTreeSet::new(),
             pauses: BTreeMap::new(),
             spikes: BTreeMap::new(),
@@ -868,7 +904,7 @@ impl NotifyWithin {
     /// more (a message sent under a spike that just ended is still on its way).
     fn disrupt(&mut self, t: u64, spike_before_ns: u64) {
         let spike = spike_before_ns.max(self.spike_ns());
-        let until = t + self.cfg.bounds(spike).notify_settle_ns;
+        let until = t + self.cfg.bounds(spike, false).notify_settle_ns;
         self.settled_ns = self.settled_ns.max(until);
         for o in &mut self.obligations {
             o.deadline_ns = o.deadline_ns.max(until);
@@ -903,7 +939,8 @@ impl NotifyWithin {
         cause: String,
         partition: bool,
     ) {
-        let deadline_ns = (t + self.cfg.bounds(self.spike_ns()).notify_ns).max(settled_ns);
+        let clogged = !self.clogs.is_empty();
+        let deadline_ns = (t + self.cfg.bounds(self.spike_ns(), clogged).notify_ns).max(settled_ns);
         let mut new = Vec::new();
         for (s, (_, members)) in &self.job_view {
             if !keep(s) || gone(s) || !self.in_latest(s) {
@@ -934,21 +971,49 @@ impl NotifyWithin {
             .retain(|o| on(o.survivor.node) && !(o.partition && on(o.departed.node)));
         if let (Some(cause), Some(m)) = (cause, &majority) {
             let m = m.clone();
-            let (keep, gone) = (|s: &Member| m.contains(&s.node), |d: &Member| !m.contains(&d.node));
+            let (keep, gone) = (
+                |s: &Member| m.contains(&s.node),
+                |d: &Member| !m.contains(&d.node),
+            );
             self.oblige(t, settled_ns, keep, gone, cause, true);
         }
     }
 
-    /// Whether the obligation's clock is stopped now.
+    /// Recomputes which nodes are in a connected majority, after the links, crashes or
+    /// pauses changed.
+    fn relink(&mut self) {
+        let mut out = self.down.clone();
+        out.extend(self.pauses.values().copied());
+        let parts = &self.partitions;
+        let clogs = &self.clogs;
+        self.connected = connected_majority(self.n, &out, |a, b| {
+            parts.values().any(|s| s.contains(&a) != s.contains(&b))
+                || clogs
+                    .values()
+                    .any(|&(x, y)| (x, y) == (a, b) || (x, y) == (b, a))
+        });
+    }
+
+    /// Whether a survivor's clock is stopped now: packet loss or a one-way partition is
+    /// open, its node is paused, or its node is in no connected majority (a view with it
+    /// may never form, though it keeps seeing a majority: the plan does not say whether
+    /// it is told or loses quorum first; the clock starts again, with the settling bound,
+    /// when the fault that cut the majority apart ends).
+    fn held_at(&self, node: usize) -> bool {
+        !self.holds.is_empty()
+            || self.pauses.values().any(|n| *n == node)
+            || (node < 64 && self.connected >> node & 1 == 0)
+    }
+
     fn held(&self, o: &Obligation) -> bool {
-        !self.holds.is_empty() || self.pauses.values().any(|n| *n == o.survivor.node)
+        self.held_at(o.survivor.node)
     }
 
     /// Marks the obligations whose clock is stopped now.
     fn mark_held(&mut self) {
-        let all = !self.holds.is_empty();
-        for o in &mut self.obligations {
-            o.held |= all || self.pauses.values().any(|n| *n == o.survivor.node);
+        let held: Vec<bool> = self.obligations.iter().map(|o| self.held(o)).collect();
+        for (o, h) in self.obligations.iter_mut().zip(held) {
+            o.held |= h;
         }
     }
 
@@ -969,6 +1034,8 @@ impl NotifyWithin {
                 one_way,
                 target,
                 extra_latency,
+                a,
+                b,
                 ..
             } => {
                 let node = target.map(|n| n.index()).unwrap_or(usize::MAX);
@@ -982,7 +1049,9 @@ impl NotifyWithin {
                         self.partitions.insert(*fault, side);
                         self.disrupt(t, spike_before);
                         let cause = format!("partition {}", fmt_side(partition_side(ev)));
+                        self.relink();
                         self.repartition(t, settled_before, Some(cause));
+                        self.mark_held();
                         return;
                     }
                     FaultKind::Partition | FaultKind::PacketLoss => {
@@ -998,7 +1067,11 @@ impl NotifyWithin {
                     // A crash is disruptive through its node event; a clog through its
                     // window; duplicates are dropped by the links, and a work-thread
                     // fault makes its job unregister, which is a departure of its own.
-                    FaultKind::Clog => {}
+                    FaultKind::Clog => {
+                        if let (Some(a), Some(b)) = (a, b) {
+                            self.clogs.insert(*fault, (a.index(), b.index()));
+                        }
+                    }
                     FaultKind::Crash | FaultKind::Duplicate | FaultKind::WorkThread => return,
                 }
                 self.disrupt(t, spike_before);
@@ -1011,6 +1084,7 @@ impl NotifyWithin {
                 self.holds.remove(fault);
                 self.pauses.remove(fault);
                 self.spikes.remove(fault);
+                self.clogs.remove(fault);
                 self.disrupt(t, spike_before);
                 if self.partitions.remove(fault).is_some() {
                     self.repartition(t, settled_before, None);
@@ -1020,12 +1094,14 @@ impl NotifyWithin {
                 self.holds.clear();
                 self.pauses.clear();
                 self.spikes.clear();
+                self.clogs.clear();
                 self.disrupt(t, spike_before);
                 self.partitions.clear();
                 self.repartition(t, settled_before, None);
             }
             FaultEvent::Skip { .. } => {}
         }
+        self.relink();
         self.mark_held();
     }
 }
@@ -1055,18 +1131,32 @@ impl Checker for NotifyWithin {
             let node = ev.node.index();
             let spike = self.spike_ns();
             let settled_before = self.settled_ns;
-            if let NodeEvent::Crash = n {
-                self.job_view.retain(|m, _| m.node != node);
-                self.obligations.retain(|o| o.survivor.node != node);
-                // A crash ends the node's pauses without a window's end.
-                self.pauses.retain(|_, p| *p != node);
+            match n {
+                NodeEvent::Crash => {
+                    self.job_view.retain(|m, _| m.node != node);
+                    self.obligations.retain(|o| o.survivor.node != node);
+                    // A crash ends the node's pauses without a window's end.
+                    self.pauses.retain(|_, p| *p != node);
+                    self.down.insert(node);
+                }
+                NodeEvent::Restart { .. } => {
+                    self.down.remove(&node);
+                }
             }
+            self.relink();
             self.disrupt(t, spike);
             if let NodeEvent::Crash = n {
                 let cause = format!("{} crashed", ev.node);
                 let majority = self.majority();
                 let on = |x: usize| majority.as_ref().is_some_and(|m| m.contains(&x));
-                self.oblige(t, settled_before, |s| on(s.node), |d| d.node == node, cause, false);
+                self.oblige(
+                    t,
+                    settled_before,
+                    |s| on(s.node),
+                    |d| d.node == node,
+                    cause,
+                    false,
+                );
             }
         } else if let Some(f) = ev.event.get::<FaultEvent>() {
             self.on_fault(ev, f);
@@ -1216,80 +1306,180 @@ impl Checker for MainThreadResponsive {
 
 // ------------------------------------------------------------------ ack_round_progress
 
+/// Whether a fault window of this kind disrupts the CEs' traffic, so that its start and its
+/// end restart the settling bounds of [`CeConfig::bounds`]. Crashes and restarts are
+/// disruptive through their node events; duplicates are dropped by the links, and a
+/// work-thread fault acts through its job.
+fn disruptive(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Partition
+            | FaultKind::Clog
+            | FaultKind::PacketLoss
+            | FaultKind::LatencySpike
+            | FaultKind::Pause
+    )
+}
+
 /// An open round: who coordinates it, for which group, when it is due, and since when its
 /// bound has been stopped (while nothing the protocol does could bring it to an end).
 struct OpenRound {
     node: NodeId,
     group: u32,
+    start_ns: u64,
     deadline_ns: u64,
     stopped_since_ns: Option<u64>,
+    /// Whether its clock was ever stopped.
+    held: bool,
 }
 
 /// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
-/// by its coordinator within the round bound. The bound stops while no latency bound can
-/// hold: under a packet-loss window (half the messages vanish), while the coordinator is
-/// paused (a frozen node can neither finish a round nor give it up), and while a clog cuts
-/// the coordinator from a member of its view (a clogged pair stays in the view, since the
-/// others still hear both, and the link keeps the ACK until the clog heals), and while a
-/// node of its view may have a slow work thread (a slow thread makes progress, so no
-/// watchdog removes it, yet a round message queued behind background work waits for all
-/// of it; the thread times its window from when it takes the fault, which may be well
+/// by its coordinator in time: within the phase bound of its start, or the settling bound
+/// of the last disruptive event (a fault window's start or end, a crash, a restart, the
+/// heal: a member it takes away is announced, then the round completes with the new view
+/// or restarts), or of the last job to unregister; all from [`CeConfig::bounds`], with
+/// the latency spikes open at the time. A later disruption moves the deadline on.
+///
+/// The bound stops while no latency bound can hold: under a packet-loss window (a message
+/// can vanish any number of times) or a one-way partition (who suspects whom depends on
+/// timing), while the coordinator is paused (a frozen node can neither finish a round nor
+/// give it up), while a clog cuts the coordinator from a member of its view (a clogged
+/// pair stays in the view, since the others still hear both, and the link keeps the ACK
+/// until the clog heals), while a node of its view has a hung work thread (the round
+/// waits for its watchdog, then for its job to unregister, which restarts the bound), and
+/// while a node of its view may have a slow work thread (a slow thread makes progress, so
+/// no watchdog removes it, yet a round message queued behind background work waits for
+/// all of it; the thread times its window from when it takes the fault, which may be well
 /// after the fault starts, so the window counts as open until the faults heal or the node
 /// crashes). Eventually: after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
-    bound_ns: u64,
+    cfg: CeConfig,
     require_after_heal: bool,
     settle_ns: u64,
     /// Open rounds by (round, phase).
     open: BTreeMap<(RoundId, RoundPhase), OpenRound>,
-    /// Open packet-loss windows by fault id.
-    loss: BTreeSet<u64>,
+    /// Open packet-loss windows and one-way partitions by fault id.
+    holds: BTreeSet<u64>,
     /// Open pauses by fault id, with their node (pauses of one node may overlap).
     pauses: BTreeMap<u64, NodeId>,
     /// Open clogs by fault id, with the two nodes they cut apart.
     clogs: BTreeMap<u64, (NodeId, NodeId)>,
     /// Slow work-thread faults that may still be slowing their node, by fault id.
     slow: BTreeMap<u64, NodeId>,
+    /// Nodes with a hung work thread whose job has not unregistered yet.
+    hung: BTreeSet<NodeId>,
+    /// Open latency spikes by fault id: their extra latency in ns.
+    spikes: BTreeMap<u64, u64>,
+    /// Open symmetric partitions by fault id: their side.
+    partitions: BTreeMap<u64, BTreeSet<usize>>,
+    /// Nodes down now (crashed, not restarted yet).
+    down: BTreeSet<usize>,
+    /// The nodes in a connected majority (see [`connected_majority`]), a bit each.
+    connected: u64,
+    /// The latest deadline a disruption set for every open round.
+    settled_ns: u64,
     /// Per (node, group): the nodes of the members in that node's job's latest view.
     views: BTreeMap<(NodeId, u32), BTreeSet<NodeId>>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
+    /// Per round that ended and whose clock never stopped: how long it took and how long
+    /// it was allowed, both from its start, in ns (what a report of the bound's tightness
+    /// reads).
+    pub allowed: Vec<(u64, u64)>,
 }
 
 impl AckRoundProgress {
     /// `n` is the engine's configured nodes (0: the world's node count).
     pub fn new(n: usize, cfg: &CeConfig, require_after_heal: bool) -> Self {
         AckRoundProgress {
-            // A phase under a 400 ms latency spike takes four one-way trips (submit, order,
-            // stability, ACK) and a view change two proposal timeouts: allow that twice.
-            bound_ns: (6 * cfg.failure_timeout_ms + 4_000) * 1_000_000,
+            cfg: cfg.clone(),
             require_after_heal,
             settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
             open: BTreeMap::new(),
-            loss: BTreeSet::new(),
+            holds: BTreeSet::new(),
             pauses: BTreeMap::new(),
             clogs: BTreeMap::new(),
             slow: BTreeMap::new(),
+            hung: BTreeSet::new(),
+            spikes: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            down: BTreeSet::new(),
+            connected: u64::MAX,
+            settled_ns: 0,
             views: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
             n,
+            allowed: Vec::new(),
         }
     }
 
+    fn spike_ns(&self) -> u64 {
+        self.spikes.values().sum()
+    }
+
+    /// A disruptive event at `t`: every open round is due no earlier than `t` plus `after`
+    /// (the settling bound for the spikes open before or after the event, whichever add
+    /// more, or the bound after an unregistering).
+    fn disrupt(&mut self, t: u64, spike_before_ns: u64, unregister: bool) {
+        let b = self
+            .cfg
+            .bounds(spike_before_ns.max(self.spike_ns()), !self.clogs.is_empty());
+        let until = t + if unregister {
+            b.round_after_unregister_ns
+        } else {
+            b.round_settle_ns
+        };
+        self.settled_ns = self.settled_ns.max(until);
+        for r in self.open.values_mut() {
+            // A stopped round's deadline moves on by the time it stays stopped: what it
+            // gets from the event is `until` from the event's own time.
+            let held = r.stopped_since_ns.map_or(0, |since| t - since);
+            r.deadline_ns = r.deadline_ns.max(until.saturating_sub(held));
+        }
+    }
+
+    /// Recomputes which nodes are in a connected majority, after the links, crashes or
+    /// pauses changed.
+    fn relink(&mut self) {
+        if self.n == 0 {
+            return;
+        }
+        let mut out = self.down.clone();
+        out.extend(self.pauses.values().map(|n| n.index()));
+        let parts = &self.partitions;
+        let clogs = &self.clogs;
+        self.connected = connected_majority(self.n, &out, |a, b| {
+            let (a, b) = (NodeId::from(a), NodeId::from(b));
+            parts
+                .values()
+                .any(|s| s.contains(&a.index()) != s.contains(&b.index()))
+                || clogs
+                    .values()
+                    .any(|&(x, y)| (x, y) == (a, b) || (x, y) == (b, a))
+        });
+    }
+
     /// Whether a round of `group` coordinated by `node` is held up by a fault right now.
+    /// Besides the faults of the type's doc: its coordinator is in no connected majority
+    /// (it may keep a view that can change no more, without losing quorum).
     fn stopped(&self, node: NodeId, group: u32) -> bool {
-        if !self.loss.is_empty() || self.pauses.values().any(|n| *n == node) {
+        if !self.holds.is_empty() || self.pauses.values().any(|n| *n == node) {
             return true;
         }
-        if self.slow.values().any(|n| *n == node) {
+        if node.index() < 64 && self.connected >> node.index() & 1 == 0 {
+            return true;
+        }
+        if self.slow.values().any(|n| *n == node) || self.hung.contains(&node) {
             return true;
         }
         let Some(members) = self.views.get(&(node, group)) else {
             return false;
         };
-        if self.slow.values().any(|n| members.contains(n)) {
+        if self.slow.values().any(|n| members.contains(n))
+            || self.hung.iter().any(|n| members.contains(n))
+        {
             return true;
         }
         self.clogs.values().any(|&(a, b)| {
@@ -1308,7 +1498,10 @@ impl AckRoundProgress {
             .collect();
         for (r, now) in self.open.values_mut().zip(stopped) {
             match (now, r.stopped_since_ns) {
-                (true, None) => r.stopped_since_ns = Some(t),
+                (true, None) => {
+                    r.stopped_since_ns = Some(t);
+                    r.held = true;
+                }
                 (false, Some(since)) => {
                     r.deadline_ns += t - since;
                     r.stopped_since_ns = None;
@@ -1337,16 +1530,24 @@ impl AckRoundProgress {
             | AckEvent::RoundAdopt { round, phase, .. } => {
                 let group = round.group();
                 let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
+                let due = t + self.cfg.bounds(self.spike_ns(), false).round_ns;
                 let r = OpenRound {
                     node: ev.node,
                     group,
-                    deadline_ns: t + self.bound_ns,
+                    start_ns: t,
+                    deadline_ns: due.max(self.settled_ns),
                     stopped_since_ns,
+                    held: stopped_since_ns.is_some(),
                 };
                 self.open.insert((*round, *phase), r);
             }
             AckEvent::RoundDone { round, phase, .. } | AckEvent::RoundAbandon { round, phase } => {
-                self.open.remove(&(*round, *phase));
+                if let Some(r) = self.open.remove(&(*round, *phase)) {
+                    if !r.held {
+                        self.allowed
+                            .push((t - r.start_ns, r.deadline_ns - r.start_ns));
+                    }
+                }
             }
             AckEvent::TxnDone { .. }
                 if self
@@ -1360,8 +1561,8 @@ impl AckRoundProgress {
         }
     }
 
-    /// The bound check at this event's time, then what the event says about rounds, views
-    /// and crashes.
+    /// The bound check at this event's time, then what the event says about rounds, views,
+    /// jobs and crashes.
     fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         if let Some((round, r)) = self
@@ -1372,7 +1573,10 @@ impl AckRoundProgress {
             return Err(Self::overdue(round, r));
         }
         match ev.event.get::<WorldEvent>() {
-            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => self.n = *nodes as usize,
+            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => {
+                self.n = *nodes as usize;
+                self.relink();
+            }
             Some(WorldEvent::Phase {
                 phase: Phase::Liveness,
             }) => self.liveness_start_ns = Some(t),
@@ -1380,20 +1584,42 @@ impl AckRoundProgress {
         }
         if let Some(a) = ev.event.get::<AckEvent>() {
             self.on_round(ev, a);
-        } else if let Some(JobEvent::View {
-            member, members, ..
-        }) = ev.event.get::<JobEvent>()
-        {
-            let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
-            self.views.insert((ev.node, member.group), nodes);
+        } else if let Some(j) = ev.event.get::<JobEvent>() {
+            match j {
+                JobEvent::View {
+                    member, members, ..
+                } => {
+                    let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
+                    self.views.insert((ev.node, member.group), nodes);
+                }
+                JobEvent::WorkFault { mode: "hang", .. } => {
+                    self.hung.insert(ev.node);
+                }
+                JobEvent::Unregister { .. } => {
+                    self.hung.remove(&ev.node);
+                    self.disrupt(t, self.spike_ns(), true);
+                }
+                _ => return Ok(()),
+            }
             self.restamp(t);
-        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
-            // A crash ends the node's rounds, its view and its pauses too (the world emits
-            // no end for them): the node restarts running.
-            self.open.retain(|_, r| r.node != ev.node);
-            self.pauses.retain(|_, n| *n != ev.node);
-            self.slow.retain(|_, n| *n != ev.node);
-            self.views.retain(|(n, _), _| *n != ev.node);
+        } else if let Some(e) = ev.event.get::<NodeEvent>() {
+            match e {
+                NodeEvent::Crash => {
+                    // A crash ends the node's rounds, its view and its pauses too (the
+                    // world emits no end for them): the node restarts running.
+                    self.open.retain(|_, r| r.node != ev.node);
+                    self.pauses.retain(|_, n| *n != ev.node);
+                    self.slow.retain(|_, n| *n != ev.node);
+                    self.hung.remove(&ev.node);
+                    self.views.retain(|(n, _), _| *n != ev.node);
+                    self.down.insert(ev.node.index());
+                }
+                NodeEvent::Restart { .. } => {
+                    self.down.remove(&ev.node.index());
+                }
+            }
+            self.relink();
+            self.disrupt(t, self.spike_ns(), false);
             self.restamp(t);
         }
         Ok(())
@@ -1407,6 +1633,7 @@ impl Checker for AckRoundProgress {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
+        let spike_before = self.spike_ns();
         match ev.event.get::<FaultEvent>() {
             Some(FaultEvent::Start {
                 fault,
@@ -1415,6 +1642,8 @@ impl Checker for AckRoundProgress {
                 a,
                 b,
                 mode,
+                one_way,
+                extra_latency,
                 ..
             }) => {
                 match kind {
@@ -1422,7 +1651,14 @@ impl Checker for AckRoundProgress {
                         self.slow.insert(*fault, target.unwrap_or(NodeId::WORLD));
                     }
                     FaultKind::PacketLoss => {
-                        self.loss.insert(*fault);
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Partition if *one_way == Some(true) => {
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Partition => {
+                        let side = partition_side(ev).iter().map(|x| x.index()).collect();
+                        self.partitions.insert(*fault, side);
                     }
                     FaultKind::Pause => {
                         self.pauses.insert(*fault, target.unwrap_or(NodeId::WORLD));
@@ -1432,22 +1668,40 @@ impl Checker for AckRoundProgress {
                         let b = b.unwrap_or(NodeId::WORLD);
                         self.clogs.insert(*fault, (a, b));
                     }
-                    // Other faults hold no round up; restamping then changes nothing.
+                    FaultKind::LatencySpike => {
+                        self.spikes
+                            .insert(*fault, extra_latency.map(|d| d.0).unwrap_or(0));
+                    }
+                    // Other faults hold no round up.
                     _ => {}
+                }
+                if disruptive(*kind) {
+                    self.disrupt(t, spike_before, false);
+                }
+                self.relink();
+                self.restamp(t);
+            }
+            Some(FaultEvent::End { fault, kind }) => {
+                self.holds.remove(fault);
+                self.pauses.remove(fault);
+                self.clogs.remove(fault);
+                self.spikes.remove(fault);
+                self.partitions.remove(fault);
+                self.relink();
+                if disruptive(*kind) {
+                    self.disrupt(t, spike_before, false);
                 }
                 self.restamp(t);
             }
-            Some(FaultEvent::End { fault, .. }) => {
-                self.loss.remove(fault);
-                self.pauses.remove(fault);
-                self.clogs.remove(fault);
-                self.restamp(t);
-            }
             Some(FaultEvent::HealAll) => {
-                self.loss.clear();
+                self.holds.clear();
                 self.pauses.clear();
                 self.clogs.clear();
                 self.slow.clear();
+                self.spikes.clear();
+                self.partitions.clear();
+                self.relink();
+                self.disrupt(t, spike_before, false);
                 self.restamp(t);
             }
             _ => {}

@@ -1575,6 +1575,7 @@ impl<P: AppPayload> Ce<P> {
         let timeout = self.timeout_ns();
         // Failure detection.
         let mut alive = 1;
+        let mut suspected = false;
         for p in 0..self.n {
             if p == self.me {
                 continue;
@@ -1588,6 +1589,7 @@ impl<P: AppPayload> Ce<P> {
                 peer.suspected = !up;
                 if !up {
                     peer.hb_fresh = false;
+                    suspected = true;
                     emit!(self.me, CeEvent::Suspect { peer: p.into() });
                 }
             }
@@ -1604,6 +1606,10 @@ impl<P: AppPayload> Ce<P> {
             {
                 peer.out.reset();
             }
+        }
+        if suspected && self.mutants.confirm_suspicion {
+            let confirm = 4 * self.cfg.heartbeat_interval_ms * 1_000_000;
+            self.next_propose_ns = self.next_propose_ns.max(now + confirm);
         }
         self.sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
         if now >= self.next_hb_ns {
