@@ -643,8 +643,8 @@ fn all_told(t: u64, survivors: &[usize], departed: &[usize]) -> Vec<Recorded> {
     survivors.iter().map(|s| told(t, *s, departed)).collect()
 }
 
-/// `notify_within` with the `fast` preset: 840 ms from a cause, 2.84 s from a disruptive
-/// fault event (`CeConfig::bounds`), over a run that ends at 100 s.
+/// `notify_within` with the `fast` preset: 840 ms from a cause (1.84 s with a clog open),
+/// 2.84 s from a disruptive fault event (`CeConfig::bounds`), over a run that ends at 100 s.
 fn notify_violations(events: &[Recorded]) -> Vec<String> {
     violations(Box::new(NotifyWithin::new(5, &CeConfig::fast())), events)
 }
@@ -661,17 +661,18 @@ fn end_of(t: u64, fault: u64, kind: FaultKind) -> Recorded {
 
 #[test]
 fn notify_within_times_a_crash_while_a_clog_is_open() {
-    // The clog (n1-n2) opened at 0.1 s, long settled: n3's crash at 5 s is due at 5.84 s,
-    // the detection bound, though a fault window is open.
+    // The clog (n1-n2) opened at 0.1 s, long settled: n3's crash at 5 s is due at 6.84 s,
+    // the detection bound and the retry cap a clog allows for (a rival coordinator's
+    // backoff), though a fault window is open.
     let mut e = five_in_a_view();
     e.push(clog(100, 0, 1, 2));
     e.push(at(5_000, 3, NodeEvent::Crash));
     let mut on_time = e.clone();
-    on_time.extend(all_told(5_800, &[0, 1, 2, 4], &[3]));
+    on_time.extend(all_told(6_800, &[0, 1, 2, 4], &[3]));
     assert!(notify_violations(&on_time).is_empty());
     let mut late = e.clone();
-    late.extend(all_told(5_800, &[0, 1, 4], &[3]));
-    late.push(told(5_900, 2, &[3]));
+    late.extend(all_told(6_800, &[0, 1, 4], &[3]));
+    late.push(told(6_900, 2, &[3]));
     let v = notify_violations(&late);
     assert!(
         v[0].contains("2.0.0 was not told") && v[0].contains("n3 crashed"),
@@ -750,4 +751,33 @@ fn notify_within_voids_a_partition_departure_once_its_side_is_back() {
     assert!(notify_violations(&crash).is_empty());
     crash.truncate(crash.len() - 1);
     assert!(notify_violations(&crash)[0].contains("3.0.0 was never told that 0.0.0 left"));
+}
+
+#[test]
+fn notify_within_waits_while_no_connected_majority_holds_the_survivor() {
+    // n3 crashed at 1 s; from 2 s a clog cuts n0 from n1; at 5 s a partition cuts n4 off.
+    // n0, n1 and n2 are a majority, but n0 and n1 do not hear each other: n2 hears a
+    // majority, yet no view may form with it, and it may never lose quorum. Its clock
+    // stops until the clog ends at 8 s; n4's departure is due 2.84 s later.
+    let mut e = five_in_a_view();
+    e.push(at(1_000, 3, NodeEvent::Crash));
+    e.extend(all_told(1_500, &[0, 1, 2, 4], &[3]));
+    e.push(clog(2_000, 1, 0, 1));
+    e.push(fault_at(5_000, 2, FaultKind::Partition, |f| {
+        if let FaultEvent::Start {
+            side_a, one_way, ..
+        } = f
+        {
+            *side_a = Some(vec![NodeId(4)]);
+            *one_way = Some(false);
+        }
+    }));
+    e.push(at(7_000, 0, CeEvent::Suspect { peer: NodeId(4) }));
+    e.push(end_of(8_000, 1, FaultKind::Clog));
+    let mut on_time = e.clone();
+    on_time.extend(all_told(10_800, &[0, 1, 2], &[3, 4]));
+    assert!(notify_violations(&on_time).is_empty());
+    let mut late = e.clone();
+    late.extend(all_told(10_900, &[0, 1, 2], &[3, 4]));
+    assert!(notify_violations(&late)[0].contains("partition n4"));
 }

@@ -836,10 +836,13 @@ struct Obligation {
 ///   departure first is a race);
 /// - a partition's departures once the departed node's side is joined to the majority
 ///   again, or when no side holds a majority (no view forms, the survivors lose quorum);
-/// - while a packet-loss window or a one-way partition is open, and while the survivor's
-///   node is paused: their clocks stop (a message can be lost any number of times; who
+/// - while a packet-loss window or a one-way partition is open, while the survivor's
+///   node is paused, and while it is in no connected majority (a majority of nodes up,
+///   unpaused and hearing each other directly, see [`connected_majority`]: when a clog
+///   splits the majority it hears, no view may form with it and it may never lose
+///   quorum): their clocks stop (a message can be lost any number of times; who
 ///   suspects whom behind a one-way cut depends on timing; a frozen job reads nothing),
-///   and the window's end restarts them;
+///   and the end of the fault restarts them with the settling bound;
 /// - a member a survivor's job never had in its view (the survivor joined after it left,
 ///   or skipped the view it was in), and departures in a view no survivor has yet.
 pub struct NotifyWithin {
@@ -1351,7 +1354,9 @@ struct OpenRound {
 /// no watchdog removes it, yet a round message queued behind background work waits for
 /// all of it; the thread times its window from when it takes the fault, which may be well
 /// after the fault starts, so the window counts as open until the faults heal or the node
-/// crashes). Eventually: after the faults heal, rounds complete again.
+/// crashes), and while the coordinator is in no connected majority (see
+/// [`connected_majority`]: it may keep a view that can change no more, without losing
+/// quorum). Eventually: after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
     cfg: CeConfig,
     require_after_heal: bool,
