@@ -1,8 +1,9 @@
-//! How tight the engine's time bounds are: runs seeds of every catalog scenario that runs
-//! the engine, replays each trace into `notify_within`, and prints per scenario the
-//! largest notification delay and ACK-round phase, the bound each had, and the least
-//! slack any had left (of those whose clock never stopped). Ignored by default (it measures, it asserts nothing beyond the checker passing):
-//! `BOUNDS_SEEDS=0..500 cargo test --release -p scenarios --test bounds -- --ignored --nocapture`.
+//! How tight the engine's time bounds (`CeConfig::bounds`) are: runs seeds of every catalog
+//! scenario that runs the engine, replays each trace into `notify_within` and
+//! `ack_round_progress`, and prints per scenario the largest notification delay and
+//! ACK-round phase, the bound each had, and the least slack any had left (of those whose
+//! clock never stopped). Ignored by default: it measures, and asserts only that the seeds
+//! pass. `BOUNDS_SEEDS=0..500 cargo test -p scenarios --test bounds -- --ignored --nocapture`.
 
 use protocols::engine::checkers::{AckRoundProgress, NotifyWithin};
 use protocols::engine::CeConfig;
