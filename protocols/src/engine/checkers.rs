@@ -838,7 +838,7 @@ struct Obligation {
 ///   again, or when no side holds a majority (no view forms, the survivors lose quorum);
 /// - while a packet-loss window or a one-way partition is open, while the survivor's
 ///   node is paused, and while it is in no connected majority (a majority of nodes up,
-///   unpaused and hearing each other directly, see [`connected_majority`]: when a clog
+///   unpaused and hearing each other directly, see `connected_majority`: when a clog
 ///   splits the majority it hears, no view may form with it and it may never lose
 ///   quorum): their clocks stop (a message can be lost any number of times; who
 ///   suspects whom behind a one-way cut depends on timing; a frozen job reads nothing),
@@ -857,7 +857,7 @@ pub struct NotifyWithin {
     clogs: BTreeMap<u64, (usize, usize)>,
     /// Nodes down now (crashed, not restarted yet).
     down: BTreeSet<usize>,
-    /// The nodes in a connected majority (see [`connected_majority`]), a bit each.
+    /// The nodes in a connected majority (see `connected_majority`), a bit each.
     connected: u64,
     /// Open windows that stop every clock: packet loss, one-way partitions.
     holds: BTreeSet<u64>,
@@ -1355,7 +1355,7 @@ struct OpenRound {
 /// all of it; the thread times its window from when it takes the fault, which may be well
 /// after the fault starts, so the window counts as open until the faults heal or the node
 /// crashes), and while the coordinator is in no connected majority (see
-/// [`connected_majority`]: it may keep a view that can change no more, without losing
+/// `connected_majority`: it may keep a view that can change no more, without losing
 /// quorum). Eventually: after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
     cfg: CeConfig,
@@ -1379,7 +1379,7 @@ pub struct AckRoundProgress {
     partitions: BTreeMap<u64, BTreeSet<usize>>,
     /// Nodes down now (crashed, not restarted yet).
     down: BTreeSet<usize>,
-    /// The nodes in a connected majority (see [`connected_majority`]), a bit each.
+    /// The nodes in a connected majority (see `connected_majority`), a bit each.
     connected: u64,
     /// The latest deadline a disruption set for every open round.
     settled_ns: u64,

@@ -310,7 +310,11 @@ impl CeConfig {
     ///
     /// Packet loss and one-way partitions bound nothing: while one is open the checkers stop
     /// their clocks (a message is lost any number of times in a row; a one-way cut's
-    /// effect on who suspects whom depends on timing), and its end restarts them.
+    /// effect on who suspects whom depends on timing), and its end restarts them. So does
+    /// a split majority (a clog inside the majority a node hears, so that no view may form
+    /// with it) for the nodes it holds, a pause for the paused node, and a hung or slow
+    /// work thread for the rounds of its view (the watchdog's time is the job's, not the
+    /// CE's; the unregistering that follows restarts the round's clock).
     pub fn bounds(&self, spike_ns: u64, clogged: bool) -> Bounds {
         let ms = 1_000_000;
         let t = self.failure_timeout_ms * ms;
