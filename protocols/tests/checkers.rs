@@ -5,7 +5,7 @@
 use protocols::engine::ack_round::{AckEvent, RoundPhase};
 use protocols::engine::checkers::{
     AckRoundProgress, AgreedOrder, FifoPerSender, Identity, MainThreadResponsive, NoDuplicates,
-    NoGhosts, NotifiedOnce, PrimaryComponent, ViewAgreement, VirtualSynchrony,
+    NoGhosts, NotifiedOnce, NotifyWithin, PrimaryComponent, ViewAgreement, VirtualSynchrony,
 };
 use protocols::engine::job::JobEvent;
 use protocols::engine::membership::CeEvent;
@@ -277,7 +277,8 @@ fn round(t: u64, node: u64, event: &str) -> Recorded {
     round_of(t, node, RoundId::new(1, 0, 1), RoundPhase::Prepare, event)
 }
 
-/// With the `fast` preset a round has 7 s (6 failure timeouts and 4 s).
+/// With the `fast` preset a round phase has 200 ms from its start, 3.04 s from a
+/// disruptive fault event and 1.04 s from a job's unregistering (`CeConfig::bounds`).
 fn progress_violations(events: &[Recorded]) -> Vec<String> {
     violations(
         Box::new(AckRoundProgress::new(5, &CeConfig::fast(), false)),
@@ -298,8 +299,8 @@ fn assert_round_due(history: &[Recorded], on_time: Recorded, too_late: Recorded,
 
 #[test]
 fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
-    // n0 is frozen from 1.5 s to 7 s by two overlapping pauses: 5.5 s off the clock, so
-    // the round started at 1 s is due at 13.5 s.
+    // n0 is frozen from 1.5 s to 7 s by two overlapping pauses: its clock stops, and the
+    // end of the second, a disruptive event, leaves the round 3.04 s: due at 10.04 s.
     let paused = [
         round(1_000, 0, "start"),
         pause(1_500, 0, 0),
@@ -309,23 +310,27 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     ];
     assert_round_due(
         &paused,
-        round(13_400, 0, "abandon"),
-        round(13_600, 0, "abandon"),
+        round(10_000, 0, "abandon"),
+        round(10_100, 0, "abandon"),
         0,
     );
-    // Another node's pause does not stop the bound of n0's round; the verdict names the
-    // round as the trace prints it.
+    // Another node's pause does not stop the bound of n0's round, though its start and
+    // end restart it; the verdict names the round as the trace prints it.
     let mut other = paused.to_vec();
     other[1] = pause(1_500, 0, 1);
     other[2] = pause(4_000, 1, 1);
-    other.push(round(8_500, 0, "abandon"));
+    other.truncate(4);
+    other.push(round(7_600, 0, "abandon"));
     assert_eq!(
         progress_violations(&other),
         [
             "prepare round 1/1 coordinated by n0 neither completed nor was abandoned by \
-          8.000000s"
+          7.540000s"
         ]
     );
+    // Without a disruption, a phase has 200 ms.
+    let quiet = [round(1_000, 0, "start")];
+    assert_round_due(&quiet, round(1_200, 0, "done"), round(1_300, 0, "done"), 0);
     assert_eq!(
         other[0].view(0).to_string(),
         "#0 1.000000s n0 ack.round_start round=1/1 phase=prepare view=1 attempt=0"
@@ -352,7 +357,7 @@ fn group_round(t: u64, node: u64, event: &str) -> Recorded {
 #[test]
 fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_member() {
     // n1 coordinates group 1 with n3. Two overlapping clogs cut them apart from 2 s to
-    // 12 s: 10 s off the clock, so the round started at 1 s is due at 18 s.
+    // 12 s, the clock stopped; the last end leaves 3.04 s: due at 15.04 s.
     let (g1, g3) = (mg(1, 1), mg(3, 1));
     let cut = [
         job_view(500, g1, 1, &[g1, g3], &[], &[g3]),
@@ -364,12 +369,13 @@ fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_m
     ];
     assert_round_due(
         &cut,
-        group_round(17_900, 1, "done"),
-        group_round(18_100, 1, "done"),
+        group_round(15_000, 1, "done"),
+        group_round(15_100, 1, "done"),
         1,
     );
-    // A clog between the coordinator and a node outside its view does not stop the bound.
-    let mut outside = cut.to_vec();
+    // A clog between the coordinator and a node outside its view does not stop the bound:
+    // 3.04 s from the second clog's start.
+    let mut outside = cut[..4].to_vec();
     outside[2] = clog(2_000, 0, 1, 2);
     outside[3] = clog(5_000, 1, 2, 1);
     outside.push(group_round(8_100, 1, "done"));
@@ -377,7 +383,7 @@ fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_m
         progress_violations(&outside),
         [
             "commit round 1/5@1 coordinated by n1 neither completed nor was abandoned by \
-          8.000000s"
+          8.040000s"
         ]
     );
     // Nor does a clog between two other members: the ACKs still reach the coordinator.
@@ -387,11 +393,12 @@ fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_m
         wide,
         group_round(1_000, 1, "start"),
         clog(2_000, 0, 2, 3),
-        group_round(8_100, 1, "done"),
+        group_round(5_100, 1, "done"),
     ];
     assert!(progress_violations(&others)[0].contains("coordinated by n1"));
-    // A view without n3 ends the hold-up: cut from 2 s to 4 s, the round is due at 10 s.
-    let mut dropped = cut[..4].to_vec();
+    // A view without n3 ends the hold-up: cut from 2 s to 4 s, the round is due at
+    // 5.04 + 2 s.
+    let mut dropped = cut[..3].to_vec();
     dropped.push(job_view(
         4_000,
         g1,
@@ -400,8 +407,11 @@ fn ack_round_progress_stops_the_bound_while_a_clog_cuts_the_coordinator_from_a_m
         &[(g3, Reason::NodeDown)],
         &[],
     ));
-    dropped.push(group_round(10_100, 1, "done"));
+    dropped.push(group_round(7_100, 1, "done"));
     assert!(progress_violations(&dropped)[0].contains("coordinated by n1"));
+    let mut in_time = dropped.clone();
+    in_time[4] = group_round(7_000, 1, "done");
+    assert!(progress_violations(&in_time).is_empty());
     // A run that ends with the pair still cut does not blame the coordinator.
     assert!(progress_violations(&cut[..4]).is_empty());
 }
@@ -583,8 +593,7 @@ fn slow(t: u64, fault: u64, node: u64) -> Recorded {
 fn ack_round_progress_stops_the_bound_while_a_node_of_the_view_may_be_slow() {
     // n1, in n0's view, gets a slow work thread at 2 s; the thread times its window from
     // when it takes the fault, so the end of the fault's window does not end the hold-up:
-    // only the heal at 10 s does. 8 s off the clock: the round started at 1 s is due at
-    // 16 s.
+    // only the heal at 10 s does, which leaves the round 3.04 s: due at 13.04 s.
     let (m0, m1) = (m(0), m(1));
     let slowed = [
         job_view(500, m0, 1, &[m0, m1], &[], &[m1]),
@@ -595,26 +604,27 @@ fn ack_round_progress_stops_the_bound_while_a_node_of_the_view_may_be_slow() {
     ];
     assert_round_due(
         &slowed,
-        round(15_900, 0, "done"),
-        round(16_100, 0, "done"),
+        round(13_000, 0, "done"),
+        round(13_100, 0, "done"),
         0,
     );
-    // A crash of the slow node ends its window: held from 2 s to 5 s, due at 11 s.
+    // A crash of the slow node ends its window: due 3.04 s after it.
     let mut crashed = slowed[..4].to_vec();
     crashed.push(at(5_000, 1, NodeEvent::Crash));
     assert_round_due(
         &crashed,
-        round(10_900, 0, "done"),
-        round(11_100, 0, "done"),
+        round(8_000, 0, "done"),
+        round(8_100, 0, "done"),
         0,
     );
-    // A slow thread on a node outside the view holds nothing up: due at 8 s.
-    let mut outside = slowed.to_vec();
+    // A slow thread on a node outside the view holds nothing up: due 3.04 s after the
+    // window's end.
+    let mut outside = slowed[..4].to_vec();
     outside[2] = slow(2_000, 0, 3);
-    outside.push(round(8_100, 0, "done"));
+    outside.push(round(6_100, 0, "done"));
     assert!(progress_violations(&outside)[0].contains("coordinated by n0"));
-    // Nor does a thread that is not slow.
-    let mut hang = slowed.to_vec();
+    // Nor does the start of a hang: the thread may take it much later.
+    let mut hang = slowed[..4].to_vec();
     hang[2] = {
         let mut f = fault_start(0, FaultKind::WorkThread);
         if let FaultEvent::Start { target, mode, .. } = &mut f {
@@ -623,6 +633,208 @@ fn ack_round_progress_stops_the_bound_while_a_node_of_the_view_may_be_slow() {
         }
         at(2_000, NodeId::WORLD, f)
     };
-    hang.push(round(8_100, 0, "done"));
+    hang.push(round(6_100, 0, "done"));
     assert!(progress_violations(&hang)[0].contains("coordinated by n0"));
+}
+
+#[test]
+fn ack_round_progress_stops_the_bound_while_a_thread_of_the_view_hangs() {
+    // n1's work thread takes a hang at 1.1 s: the round waits for the watchdog, stopped,
+    // until n1's job unregisters at 1.8 s, which leaves it 1.04 s: due at 2.84 s.
+    let (m0, m1) = (m(0), m(1));
+    let hung = [
+        job_view(500, m0, 1, &[m0, m1], &[], &[m1]),
+        round(1_000, 0, "start"),
+        at(
+            1_100,
+            1,
+            JobEvent::WorkFault {
+                member: m1,
+                thread: 0,
+                mode: "hang",
+                queued: 0,
+            },
+        ),
+        at(
+            1_800,
+            1,
+            JobEvent::Unregister {
+                member: m1,
+                why: "hang",
+            },
+        ),
+    ];
+    assert_round_due(&hung, round(2_800, 0, "done"), round(2_900, 0, "done"), 0);
+    // A hang outside the view holds nothing up: the phase's 200 ms run out at 1.2 s.
+    let mut outside = hung[..2].to_vec();
+    outside.push(at(
+        2_000,
+        3,
+        JobEvent::WorkFault {
+            member: m(3),
+            thread: 0,
+            mode: "hang",
+            queued: 0,
+        },
+    ));
+    assert!(progress_violations(&outside)[0].contains("coordinated by n0"));
+}
+
+/// Five members in view 1, every job given it at 0.1 s.
+fn five_in_a_view() -> Vec<Recorded> {
+    let all: Vec<Member> = (0..5).map(m).collect();
+    let mut e = vec![install(100, 0, 1, &[0, 1, 2, 3, 4], &all)];
+    e.extend(all.iter().map(|x| job_view(100, *x, 2, &all, &[], &[])));
+    e
+}
+
+/// `survivor`'s job is given view 2 without the members of `departed`.
+fn told(t: u64, survivor: usize, departed: &[usize]) -> Recorded {
+    let members: Vec<Member> = (0..5).filter(|x| !departed.contains(x)).map(m).collect();
+    let left: Vec<(Member, Reason)> = departed.iter().map(|d| (m(*d), Reason::NodeDown)).collect();
+    job_view(t, m(survivor), 3, &members, &left, &[])
+}
+
+/// Every one of `survivors` told at `t` that `departed` left.
+fn all_told(t: u64, survivors: &[usize], departed: &[usize]) -> Vec<Recorded> {
+    survivors.iter().map(|s| told(t, *s, departed)).collect()
+}
+
+/// `notify_within` with the `fast` preset: 840 ms from a cause (1.84 s with a clog open),
+/// 2.84 s from a disruptive fault event (`CeConfig::bounds`), over a run that ends at 100 s.
+fn notify_violations(events: &[Recorded]) -> Vec<String> {
+    violations(Box::new(NotifyWithin::new(5, &CeConfig::fast())), events)
+}
+
+fn fault_at(t: u64, fault: u64, kind: FaultKind, set: impl FnOnce(&mut FaultEvent)) -> Recorded {
+    let mut f = fault_start(fault, kind);
+    set(&mut f);
+    at(t, NodeId::WORLD, f)
+}
+
+fn end_of(t: u64, fault: u64, kind: FaultKind) -> Recorded {
+    at(t, NodeId::WORLD, FaultEvent::End { fault, kind })
+}
+
+#[test]
+fn notify_within_times_a_crash_while_a_clog_is_open() {
+    // The clog (n1-n2) opened at 0.1 s, long settled: n3's crash at 5 s is due at 6.84 s,
+    // the detection bound and the retry cap a clog allows for (a rival coordinator's
+    // backoff), though a fault window is open.
+    let mut e = five_in_a_view();
+    e.push(clog(100, 0, 1, 2));
+    e.push(at(5_000, 3, NodeEvent::Crash));
+    let mut on_time = e.clone();
+    on_time.extend(all_told(6_800, &[0, 1, 2, 4], &[3]));
+    assert!(notify_violations(&on_time).is_empty());
+    let mut late = e.clone();
+    late.extend(all_told(6_800, &[0, 1, 4], &[3]));
+    late.push(told(6_900, 2, &[3]));
+    let v = notify_violations(&late);
+    assert!(
+        v[0].contains("2.0.0 was not told") && v[0].contains("n3 crashed"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn notify_within_restarts_the_bound_at_each_disruptive_event() {
+    // A 100 ms latency spike starts half a second after the crash: the departure is now
+    // due 2.84 s and four spiked trips (0.4 s) after the spike's start, at 8.74 s.
+    let mut e = five_in_a_view();
+    e.push(at(5_000, 3, NodeEvent::Crash));
+    e.push(fault_at(5_500, 0, FaultKind::LatencySpike, |f| {
+        if let FaultEvent::Start {
+            target,
+            extra_latency,
+            ..
+        } = f
+        {
+            *target = Some(NodeId(1));
+            *extra_latency = Some(sim::time::SimDuration(100_000_000));
+        }
+    }));
+    let mut on_time = e.clone();
+    on_time.extend(all_told(8_700, &[0, 1, 2, 4], &[3]));
+    assert!(notify_violations(&on_time).is_empty());
+    let mut late = e.clone();
+    late.extend(all_told(8_800, &[0, 1, 2, 4], &[3]));
+    assert!(notify_violations(&late)[0].contains("n3 crashed"));
+}
+
+#[test]
+fn notify_within_stops_its_clock_while_packets_are_lost() {
+    // Packet loss from 5.2 s to 9 s: nothing is due while it lasts, and the departure is
+    // due 2.84 s after it ends, at 11.84 s.
+    let mut e = five_in_a_view();
+    e.push(at(5_000, 3, NodeEvent::Crash));
+    e.push(fault_at(5_200, 0, FaultKind::PacketLoss, |_| {}));
+    e.push(at(8_000, 0, CeEvent::Suspect { peer: NodeId(3) }));
+    e.push(end_of(9_000, 0, FaultKind::PacketLoss));
+    let mut on_time = e.clone();
+    on_time.extend(all_told(11_800, &[0, 1, 2, 4], &[3]));
+    assert!(notify_violations(&on_time).is_empty());
+    let mut late = e.clone();
+    late.extend(all_told(11_900, &[0, 1, 2, 4], &[3]));
+    assert!(notify_violations(&late)[0].contains("n3 crashed"));
+}
+
+#[test]
+fn notify_within_voids_a_partition_departure_once_its_side_is_back() {
+    // n4 is cut off at 5 s; the partition heals at 5.5 s, before the survivors were told:
+    // whether they hear of it first is a race, so nothing is owed.
+    let partition = fault_at(5_000, 0, FaultKind::Partition, |f| {
+        if let FaultEvent::Start {
+            side_a, one_way, ..
+        } = f
+        {
+            *side_a = Some(vec![NodeId(4)]);
+            *one_way = Some(false);
+        }
+    });
+    let mut healed = five_in_a_view();
+    healed.push(partition.clone());
+    healed.push(end_of(5_500, 0, FaultKind::Partition));
+    assert!(notify_violations(&healed).is_empty());
+    // Still cut off, the survivors are owed it.
+    let mut cut = five_in_a_view();
+    cut.push(partition);
+    assert!(notify_violations(&cut)[0].contains("never told that 4.0.0 left"));
+    // A crash on the majority side during the partition is owed to the majority, heal or
+    // not (n4, on the minority side then, is not a survivor of it).
+    let mut crash = healed.clone();
+    crash.insert(crash.len() - 1, at(5_200, 0, NodeEvent::Crash));
+    crash.extend(all_told(5_900, &[1, 2, 3], &[0]));
+    assert!(notify_violations(&crash).is_empty());
+    crash.truncate(crash.len() - 1);
+    assert!(notify_violations(&crash)[0].contains("3.0.0 was never told that 0.0.0 left"));
+}
+
+#[test]
+fn notify_within_waits_while_no_connected_majority_holds_the_survivor() {
+    // n3 crashed at 1 s; from 2 s a clog cuts n0 from n1; at 5 s a partition cuts n4 off.
+    // n0, n1 and n2 are a majority, but n0 and n1 do not hear each other: n2 hears a
+    // majority, yet no view may form with it, and it may never lose quorum. Its clock
+    // stops until the clog ends at 8 s; n4's departure is due 2.84 s later.
+    let mut e = five_in_a_view();
+    e.push(at(1_000, 3, NodeEvent::Crash));
+    e.extend(all_told(1_500, &[0, 1, 2, 4], &[3]));
+    e.push(clog(2_000, 1, 0, 1));
+    e.push(fault_at(5_000, 2, FaultKind::Partition, |f| {
+        if let FaultEvent::Start {
+            side_a, one_way, ..
+        } = f
+        {
+            *side_a = Some(vec![NodeId(4)]);
+            *one_way = Some(false);
+        }
+    }));
+    e.push(at(7_000, 0, CeEvent::Suspect { peer: NodeId(4) }));
+    e.push(end_of(8_000, 1, FaultKind::Clog));
+    let mut on_time = e.clone();
+    on_time.extend(all_told(10_800, &[0, 1, 2], &[3, 4]));
+    assert!(notify_violations(&on_time).is_empty());
+    let mut late = e.clone();
+    late.extend(all_told(10_900, &[0, 1, 2], &[3, 4]));
+    assert!(notify_violations(&late)[0].contains("partition n4"));
 }

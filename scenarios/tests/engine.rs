@@ -7,8 +7,9 @@ use protocols::engine::ack_round::AckEvent;
 use protocols::engine::job::JobEvent;
 use protocols::engine::membership::CeEvent;
 use protocols::engine::{
-    CeConfig, Member, Reason, MUTANT_DELIVER_TO_LEFT, MUTANT_MAIN_AWAITS_LOCK,
-    MUTANT_MINORITY_KEEPS_GROUP, MUTANT_ROUND_WAITS_DEPARTED, MUTANT_SKIP_NOTIFY_ONE,
+    CeConfig, Member, Reason, MUTANT_CONFIRM_SUSPICION, MUTANT_DELIVER_TO_LEFT,
+    MUTANT_MAIN_AWAITS_LOCK, MUTANT_MINORITY_KEEPS_GROUP, MUTANT_ROUND_WAITS_DEPARTED,
+    MUTANT_SKIP_NOTIFY_ONE,
 };
 use scenarios::ack_rounds::AckRounds;
 use scenarios::groups::Groups;
@@ -395,6 +396,21 @@ fn delivery_to_a_member_that_left_is_caught() {
         "no_ghosts",
         100,
     );
+}
+
+/// A CE that waits four more heartbeat intervals after a suspicion before it proposes a
+/// view announces a crash later than the detection bound of `CeConfig::bounds` allows,
+/// though within the looser bound `notify_within` held before (the failure timeout and
+/// twice the heartbeat interval and tick, plus 250 ms): caught by `notify_within` at the
+/// first seed that breaks it and at a pinned one, and the correct CE passes both.
+#[test]
+fn a_view_change_held_back_after_a_suspicion_is_caught() {
+    let s = Membership::default();
+    let seed = caught_by(&s, MUTANT_CONFIRM_SUSPICION, "notify_within", 100);
+    let clean = s.run(&RunSpec::swarm(seed), None).unwrap();
+    assert!(clean.passed(), "seed {seed}: {}", clean.violations[0]);
+    // ack-rounds seed 1: n1 crashes at 3.37 s with no other fault near.
+    scenarios::assert_mutant_caught("ack-rounds", MUTANT_CONFIRM_SUSPICION, "notify_within", 1);
 }
 
 #[test]

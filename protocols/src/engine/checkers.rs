@@ -808,126 +808,333 @@ impl Checker for NotifiedOnce {
 
 // ------------------------------------------------------------------ notify_within
 
+/// The engine nodes (a bit each) that belong to a strict majority of the `n` nodes whose
+/// members are all up (not in `out`) and hear each other directly (`cut` separates no
+/// two of them): only in such a group can a node be sure a view forms with it. A node
+/// that hears a majority which is not such a group (a clog inside it) may wait for a view
+/// that never forms, without losing quorum. Past 20 nodes every node counts as in one.
+fn connected_majority(n: usize, out: &BTreeSet<usize>, cut: impl Fn(usize, usize) -> bool) -> u64 {
+    if n > 20 {
+        return u64::MAX;
+    }
+    let mut found = 0u64;
+    for mask in 0u64..(1 << n) {
+        if 2 * mask.count_ones() as usize <= n || mask & found == mask {
+            continue;
+        }
+        let nodes: Vec<usize> = (0..n).filter(|x| mask >> x & 1 == 1).collect();
+        let ok = nodes.iter().all(|x| !out.contains(x))
+            && nodes
+                .iter()
+                .enumerate()
+                .all(|(i, a)| nodes[i + 1..].iter().all(|b| !cut(*a, *b)));
+        if ok {
+            found |= mask;
+        }
+    }
+    found
+}
+
+/// A departure one survivor is still owed.
 struct Obligation {
     departed: Member,
     survivor: Member,
     cause_ns: u64,
     deadline_ns: u64,
     cause: String,
-    fault: Option<u64>,
+    /// Caused by a partition (void if the departed node's side regains the majority).
+    partition: bool,
+    /// Whether its clock was ever stopped.
+    held: bool,
 }
 
-/// Always: after a departure with a single clear cause (a job unregistering, a node crash,
-/// a symmetric partition cutting off a minority) and no other disruption around it, every
-/// survivor of the last view is notified within the detection bound (failure timeout plus
-/// the stated margin, `CeConfig::notify_bound_ms`).
+/// Always: every departure whose cause the fault plan determines is told to every survivor
+/// in time: a job unregistering, a node crashing, and the members cut off from the
+/// majority by symmetric partitions, however other faults overlap them. The deadline is
+/// the later of the cause plus the detection bound and the last disruptive fault event (a
+/// window's start or end, a crash, a restart, the heal) plus the settling bound, both from
+/// [`CeConfig::bounds`] with the latency spikes open at the time; an event after the
+/// cause moves the deadline on, it does not void the obligation.
+///
+/// A survivor is a member of the newest view some CE installed whose job was given a view
+/// that holds the departed member: it must hear of the departure in a later view. What is
+/// not timed, because the plan does not decide it:
+/// - the survivor departs too (its job unregisters, its node crashes or ends on the
+///   minority side of a partition) or its job is told `QuorumLost` (whether it hears of the
+///   departure first is a race);
+/// - a partition's departures once the departed node's side is joined to the majority
+///   again, or when no side holds a majority (no view forms, the survivors lose quorum);
+/// - while a packet-loss window or a one-way partition is open, while the survivor's
+///   node is paused, and while it is in no connected majority (a majority of nodes up,
+///   unpaused and hearing each other directly, see `connected_majority`: when a clog
+///   splits the majority it hears, no view may form with it and it may never lose
+///   quorum): their clocks stop (a message can be lost any number of times; who
+///   suspects whom behind a one-way cut depends on timing; a frozen job reads nothing),
+///   and the end of the fault restarts them with the settling bound;
+/// - a member a survivor's job never had in its view (the survivor joined after it left,
+///   or skipped the view it was in), and departures in a view no survivor has yet.
 pub struct NotifyWithin {
     n: usize,
-    bound_ns: u64,
-    timeout_ns: u64,
+    cfg: CeConfig,
     latest: Option<(u64, BTreeSet<Member>)>,
-    /// The view each job is in now.
-    job_view: BTreeMap<Member, u64>,
-    /// Open disruptive fault windows by id.
-    active: BTreeSet<u64>,
-    quiet_after_ns: u64,
+    /// The view each job is in now: its id and its group's members.
+    job_view: BTreeMap<Member, (u64, BTreeSet<Member>)>,
+    /// Open symmetric partitions: their side, of the engine's nodes.
+    partitions: BTreeMap<u64, BTreeSet<usize>>,
+    /// Open clogs: the two nodes they cut apart.
+    clogs: BTreeMap<u64, (usize, usize)>,
+    /// Nodes down now (crashed, not restarted yet).
+    down: BTreeSet<usize>,
+    /// The nodes in a connected majority (see `connected_majority`), a bit each.
+    connected: u64,
+    /// Open windows that stop every clock: packet loss, one-way partitions.
+    holds: BTreeSet<u64>,
+    /// Open pauses, with their node.
+    pauses: BTreeMap<u64, usize>,
+    /// Open latency spikes: node and extra latency in ns.
+    spikes: BTreeMap<u64, (usize, u64)>,
+    /// The last disruptive event's time plus the settling bound then.
+    settled_ns: u64,
     obligations: Vec<Obligation>,
     /// Measured delays of discharged obligations: (cause, delay ns).
     pub delays: Vec<(String, u64)>,
+    /// Per discharged obligation whose clock never stopped: its cause, its delay and the
+    /// time it was allowed, both from its cause, in ns (what a report of the bounds'
+    /// tightness reads).
+    pub allowed: Vec<(String, u64, u64)>,
 }
 
 impl NotifyWithin {
     pub fn new(n: usize, cfg: &CeConfig) -> Self {
         NotifyWithin {
             n,
-            bound_ns: cfg.notify_bound_ms() * 1_000_000,
-            timeout_ns: cfg.failure_timeout_ms * 1_000_000,
+            cfg: cfg.clone(),
             latest: None,
             job_view: BTreeMap::new(),
-            active: BTreeSet::new(),
-            quiet_after_ns: 0,
+            partitions: BTreeMap::new(),
+            clogs: BTreeMap::new(),
+            down: BTreeSet::new(),
+            connected: u64::MAX,
+            holds: BTreeSet::new(),
+            pauses: BTreeMap::new(),
+            spikes: BTreeMap::new(),
+            settled_ns: 0,
             obligations: Vec::new(),
             delays: Vec::new(),
+            allowed: Vec::new(),
         }
     }
 
-    fn quiet(&self, t: u64) -> bool {
-        self.active.is_empty() && t >= self.quiet_after_ns
+    /// The extra latency the open spikes add to a message, at most.
+    fn spike_ns(&self) -> u64 {
+        self.spikes.values().map(|(_, e)| *e).sum()
     }
 
-    fn disrupt(&mut self, until_ns: u64) {
-        self.obligations.clear();
-        self.quiet_after_ns = self.quiet_after_ns.max(until_ns);
+    /// A disruptive event at `t`: every deadline moves to at least `t` plus the settling
+    /// bound, with the spikes open before or after it (`spike_before_ns`), whichever add
+    /// more (a message sent under a spike that just ended is still on its way).
+    fn disrupt(&mut self, t: u64, spike_before_ns: u64) {
+        let spike = spike_before_ns.max(self.spike_ns());
+        let until = t + self.cfg.bounds(spike, false).notify_settle_ns;
+        self.settled_ns = self.settled_ns.max(until);
+        for o in &mut self.obligations {
+            o.deadline_ns = o.deadline_ns.max(until);
+        }
     }
 
-    fn oblige(&mut self, t: u64, departed: &[Member], cause: String, fault: Option<u64>) {
-        let Some((v, members)) = &self.latest else {
-            return;
-        };
-        // Survivors: the members of the latest view whose jobs are in it now.
-        let survivors: Vec<Member> = members
-            .iter()
-            .filter(|s| !departed.contains(s) && self.job_view.get(s) == Some(v))
-            .copied()
-            .collect();
-        for d in departed {
-            for s in survivors.iter().copied().filter(|s| s.group == d.group) {
-                self.obligations.push(Obligation {
+    /// The engine nodes joined to a strict majority by the open symmetric partitions, if
+    /// some side holds one: nodes on the same side of every open partition hear each other.
+    fn majority(&self) -> Option<BTreeSet<usize>> {
+        let mut classes: BTreeMap<Vec<bool>, BTreeSet<usize>> = BTreeMap::new();
+        for x in 0..self.n {
+            let key = self.partitions.values().map(|s| s.contains(&x)).collect();
+            classes.entry(key).or_default().insert(x);
+        }
+        classes.into_values().find(|c| 2 * c.len() > self.n)
+    }
+
+    /// Whether survivor `s` may be obliged now: it is a member of the newest view.
+    fn in_latest(&self, s: &Member) -> bool {
+        self.latest.as_ref().is_some_and(|(_, m)| m.contains(s))
+    }
+
+    /// Obliges every survivor `keep` accepts, in the newest view, to hear of each member
+    /// `gone` picks in the survivor's own view, by the detection bound or by `settled_ns`
+    /// (the settling of the disruptions before the cause, not of the cause itself).
+    fn oblige(
+        &mut self,
+        t: u64,
+        settled_ns: u64,
+        keep: impl Fn(&Member) -> bool,
+        gone: impl Fn(&Member) -> bool,
+        cause: String,
+        partition: bool,
+    ) {
+        let clogged = !self.clogs.is_empty();
+        let deadline_ns = (t + self.cfg.bounds(self.spike_ns(), clogged).notify_ns).max(settled_ns);
+        let mut new = Vec::new();
+        for (s, (_, members)) in &self.job_view {
+            if !keep(s) || gone(s) || !self.in_latest(s) {
+                continue;
+            }
+            for d in members.iter().filter(|d| *d != s && gone(d)) {
+                new.push(Obligation {
                     departed: *d,
-                    survivor: s,
+                    survivor: *s,
                     cause_ns: t,
-                    deadline_ns: t + self.bound_ns,
+                    deadline_ns,
                     cause: cause.clone(),
-                    fault,
+                    partition,
+                    held: false,
                 });
             }
         }
+        self.obligations.extend(new);
+        self.mark_held();
     }
 
-    /// A symmetric partition starts: its minority side's members of the latest view depart.
-    fn partition(&mut self, t: u64, id: u64, side_a: &[NodeId]) {
-        let side: BTreeSet<usize> = side_a
+    /// The open symmetric partitions changed: survivors off the majority side depart too,
+    /// and a partition's departures whose node is back on it are void.
+    fn repartition(&mut self, t: u64, settled_ns: u64, cause: Option<String>) {
+        let majority = self.majority();
+        let on = |node: usize| majority.as_ref().is_some_and(|m| m.contains(&node));
+        self.obligations
+            .retain(|o| on(o.survivor.node) && !(o.partition && on(o.departed.node)));
+        if let (Some(cause), Some(m)) = (cause, &majority) {
+            let m = m.clone();
+            let (keep, gone) = (
+                |s: &Member| m.contains(&s.node),
+                |d: &Member| !m.contains(&d.node),
+            );
+            self.oblige(t, settled_ns, keep, gone, cause, true);
+        }
+    }
+
+    /// Recomputes which nodes are in a connected majority, after the links, crashes or
+    /// pauses changed.
+    fn relink(&mut self) {
+        let mut out = self.down.clone();
+        out.extend(self.pauses.values().copied());
+        let parts = &self.partitions;
+        let clogs = &self.clogs;
+        self.connected = connected_majority(self.n, &out, |a, b| {
+            parts.values().any(|s| s.contains(&a) != s.contains(&b))
+                || clogs
+                    .values()
+                    .any(|&(x, y)| (x, y) == (a, b) || (x, y) == (b, a))
+        });
+    }
+
+    /// Whether a survivor's clock is stopped now: packet loss or a one-way partition is
+    /// open, its node is paused, or its node is in no connected majority (a view with it
+    /// may never form, though it keeps seeing a majority: the plan does not say whether
+    /// it is told or loses quorum first; the clock starts again, with the settling bound,
+    /// when the fault that cut the majority apart ends).
+    fn held_at(&self, node: usize) -> bool {
+        !self.holds.is_empty()
+            || self.pauses.values().any(|n| *n == node)
+            || (node < 64 && self.connected >> node & 1 == 0)
+    }
+
+    fn held(&self, o: &Obligation) -> bool {
+        self.held_at(o.survivor.node)
+    }
+
+    /// Marks the obligations whose clock is stopped now.
+    fn mark_held(&mut self) {
+        let held: Vec<bool> = self.obligations.iter().map(|o| self.held(o)).collect();
+        for (o, h) in self.obligations.iter_mut().zip(held) {
+            o.held |= h;
+        }
+    }
+
+    fn overdue(&self, t: u64) -> Option<&Obligation> {
+        self.obligations
             .iter()
-            .map(|x| x.index())
-            .filter(|x| *x < self.n)
-            .collect();
-        let minority: BTreeSet<usize> = if 2 * side.len() < self.n {
-            side
-        } else if 2 * (self.n - side.len()) < self.n {
-            (0..self.n).filter(|x| !side.contains(x)).collect()
-        } else {
-            BTreeSet::new()
-        };
-        let departed: Vec<Member> = self
-            .latest
-            .as_ref()
-            .map(|(_, m)| {
-                m.iter()
-                    .filter(|m| minority.contains(&m.node))
-                    .copied()
-                    .collect()
-            })
-            .unwrap_or_default();
-        self.oblige(
-            t,
-            &departed,
-            format!("partition {}", fmt_side(side_a)),
-            Some(id),
-        );
+            .find(|o| o.deadline_ns < t && !self.held(o))
     }
-}
 
-/// Whether a fault of this kind disrupts the CEs' traffic (a departure's notification may
-/// then take longer than the bound).
-fn disruptive(kind: FaultKind) -> bool {
-    matches!(
-        kind,
-        FaultKind::Partition
-            | FaultKind::Clog
-            | FaultKind::PacketLoss
-            | FaultKind::LatencySpike
-            | FaultKind::Pause
-    )
+    fn on_fault(&mut self, ev: &EventRef<'_>, f: &FaultEvent) {
+        let t = ev.t_ns;
+        let spike_before = self.spike_ns();
+        let settled_before = self.settled_ns;
+        match f {
+            FaultEvent::Start {
+                fault,
+                kind,
+                one_way,
+                target,
+                extra_latency,
+                a,
+                b,
+                ..
+            } => {
+                let node = target.map(|n| n.index()).unwrap_or(usize::MAX);
+                match kind {
+                    FaultKind::Partition if *one_way == Some(false) => {
+                        let side = partition_side(ev)
+                            .iter()
+                            .map(|x| x.index())
+                            .filter(|x| *x < self.n)
+                            .collect();
+                        self.partitions.insert(*fault, side);
+                        self.disrupt(t, spike_before);
+                        let cause = format!("partition {}", fmt_side(partition_side(ev)));
+                        self.relink();
+                        self.repartition(t, settled_before, Some(cause));
+                        self.mark_held();
+                        return;
+                    }
+                    FaultKind::Partition | FaultKind::PacketLoss => {
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Pause => {
+                        self.pauses.insert(*fault, node);
+                    }
+                    FaultKind::LatencySpike => {
+                        let extra = extra_latency.map(|d| d.0).unwrap_or(0);
+                        self.spikes.insert(*fault, (node, extra));
+                    }
+                    // A crash is disruptive through its node event; a clog through its
+                    // window; duplicates are dropped by the links, and a work-thread
+                    // fault makes its job unregister, which is a departure of its own.
+                    FaultKind::Clog => {
+                        if let (Some(a), Some(b)) = (a, b) {
+                            self.clogs.insert(*fault, (a.index(), b.index()));
+                        }
+                    }
+                    FaultKind::Crash | FaultKind::Duplicate | FaultKind::WorkThread => return,
+                }
+                self.disrupt(t, spike_before);
+            }
+            FaultEvent::End { fault, kind } => {
+                match kind {
+                    FaultKind::Crash | FaultKind::Duplicate | FaultKind::WorkThread => return,
+                    _ => {}
+                }
+                self.holds.remove(fault);
+                self.pauses.remove(fault);
+                self.spikes.remove(fault);
+                self.clogs.remove(fault);
+                self.disrupt(t, spike_before);
+                if self.partitions.remove(fault).is_some() {
+                    self.repartition(t, settled_before, None);
+                }
+            }
+            FaultEvent::HealAll => {
+                self.holds.clear();
+                self.pauses.clear();
+                self.spikes.clear();
+                self.clogs.clear();
+                self.disrupt(t, spike_before);
+                self.partitions.clear();
+                self.repartition(t, settled_before, None);
+            }
+            FaultEvent::Skip { .. } => {}
+        }
+        self.relink();
+        self.mark_held();
+    }
 }
 
 impl Checker for NotifyWithin {
@@ -937,11 +1144,11 @@ impl Checker for NotifyWithin {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
-        if let Some(o) = self.obligations.iter().find(|o| o.deadline_ns < t) {
+        if let Some(o) = self.overdue(t) {
             return Err(format!(
                 "{} was not told within {} that {} left ({} at {})",
                 o.survivor,
-                SimDuration(self.bound_ns),
+                SimDuration(o.deadline_ns - o.cause_ns),
                 o.departed,
                 o.cause,
                 SimTime(o.cause_ns)
@@ -951,64 +1158,65 @@ impl Checker for NotifyWithin {
             if self.latest.as_ref().map(|(l, _)| view > l).unwrap_or(true) {
                 self.latest = Some((*view, members.clone()));
             }
-        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
+        } else if let Some(n) = ev.event.get::<NodeEvent>() {
             let node = ev.node.index();
-            self.job_view.retain(|m, _| m.node != node);
-            self.obligations.retain(|o| o.survivor.node != node);
-            let quiet = self.quiet(t);
-            self.disrupt(t + self.bound_ns);
-            if quiet {
-                let departed: Vec<Member> = self
-                    .latest
-                    .as_ref()
-                    .map(|(_, m)| m.iter().filter(|m| m.node == node).copied().collect())
-                    .unwrap_or_default();
-                self.oblige(t, &departed, format!("{} crashed", ev.node), None);
+            let spike = self.spike_ns();
+            let settled_before = self.settled_ns;
+            match n {
+                NodeEvent::Crash => {
+                    self.job_view.retain(|m, _| m.node != node);
+                    self.obligations.retain(|o| o.survivor.node != node);
+                    // A crash ends the node's pauses without a window's end.
+                    self.pauses.retain(|_, p| *p != node);
+                    self.down.insert(node);
+                }
+                NodeEvent::Restart { .. } => {
+                    self.down.remove(&node);
+                }
+            }
+            self.relink();
+            self.disrupt(t, spike);
+            if let NodeEvent::Crash = n {
+                let cause = format!("{} crashed", ev.node);
+                let majority = self.majority();
+                let on = |x: usize| majority.as_ref().is_some_and(|m| m.contains(&x));
+                self.oblige(
+                    t,
+                    settled_before,
+                    |s| on(s.node),
+                    |d| d.node == node,
+                    cause,
+                    false,
+                );
             }
         } else if let Some(f) = ev.event.get::<FaultEvent>() {
-            match f {
-                FaultEvent::Start {
-                    fault,
-                    kind,
-                    one_way,
-                    ..
-                } if disruptive(*kind) => {
-                    let quiet = self.quiet(t);
-                    self.disrupt(t);
-                    self.active.insert(*fault);
-                    if *kind == FaultKind::Partition && quiet && *one_way == Some(false) {
-                        self.partition(t, *fault, partition_side(ev));
-                    }
-                }
-                // A window that closes before its departures were announced voids them;
-                // stale suspicions linger a failure timeout after any window.
-                FaultEvent::End { fault, .. } if self.active.remove(fault) => {
-                    self.obligations.retain(|o| o.fault != Some(*fault));
-                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
-                }
-                FaultEvent::HealAll => {
-                    self.active.clear();
-                    self.obligations.clear();
-                    self.quiet_after_ns = self.quiet_after_ns.max(t + self.timeout_ns);
-                }
-                _ => {}
-            }
+            self.on_fault(ev, f);
         } else {
             match ev.event.get::<JobEvent>() {
                 Some(JobEvent::View {
-                    member, view, left, ..
+                    member,
+                    view,
+                    members,
+                    left,
+                    ..
                 }) => {
                     let s = *member;
-                    self.job_view.insert(s, *view);
-                    let mut delays = Vec::new();
+                    self.job_view.insert(s, (*view, members.clone()));
+                    let mut done = Vec::new();
                     self.obligations.retain(|o| {
-                        let done = o.survivor == s && left.iter().any(|d| d.member == o.departed);
-                        if done {
-                            delays.push((o.cause.clone(), t - o.cause_ns));
+                        let hit = o.survivor == s && left.iter().any(|d| d.member == o.departed);
+                        if hit {
+                            let (delay, allowed) = (t - o.cause_ns, o.deadline_ns - o.cause_ns);
+                            done.push((o.cause.clone(), delay, allowed, o.held));
                         }
-                        !done
+                        !hit
                     });
-                    self.delays.extend(delays);
+                    for (cause, delay, allowed, held) in done {
+                        if !held {
+                            self.allowed.push((cause.clone(), delay, allowed));
+                        }
+                        self.delays.push((cause, delay));
+                    }
                 }
                 Some(JobEvent::QuorumLost { member, .. }) => {
                     self.job_view.remove(member);
@@ -1018,9 +1226,11 @@ impl Checker for NotifyWithin {
                     let m = *member;
                     self.job_view.remove(&m);
                     self.obligations.retain(|o| o.survivor != m);
-                    if self.quiet(t) {
-                        self.oblige(t, &[m], format!("{m} unregistered"), None);
-                    }
+                    let majority = self.majority();
+                    let on = |x: usize| majority.as_ref().is_some_and(|g| g.contains(&x));
+                    let cause = format!("{m} unregistered");
+                    let settled = self.settled_ns;
+                    self.oblige(t, settled, |s| on(s.node), |d| *d == m, cause, false);
                 }
                 _ => {}
             }
@@ -1029,7 +1239,7 @@ impl Checker for NotifyWithin {
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
-        match self.obligations.iter().find(|o| o.deadline_ns < end.t_ns) {
+        match self.overdue(end.t_ns) {
             Some(o) => Err(format!(
                 "{} was never told that {} left ({} at {})",
                 o.survivor,
@@ -1127,80 +1337,182 @@ impl Checker for MainThreadResponsive {
 
 // ------------------------------------------------------------------ ack_round_progress
 
+/// Whether a fault window of this kind disrupts the CEs' traffic, so that its start and its
+/// end restart the settling bounds of [`CeConfig::bounds`]. Crashes and restarts are
+/// disruptive through their node events; duplicates are dropped by the links, and a
+/// work-thread fault acts through its job.
+fn disruptive(kind: FaultKind) -> bool {
+    matches!(
+        kind,
+        FaultKind::Partition
+            | FaultKind::Clog
+            | FaultKind::PacketLoss
+            | FaultKind::LatencySpike
+            | FaultKind::Pause
+    )
+}
+
 /// An open round: who coordinates it, for which group, when it is due, and since when its
 /// bound has been stopped (while nothing the protocol does could bring it to an end).
 struct OpenRound {
     node: NodeId,
     group: u32,
+    start_ns: u64,
     deadline_ns: u64,
     stopped_since_ns: Option<u64>,
+    /// Whether its clock was ever stopped.
+    held: bool,
 }
 
 /// Always: every ACK round started (or restarted, or adopted) completes or is abandoned
-/// by its coordinator within the round bound. The bound stops while no latency bound can
-/// hold: under a packet-loss window (half the messages vanish), while the coordinator is
-/// paused (a frozen node can neither finish a round nor give it up), and while a clog cuts
-/// the coordinator from a member of its view (a clogged pair stays in the view, since the
-/// others still hear both, and the link keeps the ACK until the clog heals), and while a
-/// node of its view may have a slow work thread (a slow thread makes progress, so no
-/// watchdog removes it, yet a round message queued behind background work waits for all
-/// of it; the thread times its window from when it takes the fault, which may be well
+/// by its coordinator in time: within the phase bound of its start, or the settling bound
+/// of the last disruptive event (a fault window's start or end, a crash, a restart, the
+/// heal: a member it takes away is announced, then the round completes with the new view
+/// or restarts), or of the last job to unregister; all from [`CeConfig::bounds`], with
+/// the latency spikes open at the time. A later disruption moves the deadline on.
+///
+/// The bound stops while no latency bound can hold: under a packet-loss window (a message
+/// can vanish any number of times) or a one-way partition (who suspects whom depends on
+/// timing), while the coordinator is paused (a frozen node can neither finish a round nor
+/// give it up), while a clog cuts the coordinator from a member of its view (a clogged
+/// pair stays in the view, since the others still hear both, and the link keeps the ACK
+/// until the clog heals), while a node of its view has a hung work thread (the round
+/// waits for its watchdog, then for its job to unregister, which restarts the bound), and
+/// while a node of its view may have a slow work thread (a slow thread makes progress, so
+/// no watchdog removes it, yet a round message queued behind background work waits for
+/// all of it; the thread times its window from when it takes the fault, which may be well
 /// after the fault starts, so the window counts as open until the faults heal or the node
-/// crashes). Eventually: after the faults heal, rounds complete again.
+/// crashes), and while the coordinator is in no connected majority (see
+/// `connected_majority`: it may keep a view that can change no more, without losing
+/// quorum). Eventually: after the faults heal, rounds complete again.
 pub struct AckRoundProgress {
-    bound_ns: u64,
+    cfg: CeConfig,
     require_after_heal: bool,
     settle_ns: u64,
     /// Open rounds by (round, phase).
     open: BTreeMap<(RoundId, RoundPhase), OpenRound>,
-    /// Open packet-loss windows by fault id.
-    loss: BTreeSet<u64>,
+    /// Open packet-loss windows and one-way partitions by fault id.
+    holds: BTreeSet<u64>,
     /// Open pauses by fault id, with their node (pauses of one node may overlap).
     pauses: BTreeMap<u64, NodeId>,
     /// Open clogs by fault id, with the two nodes they cut apart.
     clogs: BTreeMap<u64, (NodeId, NodeId)>,
     /// Slow work-thread faults that may still be slowing their node, by fault id.
     slow: BTreeMap<u64, NodeId>,
+    /// Nodes with a hung work thread whose job has not unregistered yet.
+    hung: BTreeSet<NodeId>,
+    /// Open latency spikes by fault id: their extra latency in ns.
+    spikes: BTreeMap<u64, u64>,
+    /// Open symmetric partitions by fault id: their side.
+    partitions: BTreeMap<u64, BTreeSet<usize>>,
+    /// Nodes down now (crashed, not restarted yet).
+    down: BTreeSet<usize>,
+    /// The nodes in a connected majority (see `connected_majority`), a bit each.
+    connected: u64,
+    /// The latest deadline a disruption set for every open round.
+    settled_ns: u64,
     /// Per (node, group): the nodes of the members in that node's job's latest view.
     views: BTreeMap<(NodeId, u32), BTreeSet<NodeId>>,
     liveness_start_ns: Option<u64>,
     done_after_heal: u64,
     n: usize,
+    /// Per round that ended and whose clock never stopped: how long it took and how long
+    /// it was allowed, both from its start, in ns (what a report of the bound's tightness
+    /// reads).
+    pub allowed: Vec<(u64, u64)>,
 }
 
 impl AckRoundProgress {
     /// `n` is the engine's configured nodes (0: the world's node count).
     pub fn new(n: usize, cfg: &CeConfig, require_after_heal: bool) -> Self {
         AckRoundProgress {
-            // A phase under a 400 ms latency spike takes four one-way trips (submit, order,
-            // stability, ACK) and a view change two proposal timeouts: allow that twice.
-            bound_ns: (6 * cfg.failure_timeout_ms + 4_000) * 1_000_000,
+            cfg: cfg.clone(),
             require_after_heal,
             settle_ns: (4 * cfg.failure_timeout_ms + 2_000) * 1_000_000,
             open: BTreeMap::new(),
-            loss: BTreeSet::new(),
+            holds: BTreeSet::new(),
             pauses: BTreeMap::new(),
             clogs: BTreeMap::new(),
             slow: BTreeMap::new(),
+            hung: BTreeSet::new(),
+            spikes: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            down: BTreeSet::new(),
+            connected: u64::MAX,
+            settled_ns: 0,
             views: BTreeMap::new(),
             liveness_start_ns: None,
             done_after_heal: 0,
             n,
+            allowed: Vec::new(),
         }
     }
 
+    fn spike_ns(&self) -> u64 {
+        self.spikes.values().sum()
+    }
+
+    /// A disruptive event at `t`: every open round is due no earlier than `t` plus `after`
+    /// (the settling bound for the spikes open before or after the event, whichever add
+    /// more, or the bound after an unregistering).
+    fn disrupt(&mut self, t: u64, spike_before_ns: u64, unregister: bool) {
+        let b = self
+            .cfg
+            .bounds(spike_before_ns.max(self.spike_ns()), !self.clogs.is_empty());
+        let until = t + if unregister {
+            b.round_after_unregister_ns
+        } else {
+            b.round_settle_ns
+        };
+        self.settled_ns = self.settled_ns.max(until);
+        for r in self.open.values_mut() {
+            // A stopped round's deadline moves on by the time it stays stopped: what it
+            // gets from the event is `until` from the event's own time.
+            let held = r.stopped_since_ns.map_or(0, |since| t - since);
+            r.deadline_ns = r.deadline_ns.max(until.saturating_sub(held));
+        }
+    }
+
+    /// Recomputes which nodes are in a connected majority, after the links, crashes or
+    /// pauses changed.
+    fn relink(&mut self) {
+        if self.n == 0 {
+            return;
+        }
+        let mut out = self.down.clone();
+        out.extend(self.pauses.values().map(|n| n.index()));
+        let parts = &self.partitions;
+        let clogs = &self.clogs;
+        self.connected = connected_majority(self.n, &out, |a, b| {
+            let (a, b) = (NodeId::from(a), NodeId::from(b));
+            parts
+                .values()
+                .any(|s| s.contains(&a.index()) != s.contains(&b.index()))
+                || clogs
+                    .values()
+                    .any(|&(x, y)| (x, y) == (a, b) || (x, y) == (b, a))
+        });
+    }
+
     /// Whether a round of `group` coordinated by `node` is held up by a fault right now.
+    /// Besides the faults of the type's doc: its coordinator is in no connected majority
+    /// (it may keep a view that can change no more, without losing quorum).
     fn stopped(&self, node: NodeId, group: u32) -> bool {
-        if !self.loss.is_empty() || self.pauses.values().any(|n| *n == node) {
+        if !self.holds.is_empty() || self.pauses.values().any(|n| *n == node) {
             return true;
         }
-        if self.slow.values().any(|n| *n == node) {
+        if node.index() < 64 && self.connected >> node.index() & 1 == 0 {
+            return true;
+        }
+        if self.slow.values().any(|n| *n == node) || self.hung.contains(&node) {
             return true;
         }
         let Some(members) = self.views.get(&(node, group)) else {
             return false;
         };
-        if self.slow.values().any(|n| members.contains(n)) {
+        if self.slow.values().any(|n| members.contains(n))
+            || self.hung.iter().any(|n| members.contains(n))
+        {
             return true;
         }
         self.clogs.values().any(|&(a, b)| {
@@ -1219,7 +1531,10 @@ impl AckRoundProgress {
             .collect();
         for (r, now) in self.open.values_mut().zip(stopped) {
             match (now, r.stopped_since_ns) {
-                (true, None) => r.stopped_since_ns = Some(t),
+                (true, None) => {
+                    r.stopped_since_ns = Some(t);
+                    r.held = true;
+                }
                 (false, Some(since)) => {
                     r.deadline_ns += t - since;
                     r.stopped_since_ns = None;
@@ -1248,16 +1563,24 @@ impl AckRoundProgress {
             | AckEvent::RoundAdopt { round, phase, .. } => {
                 let group = round.group();
                 let stopped_since_ns = self.stopped(ev.node, group).then_some(t);
+                let due = t + self.cfg.bounds(self.spike_ns(), false).round_ns;
                 let r = OpenRound {
                     node: ev.node,
                     group,
-                    deadline_ns: t + self.bound_ns,
+                    start_ns: t,
+                    deadline_ns: due.max(self.settled_ns),
                     stopped_since_ns,
+                    held: stopped_since_ns.is_some(),
                 };
                 self.open.insert((*round, *phase), r);
             }
             AckEvent::RoundDone { round, phase, .. } | AckEvent::RoundAbandon { round, phase } => {
-                self.open.remove(&(*round, *phase));
+                if let Some(r) = self.open.remove(&(*round, *phase)) {
+                    if !r.held {
+                        self.allowed
+                            .push((t - r.start_ns, r.deadline_ns - r.start_ns));
+                    }
+                }
             }
             AckEvent::TxnDone { .. }
                 if self
@@ -1271,8 +1594,8 @@ impl AckRoundProgress {
         }
     }
 
-    /// The bound check at this event's time, then what the event says about rounds, views
-    /// and crashes.
+    /// The bound check at this event's time, then what the event says about rounds, views,
+    /// jobs and crashes.
     fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         if let Some((round, r)) = self
@@ -1283,7 +1606,10 @@ impl AckRoundProgress {
             return Err(Self::overdue(round, r));
         }
         match ev.event.get::<WorldEvent>() {
-            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => self.n = *nodes as usize,
+            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => {
+                self.n = *nodes as usize;
+                self.relink();
+            }
             Some(WorldEvent::Phase {
                 phase: Phase::Liveness,
             }) => self.liveness_start_ns = Some(t),
@@ -1291,20 +1617,42 @@ impl AckRoundProgress {
         }
         if let Some(a) = ev.event.get::<AckEvent>() {
             self.on_round(ev, a);
-        } else if let Some(JobEvent::View {
-            member, members, ..
-        }) = ev.event.get::<JobEvent>()
-        {
-            let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
-            self.views.insert((ev.node, member.group), nodes);
+        } else if let Some(j) = ev.event.get::<JobEvent>() {
+            match j {
+                JobEvent::View {
+                    member, members, ..
+                } => {
+                    let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
+                    self.views.insert((ev.node, member.group), nodes);
+                }
+                JobEvent::WorkFault { mode: "hang", .. } => {
+                    self.hung.insert(ev.node);
+                }
+                JobEvent::Unregister { .. } => {
+                    self.hung.remove(&ev.node);
+                    self.disrupt(t, self.spike_ns(), true);
+                }
+                _ => return Ok(()),
+            }
             self.restamp(t);
-        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
-            // A crash ends the node's rounds, its view and its pauses too (the world emits
-            // no end for them): the node restarts running.
-            self.open.retain(|_, r| r.node != ev.node);
-            self.pauses.retain(|_, n| *n != ev.node);
-            self.slow.retain(|_, n| *n != ev.node);
-            self.views.retain(|(n, _), _| *n != ev.node);
+        } else if let Some(e) = ev.event.get::<NodeEvent>() {
+            match e {
+                NodeEvent::Crash => {
+                    // A crash ends the node's rounds, its view and its pauses too (the
+                    // world emits no end for them): the node restarts running.
+                    self.open.retain(|_, r| r.node != ev.node);
+                    self.pauses.retain(|_, n| *n != ev.node);
+                    self.slow.retain(|_, n| *n != ev.node);
+                    self.hung.remove(&ev.node);
+                    self.views.retain(|(n, _), _| *n != ev.node);
+                    self.down.insert(ev.node.index());
+                }
+                NodeEvent::Restart { .. } => {
+                    self.down.remove(&ev.node.index());
+                }
+            }
+            self.relink();
+            self.disrupt(t, self.spike_ns(), false);
             self.restamp(t);
         }
         Ok(())
@@ -1318,6 +1666,7 @@ impl Checker for AckRoundProgress {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
+        let spike_before = self.spike_ns();
         match ev.event.get::<FaultEvent>() {
             Some(FaultEvent::Start {
                 fault,
@@ -1326,6 +1675,8 @@ impl Checker for AckRoundProgress {
                 a,
                 b,
                 mode,
+                one_way,
+                extra_latency,
                 ..
             }) => {
                 match kind {
@@ -1333,7 +1684,14 @@ impl Checker for AckRoundProgress {
                         self.slow.insert(*fault, target.unwrap_or(NodeId::WORLD));
                     }
                     FaultKind::PacketLoss => {
-                        self.loss.insert(*fault);
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Partition if *one_way == Some(true) => {
+                        self.holds.insert(*fault);
+                    }
+                    FaultKind::Partition => {
+                        let side = partition_side(ev).iter().map(|x| x.index()).collect();
+                        self.partitions.insert(*fault, side);
                     }
                     FaultKind::Pause => {
                         self.pauses.insert(*fault, target.unwrap_or(NodeId::WORLD));
@@ -1343,22 +1701,40 @@ impl Checker for AckRoundProgress {
                         let b = b.unwrap_or(NodeId::WORLD);
                         self.clogs.insert(*fault, (a, b));
                     }
-                    // Other faults hold no round up; restamping then changes nothing.
+                    FaultKind::LatencySpike => {
+                        self.spikes
+                            .insert(*fault, extra_latency.map(|d| d.0).unwrap_or(0));
+                    }
+                    // Other faults hold no round up.
                     _ => {}
+                }
+                if disruptive(*kind) {
+                    self.disrupt(t, spike_before, false);
+                }
+                self.relink();
+                self.restamp(t);
+            }
+            Some(FaultEvent::End { fault, kind }) => {
+                self.holds.remove(fault);
+                self.pauses.remove(fault);
+                self.clogs.remove(fault);
+                self.spikes.remove(fault);
+                self.partitions.remove(fault);
+                self.relink();
+                if disruptive(*kind) {
+                    self.disrupt(t, spike_before, false);
                 }
                 self.restamp(t);
             }
-            Some(FaultEvent::End { fault, .. }) => {
-                self.loss.remove(fault);
-                self.pauses.remove(fault);
-                self.clogs.remove(fault);
-                self.restamp(t);
-            }
             Some(FaultEvent::HealAll) => {
-                self.loss.clear();
+                self.holds.clear();
                 self.pauses.clear();
                 self.clogs.clear();
                 self.slow.clear();
+                self.spikes.clear();
+                self.partitions.clear();
+                self.relink();
+                self.disrupt(t, spike_before, false);
                 self.restamp(t);
             }
             _ => {}

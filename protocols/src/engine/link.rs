@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 const INITIAL_RTO_NS: u64 = 150_000_000;
 /// How long a receiver may hold a cumulative ACK back, hoping to piggyback it.
 pub const ACK_DELAY_NS: u64 = 50_000_000;
-const MAX_RTO_NS: u64 = 400_000_000;
+pub(crate) const MAX_RTO_NS: u64 = 400_000_000;
 /// How many unACKed messages a link resends per tick.
 const RESEND_PER_TICK: usize = 32;
 /// Messages further ahead than this are dropped (the sender will resend them).

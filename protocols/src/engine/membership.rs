@@ -126,11 +126,14 @@ sim::trace_events! {
 
 /// How long the coordinator waits for flush reports, as a multiple of the failure timeout:
 /// a node whose heartbeats arrive in time must not be dropped for a slow round trip.
-const PROPOSAL_TIMEOUT_FACTOR: u64 = 2;
+pub(crate) const PROPOSAL_TIMEOUT_FACTOR: u64 = 2;
 /// How long a node that failed to report stays out of proposals, in failure timeouts.
-const EXCLUSION_FACTOR: u64 = 4;
-/// Pause after a rejected proposal before the next.
-const RETRY_NS: u64 = 50_000_000;
+pub(crate) const EXCLUSION_FACTOR: u64 = 4;
+/// Pause after a rejected proposal before the next; it doubles with each rejection of a
+/// bout, up to [`MAX_RETRY_NS`].
+pub(crate) const RETRY_NS: u64 = 50_000_000;
+/// The longest pause after a rejected proposal.
+pub(crate) const MAX_RETRY_NS: u64 = 1_000_000_000;
 /// How often the CE probes its job's main thread, and how late an answer may be.
 const PROBE_INTERVAL_NS: u64 = 100_000_000;
 pub const PROBE_LATE_NS: u64 = 300_000_000;
@@ -1038,7 +1041,7 @@ impl<P: AppPayload> Ce<P> {
                     }
                     self.rejected_ns = Some(self.now);
                     self.next_propose_ns = self.now + self.retry_ns;
-                    self.retry_ns = (2 * self.retry_ns).min(1_000_000_000);
+                    self.retry_ns = (2 * self.retry_ns).min(MAX_RETRY_NS);
                 }
             }
             CeMsg::Report(r) => {
@@ -1597,6 +1600,7 @@ impl<P: AppPayload> Ce<P> {
         let timeout = self.timeout_ns();
         // Failure detection.
         let mut alive = 1;
+        let mut suspected = false;
         for p in 0..self.n {
             if p == self.me {
                 continue;
@@ -1610,6 +1614,7 @@ impl<P: AppPayload> Ce<P> {
                 peer.suspected = !up;
                 if !up {
                     peer.hb_fresh = false;
+                    suspected = true;
                     emit!(self.me, CeEvent::Suspect { peer: p.into() });
                 }
             }
@@ -1626,6 +1631,10 @@ impl<P: AppPayload> Ce<P> {
             {
                 peer.out.reset();
             }
+        }
+        if suspected && self.mutants.confirm_suspicion {
+            let confirm = 4 * self.cfg.heartbeat_interval_ms * 1_000_000;
+            self.next_propose_ns = self.next_propose_ns.max(now + confirm);
         }
         self.sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
         if now >= self.next_hb_ns {

@@ -242,17 +242,123 @@ impl CeConfig {
         }
     }
 
-    /// The stated margin on top of the failure timeout within which every survivor must be
-    /// notified of a departure: a heartbeat interval of detection skew between nodes, a
-    /// tick of timer granularity, one rejected proposal retry, and the flush round trips.
-    pub fn notify_margin_ms(&self) -> u64 {
-        2 * self.heartbeat_interval_ms + 2 * self.tick_ms + 250
+    /// The detection bound: how long after a departure's cause every survivor must be told
+    /// when no disruptive fault event happened since (`notify_within`; see
+    /// [`CeConfig::bounds`] for the derivation and the bound after a disruption).
+    pub fn notify_bound_ms(&self) -> u64 {
+        self.bounds(0, false).notify_ns / 1_000_000
     }
 
-    /// The detection bound checked by `notify_within`.
-    pub fn notify_bound_ms(&self) -> u64 {
-        self.failure_timeout_ms + self.notify_margin_ms()
+    /// The time bounds `notify_within` and `ack_round_progress` hold the CE to, with `spike_ns`
+    /// the extra latency the latency spikes open at the time add to a message (their sum),
+    /// and `clogged` whether a clog is open.
+    ///
+    /// Writing `T` for the failure timeout, `hb` for the heartbeat interval, `tick` for the
+    /// CE's tick and `trip` for one message's way (`TRIP_NS`: the network's 1-5 ms and
+    /// madsim's 1 ms at each end, with room, plus `spike_ns`):
+    ///
+    /// **`notify_ns`**, from a departure's cause when no disruptive fault event follows it
+    /// (`T + hb + 2 tick + 150 ms + 4 trips`: 840 ms for `fast`, 1.84 s with a clog open):
+    /// - *detection*, `T + tick + trip`: the departed node's last heartbeat arrives at most a
+    ///   trip after the cause, and it is suspected at the first tick more than `T` later (an
+    ///   unregistering job's CE sends its job list at once instead);
+    /// - *skew*, `tick + hb`: survivors' ticks are not aligned, and the departed node's last
+    ///   heartbeat reaches them at different times; one that has not suspected it yet
+    ///   rejects a new coordinator's proposal when the departed node was the coordinator. A
+    ///   heartbeat interval covers the spread with room;
+    /// - *retries*, `RETRY_NS + 2 RETRY_NS` (150 ms): the coordinator's first two pauses
+    ///   after such rejections (an install resets the backoff, and the last disruption is
+    ///   long past);
+    /// - *flush*, three trips (propose, report, install); the job is told at once;
+    /// - *a clog*, while one is open, `MAX_RETRY_NS` (1 s) more: a node a clog cuts from
+    ///   the coordinator still sees a majority, so it proposes as a rival and is rejected
+    ///   again and again, and its pause before the next proposal grows to that cap. When
+    ///   the coordinator departs, it is the next coordinator, and its first proposal may
+    ///   be rejected by a survivor that has not suspected the departed one yet: it tries
+    ///   again only after that pause.
+    ///
+    /// **`notify_settle_ns`**, from a disruptive fault event (a fault window's start or end,
+    /// a crash or a restart): every departure still owed is told within this after the last
+    /// such event (2.84 s for `fast`). Terms, in the order they can follow one another:
+    /// - `PROPOSAL_TIMEOUT_FACTOR × T + tick`: a proposal begun before the event ends by
+    ///   then: it completes, is given up when a node the event cut off is suspected (`T +
+    ///   tick`), or times out. A node that failed to report is excluded for
+    ///   `EXCLUSION_FACTOR × T`, which delays no survivor: the rest of the proposal forms
+    ///   the next view (else the excluded are proposed again at once), and an excluded node
+    ///   learns from the others' heartbeats that it is out (`QuorumLost`);
+    /// - `hb + tick`: each node heard again after the event has sent a fresh heartbeat (a
+    ///   coordinator proposes only nodes whose last heartbeat says they see a majority);
+    /// - `2 hb + tick`: a coordinator's grace for a node whose view differs from its own
+    ///   (after a merge), or a restarted node's listening period before it proposes;
+    /// - `MAX_RETRY_NS` (1 s): a proposal rejected by a node that had not caught up yet (a
+    ///   rival coordinator, or a promise to one) is retried at most that much later;
+    /// - `MAX_RTO_NS + tick` (400 ms): a message sent into a window the event closed is
+    ///   resent within the link's longest retransmission timeout;
+    /// - the four trips of `notify_ns`.
+    ///
+    /// **`round_ns`**, an ACK-round phase from its start with no disruption since
+    /// (`2 tick + 100 ms + 5 trips`: 200 ms for `fast`): the ordered multicast's submit,
+    /// order, receipt report and stability announcement, and the member's ACK, five trips;
+    /// the sequencer and the members act on arrival, the work thread at once (the engine
+    /// scenarios give work no service time; a slow thread stops the clock), and the
+    /// coordinator's job counts ACKs on arrival. Two ticks and 100 ms are room.
+    ///
+    /// **`round_settle_ns`**, a phase from a disruptive event: `notify_settle_ns + round_ns`
+    /// (a member the event takes away is announced to the coordinator, which completes the
+    /// round with the new view or restarts it; a restart is a new phase). After a job
+    /// unregisters, `notify_ns + round_ns`.
+    ///
+    /// Packet loss and one-way partitions bound nothing: while one is open the checkers stop
+    /// their clocks (a message is lost any number of times in a row; a one-way cut's
+    /// effect on who suspects whom depends on timing), and its end restarts them. So does
+    /// a split majority (a clog inside the majority a node hears, so that no view may form
+    /// with it) for the nodes it holds, a pause for the paused node, and a hung or slow
+    /// work thread for the rounds of its view (the watchdog's time is the job's, not the
+    /// CE's; the unregistering that follows restarts the round's clock).
+    pub fn bounds(&self, spike_ns: u64, clogged: bool) -> Bounds {
+        let ms = 1_000_000;
+        let t = self.failure_timeout_ms * ms;
+        let hb = self.heartbeat_interval_ms * ms;
+        let tick = self.tick_ms * ms;
+        let trip = TRIP_NS + spike_ns;
+        let retries = membership::RETRY_NS + 2 * membership::RETRY_NS;
+        let rival = if clogged { membership::MAX_RETRY_NS } else { 0 };
+        let notify_ns = (t + tick + trip) + (tick + hb) + retries + 3 * trip + rival;
+        let notify_settle_ns = membership::PROPOSAL_TIMEOUT_FACTOR * t
+            + tick
+            + (hb + tick)
+            + (2 * hb + tick)
+            + membership::MAX_RETRY_NS
+            + (link::MAX_RTO_NS + tick)
+            + 4 * trip;
+        let round_ns = 5 * trip + 2 * tick + 100 * ms;
+        Bounds {
+            notify_ns,
+            notify_settle_ns,
+            round_ns,
+            round_settle_ns: notify_settle_ns + round_ns,
+            round_after_unregister_ns: notify_ns + round_ns,
+        }
     }
+}
+
+/// One message's way in [`CeConfig::bounds`] without spikes: the network's 1-5 ms and
+/// madsim's 1 ms at each end, with room.
+const TRIP_NS: u64 = 10_000_000;
+
+/// The time bounds of the engine's checkers, from [`CeConfig::bounds`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// `notify_within`: from a departure's cause, with no disruptive fault event since.
+    pub notify_ns: u64,
+    /// `notify_within`: from the last disruptive fault event.
+    pub notify_settle_ns: u64,
+    /// `ack_round_progress`: a phase from its start, with no disruption since.
+    pub round_ns: u64,
+    /// `ack_round_progress`: a phase from the last disruptive fault event.
+    pub round_settle_ns: u64,
+    /// `ack_round_progress`: a phase from a job's unregistering.
+    pub round_after_unregister_ns: u64,
 }
 
 /// The planted bugs of the engine, switched on per run; none is on by default.
@@ -276,6 +382,10 @@ pub struct Mutants {
     /// A job that re-registers inherits the multicasts its predecessor on the node had
     /// not seen delivered, numbered as its own.
     pub inherit_pending: bool,
+    /// After suspecting a node, the CE waits four more heartbeat intervals (to ride out a
+    /// flapping link) before it proposes a view: every departure a suspicion reveals is
+    /// announced that much late, past the detection bound when detection was slow too.
+    pub confirm_suspicion: bool,
 }
 
 pub const MUTANT_MAIN_AWAITS_LOCK: &str = "main-awaits-lock";
@@ -286,6 +396,7 @@ pub const MUTANT_MINORITY_KEEPS_GROUP: &str = "minority-keeps-group";
 pub const MUTANT_REUSE_IDENTITY: &str = "reuse-identity";
 pub const MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE: &str = "main-blocks-on-full-queue";
 pub const MUTANT_INHERIT_PENDING: &str = "inherit-pending";
+pub const MUTANT_CONFIRM_SUSPICION: &str = "confirm-suspicion";
 
 impl Mutants {
     pub fn from_name(name: Option<&str>) -> Result<Mutants, String> {
@@ -300,6 +411,7 @@ impl Mutants {
             Some(MUTANT_REUSE_IDENTITY) => m.reuse_identity = true,
             Some(MUTANT_MAIN_BLOCKS_ON_FULL_QUEUE) => m.main_blocks_on_full_queue = true,
             Some(MUTANT_INHERIT_PENDING) => m.inherit_pending = true,
+            Some(MUTANT_CONFIRM_SUSPICION) => m.confirm_suspicion = true,
             Some(other) => return Err(format!("unknown engine planted bug '{other}'")),
         }
         Ok(m)
@@ -339,6 +451,10 @@ impl Mutants {
             (
                 MUTANT_INHERIT_PENDING,
                 "a re-registered job sends its predecessor's undelivered multicasts as its own",
+            ),
+            (
+                MUTANT_CONFIRM_SUSPICION,
+                "the engine waits four more heartbeats after a suspicion before a view change",
             ),
         ]
     }
