@@ -176,7 +176,8 @@ pub fn run_observed(
 ) -> Result<RunReport, String> {
     cfg.mutants = Mutants::from_name(mutant)?;
     cfg.disk = Default::default();
-    let mut checkers = checkers::all(world.nodes, &cfg.ce, cfg.rounds);
+    let mut checkers =
+        checkers::all_with_cost(world.nodes, &cfg.ce, cfg.rounds, world.cost.is_some());
     checkers.extend(extra);
     let cfg = Arc::new(cfg);
     // The network exists once the world runs: the first node to boot installs the observer.

@@ -1420,6 +1420,9 @@ pub struct AckRoundProgress {
     /// it was allowed, both from its start, in ns (what a report of the bound's tightness
     /// reads).
     pub allowed: Vec<(u64, u64)>,
+    /// Work threads take modelled processing time (a cost model): see
+    /// [`AckRoundProgress::with_processing_cost`].
+    processing_cost: bool,
 }
 
 impl AckRoundProgress {
@@ -1445,7 +1448,18 @@ impl AckRoundProgress {
             done_after_heal: 0,
             n,
             allowed: Vec::new(),
+            processing_cost: false,
         }
+    }
+
+    /// For a world whose work threads take modelled processing time: a round message
+    /// waits its turn behind the work queued at the node's simulated cores, which no bound
+    /// of the engine's covers (at saturation the queue, and a round's latency, grows
+    /// without limit; an exponential service time has no maximum). The phase bounds are not
+    /// checked then, only that rounds complete after the faults heal.
+    pub fn with_processing_cost(mut self) -> Self {
+        self.processing_cost = true;
+        self
     }
 
     fn spike_ns(&self) -> u64 {
@@ -1601,6 +1615,7 @@ impl AckRoundProgress {
         if let Some((round, r)) = self
             .open
             .iter()
+            .filter(|_| !self.processing_cost)
             .find(|(_, r)| r.deadline_ns < t && r.stopped_since_ns.is_none())
         {
             return Err(Self::overdue(round, r));
@@ -1744,12 +1759,17 @@ impl Checker for AckRoundProgress {
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
         // A round still held up at the end has had its bound stopped since then.
-        if let Some((round, r)) = self.open.iter().find(|(_, r)| {
-            let held = r
-                .stopped_since_ns
-                .map_or(0, |since| end.t_ns.saturating_sub(since));
-            r.deadline_ns + held < end.t_ns
-        }) {
+        if let Some((round, r)) =
+            self.open
+                .iter()
+                .filter(|_| !self.processing_cost)
+                .find(|(_, r)| {
+                    let held = r
+                        .stopped_since_ns
+                        .map_or(0, |since| end.t_ns.saturating_sub(since));
+                    r.deadline_ns + held < end.t_ns
+                })
+        {
             return Err(Self::overdue(round, r));
         }
         let engine_live = end.live_nodes.iter().filter(|n| **n < self.n).count();
@@ -1922,6 +1942,23 @@ impl Checker for Liveness {
 
 /// Every checker of the engine, for a world of `n` nodes.
 pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
+    all_with_cost(n, cfg, rounds, false)
+}
+
+/// [`all`], for a world whose work threads take modelled processing time when
+/// `processing_cost` (see [`AckRoundProgress::with_processing_cost`]).
+pub fn all_with_cost(
+    n: usize,
+    cfg: &CeConfig,
+    rounds: bool,
+    processing_cost: bool,
+) -> Vec<Box<dyn Checker>> {
+    let progress = AckRoundProgress::new(n, cfg, rounds);
+    let progress = if processing_cost {
+        progress.with_processing_cost()
+    } else {
+        progress
+    };
     vec![
         Box::new(ViewAgreement::default()),
         Box::new(PrimaryComponent::new(n)),
@@ -1934,7 +1971,7 @@ pub fn all(n: usize, cfg: &CeConfig, rounds: bool) -> Vec<Box<dyn Checker>> {
         Box::new(NotifiedOnce::default()),
         Box::new(NotifyWithin::new(n, cfg)),
         Box::new(MainThreadResponsive::default()),
-        Box::new(AckRoundProgress::new(n, cfg, rounds)),
+        Box::new(progress),
         Box::new(Liveness::new(n)),
     ]
 }
