@@ -192,12 +192,12 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
     };
     let cmd = bench_command(&b, &a);
     if a.measured_run_only {
-        let run = measured_run(&b).map_err(Failure::usage)?;
+        let run = callgrind_measured_run(&b).map_err(Failure::usage)?;
         outln!("delivered {}", run.net.delivered);
         return Ok(EXIT_PASS);
     }
     eprintln!("bench: {} rounds at {} nodes", b.rounds, b.nodes);
-    let run = measured_run(&b).map_err(Failure::usage)?;
+    let run = callgrind_measured_run(&b).map_err(Failure::usage)?;
     if let Some(code) = bench_violations(&run, &b) {
         return Ok(code);
     }
@@ -252,22 +252,35 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
     Ok(EXIT_PASS)
 }
 
-/// Fails early, before a long run, when `--instructions` cannot run callgrind.
-fn check_valgrind() -> Result<(), Failure> {
-    match std::process::Command::new("valgrind")
-        .arg("--version")
+/// Runs valgrind with `args` and waits for it; a valgrind that cannot be started is a
+/// usage error of `--instructions`.
+fn run_valgrind<I, S>(args: I) -> Result<std::process::Output, Failure>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    std::process::Command::new("valgrind")
+        .args(args)
         .stdin(std::process::Stdio::null())
         .output()
-    {
-        Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(Failure::usage(format!(
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Failure::usage(
+                "--instructions needs valgrind on PATH (e.g. apt-get install valgrind)".to_string(),
+            ),
+            _ => Failure::usage(format!("cannot run valgrind: {e}")),
+        })
+}
+
+/// Fails early, before a long run, when `--instructions` cannot run callgrind.
+fn check_valgrind() -> Result<(), Failure> {
+    let o = run_valgrind(["--version"])?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(Failure::usage(format!(
             "--instructions needs valgrind, and `valgrind --version` failed ({})",
             o.status
-        ))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Failure::usage(
-            "--instructions needs valgrind on PATH (e.g. apt-get install valgrind)".to_string(),
-        )),
-        Err(e) => Err(Failure::usage(format!("cannot run valgrind: {e}"))),
+        )))
     }
 }
 
@@ -276,10 +289,6 @@ fn check_valgrind() -> Result<(), Failure> {
 #[inline(never)]
 fn callgrind_measured_run(b: &AckBench) -> Result<bench_mod::AckRun, String> {
     b.run()
-}
-
-fn measured_run(b: &AckBench) -> Result<bench_mod::AckRun, String> {
-    callgrind_measured_run(b)
 }
 
 /// Runs the benchmark's measured run again, in a child process under callgrind that counts
@@ -292,26 +301,16 @@ fn count_instructions(b: &AckBench, delivered: u64) -> Result<u64, Failure> {
     let out_file =
         std::env::temp_dir().join(format!("clustersim-callgrind-{}.out", std::process::id()));
     let command = b.command();
-    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
-    let output = std::process::Command::new("valgrind")
-        .arg("--tool=callgrind")
-        .arg(format!("--callgrind-out-file={}", out_file.display()))
-        .arg("--collect-atstart=no")
-        .arg("--toggle-collect=*callgrind_measured_run*")
-        .arg(&exe)
-        .args(&args)
-        .arg("--measured-run-only")
-        .stdin(std::process::Stdio::null())
-        .output();
-    let output = match output {
-        Ok(o) => o,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(Failure::usage(
-                "--instructions needs valgrind on PATH (e.g. apt-get install valgrind)".to_string(),
-            ))
-        }
-        Err(e) => return Err(Failure::usage(format!("cannot run valgrind: {e}"))),
-    };
+    let mut vg_args: Vec<std::ffi::OsString> = vec![
+        "--tool=callgrind".into(),
+        format!("--callgrind-out-file={}", out_file.display()).into(),
+        "--collect-atstart=no".into(),
+        "--toggle-collect=*callgrind_measured_run*".into(),
+        exe.into(),
+    ];
+    vg_args.extend(command.split_whitespace().skip(1).map(Into::into));
+    vg_args.push("--measured-run-only".into());
+    let output = run_valgrind(vg_args)?;
     let counted = std::fs::read_to_string(&out_file);
     let _ = std::fs::remove_file(&out_file);
     if !output.status.success() {
