@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// How serious a message is; `Question` marks a dialogue inquiry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -241,12 +241,19 @@ fn parse_template(t: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
+/// An event's parameters, by name. Shared, not copied: an event's parameters are set once,
+/// where it is raised, and travel with it into the replicated command, every replica's
+/// stored message and the client's copy.
+pub type Params = Arc<BTreeMap<String, String>>;
+
 /// Builds a parameter map from pairs.
-pub fn params<const N: usize>(pairs: [(&str, &str); N]) -> BTreeMap<String, String> {
-    pairs
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+pub fn params<const N: usize>(pairs: [(&str, &str); N]) -> Params {
+    Arc::new(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    )
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 //! clients retry until they see their command's outcome: an event is stored once whatever
 //! number of times it is submitted, a context is opened once, a dialogue is answered once.
 
-use super::catalog::{MessageCatalog, Severity};
+use super::catalog::{MessageCatalog, Params, Severity};
 use super::stack::{MessageStack, PushError, StoredMessage};
 use crate::service::replica::StateMachine;
 use serde::{Deserialize, Serialize};
@@ -36,7 +36,7 @@ pub struct Event {
     /// Cluster-unique: see [`event_id`].
     pub event_id: u64,
     pub code: String,
-    pub params: BTreeMap<String, String>,
+    pub params: Params,
 }
 
 /// Packs a cluster-unique event id from where the event was raised: node, node
@@ -134,6 +134,18 @@ pub struct Question {
     pub default_reply: String,
 }
 
+/// A dialogue: the event is the question; the reply goes to `asking`, and after
+/// `deadline_ns` (simulated time) the default does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inquiry {
+    pub client: ClientId,
+    pub context: u32,
+    pub event: Event,
+    pub asking: TaskAddr,
+    pub default_reply: String,
+    pub deadline_ns: u64,
+}
+
 /// Everything that changes the manager's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
@@ -152,16 +164,9 @@ pub enum Command {
         context: u32,
         event: Event,
     },
-    /// A dialogue: the event is the question; the reply goes to `asking`, and after
-    /// `deadline_ns` (simulated time) the default does.
-    Inquire {
-        client: ClientId,
-        context: u32,
-        event: Event,
-        asking: TaskAddr,
-        default_reply: String,
-        deadline_ns: u64,
-    },
+    /// A dialogue (boxed: the rarest command is also the largest, and every command is
+    /// moved through the network, the CE and the job inline).
+    Inquire(Box<Inquiry>),
     /// The client's answer to dialogue `dialogue` (its request `req`).
     Reply {
         client: ClientId,
@@ -191,7 +196,8 @@ impl Command {
     /// The event a command carries, if it is one a task raised.
     pub fn event_id(&self) -> Option<u64> {
         match self {
-            Command::Accept { event, .. } | Command::Inquire { event, .. } => Some(event.event_id),
+            Command::Accept { event, .. } => Some(event.event_id),
+            Command::Inquire(q) => Some(q.event.event_id),
             _ => None,
         }
     }
@@ -393,14 +399,15 @@ impl ClientManager {
                     self.store(*client, *context, event, None, out);
                 }
             }
-            Command::Inquire {
-                client,
-                context,
-                event,
-                asking,
-                default_reply,
-                deadline_ns,
-            } => {
+            Command::Inquire(q) => {
+                let Inquiry {
+                    client,
+                    context,
+                    event,
+                    asking,
+                    default_reply,
+                    deadline_ns,
+                } = &**q;
                 if self.events.contains_key(&event.event_id) {
                     return;
                 }
@@ -748,7 +755,7 @@ mod tests {
     use super::*;
     use crate::clients::catalog::params;
 
-    fn ev(id: u64, code: &str, p: BTreeMap<String, String>) -> Event {
+    fn ev(id: u64, code: &str, p: Params) -> Event {
         Event {
             event_id: id,
             code: code.into(),
@@ -952,7 +959,7 @@ mod tests {
     }
 
     fn question(c: ClientId, d: u64, asking: TaskAddr) -> Command {
-        Command::Inquire {
+        Command::Inquire(Box::new(Inquiry {
             client: c,
             context: 1,
             event: ev(
@@ -968,7 +975,7 @@ mod tests {
             asking,
             default_reply: "no".into(),
             deadline_ns: 1_000,
-        }
+        }))
     }
 
     #[test]

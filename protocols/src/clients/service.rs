@@ -21,11 +21,11 @@
 //! [`CmEvent`] (`cm.*`: `store` and `evict` on every replica, the rest on the master;
 //! `forgot` is a planted bug's).
 
-use super::catalog::params;
+use super::catalog::{params, Params};
 use super::events::{CmEvent, TaskEvent};
 use super::manager::{
     event_id, ClientId, ClientManager, Command, Delivery, Effect, Event, EventId, FormatMode,
-    Outcome, TaskAddr,
+    Inquiry, Outcome, TaskAddr,
 };
 use super::wire::{ClientWire, Request, Response};
 use crate::service::shell::{App, Applied, Env, ServiceConfig};
@@ -130,7 +130,7 @@ pub struct Step {
 /// What a task step detected.
 pub struct Detected {
     key: TaskKey,
-    event: Option<(String, BTreeMap<String, String>, Option<String>)>,
+    event: Option<(String, Params, Option<String>)>,
 }
 
 #[derive(Default)]
@@ -280,14 +280,14 @@ impl ClientService {
                 if let Some(run) = self.tasks.get_mut(&key) {
                     run.waiting = Some(id);
                 }
-                Command::Inquire {
+                Command::Inquire(Box::new(Inquiry {
                     client: key.client,
                     context: key.context,
                     event,
                     asking: addr,
                     default_reply,
                     deadline_ns,
-                }
+                }))
             }
         };
         env.propose(cmd.clone());
@@ -789,9 +789,8 @@ impl App for ClientService {
             match e {
                 Effect::Deliver(d) => {
                     let code = match &applied.cmd {
-                        Command::Accept { event, .. } | Command::Inquire { event, .. } => {
-                            event.code.clone()
-                        }
+                        Command::Accept { event, .. } => event.code.clone(),
+                        Command::Inquire(q) => q.event.code.clone(),
                         _ => String::new(),
                     };
                     emit!(

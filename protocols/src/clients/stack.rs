@@ -18,7 +18,7 @@ pub struct StoredMessage {
     pub event_id: u64,
     pub code: String,
     pub severity: super::catalog::Severity,
-    pub params: std::collections::BTreeMap<String, String>,
+    pub params: super::catalog::Params,
     /// Set when the catalog formats at store time; `None` when it formats on delivery.
     pub text: Option<String>,
     pub acked: bool,

@@ -286,9 +286,11 @@ pub enum Wire<P> {
         upto: u64,
     },
     /// A datagram between a job and a node outside the engine (a client): unreliable, like
-    /// any network message, and never looked at by the CE.
+    /// any network message, and never looked at by the CE. Boxed: a service's payload is
+    /// larger than the engine's own messages, and every message of the world, of whatever
+    /// variant, is moved at the size of the largest.
     External {
-        payload: P,
+        payload: Box<P>,
     },
 }
 
@@ -817,7 +819,10 @@ impl<P: AppPayload> Ce<P> {
 
     fn on_wire(&mut self, from: usize, wire: Wire<P>, out: &mut Vec<Effect<P>>) {
         if let Wire::External { payload } = wire {
-            out.push(Effect::ToJob(CeToJob::External { from, payload }));
+            out.push(Effect::ToJob(CeToJob::External {
+                from,
+                payload: *payload,
+            }));
             return;
         }
         if from >= self.n {
@@ -1007,7 +1012,9 @@ impl<P: AppPayload> Ce<P> {
             }
             JobToCe::External { to, payload } => out.push(Effect::Send {
                 to,
-                wire: Wire::External { payload },
+                wire: Wire::External {
+                    payload: Box::new(payload),
+                },
             }),
         }
     }
@@ -1905,7 +1912,16 @@ mod tests {
     fn an_external_datagram_goes_to_the_jobs_untouched() {
         let mut ce = ce();
         let mut out = Vec::new();
-        ce.handle(envelope(7, Wire::External { payload: 42 }), 1, &mut out);
+        ce.handle(
+            envelope(
+                7,
+                Wire::External {
+                    payload: Box::new(42),
+                },
+            ),
+            1,
+            &mut out,
+        );
         assert!(matches!(
             out.as_slice(),
             [Effect::ToJob(CeToJob::External {
@@ -1928,8 +1944,8 @@ mod tests {
             out.as_slice(),
             [Effect::Send {
                 to: 9,
-                wire: Wire::External { payload: 5 }
-            }]
+                wire: Wire::External { payload }
+            }] if **payload == 5
         ));
     }
 

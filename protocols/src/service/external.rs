@@ -127,7 +127,7 @@ pub async fn run_external<P: AppPayload, C: External>(
             Input::Tick => client.on_tick(now, &mut out),
             Input::Message(env) => {
                 if let Wire::External { payload } = env.msg {
-                    if let Some(r) = recv(payload) {
+                    if let Some(r) = recv(*payload) {
                         client.on_response(env.from, r, now, &mut out);
                     }
                 }
@@ -135,7 +135,12 @@ pub async fn run_external<P: AppPayload, C: External>(
             Input::Local(()) => {}
         }
         for (to, req) in out.drain(..) {
-            ctx.send(to, Wire::External { payload: send(req) });
+            ctx.send(
+                to,
+                Wire::External {
+                    payload: Box::new(send(req)),
+                },
+            );
         }
     }
 }
