@@ -973,8 +973,8 @@ impl<'a> EventRef<'a> {
         }
     }
 
-    /// The event as its component's enum, if it is one of `E`'s ([`dyn Event::get`],
-    /// answered without a dynamic call when it is not).
+    /// The event as its component's enum, if it is one of `E`'s: the answer of the
+    /// event's own `get`, given without a dynamic call when it is not.
     #[inline]
     pub fn get<E: Event>(&self) -> Option<&'a E> {
         if self.type_id != TypeId::of::<E>() {
