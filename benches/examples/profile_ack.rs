@@ -3,11 +3,6 @@
 //! `valgrind --tool=callgrind target/release/examples/profile_ack [NODES] [ROUNDS]`, or
 //! `... profile_ack catalog [NODES] [TIMES]` for the `ack-rounds` scenario at the catalog's
 //! pace (the run behind `catalog_pace_sim_per_wall`), `TIMES` runs in a row.
-
-/// The allocator the `clustersim` binary runs with, so a profile counts what a bench pays.
-#[global_allocator]
-static ALLOCATOR: benches::alloc::Counting = benches::alloc::Counting;
-
 fn main() {
     let catalog = std::env::args().nth(1).as_deref() == Some("catalog");
     let arg = |i: usize, d: u64| {

@@ -1,14 +1,8 @@
 //! A global allocator that counts the allocations of each thread: the benchmark states
 //! allocations per delivered message. The `clustersim` binary installs it; in a program
 //! that does not, [`allocations`] stays 0 and the report leaves the figure out.
-//!
-//! Underneath is mimalloc rather than the system allocator: a simulated message costs a
-//! few allocations (madsim boxes every timer, messages carry strings and vectors), and
-//! glibc's malloc and free cost several times mimalloc's fast paths. Which allocator runs
-//! changes no trace: nothing in a world depends on where memory lies.
 
-use mimalloc::MiMalloc as Under;
-use std::alloc::{GlobalAlloc, Layout};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 thread_local! {
@@ -16,7 +10,7 @@ thread_local! {
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// mimalloc, counting each allocation and reallocation of the calling thread.
+/// The system allocator, counting each allocation and reallocation of the calling thread.
 pub struct Counting;
 
 fn count() {
@@ -24,29 +18,29 @@ fn count() {
     let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
 }
 
-// SAFETY: every call is passed to mimalloc unchanged; counting touches no allocated memory.
+// SAFETY: every call is passed to `System` unchanged; counting touches no allocated memory.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count();
-        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `Under` shares.
-        unsafe { Under.alloc(layout) }
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract, which `System` shares.
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         count();
         // SAFETY: as for `alloc`.
-        unsafe { Under.alloc_zeroed(layout) }
+        unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         count();
-        // SAFETY: as for `alloc`; `ptr` came from this allocator, hence from `Under`.
-        unsafe { Under.realloc(ptr, layout, new_size) }
+        // SAFETY: as for `alloc`; `ptr` came from this allocator, hence from `System`.
+        unsafe { System.realloc(ptr, layout, new_size) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: as for `realloc`.
-        unsafe { Under.dealloc(ptr, layout) }
+        unsafe { System.dealloc(ptr, layout) }
     }
 }
 

@@ -1,8 +1,8 @@
 //! `clustersim`: the command line (the `clustersim` library) over the built-in catalog, with
 //! the ACK-round benchmark as one more command.
 
-/// mimalloc, counting allocations per thread, so `clustersim bench` can state allocations
-/// per delivered message (a thread-local increment per allocation, nothing more).
+/// Counts allocations per thread, so `clustersim bench` can state allocations per delivered
+/// message (a thread-local increment per allocation, nothing more).
 #[global_allocator]
 static ALLOCATOR: benches::alloc::Counting = benches::alloc::Counting;
 
