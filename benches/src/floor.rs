@@ -455,7 +455,7 @@ impl Checker for RoundChecker {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        let Some(a) = ev.get::<AckEvent>() else {
+        let Some(a) = ev.event.get::<AckEvent>() else {
             return Ok(());
         };
         let mut sh = self.shared.lock().expect("floor lock");

@@ -117,7 +117,7 @@ impl Checker for WorkFaultQueues {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        let (name, queued) = match ev.get::<JobEvent>() {
+        let (name, queued) = match ev.event.get::<JobEvent>() {
             Some(JobEvent::WorkFault { mode, queued, .. }) => {
                 (format!("work_fault.{mode}"), *queued)
             }

@@ -132,7 +132,7 @@
 
 use crate::time::{SimDuration, SimTime};
 use serde::Serialize;
-use std::any::{Any, TypeId};
+use std::any::Any;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -945,9 +945,6 @@ pub struct EventRef<'a> {
     pub t_ns: u64,
     pub node: NodeId,
     pub event: &'a dyn Event,
-    /// The event's enum type, read once: a checker asks an event for several enums (most
-    /// of them not its own), and each answer would otherwise cost two dynamic calls.
-    type_id: TypeId,
 }
 
 impl<'a> EventRef<'a> {
@@ -957,30 +954,13 @@ impl<'a> EventRef<'a> {
             t_ns,
             node,
             event,
-            type_id: event.as_any().type_id(),
         }
     }
 
     /// [`EventRef::new`] for an event whose type is known.
     #[inline]
     pub(crate) fn of<E: Event>(index: u64, t_ns: u64, node: NodeId, event: &'a E) -> Self {
-        EventRef {
-            index,
-            t_ns,
-            node,
-            event,
-            type_id: TypeId::of::<E>(),
-        }
-    }
-
-    /// The event as its component's enum, if it is one of `E`'s: the answer of the
-    /// event's own `get`, given without a dynamic call when it is not.
-    #[inline]
-    pub fn get<E: Event>(&self) -> Option<&'a E> {
-        if self.type_id != TypeId::of::<E>() {
-            return None;
-        }
-        self.event.get::<E>()
+        EventRef::new(index, t_ns, node, event)
     }
 
     pub fn time(&self) -> SimTime {

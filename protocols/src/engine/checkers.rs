@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// The side a `fault.start` of a partition cuts off.
 fn partition_side<'a>(ev: &EventRef<'a>) -> &'a [NodeId] {
-    match ev.get::<FaultEvent>() {
+    match ev.event.get::<FaultEvent>() {
         Some(FaultEvent::Start {
             side_a: Some(side), ..
         }) => side,
@@ -43,7 +43,7 @@ struct Incarnations {
 
 impl Incarnations {
     fn observe(&mut self, ev: &EventRef<'_>) {
-        match ev.get::<NodeEvent>() {
+        match ev.event.get::<NodeEvent>() {
             Some(NodeEvent::Crash) => {
                 let inc = self.current.get(&ev.node).copied().unwrap_or(0);
                 self.crashed.insert(NodeInc {
@@ -99,7 +99,7 @@ impl Checker for ViewAgreement {
             nodes,
             members,
             ..
-        }) = ev.get::<CeEvent>()
+        }) = ev.event.get::<CeEvent>()
         {
             let v = *v;
             if let Some(prev) = self.last.get(&ev.node) {
@@ -137,7 +137,7 @@ impl Checker for ViewAgreement {
             view: v,
             members,
             ..
-        }) = ev.get::<JobEvent>()
+        }) = ev.event.get::<JobEvent>()
         {
             match self.views.get(v) {
                 Some(i)
@@ -199,13 +199,13 @@ impl Checker for PrimaryComponent {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        if let Some(WorldEvent::Start { nodes, .. }) = ev.get::<WorldEvent>() {
+        if let Some(WorldEvent::Start { nodes, .. }) = ev.event.get::<WorldEvent>() {
             if self.n == 0 {
                 self.n = *nodes;
             }
             return Ok(());
         }
-        if let Some(CeEvent::Install { view, nodes, .. }) = ev.get::<CeEvent>() {
+        if let Some(CeEvent::Install { view, nodes, .. }) = ev.event.get::<CeEvent>() {
             let distinct = nodes.iter().collect::<BTreeSet<_>>().len();
             if 2 * distinct as u64 <= self.n {
                 return Err(format!(
@@ -217,7 +217,7 @@ impl Checker for PrimaryComponent {
             }
             return Ok(());
         }
-        match ev.get::<JobEvent>() {
+        match ev.event.get::<JobEvent>() {
             Some(JobEvent::QuorumLost { member, view }) => {
                 self.out.insert(*member, *view);
             }
@@ -274,11 +274,11 @@ impl Checker for VirtualSynchrony {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        if let Some(NodeEvent::Crash) = ev.get::<NodeEvent>() {
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             self.cur.retain(|m, _| m.node != ev.node.index());
             return Ok(());
         }
-        match ev.get::<JobEvent>() {
+        match ev.event.get::<JobEvent>() {
             Some(JobEvent::Deliver {
                 member,
                 view,
@@ -362,7 +362,7 @@ impl SeqSlots {
 
 /// A delivery's fields, if the event is one.
 fn delivery(ev: &EventRef<'_>) -> Option<(Member, u64, u64, Member, u64)> {
-    match ev.get::<JobEvent>()? {
+    match ev.event.get::<JobEvent>()? {
         JobEvent::Deliver {
             member,
             view,
@@ -651,7 +651,7 @@ impl Checker for NoGhosts {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        if let Some(CeEvent::Install { view, members, .. }) = ev.get::<CeEvent>() {
+        if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
             self.views.entry(*view).or_insert_with(|| members.clone());
             return Ok(());
         }
@@ -681,7 +681,7 @@ impl Checker for NoGhosts {
                     "{m} got a message from {s} in view {v}, which {s} is not a member of"
                 ));
             }
-        } else if let Some(JobEvent::Unregister { member, .. }) = ev.get::<JobEvent>() {
+        } else if let Some(JobEvent::Unregister { member, .. }) = ev.event.get::<JobEvent>() {
             self.left.insert(*member);
         }
         Ok(())
@@ -718,17 +718,17 @@ impl Checker for NotifiedOnce {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         self.incs.observe(ev);
-        if let Some(NodeEvent::Crash) = ev.get::<NodeEvent>() {
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             self.prev.retain(|m, _| m.node != ev.node.index());
             return Ok(());
         }
-        if let Some(CeEvent::Install { view, nodes, .. }) = ev.get::<CeEvent>() {
+        if let Some(CeEvent::Install { view, nodes, .. }) = ev.event.get::<CeEvent>() {
             self.nodes
                 .entry(*view)
                 .or_insert_with(|| nodes.iter().copied().collect());
             return Ok(());
         }
-        let (me, v, new, left, joined) = match ev.get::<JobEvent>() {
+        let (me, v, new, left, joined) = match ev.event.get::<JobEvent>() {
             Some(JobEvent::Unregister { member, .. }) => {
                 self.unregistered.insert(*member);
                 self.prev.remove(member);
@@ -738,7 +738,7 @@ impl Checker for NotifiedOnce {
                 self.prev.remove(member);
                 return Ok(());
             }
-            _ => match ev.get::<JobEvent>() {
+            _ => match ev.event.get::<JobEvent>() {
                 Some(JobEvent::View {
                     member,
                     view,
@@ -1154,11 +1154,11 @@ impl Checker for NotifyWithin {
                 SimTime(o.cause_ns)
             ));
         }
-        if let Some(CeEvent::Install { view, members, .. }) = ev.get::<CeEvent>() {
+        if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
             if self.latest.as_ref().map(|(l, _)| view > l).unwrap_or(true) {
                 self.latest = Some((*view, members.clone()));
             }
-        } else if let Some(n) = ev.get::<NodeEvent>() {
+        } else if let Some(n) = ev.event.get::<NodeEvent>() {
             let node = ev.node.index();
             let spike = self.spike_ns();
             let settled_before = self.settled_ns;
@@ -1189,10 +1189,10 @@ impl Checker for NotifyWithin {
                     false,
                 );
             }
-        } else if let Some(f) = ev.get::<FaultEvent>() {
+        } else if let Some(f) = ev.event.get::<FaultEvent>() {
             self.on_fault(ev, f);
         } else {
-            match ev.get::<JobEvent>() {
+            match ev.event.get::<JobEvent>() {
                 Some(JobEvent::View {
                     member,
                     view,
@@ -1296,7 +1296,7 @@ impl Checker for MainThreadResponsive {
     }
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        match ev.get::<FaultEvent>() {
+        match ev.event.get::<FaultEvent>() {
             Some(FaultEvent::Start {
                 fault,
                 kind: FaultKind::Pause,
@@ -1313,10 +1313,10 @@ impl Checker for MainThreadResponsive {
             Some(_) => {}
             None => {}
         }
-        if let Some(NodeEvent::Crash) = ev.get::<NodeEvent>() {
+        if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             // A crash ends the node's pauses without a fault end: the node restarts running.
             self.end_pauses(ev.t_ns, |_, node| node == ev.node);
-        } else if let Some(CeEvent::JobUnresponsive { member, since }) = ev.get::<CeEvent>() {
+        } else if let Some(CeEvent::JobUnresponsive { member, since }) = ev.event.get::<CeEvent>() {
             let since = since.0;
             let paused = self.open_pauses.values().any(|(n, _)| *n == ev.node)
                 || self
@@ -1620,7 +1620,7 @@ impl AckRoundProgress {
         {
             return Err(Self::overdue(round, r));
         }
-        match ev.get::<WorldEvent>() {
+        match ev.event.get::<WorldEvent>() {
             Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => {
                 self.n = *nodes as usize;
                 self.relink();
@@ -1630,9 +1630,9 @@ impl AckRoundProgress {
             }) => self.liveness_start_ns = Some(t),
             _ => {}
         }
-        if let Some(a) = ev.get::<AckEvent>() {
+        if let Some(a) = ev.event.get::<AckEvent>() {
             self.on_round(ev, a);
-        } else if let Some(j) = ev.get::<JobEvent>() {
+        } else if let Some(j) = ev.event.get::<JobEvent>() {
             match j {
                 JobEvent::View {
                     member, members, ..
@@ -1650,7 +1650,7 @@ impl AckRoundProgress {
                 _ => return Ok(()),
             }
             self.restamp(t);
-        } else if let Some(e) = ev.get::<NodeEvent>() {
+        } else if let Some(e) = ev.event.get::<NodeEvent>() {
             match e {
                 NodeEvent::Crash => {
                     // A crash ends the node's rounds, its view and its pauses too (the
@@ -1682,7 +1682,7 @@ impl Checker for AckRoundProgress {
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         let spike_before = self.spike_ns();
-        match ev.get::<FaultEvent>() {
+        match ev.event.get::<FaultEvent>() {
             Some(FaultEvent::Start {
                 fault,
                 kind,
@@ -1830,14 +1830,14 @@ impl Checker for Liveness {
 
     fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         self.incs.observe(ev);
-        if let Some(WorldEvent::Start { nodes, .. }) = ev.get::<WorldEvent>() {
+        if let Some(WorldEvent::Start { nodes, .. }) = ev.event.get::<WorldEvent>() {
             if self.n == 0 {
                 self.n = *nodes as usize;
             }
-        } else if let Some(NodeEvent::Crash) = ev.get::<NodeEvent>() {
+        } else if let Some(NodeEvent::Crash) = ev.event.get::<NodeEvent>() {
             self.view_of.remove(&ev.node);
             self.job.remove(&ev.node);
-        } else if let Some(ce) = ev.get::<CeEvent>() {
+        } else if let Some(ce) = ev.event.get::<CeEvent>() {
             match ce {
                 CeEvent::Install {
                     view,
@@ -1856,7 +1856,7 @@ impl Checker for Liveness {
                 _ => {}
             }
         } else {
-            match ev.get::<JobEvent>() {
+            match ev.event.get::<JobEvent>() {
                 Some(JobEvent::Register { member, .. }) => {
                     self.job.insert(ev.node, *member);
                 }
