@@ -21,8 +21,11 @@
 //! stale member asks again in the new view).
 //!
 //! **When commands apply.** Nobody applies a command while some member of the view lacks
-//! the state: commands wait, in order, and all apply at the delivery that syncs the last
-//! member (a snapshot carries the commands waiting with it). So every replica applies
+//! the state, or while the view's members are on fewer than a majority of the engine's
+//! nodes (a primary view holds a majority of nodes, but a node whose job unregistered
+//! after a fault has no replica in it): commands wait, in order, and all apply at the
+//! delivery that syncs the last member (a snapshot carries the commands waiting with it).
+//! So every applied command is on the disks of a majority of nodes. So every replica applies
 //! every command at the same point, and no command is ever applied (and shown to a client)
 //! by a replica whose state the others could not rebuild if it crashed. Messages delivered
 //! in the flush that ends a view (which may not have been stable: only the members that
@@ -44,7 +47,8 @@
 //! since), and a member synced from such a snapshot steps down when its makers ask.
 //!
 //! **No synced member left** (the first boot, or every holder of the state crashed): when
-//! every member of a view has sent `NeedState`, the one whose state reaches the highest
+//! every member of a view has sent `NeedState`, and the members are on a majority of
+//! nodes (so one of their disks holds the last command applied anywhere), the one whose state reaches the highest
 //! position, counting the commands it kept, (the lowest member on a tie) sends its stored
 //! state with those commands waiting on it, and everyone installs it; the commands apply
 //! once all have. A kept command never steps synced members down: one beyond their
@@ -196,6 +200,9 @@ pub enum ReplicaOut<S: StateMachine> {
 pub struct Replica<S: StateMachine> {
     me: Member,
     store: Store<S>,
+    /// How many nodes the engine has: a command applies only where it is on the disks of
+    /// a majority of them.
+    engine_nodes: usize,
     synced: bool,
     /// Out of the primary component since the last view: the state is kept (the engine
     /// may yet deliver the end of the lost view, and count us as continuing from it), but
@@ -222,11 +229,13 @@ pub struct Replica<S: StateMachine> {
 }
 
 impl<S: StateMachine> Replica<S> {
-    /// A replica for member `me` over the node's stored state.
-    pub fn new(me: Member, store: Store<S>) -> Self {
+    /// A replica for member `me` over the node's stored state, in an engine of
+    /// `engine_nodes` nodes.
+    pub fn new(me: Member, store: Store<S>, engine_nodes: usize) -> Self {
         Replica {
             me,
             store,
+            engine_nodes,
             synced: false,
             suspended: false,
             peers_synced: BTreeSet::new(),
@@ -253,13 +262,32 @@ impl<S: StateMachine> Replica<S> {
         !self.held.is_empty()
     }
 
-    /// Whether every member of the view is synced, so commands apply as they arrive.
-    pub fn all_synced(&self) -> bool {
+    /// Whether commands apply as they arrive: every member of the view is synced, and the
+    /// members are on a majority of the engine's nodes.
+    pub fn may_apply(&self) -> bool {
         self.synced
-            && self
-                .view
-                .as_ref()
-                .is_some_and(|(_, m)| m.iter().all(|x| self.peers_synced.contains(x)))
+            && self.view.as_ref().is_some_and(|(_, m)| {
+                self.on_majority(m) && m.iter().all(|x| self.peers_synced.contains(x))
+            })
+    }
+
+    /// Whether `members` are on a majority of the engine's nodes. A primary view holds a
+    /// majority of nodes, but not every node of it need have a member (a job unregisters
+    /// on a work-thread fault): what only a minority of disks hold could be lost with
+    /// them, and a later view, whose members' disks are all an election reads, would go
+    /// on without it. Any two majorities share a node, so a state elected from a majority
+    /// of disks holds every command ever applied.
+    fn on_majority(&self, members: &BTreeSet<Member>) -> bool {
+        let mut nodes = 0;
+        let mut last = None;
+        // Members order by node first: distinct nodes are counted as they change.
+        for m in members {
+            if last != Some(m.node) {
+                nodes += 1;
+                last = Some(m.node);
+            }
+        }
+        2 * nodes > self.engine_nodes
     }
 
     /// The position of the state (the last command applied to it).
@@ -326,7 +354,7 @@ impl<S: StateMachine> Replica<S> {
             // synced member multicasts a barrier for the held commands to wait for.
             self.peers_synced.retain(|m| continuing.contains(m));
             let lowest = self.peers_synced.iter().find(|m| members.contains(m));
-            if !self.held.is_empty() && self.all_synced() && lowest == Some(&self.me) {
+            if !self.held.is_empty() && self.may_apply() && lowest == Some(&self.me) {
                 out.push(ReplicaOut::Multicast(ReplicaMsg::Barrier { view }));
             }
             return;
@@ -412,7 +440,9 @@ impl<S: StateMachine> Replica<S> {
         let Some((view, members)) = &self.view else {
             return;
         };
-        if !members.iter().all(|m| self.needs.contains_key(m)) {
+        if !members.iter().all(|m| self.needs.contains_key(m)) || !self.on_majority(members) {
+            // Without a majority of disks the most advanced state may be on none of them:
+            // the next view with more members elects.
             return;
         }
         let chosen = members
@@ -623,7 +653,7 @@ impl<S: StateMachine> Replica<S> {
             ReplicaMsg::Barrier { .. } => {}
         }
         // What a flush delivers waits for the next view's rule.
-        if !flush && self.all_synced() {
+        if !flush && self.may_apply() {
             self.apply_held(out);
         }
     }
@@ -674,6 +704,9 @@ mod tests {
 
     /// A group of replicas fed the same deliveries, the way the engine would.
     struct Group {
+        /// The engine's size; 1 unless a test is about the majority rule, so that any
+        /// member set is on a majority.
+        engine_nodes: usize,
         disk: ReplicaDisk<Log>,
         replicas: BTreeMap<Member, Replica<Log>>,
         view: u64,
@@ -685,6 +718,7 @@ mod tests {
     impl Group {
         fn new() -> Self {
             Group {
+                engine_nodes: 1,
                 disk: ReplicaDisk::default(),
                 replicas: BTreeMap::new(),
                 view: 0,
@@ -706,7 +740,8 @@ mod tests {
 
         fn join(&mut self, member: Member) {
             let store = self.disk.open(member.node, &Log::default());
-            self.replicas.insert(member, Replica::new(member, store));
+            self.replicas
+                .insert(member, Replica::new(member, store, self.engine_nodes));
         }
 
         fn collect(&mut self, outs: Vec<ReplicaOut<Log>>) {
@@ -1034,6 +1069,58 @@ mod tests {
                 "answer_last={answer_last}"
             );
         }
+    }
+
+    /// Five engine nodes, replicas on three. Node 2's job dies: the view that follows has
+    /// members on two nodes, a minority, and a command delivered there waits; it applies
+    /// when node 2's next job has caught up, on three disks again.
+    #[test]
+    fn commands_wait_while_the_members_are_on_a_minority_of_nodes() {
+        let mut g = Group {
+            engine_nodes: 5,
+            ..Group::new()
+        };
+        for node in 0..3 {
+            g.join(m(node));
+        }
+        g.install(&[m(0), m(1), m(2)]);
+        g.cmd(1);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1]); 3]);
+        g.replicas.remove(&m(2));
+        g.install(&[]);
+        g.cmd(2);
+        g.settle();
+        assert_eq!(
+            g.states(),
+            vec![Some(vec![1]); 2],
+            "on two of five disks, nothing applies"
+        );
+        let again = Member { inc: 1, ..m(2) };
+        g.join(again);
+        g.install(&[again]);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![1, 2]); 3]);
+    }
+
+    /// Members on two of five nodes elect nothing: the last command applied may be on
+    /// none of their disks. A third member makes the majority, and the election.
+    #[test]
+    fn an_election_waits_for_members_on_a_majority_of_nodes() {
+        let mut g = Group {
+            engine_nodes: 5,
+            ..Group::new()
+        };
+        g.join(m(0));
+        g.join(m(1));
+        g.install(&[m(0), m(1)]);
+        g.settle();
+        assert_eq!(g.states(), vec![None; 2]);
+        g.join(m(2));
+        g.install(&[m(0), m(1), m(2)]);
+        g.cmd(5);
+        g.settle();
+        assert_eq!(g.states(), vec![Some(vec![5]); 3]);
     }
 
     #[test]

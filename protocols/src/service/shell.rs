@@ -623,7 +623,11 @@ impl<A: App> Core<A> {
         });
         self.member = Some(member);
         self.view = None;
-        self.replica = Some(Replica::new(member, self.store.clone()));
+        self.replica = Some(Replica::new(
+            member,
+            self.store.clone(),
+            self.cfg.engine_nodes,
+        ));
         emit!(
             self.ctx.id,
             JobEvent::Register {
