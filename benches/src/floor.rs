@@ -538,6 +538,8 @@ mod tests {
                 to_inc: 0,
                 epoch: 0,
                 seq: 0,
+                ack_epoch: 0,
+                ack_upto: 0,
                 msg,
             },
         });

@@ -2,15 +2,19 @@
 //!
 //! Each directed pair of node incarnations is one link: the sender numbers its messages
 //! within an epoch and retransmits with exponential backoff until cumulatively ACKed; the
-//! receiver delivers in order, buffers what arrives early and drops duplicates. An epoch
+//! receiver delivers in order, buffers what arrives early and drops duplicates. The CE
+//! sends the cumulative ACK on the next message or heartbeat back, or alone once it has
+//! waited [`ACK_DELAY_NS`]; a duplicate is ACKed at once (its sender is waiting), and a
+//! message that arrives ahead of a gap not at all (the ACK has not moved). An epoch
 //! (the sender's incarnation in the high bits, a reset counter in the low bits) restarts the
 //! numbering when the sender gives up on a peer, so neither side ever waits for a message
 //! the other has forgotten.
 
 use std::collections::{BTreeMap, VecDeque};
 
-/// First retransmission timeout; doubles up to [`MAX_RTO_NS`]. ACKs ride on heartbeats or
-/// wait at most [`ACK_DELAY_NS`] plus a tick, so the first timeout allows for that.
+/// First retransmission timeout; doubles up to [`MAX_RTO_NS`]. ACKs ride on the data and
+/// heartbeats going back or wait at most [`ACK_DELAY_NS`] plus a tick, so the first
+/// timeout allows for that.
 const INITIAL_RTO_NS: u64 = 150_000_000;
 /// How long a receiver may hold a cumulative ACK back, hoping to piggyback it.
 pub const ACK_DELAY_NS: u64 = 50_000_000;
@@ -119,18 +123,26 @@ impl<T> Default for LinkIn<T> {
     }
 }
 
+/// What became of one arriving message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// From an epoch the receiver has moved past: ignored, and not to be ACKed.
+    Stale,
+    /// It (and perhaps messages buffered behind it) is now deliverable in order.
+    Delivered,
+    /// It came before a message still in flight and waits for it: the cumulative ACK has
+    /// not moved, so it owes the sender nothing.
+    Early,
+    /// Already received: the sender retransmitted (its ACK was lost or late) or the
+    /// network duplicated it. The sender may be waiting: ACK at once.
+    Duplicate,
+}
+
 impl<T> LinkIn<T> {
-    /// Takes one arriving message; appends what is now deliverable in order to `out` and
-    /// returns the cumulative ACK to send back (epoch, upto), or `None` for a stale epoch.
-    pub fn receive(
-        &mut self,
-        epoch: u64,
-        seq: u64,
-        msg: T,
-        out: &mut Vec<T>,
-    ) -> Option<(u64, u64)> {
+    /// Takes one arriving message and appends what is now deliverable in order to `out`.
+    pub fn receive(&mut self, epoch: u64, seq: u64, msg: T, out: &mut Vec<T>) -> Arrival {
         if epoch < self.epoch {
-            return None;
+            return Arrival::Stale;
         }
         if epoch > self.epoch {
             self.epoch = epoch;
@@ -144,10 +156,21 @@ impl<T> LinkIn<T> {
                 out.push(m);
                 self.expected += 1;
             }
-        } else if seq > self.expected && seq - self.expected < MAX_EARLY {
-            self.early.insert(seq, msg);
+            Arrival::Delivered
+        } else if seq < self.expected {
+            Arrival::Duplicate
+        } else {
+            if seq - self.expected < MAX_EARLY {
+                self.early.insert(seq, msg);
+            }
+            Arrival::Early
         }
-        Some((self.epoch, self.expected - 1))
+    }
+
+    /// The cumulative ACK of everything received so far: (epoch, upto). `upto` is 0
+    /// before the first in-order message, which ACKs nothing.
+    pub fn cumulative(&self) -> (u64, u64) {
+        (self.epoch, self.expected - 1)
     }
 }
 
@@ -163,10 +186,14 @@ mod tests {
         let b = out_link.push("b", 0);
         let c = out_link.push("c", 0);
         let mut got = vec![];
-        assert_eq!(in_link.receive(c.0, c.1, "c", &mut got), Some((0, 0)));
-        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Some((0, 1)));
-        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Some((0, 1)));
-        assert_eq!(in_link.receive(b.0, b.1, "b", &mut got), Some((0, 3)));
+        assert_eq!(in_link.receive(c.0, c.1, "c", &mut got), Arrival::Early);
+        assert_eq!(in_link.cumulative(), (0, 0));
+        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Arrival::Delivered);
+        assert_eq!(in_link.cumulative(), (0, 1));
+        assert_eq!(in_link.receive(a.0, a.1, "a", &mut got), Arrival::Duplicate);
+        assert_eq!(in_link.receive(c.0, c.1, "c", &mut got), Arrival::Early);
+        assert_eq!(in_link.receive(b.0, b.1, "b", &mut got), Arrival::Delivered);
+        assert_eq!(in_link.cumulative(), (0, 3));
         assert_eq!(got, vec!["a", "b", "c"]);
         out_link.ack(0, 3);
         assert_eq!(out_link.pending(), 0);
@@ -186,7 +213,7 @@ mod tests {
         in_link.receive(e2, s2, 3, &mut got);
         assert_eq!(got, vec![1, 3]);
         // A late copy from the old epoch is ignored.
-        assert_eq!(in_link.receive(e, 2, 2, &mut got), None);
+        assert_eq!(in_link.receive(e, 2, 2, &mut got), Arrival::Stale);
     }
 
     #[test]

@@ -38,7 +38,7 @@
 //! view, except those some node of the new view already delivered (the install carries
 //! each sender's delivered high-water mark), so nothing is ever delivered twice.
 
-use super::link::{LinkIn, LinkOut, ACK_DELAY_NS};
+use super::link::{Arrival, LinkIn, LinkOut, ACK_DELAY_NS};
 use super::{AppPayload, CeConfig, Member, Mutants, NodeInc, Reason};
 use sim::event::NodeId;
 use sim::time::{SimDuration, SimTime};
@@ -195,12 +195,7 @@ pub struct Install<P> {
 /// Messages between CEs that travel over reliable links.
 #[derive(Clone, Debug)]
 pub enum CeMsg<P> {
-    Propose {
-        id: u64,
-        nodes: Vec<(usize, u64)>,
-        /// The members the view will hold (informational for participants).
-        members: Vec<Member>,
-    },
+    Propose(Box<ProposeMsg>),
     Reject {
         id: u64,
         promised: u64,
@@ -220,6 +215,16 @@ pub enum CeMsg<P> {
         upto: u64,
     },
     Unicast(Arc<UnicastMsg<P>>),
+}
+
+/// A coordinator's proposal of a view. Boxed in [`CeMsg`]: proposals are rare, and every
+/// message is moved at the size of the largest variant.
+#[derive(Clone, Debug)]
+pub struct ProposeMsg {
+    pub id: u64,
+    pub nodes: Vec<(usize, u64)>,
+    /// The members the view will hold (informational for participants).
+    pub members: Vec<Member>,
 }
 
 /// A member's multicast on its way to the sequencer. Behind an `Arc` in [`CeMsg`], like
@@ -272,11 +277,16 @@ pub enum Wire<P> {
         inc: u64,
         hb: Arc<Heartbeat>,
     },
+    /// A reliable-link message, with the cumulative ACK of the link the other way
+    /// (`ack_epoch`, `ack_upto`) riding on it: a node that answers the messages it gets
+    /// (reports to a sequencer, ordered messages back) sends no ACK of its own.
     Data {
         from_inc: u64,
         to_inc: u64,
         epoch: u64,
         seq: u64,
+        ack_epoch: u64,
+        ack_upto: u64,
         msg: CeMsg<P>,
     },
     Ack {
@@ -780,16 +790,26 @@ impl<P: AppPayload> Ce<P> {
             return;
         };
         let (epoch, seq) = self.peers[to].out.push(msg.clone(), self.now);
-        out.push(Effect::Send {
-            to,
-            wire: Wire::Data {
-                from_inc: self.inc,
-                to_inc,
-                epoch,
-                seq,
-                msg,
-            },
-        });
+        let wire = self.data(to, to_inc, epoch, seq, msg);
+        out.push(Effect::Send { to, wire });
+    }
+
+    /// The reliable-link message (`epoch`, `seq`) to node `to` in incarnation `to_inc`,
+    /// carrying the cumulative ACK of everything received from it: no ACK is owed to it
+    /// after this.
+    fn data(&mut self, to: usize, to_inc: u64, epoch: u64, seq: u64, msg: CeMsg<P>) -> Wire<P> {
+        let peer = &mut self.peers[to];
+        peer.ack_due = None;
+        let (ack_epoch, ack_upto) = peer.inn.cumulative();
+        Wire::Data {
+            from_inc: self.inc,
+            to_inc,
+            epoch,
+            seq,
+            ack_epoch,
+            ack_upto,
+            msg,
+        }
     }
 
     /// Records that `p` is alive in incarnation `inc`; false if the message is stale.
@@ -863,32 +883,43 @@ impl<P: AppPayload> Ce<P> {
                 to_inc,
                 epoch,
                 seq,
+                ack_epoch,
+                ack_upto,
                 msg,
             } => {
                 if to_inc != self.inc || !self.heard(from, from_inc) {
                     return;
                 }
+                self.peers[from].out.ack(ack_epoch, ack_upto);
                 // The buffer of the last arrival, emptied: one allocation per CE, not per
                 // message.
                 let mut msgs = std::mem::take(&mut self.arrived);
-                if let Some((e, upto)) = self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
-                    if msgs.is_empty() {
-                        // A retransmission or a gap: the sender is waiting, answer now.
-                        self.peers[from].ack_due = None;
+                let peer = &mut self.peers[from];
+                match peer.inn.receive(epoch, seq, msg, &mut msgs) {
+                    Arrival::Delivered => {
+                        // Hold the ACK back, to ride on the next message or heartbeat
+                        // to the sender.
+                        let since = peer.ack_due.map(|a| a.2).unwrap_or(self.now);
+                        let (e, upto) = peer.inn.cumulative();
+                        peer.ack_due = Some((e, upto, since));
+                    }
+                    Arrival::Duplicate => {
+                        // A retransmission (or a duplicate): the sender is waiting.
+                        peer.ack_due = None;
+                        let (epoch, upto) = peer.inn.cumulative();
                         out.push(Effect::Send {
                             to: from,
                             wire: Wire::Ack {
                                 from_inc: self.inc,
                                 to_inc: from_inc,
-                                epoch: e,
+                                epoch,
                                 upto,
                             },
                         });
-                    } else {
-                        // Hold the ACK back to piggyback it on a heartbeat.
-                        let since = self.peers[from].ack_due.map(|a| a.2).unwrap_or(self.now);
-                        self.peers[from].ack_due = Some((e, upto, since));
                     }
+                    // A message ahead of a gap moves no ACK: the gap is still in flight,
+                    // or will be resent when the sender's timeout expires.
+                    Arrival::Early | Arrival::Stale => {}
                 }
                 for m in msgs.drain(..) {
                     self.on_msg(from, m, out);
@@ -1023,7 +1054,7 @@ impl<P: AppPayload> Ce<P> {
 
     fn on_msg(&mut self, from: usize, msg: CeMsg<P>, out: &mut Vec<Effect<P>>) {
         match msg {
-            CeMsg::Propose { id, nodes, .. } => self.on_propose(from, id, nodes, out),
+            CeMsg::Propose(p) => self.on_propose(from, p.id, p.nodes, out),
             CeMsg::Reject { id, promised } => {
                 self.max_id = self.max_id.max(promised);
                 if self.proposal.as_ref().map(|p| p.id) == Some(id) {
@@ -1670,16 +1701,8 @@ impl<P: AppPayload> Ce<P> {
             due.clear();
             self.peers[p].out.due(now, &mut due);
             for (epoch, seq, msg) in due.drain(..) {
-                out.push(Effect::Send {
-                    to: p,
-                    wire: Wire::Data {
-                        from_inc: self.inc,
-                        to_inc,
-                        epoch,
-                        seq,
-                        msg,
-                    },
-                });
+                let wire = self.data(p, to_inc, epoch, seq, msg);
+                out.push(Effect::Send { to: p, wire });
             }
         }
         if !self.sees_majority {
@@ -1878,11 +1901,11 @@ impl<P: AppPayload> Ce<P> {
         for (n, _) in &nodes {
             self.send(
                 *n,
-                CeMsg::Propose {
+                CeMsg::Propose(Box::new(ProposeMsg {
                     id,
                     nodes: nodes.clone(),
                     members: members.clone(),
-                },
+                })),
                 out,
             );
         }
@@ -1986,9 +2009,61 @@ mod tests {
                 to_inc: 0,
                 epoch: 0,
                 seq,
+                ack_epoch: 0,
+                ack_upto: 0,
                 msg,
             },
         })
+    }
+
+    /// ACKs ride on the data going back: a message ahead of a gap is not ACKed, an in-order
+    /// one waits, a duplicate is ACKed at once, and the report n1 sends the coordinator
+    /// carries the cumulative ACK.
+    #[test]
+    fn acks_ride_on_data_and_only_a_duplicate_is_acked_alone() {
+        let nodes = [(0, 0), (1, 0)];
+        let mut ce: Ce<u32> = Ce::new(1, 0, 2, CeConfig::fast(), Mutants::default(), 0, 0);
+        let mut out = Vec::new();
+        let reject = || CeMsg::Reject { id: 0, promised: 0 };
+        let acks = |out: &[Effect<u32>]| -> Vec<u64> {
+            out.iter()
+                .filter_map(|e| match e {
+                    Effect::Send {
+                        wire: Wire::Ack { upto, .. },
+                        ..
+                    } => Some(*upto),
+                    _ => None,
+                })
+                .collect()
+        };
+        ce.handle(data(2, reject()), 1_000, &mut out);
+        assert_eq!(acks(&out), Vec::<u64>::new(), "ahead of a gap");
+        ce.handle(data(1, reject()), 2_000, &mut out);
+        assert_eq!(acks(&out), Vec::<u64>::new(), "held back");
+        ce.handle(data(1, reject()), 3_000, &mut out);
+        assert_eq!(acks(&out), vec![2], "a duplicate, at once");
+        out.clear();
+        let propose = CeMsg::Propose(Box::new(ProposeMsg {
+            id: 1,
+            nodes: nodes.to_vec(),
+            members: Vec::new(),
+        }));
+        ce.handle(data(3, propose), 4_000, &mut out);
+        let carried: Vec<u64> = out
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Send {
+                    to: 0,
+                    wire: Wire::Data { ack_upto, .. },
+                } => Some(*ack_upto),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !carried.is_empty() && carried.iter().all(|&a| a == 3),
+            "the report carries the ACK: {carried:?}"
+        );
+        assert_eq!(acks(&out), Vec::<u64>::new());
     }
 
     /// View 1 is {n0, n1, n2} and n1 holds a lease of 1 s. n0 has seen id 7, proposed by
@@ -2000,11 +2075,11 @@ mod tests {
         let mut ce: Ce<u32> =
             Ce::new(1, 0, 3, CeConfig::fast(), Mutants::default(), 0, 0).with_lease(1_000);
         let mut out = Vec::new();
-        let propose = CeMsg::Propose {
+        let propose = CeMsg::Propose(Box::new(ProposeMsg {
             id: 1,
             nodes: nodes.to_vec(),
             members: Vec::new(),
-        };
+        }));
         ce.handle(data(1, propose), 1_000, &mut out);
         ce.handle(data(2, install_of(1, &nodes, Vec::new())), 2_000, &mut out);
         let heartbeat = |from: usize, sent_ns: u64, frozen: bool| {
@@ -2077,11 +2152,11 @@ mod tests {
                 Effect::Send {
                     wire:
                         Wire::Data {
-                            msg: CeMsg::Propose { nodes, .. },
+                            msg: CeMsg::Propose(p),
                             ..
                         },
                     ..
-                } => Some(nodes.iter().map(|(n, _)| *n).collect()),
+                } => Some(p.nodes.iter().map(|(n, _)| *n).collect()),
                 _ => None,
             })
             .collect();
@@ -2126,10 +2201,12 @@ mod tests {
         };
         let mut ce: Ce<u32> = Ce::new(1, 0, 2, CeConfig::fast(), Mutants::default(), 0, 0);
         let mut out = Vec::new();
-        let propose = |id| CeMsg::Propose {
-            id,
-            nodes: nodes.to_vec(),
-            members: Vec::new(),
+        let propose = |id| {
+            CeMsg::Propose(Box::new(ProposeMsg {
+                id,
+                nodes: nodes.to_vec(),
+                members: Vec::new(),
+            }))
         };
         ce.handle(CeInput::Job(JobToCe::Register(job)), 500, &mut out);
         ce.handle(data(1, propose(1)), 1_000, &mut out);
@@ -2229,10 +2306,12 @@ mod tests {
                 payload,
             }))
         };
-        let propose = |id| CeMsg::Propose {
-            id,
-            nodes: nodes.to_vec(),
-            members: Vec::new(),
+        let propose = |id| {
+            CeMsg::Propose(Box::new(ProposeMsg {
+                id,
+                nodes: nodes.to_vec(),
+                members: Vec::new(),
+            }))
         };
         let to_job = |out: &[Effect<u32>]| -> Vec<String> {
             out.iter()
