@@ -10,8 +10,9 @@
 //! 2. its message chain: the delivery that triggered it (the last delivery to its node
 //!    within [`TRIGGER_WINDOW_NS`] before it), that message's send and duplicate or delay,
 //!    the event the sender was handling when it sent it, and so on back, a few hops;
-//! 3. the fault windows that overlap the slice (their `fault.start` lines), and the
-//!    crashes and restarts of the nodes in it;
+//! 3. the fault windows that overlap the slice, from its earliest event (of the chain or
+//!    named in 4) to the violation (their `fault.start` lines), and the crashes and
+//!    restarts of the chain's nodes;
 //! 4. the earlier events that name an identifier of the violating event (a request, a
 //!    round, a member), most recent first.
 //!
@@ -125,8 +126,32 @@ fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTree
     }
     let chain = chosen.clone();
 
+    // Priority 4: earlier events naming an identifier of the violating event or of the
+    // violation's explanation, most recent first.
+    let mut ids = identifiers(&items[target].ev);
+    ids.extend(
+        violation
+            .explanation
+            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '\''))
+            .filter(|w| id_like(w))
+            .map(str::to_string),
+    );
+    let named: Vec<usize> = (0..target)
+        .rev()
+        .filter(|&i| items[i].ev.get::<NetEvent>().is_none())
+        .filter(|&i| identifiers(&items[i].ev).iter().any(|v| ids.contains(v)))
+        .take(MAX_NAMED)
+        .collect();
+
     // Priority 3: the fault windows over the slice, and the lives of its nodes.
-    let from_ns = chain.iter().map(|&i| items[i].ev.t_ns).min().unwrap_or(0);
+    // The slice reaches back to its earliest event, named ones included: a fault that
+    // ended before the message chain began may still be what let an earlier step happen.
+    let from_ns = chain
+        .iter()
+        .chain(&named)
+        .map(|&i| items[i].ev.t_ns)
+        .min()
+        .unwrap_or(0);
     let to_ns = items[target].ev.t_ns;
     let nodes: BTreeSet<NodeId> = chain.iter().map(|&i| items[i].ev.node).collect();
     let mut open: BTreeMap<u64, usize> = BTreeMap::new();
@@ -158,23 +183,6 @@ fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTree
         }
     }
     context.extend(open.values().copied());
-
-    // Priority 4: earlier events naming an identifier of the violating event or of the
-    // violation's explanation, most recent first.
-    let mut ids = identifiers(&items[target].ev);
-    ids.extend(
-        violation
-            .explanation
-            .split(|c: char| c.is_whitespace() || matches!(c, ',' | '(' | ')' | '\''))
-            .filter(|w| id_like(w))
-            .map(str::to_string),
-    );
-    let named: Vec<usize> = (0..target)
-        .rev()
-        .filter(|&i| items[i].ev.get::<NetEvent>().is_none())
-        .filter(|&i| identifiers(&items[i].ev).iter().any(|v| ids.contains(v)))
-        .take(MAX_NAMED)
-        .collect();
 
     let room = max_lines.saturating_sub(header_lines(violation, &items[target]).len() + 1);
     for i in context.into_iter().chain(named) {
