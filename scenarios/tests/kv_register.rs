@@ -124,7 +124,7 @@ fn a_master_in_a_minority_stops_serving_before_the_new_one_starts() {
 
 #[test]
 fn every_planted_bug_is_caught_by_the_linearizability_checker() {
-    for (bug, seed) in [(MUTANT_STALE_READ, 123), (MUTANT_CAS_ACK_EARLY, 0)] {
+    for (bug, seed) in [(MUTANT_STALE_READ, 386), (MUTANT_CAS_ACK_EARLY, 0)] {
         scenarios::assert_mutant_caught("kv-register", bug, "linearizable", seed);
     }
 }
@@ -134,7 +134,7 @@ fn every_planted_bug_is_caught_by_the_linearizability_checker() {
 /// format.
 #[test]
 fn the_verdict_explains_a_stale_read() {
-    let r = run(&RunSpec::swarm(123), Some(MUTANT_STALE_READ));
+    let r = run(&RunSpec::swarm(386), Some(MUTANT_STALE_READ));
     let v = &r.violations[0];
     assert_eq!(v.checker, "linearizable");
     let e = &v.explanation;

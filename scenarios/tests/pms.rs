@@ -480,7 +480,7 @@ fn every_planted_bug_is_caught_by_its_checker() {
     for (bug, checker, seed) in [
         (MUTANT_VIEWER_CANCELS, "authz", 1),
         (MUTANT_PRIVATE_LEAK, "private_isolation", 0),
-        (MUTANT_LOST_STAY_RUNNING, "every_thread_accounted", 9),
+        (MUTANT_LOST_STAY_RUNNING, "every_thread_accounted", 4),
         (MUTANT_STATUS_REWIND, "status_monotonic", 1),
     ] {
         scenarios::assert_mutant_caught("process-status", bug, checker, seed);
