@@ -211,6 +211,9 @@ pub struct Replica<S: StateMachine> {
     /// The synced members of the view (meaningful while we are synced).
     peers_synced: BTreeSet<Member>,
     view: Option<(u64, BTreeSet<Member>)>,
+    /// Whether the view's members are on a majority of the engine's nodes (asked at every
+    /// delivery, known at the install).
+    view_on_majority: bool,
     /// The view's commands, waiting for every member to be synced.
     held: Vec<(Pos, S::Command)>,
     /// Deliveries since `buffer_from`, while stale.
@@ -240,6 +243,7 @@ impl<S: StateMachine> Replica<S> {
             suspended: false,
             peers_synced: BTreeSet::new(),
             view: None,
+            view_on_majority: false,
             held: Vec::new(),
             buffer: Vec::new(),
             buffer_from: Pos::default(),
@@ -266,9 +270,11 @@ impl<S: StateMachine> Replica<S> {
     /// members are on a majority of the engine's nodes.
     pub fn may_apply(&self) -> bool {
         self.synced
-            && self.view.as_ref().is_some_and(|(_, m)| {
-                self.on_majority(m) && m.iter().all(|x| self.peers_synced.contains(x))
-            })
+            && self.view_on_majority
+            && self
+                .view
+                .as_ref()
+                .is_some_and(|(_, m)| m.iter().all(|x| self.peers_synced.contains(x)))
     }
 
     /// Whether `members` are on a majority of the engine's nodes. A primary view holds a
@@ -345,6 +351,7 @@ impl<S: StateMachine> Replica<S> {
         self.needs.clear();
         self.asks.clear();
         self.view = Some((view, members.clone()));
+        self.view_on_majority = self.on_majority(members);
         if self.synced && continuous {
             // The members that continue with us share what we hold; it applies under this
             // view's rule, but not at the install itself: a node of the view may never
@@ -440,7 +447,7 @@ impl<S: StateMachine> Replica<S> {
         let Some((view, members)) = &self.view else {
             return;
         };
-        if !members.iter().all(|m| self.needs.contains_key(m)) || !self.on_majority(members) {
+        if !self.view_on_majority || !members.iter().all(|m| self.needs.contains_key(m)) {
             // Without a majority of disks the most advanced state may be on none of them:
             // the next view with more members elects.
             return;
