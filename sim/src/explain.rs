@@ -6,8 +6,11 @@
 //! [`Detail::Net`](crate::trace::Detail) for the edges). The whole happens-before set is
 //! most of the run, so the slice keeps what a reader needs, in this order of priority:
 //!
-//! 1. the violating event;
-//! 2. its message chain: the delivery that triggered it (the last delivery to its node
+//! 1. the violating event; for a violation judged at the end of the run (a history that
+//!    does not linearize), which has no event of its own, also the events at the times
+//!    its explanation names (the operation that could not be placed, from invocation to
+//!    completion);
+//! 2. its message chain (and theirs): the delivery that triggered it (the last delivery to its node
 //!    within [`TRIGGER_WINDOW_NS`] before it), that message's send and duplicate or delay,
 //!    the event the sender was handling when it sent it, and so on back, a few hops;
 //! 3. the fault windows that overlap the slice, from its earliest event (of the chain or
@@ -24,7 +27,7 @@ use crate::event::{EventRef, NodeId};
 use crate::fault::FaultPlan;
 use crate::net::NetEvent;
 use crate::trace::{event_label, write_fields, Trace};
-use crate::world::{FaultEvent, NodeEvent};
+use crate::world::{FaultEvent, NodeEvent, WorldEvent};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
@@ -37,6 +40,9 @@ const MAX_HOPS: usize = 4;
 
 /// How many earlier events naming the violation's identifiers the slice shows at most.
 const MAX_NAMED: usize = 8;
+
+/// How many events at times an end-of-run violation names the slice starts from at most.
+const MAX_ANCHORS: usize = 4;
 
 /// One event of the trace in recording order, protocol-level or detail.
 struct Item<'a> {
@@ -78,10 +84,22 @@ pub fn explain(trace: &Trace, plan: &FaultPlan, violation: &Violation, max_lines
 fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTreeSet<usize>, usize) {
     // The position of the violating event among all items (an end-of-run violation is
     // judged after the last event).
-    let target = items
+    let found = items
         .iter()
-        .position(|it| it.protocol && it.ev.index == violation.event_index)
-        .unwrap_or(items.len().saturating_sub(1));
+        .position(|it| it.protocol && it.ev.index == violation.event_index);
+    let target = found.unwrap_or(items.len().saturating_sub(1));
+    // A violation at the end of the run (judged after the last event, or at the world's
+    // end event) has no event of its own to follow back; the events at the times its
+    // explanation names (an operation's invocation and completion) stand in for it.
+    let at_end = found.is_none()
+        || matches!(
+            items[target].ev.get::<WorldEvent>(),
+            Some(WorldEvent::End { .. })
+        );
+    let mut roots = vec![target];
+    if at_end {
+        roots.extend(anchors(items, &violation.explanation));
+    }
 
     let mut sends: BTreeMap<u64, usize> = BTreeMap::new();
     let mut extras: BTreeMap<u64, Vec<usize>> = BTreeMap::new();
@@ -97,32 +115,12 @@ fn select(items: &[Item<'_>], violation: &Violation, max_lines: usize) -> (BTree
         }
     }
 
-    // Priority 1 and 2: the violating event and its message chain.
+    // Priority 1 and 2: the violating event (or the events standing in for it) and its
+    // message chain.
     let mut chosen: BTreeSet<usize> = BTreeSet::new();
-    chosen.insert(target);
-    let mut at = target;
-    for _ in 0..MAX_HOPS {
-        let Some(deliver) = trigger(items, at) else {
-            break;
-        };
-        chosen.insert(deliver);
-        let Some(NetEvent::Deliver { msg, .. }) = items[deliver].ev.get::<NetEvent>() else {
-            break;
-        };
-        let Some(&send) = sends.get(&msg.0) else {
-            break;
-        };
-        chosen.insert(send);
-        chosen.extend(extras.get(&msg.0).into_iter().flatten().copied());
-        // What the sender was doing when it sent: its last protocol event at that moment,
-        // or, when it sent on a timer or relayed a message, the send itself.
-        at = match cause_of_send(items, send) {
-            Some(cause) => {
-                chosen.insert(cause);
-                cause
-            }
-            None => send,
-        };
+    for &root in &roots {
+        chosen.insert(root);
+        follow_chain(items, root, &sends, &extras, &mut chosen);
     }
     let chain = chosen.clone();
 
@@ -269,6 +267,76 @@ fn header_lines(v: &Violation, target: &Item<'_>) -> Vec<String> {
         crate::time::SimTime(v.t_ns),
         v.explanation
     )]
+}
+
+/// Follows the message chain back from the event at `at`: the delivery that triggered it,
+/// that message's send (with its duplicates and delays), the event the sender was
+/// handling, and so on back, [`MAX_HOPS`] hops at most.
+fn follow_chain(
+    items: &[Item<'_>],
+    mut at: usize,
+    sends: &BTreeMap<u64, usize>,
+    extras: &BTreeMap<u64, Vec<usize>>,
+    chosen: &mut BTreeSet<usize>,
+) {
+    for _ in 0..MAX_HOPS {
+        let Some(deliver) = trigger(items, at) else {
+            break;
+        };
+        chosen.insert(deliver);
+        let Some(NetEvent::Deliver { msg, .. }) = items[deliver].ev.get::<NetEvent>() else {
+            break;
+        };
+        let Some(&send) = sends.get(&msg.0) else {
+            break;
+        };
+        chosen.insert(send);
+        chosen.extend(extras.get(&msg.0).into_iter().flatten().copied());
+        // What the sender was doing when it sent: its last protocol event at that moment,
+        // or, when it sent on a timer or relayed a message, the send itself.
+        at = match cause_of_send(items, send) {
+            Some(cause) => {
+                chosen.insert(cause);
+                cause
+            }
+            None => send,
+        };
+    }
+}
+
+/// The protocol events at the simulated times an explanation names (`11.900059s`, as
+/// every time prints, to the microsecond), in the order it names them, at most
+/// [`MAX_ANCHORS`]: what an end-of-run violation is about (an operation that could not be
+/// placed, from its invocation to its completion).
+fn anchors(items: &[Item<'_>], explanation: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for word in explanation.split(|c: char| c.is_whitespace() || matches!(c, '[' | ']' | ',' | ';'))
+    {
+        let Some(us) = parse_micros(word) else {
+            continue;
+        };
+        for (i, it) in items.iter().enumerate() {
+            if it.protocol && it.ev.t_ns / 1_000 == us && !out.contains(&i) {
+                out.push(i);
+            }
+        }
+        if out.len() >= MAX_ANCHORS {
+            break;
+        }
+    }
+    out.truncate(MAX_ANCHORS);
+    out
+}
+
+/// `11.900059s` as microseconds; `None` for anything else.
+fn parse_micros(word: &str) -> Option<u64> {
+    let (secs, frac) = word.strip_suffix('s')?.split_once('.')?;
+    if frac.len() != 6 || secs.is_empty() {
+        return None;
+    }
+    let secs: u64 = secs.parse().ok()?;
+    let frac: u64 = frac.parse().ok()?;
+    Some(secs * 1_000_000 + frac)
 }
 
 /// The delivery that triggered the event at `at`: the last delivery to its node at most
