@@ -18,6 +18,9 @@
 //! binary adds `bench` this way). Scenarios marked experimental ([`Entry::experimental`])
 //! are left out of `--all`.
 //!
+//! [`transcripts`] checks that a document's console transcripts still print the trace
+//! hashes the runs they show make (a guide's test calls it).
+//!
 //! Exit codes are one table for every command, [`EXIT_CODES`] (printed by `--help`). Bad
 //! input is one line on stderr. Every failure and timeout prints the one command that
 //! reproduces it.
@@ -32,6 +35,7 @@
 
 pub mod history_cmd;
 pub mod json;
+pub mod transcripts;
 
 pub use sim::{Catalog, Entry};
 

@@ -69,3 +69,10 @@ fn part_two_quotes_every_piece_of_the_kv_register() {
         );
     }
 }
+
+/// Every trace hash Part II prints after a `clustersim` run or replay of a named seed is
+/// that seed's hash today: a change that moves a trace must rerun the guide's transcripts.
+#[test]
+fn the_trace_hashes_the_guide_prints_are_the_runs_own() {
+    clustersim::transcripts::assert_hashes_hold(&guide(), "clustersim", &scenarios::catalog());
+}

@@ -144,3 +144,10 @@ fn a_block_that_drifted_from_its_file_is_caught() {
     assert!(quotes("<!-- from f.rs -->\ntext\n").is_err());
     assert!(quotes("<!-- from f.rs -->\n```rust\nfn a() {}\n").is_err());
 }
+
+/// Every trace hash Part I prints after a `register-sim` run or replay of a named seed is
+/// that seed's hash today: a change that moves a trace must rerun the guide's transcripts.
+#[test]
+fn the_trace_hashes_the_guide_prints_are_the_runs_own() {
+    clustersim::transcripts::assert_hashes_hold(&guide(), "register-sim", &register::catalog());
+}
