@@ -437,8 +437,9 @@ struct Peer<P> {
     hb_fresh: bool,
     /// Messages for it sent before we knew its incarnation.
     unsent: Vec<CeMsg<P>>,
-    /// A cumulative ACK not sent yet: (epoch, upto, due since).
-    ack_due: Option<(u64, u64, u64)>,
+    /// Since when the cumulative ACK of the link from it ([`LinkIn::cumulative`]) is owed
+    /// and not sent yet.
+    ack_owed_since: Option<u64>,
     suspected: bool,
     /// When `hb` was sent (the sender's clock; the simulation has one clock).
     hb_sent_ns: u64,
@@ -564,7 +565,7 @@ impl<P: AppPayload> Ce<P> {
                     mismatch_since: None,
                     out: LinkOut::new(inc),
                     inn: LinkIn::default(),
-                    ack_due: None,
+                    ack_owed_since: None,
                     unsent: Vec::new(),
                     hb_fresh: false,
                     suspected: true,
@@ -799,7 +800,7 @@ impl<P: AppPayload> Ce<P> {
     /// after this.
     fn data(&mut self, to: usize, to_inc: u64, epoch: u64, seq: u64, msg: CeMsg<P>) -> Wire<P> {
         let peer = &mut self.peers[to];
-        peer.ack_due = None;
+        peer.ack_owed_since = None;
         let (ack_epoch, ack_upto) = peer.inn.cumulative();
         Wire::Data {
             from_inc: self.inc,
@@ -809,6 +810,23 @@ impl<P: AppPayload> Ce<P> {
             ack_epoch,
             ack_upto,
             msg,
+        }
+    }
+
+    /// The cumulative ACK of the link from node `to` (in incarnation `to_inc`), sent alone:
+    /// nothing is owed to it after this.
+    fn ack(&mut self, to: usize, to_inc: u64) -> Effect<P> {
+        let peer = &mut self.peers[to];
+        peer.ack_owed_since = None;
+        let (epoch, upto) = peer.inn.cumulative();
+        Effect::Send {
+            to,
+            wire: Wire::Ack {
+                from_inc: self.inc,
+                to_inc,
+                epoch,
+                upto,
+            },
         }
     }
 
@@ -822,7 +840,7 @@ impl<P: AppPayload> Ce<P> {
                 let peer = &mut self.peers[p];
                 peer.out = LinkOut::new(self.inc);
                 peer.inn = LinkIn::default();
-                peer.ack_due = None;
+                peer.ack_owed_since = None;
                 peer.hb = None;
                 peer.inc = Some(inc);
                 self.flush_unsent = true;
@@ -894,28 +912,16 @@ impl<P: AppPayload> Ce<P> {
                 // The buffer of the last arrival, emptied: one allocation per CE, not per
                 // message.
                 let mut msgs = std::mem::take(&mut self.arrived);
-                let peer = &mut self.peers[from];
-                match peer.inn.receive(epoch, seq, msg, &mut msgs) {
+                match self.peers[from].inn.receive(epoch, seq, msg, &mut msgs) {
                     Arrival::Delivered => {
                         // Hold the ACK back, to ride on the next message or heartbeat
                         // to the sender.
-                        let since = peer.ack_due.map(|a| a.2).unwrap_or(self.now);
-                        let (e, upto) = peer.inn.cumulative();
-                        peer.ack_due = Some((e, upto, since));
+                        self.peers[from].ack_owed_since.get_or_insert(self.now);
                     }
                     Arrival::Duplicate => {
                         // A retransmission (or a duplicate): the sender is waiting.
-                        peer.ack_due = None;
-                        let (epoch, upto) = peer.inn.cumulative();
-                        out.push(Effect::Send {
-                            to: from,
-                            wire: Wire::Ack {
-                                from_inc: self.inc,
-                                to_inc: from_inc,
-                                epoch,
-                                upto,
-                            },
-                        });
+                        let ack = self.ack(from, from_inc);
+                        out.push(ack);
                     }
                     // A message ahead of a gap moves no ACK: the gap is still in flight,
                     // or will be resent when the sender's timeout expires.
@@ -1617,7 +1623,8 @@ impl<P: AppPayload> Ce<P> {
                 .iter_mut()
                 .enumerate()
                 .filter_map(|(p, peer)| {
-                    let (epoch, upto, _) = peer.ack_due.take()?;
+                    peer.ack_owed_since.take()?;
+                    let (epoch, upto) = peer.inn.cumulative();
                     Some((p, peer.inc?, epoch, upto))
                 })
                 .collect(),
@@ -1684,19 +1691,12 @@ impl<P: AppPayload> Ce<P> {
             let Some(to_inc) = self.peers[p].inc else {
                 continue;
             };
-            if let Some((epoch, upto, since)) = self.peers[p].ack_due {
-                if now - since >= ACK_DELAY_NS {
-                    self.peers[p].ack_due = None;
-                    out.push(Effect::Send {
-                        to: p,
-                        wire: Wire::Ack {
-                            from_inc: self.inc,
-                            to_inc,
-                            epoch,
-                            upto,
-                        },
-                    });
-                }
+            if self.peers[p]
+                .ack_owed_since
+                .is_some_and(|since| now - since >= ACK_DELAY_NS)
+            {
+                let ack = self.ack(p, to_inc);
+                out.push(ack);
             }
             due.clear();
             self.peers[p].out.due(now, &mut due);
