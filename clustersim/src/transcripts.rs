@@ -102,10 +102,10 @@ pub fn check_hash_claims(claims: &[HashClaim], catalog: &Catalog) -> Vec<String>
         let run = catalog.find(&c.scenario).and_then(|s| {
             sim::scenario::run_checked(s.as_ref(), &RunSpec::swarm(c.seed), c.mutant.as_deref())
         });
-        match run {
-            Ok(r) if sim::trace::hash_hex(r.trace.hash) == c.hash => {}
-            Ok(r) => wrong.push(format!(
-                "line {}: {} seed {}{} prints trace-hash {}, the run's is {}",
+        match run.map(|r| sim::trace::hash_hex(r.trace.hash)) {
+            Ok(hash) if hash == c.hash => {}
+            Ok(hash) => wrong.push(format!(
+                "line {}: {} seed {}{} prints trace-hash {}, the run's is {hash}",
                 c.line,
                 c.scenario,
                 c.seed,
@@ -114,7 +114,6 @@ pub fn check_hash_claims(claims: &[HashClaim], catalog: &Catalog) -> Vec<String>
                     .map(|m| format!(" --mutant {m}"))
                     .unwrap_or_default(),
                 c.hash,
-                sim::trace::hash_hex(r.trace.hash)
             )),
             Err(e) => wrong.push(format!("line {}: {e}", c.line)),
         }

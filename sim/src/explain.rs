@@ -10,9 +10,10 @@
 //!    does not linearize), which has no event of its own, also the events at the times
 //!    its explanation names (the operation that could not be placed, from invocation to
 //!    completion);
-//! 2. its message chain (and theirs): the delivery that triggered it (the last delivery to its node
-//!    within [`TRIGGER_WINDOW_NS`] before it), that message's send and duplicate or delay,
-//!    the event the sender was handling when it sent it, and so on back, a few hops;
+//! 2. its message chain (and theirs): the delivery that triggered it (the last delivery
+//!    to its node within [`TRIGGER_WINDOW_NS`] before it), that message's send and
+//!    duplicate or delay, the event the sender was handling when it sent it, and so on
+//!    back, a few hops;
 //! 3. the fault windows that overlap the slice, from its earliest event (of the chain or
 //!    named in 4) to the violation (their `fault.start` lines), and the crashes and
 //!    restarts of the chain's nodes;

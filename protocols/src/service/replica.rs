@@ -25,8 +25,8 @@
 //! nodes (a primary view holds a majority of nodes, but a node whose job unregistered
 //! after a fault has no replica in it): commands wait, in order, and all apply at the
 //! delivery that syncs the last member (a snapshot carries the commands waiting with it).
-//! So every applied command is on the disks of a majority of nodes. So every replica applies
-//! every command at the same point, and no command is ever applied (and shown to a client)
+//! So every replica applies every command at the same point, every applied command is on
+//! the disks of a majority of nodes, and no command is ever applied (and shown to a client)
 //! by a replica whose state the others could not rebuild if it crashed. Messages delivered
 //! in the flush that ends a view (which may not have been stable: only the members that
 //! continue together share them) always wait for the next view's rule, and for a stable
@@ -48,11 +48,12 @@
 //!
 //! **No synced member left** (the first boot, or every holder of the state crashed): when
 //! every member of a view has sent `NeedState`, and the members are on a majority of
-//! nodes (so one of their disks holds the last command applied anywhere), the one whose state reaches the highest
-//! position, counting the commands it kept, (the lowest member on a tie) sends its stored
-//! state with those commands waiting on it, and everyone installs it; the commands apply
-//! once all have. A kept command never steps synced members down: one beyond their
-//! frontier was not stable, since they would have received it.
+//! nodes (so one of their disks holds the last command applied anywhere), the one whose
+//! state reaches the highest position, counting the commands it kept, (the lowest member
+//! on a tie) sends its stored state with those commands waiting on it, and everyone
+//! installs it; the commands apply once all have. A kept command never steps synced
+//! members down: one beyond their frontier was not stable, since they would have
+//! received it.
 //! Each node keeps its state in stable storage ([`ReplicaDisk`]), written as it applies,
 //! with the commands it kept, so a whole-cluster restart resumes from the most advanced
 //! survivor, and a stale member's job that dies before the election loses nothing.
