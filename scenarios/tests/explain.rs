@@ -5,16 +5,20 @@
 use sim::world::{PlanSource, RunReport, RunSpec};
 use sim::Detail;
 
+/// Swarm seed `seed`, its events kept and every message recorded, as `explain` reruns it.
+fn at_net_detail(seed: u64) -> RunSpec {
+    RunSpec {
+        seed,
+        plan: PlanSource::Generate { swarm: true },
+        keep_events: true,
+        detail: Detail::Net,
+    }
+}
+
 /// The first of seeds 0..100 that `mutant` makes fail, run at net detail.
 fn first_failure(scenario: &'static str, mutant: &'static str) -> (u64, RunReport) {
     for seed in 0..100 {
-        let spec = RunSpec {
-            seed,
-            plan: PlanSource::Generate { swarm: true },
-            keep_events: true,
-            detail: Detail::Net,
-        };
-        let r = scenarios::run_alone(scenario, spec, Some(mutant));
+        let r = scenarios::run_alone(scenario, at_net_detail(seed), Some(mutant));
         if !r.violations.is_empty() {
             return (seed, r);
         }
@@ -84,13 +88,7 @@ fn a_departure_left_untold() {
 /// --mutant stale-read --seeds 0..1000` finds another if the trace moves.)
 #[test]
 fn a_stale_read_found_at_the_end_of_the_run() {
-    let spec = RunSpec {
-        seed: 386,
-        plan: PlanSource::Generate { swarm: true },
-        keep_events: true,
-        detail: Detail::Net,
-    };
-    let r = scenarios::run_alone("kv-register", spec, Some("stale-read"));
+    let r = scenarios::run_alone("kv-register", at_net_detail(386), Some("stale-read"));
     let v = r
         .violations
         .first()
