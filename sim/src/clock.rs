@@ -239,6 +239,18 @@ impl Ticker {
         }
     }
 
+    /// When the next tick is due, in ns since the run started.
+    pub fn next_ns(&self) -> u64 {
+        self.next_ns
+    }
+
+    /// Moves the next tick to `at_ns` (earlier or later); the period applies again after
+    /// it is taken. A timer already registered for the old time still wakes the task,
+    /// which then finds no tick due and waits on.
+    pub fn reschedule(&mut self, at_ns: u64) {
+        self.next_ns = at_ns;
+    }
+
     /// Ready when a tick is due (and schedules the next); otherwise arms the task's wakeup.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         match self.alarm.poll_until(cx, self.next_ns) {

@@ -231,6 +231,19 @@ impl<M: Clone + Send + std::fmt::Debug + 'static, L> Inbox<M, L> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
 
+    /// When the next tick is due, in ns since the run started; `None` without a ticker.
+    pub fn next_tick_ns(&self) -> Option<u64> {
+        self.ticker.as_ref().map(Ticker::next_ns)
+    }
+
+    /// Moves the next tick to `at_ns`, for a machine that knows when it next has work;
+    /// the period applies again after that tick. Without a ticker, nothing happens.
+    pub fn tick_at_ns(&mut self, at_ns: u64) {
+        if let Some(t) = self.ticker.as_mut() {
+            t.reschedule(at_ns);
+        }
+    }
+
     /// The next input if one is ready; otherwise arranges to be woken for the next.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Input<M, L>>> {
         if let Poll::Ready(Some(l)) = self.local.poll_recv(cx) {

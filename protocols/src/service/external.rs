@@ -17,6 +17,16 @@ pub trait External {
     /// Time passes (every tick).
     fn on_tick(&mut self, now: u64, out: &mut Vec<(usize, Self::Req)>);
 
+    /// When the next tick should come, in ns since the run started, given `periodic_ns`,
+    /// when the period would bring it; asked after every input. The default keeps the
+    /// period. A client that knows its deadlines (its next operation, a resend, giving
+    /// up) names the earliest, and is not polled in between for nothing: a tick every few
+    /// milliseconds costs a task poll and a timer each. A tick it is given early or late
+    /// must still be handled: `on_tick` checks the clock, not the count of ticks.
+    fn next_tick_ns(&self, periodic_ns: u64) -> u64 {
+        periodic_ns
+    }
+
     /// Node `from` answered, or pushed.
     fn on_response(
         &mut self,
@@ -108,9 +118,9 @@ impl MasterGuess {
 }
 
 /// Runs `client` on its node: one task that waits on the node's datagrams and a tick every
-/// `tick_ms` (the first at once), with the client's state machine between them. `send`
-/// wraps a request in the engine's external payload; `recv` unwraps a response, `None` for
-/// anything else.
+/// `tick_ms` (the first at once) or when [`External::next_tick_ns`] says, with the client's
+/// state machine between them. `send` wraps a request in the engine's external payload;
+/// `recv` unwraps a response, `None` for anything else.
 pub async fn run_external<P: AppPayload, C: External>(
     ctx: NodeCtx<Wire<P>>,
     tick_ms: u64,
@@ -141,6 +151,9 @@ pub async fn run_external<P: AppPayload, C: External>(
                     payload: Box::new(send(req)),
                 },
             );
+        }
+        if let Some(periodic_ns) = inbox.next_tick_ns() {
+            inbox.tick_at_ns(client.next_tick_ns(periodic_ns));
         }
     }
 }

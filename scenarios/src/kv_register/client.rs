@@ -28,7 +28,8 @@ pub struct KvClientConfig {
     /// The chances of a get and of a put; the rest are compare-and-sets.
     pub get_probability: f64,
     pub put_probability: f64,
-    pub tick_ms: u64,
+    /// How soon a request redirected to another node is sent to it.
+    pub redirect_ms: u64,
 }
 
 impl KvClientConfig {
@@ -41,7 +42,7 @@ impl KvClientConfig {
             give_up_ms: 1_000,
             get_probability: 0.4,
             put_probability: 0.3,
-            tick_ms: 10,
+            redirect_ms: 10,
         }
     }
 }
@@ -167,6 +168,17 @@ impl External for KvClient {
         out.push((self.master.target(), p.request.clone()));
     }
 
+    /// Ticked only at its deadlines: the next invocation, or the pending operation's resend
+    /// or give-up time, whichever comes first.
+    fn next_tick_ns(&self, _periodic_ns: u64) -> u64 {
+        match &self.pending {
+            None => self.next_op_ns,
+            Some(p) => p
+                .resend_at_ns
+                .min(p.invoked_ns + self.cfg.give_up_ms * 1_000_000),
+        }
+    }
+
     fn on_response(
         &mut self,
         from: usize,
@@ -177,7 +189,7 @@ impl External for KvClient {
         let Some(p) = &mut self.pending else {
             return;
         };
-        let soon = now + self.cfg.tick_ms * 1_000_000;
+        let soon = now + self.cfg.redirect_ms * 1_000_000;
         let (req, event) = match r {
             KvResponse::NotMaster { master } => {
                 if from == self.master.target() {

@@ -125,7 +125,9 @@ impl Scenario for KvRegister {
                     let app = KvService { bugs };
                     Box::pin(run_node(ctx, service.clone(), disk.clone(), app))
                 } else {
-                    let tick_ms = client.tick_ms;
+                    // The client names its next tick after every input (`next_tick_ns`),
+                    // so the period never applies.
+                    let tick_ms = client.give_up_ms;
                     let me = KvClient::new(client.clone(), ctx.id);
                     Box::pin(run_external(
                         ctx,
