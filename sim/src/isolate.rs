@@ -211,19 +211,27 @@ mod cpu {
         }
     }
 
-    /// The calling thread's CPU time so far. `getrusage` rather than `clock_gettime`: the
-    /// seed thread calls it, and madsim's `clock_gettime` refuses CPU clocks inside a
-    /// simulation.
+    /// The calling thread's CPU time so far, to the nanosecond: the kernel's per-thread
+    /// clock, read with the `clock_gettime` system call itself. Not through libc's
+    /// `clock_gettime`, which madsim replaces and which refuses CPU clocks inside a
+    /// simulation; and not `getrusage(RUSAGE_THREAD)`, which leaves out the slice the
+    /// thread is running in, so that a seed finished within its first slice read 0.
     #[cfg(target_os = "linux")]
     pub fn this_thread() -> Option<Duration> {
-        // SAFETY: an all-zero rusage is a valid value to be overwritten.
-        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: `u` is a valid place for the result.
-        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut u) } != 0 {
-            return None;
-        }
-        let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1_000);
-        Some(tv(u.ru_utime) + tv(u.ru_stime))
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid place for the result, and the clock id is the calling
+        // thread's own.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_clock_gettime,
+                libc::CLOCK_THREAD_CPUTIME_ID,
+                &mut ts as *mut libc::timespec,
+            )
+        };
+        (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 
     #[cfg(not(target_os = "linux"))]
@@ -292,6 +300,36 @@ mod tests {
         while cpu::this_thread().unwrap() - start < d {
             std::hint::spin_loop();
         }
+    }
+
+    /// What a thread reports of its own CPU time is what the kernel's clock of it says
+    /// from outside once the thread has stopped: the running slice included, so a seed
+    /// that finishes within one slice does not read 0.
+    #[test]
+    fn a_threads_own_cpu_time_includes_the_slice_it_is_running_in() {
+        let (report_tx, report_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let child = std::thread::spawn(move || {
+            // About 2 ms of work without a system call: shorter than a scheduler tick
+            // (4 ms at 250 Hz), so it may all fall in one slice.
+            let start = Instant::now();
+            let mut x = 0u64;
+            while start.elapsed() < Duration::from_millis(2) {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+            report_tx.send(cpu::this_thread().unwrap()).unwrap();
+            // Blocked from here on: its clock stands still while the parent reads it.
+            let _ = go_rx.recv();
+        });
+        let reported = report_rx.recv().unwrap();
+        let clock = cpu::ThreadClock::of(&child).expect("a thread clock on Linux");
+        let outside = clock.read().unwrap();
+        go_tx.send(()).unwrap();
+        child.join().unwrap();
+        assert!(
+            outside >= reported && outside - reported < Duration::from_micros(500),
+            "the thread reported {reported:?}, its clock read {outside:?} from outside"
+        );
     }
 
     #[test]
