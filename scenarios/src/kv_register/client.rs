@@ -11,6 +11,7 @@ use protocols::service::external::{External, MasterGuess};
 use sim::emit;
 use sim::linearizability::{KvInput, KvOutput};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How a client behaves.
 #[derive(Clone, Debug)]
@@ -18,7 +19,7 @@ pub struct KvClientConfig {
     /// Nodes `0..engine_nodes` run the service.
     pub engine_nodes: usize,
     /// The keys it reads and writes.
-    pub keys: Vec<String>,
+    pub keys: Vec<Arc<str>>,
     /// The mean pause between one operation's completion and the next invocation.
     pub think_ms: u64,
     /// A node silent this long is given up for the next one, and the request sent again.
@@ -36,7 +37,7 @@ impl KvClientConfig {
     pub fn new(engine_nodes: usize) -> Self {
         KvClientConfig {
             engine_nodes,
-            keys: ["x", "y", "z"].map(String::from).to_vec(),
+            keys: ["x", "y", "z"].map(Arc::from).to_vec(),
             think_ms: 40,
             retry_ms: 150,
             give_up_ms: 1_000,
@@ -64,7 +65,7 @@ pub struct KvClient {
     next_req: u64,
     next_op_ns: u64,
     /// The last value this client saw under each key: what its compare-and-sets expect.
-    seen: BTreeMap<String, String>,
+    seen: BTreeMap<Arc<str>, Arc<str>>,
 }
 
 impl KvClient {
@@ -86,14 +87,18 @@ impl KvClient {
     fn choose(&mut self, req: u64) -> KvInput {
         let mut rng = madsim::rand::thread_rng();
         let key = self.cfg.keys[rng.gen_range(0..self.cfg.keys.len())].clone();
-        let unique = format!("{}.{req}", self.me);
+        let unique: Arc<str> = format!("{}.{req}", self.me).into();
         let p: f64 = rng.gen();
         if p < self.cfg.get_probability {
             KvInput::Get { key }
         } else if p < self.cfg.get_probability + self.cfg.put_probability {
             KvInput::Put { key, value: unique }
         } else {
-            let from = self.seen.get(&key).cloned().unwrap_or_default();
+            let from = self
+                .seen
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| Arc::from(""));
             KvInput::Cas {
                 key,
                 from,
@@ -106,13 +111,13 @@ impl KvClient {
         self.next_req += 1;
         let req = self.next_req;
         let op = self.choose(req);
-        let (name, value, from) = match &op {
-            KvInput::Get { .. } => ("get", None, None),
-            KvInput::Put { value, .. } => ("put", Some(value.clone()), None),
-            KvInput::Append { value, .. } => ("append", Some(value.clone()), None),
-            KvInput::Cas { from, to, .. } => ("cas", Some(to.clone()), Some(from.clone())),
+        let (name, key, value, from) = match &op {
+            KvInput::Get { key } => ("get", key, None, None),
+            KvInput::Put { key, value } => ("put", key, Some(value.clone()), None),
+            KvInput::Append { key, value } => ("append", key, Some(value.clone()), None),
+            KvInput::Cas { key, from, to } => ("cas", key, Some(to.clone()), Some(from.clone())),
         };
-        let key = op.key().to_string();
+        let key = key.clone();
         emit!(
             self.me,
             KvEvent::Invoke {

@@ -2,6 +2,7 @@
 //! history the linearizability checker reads), and what the master did for them.
 
 use protocols::service::replica::Pos;
+use std::sync::Arc;
 
 sim::trace_events! {
     /// The key-value register's clients and master.
@@ -13,11 +14,11 @@ sim::trace_events! {
             /// `get`, `put` or `cas`.
             op: &'static str,
             /// The key.
-            key: String,
+            key: Arc<str>,
             /// What a put writes, or what a compare-and-set sets.
-            value: Option<String>,
+            value: Option<Arc<str>>,
             /// The value a compare-and-set expects.
-            from: Option<String>,
+            from: Option<Arc<str>>,
         },
         /// The operation completed: a get with the value read, a put or a
         /// compare-and-set that took effect.
@@ -25,7 +26,7 @@ sim::trace_events! {
             /// The client's number for the request.
             req: u64,
             /// A get's value (the empty string: never written).
-            value: Option<String>,
+            value: Option<Arc<str>>,
         },
         /// A compare-and-set did not take effect: the key did not hold the expected value.
         Failed as "failed" {
@@ -54,9 +55,9 @@ sim::trace_events! {
             /// The client's number for the request.
             req: u64,
             /// The key.
-            key: String,
+            key: Arc<str>,
             /// The value read.
-            value: String,
+            value: Arc<str>,
         },
         /// The master multicast a client's write to the group.
         Propose as "propose" {

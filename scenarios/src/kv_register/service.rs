@@ -25,6 +25,7 @@ use protocols::service::shell::{App, Applied, Env};
 use sim::emit;
 use sim::linearizability::{KvInput, KvOutput};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A client's request: its number (each client numbers its own), and the operation.
 #[derive(Clone, Debug)]
@@ -73,14 +74,14 @@ pub struct KvApplied {
 /// The replicated state: the map, and each client's last applied request with its result.
 #[derive(Clone, Debug, Default)]
 pub struct KvState {
-    map: BTreeMap<String, String>,
+    map: BTreeMap<Arc<str>, Arc<str>>,
     sessions: BTreeMap<usize, (u64, KvOutput)>,
 }
 
 impl KvState {
     /// The key's value; a key never written reads as the empty string.
-    pub fn get(&self, key: &str) -> String {
-        self.map.get(key).cloned().unwrap_or_default()
+    pub fn get(&self, key: &str) -> Arc<str> {
+        self.map.get(key).cloned().unwrap_or_else(|| Arc::from(""))
     }
 }
 
@@ -107,7 +108,8 @@ impl StateMachine for KvState {
                 KvOutput::Ok
             }
             KvInput::Append { key, value } => {
-                self.map.entry(key.clone()).or_default().push_str(value);
+                let appended = format!("{}{value}", self.get(key));
+                self.map.insert(key.clone(), appended.into());
                 KvOutput::Ok
             }
             KvInput::Cas { key, from, to } if self.get(key) == *from => {
@@ -178,8 +180,8 @@ impl App for KvService {
     fn work(_: &mut (), item: Incoming) -> Self::Done {
         let (key, value) = match &item.request.op {
             KvInput::Get { key } => (key, ""),
-            KvInput::Put { key, value } | KvInput::Append { key, value } => (key, value.as_str()),
-            KvInput::Cas { key, to, .. } => (key, to.as_str()),
+            KvInput::Put { key, value } | KvInput::Append { key, value } => (key, &**value),
+            KvInput::Cas { key, to, .. } => (key, &**to),
         };
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
             return Err((item, format!("a key takes 1 to {MAX_KEY_BYTES} bytes")));
@@ -320,13 +322,13 @@ mod tests {
             outputs,
             [(7, KvOutput::Ok), (8, KvOutput::Ok), (7, KvOutput::Ok)]
         );
-        assert_eq!(s.get("k"), "b");
+        assert_eq!(&*s.get("k"), "b");
         // An older request of a client that moved on is dropped without an answer.
         out.clear();
         s.apply(&cmd(7, 2, cas("b", "c")), &mut out);
         s.apply(&cmd(7, 1, cas("", "a")), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(s.get("k"), "c");
+        assert_eq!(&*s.get("k"), "c");
         s.apply(&cmd(8, 2, cas("b", "d")), &mut out);
         assert_eq!(out[1].output, KvOutput::Failed);
     }

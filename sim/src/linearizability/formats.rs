@@ -327,14 +327,16 @@ pub fn parse_kv(file: &str, text: &str) -> Result<History<KvInput, KvOutput>, Pa
         match m.kind {
             Kind::Invoke => {
                 let input = match m.f.as_str() {
-                    ":get" => KvInput::Get { key: m.key.clone() },
+                    ":get" => KvInput::Get {
+                        key: m.key.as_str().into(),
+                    },
                     ":put" => KvInput::Put {
-                        key: m.key.clone(),
-                        value: value("a :put")?,
+                        key: m.key.as_str().into(),
+                        value: value("a :put")?.into(),
                     },
                     _ => KvInput::Append {
-                        key: m.key.clone(),
-                        value: value("an :append")?,
+                        key: m.key.as_str().into(),
+                        value: value("an :append")?.into(),
                     },
                 };
                 b.invoke(line_no, m.process, &m.f, input)?;
@@ -360,9 +362,11 @@ pub fn parse_kv(file: &str, text: &str) -> Result<History<KvInput, KvOutput>, Pa
                     ));
                 }
                 let output = match input {
-                    KvInput::Get { .. } => KvOutput::Value(m.value.clone().unwrap_or_default()),
+                    KvInput::Get { .. } => {
+                        KvOutput::Value(m.value.as_deref().unwrap_or_default().into())
+                    }
                     KvInput::Put { value: v, .. } | KvInput::Append { value: v, .. } => {
-                        if m.value.as_ref() != Some(v) {
+                        if m.value.as_deref() != Some(&**v) {
                             return Err(b.error(
                                 line_no,
                                 format!(
@@ -761,7 +765,7 @@ mod tests {
         assert_eq!(
             ops,
             vec![
-                (0, 1, get, done(4, KvOutput::Value(String::new()))),
+                (0, 1, get, done(4, KvOutput::Value("".into()))),
                 (1, 2, append, done(5, KvOutput::Ok)),
                 (2, 6, put, None),
             ]

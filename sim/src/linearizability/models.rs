@@ -3,6 +3,7 @@
 
 use super::{Model, Operation, Part};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// An operation on a compare-and-set register.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -101,26 +102,28 @@ fn show_register(v: &Option<i64>) -> String {
     }
 }
 
-/// An operation on a key-value store.
+/// An operation on a key-value store. Keys and values are shared strings: an operation is
+/// cloned into every message and replica that carries it, and into the checker's
+/// history, and a clone then copies no bytes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KvInput {
     Get {
-        key: String,
+        key: Arc<str>,
     },
     Put {
-        key: String,
-        value: String,
+        key: Arc<str>,
+        value: Arc<str>,
     },
     /// Appends `value` to the key's value.
     Append {
-        key: String,
-        value: String,
+        key: Arc<str>,
+        value: Arc<str>,
     },
     /// Sets the key to `to` if it holds `from` (the empty string: a key never written).
     Cas {
-        key: String,
-        from: String,
-        to: String,
+        key: Arc<str>,
+        from: Arc<str>,
+        to: Arc<str>,
     },
 }
 
@@ -139,7 +142,7 @@ impl KvInput {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum KvOutput {
     /// A get's value.
-    Value(String),
+    Value(Arc<str>),
     /// A put, an append or a compare-and-set took effect.
     Ok,
     /// A compare-and-set did not take effect: the key did not hold `from`.
@@ -156,13 +159,18 @@ pub struct KvStore;
 impl Model for KvStore {
     type Input = KvInput;
     type Output = KvOutput;
-    type State = String;
+    type State = Arc<str>;
 
-    fn init(&self) -> String {
-        String::new()
+    fn init(&self) -> Arc<str> {
+        Arc::from("")
     }
 
-    fn step(&self, state: &String, input: &KvInput, output: Option<&KvOutput>) -> Option<String> {
+    fn step(
+        &self,
+        state: &Arc<str>,
+        input: &KvInput,
+        output: Option<&KvOutput>,
+    ) -> Option<Arc<str>> {
         match (input, output) {
             (KvInput::Get { .. }, None) => Some(state.clone()),
             (KvInput::Get { .. }, Some(KvOutput::Value(v))) => (v == state).then(|| v.clone()),
@@ -171,7 +179,7 @@ impl Model for KvStore {
                 let mut s = String::with_capacity(state.len() + value.len());
                 s.push_str(state);
                 s.push_str(value);
-                Some(s)
+                Some(s.into())
             }
             (KvInput::Cas { from, to, .. }, None) => {
                 Some(if state == from { to } else { state }.clone())
@@ -223,7 +231,7 @@ impl Model for KvStore {
         }
     }
 
-    fn describe_state(&self, state: &String) -> String {
+    fn describe_state(&self, state: &Arc<str>) -> String {
         format!("{state:?}")
     }
 }

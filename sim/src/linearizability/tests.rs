@@ -443,16 +443,16 @@ fn atomic_kv_history(
     for c in 0..clients {
         let mut t = rng.gen_range(0..1_000u64);
         for n in 0..ops_per_client {
-            let key = format!("{}", rng.gen_range(0..keys));
+            let key: std::sync::Arc<str> = format!("{}", rng.gen_range(0..keys)).into();
             let input = match rng.gen_range(0..10) {
                 0..=4 => KvInput::Get { key },
                 5 => KvInput::Put {
                     key,
-                    value: format!("p{c}.{n} "),
+                    value: format!("p{c}.{n} ").into(),
                 },
                 _ => KvInput::Append {
                     key,
-                    value: format!("a{c}.{n} "),
+                    value: format!("a{c}.{n} ").into(),
                 },
             };
             let effect = t + rng.gen_range(1..2_000);
@@ -468,17 +468,17 @@ fn atomic_kv_history(
         .map(|(_, client, invoked, done, input)| {
             let value = store.entry(input.key().to_string()).or_default();
             let output = match &input {
-                KvInput::Get { .. } => KvOutput::Value(value.clone()),
+                KvInput::Get { .. } => KvOutput::Value(value.as_str().into()),
                 KvInput::Put { value: v, .. } => {
-                    *value = v.clone();
+                    *value = v.to_string();
                     KvOutput::Ok
                 }
                 KvInput::Append { value: v, .. } => {
                     value.push_str(v);
                     KvOutput::Ok
                 }
-                KvInput::Cas { from, to, .. } if value == from => {
-                    *value = to.clone();
+                KvInput::Cas { from, to, .. } if **value == **from => {
+                    *value = to.to_string();
                     KvOutput::Ok
                 }
                 KvInput::Cas { .. } => KvOutput::Failed,
@@ -512,7 +512,7 @@ fn bad_history_costs_about_as_much_as_a_good_one() {
         let mut bad = good.clone();
         let out = &mut bad.ops[i].completed.as_mut().unwrap().output;
         if let KvOutput::Value(v) = out {
-            v.push_str("never appended ");
+            *v = format!("{v}never appended ").into();
         }
         let no = check(&KvStore, &bad);
         let e = no
