@@ -161,6 +161,7 @@ impl<T> UnboundedReceiver<T> {
     }
 
     /// [`recv`](Self::recv) as a poll, for a task that waits on more than this channel.
+    #[inline]
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut st = self.shared.lock();
         if let Some(msg) = st.queue.pop_front() {

@@ -227,6 +227,7 @@ pub struct Inbox<M, L> {
 impl<M: Clone + Send + std::fmt::Debug + 'static, L> Inbox<M, L> {
     /// The next input; `None` once every [`Node`] and [`Local`] handle is gone and
     /// nothing else can come (never while the network can deliver).
+    #[inline]
     pub async fn next(&mut self) -> Option<Input<M, L>> {
         std::future::poll_fn(|cx| self.poll_next(cx)).await
     }
@@ -245,6 +246,7 @@ impl<M: Clone + Send + std::fmt::Debug + 'static, L> Inbox<M, L> {
     }
 
     /// The next input if one is ready; otherwise arranges to be woken for the next.
+    #[inline]
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Input<M, L>>> {
         if let Poll::Ready(Some(l)) = self.local.poll_recv(cx) {
             return Poll::Ready(Some(Input::Local(l)));
