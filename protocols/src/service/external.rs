@@ -22,7 +22,10 @@ pub trait External {
     /// period. A client that knows its deadlines (its next operation, a resend, giving
     /// up) names the earliest, and is not polled in between for nothing: a tick every few
     /// milliseconds costs a task poll and a timer each. A tick it is given early or late
-    /// must still be handled: `on_tick` checks the clock, not the count of ticks.
+    /// must still be handled: `on_tick` checks the clock, not the count of ticks. A time
+    /// already past brings a tick at once, so the tick at a deadline must move the
+    /// deadline on (act on it, or push it later), or the client ticks at the same instant
+    /// until the seed's CPU limit.
     fn next_tick_ns(&self, periodic_ns: u64) -> u64 {
         periodic_ns
     }
