@@ -194,15 +194,7 @@ mod cpu {
         /// The thread's CPU time so far; `None` once the thread has ended.
         #[cfg(target_os = "linux")]
         pub fn read(&self) -> Option<Duration> {
-            let mut ts = libc::timespec {
-                tv_sec: 0,
-                tv_nsec: 0,
-            };
-            // SAFETY: `ts` is a valid place for the result. madsim's override of
-            // `clock_gettime` hands clocks through to the system's outside a simulation,
-            // and the caller is never inside one.
-            let rc = unsafe { libc::clock_gettime(self.id, &mut ts) };
-            (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+            read_clock(self.id)
         }
 
         #[cfg(not(target_os = "linux"))]
@@ -211,26 +203,27 @@ mod cpu {
         }
     }
 
-    /// The calling thread's CPU time so far, to the nanosecond: the kernel's per-thread
-    /// clock, read with the `clock_gettime` system call itself. Not through libc's
-    /// `clock_gettime`, which madsim replaces and which refuses CPU clocks inside a
-    /// simulation; and not `getrusage(RUSAGE_THREAD)`, which leaves out the slice the
-    /// thread is running in, so that a seed finished within its first slice read 0.
+    /// The calling thread's CPU time so far, to the nanosecond (the kernel's per-thread
+    /// clock). Not `getrusage(RUSAGE_THREAD)`, which leaves out the slice the thread is
+    /// running in, so that a seed finished within its first slice read 0.
     #[cfg(target_os = "linux")]
     pub fn this_thread() -> Option<Duration> {
+        read_clock(libc::CLOCK_THREAD_CPUTIME_ID)
+    }
+
+    /// Reads clock `id` with the `clock_gettime` system call itself, not through libc's
+    /// `clock_gettime`: madsim replaces that one, and refuses CPU clocks inside a
+    /// simulation (where the seed thread reads its own).
+    #[cfg(target_os = "linux")]
+    fn read_clock(id: libc::clockid_t) -> Option<Duration> {
         let mut ts = libc::timespec {
             tv_sec: 0,
             tv_nsec: 0,
         };
-        // SAFETY: `ts` is a valid place for the result, and the clock id is the calling
-        // thread's own.
-        let rc = unsafe {
-            libc::syscall(
-                libc::SYS_clock_gettime,
-                libc::CLOCK_THREAD_CPUTIME_ID,
-                &mut ts as *mut libc::timespec,
-            )
-        };
+        // SAFETY: `ts` is a valid place for the result; an id the kernel does not know
+        // (a thread that has ended) fails with a return code.
+        let rc =
+            unsafe { libc::syscall(libc::SYS_clock_gettime, id, &mut ts as *mut libc::timespec) };
         (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
     }
 
