@@ -445,10 +445,65 @@ struct Peer<P> {
     hb_sent_ns: u64,
 }
 
+/// The ordered messages of a view that this node holds, by sequence number. They come in
+/// order (each at `recv_upto + 1`) and leave from the front once delivered and stable, so
+/// they are always a run of consecutive numbers: a deque from the first one held.
+struct Held<P> {
+    /// The number of `msgs[0]`; meaningless while `msgs` is empty.
+    first: u64,
+    msgs: VecDeque<Arc<Ordered<P>>>,
+}
+
+impl<P> Default for Held<P> {
+    fn default() -> Self {
+        Held {
+            first: 0,
+            msgs: VecDeque::new(),
+        }
+    }
+}
+
+impl<P> Held<P> {
+    /// Holds `o`, the view's message `seq`, the one after the last held (any, when none
+    /// is).
+    fn push(&mut self, seq: u64, o: Arc<Ordered<P>>) {
+        if self.msgs.is_empty() {
+            self.first = seq;
+        }
+        assert_eq!(
+            seq,
+            self.first + self.msgs.len() as u64,
+            "ordered messages are held in order"
+        );
+        self.msgs.push_back(o);
+    }
+
+    fn get(&self, seq: u64) -> Option<&Arc<Ordered<P>>> {
+        let i = seq.checked_sub(self.first)?;
+        self.msgs.get(usize::try_from(i).ok()?)
+    }
+
+    /// Lets go of every message numbered `seq` or lower.
+    fn drop_through(&mut self, seq: u64) {
+        while !self.msgs.is_empty() && self.first <= seq {
+            self.msgs.pop_front();
+            self.first += 1;
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<Ordered<P>>> {
+        self.msgs.iter()
+    }
+
+    fn clear(&mut self) {
+        self.msgs.clear();
+    }
+}
+
 /// A view this node dropped when it lost quorum, kept until an install closes it.
 struct LostView<P> {
     view: View,
-    received: BTreeMap<u64, Arc<Ordered<P>>>,
+    received: Held<P>,
     recv_upto: u64,
     delivered: u64,
 }
@@ -493,7 +548,7 @@ pub struct Ce<P> {
     /// When the last proposal of ours was rejected.
     rejected_ns: Option<u64>,
     // Ordering state of the current view.
-    received: BTreeMap<u64, Arc<Ordered<P>>>,
+    received: Held<P>,
     recv_upto: u64,
     delivered: u64,
     stable: u64,
@@ -591,7 +646,7 @@ impl<P: AppPayload> Ce<P> {
             booted_ns: now,
             retry_ns: RETRY_NS,
             rejected_ns: None,
-            received: BTreeMap::new(),
+            received: Held::default(),
             recv_upto: 0,
             delivered: 0,
             stable: 0,
@@ -1182,7 +1237,7 @@ impl<P: AppPayload> Ce<P> {
         }
         let (view, coord) = (v.id, v.coord);
         self.recv_upto = o.seq;
-        self.received.insert(o.seq, o);
+        self.received.push(o.seq, o);
         if coord == self.me {
             self.advance_stable(out);
         } else {
@@ -1226,17 +1281,15 @@ impl<P: AppPayload> Ce<P> {
         }
         let upto = self.stable.min(self.recv_upto);
         while self.delivered < upto {
-            let next = self.received[&(self.delivered + 1)].clone();
+            let next = self
+                .received
+                .get(self.delivered + 1)
+                .expect("a stable message received is held")
+                .clone();
             self.deliver(next, false, out);
         }
         // Everyone holds what is stable; what we delivered of it we no longer need.
-        let gc = self.delivered;
-        while let Some((&s, _)) = self.received.first_key_value() {
-            if s > gc {
-                break;
-            }
-            self.received.remove(&s);
-        }
+        self.received.drop_through(self.delivered);
     }
 
     /// Hands one message of the current view to the local members, in sequence order.
@@ -1313,7 +1366,7 @@ impl<P: AppPayload> Ce<P> {
                 .unwrap_or_default(),
             delivered,
             received,
-            msgs: msgs.values().map(|o| (**o).clone()).collect(),
+            msgs: msgs.iter().map(|o| (**o).clone()).collect(),
             hwm: self.hwm.iter().map(|(m, f)| (*m, *f)).collect(),
             jobs: self.registered.iter().copied().collect(),
         };
@@ -1447,7 +1500,7 @@ impl<P: AppPayload> Ce<P> {
                 let extra: BTreeMap<u64, &Ordered<P>> = f.msgs.iter().map(|o| (o.seq, o)).collect();
                 while self.delivered < f.last {
                     let s = self.delivered + 1;
-                    let o = match self.received.get(&s) {
+                    let o = match self.received.get(s) {
                         Some(o) => o.clone(),
                         None => Arc::new((*extra[&s]).clone()),
                     };
@@ -1919,6 +1972,50 @@ mod tests {
 
     fn ce() -> Ce<u32> {
         Ce::new(0, 0, 3, CeConfig::fast(), Mutants::default(), 0, 0)
+    }
+
+    fn ordered(seq: u64) -> Arc<Ordered<u32>> {
+        Arc::new(Ordered {
+            view: 1,
+            seq,
+            gseq: seq,
+            sender: Member {
+                node: 1,
+                inc: 0,
+                job: 0,
+                group: 0,
+            },
+            fifo: seq,
+            payload: seq as u32,
+        })
+    }
+
+    #[test]
+    fn held_messages_are_found_by_number_and_let_go_from_the_front() {
+        let mut held = Held::default();
+        for seq in 4..=7 {
+            held.push(seq, ordered(seq));
+        }
+        assert_eq!(held.get(3).map(|o| o.seq), None);
+        assert_eq!(held.get(5).map(|o| o.seq), Some(5));
+        assert_eq!(held.get(8).map(|o| o.seq), None);
+        held.drop_through(5);
+        assert_eq!(held.iter().map(|o| o.seq).collect::<Vec<_>>(), vec![6, 7]);
+        assert_eq!(held.get(5).map(|o| o.seq), None);
+        assert_eq!(held.get(6).map(|o| o.seq), Some(6));
+        held.drop_through(9);
+        assert_eq!(held.iter().count(), 0);
+        // Emptied, it starts again at whatever number comes next.
+        held.push(12, ordered(12));
+        assert_eq!(held.get(12).map(|o| o.seq), Some(12));
+    }
+
+    #[test]
+    #[should_panic(expected = "ordered messages are held in order")]
+    fn a_held_message_out_of_order_is_a_bug() {
+        let mut held = Held::default();
+        held.push(1, ordered(1));
+        held.push(3, ordered(3));
     }
 
     fn envelope(from: usize, msg: Wire<u32>) -> CeInput<u32> {
