@@ -94,6 +94,12 @@ impl<T: Clone> LinkOut<T> {
         }
     }
 
+    /// When the first unACKed message's timeout expires: the earliest time [`LinkOut::due`]
+    /// has something to resend. `None` when nothing is unACKed.
+    pub fn next_due_ns(&self) -> Option<u64> {
+        self.unacked.iter().map(|u| u.sent_ns + u.rto_ns).min()
+    }
+
     /// Forgets every unACKed message and starts a new epoch.
     pub fn reset(&mut self) {
         self.epoch += 1;

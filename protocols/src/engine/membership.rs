@@ -500,6 +500,28 @@ impl<P> Held<P> {
     }
 }
 
+/// A view's nodes (with incarnations) and members.
+type ViewShape = (Vec<(usize, u64)>, BTreeSet<Member>);
+
+type PeerTickState = (bool, bool, Option<u64>, u64, usize, Option<u64>);
+
+/// What a CE tick may change (see `Ce::tick_state`).
+#[derive(Debug, PartialEq)]
+struct TickState {
+    /// Per peer: suspected, fresh heartbeat, ACK owed since, link epoch, unACKed, next
+    /// resend.
+    peers: Vec<PeerTickState>,
+    sees_majority: bool,
+    hb: (u64, u64),
+    view: Option<u64>,
+    proposal: Option<u64>,
+    max_id: u64,
+    next_propose_ns: u64,
+    excluded_until: Vec<(usize, u64)>,
+    probe: (Option<(u64, bool)>, u64),
+    lease_told: Option<(u64, u64)>,
+}
+
 /// A view this node dropped when it lost quorum, kept until an install closes it.
 struct LostView<P> {
     view: View,
@@ -811,7 +833,7 @@ impl<P: AppPayload> Ce<P> {
                 self.rx_sent_ns = env.sent_ns;
                 self.on_wire(env.from, env.msg, out)
             }
-            CeInput::Tick => self.on_tick(out),
+            CeInput::Tick => self.tick(out),
             CeInput::Job(req) => self.on_job(req, out),
         }
         while let Some(msg) = self.local.pop_front() {
@@ -1693,6 +1715,145 @@ impl<P: AppPayload> Ce<P> {
         }
     }
 
+    /// A tick. Debug builds hold [`Ce::quiet_until_ns`] to its word: a tick before the
+    /// time it names must send nothing and change nothing a tick changes.
+    fn tick(&mut self, out: &mut Vec<Effect<P>>) {
+        if !cfg!(debug_assertions) || self.now >= self.quiet_until_ns() {
+            return self.on_tick(out);
+        }
+        let (before, sent) = (self.tick_state(), out.len());
+        self.on_tick(out);
+        assert!(
+            out.len() == sent && self.tick_state() == before,
+            "n{}'s engine called a tick at {} ns quiet until {} ns, and the tick acted: \
+             {} effects, state {before:?} -> {:?}",
+            self.me,
+            self.now,
+            self.quiet_until_ns(),
+            out.len() - sent,
+            self.tick_state(),
+        );
+    }
+
+    /// The earliest time a tick could act: a tick before it sends nothing, records
+    /// nothing and changes no state, as long as no input comes in between (an input may
+    /// move it either way). The time now when a tick now would act. Conservative where a
+    /// tick's effect is costly to foresee: while a proposal is out, every tick counts.
+    pub fn quiet_until_ns(&self) -> u64 {
+        let now = self.now;
+        let timeout = self.timeout_ns();
+        let in_view = |p: usize| {
+            self.view
+                .as_ref()
+                .is_some_and(|v| v.nodes.iter().any(|(n, _)| *n == p))
+        };
+        let mut at = u64::MAX;
+        // Failure detection: a peer's suspicion flips, or its link is given up.
+        let mut alive = 1;
+        for (p, peer) in self.peers.iter().enumerate() {
+            if p == self.me {
+                continue;
+            }
+            let up = peer.inc.is_some() && now.saturating_sub(peer.last_heard_ns) <= timeout;
+            if peer.suspected == up {
+                return now;
+            }
+            if up {
+                alive += 1;
+                at = at.min(peer.last_heard_ns + timeout + 1);
+            } else if peer.out.pending() > 0 && !in_view(p) {
+                at = at.min(peer.last_heard_ns + 3 * timeout + 1);
+            }
+        }
+        let sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
+        if sees_majority != self.sees_majority || (!sees_majority && self.view.is_some()) {
+            return now;
+        }
+        // Heartbeats, owed ACKs and retransmissions.
+        at = at.min(self.next_hb_ns);
+        for peer in self.peers.iter().filter(|peer| peer.inc.is_some()) {
+            if let Some(since) = peer.ack_owed_since {
+                at = at.min(since + ACK_DELAY_NS);
+            }
+            if let Some(due) = peer.out.next_due_ns() {
+                at = at.min(due);
+            }
+        }
+        // Coordination.
+        if self.proposal.is_some() {
+            return now;
+        }
+        if self.coordinator() == Some(self.me) {
+            let from = self.may_propose_from_ns();
+            if now < from {
+                at = at.min(from);
+            } else {
+                if self.proposal_due().is_some() {
+                    return now;
+                }
+                // What time alone changes: an exclusion running out, a mismatch outlasting
+                // its grace.
+                for &t in self.excluded_until.values().filter(|&&t| t > now) {
+                    at = at.min(t);
+                }
+                let grace = self.mismatch_grace_ns();
+                for peer in &self.peers {
+                    if let Some(t) = peer.mismatch_since {
+                        at = at.min(t.max(self.installed_ns) + grace + 1);
+                    }
+                }
+            }
+        }
+        // The probe of the local job's main thread, and the lease it is told of.
+        if self.registered.is_empty() {
+            if self.probe.is_some() {
+                return now;
+            }
+        } else {
+            match self.probe {
+                None => at = at.min(self.next_probe_ns),
+                Some((t, false)) => at = at.min(t + PROBE_LATE_NS + 1),
+                Some((_, true)) => {}
+            }
+            // With two nodes or more, the lease rests on peers' heartbeats, not on the
+            // clock (this node's own support, the time now, is never the one that counts):
+            // it moves only when one comes in, and a tick owes the job word of it then.
+            if self.lease_ns.is_some() && (self.n < 2 || self.lease_until() != self.lease_told) {
+                return now;
+            }
+        }
+        at.max(now)
+    }
+
+    /// What a tick may change, to hold [`Ce::quiet_until_ns`] to its word.
+    fn tick_state(&self) -> TickState {
+        TickState {
+            peers: self
+                .peers
+                .iter()
+                .map(|p| {
+                    (
+                        p.suspected,
+                        p.hb_fresh,
+                        p.ack_owed_since,
+                        p.out.epoch,
+                        p.out.pending(),
+                        p.out.next_due_ns(),
+                    )
+                })
+                .collect(),
+            sees_majority: self.sees_majority,
+            hb: (self.hb_no, self.next_hb_ns),
+            view: self.view_id(),
+            proposal: self.proposal.as_ref().map(|p| p.id),
+            max_id: self.max_id,
+            next_propose_ns: self.next_propose_ns,
+            excluded_until: self.excluded_until.iter().map(|(&p, &t)| (p, t)).collect(),
+            probe: (self.probe, self.next_probe_ns),
+            lease_told: self.lease_told,
+        }
+    }
+
     fn on_tick(&mut self, out: &mut Vec<Effect<P>>) {
         let now = self.now;
         let timeout = self.timeout_ns();
@@ -1803,7 +1964,7 @@ impl<P: AppPayload> Ce<P> {
     /// that shut them out): when they do not, they are proposed again at once rather than
     /// leaving the group without a view, and every departure unannounced, until their
     /// exclusion runs out.
-    fn desired(&self) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
+    fn desired(&self) -> ViewShape {
         let view = self.desired_with(false);
         if 2 * view.0.len() > self.n {
             view
@@ -1812,7 +1973,7 @@ impl<P: AppPayload> Ce<P> {
         }
     }
 
-    fn desired_with(&self, excluded_too: bool) -> (Vec<(usize, u64)>, BTreeSet<Member>) {
+    fn desired_with(&self, excluded_too: bool) -> ViewShape {
         let mut nodes = Vec::new();
         let mut members: BTreeSet<Member> = BTreeSet::new();
         for p in 0..self.n {
@@ -1846,6 +2007,48 @@ impl<P: AppPayload> Ce<P> {
             );
         }
         (nodes, members)
+    }
+
+    /// When a node that just booted may first propose: it listens for a while, to learn
+    /// who is there.
+    fn may_propose_from_ns(&self) -> u64 {
+        let boot_grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000;
+        self.next_propose_ns.max(self.booted_ns + boot_grace)
+    }
+
+    /// How long a peer's heartbeats may disagree with the view before the coordinator
+    /// installs a new one to merge it.
+    fn mismatch_grace_ns(&self) -> u64 {
+        2 * self.cfg.heartbeat_interval_ms * 1_000_000 + self.cfg.tick_ms * 1_000_000
+    }
+
+    /// The view the coordinator, holding no proposal, should propose now, if any.
+    fn proposal_due(&self) -> Option<ViewShape> {
+        let now = self.now;
+        if now < self.may_propose_from_ns() {
+            return None;
+        }
+        let (nodes, members) = self.desired();
+        if 2 * nodes.len() <= self.n && !self.mutants.minority_keeps_group {
+            return None;
+        }
+        let grace = self.mismatch_grace_ns();
+        let change = match &self.view {
+            None => true,
+            Some(v) => {
+                self.frozen()
+                    || v.nodes != nodes
+                    || v.members != members
+                    || nodes.iter().any(|(n, _)| {
+                        *n != self.me
+                            && self.peers[*n]
+                                .mismatch_since
+                                .map(|t| now - t > grace && now - self.installed_ns > grace)
+                                .unwrap_or(false)
+                    })
+            }
+        };
+        change.then_some((nodes, members))
     }
 
     fn coordinate(&mut self, out: &mut Vec<Effect<P>>) {
@@ -1902,34 +2105,9 @@ impl<P: AppPayload> Ce<P> {
             }
             return;
         }
-        // A node that just booted first listens for a while, to learn who is there.
-        let boot_grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000;
-        if now < self.next_propose_ns || now < self.booted_ns + boot_grace {
+        let Some((nodes, members)) = self.proposal_due() else {
             return;
-        }
-        let (nodes, members) = self.desired();
-        if 2 * nodes.len() <= self.n && !self.mutants.minority_keeps_group {
-            return;
-        }
-        let grace = 2 * self.cfg.heartbeat_interval_ms * 1_000_000 + self.cfg.tick_ms * 1_000_000;
-        let change = match &self.view {
-            None => true,
-            Some(v) => {
-                self.frozen()
-                    || v.nodes != nodes
-                    || v.members != members
-                    || nodes.iter().any(|(n, _)| {
-                        *n != self.me
-                            && self.peers[*n]
-                                .mismatch_since
-                                .map(|t| now - t > grace && now - self.installed_ns > grace)
-                                .unwrap_or(false)
-                    })
-            }
         };
-        if !change {
-            return;
-        }
         let id = self
             .max_id
             .max(self.promised)
@@ -2261,6 +2439,37 @@ mod tests {
             proposed.iter().any(|nodes| nodes == &[0, 1, 2]),
             "n0 proposes {{n0, n1, n2}} at once: {proposed:?}"
         );
+    }
+
+    /// n2 of three hears n0 every 100 ms and n1 only at the start. On a 25 ms tick, its
+    /// engine names each tick that can act (its heartbeats every 100 ms, n1's suspicion
+    /// at the first tick past the 500 ms timeout) and calls every other tick quiet; the
+    /// quiet ones change nothing (which debug builds also assert at every tick).
+    #[test]
+    fn the_engine_names_the_ticks_that_act_and_the_others_do_nothing() {
+        let ms = 1_000_000;
+        let mut ce: Ce<u32> = Ce::new(2, 0, 3, CeConfig::fast(), Mutants::default(), 0, 0);
+        let mut out = Vec::new();
+        ce.handle(heartbeat_to(2, 0, 0, None, 0, false), 0, &mut out);
+        ce.handle(heartbeat_to(2, 1, 0, None, 0, false), 0, &mut out);
+        ce.handle(CeInput::Tick, 0, &mut out);
+        let mut acted = Vec::new();
+        for t in (25..=600).step_by(25).map(|t| t * ms) {
+            if t % (100 * ms) == 0 {
+                ce.handle(heartbeat_to(2, 0, t, None, 0, false), t, &mut out);
+            }
+            out.clear();
+            let quiet = t < ce.quiet_until_ns();
+            let before = ce.tick_state();
+            ce.handle(CeInput::Tick, t, &mut out);
+            let did = !out.is_empty() || ce.tick_state() != before;
+            assert_eq!(quiet, !did, "the tick at {} ms", t / ms);
+            if did {
+                acted.push(t / ms);
+            }
+        }
+        assert_eq!(acted, vec![100, 200, 300, 400, 500, 525, 600]);
+        assert!(ce.peers[1].suspected && !ce.peers[0].suspected);
     }
 
     fn install_of(id: u64, nodes: &[(usize, u64)], continuing: Vec<Member>) -> CeMsg<u32> {
