@@ -66,6 +66,22 @@ pub fn now_ns() -> u64 {
     now
 }
 
+/// The simulated time, for the report of a panic: `None` when it cannot be read safely
+/// (a panic can come from anywhere, the clock's own borrow included).
+pub(crate) fn now_ns_at_panic() -> Option<u64> {
+    let cached = POLL_NOW.try_with(Cell::get).ok()?;
+    if cached < UNREAD {
+        return Some(cached);
+    }
+    CLOCK
+        .try_with(|c| {
+            let w = c.try_borrow().ok()?;
+            w.as_ref().map(|w| w.handle.elapsed().as_nanos() as u64)
+        })
+        .ok()
+        .flatten()
+}
+
 /// Reads the clock itself.
 #[inline(never)]
 fn read_clock() -> u64 {

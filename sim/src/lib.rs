@@ -105,8 +105,11 @@ pub fn install_panic_filter() {
                         .map(|s| s.contains(INJECTED_PANIC))
                 })
                 .unwrap_or(false);
-            if !injected && std::env::var_os("CLUSTERSIM_QUIET_PANICS").is_none() {
-                default(info);
+            if !injected {
+                world::note_panic_time(clock::now_ns_at_panic());
+                if std::env::var_os("CLUSTERSIM_QUIET_PANICS").is_none() {
+                    default(info);
+                }
             }
         }));
     });

@@ -15,6 +15,7 @@ use crate::net::{Envelope, Net, NetConfig, NetStats};
 use crate::time::SimDuration;
 use crate::trace::{Detail, Recording, Trace};
 use serde::Serialize;
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -635,6 +636,7 @@ where
         }
     };
     crate::install_panic_filter();
+    PANIC_AT_NS.set(None);
 
     let coverage = Arc::new(Mutex::new(Coverage::new()));
     let mut all: Vec<Box<dyn Checker>> = vec![Box::new(CoverageObserver {
@@ -778,12 +780,17 @@ where
             };
             let (trace, mut violations) = recording.finish(&end, true);
             violations.retain(|v| v.checker != "panic");
+            // The clock when it panicked; when it could not be read then, the last kept
+            // event's time.
+            let t_ns = PANIC_AT_NS
+                .take()
+                .unwrap_or_else(|| trace.events.last().map(|e| e.t_ns).unwrap_or(0));
             violations.insert(
                 0,
                 Violation {
                     checker: "no_panic".to_string(),
                     event_index: trace.event_count,
-                    t_ns: trace.events.last().map(|e| e.t_ns).unwrap_or(0),
+                    t_ns,
                     explanation: format!("the simulation panicked: {msg}"),
                 },
             );
@@ -828,6 +835,16 @@ pub fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
     } else {
         "non-string panic payload".to_string()
     }
+}
+
+thread_local! {
+    /// The simulated time of this thread's latest panic that was not an injected fault.
+    static PANIC_AT_NS: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// Called by the panic hook: a run that ends in a panic reports the time it happened.
+pub(crate) fn note_panic_time(t_ns: Option<u64>) {
+    let _ = PANIC_AT_NS.try_with(|c| c.set(t_ns));
 }
 
 /// Applies the fault plan on madsim's clock.
