@@ -606,6 +606,8 @@ pub struct Ce<P> {
     rx_sent_ns: u64,
     /// How long a heartbeat that supports our view backs a master lease, if leases are on.
     lease_ns: Option<u64>,
+    /// `lease_until`'s working space, kept between ticks: it runs at every tick.
+    lease_support: std::cell::RefCell<Vec<u64>>,
     /// The last lease told to the jobs.
     lease_told: Option<(u64, u64)>,
     /// Unicasts sent in a view this node has not installed yet, if it keeps them (see
@@ -693,6 +695,7 @@ impl<P: AppPayload> Ce<P> {
             now: 0,
             rx_sent_ns: 0,
             lease_ns: None,
+            lease_support: Default::default(),
             lease_told: None,
             held: None,
         }
@@ -764,8 +767,10 @@ impl<P: AppPayload> Ce<P> {
     pub fn lease_until(&self) -> Option<(u64, u64)> {
         let lease_ns = self.lease_ns?;
         let v = self.view.as_ref()?;
-        // At most one entry per node: allocated once, not grown (this runs every tick).
-        let mut support: Vec<u64> = Vec::with_capacity(v.nodes.len() + 1);
+        // At most one entry per node, in a buffer kept between calls (this runs every
+        // tick).
+        let mut support = self.lease_support.borrow_mut();
+        support.clear();
         if self.promised <= v.id {
             support.push(self.now);
         }
@@ -1974,7 +1979,7 @@ impl<P: AppPayload> Ce<P> {
     }
 
     fn desired_with(&self, excluded_too: bool) -> ViewShape {
-        let mut nodes = Vec::new();
+        let mut nodes = Vec::with_capacity(self.n);
         let mut members: BTreeSet<Member> = BTreeSet::new();
         for p in 0..self.n {
             if p == self.me {

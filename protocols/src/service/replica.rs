@@ -667,7 +667,8 @@ impl<S: StateMachine> Replica<S> {
     }
 
     fn apply_held(&mut self, out: &mut Vec<ReplicaOut<S>>) {
-        for (pos, cmd) in std::mem::take(&mut self.held) {
+        // Drained, not taken: the buffer is kept for the next deliveries.
+        for (pos, cmd) in self.held.drain(..) {
             let mut effects = Vec::new();
             {
                 let mut stored = self.store.lock().expect("store lock");

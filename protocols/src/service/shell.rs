@@ -185,6 +185,9 @@ pub struct Core<A: App> {
     serving: Option<u64>,
     /// Replica outputs not yet handed to the app.
     pending: Vec<ReplicaOut<A::Sm>>,
+    /// The buffer `pending` is drained from, kept empty between inputs so that neither
+    /// is allocated anew for each delivery.
+    draining: Vec<ReplicaOut<A::Sm>>,
     /// The protocol phase last reported for the coverage table.
     phase: &'static str,
     /// Members this job unregistered that the CE has not confirmed yet.
@@ -342,6 +345,7 @@ pub async fn run_node<A: App>(
         serve_from_ns: None,
         serving: None,
         pending: Vec::new(),
+        draining: Vec::new(),
         phase: "",
         leaving: BTreeSet::new(),
     };
@@ -392,8 +396,9 @@ impl<A: App> Core<A> {
     /// Hands the replica's outputs to the network and the app, in order.
     fn drain(&mut self, app: &mut A) {
         while !self.pending.is_empty() {
-            let outs = std::mem::take(&mut self.pending);
-            for o in outs {
+            // What the app does with these may add more: they wait for the next round.
+            let mut outs = std::mem::replace(&mut self.pending, std::mem::take(&mut self.draining));
+            for o in outs.drain(..) {
                 match o {
                     ReplicaOut::Multicast(msg) => {
                         if let Some(member) = self.member {
@@ -421,6 +426,7 @@ impl<A: App> Core<A> {
                     }
                 }
             }
+            self.draining = outs;
         }
     }
 
