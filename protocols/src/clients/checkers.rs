@@ -494,7 +494,9 @@ impl Checker for NoCrossTalk {
             self.raised.insert(*event, (*client, *context));
             return Ok(());
         }
-        let (event, c, x, what) = match (ev.get::<CmEvent>(), ev.get::<ClientEvent>()) {
+        // Which of the two it is (stored by a master, or delivered to the client) is
+        // spelt out only for a violation.
+        let (event, c, x, stored) = match (ev.get::<CmEvent>(), ev.get::<ClientEvent>()) {
             (
                 Some(CmEvent::Store {
                     client,
@@ -503,7 +505,7 @@ impl Checker for NoCrossTalk {
                     ..
                 }),
                 _,
-            ) => (event, client, context, format!("{} stored it for", ev.node)),
+            ) => (event, client, context, true),
             (
                 _,
                 Some(ClientEvent::Deliver {
@@ -512,13 +514,20 @@ impl Checker for NoCrossTalk {
                     event,
                     ..
                 }),
-            ) => (event, client, context, "it reached".to_string()),
+            ) => (event, client, context, false),
             _ => return Ok(()),
         };
         match self.raised.get(event) {
-            Some((rc, rx)) if (rc, rx) != (c, x) => Err(format!(
-                "event {event} was raised for client {rc} context {rx}, but {what} client {c} context {x}"
-            )),
+            Some((rc, rx)) if (rc, rx) != (c, x) => {
+                let what = if stored {
+                    format!("{} stored it for", ev.node)
+                } else {
+                    "it reached".to_string()
+                };
+                Err(format!(
+                    "event {event} was raised for client {rc} context {rx}, but {what} client {c} context {x}"
+                ))
+            }
             _ => Ok(()),
         }
     }

@@ -88,7 +88,13 @@ pub struct StatusMonotonic {
 }
 
 impl StatusMonotonic {
-    fn observe(&mut self, who: String, key: (NodeId, ThreadRef), now: Seen) -> Result<(), String> {
+    /// `who` names the observer, for a violation only (it is not built otherwise).
+    fn observe(
+        &mut self,
+        who: impl FnOnce() -> String,
+        key: (NodeId, ThreadRef),
+        now: Seen,
+    ) -> Result<(), String> {
         let Some(before) = self.seen.insert(key, now.clone()) else {
             return Ok(());
         };
@@ -103,7 +109,8 @@ impl StatusMonotonic {
             return Ok(());
         };
         Err(format!(
-            "{who} thread {}: {went} went from {}/{}/{}% to {}/{}/{}%",
+            "{} thread {}: {went} went from {}/{}/{}% to {}/{}/{}%",
+            who(),
             key.1,
             before.state,
             before.attempt,
@@ -133,7 +140,7 @@ impl Checker for StatusMonotonic {
                 attempt: *attempt,
                 progress: 0,
             };
-            let who = format!("{}'s replica records", ev.node);
+            let who = || format!("{}'s replica records", ev.node);
             self.observe(who, (ev.node, *thread), seen)?;
         } else if let Some(UiEvent::Reply {
             op: "status",
@@ -150,7 +157,7 @@ impl Checker for StatusMonotonic {
                     attempt: t.attempt,
                     progress: t.progress,
                 };
-                let who = format!("client {} was shown", ev.node);
+                let who = || format!("client {} was shown", ev.node);
                 let thread = ThreadRef {
                     process,
                     thread: i as u32,
