@@ -422,6 +422,10 @@ impl View {
             .filter(|n| *n != me)
             .collect()
     }
+
+    fn has_node(&self, p: usize) -> bool {
+        self.nodes.iter().any(|(n, _)| *n == p)
+    }
 }
 
 struct Peer<P> {
@@ -443,6 +447,20 @@ struct Peer<P> {
     suspected: bool,
     /// When `hb` was sent (the sender's clock; the simulation has one clock).
     hb_sent_ns: u64,
+}
+
+impl<P> Peer<P> {
+    /// Whether a tick at `now` counts it up: its incarnation known, and heard within
+    /// `timeout` (so it goes down at `last_heard_ns + timeout + 1`).
+    fn up(&self, now: u64, timeout: u64) -> bool {
+        self.inc.is_some() && now.saturating_sub(self.last_heard_ns) <= timeout
+    }
+
+    /// From when a tick gives up on the link to it, if it stays silent (and out of the
+    /// view): three timeouts after it was last heard.
+    fn give_up_from_ns(&self, timeout: u64) -> u64 {
+        self.last_heard_ns + 3 * timeout + 1
+    }
 }
 
 /// The ordered messages of a view that this node holds, by sequence number. They come in
@@ -1747,11 +1765,7 @@ impl<P: AppPayload> Ce<P> {
     pub fn quiet_until_ns(&self) -> u64 {
         let now = self.now;
         let timeout = self.timeout_ns();
-        let in_view = |p: usize| {
-            self.view
-                .as_ref()
-                .is_some_and(|v| v.nodes.iter().any(|(n, _)| *n == p))
-        };
+        let in_view = |p: usize| self.view.as_ref().is_some_and(|v| v.has_node(p));
         let mut at = u64::MAX;
         // Failure detection: a peer's suspicion flips, or its link is given up.
         let mut alive = 1;
@@ -1759,7 +1773,7 @@ impl<P: AppPayload> Ce<P> {
             if p == self.me {
                 continue;
             }
-            let up = peer.inc.is_some() && now.saturating_sub(peer.last_heard_ns) <= timeout;
+            let up = peer.up(now, timeout);
             if peer.suspected == up {
                 return now;
             }
@@ -1767,7 +1781,7 @@ impl<P: AppPayload> Ce<P> {
                 alive += 1;
                 at = at.min(peer.last_heard_ns + timeout + 1);
             } else if peer.out.pending() > 0 && !in_view(p) {
-                at = at.min(peer.last_heard_ns + 3 * timeout + 1);
+                at = at.min(peer.give_up_from_ns(timeout));
             }
         }
         let sees_majority = 2 * alive > self.n || self.mutants.minority_keeps_group;
@@ -1870,7 +1884,7 @@ impl<P: AppPayload> Ce<P> {
                 continue;
             }
             let peer = &mut self.peers[p];
-            let up = peer.inc.is_some() && now.saturating_sub(peer.last_heard_ns) <= timeout;
+            let up = peer.up(now, timeout);
             if up {
                 alive += 1;
             }
@@ -1887,11 +1901,8 @@ impl<P: AppPayload> Ce<P> {
             // Whether `p` is in the view is asked last: a tick seldom gets that far.
             if !up
                 && peer.out.pending() > 0
-                && now.saturating_sub(peer.last_heard_ns) > 3 * timeout
-                && !self
-                    .view
-                    .as_ref()
-                    .is_some_and(|v| v.nodes.iter().any(|(n, _)| *n == p))
+                && now >= peer.give_up_from_ns(timeout)
+                && !self.view.as_ref().is_some_and(|v| v.has_node(p))
             {
                 peer.out.reset();
             }

@@ -94,11 +94,7 @@ impl KvClient {
         } else if p < self.cfg.get_probability + self.cfg.put_probability {
             KvInput::Put { key, value: unique }
         } else {
-            let from = self
-                .seen
-                .get(&key)
-                .cloned()
-                .unwrap_or_else(|| Arc::from(""));
+            let from = self.seen.get(&key).cloned().unwrap_or_default();
             KvInput::Cas {
                 key,
                 from,

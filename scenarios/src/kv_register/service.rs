@@ -81,7 +81,7 @@ pub struct KvState {
 impl KvState {
     /// The key's value; a key never written reads as the empty string.
     pub fn get(&self, key: &str) -> Arc<str> {
-        self.map.get(key).cloned().unwrap_or_else(|| Arc::from(""))
+        self.map.get(key).cloned().unwrap_or_default()
     }
 }
 
