@@ -85,6 +85,18 @@ struct RoundFloor {
     acks: NodeTimes,
 }
 
+impl RoundFloor {
+    /// Empties the entry, keeping its lists' room for the next round.
+    fn clear(&mut self) {
+        self.start = None;
+        self.out_ns.clear();
+        self.ack_ns.clear();
+        self.seqs.clear();
+        self.delivered.clear();
+        self.acks.clear();
+    }
+}
+
 /// Replays each ACK round's critical path over the sampled latencies of its messages, and
 /// keeps what its protocol-independent floor needs.
 #[derive(Default)]
@@ -99,17 +111,34 @@ pub struct FloorTracker {
     /// Per (node, view): how far it was told the view is stable, and when it could
     /// deliver up to there.
     stable_at: BTreeMap<(usize, u64), (u64, u64)>,
+    /// Entries of forgotten rounds and arrival lists of forgotten multicasts, emptied:
+    /// the next rounds refill them rather than allocate a round's lists and free them
+    /// again (a dozen allocations per round, otherwise).
+    spare_rounds: Vec<RoundFloor>,
+    spare_times: Vec<NodeTimes>,
+}
+
+/// Round `k`'s entry, made from a spare one if it is new.
+fn round_entry<'a>(
+    rounds: &'a mut BTreeMap<RoundKey, RoundFloor>,
+    spare: &mut Vec<RoundFloor>,
+    k: RoundKey,
+) -> &'a mut RoundFloor {
+    rounds
+        .entry(k)
+        .or_insert_with(|| spare.pop().unwrap_or_default())
 }
 
 /// A message of round `rm` reached `node`, `lat` after it was sent: the round's entry.
 fn reached<'a>(
     rounds: &'a mut BTreeMap<RoundKey, RoundFloor>,
+    spare: &mut Vec<RoundFloor>,
     rm: &RoundMsg,
     node: usize,
     lat: u64,
     direct: bool,
 ) -> &'a mut RoundFloor {
-    let r = rounds.entry((rm.round, rm.phase)).or_default();
+    let r = round_entry(rounds, spare, (rm.round, rm.phase));
     r.start.get_or_insert((rm.phase_start_ns, direct));
     first_at(&mut r.out_ns, node, lat);
     r
@@ -128,17 +157,32 @@ impl FloorTracker {
                     self.submits
                         .entry((s.view, s.member, s.fifo))
                         .or_insert(rm.phase_start_ns + lat);
-                    reached(&mut self.rounds, rm, env.to, lat, false);
+                    reached(
+                        &mut self.rounds,
+                        &mut self.spare_rounds,
+                        rm,
+                        env.to,
+                        lat,
+                        false,
+                    );
                 }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
                     return;
                 };
-                let r = reached(&mut self.rounds, rm, env.to, lat, false);
+                let r = reached(
+                    &mut self.rounds,
+                    &mut self.spare_rounds,
+                    rm,
+                    env.to,
+                    lat,
+                    false,
+                );
                 let key = (o.view, o.seq);
                 let round = (rm.round, rm.phase);
                 let submits = &mut self.submits;
+                let spare_times = &mut self.spare_times;
                 let m = self.multicasts.entry(key).or_insert_with(|| {
                     // Ordered on arrival of a remote submit, or at once by a coordinator
                     // that is its own sequencer.
@@ -150,7 +194,7 @@ impl FloorTracker {
                         round,
                         sequencer: env.from,
                         ordered,
-                        arrived: Vec::new(),
+                        arrived: spare_times.pop().unwrap_or_default(),
                         stable: ordered,
                     }
                 });
@@ -178,7 +222,7 @@ impl FloorTracker {
                 // Delivery is in sequence order: nothing is delivered before its predecessors.
                 for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
                     d.1 = d.1.max(m.stable + lat);
-                    let r = self.rounds.entry(m.round).or_default();
+                    let r = round_entry(&mut self.rounds, &mut self.spare_rounds, m.round);
                     first_at(&mut r.delivered, env.to, d.1);
                 }
                 d.0 = *upto;
@@ -187,14 +231,21 @@ impl FloorTracker {
                 Payload::Ack(a) => {
                     let round = (a.round, a.phase);
                     if let Some(d) = self.delivery(round, env.from) {
-                        let r = self.rounds.entry(round).or_default();
+                        let r = round_entry(&mut self.rounds, &mut self.spare_rounds, round);
                         first_at(&mut r.acks, env.from, d + lat);
                         first_at(&mut r.ack_ns, env.from, lat);
                     }
                 }
                 // A direct round: the member has it on arrival.
                 Payload::Round(rm) => {
-                    let r = reached(&mut self.rounds, rm, env.to, lat, true);
+                    let r = reached(
+                        &mut self.rounds,
+                        &mut self.spare_rounds,
+                        rm,
+                        env.to,
+                        lat,
+                        true,
+                    );
                     first_at(&mut r.delivered, env.to, rm.phase_start_ns + lat);
                 }
                 Payload::App { .. } => {}
@@ -276,10 +327,15 @@ impl FloorTracker {
 
     /// Drops everything kept about one round.
     pub fn forget(&mut self, k: RoundKey) {
-        if let Some(r) = self.rounds.remove(&k) {
-            for key in r.seqs {
-                self.multicasts.remove(&key);
+        if let Some(mut r) = self.rounds.remove(&k) {
+            for key in r.seqs.drain(..) {
+                if let Some(mut m) = self.multicasts.remove(&key) {
+                    m.arrived.clear();
+                    self.spare_times.push(m.arrived);
+                }
             }
+            r.clear();
+            self.spare_rounds.push(r);
         }
     }
 }
@@ -596,6 +652,35 @@ mod tests {
         let mut t = FloorTracker::default();
         three_node_round(&mut t, 100 * MS);
         assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(13, 5));
+        assert!(t.multicasts.is_empty() && t.rounds.is_empty());
+    }
+
+    #[test]
+    fn a_reused_entry_carries_nothing_of_the_round_before() {
+        let mut t = FloorTracker::default();
+        three_node_round(&mut t, 0);
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(13, 5));
+        // The round again in the next view, from the spare entries the first one left:
+        // what the first one recorded (its arrivals, ACKs and deliveries, all earlier)
+        // would shorten this one's path.
+        let start = 100 * MS;
+        let in_view_2 = |mut m: CeMsg<Payload>| {
+            if let CeMsg::Ordered(o) = &mut m {
+                Arc::make_mut(o).view = 2;
+            }
+            m
+        };
+        // Stability at max(3 + 1, 4 + 4) = 8 ms; node 1 delivers at 13 and ACKs at 15, node
+        // 2 at 9 and 12. Round trips: 3 + 2 and 4 + 3 ms.
+        deliver(&mut t, 0, 1, 3, in_view_2(ordered(0, 1, start)));
+        deliver(&mut t, 0, 2, 4, in_view_2(ordered(0, 1, start)));
+        deliver(&mut t, 1, 0, 1, CeMsg::Received { view: 2, upto: 1 });
+        deliver(&mut t, 2, 0, 4, CeMsg::Received { view: 2, upto: 1 });
+        deliver(&mut t, 0, 1, 5, CeMsg::Stable { view: 2, upto: 1 });
+        deliver(&mut t, 0, 2, 1, CeMsg::Stable { view: 2, upto: 1 });
+        deliver(&mut t, 1, 0, 2, ack(1));
+        deliver(&mut t, 2, 0, 3, ack(2));
+        assert_eq!(t.on_done(ROUND, RoundPhase::Prepare, 0), floors(15, 7));
         assert!(t.multicasts.is_empty() && t.rounds.is_empty());
     }
 
