@@ -102,7 +102,7 @@ impl RoundFloor {
 #[derive(Default)]
 pub struct FloorTracker {
     /// Each round's phase, so that a round is forgotten with one removal.
-    rounds: BTreeMap<RoundKey, RoundFloor>,
+    rounds: Rounds,
     /// Submits that crossed the network: (view, sender, fifo) -> arrival at the sequencer.
     submits: BTreeMap<(u64, Member, u64), u64>,
     multicasts: BTreeMap<SeqKey, Multicast>,
@@ -111,37 +111,59 @@ pub struct FloorTracker {
     /// Per (node, view): how far it was told the view is stable, and when it could
     /// deliver up to there.
     stable_at: BTreeMap<(usize, u64), (u64, u64)>,
-    /// Entries of forgotten rounds and arrival lists of forgotten multicasts, emptied:
-    /// the next rounds refill them rather than allocate a round's lists and free them
-    /// again (a dozen allocations per round, otherwise).
-    spare_rounds: Vec<RoundFloor>,
+    /// Arrival lists of forgotten multicasts, emptied, for the next multicasts to refill
+    /// (see [`Rounds`]).
     spare_times: Vec<NodeTimes>,
 }
 
-/// Round `k`'s entry, made from a spare one if it is new.
-fn round_entry<'a>(
-    rounds: &'a mut BTreeMap<RoundKey, RoundFloor>,
-    spare: &mut Vec<RoundFloor>,
-    k: RoundKey,
-) -> &'a mut RoundFloor {
-    rounds
-        .entry(k)
-        .or_insert_with(|| spare.pop().unwrap_or_default())
+/// The rounds the tracker follows, and the emptied entries of forgotten ones: the next
+/// rounds refill those rather than allocate a round's lists and free them again (a dozen
+/// allocations per round, otherwise).
+#[derive(Default)]
+struct Rounds {
+    live: BTreeMap<RoundKey, RoundFloor>,
+    spare: Vec<RoundFloor>,
 }
 
-/// A message of round `rm` reached `node`, `lat` after it was sent: the round's entry.
-fn reached<'a>(
-    rounds: &'a mut BTreeMap<RoundKey, RoundFloor>,
-    spare: &mut Vec<RoundFloor>,
-    rm: &RoundMsg,
-    node: usize,
-    lat: u64,
-    direct: bool,
-) -> &'a mut RoundFloor {
-    let r = round_entry(rounds, spare, (rm.round, rm.phase));
-    r.start.get_or_insert((rm.phase_start_ns, direct));
-    first_at(&mut r.out_ns, node, lat);
-    r
+impl Rounds {
+    /// Round `k`'s entry, made from a spare one if it is new.
+    fn entry(&mut self, k: RoundKey) -> &mut RoundFloor {
+        let spare = &mut self.spare;
+        self.live
+            .entry(k)
+            .or_insert_with(|| spare.pop().unwrap_or_default())
+    }
+
+    /// A message of round `rm` reached `node`, `lat` after it was sent: the round's entry.
+    fn reached(&mut self, rm: &RoundMsg, node: usize, lat: u64, direct: bool) -> &mut RoundFloor {
+        let r = self.entry((rm.round, rm.phase));
+        r.start.get_or_insert((rm.phase_start_ns, direct));
+        first_at(&mut r.out_ns, node, lat);
+        r
+    }
+
+    fn get(&self, k: &RoundKey) -> Option<&RoundFloor> {
+        self.live.get(k)
+    }
+
+    fn get_mut(&mut self, k: &RoundKey) -> Option<&mut RoundFloor> {
+        self.live.get_mut(k)
+    }
+
+    fn remove(&mut self, k: &RoundKey) -> Option<RoundFloor> {
+        self.live.remove(k)
+    }
+
+    /// Keeps a removed entry, emptied, for a later round.
+    fn recycle(&mut self, mut r: RoundFloor) {
+        r.clear();
+        self.spare.push(r);
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.live.is_empty()
+    }
 }
 
 impl FloorTracker {
@@ -157,28 +179,14 @@ impl FloorTracker {
                     self.submits
                         .entry((s.view, s.member, s.fifo))
                         .or_insert(rm.phase_start_ns + lat);
-                    reached(
-                        &mut self.rounds,
-                        &mut self.spare_rounds,
-                        rm,
-                        env.to,
-                        lat,
-                        false,
-                    );
+                    self.rounds.reached(rm, env.to, lat, false);
                 }
             }
             CeMsg::Ordered(o) => {
                 let Payload::Round(rm) = &o.payload else {
                     return;
                 };
-                let r = reached(
-                    &mut self.rounds,
-                    &mut self.spare_rounds,
-                    rm,
-                    env.to,
-                    lat,
-                    false,
-                );
+                let r = self.rounds.reached(rm, env.to, lat, false);
                 let key = (o.view, o.seq);
                 let round = (rm.round, rm.phase);
                 let submits = &mut self.submits;
@@ -222,7 +230,7 @@ impl FloorTracker {
                 // Delivery is in sequence order: nothing is delivered before its predecessors.
                 for (_, m) in self.multicasts.range((*view, d.0 + 1)..=(*view, *upto)) {
                     d.1 = d.1.max(m.stable + lat);
-                    let r = round_entry(&mut self.rounds, &mut self.spare_rounds, m.round);
+                    let r = self.rounds.entry(m.round);
                     first_at(&mut r.delivered, env.to, d.1);
                 }
                 d.0 = *upto;
@@ -231,21 +239,14 @@ impl FloorTracker {
                 Payload::Ack(a) => {
                     let round = (a.round, a.phase);
                     if let Some(d) = self.delivery(round, env.from) {
-                        let r = round_entry(&mut self.rounds, &mut self.spare_rounds, round);
+                        let r = self.rounds.entry(round);
                         first_at(&mut r.acks, env.from, d + lat);
                         first_at(&mut r.ack_ns, env.from, lat);
                     }
                 }
                 // A direct round: the member has it on arrival.
                 Payload::Round(rm) => {
-                    let r = reached(
-                        &mut self.rounds,
-                        &mut self.spare_rounds,
-                        rm,
-                        env.to,
-                        lat,
-                        true,
-                    );
+                    let r = self.rounds.reached(rm, env.to, lat, true);
                     first_at(&mut r.delivered, env.to, rm.phase_start_ns + lat);
                 }
                 Payload::App { .. } => {}
@@ -334,8 +335,7 @@ impl FloorTracker {
                     self.spare_times.push(m.arrived);
                 }
             }
-            r.clear();
-            self.spare_rounds.push(r);
+            self.rounds.recycle(r);
         }
     }
 }
