@@ -592,8 +592,9 @@ pub struct Ce<P> {
     recv_upto: u64,
     delivered: u64,
     stable: u64,
-    /// The sequencer's record of how far each node of the view received.
-    acked_upto: BTreeMap<usize, u64>,
+    /// The sequencer's record of how far each node of the view received, by node index
+    /// (0 for a node that reported nothing): read for every node at every report.
+    acked_upto: Vec<u64>,
     next_seq: u64,
     next_gseq: BTreeMap<u32, u64>,
     last_fifo: BTreeMap<Member, u64>,
@@ -692,7 +693,7 @@ impl<P: AppPayload> Ce<P> {
             recv_upto: 0,
             delivered: 0,
             stable: 0,
-            acked_upto: BTreeMap::new(),
+            acked_upto: vec![0; n],
             next_seq: 0,
             next_gseq: BTreeMap::new(),
             last_fifo: BTreeMap::new(),
@@ -1242,7 +1243,7 @@ impl<P: AppPayload> Ce<P> {
                 let frozen = self.frozen();
                 let Some(v) = &self.view else { return };
                 if v.id == view && v.coord == self.me && !frozen {
-                    let e = self.acked_upto.entry(from).or_insert(0);
+                    let e = &mut self.acked_upto[from];
                     *e = (*e).max(upto);
                     self.advance_stable(out);
                 }
@@ -1301,7 +1302,7 @@ impl<P: AppPayload> Ce<P> {
                 if *n == self.me {
                     self.recv_upto
                 } else {
-                    self.acked_upto.get(n).copied().unwrap_or(0)
+                    self.acked_upto[*n]
                 }
             })
             .min()
@@ -1672,7 +1673,7 @@ impl<P: AppPayload> Ce<P> {
         self.recv_upto = 0;
         self.delivered = 0;
         self.stable = 0;
-        self.acked_upto.clear();
+        self.acked_upto.fill(0);
         self.next_seq = 0;
         self.next_gseq.clear();
         self.last_fifo.clear();
