@@ -12,6 +12,7 @@ use protocols::engine::membership::CeEvent;
 use protocols::engine::{CeConfig, Departure, Member, NodeInc, Reason, RoundId};
 mod common;
 use common::{at, violations};
+use sim::check::check_events;
 use sim::event::NodeId;
 use sim::time::SimTime;
 use sim::world::{FaultEvent, NodeEvent, WorldEvent};
@@ -338,6 +339,25 @@ fn ack_round_progress_stops_the_bound_while_the_coordinator_is_paused() {
     // A run that ends with the coordinator still paused does not blame it.
     let frozen = [round(1_000, 0, "start"), pause(2_000, 0, 0)];
     assert!(progress_violations(&frozen).is_empty());
+}
+
+#[test]
+fn ack_round_progress_blames_an_overdue_round_at_the_first_delivery_past_its_deadline() {
+    // Deliveries change nothing the checker keeps, but they date its bound check (which
+    // compares them with its earliest running deadline alone): n0's round, due at 1.2 s,
+    // passes the deliveries up to then and fails at the first one after.
+    let d = |t| deliver(t, m(1), 1, 1, m(0), 1);
+    let start = round(1_000, 0, "start");
+    let late = [start.clone(), d(1_100), d(1_200), d(1_250), d(1_300)];
+    let checker = Box::new(AckRoundProgress::new(5, &CeConfig::fast(), false));
+    let found = check_events(vec![checker], &late, &common::end());
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!((found[0].event_index, found[0].t_ns), (3, 1_250_000_000));
+    let on_time = [start.clone(), d(1_100), d(1_200), round(1_200, 0, "done")];
+    assert!(progress_violations(&on_time).is_empty());
+    // A round that completed leaves no deadline behind: later deliveries pass.
+    let done = [start, round(1_100, 0, "done"), d(5_000)];
+    assert!(progress_violations(&done).is_empty());
 }
 
 fn clog(t: u64, fault: u64, x: u64, y: u64) -> Recorded {

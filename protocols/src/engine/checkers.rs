@@ -1197,7 +1197,52 @@ impl Checker for NotifyWithin {
                 SimTime(o.cause_ns)
             ));
         }
-        if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
+        // Job events, most of a run's (every delivery), are tried first: an event is of
+        // one component only, so the order of these tests changes nothing else.
+        if let Some(j) = ev.event.get::<JobEvent>() {
+            match j {
+                JobEvent::View {
+                    member,
+                    view,
+                    members,
+                    left,
+                    ..
+                } => {
+                    let s = *member;
+                    self.job_view.insert(s, (*view, members.clone()));
+                    let mut done = Vec::new();
+                    self.obligations.retain(|o| {
+                        let hit = o.survivor == s && left.iter().any(|d| d.member == o.departed);
+                        if hit {
+                            let (delay, allowed) = (t - o.cause_ns, o.deadline_ns - o.cause_ns);
+                            done.push((o.cause.clone(), delay, allowed, o.held));
+                        }
+                        !hit
+                    });
+                    for (cause, delay, allowed, held) in done {
+                        if !held {
+                            self.allowed.push((cause.clone(), delay, allowed));
+                        }
+                        self.delays.push((cause, delay));
+                    }
+                }
+                JobEvent::QuorumLost { member, .. } => {
+                    self.job_view.remove(member);
+                    self.obligations.retain(|o| o.survivor != *member);
+                }
+                JobEvent::Unregister { member, .. } => {
+                    let m = *member;
+                    self.job_view.remove(&m);
+                    self.obligations.retain(|o| o.survivor != m);
+                    let majority = self.majority();
+                    let on = |x: usize| majority.as_ref().is_some_and(|g| g.contains(&x));
+                    let cause = format!("{m} unregistered");
+                    let settled = self.settled_ns;
+                    self.oblige(t, settled, |s| on(s.node), |d| *d == m, cause, false);
+                }
+                _ => {}
+            }
+        } else if let Some(CeEvent::Install { view, members, .. }) = ev.event.get::<CeEvent>() {
             if self.latest.as_ref().map(|(l, _)| view > l).unwrap_or(true) {
                 self.latest = Some((*view, members.clone()));
             }
@@ -1234,49 +1279,6 @@ impl Checker for NotifyWithin {
             }
         } else if let Some(f) = ev.event.get::<FaultEvent>() {
             self.on_fault(ev, f);
-        } else {
-            match ev.event.get::<JobEvent>() {
-                Some(JobEvent::View {
-                    member,
-                    view,
-                    members,
-                    left,
-                    ..
-                }) => {
-                    let s = *member;
-                    self.job_view.insert(s, (*view, members.clone()));
-                    let mut done = Vec::new();
-                    self.obligations.retain(|o| {
-                        let hit = o.survivor == s && left.iter().any(|d| d.member == o.departed);
-                        if hit {
-                            let (delay, allowed) = (t - o.cause_ns, o.deadline_ns - o.cause_ns);
-                            done.push((o.cause.clone(), delay, allowed, o.held));
-                        }
-                        !hit
-                    });
-                    for (cause, delay, allowed, held) in done {
-                        if !held {
-                            self.allowed.push((cause.clone(), delay, allowed));
-                        }
-                        self.delays.push((cause, delay));
-                    }
-                }
-                Some(JobEvent::QuorumLost { member, .. }) => {
-                    self.job_view.remove(member);
-                    self.obligations.retain(|o| o.survivor != *member);
-                }
-                Some(JobEvent::Unregister { member, .. }) => {
-                    let m = *member;
-                    self.job_view.remove(&m);
-                    self.obligations.retain(|o| o.survivor != m);
-                    let majority = self.majority();
-                    let on = |x: usize| majority.as_ref().is_some_and(|g| g.contains(&x));
-                    let cause = format!("{m} unregistered");
-                    let settled = self.settled_ns;
-                    self.oblige(t, settled, |s| on(s.node), |d| *d == m, cause, false);
-                }
-                _ => {}
-            }
         }
         Ok(())
     }
@@ -1466,6 +1468,9 @@ pub struct AckRoundProgress {
     /// Work threads take modelled processing time (a cost model): see
     /// [`AckRoundProgress::with_processing_cost`].
     processing_cost: bool,
+    /// The earliest deadline of an open round whose clock runs (`u64::MAX` if none, or
+    /// with a processing cost): no round is overdue at an event up to then.
+    due_ns: u64,
 }
 
 impl AckRoundProgress {
@@ -1492,6 +1497,7 @@ impl AckRoundProgress {
             n,
             allowed: Vec::new(),
             processing_cost: false,
+            due_ns: u64::MAX,
         }
     }
 
@@ -1503,6 +1509,20 @@ impl AckRoundProgress {
     pub fn with_processing_cost(mut self) -> Self {
         self.processing_cost = true;
         self
+    }
+
+    /// The earliest deadline of an open round whose clock runs: what the bound check of
+    /// `check_and_observe` compares an event's time with.
+    fn earliest_due_ns(&self) -> u64 {
+        if self.processing_cost {
+            return u64::MAX;
+        }
+        self.open
+            .values()
+            .filter(|r| r.stopped_since_ns.is_none())
+            .map(|r| r.deadline_ns)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 
     fn spike_ns(&self) -> u64 {
@@ -1651,78 +1671,8 @@ impl AckRoundProgress {
         }
     }
 
-    /// The bound check at this event's time, then what the event says about rounds, views,
-    /// jobs and crashes.
-    fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
-        let t = ev.t_ns;
-        if let Some((round, r)) = self
-            .open
-            .iter()
-            .filter(|_| !self.processing_cost)
-            .find(|(_, r)| r.deadline_ns < t && r.stopped_since_ns.is_none())
-        {
-            return Err(Self::overdue(round, r));
-        }
-        match ev.event.get::<WorldEvent>() {
-            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => {
-                self.n = *nodes as usize;
-                self.relink();
-            }
-            Some(WorldEvent::Phase {
-                phase: Phase::Liveness,
-            }) => self.liveness_start_ns = Some(t),
-            _ => {}
-        }
-        if let Some(a) = ev.event.get::<AckEvent>() {
-            self.on_round(ev, a);
-        } else if let Some(j) = ev.event.get::<JobEvent>() {
-            match j {
-                JobEvent::View {
-                    member, members, ..
-                } => {
-                    let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
-                    self.views.insert((ev.node, member.group), nodes);
-                }
-                JobEvent::WorkFault { mode: "hang", .. } => {
-                    self.hung.insert(ev.node);
-                }
-                JobEvent::Unregister { .. } => {
-                    self.hung.remove(&ev.node);
-                    self.disrupt(t, self.spike_ns(), true);
-                }
-                _ => return Ok(()),
-            }
-            self.restamp(t);
-        } else if let Some(e) = ev.event.get::<NodeEvent>() {
-            match e {
-                NodeEvent::Crash => {
-                    // A crash ends the node's rounds, its view and its pauses too (the
-                    // world emits no end for them): the node restarts running.
-                    self.open.retain(|_, r| r.node != ev.node);
-                    self.pauses.retain(|_, n| *n != ev.node);
-                    self.slow.retain(|_, n| *n != ev.node);
-                    self.hung.remove(&ev.node);
-                    self.views.retain(|(n, _), _| *n != ev.node);
-                    self.down.insert(ev.node.index());
-                }
-                NodeEvent::Restart { .. } => {
-                    self.down.remove(&ev.node.index());
-                }
-            }
-            self.relink();
-            self.disrupt(t, self.spike_ns(), false);
-            self.restamp(t);
-        }
-        Ok(())
-    }
-}
-
-impl Checker for AckRoundProgress {
-    fn name(&self) -> &'static str {
-        "ack_round_progress"
-    }
-
-    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+    /// What any event says to this checker, then the bound check at its time.
+    fn observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         let spike_before = self.spike_ns();
         match ev.event.get::<FaultEvent>() {
@@ -1798,6 +1748,96 @@ impl Checker for AckRoundProgress {
             _ => {}
         }
         self.check_and_observe(ev)
+    }
+
+    /// The bound check at this event's time, then what the event says about rounds, views,
+    /// jobs and crashes.
+    fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        let t = ev.t_ns;
+        if let Some((round, r)) = self
+            .open
+            .iter()
+            .filter(|_| !self.processing_cost)
+            .find(|(_, r)| r.deadline_ns < t && r.stopped_since_ns.is_none())
+        {
+            return Err(Self::overdue(round, r));
+        }
+        match ev.event.get::<WorldEvent>() {
+            Some(WorldEvent::Start { nodes, .. }) if self.n == 0 => {
+                self.n = *nodes as usize;
+                self.relink();
+            }
+            Some(WorldEvent::Phase {
+                phase: Phase::Liveness,
+            }) => self.liveness_start_ns = Some(t),
+            _ => {}
+        }
+        if let Some(a) = ev.event.get::<AckEvent>() {
+            self.on_round(ev, a);
+        } else if let Some(j) = ev.event.get::<JobEvent>() {
+            match j {
+                JobEvent::View {
+                    member, members, ..
+                } => {
+                    let nodes = members.iter().map(|m| NodeId::from(m.node)).collect();
+                    self.views.insert((ev.node, member.group), nodes);
+                }
+                JobEvent::WorkFault { mode: "hang", .. } => {
+                    self.hung.insert(ev.node);
+                }
+                JobEvent::Unregister { .. } => {
+                    self.hung.remove(&ev.node);
+                    self.disrupt(t, self.spike_ns(), true);
+                }
+                _ => return Ok(()),
+            }
+            self.restamp(t);
+        } else if let Some(e) = ev.event.get::<NodeEvent>() {
+            match e {
+                NodeEvent::Crash => {
+                    // A crash ends the node's rounds, its view and its pauses too (the
+                    // world emits no end for them): the node restarts running.
+                    self.open.retain(|_, r| r.node != ev.node);
+                    self.pauses.retain(|_, n| *n != ev.node);
+                    self.slow.retain(|_, n| *n != ev.node);
+                    self.hung.remove(&ev.node);
+                    self.views.retain(|(n, _), _| *n != ev.node);
+                    self.down.insert(ev.node.index());
+                }
+                NodeEvent::Restart { .. } => {
+                    self.down.remove(&ev.node.index());
+                }
+            }
+            self.relink();
+            self.disrupt(t, self.spike_ns(), false);
+            self.restamp(t);
+        }
+        Ok(())
+    }
+}
+
+impl Checker for AckRoundProgress {
+    fn name(&self) -> &'static str {
+        "ack_round_progress"
+    }
+
+    fn on_event(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
+        // Deliveries and multicasts, most of a run's events, change nothing this checker
+        // keeps: they only date the bound check, and it needs the earliest running deadline
+        // alone. Any other event may open, close, stop or move rounds: the earliest
+        // deadline is taken again after it.
+        if matches!(
+            ev.event.get::<JobEvent>(),
+            Some(JobEvent::Deliver { .. } | JobEvent::Multicast { .. })
+        ) {
+            if ev.t_ns <= self.due_ns {
+                return Ok(());
+            }
+            return self.check_and_observe(ev);
+        }
+        let verdict = self.observe(ev);
+        self.due_ns = self.earliest_due_ns();
+        verdict
     }
 
     fn on_end(&mut self, end: &RunEnd) -> Result<(), String> {
