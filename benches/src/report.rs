@@ -209,6 +209,9 @@ pub struct Speed {
     /// Task polls per delivered message (madsim's cost is paid per poll).
     #[serde(default)]
     pub polls_per_msg: f64,
+    /// madsim timers registered per delivered message (its other cost per message).
+    #[serde(default)]
+    pub timers_per_msg: f64,
     /// Allocations per delivered message, when the program counted them.
     #[serde(default)]
     pub allocations_per_msg: Option<f64>,
@@ -694,7 +697,8 @@ impl Report {
     }
 
     /// What a delivered message costs the simulator, in counts that do not move with the
-    /// machine: task polls, and allocations when the program counted them.
+    /// machine: task polls and madsim timers, and allocations when the program counted
+    /// them.
     fn per_msg_line(&self) -> String {
         let s = &self.speed;
         let allocs = s
@@ -705,9 +709,9 @@ impl Report {
             |i| format!("{i:.0} (callgrind)"),
         );
         format!(
-            "per delivered message: {:.2} task polls, allocations {allocs}, instructions \
-             {instructions}",
-            s.polls_per_msg
+            "per delivered message: {:.2} task polls, {:.2} timers, allocations {allocs}, \
+             instructions {instructions}",
+            s.polls_per_msg, s.timers_per_msg
         )
     }
 
@@ -1683,6 +1687,7 @@ mod tests {
                 net_model_msgs_per_wall_s: 1.6e6,
                 bare_heap_events_per_wall_s: 4e7,
                 polls_per_msg: 2.5,
+                timers_per_msg: 1.2,
                 allocations_per_msg: Some(3.0),
                 instructions_per_msg: None,
             },

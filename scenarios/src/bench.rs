@@ -283,6 +283,8 @@ pub struct AckRun {
     pub violations: Vec<Violation>,
     /// Task polls during the run ([`sim::task::polls`]).
     pub polls: u64,
+    /// madsim timers the run's tasks registered ([`sim::clock::timers`]).
+    pub timers: u64,
     /// Allocations during the run, 0 unless the program counts them
     /// ([`benches::alloc::Counting`]).
     pub allocations: u64,
@@ -292,6 +294,11 @@ impl AckRun {
     /// Task polls per delivered message.
     pub fn polls_per_msg(&self) -> f64 {
         self.polls as f64 / self.net.delivered.max(1) as f64
+    }
+
+    /// madsim timers per delivered message.
+    pub fn timers_per_msg(&self) -> f64 {
+        self.timers as f64 / self.net.delivered.max(1) as f64
     }
 
     /// Allocations per delivered message, when the program counts them.
@@ -423,7 +430,11 @@ impl AckBench {
         // Throughput counts from the completion that ends the pipeline's first filling.
         let warmup = u64::from(self.load.concurrency * self.load.coordinators);
         let checker = measure.checker(self.rounds, warmup, Some(stop));
-        let (polls, allocations) = (sim::task::polls(), benches::alloc::allocations());
+        let (polls, timers, allocations) = (
+            sim::task::polls(),
+            sim::clock::timers(),
+            benches::alloc::allocations(),
+        );
         let t0 = Instant::now();
         let r = engine_common::run_observed(
             &world,
@@ -434,12 +445,14 @@ impl AckBench {
             Some(measure.observer()),
         )?;
         let wall = t0.elapsed();
-        let (polls, allocations) = (
+        let (polls, timers, allocations) = (
             sim::task::polls() - polls,
+            sim::clock::timers() - timers,
             benches::alloc::allocations() - allocations,
         );
         Ok(AckRun {
             polls,
+            timers,
             allocations,
             stats: measure.take(),
             sim_ns: r.sim_ns,
@@ -718,6 +731,7 @@ pub fn report(
             net_model_msgs_per_wall_s: base.net_model_msgs_per_wall_s,
             bare_heap_events_per_wall_s: base.bare_heap_events_per_wall_s,
             polls_per_msg: run.polls_per_msg(),
+            timers_per_msg: run.timers_per_msg(),
             allocations_per_msg: run.allocations_per_msg(),
             instructions_per_msg: None,
         },

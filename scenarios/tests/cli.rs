@@ -1020,6 +1020,17 @@ fn bench_json_has_the_documented_shape() {
     ] {
         assert!(v["speed"][k].as_f64().unwrap() > 0.0, "{k}");
     }
+    // Every delivered message wakes its receiver, which polls, and needs a timer for its
+    // delivery time unless one already pending covers it (heartbeats, ticks and the work
+    // threads add to both).
+    let per_msg = |k: &str| v["speed"][k].as_f64().unwrap();
+    assert!(
+        per_msg("polls_per_msg") >= 1.0,
+        "{}",
+        per_msg("polls_per_msg")
+    );
+    let timers = per_msg("timers_per_msg");
+    assert!((0.5..3.0).contains(&timers), "{timers}");
     let targets = v["targets"].as_array().unwrap();
     assert!(targets.iter().any(|t| t["what"]
         .as_str()

@@ -50,6 +50,21 @@ thread_local! {
     /// its clock within a poll); [`UNREAD`] before the poll's first read, [`NOT_IN_POLL`]
     /// between polls. A `Cell<u64>` without a destructor: its reads are a plain load.
     static POLL_NOW: Cell<u64> = const { Cell::new(NOT_IN_POLL) };
+    /// madsim timers registered on this thread through [`Alarm`]s and [`sleep_exact`].
+    static TIMERS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many madsim timers this thread's tasks registered so far through [`Alarm`]s (and
+/// so [`Ticker`]s and the network's deliveries) and [`sleep_exact`]: with task polls, what
+/// a run costs madsim (each timer is a boxed callback in its timer heap). A seed runs on
+/// one thread, so the difference across a run is that run's count; madsim's own `sleep`,
+/// which the world's fault steps use a few times a run, is not counted.
+pub fn timers() -> u64 {
+    TIMERS.with(Cell::get)
+}
+
+fn count_timer() {
+    TIMERS.with(|t| t.set(t.get() + 1));
 }
 
 /// Simulated time since the runtime started, or 0 outside a runtime.
@@ -157,6 +172,7 @@ fn on_clock<R>(f: impl FnOnce(&madsim::time::TimeHandle) -> R) -> R {
 /// Registers a madsim timer that wakes `waker` at `at_ns` (after `now`, in ns since the
 /// run started).
 fn register_timer(waker: &Waker, at_ns: u64, now: u64) {
+    count_timer();
     CLOCK.with(|c| match &mut *c.borrow_mut() {
         Some(w) => {
             // `base + at_ns` is exactly the `now_instant() + (at_ns - now)` of a fresh
@@ -280,12 +296,29 @@ impl Ticker {
 }
 
 /// Sleeps for exactly `d` of simulated time (madsim's `sleep` waits at least 1 ms).
-pub fn sleep_exact(d: Duration) -> madsim::time::Sleep {
-    on_clock(|th| {
+pub fn sleep_exact(d: Duration) -> ExactSleep {
+    ExactSleep(on_clock(|th| {
         let deadline = th.now_instant() + d;
         let mut s = th.sleep_until(deadline);
         // `reset` keeps the deadline as given, without madsim's 1 ms floor.
         std::pin::Pin::new(&mut s).reset(deadline);
         s
-    })
+    }))
+}
+
+/// A [`sleep_exact`] under way: madsim's `Sleep`, whose every pending poll registers a
+/// timer, counted in [`timers`].
+#[derive(Debug)]
+pub struct ExactSleep(madsim::time::Sleep);
+
+impl std::future::Future for ExactSleep {
+    type Output = ();
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let poll = std::pin::Pin::new(&mut self.0).poll(cx);
+        if poll.is_pending() {
+            count_timer();
+        }
+        poll
+    }
 }
