@@ -1511,16 +1511,19 @@ impl AckRoundProgress {
         self
     }
 
-    /// The earliest deadline of an open round whose clock runs: what the bound check of
-    /// `check_and_observe` compares an event's time with.
-    fn earliest_due_ns(&self) -> u64 {
-        if self.processing_cost {
-            return u64::MAX;
-        }
+    /// The open rounds whose bound the checker holds now: those whose clock runs, and
+    /// none with a processing cost.
+    fn running(&self) -> impl Iterator<Item = (&(RoundId, RoundPhase), &OpenRound)> {
         self.open
-            .values()
-            .filter(|r| r.stopped_since_ns.is_none())
-            .map(|r| r.deadline_ns)
+            .iter()
+            .filter(|(_, r)| !self.processing_cost && r.stopped_since_ns.is_none())
+    }
+
+    /// The earliest deadline of a round whose clock runs: an event up to then finds none
+    /// overdue in `check_and_observe`.
+    fn earliest_due_ns(&self) -> u64 {
+        self.running()
+            .map(|(_, r)| r.deadline_ns)
             .min()
             .unwrap_or(u64::MAX)
     }
@@ -1671,7 +1674,8 @@ impl AckRoundProgress {
         }
     }
 
-    /// What any event says to this checker, then the bound check at its time.
+    /// Everything an event says to this checker: a fault's start or end first, then
+    /// `check_and_observe` (the bound check at its time, and the rest).
     fn observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
         let spike_before = self.spike_ns();
@@ -1754,12 +1758,7 @@ impl AckRoundProgress {
     /// jobs and crashes.
     fn check_and_observe(&mut self, ev: &EventRef<'_>) -> Result<(), String> {
         let t = ev.t_ns;
-        if let Some((round, r)) = self
-            .open
-            .iter()
-            .filter(|_| !self.processing_cost)
-            .find(|(_, r)| r.deadline_ns < t && r.stopped_since_ns.is_none())
-        {
+        if let Some((round, r)) = self.running().find(|(_, r)| r.deadline_ns < t) {
             return Err(Self::overdue(round, r));
         }
         match ev.event.get::<WorldEvent>() {
