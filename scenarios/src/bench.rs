@@ -697,13 +697,15 @@ pub struct Extras {
     pub sizes: Vec<SizePoint>,
 }
 
-/// Assembles the report of `run`, its targets included.
+/// Assembles the report of `run`, its targets included. `instructions`: the run's count
+/// under callgrind, when it was counted (`--instructions`).
 pub fn report(
     command: &str,
     bench: &AckBench,
     run: &AckRun,
     base: &Baselines,
     extras: Extras,
+    instructions: Option<u64>,
 ) -> Report {
     let mut r = Report {
         version: REPORT_VERSION,
@@ -733,7 +735,7 @@ pub fn report(
             polls_per_msg: run.polls_per_msg(),
             timers_per_msg: run.timers_per_msg(),
             allocations_per_msg: run.allocations_per_msg(),
-            instructions_per_msg: None,
+            instructions_per_msg: instructions.map(|i| i as f64 / run.net.delivered.max(1) as f64),
         },
         sizes: extras.sizes,
         targets: Vec::new(),

@@ -219,11 +219,7 @@ fn bench_cmd(a: BenchArgs) -> Result<u8, Failure> {
     } else {
         bench_mod::Extras::default()
     };
-    let mut report = bench_mod::report(&cmd, &b, &run, &base, extras);
-    report.speed.instructions_per_msg =
-        instructions.map(|i| i as f64 / run.net.delivered.max(1) as f64);
-    // The instruction target reads the count just set.
-    report.targets = report.compute_targets();
+    let report = bench_mod::report(&cmd, &b, &run, &base, extras, instructions);
     if a.json {
         let json = serde_json::to_string(&report)
             .map_err(|e| Failure::usage(format!("cannot encode the report: {e}")))?;
