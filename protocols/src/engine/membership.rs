@@ -521,13 +521,20 @@ impl<P> Held<P> {
 /// A view's nodes (with incarnations) and members.
 type ViewShape = (Vec<(usize, u64)>, BTreeSet<Member>);
 
-type PeerTickState = (bool, bool, Option<u64>, u64, usize, Option<u64>);
+/// What a CE tick may change of one peer.
+#[derive(Debug, PartialEq)]
+struct PeerTickState {
+    suspected: bool,
+    hb_fresh: bool,
+    ack_owed_since: Option<u64>,
+    link_epoch: u64,
+    unacked: usize,
+    next_resend_ns: Option<u64>,
+}
 
 /// What a CE tick may change (see `Ce::tick_state`).
 #[derive(Debug, PartialEq)]
 struct TickState {
-    /// Per peer: suspected, fresh heartbeat, ACK owed since, link epoch, unACKed, next
-    /// resend.
     peers: Vec<PeerTickState>,
     sees_majority: bool,
     hb: (u64, u64),
@@ -1851,15 +1858,13 @@ impl<P: AppPayload> Ce<P> {
             peers: self
                 .peers
                 .iter()
-                .map(|p| {
-                    (
-                        p.suspected,
-                        p.hb_fresh,
-                        p.ack_owed_since,
-                        p.out.epoch,
-                        p.out.pending(),
-                        p.out.next_due_ns(),
-                    )
+                .map(|p| PeerTickState {
+                    suspected: p.suspected,
+                    hb_fresh: p.hb_fresh,
+                    ack_owed_since: p.ack_owed_since,
+                    link_epoch: p.out.epoch,
+                    unacked: p.out.pending(),
+                    next_resend_ns: p.out.next_due_ns(),
                 })
                 .collect(),
             sees_majority: self.sees_majority,
